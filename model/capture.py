@@ -1,0 +1,138 @@
+"""The Capture: everything one forward pass computes for a prompt, as plain numpy, and the hooks
+that record it. Hooks live for exactly one call and are removed even when the pass raises.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .layout import Layout, ModelSummary
+
+
+@dataclass(frozen=True, eq=False)
+class Capture:
+    """One prompt through one model. Arrays are float32 and read-only; no reference to the model."""
+
+    prompt: str
+    tokens: list[str]  # one visible string per token
+    token_ids: np.ndarray  # (T,) int64
+    attention: np.ndarray  # (L, H, T, T) row = query, column = key; causal: zero above the diagonal
+    residual: np.ndarray  # (L+1, T, D) embedding output, then the stream after every block
+    attn_out: np.ndarray  # (L, T, D) what each block's attention adds to the stream
+    mlp_out: np.ndarray  # (L, T, D) what each block's MLP outputs
+    logits: np.ndarray  # (T, V) next-token logits at every position
+    model_name: str
+    config: ModelSummary
+    device: str
+    dtype: str
+    seconds: float  # wall time of the forward pass
+    meta: dict = field(default_factory=dict)  # free-form extras (e.g. ablated heads)
+
+    def __post_init__(self) -> None:
+        L, H, T = self.config.n_layers, self.config.n_heads, len(self.tokens)
+        D, V = self.config.d_model, self.config.vocab_size
+        expected = {
+            "token_ids": (T,),
+            "attention": (L, H, T, T),
+            "residual": (L + 1, T, D),
+            "attn_out": (L, T, D),
+            "mlp_out": (L, T, D),
+            "logits": (T, V),
+        }
+        for name, shape in expected.items():
+            array = getattr(self, name)
+            if array.shape != shape:
+                raise ValueError(f"Capture.{name} has shape {array.shape}, expected {shape}")
+            array.setflags(write=False)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays: what a capture cache budgets."""
+        arrays = (self.token_ids, self.attention, self.residual, self.attn_out, self.mlp_out, self.logits)
+        return int(sum(a.nbytes for a in arrays))
+
+
+def _first_tensor(output) -> torch.Tensor:
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def _attention_weights(output) -> torch.Tensor | None:
+    """The (B, H, T, T) pattern among an attention module's outputs, if it returned one."""
+    if isinstance(output, (tuple, list)):
+        for item in output[1:]:
+            if isinstance(item, torch.Tensor) and item.ndim == 4:
+                return item
+    return None
+
+
+class _Recorder:
+    """Writes each hooked activation straight into preallocated numpy arrays (no second copy)."""
+
+    def __init__(self, summary: ModelSummary, n_tokens: int) -> None:
+        L, H, T, D = summary.n_layers, summary.n_heads, n_tokens, summary.d_model
+        self.attention = np.zeros((L, H, T, T), dtype=np.float32)
+        self.residual = np.zeros((L + 1, T, D), dtype=np.float32)
+        self.attn_out = np.zeros((L, T, D), dtype=np.float32)
+        self.mlp_out = np.zeros((L, T, D), dtype=np.float32)
+        self.seen_attention = [False] * L
+
+    @staticmethod
+    def _store(target: np.ndarray, tensor: torch.Tensor) -> None:
+        target[...] = tensor[0].detach().to(device="cpu", dtype=torch.float32).numpy()
+
+    def hooks(self, layout: Layout) -> list[torch.utils.hooks.RemovableHandle]:
+        handles = [layout.blocks[0].register_forward_pre_hook(self._embedding, with_kwargs=True)]
+        for i, (block, attn, mlp) in enumerate(zip(layout.blocks, layout.attentions, layout.mlps)):
+            handles.append(block.register_forward_hook(self._block(i)))
+            handles.append(attn.register_forward_hook(self._attn(i)))
+            handles.append(mlp.register_forward_hook(self._mlp(i)))
+        return handles
+
+    def _embedding(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        hidden = args[0] if args else kwargs["hidden_states"]
+        self._store(self.residual[0], hidden)
+
+    def _block(self, i: int):
+        def hook(module: nn.Module, args: tuple, output) -> None:
+            self._store(self.residual[i + 1], _first_tensor(output))
+        return hook
+
+    def _attn(self, i: int):
+        def hook(module: nn.Module, args: tuple, output) -> None:
+            self._store(self.attn_out[i], _first_tensor(output))
+            weights = _attention_weights(output)
+            if weights is not None:
+                self._store(self.attention[i], weights)
+                self.seen_attention[i] = True
+        return hook
+
+    def _mlp(self, i: int):
+        def hook(module: nn.Module, args: tuple, output) -> None:
+            self._store(self.mlp_out[i], _first_tensor(output))
+        return hook
+
+
+def run_capture(model: nn.Module, layout: Layout, input_ids: torch.Tensor) -> tuple[_Recorder, np.ndarray, float]:
+    """One no-grad forward pass with every layer hooked; returns the recorder, logits (T, V), seconds."""
+    recorder = _Recorder(layout.summary, int(input_ids.shape[-1]))
+    handles = recorder.hooks(layout)
+    try:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = model(input_ids=input_ids, use_cache=False)
+        logits = out.logits[0].to(device="cpu", dtype=torch.float32).numpy()
+        seconds = time.perf_counter() - start
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not all(recorder.seen_attention):
+        raise RuntimeError("the attention modules returned no attention pattern (is attention eager?)")
+    return recorder, logits, seconds

@@ -1,0 +1,199 @@
+"""load_model: the embedded default, a hub id, or a local folder (safetensors or GGUF), on the best
+device, with eager attention (sdpa returns no attention patterns), and clear errors otherwise.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+
+from . import default_model
+from .default_model import Progress
+from .errors import ModelLoadError, UnsupportedModelError
+from .language_model import LanguageModel
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_MEMORY_HEADROOM = 0.8  # refuse a model whose weights need more than this share of free memory
+
+
+def resolve_device(device: str | None = None) -> str:
+    """The device asked for, else CUDA, else Apple MPS, else CPU."""
+    if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelLoadError(f"Device '{device}' was asked for but CUDA is not available here.")
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
+    """float32 on CPU by default; bfloat16 (or float16 where bf16 is missing) on a GPU."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype:
+        if dtype not in _DTYPES:
+            raise ModelLoadError(f"Unknown dtype '{dtype}'; choose one of {', '.join(_DTYPES)}.")
+        return _DTYPES[dtype]
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def _source(name_or_path: str) -> tuple[str, dict]:
+    """Where from_pretrained should look, and the extra kwargs (gguf_file) for a GGUF source."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.parent), {"gguf_file": path.name}
+    if path.is_dir():
+        ggufs = sorted(path.glob("*.gguf"))
+        has_weights = any(path.glob("*.safetensors")) or any(path.glob("*.bin"))
+        if ggufs and not has_weights:
+            return str(path), {"gguf_file": ggufs[0].name}
+        if not (path / "config.json").is_file() and not ggufs:
+            raise ModelLoadError(
+                f"The folder '{path}' holds no model: expected config.json with safetensors weights, "
+                "or a .gguf file."
+            )
+        return str(path), {}
+    if name_or_path.startswith(("/", "./", "../", "~")):
+        raise ModelLoadError(f"No such file or folder: '{name_or_path}'.")
+    return name_or_path, {}
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Can we open a connection to the hub? Checked once up front instead of retrying for ~25 s."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load_config(source: str, extra: dict, trust_remote_code: bool):
+    from transformers import AutoConfig
+
+    try:
+        try:
+            return AutoConfig.from_pretrained(
+                source, trust_remote_code=trust_remote_code, local_files_only=True, **extra
+            )
+        except OSError:
+            if Path(source).is_dir() or not hub_reachable():
+                raise
+            return AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code, **extra)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise ModelLoadError(
+                f"'{source}' runs its own code from the hub (trust_remote_code). That is off for "
+                "safety; an operator can allow it explicitly."
+            ) from exc
+        raise ModelLoadError(f"'{source}' has a configuration transformers cannot read: {exc}") from exc
+    except OSError as exc:
+        raise ModelLoadError(_not_found_message(source, exc)) from exc
+
+
+def _not_found_message(source: str, exc: Exception) -> str:
+    offline = not Path(source).is_dir() and not hub_reachable()
+    why = "this machine is offline and the model is not in the local Hugging Face cache" if offline else (
+        "it is not a local folder, and the Hugging Face hub did not provide it (unknown id, private, "
+        "or no network)"
+    )
+    return f"Cannot load '{source}': {why}. Use a local folder, or the embedded default model."
+
+
+def check_causal_lm(config) -> None:
+    """Refuse encoder-only and encoder-decoder models with a message instead of a traceback."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    kind = config.model_type
+    encoder_only = kind in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False)
+    if kind not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or encoder_only or getattr(config, "is_encoder_decoder", False):
+        raise UnsupportedModelError(
+            f"This app needs a causal (decoder-only) language model; '{kind}' is not one "
+            "(e.g. BERT reads the whole text at once and has no next-token prediction)."
+        )
+
+
+def estimate_bytes(config, dtype: torch.dtype) -> int:
+    """Rough weight memory from the config: embeddings plus attention and MLP matrices per layer."""
+    cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
+    d, n_layers, vocab = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size
+    ffn = getattr(cfg, "intermediate_size", None) or 4 * d
+    tied = getattr(cfg, "tie_word_embeddings", True)
+    params = vocab * d * (1 if tied else 2) + n_layers * (4 * d * d + 3 * d * ffn)
+    return int(params * torch.finfo(dtype).bits // 8)
+
+
+def _check_memory(config, dtype: torch.dtype, device: str) -> None:
+    if device != "cpu":
+        return
+    import psutil
+
+    need, free = estimate_bytes(config, dtype), psutil.virtual_memory().available
+    if need > _MEMORY_HEADROOM * free:
+        raise ModelLoadError(
+            f"This model needs about {need / 2**30:.1f} GiB for its weights but only {free / 2**30:.1f} GiB "
+            "of memory is free. Choose a smaller model."
+        )
+
+
+def load_model(
+    name_or_path: str | None = None,
+    device: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    *,
+    trust_remote_code: bool = False,
+    progress: Progress | None = None,
+) -> LanguageModel:
+    """Load a causal LM for capturing. None is the embedded default (converted once, offline)."""
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    if name_or_path is None:
+        source, extra, name = str(default_model.ensure_converted(progress)), {}, default_model.DEFAULT_NAME
+    else:
+        (source, extra), name = _source(name_or_path), name_or_path
+    config = _load_config(source, extra, trust_remote_code)
+    check_causal_lm(config)
+    _check_memory(config, torch_dtype, device)
+    model, tokenizer = _from_pretrained(source, extra, torch_dtype, trust_remote_code)
+    model.to(device)
+    return LanguageModel(model, tokenizer, name, device, torch_dtype)
+
+
+def _from_pretrained(source: str, extra: dict, dtype: torch.dtype, trust_remote_code: bool):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, **extra)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=dtype, attn_implementation="eager", trust_remote_code=trust_remote_code, **extra
+        )
+    except OSError as exc:
+        raise ModelLoadError(_not_found_message(source, exc)) from exc
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise ModelLoadError(f"'{source}' could not be loaded: {_short(exc)}") from exc
+    except Exception as exc:  # safetensors raises its own error types for truncated files
+        raise ModelLoadError(f"'{source}' has broken or unreadable weights: {_short(exc)}") from exc
+    return model, tokenizer
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
