@@ -6,7 +6,6 @@ register are global to the shared modules.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from functools import cached_property
 
@@ -17,21 +16,12 @@ from torch import nn
 from .capture import Capture, run_capture
 from .errors import CaptureError, PromptError
 from .layout import find_layout
+from .settings import load_settings
 from .tokens import clean_prompt, readable_tokens
 
 log = logging.getLogger(__name__)
 
-TOKEN_LIMIT_ENV = "XRAY_TOKEN_LIMIT"
-DEFAULT_TOKEN_LIMIT = 512
 _CHARS_PER_TOKEN_CEILING = 64  # a prompt longer than limit x this is refused before tokenizing
-
-
-def default_token_limit() -> int:
-    """The operator's token limit ($XRAY_TOKEN_LIMIT), else 512."""
-    try:
-        return max(1, int(os.environ.get(TOKEN_LIMIT_ENV, DEFAULT_TOKEN_LIMIT)))
-    except ValueError:
-        return DEFAULT_TOKEN_LIMIT
 
 
 class LanguageModel:
@@ -45,7 +35,7 @@ class LanguageModel:
         self.dtype = dtype
         self.layout = find_layout(model, name)
         self.summary = self.layout.summary
-        self._lock = threading.Lock()
+        self.lock = threading.RLock()  # hold it to run the shared model or hook its modules
         self._cpu_twin: nn.Module | None = None
 
     @property
@@ -54,7 +44,7 @@ class LanguageModel:
 
     def encode(self, prompt: str, max_tokens: int | None = None) -> list[int]:
         """Token ids of a prompt, or a PromptError that says why it cannot be captured."""
-        limit = max_tokens or default_token_limit()
+        limit = max_tokens or load_settings().token_limit
         if not prompt:
             raise PromptError("The prompt is empty: type some text to see what the model does with it.")
         if len(prompt) > limit * _CHARS_PER_TOKEN_CEILING:
@@ -81,7 +71,7 @@ class LanguageModel:
         """Capture a token sequence directly (used for generated continuations and tests)."""
         input_ids = torch.tensor([ids], dtype=torch.long)
         device, dtype = self.device, self.dtype_name
-        with self._lock:
+        with self.lock:
             try:
                 recorder, logits, seconds = run_capture(self.model, self.layout, input_ids.to(self.device))
             except torch.OutOfMemoryError:

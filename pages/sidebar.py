@@ -1,0 +1,61 @@
+"""The sidebar every page shares: model, prompt, examples, token limit and the last run's facts."""
+from __future__ import annotations
+
+import streamlit as st
+
+from model.settings import DEFAULT_MODEL
+from pages import common
+
+DEFAULT_LABEL = "SmolLM2-135M-Instruct (embedded)"
+
+
+def _model_options() -> list[str]:
+    cfg = common.settings()
+    if cfg.allowed_models:
+        return [DEFAULT_LABEL if m == DEFAULT_MODEL else m for m in cfg.allowed_models]
+    return [DEFAULT_LABEL, common.OTHER_MODEL]
+
+
+def _requested_model() -> str:
+    choice = st.selectbox("Model", _model_options(), key="model_choice")
+    if choice == common.OTHER_MODEL:
+        typed = st.text_input(
+            "Hub id or local folder", key="model_custom", placeholder="e.g. gpt2 or /path/to/model",
+            help="Any Hugging Face causal LM: a hub id (needs network or the HF cache), a folder with "
+            "safetensors, or a .gguf file.",
+        ).strip()
+        return typed or common.model_name()
+    return DEFAULT_MODEL if choice == DEFAULT_LABEL else choice
+
+
+def _switch_model(requested: str) -> None:
+    """Make `requested` the active model if it loads; otherwise keep the one that works."""
+    if requested == common.model_name():
+        return
+    if common.get_model(requested) is not None:
+        st.session_state["active_model"] = requested
+    else:
+        st.caption(f"Still using: {common.model_name()}")
+
+
+def _load_example() -> None:
+    chosen = st.session_state.get("example")
+    if chosen in common.EXAMPLES:
+        st.session_state["prompt"] = common.EXAMPLES[chosen]
+
+
+def render() -> None:
+    with st.sidebar:
+        st.session_state.setdefault("prompt", common.DEFAULT_PROMPT)
+        _switch_model(_requested_model())
+        st.text_area("Prompt (Ctrl+Enter to run)", key="prompt", height=120)
+        st.selectbox(
+            "Examples", list(common.EXAMPLES), index=None, key="example", on_change=_load_example,
+            placeholder="Load an example prompt…",
+        )
+        limit = common.settings().token_limit
+        st.session_state.setdefault("token_limit", limit)
+        st.number_input("Token limit", min_value=1, max_value=limit, step=16, key="token_limit",
+                        help=f"Longer prompts are refused, never cut. The operator's ceiling is {limit}.")
+        if "last_run" in st.session_state:
+            st.caption(f"Last pass: {st.session_state['last_run']}")
