@@ -22,17 +22,25 @@ def _secrets_to_env() -> None:
 
 _secrets_to_env()  # before pages.common reads the settings
 
-from pages import common, sidebar  # noqa: E402
+from pages import common, links, sidebar  # noqa: E402
 
 PAGES = [
-    st.Page("pages/overview.py", title="Start here", icon="🧭", default=True),
-    st.Page("pages/attention.py", title="Attention", icon="👀", url_path="attention"),
-    st.Page("pages/embeddings.py", title="Embeddings", icon="🧲", url_path="embeddings"),
-    st.Page("pages/next_token.py", title="Next token", icon="🎲", url_path="next_token"),
+    st.Page("pages/overview.py", title="Start here", icon=":material/explore:", default=True),
+    st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+    st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
+    st.Page("pages/next_token.py", title="Next token", icon=":material/casino:", url_path="next_token"),
 ]
 
-st.set_page_config(page_title="Transformer X-ray", page_icon="🩻", layout="wide")
+st.set_page_config(page_title="Transformer X-ray", page_icon=":material/biotech:", layout="wide")
 page = st.navigation(PAGES)
 common.keep_state()
+notices = links.read_url_once()
 sidebar.render()
+lm = common.current_model()
+if lm is not None:
+    notices += links.apply_geometry(lm.summary)
+for notice in notices:
+    st.warning(notice)
 page.run()
+sidebar.render_footer()
+links.write_url()

@@ -103,7 +103,6 @@ def current_capture() -> Capture | None:
     except XrayError as exc:
         st.warning(str(exc))
         return None
-    st.session_state["last_run"] = f"{cap.device} · {cap.dtype} · {cap.n_tokens} tokens · {cap.seconds * 1000:.0f} ms"
     return cap
 
 

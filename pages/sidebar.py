@@ -4,7 +4,9 @@ from __future__ import annotations
 import streamlit as st
 
 from model.settings import DEFAULT_MODEL
+from model.export import capture_npz
 from pages import common
+from viz.export import file_name
 
 DEFAULT_LABEL = "SmolLM2-135M-Instruct (embedded)"
 
@@ -57,5 +59,20 @@ def render() -> None:
         st.session_state.setdefault("token_limit", limit)
         st.number_input("Token limit", min_value=1, max_value=limit, step=16, key="token_limit",
                         help=f"Longer prompts are refused, never cut. The operator's ceiling is {limit}.")
-        if "last_run" in st.session_state:
-            st.caption(f"Last pass: {st.session_state['last_run']}")
+
+
+def render_footer() -> None:
+    """After the page ran: the facts of the pass it used and the capture download."""
+    cap = common.capture_cache().get(common.capture_key(common.model_name(), common.prompt(), common.token_limit()))
+    if cap is None:
+        return
+    with st.sidebar:
+        st.caption(
+            f"Ran on **{cap.device}** · {cap.dtype} · {cap.n_tokens} tokens · {cap.seconds * 1000:.0f} ms"
+        )
+        st.download_button(
+            "Download capture (.npz)", data=lambda: capture_npz(cap), file_name=file_name(cap.prompt, "capture", "npz"),
+            mime="application/octet-stream", on_click="ignore", key="download_capture",
+            help="Every array of this pass (attention, residual stream, logits...) for numpy.",
+        )
+        st.caption("Copy the address bar to share this exact view.")

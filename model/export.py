@@ -1,0 +1,35 @@
+"""Export a Capture as one .npz file: every array plus the tokens and a JSON summary."""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict
+
+import numpy as np
+
+from .capture import Capture
+
+
+def capture_npz(cap: Capture) -> bytes:
+    """The whole capture as .npz bytes (uncompressed: large captures save in well under a second)."""
+    meta = {
+        "prompt": cap.prompt,
+        "model_name": cap.model_name,
+        "config": asdict(cap.config),
+        "device": cap.device,
+        "dtype": cap.dtype,
+        "seconds": cap.seconds,
+    }
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        tokens=np.array(cap.tokens, dtype=str),
+        token_ids=cap.token_ids,
+        attention=cap.attention,
+        residual=cap.residual,
+        attn_out=cap.attn_out,
+        mlp_out=cap.mlp_out,
+        logits=cap.logits,
+        meta=np.array(json.dumps(meta)),
+    )
+    return buffer.getvalue()

@@ -1,0 +1,90 @@
+"""Shareable links: the prompt, model, layer, head and temperature live in the URL query string,
+so a copied link opens the same view. Bad or stale values fall back to defaults with a notice.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from model.layout import ModelSummary
+from model.settings import DEFAULT_MODEL
+from pages import common
+
+MAX_URL_PROMPT = 4000  # characters; longer prompts are left out of links
+TEMPERATURE_RANGE = (0.0, 2.0)  # must match the Next-token slider
+_PENDING = "_url_pending"
+
+
+def _parse(kind: type, raw: str):
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_model(raw: str, notices: list[str]) -> None:
+    allowed = common.settings().allowed_models
+    if raw == DEFAULT_MODEL:
+        return
+    if allowed and raw not in allowed:
+        notices.append(f"The link asks for model '{raw}', which this server does not offer; using the default.")
+    elif allowed:
+        st.session_state["model_choice"] = raw
+    else:
+        st.session_state["model_choice"] = common.OTHER_MODEL
+        st.session_state["model_custom"] = raw
+
+
+def _read_temperature(raw: str, notices: list[str]) -> None:
+    value = _parse(float, raw)
+    low, high = TEMPERATURE_RANGE
+    if value is None or not low <= value <= high:
+        notices.append(f"Ignored temperature '{raw}' from the link (expected a number from {low} to {high}).")
+    else:
+        st.session_state["temperature"] = round(value, 2)
+
+
+def read_url_once() -> list[str]:
+    """On a session's first run, copy valid URL values into session state; return notices."""
+    if st.session_state.get("_url_read"):
+        return []
+    st.session_state["_url_read"] = True
+    params, notices = st.query_params, []
+    if "prompt" in params:
+        text = params["prompt"]
+        if 0 < len(text) <= MAX_URL_PROMPT:
+            st.session_state["prompt"] = text
+        else:
+            notices.append("The prompt in the link was empty or too long; using the default prompt.")
+    if "model" in params:
+        _read_model(params["model"], notices)
+    if "temperature" in params:
+        _read_temperature(params["temperature"], notices)
+    st.session_state[_PENDING] = {k: params[k] for k in ("layer", "head") if k in params}
+    return notices
+
+
+def apply_geometry(summary: ModelSummary) -> list[str]:
+    """Layer and head from the link, checked against the loaded model's shape."""
+    pending, notices = st.session_state.pop(_PENDING, {}), []
+    limits = {"layer": summary.n_layers, "head": summary.n_heads}
+    for key, raw in pending.items():
+        value = _parse(int, raw)
+        if value is None or not 0 <= value < limits[key]:
+            notices.append(f"Ignored {key} '{raw}' from the link (this model has {limits[key]} {key}s: 0-{limits[key] - 1}).")
+        else:
+            st.session_state[key] = value
+    return notices
+
+
+def write_url() -> None:
+    """Mirror the current view's state into the URL so copying it shares the view."""
+    state = st.session_state
+    wanted = {"model": common.model_name()}
+    text = common.prompt()
+    if len(text) <= MAX_URL_PROMPT:
+        wanted["prompt"] = text
+    for key in ("layer", "head", "temperature"):
+        if key in state and state[key] is not None:
+            wanted[key] = str(state[key])
+    if dict(st.query_params) != wanted:
+        st.query_params.from_dict(wanted)
