@@ -1,0 +1,105 @@
+"""Switching attention heads off: zero a head's slice of the input to its layer's output projection,
+so the head adds nothing to the residual stream, and see how the next-token logits move.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+
+from .layout import Layout
+
+Head = tuple[int, int]  # (layer, query head)
+
+
+def normalize_heads(heads: Iterable[Head], n_layers: int, n_heads: int) -> tuple[Head, ...]:
+    """Sorted unique (layer, head) pairs; a ValueError names any pair outside the model."""
+    out = sorted({(int(layer), int(head)) for layer, head in heads})
+    for layer, head in out:
+        if not (0 <= layer < n_layers and 0 <= head < n_heads):
+            raise ValueError(f"head L{layer} H{head} is outside this model ({n_layers} layers x {n_heads} heads)")
+    return tuple(out)
+
+
+def _zero_slices(slices: list[slice]):
+    """A forward pre-hook that zeroes the given feature slices of the projection's input."""
+
+    def hook(module: nn.Module, args: tuple) -> tuple:
+        hidden = args[0].clone()  # (B, T, n_heads * head_dim): never write into the caller's tensor
+        for s in slices:
+            hidden[..., s] = 0
+        return (hidden, *args[1:])
+
+    return hook
+
+
+@contextmanager
+def heads_off(layout: Layout, heads: Iterable[Head]) -> Iterator[None]:
+    """Within the block, the given heads output zero. Hold the model's lock around it."""
+    summary = layout.summary
+    chosen = normalize_heads(heads, summary.n_layers, summary.n_heads)
+    by_layer: dict[int, list[slice]] = {}
+    for layer, head in chosen:
+        by_layer.setdefault(layer, []).append(slice(head * summary.head_dim, (head + 1) * summary.head_dim))
+    handles = []
+    try:
+        for layer, slices in by_layer.items():
+            handles.append(layout.out_projs[layer].register_forward_pre_hook(_zero_slices(slices)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def ablated_logits(lm, ids: list[int], heads: Iterable[Head]) -> np.ndarray:
+    """Next-token logits (T, V) float32 with the heads off; no heads = exactly the capture's logits."""
+    input_ids = torch.tensor([ids], dtype=torch.long).to(lm.device)
+    with lm.lock, heads_off(lm.layout, heads), torch.inference_mode():
+        out = lm.model(input_ids=input_ids, use_cache=False)  # the same call a capture makes
+        logits = out.logits[0].to(device="cpu", dtype=torch.float32).numpy()  # (T, V)
+    logits.setflags(write=False)
+    return logits
+
+
+def heads_key(heads: Iterable[Head]) -> str:
+    """A plain-string cache key part for a set of heads, order-independent."""
+    return ",".join(f"{layer}.{head}" for layer, head in sorted(set(heads)))
+
+
+class LogitsCache:
+    """A small thread-safe LRU of ablated logits arrays, bounded by entry count and bytes."""
+
+    def __init__(self, max_entries: int = 16, budget_bytes: int = 256 * 2**20) -> None:
+        self.max_entries = max_entries
+        self.budget_bytes = budget_bytes
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.computed = 0  # forward passes actually run (tests count these)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_or_compute(self, key: str, compute) -> np.ndarray:
+        """The cached array for key, else compute it (outside the cache lock) and keep it."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self.computed += 1
+            if value.nbytes <= self.budget_bytes:
+                self._items[key] = value
+                self._evict()
+        return value
+
+    def _evict(self) -> None:
+        total = sum(a.nbytes for a in self._items.values())
+        while len(self._items) > 1 and (len(self._items) > self.max_entries or total > self.budget_bytes):
+            _, old = self._items.popitem(last=False)
+            total -= old.nbytes

@@ -1,0 +1,118 @@
+"""Step-by-step continuation that keeps every step: the token chosen, how likely it was, what else
+the model considered, and the logits it chose from, so a view can walk back through the steps.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .sampling import probabilities, sample_token, top_tokens
+from .tokens import readable_tokens
+
+MAX_STEPS = 64  # a page may ask for at most this many steps at once
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How each next token is chosen."""
+
+    greedy: bool = True  # True: always the most likely token; False: a seeded draw
+    temperature: float = 1.0
+    top_k: int | None = None  # None or 0 = off
+    top_p: float | None = None  # None or 1 = off
+    seed: int = 0  # step i draws with seed + i, so a run repeats exactly
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One generated token and the distribution it came from."""
+
+    index: int  # 0 = the first token after the prompt
+    context: tuple[int, ...]  # the ids the model saw (prompt + earlier choices)
+    token_id: int
+    token: str  # visible text of the chosen token
+    probability: float  # its probability under the distribution it was chosen from
+    alternatives: tuple[tuple[int, str, float], ...]  # (id, visible text, probability), most likely first
+    logits: np.ndarray  # (V,) float32 next-token logits at the last context position
+
+
+def choice_distribution(logits_row: np.ndarray, settings: Settings) -> np.ndarray:
+    """(V,) the distribution a step reports: T = 1 for greedy, else the sampling settings."""
+    if settings.greedy:
+        return probabilities(logits_row, 1.0)
+    return probabilities(logits_row, settings.temperature, settings.top_k, settings.top_p)
+
+
+def choose(logits_row: np.ndarray, settings: Settings, step: int) -> tuple[int, np.ndarray]:
+    """The chosen id and the distribution (V,) it is reported under."""
+    p = choice_distribution(logits_row, settings)
+    if settings.greedy:
+        return int(np.argmax(logits_row)), p
+    return sample_token(p, settings.seed + step), p
+
+
+def last_logits(lm, ids: list[int]) -> np.ndarray:
+    """(V,) float32 logits after the last id: one plain forward pass, the same call a capture makes."""
+    input_ids = torch.tensor([ids], dtype=torch.long).to(lm.device)
+    with lm.lock, torch.inference_mode():
+        out = lm.model(input_ids=input_ids, use_cache=False)
+        row = out.logits[0, -1].to(device="cpu", dtype=torch.float32).numpy()  # (V,)
+    row.setflags(write=False)
+    return row
+
+
+def _stop_ids(lm) -> set[int]:
+    eos = getattr(lm.tokenizer, "eos_token_id", None)
+    return {int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None}
+
+
+def generate(
+    lm,
+    ids: list[int],
+    n_steps: int,
+    settings: Settings,
+    n_alternatives: int = 5,
+    max_tokens: int | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> list[Step]:
+    """Up to n_steps tokens after ids; stops early at end-of-text or at max_tokens in all."""
+    if not ids:
+        raise ValueError("generation needs at least one token of context")
+    n_steps = max(0, min(int(n_steps), MAX_STEPS))
+    stop, context, steps = _stop_ids(lm), list(ids), []
+    for i in range(n_steps):
+        if max_tokens is not None and len(context) >= max_tokens:
+            break
+        row = last_logits(lm, context)
+        chosen, p = choose(row, settings, i)
+        alt_ids = top_tokens(p, n_alternatives)
+        alt_text = readable_tokens(lm.tokenizer, alt_ids)
+        steps.append(Step(
+            index=i, context=tuple(context), token_id=chosen,
+            token=readable_tokens(lm.tokenizer, [chosen])[0], probability=float(p[chosen]),
+            alternatives=tuple((int(t), s, float(p[t])) for t, s in zip(alt_ids, alt_text)),
+            logits=row,
+        ))
+        context.append(chosen)
+        if on_step is not None:
+            on_step(i + 1, n_steps)
+        if chosen in stop:
+            break
+    return steps
+
+
+def continuation_text(lm, ids: list[int], new_ids: list[int]) -> str:
+    """The text new_ids add after ids (decoded together, so merged characters come out right)."""
+    before = lm.tokenizer.decode(list(ids), clean_up_tokenization_spaces=False)
+    after = lm.tokenizer.decode(list(ids) + list(new_ids), clean_up_tokenization_spaces=False)
+    if after.startswith(before):
+        return after[len(before):]
+    return lm.tokenizer.decode(list(new_ids), clean_up_tokenization_spaces=False)
+
+
+def ids_key(model_name: str, ids: list[int] | tuple[int, ...]) -> str:
+    """A plain-string capture-cache key for a token sequence (distinct from prompt keys)."""
+    return f"{model_name}\x1fids\x1f" + ",".join(str(int(t)) for t in ids)
