@@ -1,0 +1,100 @@
+"""Hostile prompts through the model floor and the token views: refused with a message or shown as
+literal characters, never a crash, never rendered as HTML/markdown."""
+from __future__ import annotations
+
+import time
+from html.parser import HTMLParser
+
+import pytest
+
+from hostile import CAPTURED, LITERALS
+from model import PromptError
+from model.tokens import clean_prompt
+from viz.labels import axis_labels
+from viz.token_strip import token_strip_html
+
+
+class _ChipText(HTMLParser):
+    """Collect what a browser would show: the text of each chip (without the position subscript)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chips: list[str] = []
+        self.tags: list[str] = []
+        self._in_sub = False
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.tags.append(tag)
+        if tag == "span":
+            self.chips.append("")
+        self._in_sub = tag == "sub"
+
+    def handle_endtag(self, tag) -> None:
+        self._in_sub = False if tag == "sub" else self._in_sub
+
+    def handle_data(self, data) -> None:
+        if self.chips and not self._in_sub:
+            self.chips[-1] += data
+
+
+def chip_texts(markup: str) -> tuple[list[str], list[str]]:
+    parser = _ChipText()
+    parser.feed(markup)
+    return parser.chips, parser.tags
+
+
+class _NoTokenizer:
+    def __call__(self, *args, **kwargs):
+        raise AssertionError("a refused prompt must not reach the tokenizer")
+
+
+def test_empty_prompt_refused(default_lm):
+    with pytest.raises(PromptError, match="empty"):
+        default_lm.capture("")
+
+
+def test_huge_prompt_refused_before_tokenizing(default_lm, monkeypatch):
+    monkeypatch.setattr(default_lm, "tokenizer", _NoTokenizer())
+    start = time.perf_counter()
+    with pytest.raises(PromptError, match=r"100,000 characters.*512 tokens"):
+        default_lm.capture("a" * 100_000, 512)
+    assert time.perf_counter() - start < 0.05
+
+
+def test_over_token_limit_names_both_numbers(default_lm):
+    with pytest.raises(PromptError, match=r"is \d+ tokens long; the limit is 5 tokens"):
+        default_lm.capture("one two three four five six seven eight", 5)
+
+
+@pytest.mark.parametrize("name", list(CAPTURED))
+def test_hostile_prompt_captures_and_shows_literally(default_lm, name):
+    cap = default_lm.capture(CAPTURED[name], 512)
+    assert cap.n_tokens >= 1 and len(cap.tokens) == len(cap.token_ids)
+    chips, tags = chip_texts(token_strip_html(cap.tokens, cap.token_ids))
+    assert set(tags) <= {"style", "div", "span", "sub"}  # nothing from the prompt became a tag
+    assert chips == cap.tokens
+    for label in axis_labels(cap.tokens):
+        assert "<" not in label and ">" not in label  # plotly would render these
+
+
+def test_tokens_of_html_prompt_join_back_to_the_literal_text(default_lm):
+    text = CAPTURED["html and script"] + " " + CAPTURED["markdown and latex"]
+    cap = default_lm.capture(text, 512)
+    joined = "".join(cap.tokens).replace("·", " ")
+    assert joined == text
+    markup = token_strip_html(cap.tokens, cap.token_ids)
+    assert "<script>" not in markup and "<img" not in markup
+    visible = "".join(chip_texts(markup)[0]).replace("·", " ")  # the parser already unescaped
+    for literal in LITERALS:
+        assert literal in visible
+
+
+def test_control_characters_are_visible_marks(default_lm):
+    cap = default_lm.capture(CAPTURED["NUL and control characters"], 512)
+    assert "<0x00>" in cap.tokens and "<0x1B>" in cap.tokens
+    assert not any(ch in "".join(cap.tokens) for ch in "\x00\x01\x1b")
+
+
+def test_lone_surrogates_become_replacement_characters():
+    assert clean_prompt("x\ud800y\udfff") == "x\ufffdy\ufffd"
+    "".join(clean_prompt("\udc80" * 3)).encode("utf-8")  # encodable: the tokenizer can take it
