@@ -1,0 +1,88 @@
+"""The logit lens: read the residual stream after every layer as if it were the last one (final
+norm, then unembedding). Computed in chunks of rows so that the (L+1, T, V) logits never exist
+at once; only the top-1 token and the tracked token's probability and rank are kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .capture import Capture
+from .language_model import LanguageModel
+
+_CHUNK_FLOATS = 2**24  # logits held at once per chunk (64 MB in float32)
+
+
+@dataclass(frozen=True)
+class LogitLens:
+    """What each layer's stream predicts at each position. Row 0 = the embeddings alone."""
+
+    top_ids: np.ndarray  # (L+1, T) int64 most likely next token read from each layer
+    top_probs: np.ndarray  # (L+1, T) float32 its probability
+    target_ids: np.ndarray  # (T,) int64 the token tracked per position (default: model's prediction)
+    target_probs: np.ndarray  # (L+1, T) float32 probability of the tracked token at each layer
+    target_ranks: np.ndarray  # (L+1, T) int64 its rank at each layer (0 = top-1)
+
+    def __post_init__(self) -> None:
+        for name in ("top_ids", "top_probs", "target_ids", "target_probs", "target_ranks"):
+            getattr(self, name).setflags(write=False)
+
+    def first_top_layer(self, position: int) -> int | None:
+        """The first stream row (0 = embeddings, l = after block l) from which the tracked token stays top-1."""
+        ranks = self.target_ranks[:, position]  # (L+1,)
+        for row in range(len(ranks)):
+            if (ranks[row:] == 0).all():
+                return row
+        return None
+
+
+def lens_logits(lm: LanguageModel, rows: np.ndarray) -> np.ndarray:
+    """(N, D) residual rows -> (N, V) float32 logits through the model's own final norm and unembedding."""
+    norm = lm.layout.final_norm
+    head = lm.model.get_output_embeddings()
+    with lm.lock, torch.inference_mode():
+        x = torch.tensor(np.asarray(rows, dtype=np.float32)).to(device=head.weight.device, dtype=head.weight.dtype)
+        if norm is not None:
+            x = norm(x)
+        return head(x).to(device="cpu", dtype=torch.float32).numpy()
+
+
+def _chunk_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Top-1 id/prob and the targets' prob/rank for a (N, V) block of logits."""
+    logits = logits.float()
+    lse = torch.logsumexp(logits, dim=-1)  # (N,)
+    top_logit, top_id = logits.max(dim=-1)  # (N,), (N,)
+    target_logit = logits.gather(1, targets[:, None])[:, 0]  # (N,)
+    rank = (logits > target_logit[:, None]).sum(dim=-1)  # (N,) tokens strictly ahead of the target
+    return top_id, torch.exp(top_logit - lse), torch.exp(target_logit - lse), rank
+
+
+def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = None) -> LogitLens:
+    """The lens over every layer and position; tracks `target_ids` (T,) or the model's own predictions."""
+    n_rows, T, D = cap.residual.shape
+    V = cap.config.vocab_size
+    targets = np.argmax(cap.logits, axis=-1) if target_ids is None else np.asarray(target_ids)
+    flat = cap.residual.reshape(n_rows * T, D)  # (R, D) rows in layer-major order
+    flat_targets = np.tile(targets, n_rows)  # (R,) the target of every row
+    out = {k: np.zeros(n_rows * T, dtype=t) for k, t in
+           (("top_id", np.int64), ("top_p", np.float32), ("target_p", np.float32), ("rank", np.int64))}
+    norm, head = lm.layout.final_norm, lm.model.get_output_embeddings()
+    step = max(1, _CHUNK_FLOATS // V)
+    device, dtype = head.weight.device, head.weight.dtype
+    with lm.lock, torch.inference_mode():
+        for start in range(0, n_rows * T, step):
+            x = torch.tensor(flat[start:start + step]).to(device=device, dtype=dtype)  # (n, D)
+            logits = head(norm(x) if norm is not None else x)  # (n, V)
+            tgt = torch.tensor(flat_targets[start:start + step]).to(device)
+            for key, value in zip(("top_id", "top_p", "target_p", "rank"), _chunk_stats(logits, tgt)):
+                out[key][start:start + len(tgt)] = value.cpu().numpy()
+    shape = (n_rows, T)
+    return LogitLens(
+        top_ids=out["top_id"].reshape(shape),
+        top_probs=out["top_p"].reshape(shape),
+        target_ids=targets.astype(np.int64),
+        target_probs=out["target_p"].reshape(shape),
+        target_ranks=out["rank"].reshape(shape),
+    )

@@ -1,0 +1,70 @@
+"""The score pipeline of a head: recorded queries and keys reproduce the model's own attention
+(output_attentions), the values reproduce its attention output, and the model is left as it was."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from model.head_pipeline import head_pipeline
+
+PROMPT = "The cat sat on the mat and the cat"
+
+
+def _attn_out_from(pipe, lm, layer: int) -> np.ndarray:
+    """(T, D) the attention output rebuilt from pattern and values through the out projection."""
+    heads = [pipe.pattern[h] @ pipe.value[pipe.kv_head(h)] for h in range(pipe.n_heads)]  # H x (T, hd)
+    concat = torch.tensor(np.concatenate(heads, axis=-1))[None]  # (1, T, H*hd)
+    with torch.inference_mode():
+        return lm.layout.out_projs[layer](concat)[0].numpy()
+
+
+def test_scores_and_pattern_match_the_capture_tiny(tiny_lm):
+    cap = tiny_lm.capture(PROMPT)
+    T = cap.n_tokens
+    for layer in range(cap.config.n_layers):
+        pipe = head_pipeline(tiny_lm, cap.token_ids, layer)
+        assert pipe.scores.shape == (cap.config.n_heads, T, T)
+        assert (pipe.masked == np.triu(np.ones((T, T), dtype=bool), k=1)).all()
+        assert np.allclose(pipe.pattern, cap.attention[layer], atol=1e-5)
+        ours = np.stack([pipe.softmax(h) for h in range(pipe.n_heads)])  # (H, T, T) from q.k
+        assert np.allclose(ours, cap.attention[layer], atol=1e-5)
+        assert np.allclose(_attn_out_from(pipe, tiny_lm, layer), cap.attn_out[layer], atol=1e-5)
+
+
+def test_model_is_left_unchanged(tiny_lm):
+    before = tiny_lm.capture(PROMPT)
+    head_pipeline(tiny_lm, before.token_ids, 1)
+    assert tiny_lm.model.config._attn_implementation == "eager"
+    after = tiny_lm.capture(PROMPT)
+    assert np.array_equal(before.logits, after.logits)
+    assert np.array_equal(before.attention, after.attention)
+
+
+def test_grouped_query_heads_share_keys(tiny_lm):
+    cap = tiny_lm.capture(PROMPT)
+    pipe = head_pipeline(tiny_lm, cap.token_ids, 0)
+    kv = cap.config.n_kv_heads
+    assert pipe.key.shape[0] == pipe.value.shape[0] == kv
+    assert pipe.group_size == cap.config.n_heads // kv
+    assert pipe.heads_sharing(pipe.n_heads - 1) == list(range(pipe.n_heads - pipe.group_size, pipe.n_heads))
+
+
+def test_masked_scores_and_value_weighting(tiny_lm):
+    cap = tiny_lm.capture(PROMPT)
+    pipe = head_pipeline(tiny_lm, cap.token_ids, 2)
+    masked = pipe.masked_scores(1)
+    assert np.isneginf(masked[0, 1:]).all() and np.isfinite(np.diag(masked)).all()
+    norms = np.linalg.norm(pipe.value[pipe.kv_head(1)], axis=-1)
+    assert np.allclose(pipe.value_weighted(1), pipe.pattern[1] * norms[None, :])
+
+
+def test_default_model_matches_its_capture(default_lm):
+    cap = default_lm.capture(PROMPT)
+    for layer in (0, 17, 29):
+        pipe = head_pipeline(default_lm, cap.token_ids, layer)
+        assert pipe.group_size == 3 and pipe.key.shape == (3, cap.n_tokens, 64)
+        assert pipe.scaling == 64 ** -0.5
+        assert np.allclose(pipe.pattern, cap.attention[layer], atol=1e-5)
+        ours = np.stack([pipe.softmax(h) for h in range(9)])
+        assert np.allclose(ours, cap.attention[layer], atol=1e-5)
+    assert default_lm.model.config._attn_implementation == "eager"

@@ -1,0 +1,73 @@
+"""The logit lens: its last row is the model's own logits, and its chunked summary matches a full
+numpy reference built from the weights (norm formula written out, not the model's module)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model import logit_lens as lens_module
+from model.logit_lens import lens_logits, logit_lens
+
+PROMPT = "The capital of France is"
+
+
+def _reference_logits(lm, rows: np.ndarray) -> np.ndarray:
+    """(N, D) -> (N, V) in float64 from the final norm's weights and the unembedding matrix."""
+    norm = lm.layout.final_norm
+    x = rows.astype(np.float64)
+    w = norm.weight.detach().double().numpy()
+    if isinstance(norm, torch.nn.LayerNorm):
+        x = x - x.mean(-1, keepdims=True)
+        y = w * x / np.sqrt((x * x).mean(-1, keepdims=True) + norm.eps) + norm.bias.detach().double().numpy()
+    else:
+        y = w * x / np.sqrt((x * x).mean(-1, keepdims=True) + norm.variance_epsilon)
+    return y @ lm.model.get_output_embeddings().weight.detach().double().numpy().T
+
+
+def test_last_row_is_the_models_logits_tiny(tiny_lm):
+    cap = tiny_lm.capture(PROMPT + " Paris, and")
+    assert np.allclose(lens_logits(tiny_lm, cap.residual[-1]), cap.logits, atol=1e-4)
+
+
+def test_last_row_is_the_models_logits_default(default_lm):
+    cap = default_lm.capture(PROMPT)
+    assert np.allclose(lens_logits(default_lm, cap.residual[-1]), cap.logits, atol=1e-4)
+
+
+def test_chunked_summary_matches_full_reference(tiny_lm, monkeypatch):
+    cap = tiny_lm.capture("one two three four five six")
+    V = cap.config.vocab_size
+    monkeypatch.setattr(lens_module, "_CHUNK_FLOATS", 5 * V)  # 5 rows per chunk: chunk edges inside layers
+    lens = logit_lens(tiny_lm, cap)
+    n_rows, T, D = cap.residual.shape
+    ref = _reference_logits(tiny_lm, cap.residual.reshape(-1, D)).reshape(n_rows, T, V)
+    p = np.exp(ref - ref.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)  # (L+1, T, V)
+    targets = np.argmax(cap.logits, -1)  # (T,)
+    assert (lens.top_ids == p.argmax(-1)).all()
+    assert np.allclose(lens.top_probs, p.max(-1), atol=1e-5)
+    tp = np.take_along_axis(p, np.broadcast_to(targets, (n_rows, T))[..., None], -1)[..., 0]  # (L+1, T)
+    assert np.allclose(lens.target_probs, tp, atol=1e-5)
+    assert (lens.target_ranks == (p > tp[..., None]).sum(-1)).all()
+    assert (lens.target_ranks[-1] == 0).all()  # the final row ranks the model's prediction first
+
+
+def test_custom_target_is_tracked(tiny_lm):
+    cap = tiny_lm.capture("one two three")
+    targets = np.full(cap.n_tokens, 7)
+    lens = logit_lens(tiny_lm, cap, targets)
+    full = lens_logits(tiny_lm, cap.residual[1])  # (T, V) after block 0
+    probs = np.exp(full - full.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    assert np.allclose(lens.target_probs[1], probs[:, 7], atol=1e-5)
+
+
+def test_paris_emerges_late_in_the_default_model(default_lm):
+    cap = default_lm.capture(PROMPT)
+    lens = logit_lens(default_lm, cap)
+    last = cap.n_tokens - 1
+    assert default_lm.tokenizer.decode([int(lens.top_ids[-1, last])]) == " Paris"
+    assert lens.target_ranks[0, last] > 100  # the embedding alone is far from Paris
+    assert lens.first_top_layer(last) is not None and lens.first_top_layer(last) > 20
+    assert lens.target_probs[-1, last] > 0.5
