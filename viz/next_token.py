@@ -1,0 +1,132 @@
+"""Next-token bars: the top N tokens of the distribution over the FULL vocabulary at a chosen
+temperature / top-k / top-p, the rest as one bar, and the model's own (T = 1) bars as a ghost.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from model.sampling import entropy_bits, probabilities
+
+from .labels import escape
+
+REST_LABEL = "all other tokens"
+_COLOR, _GHOST, _REST = "#3b6fd8", "rgba(120,120,120,0.9)", "#b8c0cc"
+
+
+@dataclass(frozen=True, eq=False)
+class NextTokenBars:
+    """What the bars show; every number is computed over the whole vocabulary."""
+
+    ids: np.ndarray  # (N,) the top N token ids by the model's own ranking
+    probs: np.ndarray  # (N,) probability at the chosen settings
+    ghost: np.ndarray  # (N,) probability at T = 1 with no top-k/top-p (the model's own)
+    rest: float  # mass of every other token at the chosen settings
+    ghost_rest: float
+    entropy: float  # bits, chosen settings
+    ghost_entropy: float  # bits, T = 1
+    temperature: float
+
+
+def ranked_ids(logits_row: np.ndarray, n: int) -> np.ndarray:
+    """(n,) ids of the n largest logits, largest first, ties to the lower id (= sampling's order)."""
+    row = np.asarray(logits_row)
+    n = max(1, min(int(n), row.size))
+    part = np.argpartition(-row, n - 1)[:n] if n < row.size else np.arange(row.size)
+    return part[np.lexsort((part, -row[part]))]  # sort by -logit, then id
+
+
+def next_token_bars(
+    logits_row: np.ndarray, n: int = 20, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> NextTokenBars:
+    """Full-vocabulary probabilities (V,) at the settings and at T = 1, cut down to N bars + the rest."""
+    ids = ranked_ids(logits_row, n)
+    p = probabilities(logits_row, temperature, top_k, top_p)  # (V,)
+    p1 = p if (temperature == 1 and not top_k and top_p in (None, 1)) else probabilities(logits_row, 1.0)
+    return NextTokenBars(
+        ids=ids, probs=p[ids], ghost=p1[ids],
+        rest=max(0.0, 1.0 - float(p[ids].sum())), ghost_rest=max(0.0, 1.0 - float(p1[ids].sum())),
+        entropy=entropy_bits(p), ghost_entropy=entropy_bits(p1), temperature=float(temperature),
+    )
+
+
+def unique_labels(labels: list[str], ids: np.ndarray) -> list[str]:
+    """Escaped bar labels; two tokens that look the same get their ids so no bar is merged."""
+    seen: dict[str, int] = {}
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+    return [escape(t) if seen[t] == 1 else f"{escape(t)} #{int(i)}" for t, i in zip(labels, ids)]
+
+
+def bars_figure(bars: NextTokenBars, labels: list[str], title: str = "", height: int | None = None) -> go.Figure:
+    """Horizontal bars, most likely on top; labels are the visible token texts (escaped here)."""
+    if len(labels) != len(bars.ids):
+        raise ValueError(f"{len(labels)} labels for {len(bars.ids)} tokens")
+    y = unique_labels(labels, bars.ids) + [REST_LABEL]
+    probs = np.append(bars.probs, bars.rest)  # (N+1,)
+    ghost = np.append(bars.ghost, bars.ghost_rest)  # (N+1,)
+    ids = [str(int(i)) for i in bars.ids] + ["—"]
+    custom = np.stack([ids, [f"{g:.4f}" for g in ghost]], axis=-1)  # (N+1, 2)
+    colors = [_COLOR] * len(bars.ids) + [_REST]
+    fig = go.Figure([
+        go.Bar(x=probs, y=y, orientation="h", name=f"T = {bars.temperature:g}", marker_color=colors, opacity=0.85,
+               customdata=custom, text=[f"{v:.1%}" for v in probs], textposition="outside", cliponaxis=False,
+               hovertemplate="%{y}<br>id %{customdata[0]}<br>p = %{x:.4f}<br>at T = 1: %{customdata[1]}<extra></extra>"),
+        go.Bar(x=ghost, y=y, orientation="h", name="T = 1 (the model's own)",
+               marker=dict(color="rgba(0,0,0,0)", line=dict(color=_GHOST, width=1.5)),
+               hoverinfo="skip"),
+    ])
+    fig.update_layout(
+        barmode="overlay", title=title or None, height=height or 120 + 24 * len(y),
+        margin=dict(l=10, r=40, t=40 if title else 10, b=10), legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+        xaxis=dict(title="probability", range=[0, min(1.2, max(probs.max(), ghost.max()) * 1.15 + 0.02)]),
+        yaxis=dict(autorange="reversed", type="category", tickfont=dict(family="monospace")),
+    )
+    return fig
+
+
+def next_token_figure(
+    logits_row: np.ndarray, labels: list[str], n: int = 20, temperature: float = 1.0,
+    top_k: int | None = None, top_p: float | None = None,
+) -> tuple[go.Figure, NextTokenBars]:
+    """Logits row (V,) + options -> the bars figure (labels belong to ranked_ids(row, n))."""
+    bars = next_token_bars(logits_row, n, temperature, top_k, top_p)
+    return bars_figure(bars, labels), bars
+
+
+def table_rows(bars: NextTokenBars, labels: list[str]) -> list[dict]:
+    """One row per bar (rank, token, id, probability, at T = 1), then the rest of the vocabulary."""
+    rows = [
+        {"rank": r + 1, "token": t, "id": int(i), "probability": float(p), "probability at T=1": float(g)}
+        for r, (t, i, p, g) in enumerate(zip(labels, bars.ids, bars.probs, bars.ghost))
+    ]
+    rows.append({"rank": None, "token": REST_LABEL, "id": None, "probability": bars.rest,
+                 "probability at T=1": bars.ghost_rest})
+    return rows
+
+
+def table_csv(bars: NextTokenBars, labels: list[str]) -> str:
+    """The next-token table as CSV text: rank, token, id, probability."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["rank", "token", "id", "probability"])
+    for row in table_rows(bars, labels):
+        writer.writerow([row["rank"] or "", _cell(row["token"]), "" if row["id"] is None else row["id"], f"{row['probability']:.8f}"])
+    return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """Keep a spreadsheet from reading a token like '=1+2' as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def csv_filename(prompt: str, position: int | None = None) -> str:
+    """A safe file name made from the prompt's first words, e.g. next_token_the_capital_of.csv."""
+    words = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_")[:40].strip("_") or "prompt"
+    suffix = "" if position is None else f"_pos{position}"
+    return f"next_token_{words}{suffix}.csv"
