@@ -1,2 +1,142 @@
+"""Embeddings: where the prompt's vectors sit at one layer, how each token moves through the layers,
+and which vocabulary tokens a vector is closest to. Widgets and layout only; math in model/."""
+from __future__ import annotations
+
+import numpy as np
 import streamlit as st
-st.write("coming")
+
+from model import embeddings as emb
+from model.tokens import readable_tokens
+from pages import common
+from viz import embeddings as draw
+from viz.labels import short
+
+DEFAULT_WORDS = "man, woman, king, queen, Paris, France, Rome, Italy, cat, dog"
+
+
+def _label(cap, pos: int) -> str:
+    return f"{short(cap.tokens[pos], 16)} ({pos})"
+
+
+def _controls(cap) -> tuple[int, bool, bool, bool]:
+    """Layer, 3-D, normalise, skip-first: the choices every view on this page shares."""
+    cols = st.columns([3, 1, 1.4, 1.4])
+    layer = cols[0].slider("Layer (0 = embedding, l = after block l)", 0, cap.config.n_layers, key="emb_layer")
+    three_d = cols[1].toggle("3-D", key="emb_3d")
+    normalize = cols[2].toggle("Scale every vector to length 1", value=True, key="emb_normalize",
+                               help="Residual norms grow a lot with depth; without this a few huge vectors "
+                               "decide the whole picture.")
+    skip_first = cols[3].toggle("Leave out the first token", value=True, key="emb_skip_first",
+                                disabled=cap.n_tokens < 3,
+                                help="The first token is an attention sink with a huge norm at most layers.")
+    return layer, three_d, normalize, skip_first and cap.n_tokens >= 3
+
+
+def _reference_words(lm) -> list[emb.WordVector]:
+    """The user's reference words placed from the embedding matrix (failures named, not hidden)."""
+    text = st.text_input("Reference words (comma-separated, placed from the embedding matrix)", DEFAULT_WORDS,
+                         key="emb_words")
+    words, failed = [], []
+    for word in emb.parse_words(text)[:40]:
+        try:
+            words.append(emb.word_vector(lm.tokenizer, lm.embedding_matrix, word))
+        except ValueError:
+            failed.append(word)
+    if failed:
+        st.caption("No tokens for: " + ", ".join(repr(w) for w in failed))
+    return words
+
+
+def _layer_map(cap, lm, layer: int, kept: list[int], three_d: bool, normalize: bool) -> None:
+    st.subheader("1 · The prompt's vectors at one layer")
+    refs = _reference_words(lm) if layer == 0 else []
+    if layer > 0:
+        st.caption("Reference words come from the embedding matrix, so they are drawn at layer 0 only.")
+    points = np.concatenate([cap.residual[layer, kept]] + [r.vector[None] for r in refs])  # (N, D)
+    if len(points) < 2:
+        st.info("Need at least two vectors to draw a plane: type a longer prompt.")
+        return
+    proj = emb.fit_pca(emb.prepare(points, normalize), 3 if three_d else 2)
+    norms = np.linalg.norm(points, axis=1)  # (N,)
+    labels = [cap.tokens[p] for p in kept] + [r.word for r in refs]
+    hovers = [f"{cap.tokens[p]} · position {p} · norm {norms[n]:.1f}" for n, p in enumerate(kept)]
+    hovers += [f"{r.word} · {r.note} · norm {norms[len(kept) + n]:.1f}" for n, r in enumerate(refs)]
+    groups = ["prompt"] * len(kept) + ["reference"] * len(refs)
+    title = f"{draw.layer_name(layer)} · PCA of {len(points)} vectors" + (", each scaled to length 1" if normalize else "")
+    st.plotly_chart(draw.token_map_figure(proj.coords, labels, hovers, groups, proj.explained, title), key="emb_map")
+    split = [r for r in refs if len(r.token_ids) > 1]
+    if split:
+        st.caption("Split into several tokens (drawn at their mean): " + ", ".join(r.note for r in split))
+
+
+def _default_trace(cap, kept: list[int]) -> list[int]:
+    """Positions of the longest token text that repeats (e.g. both 'mole's), else the last three."""
+    texts = [cap.tokens[p] for p in kept]
+    repeated = sorted({t for t in texts if texts.count(t) > 1}, key=len, reverse=True)
+    if repeated:
+        return [p for p in kept if cap.tokens[p] == repeated[0]][:4]
+    return kept[-3:]
+
+
+def _trajectories(cap, kept: list[int], three_d: bool, normalize: bool) -> None:
+    st.subheader("2 · Paths through the layers")
+    if st.session_state.get("emb_trace_for") != cap.prompt or any(
+            p not in kept for p in st.session_state.get("emb_trace", [])):
+        st.session_state["emb_trace"] = _default_trace(cap, kept)
+        st.session_state["emb_trace_for"] = cap.prompt
+    chosen = st.multiselect("Tokens to trace", kept, key="emb_trace", format_func=lambda p: _label(cap, p))
+    if not chosen or len(kept) < 2:
+        st.info("Pick one or more tokens to draw their paths.")
+        return
+    fit_on = cap.residual[:, kept].reshape(-1, cap.config.d_model)  # (L+1 * P, D) every layer, every kept token
+    proj, paths = emb.project_paths(cap.residual[:, chosen], 3 if three_d else 2, normalize, fit_on=fit_on)
+    title = f"One PCA basis for all {cap.config.n_layers + 1} layers × {len(kept)} tokens"
+    fig = draw.trajectory_figure(paths, [_label(cap, p) for p in chosen], proj.explained, title)
+    st.plotly_chart(fig, key="emb_paths")
+    if len(chosen) >= 2:
+        sims = emb.cosine(cap.residual[:, chosen[0]], cap.residual[:, chosen[1]])  # (L+1,)
+        st.caption(f"Cosine between {_label(cap, chosen[0])} and {_label(cap, chosen[1])}: "
+                   f"{sims[0]:.2f} at the embedding, {sims[len(sims) // 2]:.2f} at layer {len(sims) // 2}, "
+                   f"{sims[-1]:.2f} after the last block.")
+
+
+def _nearest(cap, lm, layer: int) -> None:
+    st.subheader("3 · Nearest vocabulary tokens")
+    if st.session_state.get("position") not in range(cap.n_tokens):
+        st.session_state["position"] = cap.n_tokens - 1
+    pos = st.selectbox("Token", list(range(cap.n_tokens)), key="position", format_func=lambda p: _label(cap, p))
+    found = emb.nearest_tokens(cap.residual[layer, pos], lm.embedding_matrix, k=12)
+    ids, scores = [i for i, _ in found], [s for _, s in found]
+    st.caption(f"Cosine between {_label(cap, pos)} at {draw.layer_name(layer)} and every row of the embedding matrix.")
+    st.dataframe(draw.nearest_rows(readable_tokens(lm.tokenizer, ids), ids, scores), hide_index=True)
+
+
+st.title("Embeddings: where the vectors sit")
+cap = common.current_capture()
+lm = common.current_model()
+if cap is not None and lm is not None:
+    common.show_token_strip(cap)
+    layer, three_d, normalize, skip_first = _controls(cap)
+    kept = list(range(1 if skip_first else 0, cap.n_tokens))
+    _layer_map(cap, lm, layer, kept, three_d, normalize)
+    _trajectories(cap, kept, three_d, normalize)
+    _nearest(cap, lm, layer)
+common.explain(
+    "What am I looking at?",
+    "Every token becomes a vector of numbers, one per dimension of the model. We cannot draw hundreds "
+    "of dimensions, so **PCA** finds the two (or three) directions along which these vectors differ "
+    "most and draws them there; the axis titles say how much of the spread each direction keeps. "
+    "Points close together are vectors that point the same way.\n\n"
+    "- **Layer 0** is the embedding: a fixed vector per token, the same whatever the context. The "
+    "reference words come from the same table, so related words (king, queen) tend to sit near each "
+    "other.\n"
+    "- **Later layers** add what attention and the MLPs computed: now a token's vector depends on the "
+    "words before it. Trace a word that appears twice (try the example *One word, two meanings*): both "
+    "copies start at the same point and drift apart as context is mixed in.\n"
+    "- **Scaling**: vectors grow much longer with depth and the first token is far larger than the rest, "
+    "so by default every vector is scaled to length 1 and the first token is left out. Switch these off "
+    "to see the raw picture.\n"
+    "- **Nearest tokens** compare a vector with the embedding table by cosine. At layer 0 a token finds "
+    "itself; deeper down, the stream drifts away from the input table (near the end it leans toward "
+    "what may come next).",
+)
