@@ -1,0 +1,57 @@
+"""The logit lens figures: top token as escaped cell text, probability as colour, hover with the
+tracked token, and a per-layer line for one position."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.logit_lens import LogitLens
+from viz.logit_lens import lens_heatmap, row_names, tracked_figure
+
+
+def _lens(n_rows: int, T: int, seed: int = 0) -> LogitLens:
+    rng = np.random.default_rng(seed)
+    return LogitLens(
+        top_ids=rng.integers(0, 50, size=(n_rows, T)).astype(np.int64),
+        top_probs=rng.uniform(0, 1, size=(n_rows, T)).astype(np.float32),
+        target_ids=rng.integers(0, 50, size=T).astype(np.int64),
+        target_probs=rng.uniform(0, 1, size=(n_rows, T)).astype(np.float32),
+        target_ranks=rng.integers(0, 100, size=(n_rows, T)).astype(np.int64),
+    )
+
+
+def test_heatmap_cells_show_escaped_top_tokens(capture_builder):
+    cap = capture_builder(tokens=["<b>x</b>", "·y", "z"], n_layers=2)
+    lens = _lens(3, 3)
+    top = np.array([["<i>", "a", "b"], ["c", "d", "e"], ["f", "g", "&"]], dtype=object)
+    fig = lens_heatmap(lens, cap.tokens, top, ["<script>", "p", "q"])
+    trace = fig.data[0]
+    assert trace.text[0][0] == "&lt;i&gt;" and trace.text[2][2] == "&amp;"
+    assert list(trace.y) == ["embeddings", "after block 1", "after block 2"]
+    assert np.allclose(np.asarray(trace.z), lens.top_probs)
+    hover = trace.customdata[1][0]
+    assert "&lt;b&gt;x&lt;/b&gt;" in hover and "&lt;script&gt;" in hover and "<script>" not in hover
+    assert f"rank {int(lens.target_ranks[1, 0]) + 1}" in hover
+    assert all("<b>" not in label for label in trace.x)
+
+
+def test_long_prompts_drop_cell_text_but_keep_hover():
+    T = 60
+    fig = lens_heatmap(_lens(4, T), [f"t{i}" for i in range(T)], np.full((4, T), "a", dtype=object), ["a"] * T)
+    assert fig.data[0].text is None and fig.data[0].customdata is not None
+
+
+def test_shape_mismatch_is_refused():
+    with pytest.raises(ValueError, match="tokens"):
+        lens_heatmap(_lens(3, 4), ["a"], np.full((3, 4), "a", dtype=object), ["a"] * 4)
+
+
+def test_tracked_line_follows_one_position():
+    lens = _lens(5, 4)
+    fig = tracked_figure(lens, 2, "<Paris>")
+    prob, rank = fig.data
+    assert np.allclose(prob.y, lens.target_probs[:, 2]) and list(prob.x) == row_names(5)
+    assert list(rank.y) == list(lens.target_ranks[:, 2] + 1)
+    assert "&lt;Paris&gt;" in prob.name and "<Paris>" not in fig.layout.title.text
+    with pytest.raises(ValueError):
+        tracked_figure(lens, 4, "x")

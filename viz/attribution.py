@@ -1,0 +1,63 @@
+"""Direct logit attribution drawn: per layer, the attention and MLP shares of one token's logit as
+bars that go up (blue) or down (red), plus a small table that shows the shares add up.
+"""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from model.attribution import Attribution
+from viz.labels import escape
+
+UP, DOWN = "#2166ac", "#b2182b"  # diverging: pushes the logit up / down
+PARTS = {"attention": "", "MLP": "/"}  # bar fill pattern per part, colour carries the sign
+
+
+def _colours(values) -> list[str]:
+    return [UP if v >= 0 else DOWN for v in values]
+
+
+def attribution_figure(attr: Attribution, token_text: str, height: int = 460) -> go.Figure:
+    """Bars per layer (attention solid, MLP hatched) plus the embeddings; sign sets the colour."""
+    L = len(attr.attn)
+    label = escape(token_text)
+    x = ["emb"] + [str(layer) for layer in range(L)]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=x[:1], y=[attr.embedding], name="embeddings", marker_color=_colours([attr.embedding]),
+                         marker_line=dict(color="#333", width=1),
+                         hovertemplate=f"embeddings: %{{y:+.3f}} on the logit of {label}<extra></extra>"))
+    for part, values in (("attention", attr.attn), ("MLP", attr.mlp)):
+        fig.add_trace(go.Bar(
+            x=x[1:], y=values, name=part, marker_color=_colours(values),
+            marker_pattern_shape=PARTS[part], marker_line=dict(color="#333", width=0.5),
+            hovertemplate=f"layer %{{x}} {part}: %{{y:+.3f}} on the logit of {label}<extra></extra>",
+        ))
+    fig.add_hline(y=0, line_color="#666", line_width=1)
+    fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=50, b=10),
+                      title=f"Direct effect on the logit of {label} at position {attr.position}",
+                      xaxis=dict(title="layer", type="category"), yaxis_title="logit share",
+                      legend=dict(orientation="h", y=1.08))
+    return fig
+
+
+def summary_rows(attr: Attribution) -> list[dict]:
+    """Rows for a small table: each group of shares, their sum, and the model's own logit."""
+    rows = [
+        ("embeddings", attr.embedding),
+        ("all attention outputs", float(attr.attn.sum())),
+        ("all MLP outputs", float(attr.mlp.sum())),
+        ("constant bias (norm + unembedding)", attr.bias),
+        ("not explained by the parts", attr.rest),
+        ("sum of the shares", attr.total),
+        ("model's own logit", attr.logit),
+    ]
+    return [{"part": name, "logit share": round(value, 4)} for name, value in rows]
+
+
+def top_contributors(attr: Attribution, n: int = 5) -> list[dict]:
+    """The n parts with the largest effect either way, strongest first."""
+    parts = [("embeddings", attr.embedding)]
+    parts += [(f"layer {layer} attention", float(v)) for layer, v in enumerate(attr.attn)]
+    parts += [(f"layer {layer} MLP", float(v)) for layer, v in enumerate(attr.mlp)]
+    parts.sort(key=lambda p: -abs(p[1]))
+    return [{"part": name, "logit share": round(v, 4), "direction": "up" if v >= 0 else "down"}
+            for name, v in parts[:n]]

@@ -1,0 +1,91 @@
+"""One head's score pipeline as four heatmaps: raw scores, the causal mask applied, the softmax
+pattern, and the pattern weighted by each key's value length. Masked cells are drawn grey; every
+cell's hover gives the score, whether it is masked, and the weight that results.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import plotly.graph_objects as go
+
+from model.head_pipeline import HeadPipeline
+from viz.attention import MASK_GREY, hover_labels
+from viz.labels import axis_labels, tick_step
+
+Step = Literal["scores", "masked", "pattern", "value_weighted"]
+STEPS: dict[Step, str] = {
+    "scores": "(a) raw scores q·k / √d",
+    "masked": "(b) causal mask applied",
+    "pattern": "(c) softmax: the attention pattern",
+    "value_weighted": "(d) weight × |value| of each key",
+}
+MASKED_NAME = "masked (future key)"
+_HOVER = ("query %{y}<br>key %{x}<br>score %{customdata[0]:.3f} · %{meta}<br>"
+          "weight %{customdata[1]:.3f} · weight×|v| %{customdata[2]:.3f}<extra></extra>")
+
+
+def _window(pipe: HeadPipeline, head: int, start: int, end: int) -> tuple[np.ndarray, ...]:
+    """Score, masked flag, weight, weighted, each (W, W) over positions start..end-1."""
+    if not 0 <= head < pipe.n_heads:
+        raise ValueError(f"head must be in 0..{pipe.n_heads - 1}, got {head}")
+    s = slice(start, end)
+    return (pipe.scores[head][s, s], pipe.masked[s, s], pipe.pattern[head][s, s],
+            pipe.value_weighted(head)[s, s])
+
+
+def _values(step: Step, score: np.ndarray, masked: np.ndarray, weight: np.ndarray,
+            weighted: np.ndarray) -> np.ndarray:
+    """(W, W) what the step colours; NaN where the mask's grey trace takes over."""
+    if step == "scores":
+        return score
+    z = {"masked": score, "pattern": weight, "value_weighted": weighted}[step]
+    return np.where(masked, np.nan, z)
+
+
+def _colours(step: Step, z: np.ndarray) -> dict:
+    if step in ("scores", "masked"):
+        return dict(colorscale="RdBu_r", zmid=0.0, colorbar=dict(title="score", thickness=12))
+    top = float(np.nanmax(z)) if np.isfinite(z).any() else 1.0
+    title = "weight" if step == "pattern" else "weight×|v|"
+    return dict(colorscale="Blues", zmin=0.0, zmax=max(top, 1e-9), colorbar=dict(title=title, thickness=12))
+
+
+def step_figure(pipe: HeadPipeline, head: int, tokens: list[str], step: Step,
+                window: tuple[int, int] | None = None, height: int = 430) -> go.Figure:
+    """One step of one head as a (query x key) heatmap over positions window=(start, end)."""
+    if len(tokens) != pipe.scores.shape[-1]:
+        raise ValueError(f"{len(tokens)} tokens but the pipeline covers {pipe.scores.shape[-1]} positions")
+    start, end = window or (0, len(tokens))
+    score, masked, weight, weighted = _window(pipe, head, start, end)
+    cats = hover_labels(tokens)[start:end]
+    custom = np.stack([score, weight, weighted], axis=-1)  # (W, W, 3)
+    z = _values(step, score, masked, weight, weighted)
+    fig = go.Figure(go.Heatmap(z=z, x=cats, y=cats, customdata=custom, hovertemplate=_HOVER,
+                               meta="unmasked" if step != "scores" else "mask not applied yet",
+                               hoverongaps=False, name=STEPS[step], **_colours(step, z)))
+    if step != "scores":
+        grey = np.where(masked, 1.0, np.nan).astype(np.float32)  # (W, W) only the masked cells
+        fig.add_trace(go.Heatmap(z=grey, x=cats, y=cats, customdata=custom, hovertemplate=_HOVER,
+                                 meta="masked: −∞ before softmax", colorscale=[[0, MASK_GREY], [1, MASK_GREY]],
+                                 showscale=False, hoverongaps=False, name=MASKED_NAME))
+    step_ticks = tick_step(end - start, 40)
+    ticks = dict(tickmode="array", tickvals=cats[::step_ticks], ticktext=axis_labels(tokens)[start:end][::step_ticks],
+                 type="category")
+    fig.update_xaxes(title="key (attended to)", tickangle=-60, **ticks)
+    fig.update_yaxes(title="query (attending)", autorange="reversed", **ticks)
+    fig.update_layout(title=STEPS[step], height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      plot_bgcolor="white")
+    return fig
+
+
+def head_caption(pipe: HeadPipeline, head: int) -> str:
+    """Plain text: which key/value head this query head reads, and who else shares it."""
+    kv = pipe.kv_head(head)
+    others = [h for h in pipe.heads_sharing(head) if h != head]
+    if pipe.group_size == 1:
+        return f"Layer {pipe.layer}, head {head}: its own keys and values (no sharing). Scale on q·k: {pipe.scaling:.4f}."
+    shared = ", ".join(str(h) for h in others)
+    return (f"Layer {pipe.layer}, head {head} reads key/value head {kv}, shared with query heads {shared} "
+            f"(grouped-query attention, {pipe.group_size} query heads per key/value head). "
+            f"Scale on q·k: {pipe.scaling:.4f}.")
