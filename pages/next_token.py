@@ -1,2 +1,110 @@
+"""Next token: the model's prediction after any position, with a live temperature that only redraws
+the bars (a fragment over cached logits), seeded sampling, and one-token-at-a-time continuation."""
+from __future__ import annotations
+
 import streamlit as st
-st.write("coming")
+
+from model.generation import continuation_text
+from model.sampling import probabilities, sample_token
+from model.tokens import readable_tokens
+from pages import common
+from viz.next_token import csv_filename, next_token_figure, ranked_ids, table_csv, table_rows
+
+TEMPERATURE_MAX = 2.0  # pages/links.py accepts the same range from a URL
+
+EXPLANATION = """
+**From the last vector to a word.** After the final block, the vector at each position is
+normalized and multiplied by the *unembedding* matrix: one score per vocabulary entry, the
+**logits** (49,152 of them for the default model). Each position predicts the token that follows it.
+
+**Softmax** turns logits into probabilities: exponentiate, then divide by the total. Before that the
+logits are divided by the **temperature** T. A low T widens the gaps, so the favourite takes almost
+everything (sharper); a high T shrinks them, so unlikely tokens get a real chance (flatter). T = 0 is
+*greedy*: all the mass on the single most likely token. The outlined bars keep the model's own
+distribution (T = 1) in view while you move the slider.
+
+**Top-k** keeps only the k most likely tokens; **top-p** keeps the smallest set of top tokens whose
+probabilities add up to p. Either way the kept probabilities are scaled back up to sum to 1. Every
+number here, including the entropy (how uncertain the choice is, in bits) and the "all other tokens"
+bar, is computed over the whole vocabulary, not just the bars drawn.
+"""
+
+
+def _position(cap) -> int:
+    """The chosen position (shared key "position"), the last token unless the user picked one."""
+    if st.session_state.get("position") not in range(cap.n_tokens):
+        st.session_state["position"] = cap.n_tokens - 1
+    return st.selectbox(
+        "Predict the token after", list(range(cap.n_tokens)), key="position",
+        format_func=lambda p: f"{p}: {cap.tokens[p]}" + (" (last)" if p == cap.n_tokens - 1 else ""),
+    )
+
+
+def _append(lm, ids: list[int], new_id: int) -> None:
+    """Callback: extend the sidebar prompt by one token and follow the new last position."""
+    st.session_state["prompt"] = common.prompt() + continuation_text(lm, ids, [new_id])
+    st.session_state.pop("position", None)
+
+
+def _settings() -> tuple[float, int | None, float | None, int]:
+    """Temperature, top-k, top-p and the number of bars, from widgets inside the fragment."""
+    st.session_state.setdefault("temperature", 1.0)
+    cols = st.columns([3, 1, 2, 1])
+    t = cols[0].slider("Temperature", 0.0, TEMPERATURE_MAX, step=0.05, key="temperature",
+                       help="Low = sharper, high = flatter, 0 = always the most likely token.")
+    k = cols[1].number_input("Top-k (0 = off)", 0, 49152 * 4, value=0, step=1, key="nt_top_k")
+    p = cols[2].slider("Top-p (1 = off)", 0.0, 1.0, value=1.0, step=0.01, key="nt_top_p")
+    n = cols[3].number_input("Bars", 1, 100, value=20, step=5, key="nt_n")
+    return float(t), int(k) or None, (float(p) if p < 1 else None), int(n)
+
+
+def _continue_buttons(lm, cap, row, t, k, p, is_last: bool) -> None:
+    """Seeded draw at the current settings and the two ways to append a token to the prompt."""
+    seed = int(st.number_input("Seed", 0, 2**31 - 1, value=0, step=1, key="nt_seed"))
+    greedy_id = int(ranked_ids(row, 1)[0])
+    drawn = sample_token(probabilities(row, t, k, p), seed)
+    greedy_txt, drawn_txt = readable_tokens(lm.tokenizer, [greedy_id, drawn])
+    st.caption("The most likely token, and a draw at these settings (the same seed always gives the same token):")
+    st.code(f"most likely : {greedy_txt}    (id {greedy_id})\nseeded draw : {drawn_txt}    (id {drawn})", language=None)
+    ids = cap.token_ids.tolist()
+    cols = st.columns(2)
+    help_ = None if is_last else "Choose the last position to continue the text."
+    if cols[0].button("Append the most likely token", key="nt_append_greedy", disabled=not is_last,
+                      on_click=_append, args=(lm, ids, greedy_id), help=help_, width="stretch"):
+        st.rerun()
+    if cols[1].button("Append the seeded draw", key="nt_append_sampled", disabled=not is_last,
+                      on_click=_append, args=(lm, ids, drawn), help=help_, width="stretch"):
+        st.rerun()
+
+
+@st.fragment
+def live_bars(lm, cap, pos: int) -> None:
+    """Everything the temperature touches; moving a slider reruns only this, over cached logits."""
+    row = cap.logits[pos]  # (V,) cached: no forward pass here
+    t, k, p, n = _settings()
+    labels = readable_tokens(lm.tokenizer, ranked_ids(row, n))
+    fig, bars = next_token_figure(row, labels, n=n, temperature=t, top_k=k, top_p=p)
+    cols = st.columns(3)
+    cols[0].metric("Entropy", f"{bars.entropy:.2f} bits", f"{bars.entropy - bars.ghost_entropy:+.2f} vs T = 1",
+                   delta_color="off")
+    cols[1].metric("Most likely", f"{bars.probs[0]:.1%}", f"{bars.probs[0] - bars.ghost[0]:+.1%} vs T = 1",
+                   delta_color="off")
+    cols[2].metric("All other tokens", f"{bars.rest:.1%}", help="Mass of every token outside the bars.")
+    st.plotly_chart(fig, key="nt_bars")
+    with st.expander("Table and download"):
+        st.dataframe(table_rows(bars, labels), hide_index=True)
+        st.download_button("Download the table (CSV)", table_csv(bars, labels), key="nt_csv", on_click="ignore",
+                           file_name=csv_filename(cap.prompt, pos), mime="text/csv")
+    st.subheader("Continue the text")
+    _continue_buttons(lm, cap, row, t, k, p, is_last=pos == cap.n_tokens - 1)
+
+
+st.title("Next token: what comes after")
+common.explain("How the next token is chosen", EXPLANATION)
+lm = common.current_model()
+cap = common.current_capture()
+if lm is None or cap is None:
+    st.stop()
+position = _position(cap)
+common.show_token_strip(cap, highlight=position)
+live_bars(lm, cap, position)
