@@ -28,6 +28,7 @@ PAGES = [
     st.Page("pages/overview.py", title="Start here", icon=":material/explore:", default=True),
     st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
     st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
+    st.Page("pages/meaning.py", title="Meaning", icon=":material/translate:", url_path="meaning"),
     st.Page("pages/next_token.py", title="Next token", icon=":material/casino:", url_path="next_token"),
 ]
 

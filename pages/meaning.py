@@ -1,0 +1,166 @@
+"""Meaning: one word read in several contexts (how alike its vectors stay, layer by layer) and
+directions in the embedding table (king - man + woman). Widgets and layout only; math in model/."""
+from __future__ import annotations
+
+import streamlit as st
+
+from model import XrayError
+from model import embeddings as emb
+from model.tokens import readable_tokens
+from pages import common
+from viz import embeddings as draw
+from viz import meaning
+
+DEFAULT_CONTEXTS = (
+    "The spy was a mole in the government.\n"
+    "The mole dug a tunnel in the garden.\n"
+    "One mole of carbon weighs twelve grams."
+)
+ARITHMETIC_EXAMPLES = {
+    "king - man + woman": "queen",
+    "Paris - France + Italy": "Rome",
+    "walked - walk + swim": "swam",
+    "cats - cat + dog": "dogs",
+}
+WHERE = ["the word itself", "the last token of each context"]
+
+
+def _capture(lm, text: str):
+    """A context's capture through the shared bounded cache (same key as the sidebar's prompt)."""
+    limit = common.token_limit()
+    key = common.capture_key(common.model_name(), text, limit)
+    return common.capture_cache().get_or_compute(key, lambda: lm.capture(text, limit))
+
+
+def _contexts(lm, word: str, at_end: bool) -> list[tuple[str, object, int]]:
+    """(context, capture, position) for every line where the word was found; others are named."""
+    found, missing = [], []
+    lines = [line.strip() for line in st.session_state["meaning_contexts"].splitlines() if line.strip()][:6]
+    for line in lines:
+        try:
+            cap = _capture(lm, line)
+        except XrayError as exc:
+            st.warning(f"Context {line!r}: {exc}")
+            continue
+        positions = emb.word_positions(lm.tokenizer, line, word)
+        if not positions:
+            missing.append(line)
+            continue
+        found.append((line, cap, cap.n_tokens - 1 if at_end else positions[0]))
+    if missing:
+        st.warning(f"The word {word!r} is not in: " + " | ".join(repr(m) for m in missing))
+    return found
+
+
+def _short(text: str, width: int = 28) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _context_view(lm) -> None:
+    st.subheader("1 · Context changes meaning")
+    st.text_area("Contexts, one per line", DEFAULT_CONTEXTS, key="meaning_contexts", height=110)
+    cols = st.columns([1, 2, 1.4])
+    word = cols[0].text_input("Word to follow", "mole", key="meaning_word").strip()
+    where = cols[1].radio("Compare the vectors of", WHERE, key="meaning_where", horizontal=True)
+    normalize = cols[2].toggle("Scale every vector to length 1", value=True, key="meaning_normalize")
+    found = _contexts(lm, word, where == WHERE[1]) if word else []
+    if len(found) < 2:
+        st.info("Give at least two contexts that contain the word.")
+        return
+    for n, (line, cap, pos) in enumerate(found):
+        st.caption(f"Context {n + 1}: token {pos} ({cap.tokens[pos]}) of {cap.n_tokens}")
+        common.show_token_strip(cap, highlight=pos)
+    result = emb.compare_contexts([cap.residual for _, cap, _ in found], [pos for _, _, pos in found])
+    names = {pair: f"{pair[0] + 1}. {_short(found[pair[0]][0])} ↔ {pair[1] + 1}. {_short(found[pair[1]][0])}"
+             for pair in result.pairs}
+    curves = {names[pair]: values for pair, values in result.pairs.items()}
+    st.plotly_chart(meaning.similarity_figure(curves, result.baseline), key="meaning_curves")
+    st.caption("Dashed line: the average cosine between the followed vector and the other tokens of the "
+               "other contexts (first token left out): how alike unrelated vectors already are at that depth.")
+    with st.expander("The numbers, layer by layer"):
+        rows = [{"layer": layer, **{names[p]: round(float(v[layer]), 3) for p, v in result.pairs.items()},
+                 "yardstick": round(float(result.baseline[layer]), 3)} for layer in range(len(result.baseline))]
+        st.dataframe(rows, hide_index=True)
+    proj, paths = emb.project_paths(result.vectors.transpose(1, 0, 2), 2, normalize)  # (L+1, C, 2)
+    labels = [f"{n + 1}. {cap.tokens[pos]} in “{_short(line, 22)}”" for n, (line, cap, pos) in enumerate(found)]
+    title = f"The followed vectors in one PCA basis (all {paths.shape[0]} layers of all contexts)"
+    st.plotly_chart(draw.trajectory_figure(paths, labels, proj.explained, title), key="meaning_paths")
+
+
+def _load_arithmetic_example() -> None:
+    chosen = st.session_state.get("meaning_example")
+    if chosen in ARITHMETIC_EXAMPLES:
+        st.session_state["meaning_expr"] = chosen
+        st.session_state["meaning_expected"] = ARITHMETIC_EXAMPLES[chosen]
+
+
+def _directions_view(lm) -> None:
+    st.subheader("2 · Semantic directions")
+    st.selectbox("Examples", list(ARITHMETIC_EXAMPLES), index=None, key="meaning_example",
+                 on_change=_load_arithmetic_example, placeholder="Load an example…")
+    cols = st.columns([2, 1])
+    expr = cols[0].text_input("Expression (words joined by + and -)", "king - man + woman", key="meaning_expr")
+    expected = cols[1].text_input("Expected answer (optional)", "queen", key="meaning_expected")
+    try:
+        arith = emb.vector_arithmetic(lm.tokenizer, lm.embedding_matrix, expr, expected, k=12)
+    except ValueError as exc:
+        st.warning(str(exc))
+        return
+    _verdict(lm, arith)
+    left, right = st.columns([1, 2])
+    ids = [i for i, _ in arith.nearest]
+    left.dataframe(draw.nearest_rows(readable_tokens(lm.tokenizer, ids), ids, [s for _, s in arith.nearest]),
+                   hide_index=True)
+    points, names, kinds, arrows = emb.arithmetic_points(lm.tokenizer, lm.embedding_matrix, arith, n_nearest=8)
+    proj = emb.fit_pca(points, 2)
+    right.plotly_chart(meaning.arithmetic_figure(proj.coords, names, kinds, proj.explained, arrows, expr),
+                       key="meaning_arrows")
+    st.caption("How each word was placed: " + "; ".join(f"{wv.word}: {wv.note}" for _, wv in arith.terms))
+
+
+def _verdict(lm, arith: emb.Arithmetic) -> None:
+    """Say plainly whether the expected word came out on top, and where it ranked if not."""
+    best = readable_tokens(lm.tokenizer, [arith.nearest[0][0]])[0] if arith.nearest else "?"
+    if arith.expected is None:
+        st.text(f"Nearest token (inputs excluded): {best}")
+        return
+    name, total = arith.expected.word, lm.embedding_matrix.shape[0] - len(arith.excluded)
+    if arith.expected_rank is None:
+        st.text(f"Nearest: {best}. '{name}' is several tokens ({arith.expected.note}), so it has no rank; "
+                f"cosine of the result with their mean: {arith.expected_cosine:.3f}.")
+    elif arith.expected_rank == 1:
+        st.success(f"The nearest token is the expected one (cosine {arith.expected_cosine:.3f}).")
+    else:
+        st.text(f"The model's table does not give '{name}' first: nearest is {best}; '{name}' ranks "
+                f"{arith.expected_rank:,} of {total:,} (cosine {arith.expected_cosine:.3f}).")
+
+
+st.title("Meaning: context and directions")
+lm = common.current_model()
+if lm is not None:
+    _context_view(lm)
+    common.explain(
+        "Vectors in context: what to notice",
+        "At layer 0 a word's vector comes straight from the embedding table, so the same word in any "
+        "sentence starts at exactly the same point (cosine 1). Each block then mixes in information from "
+        "the **earlier** tokens, so the vectors move apart as context is added.\n\n"
+        "This model reads left to right: a word's vector can only use the words **before** it. In "
+        "*The mole dug a tunnel*, nothing before *mole* says it is an animal, so it stays close to the "
+        "*mole* in *One mole of carbon*; the spy sentence has *spy* before it and drifts away. Switch to "
+        "*the last token of each context* to compare vectors that have read the whole line.\n\n"
+        "Cosines in the middle layers are high for almost any two tokens (the dashed yardstick), so read "
+        "a curve against that line rather than against zero.",
+    )
+    _directions_view(lm)
+    common.explain(
+        "Directions carry meaning",
+        "In the embedding table, some differences between words point the same way: the step from *man* "
+        "to *woman* resembles the step from *king* to *queen*. Adding and subtracting vectors follows "
+        "such a step; we then list the tokens whose vectors point most nearly the same way (cosine), "
+        "leaving out the words you typed.\n\n"
+        "The plot keeps straight lines straight: the arrow from the first word to the result is parallel "
+        "to the arrow from the subtracted word to the added one. A small model often misses: a capital "
+        "may come back as another city or as the input word in another spelling (*Italy* without its "
+        "space). The rank says how far off the expected answer is. Try verb tenses, plurals, countries "
+        "and capitals, or your own.",
+    )

@@ -1,0 +1,80 @@
+"""The Meaning page on the real default model: mole in three contexts, and word arithmetic."""
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def _figures(at: AppTest) -> dict[str, dict]:
+    return {el.proto.id: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def _values(data) -> list[float]:
+    """Plotly's JSON packs numpy arrays as base64 'bdata'; unpack them (plain lists pass through)."""
+    if isinstance(data, dict) and "bdata" in data:
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+    return list(data)
+
+
+def _figure(at: AppTest, fragment: str) -> dict:
+    """The chart whose title contains fragment."""
+    for fig in _figures(at).values():
+        if fragment in fig["layout"].get("title", {}).get("text", ""):
+            return fig
+    raise AssertionError(f"no chart titled with {fragment!r}")
+
+
+@pytest.fixture(scope="module")
+def page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("pages/meaning.py").run()
+    return at
+
+
+def test_three_contexts_give_three_curves_starting_at_one(page: AppTest) -> None:
+    assert not page.exception
+    curves = _figure(page, "Cosine similarity")
+    pairs = [t for t in curves["data"] if not t["name"].startswith("yardstick")]
+    assert len(pairs) == 3  # 3 contexts -> 3 pairs
+    for trace in pairs:
+        y = _values(trace["y"])
+        assert len(y) == 31  # embedding + 30 blocks
+        assert y[0] == pytest.approx(1.0, abs=1e-4)  # same token, same embedding row
+        assert min(y) < 0.99  # context moves them apart
+    paths = _figure(page, "one PCA basis")
+    assert len(paths["data"]) == 3
+
+
+def test_default_arithmetic_finds_queen(page: AppTest) -> None:
+    assert any("expected one" in s.value for s in page.success)
+    arrows = _figure(page, "king - man + woman")
+    assert len(arrows["layout"]["annotations"]) == 2
+    table = page.dataframe[-1].value
+    assert table["token"].iloc[0] == "·queen"
+    assert not {"·king", "·man", "·woman"} & set(table["token"])
+
+
+def test_a_miss_is_reported_with_its_rank(page: AppTest) -> None:
+    page.text_input(key="meaning_expr").set_value("Paris - France + Italy").run()
+    page.text_input(key="meaning_expected").set_value("Rome").run()
+    assert not page.exception
+    assert any("'Rome' ranks" in t.value for t in page.text)
+
+
+def test_last_token_option_and_missing_word(page: AppTest) -> None:
+    before = _values(_figure(page, "Cosine similarity")["data"][0]["y"])
+    page.radio(key="meaning_where").set_value("the last token of each context").run()
+    assert not page.exception
+    assert _values(_figure(page, "Cosine similarity")["data"][0]["y"]) != before
+    page.text_area(key="meaning_contexts").set_value("A mole.\nNo such word here.").run()
+    assert not page.exception
+    assert any("not in" in w.value for w in page.warning)
