@@ -1,0 +1,75 @@
+"""Logit lens: what the model would predict if it stopped after each layer. Widgets and layout
+only; the lens itself is computed in model/logit_lens.py and cached here per prompt."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from model import Capture, LanguageModel
+from model.logit_lens import LogitLens, logit_lens
+from model.tokens import readable_tokens
+from pages import common
+from viz import logit_lens as draw
+from viz.labels import short
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _lens(key: str, _lm: LanguageModel, _cap: Capture) -> LogitLens:
+    """One lens per (model, prompt, limit): small arrays, but seconds of unembedding to compute."""
+    return logit_lens(_lm, _cap)
+
+
+def _texts(lm: LanguageModel, ids: np.ndarray) -> np.ndarray:
+    """Readable token strings shaped like ids, decoding each distinct id once."""
+    unique, inverse = np.unique(ids, return_inverse=True)
+    names = np.array(readable_tokens(lm.tokenizer, [int(i) for i in unique]), dtype=object)
+    return names[inverse].reshape(ids.shape)
+
+
+def _position(cap: Capture) -> int:
+    if st.session_state.get("position") not in range(cap.n_tokens):
+        st.session_state["position"] = cap.n_tokens - 1
+    return st.selectbox("Position to follow", list(range(cap.n_tokens)), key="position",
+                        format_func=lambda p: f"{short(cap.tokens[p], 16)} ({p})")
+
+
+def _follow(cap: Capture, lens: LogitLens, targets: np.ndarray) -> None:
+    st.subheader("2 · One position through the layers")
+    pos = _position(cap)
+    st.plotly_chart(draw.tracked_figure(lens, pos, targets[pos]), key="lens_tracked")
+    first = lens.first_top_layer(pos)
+    names = draw.row_names(lens.top_ids.shape[0])
+    st.caption(("The model's final choice is top-1 from " + names[first] + " on.") if first is not None
+               else "The final choice is never top-1 before the end (it can win only at the last row).")
+    rows = [{"read at": names[r], "probability": float(lens.target_probs[r, pos]),
+             "rank": int(lens.target_ranks[r, pos]) + 1} for r in range(len(names))]
+    st.dataframe(rows, hide_index=True, column_config={
+        "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0, max_value=1.0)})
+
+
+st.title("Logit lens: the guess after every layer")
+cap = common.current_capture()
+lm = common.current_model()
+if cap is not None and lm is not None:
+    common.show_token_strip(cap, highlight=st.session_state.get("position"))
+    with st.spinner(f"Reading {cap.config.n_layers + 1} layers × {cap.n_tokens} positions through the unembedding…"):
+        lens = _lens(common.capture_key(common.model_name(), cap.prompt, common.token_limit()), lm, cap)
+    targets = _texts(lm, lens.target_ids)
+    st.subheader("1 · Top guess at every layer and position")
+    st.plotly_chart(draw.lens_heatmap(lens, cap.tokens, _texts(lm, lens.top_ids), list(targets)), key="lens_map")
+    if cap.n_tokens > draw.MAX_CELL_TEXT:
+        st.caption("Long prompt: token names are in the hover, not in the cells.")
+    _follow(cap, lens, targets)
+common.explain(
+    "What is the logit lens?",
+    "At the very end, the model turns its last vector into scores for every word in its vocabulary: "
+    "it normalises the vector (the **final norm**) and multiplies it by the **unembedding** matrix. "
+    "The logit lens applies that same last step *early*: to the vector after block 1, block 2, and so "
+    "on. Each row of the map is therefore the model's guess if it had stopped there.\n\n"
+    "- The bottom row is exactly the model's real output (we check this in the tests).\n"
+    "- Early rows often guess something generic (a space, a full stop, *the*); the right answer "
+    "tends to surface in the last third of the layers.\n"
+    "- The lens is an approximation: middle layers were never trained to be read this way, so a low "
+    "probability there does not mean the information is absent, only that it is not yet in the "
+    "form the unembedding reads.",
+)

@@ -1,0 +1,86 @@
+"""The logit lens, attention-step-by-step and attribution pages on the real default model: they
+draw without errors, and changing layer / head / token changes what is drawn."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def _specs(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def _open(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def lens_page() -> AppTest:
+    return _open("pages/logit_lens.py")
+
+
+def test_lens_page_shows_paris_on_top_at_the_end(lens_page: AppTest) -> None:
+    heat, line = _specs(lens_page)
+    cells = heat["data"][0]["text"]
+    assert cells[-1][-1] == "·Paris"  # last row, last position: the model's own answer
+    assert len(cells) == 31  # embeddings + 30 blocks
+    assert "·Paris" in line["layout"]["title"]["text"]
+    assert not lens_page.error
+
+
+def test_lens_page_follows_another_position(lens_page: AppTest) -> None:
+    before = _specs(lens_page)[1]
+    lens_page.selectbox(key="position").set_value(1).run()
+    assert not lens_page.exception
+    assert _specs(lens_page)[1]["data"][0]["y"] != before["data"][0]["y"]
+
+
+@pytest.fixture(scope="module")
+def pipe_page() -> AppTest:
+    return _open("pages/head_pipeline.py")
+
+
+def test_pipeline_page_draws_four_steps_with_mask(pipe_page: AppTest) -> None:
+    specs = _specs(pipe_page)
+    assert len(specs) == 4
+    assert [len(s["data"]) for s in specs] == [1, 2, 2, 2]  # masked cells drawn after step (a)
+    assert "key/value head" in pipe_page.caption[0].value
+    assert len(pipe_page.dataframe) == 1
+
+
+def test_changing_layer_and_head_changes_the_pattern(pipe_page: AppTest) -> None:
+    z0 = _specs(pipe_page)[2]["data"][0]["z"]
+    pipe_page.slider(key="layer").set_value(3).run()
+    assert not pipe_page.exception
+    z1 = _specs(pipe_page)[2]["data"][0]["z"]
+    pipe_page.selectbox(key="head").set_value(4).run()
+    assert not pipe_page.exception
+    z2 = _specs(pipe_page)[2]["data"][0]["z"]
+    assert z0 != z1 and z1 != z2
+    assert "head 4 reads key/value head 1" in pipe_page.caption[0].value
+
+
+def test_attribution_page_splits_the_top_token() -> None:
+    at = _open("pages/attribution.py")
+    fig = _specs(at)[0]
+    assert [t["name"] for t in fig["data"]] == ["embeddings", "attention", "MLP"]
+    assert len(fig["data"][1]["x"]) == 30  # one attention bar per layer
+    rows = at.dataframe[0].value
+    shares = dict(zip(rows["part"], rows["logit share"]))
+    assert shares["sum of the shares"] == pytest.approx(shares["model's own logit"], abs=1e-3)
+    box = at.selectbox(key="attr_token")
+    second = box.options[1].split("  (")[0]
+    box.select_index(1).run()
+    assert not at.exception
+    other = _specs(at)[0]
+    assert other["data"][2]["y"] != fig["data"][2]["y"]
+    assert second in other["layout"]["title"]["text"]
