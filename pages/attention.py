@@ -1,2 +1,176 @@
+"""The Attention page: every head at a glance, one head up close, one query's weights, two heads
+compared, and a sortable table of every head. Widgets and layout only; math lives in model/ and viz/.
+"""
+from __future__ import annotations
+
+import numpy as np
 import streamlit as st
-st.write("coming")
+
+from model import Capture, LanguageModel
+from model.head_scores import KIND_LABELS, head_stats, induction_scores, js_divergence_bits, top_heads
+from pages import common
+from viz import attention as va
+from viz import head_grid, head_table
+
+EXPLANATION = """
+**What a head does.** At every layer, each token makes three vectors from its current state: a
+*query* ("what am I looking for?"), a *key* ("what do I offer?") and a *value* ("what I pass on if
+chosen"). A head compares one token's query with every key by a dot product; these *scores* go
+through a *softmax*, which turns them into positive weights that add up to 1 across a row. The
+token then takes the weighted mix of the values. One row of the heatmap is one such mix.
+
+**The causal mask.** A language model predicts the next token, so a token may only read itself and
+tokens before it. Everything above the diagonal is forced to weight 0: we draw those cells grey.
+
+**Many heads, many layers.** Each layer has several heads that look for different things in
+parallel; their results are added back into the token's vector, and the next layer starts from
+that. In this model several query heads share one set of keys and values (grouped-query attention).
+
+**What to try.**
+- Load *A repeated sequence to copy*: heads marked **I** (induction) look, from the second copy
+  of a word, at the word that *followed* its first copy: the stripe just off a second diagonal.
+- Load *One word, two meanings* and pick the second "mole" in **From one token**: which heads
+  look back at "spy", which at "garden"?
+- Many heads park most of their weight on the first token (**F**, the "attention sink") when
+  they have nothing better to do; early layers have heads that read the previous token (**P**).
+"""
+BADGE_HELP = "Badges: " + ", ".join(f"**{v}** {KIND_LABELS[k]}" for k, v in head_grid.BADGES.items())
+THRESHOLD = 0.5  # a badge needs a head-type score at least this high
+
+
+@st.cache_resource(show_spinner="Measuring induction heads on a repeated random sequence (once per model)…")
+def _induction(model_name: str, _lm: LanguageModel) -> np.ndarray:
+    """(L, H) induction scores: per model, not per prompt, so cached by model name."""
+    return induction_scores(_lm)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _stats(key: str, _cap: Capture) -> dict[str, np.ndarray]:
+    """Per-head numbers for one capture, cached by its plain-string capture key."""
+    return head_stats(_cap)
+
+
+def _clamp(key: str, size: int, default: int) -> None:
+    """Keep a shared selection valid for this model/prompt before its widget is drawn."""
+    value = st.session_state.get(key, default)
+    if not isinstance(value, (int, np.integer)) or not 0 <= int(value) < size:
+        value = default
+    st.session_state[key] = int(value)
+
+
+def _select(layer: int, head: int) -> None:
+    st.session_state["layer"], st.session_state["head"] = layer, head
+
+
+def _on_grid_pick() -> None:
+    """A click on the overview opens that head."""
+    event = st.session_state.get("head_grid")
+    points = event.selection.points if event is not None else []
+    picked = head_grid.picked_head(list(points), st.session_state.get("_n_heads", 1))
+    if picked is not None:
+        _select(*picked)
+
+
+def _on_table_pick() -> None:
+    """Selecting a table row opens that head."""
+    event = st.session_state.get("head_table")
+    rows = event.selection.rows if event is not None else []
+    table = st.session_state.get("_head_table_df")
+    if rows and table is not None:
+        _select(*head_table.row_head(table, rows[0]))
+
+
+def _selectors(cap: Capture) -> tuple[int, int]:
+    cfg = cap.config
+    left, right, _ = st.columns([1, 1, 3])
+    layer = left.selectbox("Layer", range(cfg.n_layers), key="layer")
+    head = right.selectbox("Head", range(cfg.n_heads), key="head",
+                           format_func=lambda h: f"{h} (kv group {h // cfg.group_size})")
+    return int(layer), int(head)
+
+
+def _overview(cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, int]) -> None:
+    st.subheader("Every head at a glance")
+    fig = head_grid.grid_figure(cap.attention, scores, selected, cap.config.group_size, THRESHOLD)
+    st.plotly_chart(fig, key="head_grid", on_select=_on_grid_pick, selection_mode="points",
+                    width="stretch", config={"displayModeBar": False})
+    st.caption(f"Layers left to right, heads top to bottom; each thumbnail is one head's pattern with "
+               f"every row scaled to its own maximum. Click a head (or use the selectors) to open it. "
+               f"{BADGE_HELP} (score ≥ {THRESHOLD}; induction measured on a repeated random sequence).")
+
+
+def _one_head(cap: Capture, layer: int, head: int) -> None:
+    st.plotly_chart(va.head_heatmap(cap, layer, head), key="head_heatmap", width="stretch")
+    st.caption("Rows: the token reading (query). Columns: the token being read (key). Each row adds up to 1. "
+               "Grey: future tokens, hidden by the causal mask.")
+    st.download_button("Download this head as CSV", data=lambda: va.attention_csv(cap, layer, head),
+                       file_name=va.csv_name(cap, layer, head), mime="text/csv", on_click="ignore",
+                       key="attention_csv_download")
+
+
+@st.fragment
+def _from_one_token(cap: Capture, layer: int, head: int) -> None:
+    """Only this block redraws when the query token changes."""
+    position = st.selectbox("Query token", range(cap.n_tokens), key="position",
+                            format_func=lambda i: f"{i}: {cap.tokens[i]}")
+    common.show_token_strip(cap, highlight=int(position))
+    st.plotly_chart(va.query_bars(cap, layer, head, int(position)), key="query_bars", width="stretch")
+
+
+def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None:
+    best_layer, best_head, _ = top_heads(induction, 1)[0]
+    _clamp("cmp_layer", cap.config.n_layers, best_layer)
+    _clamp("cmp_head", cap.config.n_heads, best_head)
+    left, right, metric = st.columns([1, 1, 2])
+    other = (int(left.selectbox("Compare with layer", range(cap.config.n_layers), key="cmp_layer")),
+             int(right.selectbox("and head", range(cap.config.n_heads), key="cmp_head")))
+    divergence = js_divergence_bits(cap.attention[layer, head], cap.attention[other])
+    metric.metric("Difference (Jensen–Shannon)", f"{divergence:.3f} bits")
+    st.plotly_chart(va.compare_heads(cap, (layer, head), other), key="compare_heads", width="stretch")
+    st.caption("Both heads use the same 0..1 colour scale. Right: first minus second, red where the first "
+               "head reads more, blue where the second does. The number is the Jensen–Shannon divergence "
+               "between the two heads' rows, averaged over query tokens: 0 = identical, 1 bit = no overlap.")
+
+
+def _table(cap: Capture, stats: dict[str, np.ndarray], induction: np.ndarray) -> None:
+    table = head_table.head_table(stats, cap.config.group_size, induction)
+    st.session_state["_head_table_df"] = table
+    st.caption(head_table.gqa_caption(cap.config.n_heads, cap.config.n_kv_heads))
+    st.dataframe(table, key="head_table", on_select=_on_table_pick, selection_mode="single-row",
+                 hide_index=True, width="stretch", height=420)
+    st.caption("Entropy: how spread out a row is (0 bits = all weight on one token), averaged over query "
+               "tokens after the first. → columns: average weight on that token. Scores: 1 = the head "
+               "matches that pattern fully, 0 = no more than an evenly spread head would. Click a row to "
+               "open the head; click a column title to sort.")
+
+
+def main() -> None:
+    st.title("Attention")
+    common.explain("What am I looking at?", EXPLANATION)
+    cap, lm = common.current_capture(), common.current_model()
+    if cap is None or lm is None:
+        return
+    cfg = cap.config
+    st.session_state["_n_heads"] = cfg.n_heads
+    _clamp("layer", cfg.n_layers, 0)
+    _clamp("head", cfg.n_heads, 0)
+    _clamp("position", cap.n_tokens, cap.n_tokens - 1)
+    induction = _induction(cap.model_name, lm)
+    stats = _stats(common.capture_key(common.model_name(), common.prompt(), common.token_limit()), cap)
+    scores = {k.removeprefix("score_"): v for k, v in stats.items() if k.startswith("score_")}
+    scores["induction"] = induction
+    layer, head = _selectors(cap)
+    _overview(cap, scores, (layer, head))
+    st.subheader(f"Layer {layer} · head {head}")
+    tabs = st.tabs(["One head", "From one token", "Compare two heads", "All heads (table)"])
+    with tabs[0]:
+        _one_head(cap, layer, head)
+    with tabs[1]:
+        _from_one_token(cap, layer, head)
+    with tabs[2]:
+        _compare(cap, layer, head, induction)
+    with tabs[3]:
+        _table(cap, stats, induction)
+
+
+main()

@@ -1,0 +1,179 @@
+"""One head's attention as figures: the (query x key) heatmap with the causal mask drawn, the
+weights one query puts on earlier tokens, two heads compared, and the pattern as CSV.
+
+Pure functions: Capture (+ layer/head) -> plotly Figure or str. Token text is escaped for plotly.
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from model.capture import Capture
+from viz.export import file_name
+from viz.labels import axis_labels, escape, tick_step
+
+MASK_NAME = "future tokens: masked"
+MASK_GREY = "#c4c7cc"
+WEIGHT_SCALE = "Blues"  # 0 = white, 1 = dark blue; the grey mask stays distinct from both
+HOVER = "query %{y} -> key %{x}: %{z:.3f}<extra></extra>"
+MASK_HOVER = "masked (future token)<extra></extra>"
+
+
+def hover_labels(tokens: list[str]) -> list[str]:
+    """Category values that double as hover text: '"mole" (pos 7)', escaped and unique."""
+    return [f'"{escape(t)}" (pos {i})' for i, t in enumerate(tokens)]
+
+
+def future_mask(n_tokens: int) -> np.ndarray:
+    """(T, T) True above the diagonal: keys a causal model cannot see from that query."""
+    return np.triu(np.ones((n_tokens, n_tokens), dtype=bool), k=1)
+
+
+def _pattern(cap: Capture, layer: int, head: int) -> np.ndarray:
+    """(T, T) one head's weights, with a clear error for a layer/head the model lacks."""
+    L, H = cap.config.n_layers, cap.config.n_heads
+    if not (0 <= layer < L and 0 <= head < H):
+        raise ValueError(f"layer {layer}, head {head} is outside this model's {L} layers x {H} heads")
+    return cap.attention[layer, head]
+
+
+def _ticks(tokens: list[str], max_ticks: int) -> dict:
+    """Thin tick labels: every k-th position, so long prompts stay readable."""
+    step = tick_step(len(tokens), max_ticks)
+    cats = hover_labels(tokens)
+    short = axis_labels(tokens)
+    return dict(tickmode="array", tickvals=cats[::step], ticktext=short[::step], type="category")
+
+
+def mask_trace(n_tokens: int, cats: list[str], **kw) -> go.Heatmap:
+    """Grey cells exactly on the masked upper triangle (NaN elsewhere), with its own legend entry."""
+    z = np.where(future_mask(n_tokens), 1.0, np.nan).astype(np.float32)  # (T, T)
+    return go.Heatmap(
+        z=z, x=cats, y=cats, colorscale=[[0, MASK_GREY], [1, MASK_GREY]], showscale=False,
+        hovertemplate=MASK_HOVER, hoverongaps=False, name=MASK_NAME, showlegend=True,
+        legendgroup="mask", **kw,
+    )
+
+
+def mask_shape(n_tokens: int) -> dict:
+    """The masked upper triangle as one grey staircase path (light: no per-cell data, no hover)."""
+    points = [(0.5, -0.5)]
+    for i in range(n_tokens - 1):
+        points += [(i + 0.5, i + 0.5), (i + 1.5, i + 0.5)]
+    path = "M " + " L ".join(f"{x},{y}" for x, y in points) + f" L {n_tokens - 0.5},-0.5 Z"
+    return dict(type="path", path=path, fillcolor=MASK_GREY, line=dict(width=0), layer="above")
+
+
+def mask_legend() -> go.Scatter:
+    """A legend entry for a mask drawn as shapes."""
+    return go.Scatter(x=[None], y=[None], mode="markers", name=MASK_NAME, showlegend=True,
+                      marker=dict(symbol="square", size=12, color=MASK_GREY), hoverinfo="skip")
+
+
+def weight_trace(pattern: np.ndarray, cats: list[str], **kw) -> go.Heatmap:
+    """The visible (lower-triangle) weights; masked cells are gaps so the grey layer shows."""
+    z = np.where(future_mask(len(cats)), np.nan, pattern).astype(np.float32)  # (T, T)
+    return go.Heatmap(z=z, x=cats, y=cats, hovertemplate=HOVER, hoverongaps=False, name="weight", **kw)
+
+
+def _size(n_tokens: int) -> int:
+    """Figure height: a few px per row, bounded so 8 and 512 tokens both fit a screen."""
+    return int(min(820, max(420, 160 + 11 * n_tokens)))
+
+
+def head_heatmap(cap: Capture, layer: int, head: int, max_ticks: int = 64) -> go.Figure:
+    """Queries down the rows, keys across, colour fixed 0..1, the causal mask drawn grey."""
+    pattern = _pattern(cap, layer, head)  # (T, T)
+    cats = hover_labels(cap.tokens)
+    kv = head // cap.config.group_size
+    fig = go.Figure([
+        weight_trace(pattern, cats, zmin=0.0, zmax=1.0, colorscale=WEIGHT_SCALE,
+                     colorbar=dict(title="weight", len=0.8)),
+        mask_trace(cap.n_tokens, cats),
+    ])
+    ticks = _ticks(cap.tokens, max_ticks)
+    fig.update_layout(
+        title=f"Layer {layer} · head {head} (key/value group {kv}): who each token reads",
+        height=_size(cap.n_tokens), margin=dict(l=10, r=10, t=70, b=10), plot_bgcolor="white",
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.0),
+    )
+    fig.update_xaxes(title="key: the token being read", tickangle=-60, tickfont_size=10, **ticks)
+    fig.update_yaxes(title="query: the token reading", autorange="reversed", tickfont_size=10, **ticks)
+    return fig
+
+
+def query_bars(cap: Capture, layer: int, head: int, position: int) -> go.Figure:
+    """Bars: the weight query `position` puts on each token up to itself (its row of the heatmap)."""
+    row = _pattern(cap, layer, head)[position, : position + 1]  # (position + 1,)
+    cats = hover_labels(cap.tokens)
+    keys = cats[: position + 1]
+    fig = go.Figure(go.Bar(
+        x=keys, y=row.astype(np.float32), marker_color="#2f6db3",
+        hovertemplate=f"query {cats[position]} -> key %{{x}}: %{{y:.3f}}<extra></extra>",
+    ))
+    ticks = _ticks(cap.tokens[: position + 1], 64)
+    fig.update_layout(
+        title=f"What {axis_labels(cap.tokens)[position]} reads in layer {layer}, head {head}",
+        height=380, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white", bargap=0.15,
+    )
+    fig.update_xaxes(title="earlier token (key)", tickangle=-60, tickfont_size=10, **ticks)
+    fig.update_yaxes(title="attention weight", range=[0, 1], gridcolor="#e6e8eb")
+    return fig
+
+
+def _difference_range(diff: np.ndarray) -> float:
+    """Half-width of the diverging scale: symmetric around 0, never zero."""
+    return float(max(1e-6, np.nanmax(np.abs(diff)) if diff.size else 1e-6))
+
+
+def compare_heads(cap: Capture, first: tuple[int, int], second: tuple[int, int], max_ticks: int = 32) -> go.Figure:
+    """Two heads on one 0..1 scale, and their difference (first - second) on a scale centred at 0."""
+    a, b = _pattern(cap, *first), _pattern(cap, *second)  # (T, T) each
+    diff = np.where(future_mask(cap.n_tokens), np.nan, a - b)  # (T, T)
+    half = _difference_range(diff)
+    cats = hover_labels(cap.tokens)
+    names = [f"L{first[0]}H{first[1]}", f"L{second[0]}H{second[1]}", f"L{first[0]}H{first[1]} − L{second[0]}H{second[1]}"]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=names, horizontal_spacing=0.06)
+    fig.add_trace(weight_trace(a, cats, coloraxis="coloraxis"), 1, 1)
+    fig.add_trace(weight_trace(b, cats, coloraxis="coloraxis"), 1, 2)
+    fig.add_trace(go.Heatmap(z=diff.astype(np.float32), x=cats, y=cats, coloraxis="coloraxis2", hoverongaps=False,
+                             hovertemplate="query %{y} -> key %{x}: %{z:+.3f}<extra></extra>", name="difference"), 1, 3)
+    for col in (1, 2, 3):
+        suffix = "" if col == 1 else str(col)
+        fig.add_shape(mask_shape(cap.n_tokens), xref=f"x{suffix}", yref=f"y{suffix}")
+    fig.add_trace(mask_legend())
+    fig.update_layout(
+        coloraxis=dict(cmin=0.0, cmax=1.0, colorscale=WEIGHT_SCALE,
+                       colorbar=dict(title="weight", x=0.63, len=0.75, thickness=12)),
+        coloraxis2=dict(cmin=-half, cmax=half, cmid=0.0, colorscale="RdBu_r",
+                        colorbar=dict(title="difference", x=1.0, len=0.75, thickness=12)),
+        height=_size(min(cap.n_tokens, 48)), margin=dict(l=10, r=10, t=70, b=10), plot_bgcolor="white",
+        legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0.0),
+    )
+    ticks = _ticks(cap.tokens, max_ticks)
+    fig.update_xaxes(tickangle=-60, tickfont_size=9, **ticks)
+    fig.update_yaxes(autorange="reversed", tickfont_size=9, **ticks)
+    fig.update_yaxes(showticklabels=False, col=2)
+    fig.update_yaxes(showticklabels=False, col=3)
+    return fig
+
+
+def attention_csv(cap: Capture, layer: int, head: int) -> str:
+    """One head as CSV: a row per query, a column per key; masked (future) cells left empty."""
+    pattern = _pattern(cap, layer, head)  # (T, T)
+    labels = [f"{i}:{t}" for i, t in enumerate(cap.tokens)]  # leading digit: no spreadsheet formulas
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["query \\ key", *labels])
+    for i, label in enumerate(labels):
+        writer.writerow([label, *(f"{w:.6f}" for w in pattern[i, : i + 1]), *([""] * (cap.n_tokens - i - 1))])
+    return out.getvalue()
+
+
+def csv_name(cap: Capture, layer: int, head: int) -> str:
+    """e.g. attention_L5H3_the-spy-was-a-mole.csv: named after the view and the prompt."""
+    return file_name(cap.prompt, f"attention_L{layer}H{head}", "csv")

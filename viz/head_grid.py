@@ -1,0 +1,132 @@
+"""Every head of every layer at a glance: the thumbnails are ONE PNG (numpy + PIL), with a clear
+clickable overlay of one point per head, head-type badges and a box around the selected head.
+
+Layers run across (columns), heads down (rows), so a 30 x 9 model fills a wide page.
+"""
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+
+CELL = 36  # pixels per thumbnail, border included
+_LOW = np.array([255, 255, 255], dtype=np.float32)  # weight 0: white
+_HIGH = np.array([8, 48, 107], dtype=np.float32)  # weight 1: dark blue (end of plotly's Blues)
+_MASKED = np.array([222, 224, 228], dtype=np.float32)  # future cells: light grey
+_BORDER = np.array([255, 255, 255], dtype=np.uint8)
+BADGES = {"previous": "P", "first": "F", "self": "S", "duplicate": "D", "induction": "I"}
+
+
+def _bins(n: int, size: int) -> np.ndarray:
+    """Start index of each of `size` output pixels over n source positions (repeats when n < size)."""
+    return np.floor(np.arange(size) * n / size).astype(np.int64)
+
+
+def _pool(a: np.ndarray, size: int, reduce: np.ufunc) -> np.ndarray:
+    """Resize the last two axes (..., T, T) -> (..., size, size): block `reduce` down, nearest up."""
+    starts = _bins(a.shape[-1], size)
+    if a.shape[-1] <= size:
+        return a[..., starts, :][..., :, starts]
+    rows = reduce.reduceat(a, starts, axis=-2)
+    return reduce.reduceat(rows, starts, axis=-1)
+
+
+def thumbnails(attention: np.ndarray, cell: int = CELL) -> np.ndarray:
+    """RGB image (H*cell, L*cell, 3) uint8 of every head, masked cells grey.
+
+    Each query row is scaled to its own maximum, so the shape (diagonal, first column, stripes)
+    shows even when the weights are spread thin; the one-head heatmap keeps the true 0..1 scale.
+    """
+    L, H, T, _ = attention.shape
+    inner = cell - 2  # 1 px white border on each side
+    rows = attention.astype(np.float32)
+    rows = rows / np.maximum(rows.max(axis=-1, keepdims=True), 1e-9)  # (L, H, T, T) row max = 1
+    weights = np.clip(_pool(rows, inner, np.maximum), 0, 1)  # (L, H, s, s)
+    future = np.triu(np.ones((T, T), dtype=bool), k=1)
+    masked = _pool(future, inner, np.logical_and)  # (s, s) True where the whole block is future
+    rgb = _LOW + weights[..., None] * (_HIGH - _LOW)  # (L, H, s, s, 3)
+    rgb = np.where(masked[..., None], _MASKED, rgb).astype(np.uint8)
+    tiles = np.broadcast_to(_BORDER, (L, H, cell, cell, 3)).copy()
+    tiles[:, :, 1:-1, 1:-1] = rgb
+    return tiles.transpose(1, 2, 0, 3, 4).reshape(H * cell, L * cell, 3)  # heads down, layers across
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """A PNG data URI of an RGB uint8 image: what a plotly Image trace can show as one picture."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def badge_text(scores: dict[str, np.ndarray], threshold: float) -> np.ndarray:
+    """(L, H) strings like 'P I': one letter per head type scoring at least `threshold`."""
+    first = next(iter(scores.values()))
+    text = np.full(first.shape, "", dtype=object)
+    for kind, letter in BADGES.items():
+        if kind in scores:
+            hit = scores[kind] >= threshold
+            text[hit] = text[hit] + letter
+    return text
+
+
+def _hover(scores: dict[str, np.ndarray], group_size: int) -> list[str]:
+    """One hover line per head (layer-major): its address, kv group and every score."""
+    first = next(iter(scores.values()))
+    L, H = first.shape
+    lines = []
+    for layer in range(L):
+        for head in range(H):
+            parts = " · ".join(f"{kind} {scores[kind][layer, head]:.2f}" for kind in scores)
+            lines.append(f"L{layer}H{head} (kv group {head // group_size})<br>{parts}")
+    return lines
+
+
+def grid_figure(
+    attention: np.ndarray,
+    scores: dict[str, np.ndarray],
+    selected: tuple[int, int],
+    group_size: int = 1,
+    threshold: float = 0.5,
+    cell: int = CELL,
+) -> go.Figure:
+    """The overview: one image of every head (L, H, T, T), clickable points, badges, selection box."""
+    L, H = attention.shape[:2]
+    fig = go.Figure(go.Image(source=png_data_uri(thumbnails(attention, cell)), x0=-0.5 + 0.5 / cell,
+                             dx=1 / cell, y0=-0.5 + 0.5 / cell, dy=1 / cell, hoverinfo="skip", name="heads"))
+    layers, heads = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")  # (L, H) each, layer-major
+    fig.add_trace(go.Scatter(
+        x=layers.ravel(), y=heads.ravel(), mode="markers", name="pick a head",
+        marker=dict(symbol="square", size=cell * 0.8, color="rgba(0,0,0,0)"),
+        hovertext=_hover(scores, group_size), hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
+    ))
+    text = badge_text(scores, threshold)
+    fig.add_trace(go.Scatter(
+        x=layers.ravel() - 0.42, y=heads.ravel() - 0.42, mode="text", text=text.ravel().tolist(),
+        textposition="bottom right", textfont=dict(size=10, color="#c2410c", family="monospace"),
+        hoverinfo="skip", showlegend=False, name="badges",
+    ))
+    layer, head = selected
+    fig.add_shape(type="rect", x0=layer - 0.5, x1=layer + 0.5, y0=head - 0.5, y1=head + 0.5,
+                  line=dict(color="#e11d48", width=3))
+    fig.update_layout(
+        height=int(H * cell * 1.25 + 110), margin=dict(l=10, r=10, t=30, b=10), dragmode=False,
+        plot_bgcolor="white", clickmode="event+select",
+    )
+    fig.update_xaxes(title="layer", tickmode="linear", dtick=1 if L <= 40 else 5, range=[-0.5, L - 0.5],
+                     showgrid=False, zeroline=False, tickfont_size=10, side="top")
+    fig.update_yaxes(title="head", tickmode="linear", dtick=1, range=[H - 0.5, -0.5], showgrid=False,
+                     zeroline=False, tickfont_size=10)
+    return fig
+
+
+def picked_head(points: list[dict], n_heads: int) -> tuple[int, int] | None:
+    """The (layer, head) of a clicked overlay point, from a plotly selection's point list."""
+    for point in points:
+        x, y = point.get("x"), point.get("y")
+        if x is not None and y is not None and float(x).is_integer() and float(y).is_integer():
+            if 0 <= int(y) < n_heads:
+                return int(x), int(y)
+    return None
