@@ -93,3 +93,12 @@ def test_full_vocabulary_figure_is_fast():
         next_token_figure(ROW, labels, n=20, temperature=t, top_k=50, top_p=0.9)
         times.append(time.perf_counter() - start)
     assert min(times) < 0.020, times
+
+
+@pytest.mark.parametrize("t", [0.05, 0.7, 1.0, 3.0])
+@pytest.mark.parametrize("k,p", [(None, None), (1, None), (50, None), (None, 0.0), (None, 0.5), (None, 0.99),
+                                 (40, 0.9), (5000, 0.95), (None, 0.999999)])
+def test_fast_filters_equal_the_sampling_reference(t, k, p):
+    from viz.next_token import filtered_probabilities
+
+    np.testing.assert_allclose(filtered_probabilities(ROW, t, k, p), probabilities(ROW, t, k, p), atol=1e-15, rtol=0)

@@ -1,0 +1,55 @@
+"""Ablation views: same tokens before/after, the biggest moves first, KL zero when nothing changed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.sampling import probabilities
+from viz.ablation import biggest_changes, change_rows, comparison_figure, head_label, top_tokens_compared
+
+RNG = np.random.default_rng(5)
+BEFORE = (RNG.standard_normal(1000) * 2).astype(np.float32)  # (V,)
+
+
+def shifted(ids_up):
+    """The same logits with the given tokens lifted above the old favourite."""
+    after = BEFORE.copy()
+    after[list(ids_up)] = BEFORE.max() + 2.0
+    return after
+
+
+def test_nothing_changed_means_zero_everywhere(synthetic_capture):
+    row = synthetic_capture.logits[-1]
+    comp = top_tokens_compared(row, row.copy(), n=5)
+    assert comp.kl_bits == 0.0 and np.all(comp.change == 0) and len(comp.ids) == 5
+
+
+def test_a_promoted_token_joins_the_bars_and_tops_the_changes():
+    after = shifted([7])
+    comp = top_tokens_compared(BEFORE, after, n=5)
+    assert 7 in comp.ids.tolist() and len(comp.ids) == 6 and comp.kl_bits > 0
+    moves = biggest_changes(BEFORE, after, n=4)
+    assert int(moves.ids[0]) == 7 and moves.change[0] > 0
+    p, q = probabilities(BEFORE), probabilities(after)
+    np.testing.assert_allclose(moves.change, (q - p)[moves.ids], atol=1e-12)
+    assert np.all(np.diff(np.abs(moves.change)) <= 1e-15)  # largest move first
+
+
+def test_figure_groups_before_and_after_with_escaped_labels():
+    comp = top_tokens_compared(BEFORE, shifted([3]), n=3)
+    labels = ["<i>x</i>"] + [f"t{i}" for i in comp.ids[1:]]
+    fig = comparison_figure(comp, labels)
+    assert fig.layout.barmode == "group" and len(fig.data) == 2
+    assert fig.data[0].y[0] == "&lt;i&gt;x&lt;/i&gt;"
+    np.testing.assert_allclose(fig.data[1].x, comp.after)
+    with pytest.raises(ValueError, match="labels"):
+        comparison_figure(comp, ["a"])
+
+
+def test_rows_and_names():
+    comp = biggest_changes(BEFORE, shifted([1, 2]), n=2)
+    rows = change_rows(comp, ["a", "b"])
+    assert {r["id"] for r in rows} == {1, 2} and all(r["change"] > 0 for r in rows)
+    assert head_label(3, 5) == "L3 H5"
+    with pytest.raises(ValueError, match="shape"):
+        top_tokens_compared(BEFORE, BEFORE[:10])

@@ -1,0 +1,35 @@
+"""Generation history views over hand-made steps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.generation import Step
+from viz.generation import alternatives_rows, history_figure, history_rows, step_labels
+
+
+def make_steps() -> list[Step]:
+    logits = np.zeros(10, dtype=np.float32)
+    return [
+        Step(0, (1, 2), 5, "·Paris", 0.8, ((5, "·Paris", 0.8), (6, "·<b>", 0.1)), logits),
+        Step(1, (1, 2, 5), 7, ".", 0.4, ((8, "·and", 0.5), (7, ".", 0.4)), logits),
+    ]
+
+
+def test_history_bars_follow_steps_and_mark_selection():
+    fig = history_figure(make_steps(), selected=1)
+    bar = fig.data[0]
+    assert list(bar.x) == ["1: ·Paris", "2: ."] and list(bar.y) == [0.8, 0.4]
+    assert bar.marker.color[0] != bar.marker.color[1]
+    assert "&lt;b&gt;" in bar.customdata[0] and "<b>" not in bar.customdata[0].replace("<br>", "")
+    with pytest.raises(ValueError):
+        history_figure([])
+
+
+def test_tables():
+    steps = make_steps()
+    rows = history_rows(steps)
+    assert rows[0]["runner-up"] == "·<b>" and rows[1]["runner-up"] == "·and"
+    alts = alternatives_rows(steps[1])
+    assert [a["chosen"] for a in alts] == [False, True]
+    assert step_labels([Step(0, (1,), 3, "<x>", 1.0, (), np.zeros(2))]) == ["1: &lt;x&gt;"]

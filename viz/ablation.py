@@ -1,0 +1,97 @@
+"""Before / after a head ablation: the next-token probabilities side by side over the same tokens,
+the tokens whose probability moved most, and how far the whole distribution moved (KL, in bits).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from model.sampling import probabilities
+
+from .next_token import ranked_ids, unique_labels
+
+_BEFORE, _AFTER = "#9aa5b5", "#d8573b"
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Probabilities of some tokens before and after switching heads off (full-vocabulary softmax)."""
+
+    ids: np.ndarray  # (M,) token ids
+    before: np.ndarray  # (M,) probability with every head on
+    after: np.ndarray  # (M,) probability with the chosen heads off
+    kl_bits: float  # KL(before || after) over the whole vocabulary
+
+    @property
+    def change(self) -> np.ndarray:
+        """(M,) after - before."""
+        return self.after - self.before
+
+
+def _kl_bits(p: np.ndarray, q: np.ndarray) -> float:
+    """KL(p || q) in bits; q > 0 wherever p > 0 since both are softmaxes at T > 0."""
+    mask = p > 0
+    return float(np.sum(p[mask] * (np.log2(p[mask]) - np.log2(np.maximum(q[mask], 1e-300)))))
+
+
+def _pair(before_row: np.ndarray, after_row: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    if before_row.shape != after_row.shape:
+        raise ValueError(f"logits rows differ in shape: {before_row.shape} vs {after_row.shape}")
+    return probabilities(before_row, temperature), probabilities(after_row, temperature)  # (V,), (V,)
+
+
+def top_tokens_compared(before_row: np.ndarray, after_row: np.ndarray, n: int = 10, temperature: float = 1.0) -> Comparison:
+    """The top n tokens before, then any new entries of the top n after, in that order."""
+    p, q = _pair(before_row, after_row, temperature)
+    first = ranked_ids(before_row, n).tolist()
+    ids = np.array(first + [i for i in ranked_ids(after_row, n).tolist() if i not in first], dtype=np.int64)
+    return Comparison(ids=ids, before=p[ids], after=q[ids], kl_bits=_kl_bits(p, q))
+
+
+def biggest_changes(before_row: np.ndarray, after_row: np.ndarray, n: int = 10, temperature: float = 1.0) -> Comparison:
+    """The n tokens whose probability moved most (either way), largest move first."""
+    p, q = _pair(before_row, after_row, temperature)
+    moved = np.abs(q - p)  # (V,)
+    n = max(1, min(n, moved.size))
+    ids = np.argpartition(-moved, n - 1)[:n]
+    ids = ids[np.lexsort((ids, -moved[ids]))]
+    return Comparison(ids=ids.astype(np.int64), before=p[ids], after=q[ids], kl_bits=_kl_bits(p, q))
+
+
+def comparison_figure(comp: Comparison, labels: list[str], title: str = "") -> go.Figure:
+    """Grouped horizontal bars, before (grey) and after (red) for each token; the change in the hover."""
+    if len(labels) != len(comp.ids):
+        raise ValueError(f"{len(labels)} labels for {len(comp.ids)} tokens")
+    y = unique_labels(labels, comp.ids)
+    custom = np.stack([comp.ids.astype(str), [f"{c:+.4f}" for c in comp.change]], axis=-1)  # (M, 2)
+    hover = "%{y}<br>id %{customdata[0]}<br>p = %{x:.4f}<br>change %{customdata[1]}<extra>%{fullData.name}</extra>"
+    fig = go.Figure([
+        go.Bar(x=comp.before, y=y, orientation="h", name="all heads on", marker_color=_BEFORE,
+               customdata=custom, hovertemplate=hover),
+        go.Bar(x=comp.after, y=y, orientation="h", name="chosen heads off", marker_color=_AFTER,
+               customdata=custom, hovertemplate=hover, text=[f"{c:+.1%}" for c in comp.change],
+               textposition="outside", cliponaxis=False),
+    ])
+    top = float(max(comp.before.max(), comp.after.max()))
+    fig.update_layout(
+        barmode="group", title=title or None, height=140 + 34 * len(y), bargap=0.25,
+        margin=dict(l=10, r=50, t=40 if title else 10, b=10), legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+        xaxis=dict(title="probability", range=[0, min(1.25, top * 1.2 + 0.03)]),
+        yaxis=dict(autorange="reversed", type="category", tickfont=dict(family="monospace")),
+    )
+    return fig
+
+
+def change_rows(comp: Comparison, labels: list[str]) -> list[dict]:
+    """A table row per token: before, after and the change, in the comparison's order."""
+    return [
+        {"token": t, "id": int(i), "before": float(b), "after": float(a), "change": float(a - b)}
+        for t, i, b, a in zip(labels, comp.ids, comp.before, comp.after)
+    ]
+
+
+def head_label(layer: int, head: int) -> str:
+    """How the page names a head: 'L3 H5'."""
+    return f"L{layer} H{head}"
