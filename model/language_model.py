@@ -77,7 +77,12 @@ class LanguageModel:
             except torch.OutOfMemoryError:
                 log.warning("GPU out of memory for %d tokens; retrying on the CPU", len(ids))
                 _free_gpu_memory()
-                recorder, logits, seconds = run_capture(self._cpu_model(), self.layout_cpu, input_ids)
+                try:
+                    recorder, logits, seconds = run_capture(self._cpu_model(), self.layout_cpu, input_ids)
+                except (RuntimeError, MemoryError) as exc:  # the CPU copy ran out too: a message, not a crash
+                    raise CaptureError(
+                        f"Out of memory for {len(ids):,} tokens on the GPU and on the CPU: shorten the prompt."
+                    ) from exc
                 device, dtype = "cpu (GPU out of memory)", "float32"
             except RuntimeError as exc:
                 raise CaptureError(f"The forward pass failed: {exc}") from exc
