@@ -64,8 +64,10 @@ common.explain(
     "What is the logit lens?",
     "At the very end, the model turns its last vector into scores for every word in its vocabulary: "
     "it normalises the vector (the **final norm**) and multiplies it by the **unembedding** matrix. "
-    "The logit lens applies that same last step *early*: to the vector after block 1, block 2, and so "
+    "The logit lens applies that same last step *early*: to the vector after layer 0, layer 1, and so "
     "on. Each row of the map is therefore the model's guess if it had stopped there.\n\n"
+    "- The top row reads the embeddings alone; it often just echoes the token itself, because many "
+    "models use the same matrix to read tokens in and to score them out.\n"
     "- The bottom row is exactly the model's real output (we check this in the tests).\n"
     "- Early rows often guess something generic (a space, a full stop, *the*); the right answer "
     "tends to surface in the last third of the layers.\n"

@@ -16,6 +16,14 @@ def _colours(values) -> list[str]:
     return [UP if v >= 0 else DOWN for v in values]
 
 
+def _legend(fig: go.Figure) -> None:
+    """Legend-only entries: colour means direction, fill means part (bars mix both)."""
+    for name, colour, shape in (("pushes up", UP, ""), ("pushes down", DOWN, ""),
+                                ("attention (solid)", "#888", ""), ("MLP (hatched)", "#888", "/")):
+        fig.add_trace(go.Bar(x=[None], y=[None], name=name, marker_color=colour, marker_pattern_shape=shape,
+                             hoverinfo="skip"))
+
+
 def attribution_figure(attr: Attribution, token_text: str, height: int = 460) -> go.Figure:
     """Bars per layer (attention solid, MLP hatched) plus the embeddings; sign sets the colour."""
     L = len(attr.attn)
@@ -23,14 +31,15 @@ def attribution_figure(attr: Attribution, token_text: str, height: int = 460) ->
     x = ["emb"] + [str(layer) for layer in range(L)]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x[:1], y=[attr.embedding], name="embeddings", marker_color=_colours([attr.embedding]),
-                         marker_line=dict(color="#333", width=1),
+                         marker_line=dict(color="#333", width=1), showlegend=False,
                          hovertemplate=f"embeddings: %{{y:+.3f}} on the logit of {label}<extra></extra>"))
     for part, values in (("attention", attr.attn), ("MLP", attr.mlp)):
         fig.add_trace(go.Bar(
             x=x[1:], y=values, name=part, marker_color=_colours(values),
-            marker_pattern_shape=PARTS[part], marker_line=dict(color="#333", width=0.5),
+            marker_pattern_shape=PARTS[part], marker_line=dict(color="#333", width=0.5), showlegend=False,
             hovertemplate=f"layer %{{x}} {part}: %{{y:+.3f}} on the logit of {label}<extra></extra>",
         ))
+    _legend(fig)
     fig.add_hline(y=0, line_color="#666", line_width=1)
     fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=50, b=10),
                       title=f"Direct effect on the logit of {label} at position {attr.position}",

@@ -14,8 +14,8 @@ MAX_CELL_TEXT = 48  # positions above this: cell text would be unreadable, the h
 
 
 def row_names(n_rows: int) -> list[str]:
-    """Row 0 is the embeddings alone; row l is the stream after block l."""
-    return ["embeddings"] + [f"after block {layer}" for layer in range(1, n_rows)]
+    """Row 0 is the embeddings alone; row r is the stream after layer r-1 (layers count from 0)."""
+    return ["embeddings"] + [f"after layer {layer}" for layer in range(n_rows - 1)]
 
 
 def _hovers(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, target_texts: list[str]) -> np.ndarray:

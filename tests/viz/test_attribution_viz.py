@@ -17,7 +17,8 @@ def _attr() -> Attribution:
 
 def test_bars_per_layer_with_diverging_colours():
     fig = attribution_figure(_attr(), "<Paris>")
-    emb, attn, mlp = fig.data
+    emb, attn, mlp = fig.data[:3]
+    assert [t.name for t in fig.data[3:]] == ["pushes up", "pushes down", "attention (solid)", "MLP (hatched)"]
     assert list(attn.x) == ["0", "1", "2"] and list(attn.y) == [0.5, -1.0, 2.0]
     assert list(attn.marker.color) == [UP, DOWN, UP]
     assert list(emb.marker.color) == [DOWN]

@@ -27,7 +27,7 @@ def test_heatmap_cells_show_escaped_top_tokens(capture_builder):
     fig = lens_heatmap(lens, cap.tokens, top, ["<script>", "p", "q"])
     trace = fig.data[0]
     assert trace.text[0][0] == "&lt;i&gt;" and trace.text[2][2] == "&amp;"
-    assert list(trace.y) == ["embeddings", "after block 1", "after block 2"]
+    assert list(trace.y) == ["embeddings", "after layer 0", "after layer 1"]
     assert np.allclose(np.asarray(trace.z), lens.top_probs)
     hover = trace.customdata[1][0]
     assert "&lt;b&gt;x&lt;/b&gt;" in hover and "&lt;script&gt;" in hover and "<script>" not in hover
