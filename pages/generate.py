@@ -1,0 +1,146 @@
+"""Generate: continue the prompt step by step, keep every step, and walk back through them to see
+the bars the model chose from and where one attention head looked at that moment."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from model import XrayError
+from model.generation import MAX_STEPS, Settings, Step, continuation_text, generate, ids_key
+from model.tokens import readable_tokens
+from pages import common
+from viz.attention import head_heatmap
+from viz.generation import alternatives_rows, history_figure, history_rows
+from viz.next_token import next_token_figure, ranked_ids
+
+EXPLANATION = """
+**Generation is the next-token prediction in a loop.** The model predicts a distribution for the
+token after the prompt; one token is picked, appended, and the longer text goes through the model
+again. Nothing else happens: no plan, no look-ahead, just one choice at a time.
+
+**Greedy** always takes the most likely token, so the same prompt always gives the same text (and it
+often ends up repeating itself). **Sampled** draws from the distribution after temperature, top-k and
+top-p; with the same seed the draws repeat exactly, with another seed the text can branch.
+
+Pick a step to see the bars the model chose from (the orange bar is the token taken) and, for the
+text as it was at that step, where one attention head of the last token was looking.
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One generation kept in the session: what it was made from and every step."""
+
+    key: str  # the capture key of the prompt it continued
+    ids: tuple[int, ...]  # the prompt's token ids
+    settings: Settings
+    steps: list[Step]
+
+
+def _form() -> tuple[int, Settings] | None:
+    """The generation settings, or None until the button is pressed."""
+    st.session_state.setdefault("temperature", 1.0)
+    with st.form("gen_form", border=True):
+        cols = st.columns([1, 1, 2, 1, 1, 1])
+        n = cols[0].number_input("Steps", 1, MAX_STEPS, value=12, key="gen_steps")
+        mode = cols[1].radio("Choice", ["Greedy", "Sampled"], key="gen_mode", horizontal=False)
+        t = cols[2].slider("Temperature (sampled)", 0.0, 2.0, step=0.05, key="temperature")
+        k = cols[3].number_input("Top-k (0 = off)", 0, 100_000, value=0, key="gen_top_k")
+        p = cols[4].number_input("Top-p (1 = off)", 0.0, 1.0, value=1.0, step=0.05, key="gen_top_p")
+        seed = cols[5].number_input("Seed", 0, 2**31 - 1, value=0, key="gen_seed")
+        if not st.form_submit_button("Generate", type="primary"):
+            return None
+    settings = Settings(greedy=mode == "Greedy", temperature=float(t), top_k=int(k) or None,
+                        top_p=float(p) if p < 1 else None, seed=int(seed))
+    return int(n), settings
+
+
+def _generate(lm, ids: list[int], n: int, settings: Settings) -> list[Step]:
+    """Run the loop with a progress bar that moves after every step."""
+    bar = st.progress(0.0, text=f"Generating {n} tokens…")
+    steps = generate(lm, ids, n, settings, n_alternatives=8, max_tokens=common.token_limit(),
+                     on_step=lambda i, total: bar.progress(i / total, text=f"Step {i} of {total}"))
+    bar.empty()
+    return steps
+
+
+def _use_as_prompt(lm, run: Run, upto: int) -> None:
+    """Callback: the prompt plus the generated text up to and including step `upto`."""
+    new_ids = [s.token_id for s in run.steps[: upto + 1]]
+    st.session_state["prompt"] = common.prompt() + continuation_text(lm, list(run.ids), new_ids)
+    st.session_state.pop("position", None)
+
+
+def _pick(label: str, key: str, count: int) -> int:
+    """A shared int selector (layer / head), clamped when the model changed."""
+    if st.session_state.get(key) not in range(count):
+        st.session_state[key] = 0
+    return st.selectbox(label, list(range(count)), key=key)
+
+
+def _step_attention(lm, step: Step) -> None:
+    """The text as it was at this step, and one head's attention over it (captured once, cached)."""
+    try:
+        cap = common.capture_cache().get_or_compute(ids_key(lm.name, step.context), lambda: lm.capture_ids(list(step.context)))
+    except XrayError as exc:
+        st.warning(str(exc))
+        return
+    common.show_token_strip(cap, highlight=cap.n_tokens - 1)
+    cols = st.columns(2)
+    with cols[0]:
+        layer = _pick("Layer", "layer", cap.config.n_layers)
+    with cols[1]:
+        head = _pick("Head", "head", cap.config.n_heads)
+    st.plotly_chart(head_heatmap(cap, layer, head), key="gen_attention")
+
+
+def _show_step(lm, run: Run, step: Step) -> None:
+    s = run.settings
+    t = 1.0 if s.greedy else s.temperature
+    labels = readable_tokens(lm.tokenizer, ranked_ids(step.logits, 12))
+    fig, _ = next_token_figure(step.logits, labels, n=12, temperature=t, top_k=None if s.greedy else s.top_k,
+                               top_p=None if s.greedy else s.top_p, chosen=step.token_id)
+    cols = st.columns([3, 2])
+    cols[0].plotly_chart(fig, key="gen_bars")
+    cols[1].caption(f"Step {step.index + 1}: chose this token with probability {step.probability:.1%}.")
+    cols[1].dataframe(alternatives_rows(step), hide_index=True)
+    cols[1].button("Use the text up to here as the prompt", key="gen_use", on_click=_use_as_prompt,
+                   args=(lm, run, step.index))
+    _step_attention(lm, step)
+
+
+def _show(lm, run: Run) -> None:
+    st.caption("The prompt and its continuation:")
+    text = common.prompt() + continuation_text(lm, list(run.ids), [s.token_id for s in run.steps])
+    st.code(text, language=None, wrap_lines=True)
+    if len(run.steps) > 1:
+        idx = st.slider("Step", 1, len(run.steps), value=len(run.steps), key="gen_step") - 1
+    else:
+        idx = 0
+    st.plotly_chart(history_figure(run.steps, selected=idx), key="gen_history")
+    with st.expander("Every step as a table"):
+        st.dataframe(history_rows(run.steps), hide_index=True)
+    _show_step(lm, run, run.steps[idx])
+
+
+st.title("Generate: one token at a time")
+common.explain("What generation does", EXPLANATION)
+lm = common.current_model()
+cap = common.current_capture()
+if lm is None or cap is None:
+    st.stop()
+key = common.capture_key(common.model_name(), common.prompt(), common.token_limit())
+chosen = _form()
+if chosen is not None:
+    n_steps, settings = chosen
+    ids = cap.token_ids.tolist()
+    st.session_state.pop("gen_step", None)
+    st.session_state["gen_run"] = Run(key, tuple(ids), settings, _generate(lm, ids, n_steps, settings))
+run = st.session_state.get("gen_run")
+if run is None or run.key != key:
+    st.info("Press Generate to continue the prompt in the sidebar.")
+elif not run.steps:
+    st.warning("Nothing was generated: the prompt already fills the token limit.")
+else:
+    _show(lm, run)

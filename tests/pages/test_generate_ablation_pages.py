@@ -1,0 +1,65 @@
+"""The Generate and Ablation pages: generation keeps its steps and walks back through them; switching
+heads off changes the bars and is cached."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+import model.ablation
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.switch_page(page).run()
+    assert not at.exception
+    return at
+
+
+def test_generate_greedy_then_walk_back():
+    at = open_page("pages/generate.py")
+    assert at.info  # nothing generated yet
+    at.number_input(key="gen_steps").set_value(4)
+    at.button[0].click().run()  # the form's Generate button
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["token"].iloc[0] == "·Paris"
+    assert "The capital of France is Paris" in at.code[0].value
+    assert at.slider(key="gen_step").value == 4
+    at.slider(key="gen_step").set_value(1).run()
+    assert not at.exception
+    assert at.dataframe[0].value["token"].iloc[0] == "·Paris"  # step 1's alternatives
+    assert len(at.get("plotly_chart")) == 3  # history, the step's bars, the step's attention
+
+
+def test_generate_sampled_repeats_with_seed():
+    texts = []
+    for _ in range(2):
+        at = open_page("pages/generate.py")
+        at.number_input(key="gen_steps").set_value(3)
+        at.radio(key="gen_mode").set_value("Sampled")
+        at.number_input(key="gen_seed").set_value(11)
+        at.button[0].click().run()
+        assert not at.exception
+        texts.append(at.code[0].value)
+    assert texts[0] == texts[1] and texts[0].startswith("The capital of France is")
+
+
+def test_ablation_changes_bars_and_is_cached(monkeypatch):
+    calls = []
+    real = model.ablation.ablated_logits
+    monkeypatch.setattr(model.ablation, "ablated_logits", lambda *a: calls.append(a[2]) or real(*a))
+    at = open_page("pages/ablation.py")
+    assert at.info  # no heads chosen yet
+    at.multiselect(key="abl_heads").set_value([(0, h) for h in range(9)]).run()
+    assert not at.exception
+    kl = at.metric[0].value
+    assert kl.endswith("bits") and float(kl.split()[0]) > 0
+    assert len(at.get("plotly_chart")) == 1 and len(at.dataframe[0].value) == 10
+    at.selectbox(key="position").set_value(2).run()  # another position: same ablated pass, no new run
+    assert not at.exception
+    at.selectbox(key="position").set_value(4).run()
+    assert float(at.metric[0].value.split()[0]) == float(kl.split()[0])
+    assert len(calls) == 1  # one ablated pass for three views
