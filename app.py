@@ -31,6 +31,8 @@ PAGES = [
     st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
     st.Page("pages/meaning.py", title="Meaning", icon=":material/translate:", url_path="meaning"),
     st.Page("pages/next_token.py", title="Next token", icon=":material/casino:", url_path="next_token"),
+    st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate"),
+    st.Page("pages/ablation.py", title="Ablation", icon=":material/block:", url_path="ablation"),
     st.Page("pages/logit_lens.py", title="Logit lens", icon=":material/layers:", url_path="logit_lens"),
     st.Page("pages/attribution.py", title="Attribution", icon=":material/bar_chart:", url_path="attribution"),
 ]
