@@ -46,13 +46,13 @@ def _append(lm, ids: list[int], new_id: int) -> None:
     st.session_state.pop("position", None)
 
 
-def _settings() -> tuple[float, int | None, float | None, int]:
+def _settings(vocab: int) -> tuple[float, int | None, float | None, int]:
     """Temperature, top-k, top-p and the number of bars, from widgets inside the fragment."""
     st.session_state.setdefault("temperature", 1.0)
     cols = st.columns([3, 1, 2, 1])
     t = cols[0].slider("Temperature", 0.0, TEMPERATURE_MAX, step=0.05, key="temperature",
                        help="Low = sharper, high = flatter, 0 = always the most likely token.")
-    k = cols[1].number_input("Top-k (0 = off)", 0, 49152 * 4, value=0, step=1, key="nt_top_k")
+    k = cols[1].number_input("Top-k (0 = off)", 0, vocab, value=0, step=1, key="nt_top_k")
     p = cols[2].slider("Top-p (1 = off)", 0.0, 1.0, value=1.0, step=0.01, key="nt_top_p")
     n = cols[3].number_input("Bars", 1, 100, value=20, step=5, key="nt_n")
     return float(t), int(k) or None, (float(p) if p < 1 else None), int(n)
@@ -81,7 +81,7 @@ def _continue_buttons(lm, cap, row, t, k, p, is_last: bool) -> None:
 def live_bars(lm, cap, pos: int) -> None:
     """Everything the temperature touches; moving a slider reruns only this, over cached logits."""
     row = cap.logits[pos]  # (V,) cached: no forward pass here
-    t, k, p, n = _settings()
+    t, k, p, n = _settings(cap.config.vocab_size)
     labels = readable_tokens(lm.tokenizer, ranked_ids(row, n))
     fig, bars = next_token_figure(row, labels, n=n, temperature=t, top_k=k, top_p=p)
     cols = st.columns(3)
