@@ -24,14 +24,22 @@ class LogitLens:
     target_ids: np.ndarray  # (T,) int64 the token tracked per position (default: model's prediction)
     target_probs: np.ndarray  # (L+1, T) float32 probability of the tracked token at each layer
     target_ranks: np.ndarray  # (L+1, T) int64 its rank at each layer (0 = top-1)
+    positions: np.ndarray  # (T,) int64 the prompt positions the columns stand for (all, or a window)
 
     def __post_init__(self) -> None:
-        for name in ("top_ids", "top_probs", "target_ids", "target_probs", "target_ranks"):
+        for name in ("top_ids", "top_probs", "target_ids", "target_probs", "target_ranks", "positions"):
             getattr(self, name).setflags(write=False)
 
+    def column(self, position: int) -> int:
+        """The column that holds a prompt position, or a ValueError naming the covered range."""
+        found = np.flatnonzero(self.positions == position)
+        if found.size == 0:
+            raise ValueError(f"position {position} is not in the lens (covers {self.positions[0]}..{self.positions[-1]})")
+        return int(found[0])
+
     def first_top_layer(self, position: int) -> int | None:
-        """The first stream row (0 = embeddings, l = after block l) from which the tracked token stays top-1."""
-        ranks = self.target_ranks[:, position]  # (L+1,)
+        """The first stream row (0 = embeddings, r = after layer r-1) from which the tracked token stays top-1."""
+        ranks = self.target_ranks[:, self.column(position)]  # (L+1,)
         for row in range(len(ranks)):
             if (ranks[row:] == 0).all():
                 return row
@@ -59,12 +67,16 @@ def _chunk_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
     return top_id, torch.exp(top_logit - lse), torch.exp(target_logit - lse), rank
 
 
-def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = None) -> LogitLens:
-    """The lens over every layer and position; tracks `target_ids` (T,) or the model's own predictions."""
-    n_rows, T, D = cap.residual.shape
+def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = None,
+               positions: np.ndarray | None = None) -> LogitLens:
+    """The lens over every layer at `positions` (default: all); tracks `target_ids` (one per position)
+    or the model's own predictions. Cost grows with layers x positions x vocabulary."""
+    cols = np.arange(cap.n_tokens) if positions is None else np.asarray(positions, dtype=np.int64)  # (T,)
+    residual = cap.residual[:, cols]  # (L+1, T, D) only the columns asked for
+    n_rows, T, D = residual.shape
     V = cap.config.vocab_size
-    targets = np.argmax(cap.logits, axis=-1) if target_ids is None else np.asarray(target_ids)
-    flat = cap.residual.reshape(n_rows * T, D)  # (R, D) rows in layer-major order
+    targets = np.argmax(cap.logits[cols], axis=-1) if target_ids is None else np.asarray(target_ids)
+    flat = residual.reshape(n_rows * T, D)  # (R, D) rows in layer-major order
     flat_targets = np.tile(targets, n_rows)  # (R,) the target of every row
     out = {k: np.zeros(n_rows * T, dtype=t) for k, t in
            (("top_id", np.int64), ("top_p", np.float32), ("target_p", np.float32), ("rank", np.int64))}
@@ -85,4 +97,5 @@ def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = 
         target_ids=targets.astype(np.int64),
         target_probs=out["target_p"].reshape(shape),
         target_ranks=out["rank"].reshape(shape),
+        positions=cols.astype(np.int64),
     )

@@ -12,11 +12,24 @@ from pages import common
 from viz import logit_lens as draw
 from viz.labels import short
 
+MAX_COLUMNS = 64  # positions per lens: each costs (layers+1) x vocabulary logits to compute
+
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _lens(key: str, _lm: LanguageModel, _cap: Capture) -> LogitLens:
-    """One lens per (model, prompt, limit): small arrays, but seconds of unembedding to compute."""
-    return logit_lens(_lm, _cap)
+def _lens(key: str, start: int, end: int, _lm: LanguageModel, _cap: Capture) -> LogitLens:
+    """One lens per (model, prompt, limit, window): small arrays, but seconds of unembedding to compute."""
+    return logit_lens(_lm, _cap, positions=np.arange(start, end))
+
+
+def _window(cap: Capture) -> tuple[int, int]:
+    """All positions, or a window of MAX_COLUMNS for long prompts (default: the last ones)."""
+    T = cap.n_tokens
+    if T <= MAX_COLUMNS:
+        return 0, T
+    start = st.slider("First position shown", 0, T - MAX_COLUMNS, T - MAX_COLUMNS, key="lens_window",
+                      help=f"{T} tokens: the lens reads {MAX_COLUMNS} positions at a time (each position costs "
+                      f"{cap.config.n_layers + 1} full vocabulary scorings).")
+    return start, start + MAX_COLUMNS
 
 
 def _texts(lm: LanguageModel, ids: np.ndarray) -> np.ndarray:
@@ -26,23 +39,25 @@ def _texts(lm: LanguageModel, ids: np.ndarray) -> np.ndarray:
     return names[inverse].reshape(ids.shape)
 
 
-def _position(cap: Capture) -> int:
-    if st.session_state.get("position") not in range(cap.n_tokens):
-        st.session_state["position"] = cap.n_tokens - 1
-    return st.selectbox("Position to follow", list(range(cap.n_tokens)), key="position",
+def _position(cap: Capture, lens: LogitLens) -> int:
+    shown = [int(p) for p in lens.positions]
+    if st.session_state.get("position") not in shown:
+        st.session_state["position"] = shown[-1]
+    return st.selectbox("Position to follow", shown, key="position",
                         format_func=lambda p: f"{short(cap.tokens[p], 16)} ({p})")
 
 
 def _follow(cap: Capture, lens: LogitLens, targets: np.ndarray) -> None:
     st.subheader("2 · One position through the layers")
-    pos = _position(cap)
-    st.plotly_chart(draw.tracked_figure(lens, pos, targets[pos]), key="lens_tracked")
+    pos = _position(cap, lens)
+    col = lens.column(pos)
+    st.plotly_chart(draw.tracked_figure(lens, pos, targets[col]), key="lens_tracked")
     first = lens.first_top_layer(pos)
     names = draw.row_names(lens.top_ids.shape[0])
     st.caption(("The model's final choice is top-1 from " + names[first] + " on.") if first is not None
                else "The final choice is never top-1 before the end (it can win only at the last row).")
-    rows = [{"read at": names[r], "probability": float(lens.target_probs[r, pos]),
-             "rank": int(lens.target_ranks[r, pos]) + 1} for r in range(len(names))]
+    rows = [{"read at": names[r], "probability": float(lens.target_probs[r, col]),
+             "rank": int(lens.target_ranks[r, col]) + 1} for r in range(len(names))]
     st.dataframe(rows, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0, max_value=1.0)})
 
@@ -52,8 +67,9 @@ cap = common.current_capture()
 lm = common.current_model()
 if cap is not None and lm is not None:
     common.show_token_strip(cap, highlight=st.session_state.get("position"))
-    with st.spinner(f"Reading {cap.config.n_layers + 1} layers × {cap.n_tokens} positions through the unembedding…"):
-        lens = _lens(common.capture_key(common.model_name(), cap.prompt, common.token_limit()), lm, cap)
+    start, end = _window(cap)
+    with st.spinner(f"Reading {cap.config.n_layers + 1} layers × {end - start} positions through the unembedding…"):
+        lens = _lens(common.capture_key(common.model_name(), cap.prompt, common.token_limit()), start, end, lm, cap)
     targets = _texts(lm, lens.target_ids)
     st.subheader("1 · Top guess at every layer and position")
     st.plotly_chart(draw.lens_heatmap(lens, cap.tokens, _texts(lm, lens.top_ids), list(targets)), key="lens_map")

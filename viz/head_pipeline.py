@@ -52,7 +52,7 @@ def _colours(step: Step, z: np.ndarray) -> dict:
 
 
 def step_figure(pipe: HeadPipeline, head: int, tokens: list[str], step: Step,
-                window: tuple[int, int] | None = None, height: int = 430) -> go.Figure:
+                window: tuple[int, int] | None = None, height: int | None = None) -> go.Figure:
     """One step of one head as a (query x key) heatmap over positions window=(start, end)."""
     if len(tokens) != pipe.scores.shape[-1]:
         raise ValueError(f"{len(tokens)} tokens but the pipeline covers {pipe.scores.shape[-1]} positions")
@@ -74,6 +74,7 @@ def step_figure(pipe: HeadPipeline, head: int, tokens: list[str], step: Step,
                  type="category")
     fig.update_xaxes(title="key (attended to)", tickangle=-60, **ticks)
     fig.update_yaxes(title="query (attending)", autorange="reversed", **ticks)
+    height = height or min(760, max(430, 200 + 9 * (end - start)))  # rows stay readable up to 64
     fig.update_layout(title=STEPS[step], height=height, margin=dict(l=10, r=10, t=40, b=10),
                       plot_bgcolor="white")
     return fig

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from model.logit_lens import LogitLens
-from viz.labels import axis_labels, escape, short, tick_step
+from viz.labels import escape, short, tick_step
 
 MAX_CELL_TEXT = 48  # positions above this: cell text would be unreadable, the hover still has it
 
@@ -18,13 +18,18 @@ def row_names(n_rows: int) -> list[str]:
     return ["embeddings"] + [f"after layer {layer}" for layer in range(n_rows - 1)]
 
 
+def column_labels(lens: LogitLens, tokens: list[str]) -> list[str]:
+    """Escaped 'token (pos)' per column, with the true prompt position even for a window."""
+    return [f"{escape(short(tokens[p]))} ({p})" for p in lens.positions]
+
+
 def _hovers(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, target_texts: list[str]) -> np.ndarray:
     """(L+1, T) escaped hover strings for every cell."""
     names = row_names(lens.top_ids.shape[0])
     out = np.empty(lens.top_ids.shape, dtype=object)
     for r, name in enumerate(names):
-        for t, tok in enumerate(tokens):
-            out[r, t] = (f"{name} · after {escape(tok)} (pos {t})<br>top: {escape(top_texts[r, t])} "
+        for t, p in enumerate(lens.positions):
+            out[r, t] = (f"{name} · after {escape(tokens[p])} (pos {p})<br>top: {escape(top_texts[r, t])} "
                          f"{lens.top_probs[r, t]:.1%}<br>model's final choice {escape(target_texts[t])}: "
                          f"{lens.target_probs[r, t]:.1%}, rank {int(lens.target_ranks[r, t]) + 1}")
     return out
@@ -32,12 +37,13 @@ def _hovers(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, target_te
 
 def lens_heatmap(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, target_texts: list[str],
                  height: int | None = None) -> go.Figure:
-    """Heatmap (L+1 rows x T positions): cell text = top token, colour = its probability."""
+    """Heatmap (L+1 rows x T columns): cell text = top token, colour = its probability. `tokens` is
+    the whole prompt; the lens's `positions` pick the columns."""
     n_rows, T = lens.top_ids.shape
-    if len(tokens) != T or top_texts.shape != (n_rows, T) or len(target_texts) != T:
-        raise ValueError(f"lens covers {n_rows} x {T}, got {len(tokens)} tokens, "
-                         f"{top_texts.shape} top texts, {len(target_texts)} targets")
-    x = axis_labels(tokens)
+    if len(tokens) <= int(lens.positions.max()) or top_texts.shape != (n_rows, T) or len(target_texts) != T:
+        raise ValueError(f"lens covers {n_rows} x {T} up to position {int(lens.positions.max())}, got "
+                         f"{len(tokens)} tokens, {top_texts.shape} top texts, {len(target_texts)} targets")
+    x = column_labels(lens, tokens)
     cell = np.vectorize(lambda s: escape(short(s, 8)), otypes=[object])(top_texts) if T <= MAX_CELL_TEXT else None
     fig = go.Figure(go.Heatmap(
         z=lens.top_probs, x=x, y=row_names(n_rows), zmin=0.0, zmax=1.0, colorscale="Viridis",
@@ -56,16 +62,14 @@ def lens_heatmap(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, targ
 
 def tracked_figure(lens: LogitLens, position: int, target_text: str) -> go.Figure:
     """The tracked token at one position: probability (left) and rank (right, log) per layer."""
-    n_rows, T = lens.top_ids.shape
-    if not 0 <= position < T:
-        raise ValueError(f"position must be in 0..{T - 1}, got {position}")
-    names = row_names(n_rows)
+    col = lens.column(position)
+    names = row_names(lens.top_ids.shape[0])
     label = escape(target_text)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=names, y=lens.target_probs[:, position], name=f"probability of {label}",
+    fig.add_trace(go.Scatter(x=names, y=lens.target_probs[:, col], name=f"probability of {label}",
                              mode="lines+markers", line=dict(color="#1f77b4"),
                              hovertemplate="%{x}: %{y:.2%}<extra>probability</extra>"), secondary_y=False)
-    fig.add_trace(go.Scatter(x=names, y=lens.target_ranks[:, position] + 1, name=f"rank of {label}",
+    fig.add_trace(go.Scatter(x=names, y=lens.target_ranks[:, col] + 1, name=f"rank of {label}",
                              mode="lines+markers", line=dict(color="#d62728", dash="dot"),
                              hovertemplate="%{x}: rank %{y}<extra>rank</extra>"), secondary_y=True)
     fig.update_yaxes(title_text="probability", range=[0, 1.02], tickformat=".0%", secondary_y=False)

@@ -71,3 +71,15 @@ def test_paris_emerges_late_in_the_default_model(default_lm):
     assert lens.target_ranks[0, last] > 100  # the embedding alone is far from Paris
     assert lens.first_top_layer(last) is not None and lens.first_top_layer(last) > 20
     assert lens.target_probs[-1, last] > 0.5
+
+
+def test_a_window_of_positions_equals_those_columns(tiny_lm):
+    cap = tiny_lm.capture("one two three four five")
+    full = logit_lens(tiny_lm, cap)
+    part = logit_lens(tiny_lm, cap, positions=np.array([2, 4]))
+    assert list(part.positions) == [2, 4]
+    assert (part.top_ids == full.top_ids[:, [2, 4]]).all()
+    assert np.allclose(part.target_probs, full.target_probs[:, [2, 4]], atol=1e-6)
+    assert part.first_top_layer(4) == full.first_top_layer(4)
+    with pytest.raises(ValueError, match="not in the lens"):
+        part.column(3)

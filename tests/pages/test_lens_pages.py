@@ -84,3 +84,15 @@ def test_attribution_page_splits_the_top_token() -> None:
     other = _specs(at)[0]
     assert other["data"][2]["y"] != fig["data"][2]["y"]
     assert second in other["layout"]["title"]["text"]
+
+
+def test_long_prompt_reads_a_window_of_positions() -> None:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["prompt"] = " ".join(f"w{i}" for i in range(60))  # > 64 tokens
+    at.run()
+    at.switch_page("pages/logit_lens.py").run()
+    assert not at.exception
+    window = at.slider(key="lens_window")
+    heat = _specs(at)[0]
+    assert len(heat["data"][0]["x"]) == 64
+    assert heat["data"][0]["x"][-1].endswith(f"({int(window.max) + 63})")  # the last position is shown

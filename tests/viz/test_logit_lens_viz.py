@@ -9,7 +9,7 @@ from model.logit_lens import LogitLens
 from viz.logit_lens import lens_heatmap, row_names, tracked_figure
 
 
-def _lens(n_rows: int, T: int, seed: int = 0) -> LogitLens:
+def _lens(n_rows: int, T: int, seed: int = 0, start: int = 0) -> LogitLens:
     rng = np.random.default_rng(seed)
     return LogitLens(
         top_ids=rng.integers(0, 50, size=(n_rows, T)).astype(np.int64),
@@ -17,6 +17,7 @@ def _lens(n_rows: int, T: int, seed: int = 0) -> LogitLens:
         target_ids=rng.integers(0, 50, size=T).astype(np.int64),
         target_probs=rng.uniform(0, 1, size=(n_rows, T)).astype(np.float32),
         target_ranks=rng.integers(0, 100, size=(n_rows, T)).astype(np.int64),
+        positions=np.arange(start, start + T, dtype=np.int64),
     )
 
 
@@ -44,6 +45,16 @@ def test_long_prompts_drop_cell_text_but_keep_hover():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="tokens"):
         lens_heatmap(_lens(3, 4), ["a"], np.full((3, 4), "a", dtype=object), ["a"] * 4)
+
+
+def test_a_window_keeps_true_positions():
+    tokens = [f"t{i}" for i in range(10)]
+    lens = _lens(2, 3, start=7)
+    fig = lens_heatmap(lens, tokens, np.full((2, 3), "a", dtype=object), ["a"] * 3)
+    assert list(fig.data[0].x) == ["t7 (7)", "t8 (8)", "t9 (9)"]
+    assert np.allclose(tracked_figure(lens, 8, "a").data[0].y, lens.target_probs[:, 1])
+    with pytest.raises(ValueError, match="not in the lens"):
+        tracked_figure(lens, 2, "a")
 
 
 def test_tracked_line_follows_one_position():
