@@ -12,6 +12,20 @@ from viz import embeddings as draw
 from viz.labels import short
 
 DEFAULT_WORDS = "man, woman, king, queen, Paris, France, Rome, Italy, cat, dog"
+KEPT = {"emb_layer": 0, "emb_3d": False, "emb_normalize": True, "emb_skip_first": True, "emb_words": DEFAULT_WORDS}
+
+
+def _restore(defaults: dict[str, object]) -> None:
+    """Bring back this page's inputs after a page switch (Streamlit forgets undrawn widgets)."""
+    for key, default in defaults.items():
+        if key not in st.session_state:
+            st.session_state[key] = st.session_state.get(f"_kept_{key}", default)
+
+
+def _remember(keys) -> None:
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[f"_kept_{key}"] = st.session_state[key]
 
 
 def _label(cap, pos: int) -> str:
@@ -20,13 +34,13 @@ def _label(cap, pos: int) -> str:
 
 def _controls(cap) -> tuple[int, bool, bool, bool]:
     """Layer, 3-D, normalise, skip-first: the choices every view on this page shares."""
-    cols = st.columns([3, 1, 1.4, 1.4])
-    layer = cols[0].slider("Layer (0 = embedding, l = after block l)", 0, cap.config.n_layers, key="emb_layer")
-    three_d = cols[1].toggle("3-D", key="emb_3d")
-    normalize = cols[2].toggle("Scale every vector to length 1", value=True, key="emb_normalize",
+    layer = st.slider("Layer (0 = embedding, l = after block l)", 0, cap.config.n_layers, key="emb_layer")
+    cols = st.columns(3)
+    three_d = cols[0].toggle("3-D", key="emb_3d")
+    normalize = cols[1].toggle("Scale every vector to length 1", key="emb_normalize",
                                help="Residual norms grow a lot with depth; without this a few huge vectors "
                                "decide the whole picture.")
-    skip_first = cols[3].toggle("Leave out the first token", value=True, key="emb_skip_first",
+    skip_first = cols[2].toggle("Leave out the first token", key="emb_skip_first",
                                 disabled=cap.n_tokens < 3,
                                 help="The first token is an attention sink with a huge norm at most layers.")
     return layer, three_d, normalize, skip_first and cap.n_tokens >= 3
@@ -34,8 +48,7 @@ def _controls(cap) -> tuple[int, bool, bool, bool]:
 
 def _reference_words(lm) -> list[emb.WordVector]:
     """The user's reference words placed from the embedding matrix (failures named, not hidden)."""
-    text = st.text_input("Reference words (comma-separated, placed from the embedding matrix)", DEFAULT_WORDS,
-                         key="emb_words")
+    text = st.text_input("Reference words (comma-separated, placed from the embedding matrix)", key="emb_words")
     words, failed = [], []
     for word in emb.parse_words(text)[:40]:
         try:
@@ -93,6 +106,7 @@ def _trajectories(cap, kept: list[int], three_d: bool, normalize: bool) -> None:
     title = f"One PCA basis for all {cap.config.n_layers + 1} layers × {len(kept)} tokens"
     fig = draw.trajectory_figure(paths, [_label(cap, p) for p in chosen], proj.explained, title)
     st.plotly_chart(fig, key="emb_paths")
+    st.caption("Markers grow with depth: the smallest dot is the embedding, the largest is after the last block.")
     if len(chosen) >= 2:
         sims = emb.cosine(cap.residual[:, chosen[0]], cap.residual[:, chosen[1]])  # (L+1,)
         st.caption(f"Cosine between {_label(cap, chosen[0])} and {_label(cap, chosen[1])}: "
@@ -116,11 +130,13 @@ cap = common.current_capture()
 lm = common.current_model()
 if cap is not None and lm is not None:
     common.show_token_strip(cap)
+    _restore(KEPT)
     layer, three_d, normalize, skip_first = _controls(cap)
     kept = list(range(1 if skip_first else 0, cap.n_tokens))
     _layer_map(cap, lm, layer, kept, three_d, normalize)
     _trajectories(cap, kept, three_d, normalize)
     _nearest(cap, lm, layer)
+    _remember(KEPT)
 common.explain(
     "What am I looking at?",
     "Every token becomes a vector of numbers, one per dimension of the model. We cannot draw hundreds "

@@ -23,6 +23,21 @@ ARITHMETIC_EXAMPLES = {
     "cats - cat + dog": "dogs",
 }
 WHERE = ["the word itself", "the last token of each context"]
+KEPT = {"meaning_contexts": DEFAULT_CONTEXTS, "meaning_word": "mole", "meaning_where": WHERE[0],
+        "meaning_normalize": True, "meaning_expr": "king - man + woman", "meaning_expected": "queen"}
+
+
+def _restore(defaults: dict[str, object]) -> None:
+    """Bring back this page's inputs after a page switch (Streamlit forgets undrawn widgets)."""
+    for key, default in defaults.items():
+        if key not in st.session_state:
+            st.session_state[key] = st.session_state.get(f"_kept_{key}", default)
+
+
+def _remember(keys) -> None:
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[f"_kept_{key}"] = st.session_state[key]
 
 
 def _capture(lm, text: str):
@@ -58,11 +73,11 @@ def _short(text: str, width: int = 28) -> str:
 
 def _context_view(lm) -> None:
     st.subheader("1 · Context changes meaning")
-    st.text_area("Contexts, one per line", DEFAULT_CONTEXTS, key="meaning_contexts", height=110)
+    st.text_area("Contexts, one per line", key="meaning_contexts", height=110)
     cols = st.columns([1, 2, 1.4])
-    word = cols[0].text_input("Word to follow", "mole", key="meaning_word").strip()
+    word = cols[0].text_input("Word to follow", key="meaning_word").strip()
     where = cols[1].radio("Compare the vectors of", WHERE, key="meaning_where", horizontal=True)
-    normalize = cols[2].toggle("Scale every vector to length 1", value=True, key="meaning_normalize")
+    normalize = cols[2].toggle("Scale every vector to length 1", key="meaning_normalize")
     found = _contexts(lm, word, where == WHERE[1]) if word else []
     if len(found) < 2:
         st.info("Give at least two contexts that contain the word.")
@@ -71,8 +86,7 @@ def _context_view(lm) -> None:
         st.caption(f"Context {n + 1}: token {pos} ({cap.tokens[pos]}) of {cap.n_tokens}")
         common.show_token_strip(cap, highlight=pos)
     result = emb.compare_contexts([cap.residual for _, cap, _ in found], [pos for _, _, pos in found])
-    names = {pair: f"{pair[0] + 1}. {_short(found[pair[0]][0])} ↔ {pair[1] + 1}. {_short(found[pair[1]][0])}"
-             for pair in result.pairs}
+    names = {pair: f"contexts {pair[0] + 1} ↔ {pair[1] + 1}" for pair in result.pairs}
     curves = {names[pair]: values for pair, values in result.pairs.items()}
     st.plotly_chart(meaning.similarity_figure(curves, result.baseline), key="meaning_curves")
     st.caption("Dashed line: the average cosine between the followed vector and the other tokens of the "
@@ -84,7 +98,9 @@ def _context_view(lm) -> None:
     proj, paths = emb.project_paths(result.vectors.transpose(1, 0, 2), 2, normalize)  # (L+1, C, 2)
     labels = [f"{n + 1}. {cap.tokens[pos]} in “{_short(line, 22)}”" for n, (line, cap, pos) in enumerate(found)]
     title = f"The followed vectors in one PCA basis (all {paths.shape[0]} layers of all contexts)"
-    st.plotly_chart(draw.trajectory_figure(paths, labels, proj.explained, title), key="meaning_paths")
+    fig = draw.trajectory_figure(paths, labels, proj.explained, title, end_labels=[str(n + 1) for n in range(len(found))])
+    st.plotly_chart(fig, key="meaning_paths")
+    st.caption("Markers grow with depth: the smallest dot is the embedding, the largest is after the last block.")
 
 
 def _load_arithmetic_example() -> None:
@@ -99,8 +115,8 @@ def _directions_view(lm) -> None:
     st.selectbox("Examples", list(ARITHMETIC_EXAMPLES), index=None, key="meaning_example",
                  on_change=_load_arithmetic_example, placeholder="Load an example…")
     cols = st.columns([2, 1])
-    expr = cols[0].text_input("Expression (words joined by + and -)", "king - man + woman", key="meaning_expr")
-    expected = cols[1].text_input("Expected answer (optional)", "queen", key="meaning_expected")
+    expr = cols[0].text_input("Expression (words joined by + and -)", key="meaning_expr")
+    expected = cols[1].text_input("Expected answer (optional)", key="meaning_expected")
     try:
         arith = emb.vector_arithmetic(lm.tokenizer, lm.embedding_matrix, expr, expected, k=12)
     except ValueError as exc:
@@ -138,6 +154,7 @@ def _verdict(lm, arith: emb.Arithmetic) -> None:
 st.title("Meaning: context and directions")
 lm = common.current_model()
 if lm is not None:
+    _restore(KEPT)
     _context_view(lm)
     common.explain(
         "Vectors in context: what to notice",
@@ -152,6 +169,7 @@ if lm is not None:
         "a curve against that line rather than against zero.",
     )
     _directions_view(lm)
+    _remember(KEPT)
     common.explain(
         "Directions carry meaning",
         "In the embedding table, some differences between words point the same way: the step from *man* "

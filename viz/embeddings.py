@@ -65,16 +65,18 @@ def token_map_figure(coords: np.ndarray, labels: list[str], hovers: list[str], g
     return _layout(fig, explained, title)
 
 
-def trajectory_figure(paths: np.ndarray, names: list[str], explained: np.ndarray, title: str) -> go.Figure:
+def trajectory_figure(paths: np.ndarray, names: list[str], explained: np.ndarray, title: str,
+                      end_labels: list[str] | None = None) -> go.Figure:
     """One line per token through the layers: paths (L+1, P, 2|3); markers grow with depth and the
-    last layer carries the token's name."""
+    last layer carries the token's name (or a short end label, when names are long)."""
     n_layers, n_paths, _ = paths.shape
     if len(names) != n_paths:
         raise ValueError(f"{n_paths} paths but {len(names)} names")
     fig = go.Figure()
     for p, name in enumerate(names):
         safe = escape(name)
-        text = [""] * (n_layers - 1) + [safe]  # markers grow with depth; the name marks the end
+        end = escape(end_labels[p]) if end_labels else safe
+        text = [""] * (n_layers - 1) + [end]  # markers grow with depth; the label marks the end
         hovers = [f"{safe}<br>{layer_name(layer)}" for layer in range(n_layers)]
         color = PALETTE[p % len(PALETTE)]
         fig.add_trace(_scatter(

@@ -37,10 +37,15 @@ def similarity_figure(curves: dict[str, np.ndarray], baseline: np.ndarray | None
     fig.update_layout(
         title=escape(title), height=420, margin=dict(l=10, r=10, t=50, b=10),
         xaxis_title="layer (0 = embedding, l = after block l)", yaxis_title="cosine similarity",
-        yaxis=dict(range=[min(-0.05, float(np.min([np.min(v) for v in curves.values()] + [1.0])) - 0.05), 1.02]),
+        yaxis=dict(range=[min(0.0, _lowest(curves, baseline)) - 0.05, 1.05]),
         legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
     )
     return fig
+
+
+def _lowest(curves: dict[str, np.ndarray], baseline: np.ndarray | None) -> float:
+    values = list(curves.values()) + ([baseline] if baseline is not None else [])
+    return float(np.nanmin([np.nanmin(v) for v in values])) if values else 0.0
 
 
 def arithmetic_figure(coords: np.ndarray, labels: list[str], kinds: list[str], explained: np.ndarray,

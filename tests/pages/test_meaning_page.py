@@ -78,3 +78,11 @@ def test_last_token_option_and_missing_word(page: AppTest) -> None:
     page.text_area(key="meaning_contexts").set_value("A mole.\nNo such word here.").run()
     assert not page.exception
     assert any("not in" in w.value for w in page.warning)
+
+
+def test_inputs_survive_a_page_switch(page: AppTest) -> None:
+    page.text_input(key="meaning_expr").set_value("cats - cat + dog").run()
+    page.switch_page("pages/overview.py").run()
+    page.switch_page("pages/meaning.py").run()
+    assert not page.exception
+    assert page.text_input(key="meaning_expr").value == "cats - cat + dog"
