@@ -87,6 +87,11 @@ def next_token_bars(
     )
 
 
+def percent(p: float) -> str:
+    """A bar's text: '12.3%', '<0.1%' for tiny but non-zero, '0' for filtered out."""
+    return f"{p:.1%}" if p >= 0.0005 else ("<0.1%" if p > 0 else "0")
+
+
 def unique_labels(labels: list[str], ids: np.ndarray) -> list[str]:
     """Escaped bar labels; two tokens that look the same get their ids so no bar is merged."""
     seen: dict[str, int] = {}
@@ -110,7 +115,7 @@ def bars_figure(
     colors = [_CHOSEN if chosen is not None and int(i) == chosen else _COLOR for i in bars.ids] + [_REST]
     data = [  # plain dicts: one validation pass in go.Figure, several times faster than Bar + update_layout
         dict(type="bar", x=probs, y=y, orientation="h", name=f"T = {bars.temperature:g}", opacity=0.85,
-             marker=dict(color=colors), customdata=custom, text=[f"{v:.1%}" for v in probs], textposition="outside",
+             marker=dict(color=colors), customdata=custom, text=[percent(v) for v in probs], textposition="outside",
              cliponaxis=False,
              hovertemplate="%{y}<br>id %{customdata[0]}<br>p = %{x:.4f}<br>at T = 1: %{customdata[1]}<extra></extra>"),
         dict(type="bar", x=ghost, y=y, orientation="h", name="T = 1 (the model's own)", hoverinfo="skip",
