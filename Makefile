@@ -22,7 +22,7 @@ model: setup
 
 run: model
 	@echo "Starting the app: open the URL printed below."
-	$(VENV)/bin/streamlit run app.py
+	$(VENV)/bin/streamlit run app.py --server.headless true
 
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
