@@ -8,7 +8,9 @@ from model import XrayError
 from model.ablation import LogitsCache, ablated_logits, heads_key
 from model.tokens import readable_tokens
 from pages import common
-from viz.ablation import biggest_changes, change_rows, comparison_figure, head_label, top_tokens_compared
+from viz.ablation import (
+    biggest_changes, change_rows, comparison_figure, head_effects, head_label, scan_figure, top_tokens_compared,
+)
 
 EXPLANATION = """
 **Switching a head off.** Every attention head writes a small vector (64 numbers for the default
@@ -48,11 +50,35 @@ def _heads(cap) -> list[tuple[int, int]]:
                           format_func=lambda h: head_label(*h), placeholder="e.g. L3 H5")
 
 
+def _prompt_key() -> str:
+    return common.capture_key(common.model_name(), common.prompt(), common.token_limit())
+
+
 def _ablated(lm, cap, heads):
     """(T, V) logits with the heads off, computed once per model, prompt and set of heads."""
-    key = common.capture_key(common.model_name(), cap.prompt, common.token_limit()) + "\x1fheads\x1f" + heads_key(heads)
+    key = _prompt_key() + "\x1fheads\x1f" + heads_key(heads)
     with st.spinner("Running the model with those heads off…"):
         return ablation_cache().get_or_compute(key, lambda: ablated_logits(lm, cap.token_ids.tolist(), heads))
+
+
+def _scan(lm, cap, pos: int) -> None:
+    """Each head of one layer switched off alone: which of them this prediction leans on."""
+    st.subheader("Which heads of a layer matter here?")
+    cols = st.columns([1, 3])
+    layer = cols[0].selectbox("Layer to scan", list(range(cap.config.n_layers)), key="abl_scan_layer")
+    if cols[0].button("Scan this layer", key="abl_scan"):
+        st.session_state["abl_scan_done"] = (_prompt_key(), layer)
+    if st.session_state.get("abl_scan_done") != (_prompt_key(), layer):
+        cols[1].caption(f"Runs the model {cap.config.n_heads} times, once per head of the layer, and shows how far "
+                        "each switch-off moves the prediction (KL divergence).")
+        return
+    bar = st.progress(0.0, text="Switching heads off one by one…")
+    rows = []
+    for h in range(cap.config.n_heads):
+        rows.append(_ablated(lm, cap, [(layer, h)])[pos])  # (V,)
+        bar.progress((h + 1) / cap.config.n_heads, text=f"{head_label(layer, h)} done")
+    bar.empty()
+    cols[1].plotly_chart(scan_figure(head_effects(cap.logits[pos], rows), layer), key="abl_scan_chart")
 
 
 def _metrics(comp, before_top: float, after_top: float, changed: bool) -> None:
@@ -86,12 +112,11 @@ with cols[0]:
     heads = _heads(cap)
 with cols[1]:
     n_bars = int(st.number_input("Bars", 3, 40, value=10, key="abl_n"))
-if not heads:
-    st.info("Choose one or more heads to switch off; the bars then compare the prediction before and after.")
-    st.stop()
 try:
-    after = _ablated(lm, cap, heads)
+    if heads:
+        _compare(lm, cap, pos, _ablated(lm, cap, heads), n_bars)
+    else:
+        st.info("Choose one or more heads to switch off; the bars then compare the prediction before and after.")
+    _scan(lm, cap, pos)
 except XrayError as exc:
     st.warning(str(exc))
-    st.stop()
-_compare(lm, cap, pos, after, n_bars)

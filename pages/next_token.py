@@ -8,7 +8,7 @@ from model.generation import continuation_text
 from model.sampling import probabilities, sample_token
 from model.tokens import readable_tokens
 from pages import common
-from viz.next_token import csv_filename, next_token_figure, ranked_ids, table_csv, table_rows
+from viz.next_token import csv_filename, next_token_figure, percent, ranked_ids, table_csv, table_rows
 
 TEMPERATURE_MAX = 2.0  # pages/links.py accepts the same range from a URL
 
@@ -89,7 +89,7 @@ def live_bars(lm, cap, pos: int) -> None:
                    delta_color="off")
     cols[1].metric("Most likely", f"{bars.probs[0]:.1%}", f"{bars.probs[0] - bars.ghost[0]:+.1%} vs T = 1",
                    delta_color="off")
-    cols[2].metric("All other tokens", f"{bars.rest:.1%}", help="Mass of every token outside the bars.")
+    cols[2].metric("All other tokens", percent(bars.rest), help="Mass of every token outside the bars.")
     st.plotly_chart(fig, key="nt_bars")
     with st.expander("Table and download"):
         st.dataframe(table_rows(bars, labels), hide_index=True)

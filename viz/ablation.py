@@ -95,3 +95,21 @@ def change_rows(comp: Comparison, labels: list[str]) -> list[dict]:
 def head_label(layer: int, head: int) -> str:
     """How the page names a head: 'L3 H5'."""
     return f"L{layer} H{head}"
+
+
+def head_effects(before_row: np.ndarray, after_rows: list[np.ndarray], temperature: float = 1.0) -> np.ndarray:
+    """(H,) KL(before || after) in bits for each single-head ablation's logits row (V,)."""
+    p = probabilities(before_row, temperature)  # (V,)
+    return np.array([_kl_bits(p, probabilities(row, temperature)) for row in after_rows])
+
+
+def scan_figure(effects: np.ndarray, layer: int) -> go.Figure:
+    """One bar per head of a layer: how far switching that head off alone moves the prediction."""
+    names = [head_label(layer, h) for h in range(len(effects))]
+    fig = go.Figure(go.Bar(x=names, y=effects, marker_color=_AFTER, text=[f"{e:.3f}" for e in effects],
+                           textposition="outside", cliponaxis=False,
+                           hovertemplate="%{x}<br>KL = %{y:.4f} bits<extra></extra>"))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(type="category"),
+                      yaxis=dict(title="KL divergence (bits)", rangemode="tozero"),
+                      title=f"Layer {layer}: each head switched off on its own")
+    return fig

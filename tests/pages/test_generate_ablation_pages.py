@@ -63,3 +63,12 @@ def test_ablation_changes_bars_and_is_cached(monkeypatch):
     at.selectbox(key="position").set_value(4).run()
     assert float(at.metric[0].value.split()[0]) == float(kl.split()[0])
     assert len(calls) == 1  # one ablated pass for three views
+
+
+def test_layer_scan_draws_one_bar_per_head():
+    at = open_page("pages/ablation.py")
+    at.selectbox(key="abl_scan_layer").set_value(29)
+    at.button(key="abl_scan").click().run()
+    assert not at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1 and "L29 H8" in charts[0].proto.spec

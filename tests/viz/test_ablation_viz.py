@@ -53,3 +53,13 @@ def test_rows_and_names():
     assert head_label(3, 5) == "L3 H5"
     with pytest.raises(ValueError, match="shape"):
         top_tokens_compared(BEFORE, BEFORE[:10])
+
+
+def test_head_scan_effects_and_figure():
+    from viz.ablation import head_effects, scan_figure
+
+    rows = [BEFORE.copy(), shifted([4]), shifted([4, 9])]
+    effects = head_effects(BEFORE, rows)
+    assert effects[0] == 0 and 0 < effects[1] < effects[2]
+    fig = scan_figure(effects, layer=2)
+    assert list(fig.data[0].x) == ["L2 H0", "L2 H1", "L2 H2"]
