@@ -82,7 +82,7 @@ def weight_trace(pattern: np.ndarray, cats: list[str], **kw) -> go.Heatmap:
 
 def _size(n_tokens: int) -> int:
     """Figure height: a few px per row, bounded so 8 and 512 tokens both fit a screen."""
-    return int(min(820, max(420, 160 + 11 * n_tokens)))
+    return int(min(820, max(460, 200 + 16 * n_tokens)))
 
 
 def head_heatmap(cap: Capture, layer: int, head: int, max_ticks: int = 64) -> go.Figure:
@@ -137,7 +137,7 @@ def compare_heads(cap: Capture, first: tuple[int, int], second: tuple[int, int],
     half = _difference_range(diff)
     cats = hover_labels(cap.tokens)
     names = [f"L{first[0]}H{first[1]}", f"L{second[0]}H{second[1]}", f"L{first[0]}H{first[1]} − L{second[0]}H{second[1]}"]
-    fig = make_subplots(rows=1, cols=3, subplot_titles=names, horizontal_spacing=0.06)
+    fig = make_subplots(rows=1, cols=3, subplot_titles=names, horizontal_spacing=0.09)
     fig.add_trace(weight_trace(a, cats, coloraxis="coloraxis"), 1, 1)
     fig.add_trace(weight_trace(b, cats, coloraxis="coloraxis"), 1, 2)
     fig.add_trace(go.Heatmap(z=diff.astype(np.float32), x=cats, y=cats, coloraxis="coloraxis2", hoverongaps=False,
@@ -148,10 +148,11 @@ def compare_heads(cap: Capture, first: tuple[int, int], second: tuple[int, int],
     fig.add_trace(mask_legend())
     fig.update_layout(
         coloraxis=dict(cmin=0.0, cmax=1.0, colorscale=WEIGHT_SCALE,
-                       colorbar=dict(title="weight", x=0.63, len=0.75, thickness=12)),
+                       colorbar=dict(title="weight", x=fig.layout.xaxis2.domain[1] + 0.005, xanchor="left",
+                                     len=0.75, thickness=12)),
         coloraxis2=dict(cmin=-half, cmax=half, cmid=0.0, colorscale="RdBu_r",
-                        colorbar=dict(title="difference", x=1.0, len=0.75, thickness=12)),
-        height=_size(min(cap.n_tokens, 48)), margin=dict(l=10, r=10, t=70, b=10), plot_bgcolor="white",
+                        colorbar=dict(title="difference", x=1.005, xanchor="left", len=0.75, thickness=12)),
+        height=_size(min(cap.n_tokens, 24)), margin=dict(l=10, r=70, t=70, b=10), plot_bgcolor="white",
         legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0.0),
     )
     ticks = _ticks(cap.tokens, max_ticks)

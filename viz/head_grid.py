@@ -112,7 +112,8 @@ def grid_figure(
     fig.add_shape(type="rect", x0=layer - 0.5, x1=layer + 0.5, y0=head - 0.5, y1=head + 0.5,
                   line=dict(color="#e11d48", width=3))
     fig.update_layout(
-        height=int(H * cell * 1.25 + 110), margin=dict(l=10, r=10, t=30, b=10), dragmode=False,
+        height=int(min(900, max(260, 950 * H / max(L, 1) + 90))),  # the image keeps its aspect
+        margin=dict(l=10, r=10, t=30, b=10), dragmode=False,
         plot_bgcolor="white", clickmode="event+select",
     )
     fig.update_xaxes(title="layer", tickmode="linear", dtick=1 if L <= 40 else 5, range=[-0.5, L - 0.5],
