@@ -12,6 +12,7 @@ from sklearn.decomposition import PCA
 from .tokens import readable_tokens
 
 _EPS = 1e-12
+MAX_FIT_POINTS = 4096  # a PCA basis is fitted on at most this many vectors (an even sample beyond)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ def fit_pca(points: np.ndarray, n_components: int = 2) -> Projection:
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"PCA needs at least 2 points as an (N, D) array, got shape {x.shape}")
     usable = min(n_components, x.shape[0] - 1, x.shape[1])
-    pca = PCA(n_components=usable, svd_solver="full").fit(x)
+    solver = "covariance_eigh" if x.shape[0] > x.shape[1] else "full"  # both exact; eigh is fast for tall x
+    pca = PCA(n_components=usable, svd_solver=solver).fit(x)
     components = np.zeros((n_components, x.shape[1]))  # (k, D)
     components[:usable] = pca.components_
     explained = np.zeros(n_components)  # (k,)
@@ -199,10 +201,12 @@ def prepare(vectors: np.ndarray, normalize: bool) -> np.ndarray:
 
 def project_paths(paths: np.ndarray, n_components: int = 2, normalize: bool = True,
                   fit_on: np.ndarray | None = None) -> tuple[Projection, np.ndarray]:
-    """One PCA basis for vectors at every layer: fit on fit_on (N, D) (default: the paths themselves),
-    then project paths (L+1, P, D) -> (L+1, P, k)."""
+    """One PCA basis for vectors at every layer: fit on fit_on (N, D) (default: the paths themselves;
+    an even sample of MAX_FIT_POINTS when larger), then project paths (L+1, P, D) -> (L+1, P, k)."""
     n_layers, n_paths, d = paths.shape
     basis_points = paths.reshape(-1, d) if fit_on is None else fit_on
+    if len(basis_points) > MAX_FIT_POINTS:
+        basis_points = basis_points[np.linspace(0, len(basis_points) - 1, MAX_FIT_POINTS).astype(int)]
     proj = fit_pca(prepare(basis_points, normalize), n_components)
     coords = proj.transform(prepare(paths.reshape(-1, d), normalize))  # (L+1 * P, k)
     return proj, coords.reshape(n_layers, n_paths, n_components)

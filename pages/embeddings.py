@@ -56,7 +56,7 @@ def _reference_words(lm) -> list[emb.WordVector]:
         except ValueError:
             failed.append(word)
     if failed:
-        st.caption("No tokens for: " + ", ".join(repr(w) for w in failed))
+        st.text("No tokens for: " + ", ".join(repr(w) for w in failed))
     return words
 
 
@@ -77,9 +77,13 @@ def _layer_map(cap, lm, layer: int, kept: list[int], three_d: bool, normalize: b
     groups = ["prompt"] * len(kept) + ["reference"] * len(refs)
     title = f"{draw.layer_name(layer)} · PCA of {len(points)} vectors" + (", each scaled to length 1" if normalize else "")
     st.plotly_chart(draw.token_map_figure(proj.coords, labels, hovers, groups, proj.explained, title), key="emb_map")
+    if kept[0] == 1:
+        sink, others = np.linalg.norm(cap.residual[layer, 0]), np.median(norms[: len(kept)])
+        st.text(f"Left out: the first token ({cap.tokens[0]}), norm {sink:,.1f} at this layer; the median "
+                   f"of the others is {others:,.1f}.")
     split = [r for r in refs if len(r.token_ids) > 1]
     if split:
-        st.caption("Split into several tokens (drawn at their mean): " + ", ".join(r.note for r in split))
+        st.text("Split into several tokens (drawn at their mean): " + ", ".join(r.note for r in split))
 
 
 def _default_trace(cap, kept: list[int]) -> list[int]:
@@ -104,12 +108,14 @@ def _trajectories(cap, kept: list[int], three_d: bool, normalize: bool) -> None:
     fit_on = cap.residual[:, kept].reshape(-1, cap.config.d_model)  # (L+1 * P, D) every layer, every kept token
     proj, paths = emb.project_paths(cap.residual[:, chosen], 3 if three_d else 2, normalize, fit_on=fit_on)
     title = f"One PCA basis for all {cap.config.n_layers + 1} layers × {len(kept)} tokens"
+    if len(fit_on) > emb.MAX_FIT_POINTS:
+        title += f" (fitted on an even sample of {emb.MAX_FIT_POINTS:,})"
     fig = draw.trajectory_figure(paths, [_label(cap, p) for p in chosen], proj.explained, title)
     st.plotly_chart(fig, key="emb_paths")
     st.caption("Markers grow with depth: the smallest dot is the embedding, the largest is after the last block.")
     if len(chosen) >= 2:
         sims = emb.cosine(cap.residual[:, chosen[0]], cap.residual[:, chosen[1]])  # (L+1,)
-        st.caption(f"Cosine between {_label(cap, chosen[0])} and {_label(cap, chosen[1])}: "
+        st.text(f"Cosine between {_label(cap, chosen[0])} and {_label(cap, chosen[1])}: "
                    f"{sims[0]:.2f} at the embedding, {sims[len(sims) // 2]:.2f} at layer {len(sims) // 2}, "
                    f"{sims[-1]:.2f} after the last block.")
 
@@ -121,7 +127,7 @@ def _nearest(cap, lm, layer: int) -> None:
     pos = st.selectbox("Token", list(range(cap.n_tokens)), key="position", format_func=lambda p: _label(cap, p))
     found = emb.nearest_tokens(cap.residual[layer, pos], lm.embedding_matrix, k=12)
     ids, scores = [i for i, _ in found], [s for _, s in found]
-    st.caption(f"Cosine between {_label(cap, pos)} at {draw.layer_name(layer)} and every row of the embedding matrix.")
+    st.text(f"Cosine between {_label(cap, pos)} at {draw.layer_name(layer)} and every row of the embedding matrix.")
     st.dataframe(draw.nearest_rows(readable_tokens(lm.tokenizer, ids), ids, scores), hide_index=True)
 
 

@@ -55,7 +55,8 @@ def _contexts(lm, word: str, at_end: bool) -> list[tuple[str, object, int]]:
         try:
             cap = _capture(lm, line)
         except XrayError as exc:
-            st.warning(f"Context {line!r}: {exc}")
+            st.warning("A context could not be captured (user text below, shown as typed).")
+            st.text(f"{line!r}: {exc}")
             continue
         positions = emb.word_positions(lm.tokenizer, line, word)
         if not positions:
@@ -63,7 +64,8 @@ def _contexts(lm, word: str, at_end: bool) -> list[tuple[str, object, int]]:
             continue
         found.append((line, cap, cap.n_tokens - 1 if at_end else positions[0]))
     if missing:
-        st.warning(f"The word {word!r} is not in: " + " | ".join(repr(m) for m in missing))
+        st.warning("The word is missing from some contexts; they are left out.")
+        st.text("Missing in: " + " | ".join(repr(m) for m in missing))
     return found
 
 
@@ -83,7 +85,7 @@ def _context_view(lm) -> None:
         st.info("Give at least two contexts that contain the word.")
         return
     for n, (line, cap, pos) in enumerate(found):
-        st.caption(f"Context {n + 1}: token {pos} ({cap.tokens[pos]}) of {cap.n_tokens}")
+        st.text(f"Context {n + 1}: token {pos} ({cap.tokens[pos]}) of {cap.n_tokens}")
         common.show_token_strip(cap, highlight=pos)
     result = emb.compare_contexts([cap.residual for _, cap, _ in found], [pos for _, _, pos in found])
     names = {pair: f"contexts {pair[0] + 1} ↔ {pair[1] + 1}" for pair in result.pairs}
@@ -120,7 +122,8 @@ def _directions_view(lm) -> None:
     try:
         arith = emb.vector_arithmetic(lm.tokenizer, lm.embedding_matrix, expr, expected, k=12)
     except ValueError as exc:
-        st.warning(str(exc))
+        st.warning("This expression cannot be computed.")
+        st.text(str(exc))
         return
     _verdict(lm, arith)
     left, right = st.columns([1, 2])
@@ -131,7 +134,7 @@ def _directions_view(lm) -> None:
     proj = emb.fit_pca(points, 2)
     right.plotly_chart(meaning.arithmetic_figure(proj.coords, names, kinds, proj.explained, arrows, expr),
                        key="meaning_arrows")
-    st.caption("How each word was placed: " + "; ".join(f"{wv.word}: {wv.note}" for _, wv in arith.terms))
+    st.text("How each word was placed: " + "; ".join(f"{wv.word}: {wv.note}" for _, wv in arith.terms))
 
 
 def _verdict(lm, arith: emb.Arithmetic) -> None:

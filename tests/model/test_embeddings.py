@@ -57,6 +57,15 @@ def test_pca_matches_numpy_svd_up_to_sign() -> None:
     np.testing.assert_allclose(proj.transform(x), proj.coords, atol=1e-10)
 
 
+def test_pca_of_few_wide_points_matches_svd_too() -> None:
+    x = np.random.default_rng(4).normal(size=(6, 30)) * np.linspace(3, 0.1, 30)  # (N, D) with N < D
+    proj = emb.fit_pca(x, 2)
+    centered = x - x.mean(axis=0)
+    _, s, vt = np.linalg.svd(centered, full_matrices=False)
+    np.testing.assert_allclose(np.abs(proj.coords), np.abs(centered @ vt[:2].T), atol=1e-8)
+    np.testing.assert_allclose(proj.explained, (s**2 / (s**2).sum())[:2], rtol=1e-8)
+
+
 def test_pca_pads_axes_it_cannot_fit_and_refuses_one_point() -> None:
     proj = emb.fit_pca(np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 2.0]]), 3)
     assert proj.coords.shape == (2, 3)
@@ -122,6 +131,16 @@ def test_paths_share_one_basis() -> None:
     assert paths.shape == (5, 2, 2)
     expected = proj.transform(emb.unit_rows(residual[:, 3]))  # (L+1, 2)
     np.testing.assert_allclose(paths[:, 1], expected, atol=1e-10)
+
+
+def test_large_fits_use_an_even_sample(monkeypatch) -> None:
+    monkeypatch.setattr(emb, "MAX_FIT_POINTS", 10)
+    rng = np.random.default_rng(5)
+    residual = rng.normal(size=(5, 6, 8))  # (L+1, T, D): 30 fit points > 10
+    proj, paths = emb.project_paths(residual[:, [0]], 2, fit_on=residual.reshape(-1, 8))
+    assert paths.shape == (5, 1, 2) and np.isfinite(paths).all()
+    sample = emb.unit_rows(residual.reshape(-1, 8)[np.linspace(0, 29, 10).astype(int)])
+    np.testing.assert_allclose(proj.mean, sample.mean(axis=0), atol=1e-12)
 
 
 def test_compare_contexts_cosines_and_yardstick() -> None:

@@ -77,7 +77,8 @@ def test_last_token_option_and_missing_word(page: AppTest) -> None:
     assert _values(_figure(page, "Cosine similarity")["data"][0]["y"]) != before
     page.text_area(key="meaning_contexts").set_value("A mole.\nNo such word here.").run()
     assert not page.exception
-    assert any("not in" in w.value for w in page.warning)
+    assert any("missing from some contexts" in w.value for w in page.warning)
+    assert any("No such word here." in t.value for t in page.text)
 
 
 def test_inputs_survive_a_page_switch(page: AppTest) -> None:
@@ -86,3 +87,13 @@ def test_inputs_survive_a_page_switch(page: AppTest) -> None:
     page.switch_page("pages/meaning.py").run()
     assert not page.exception
     assert page.text_input(key="meaning_expr").value == "cats - cat + dog"
+
+
+def test_markdown_in_user_text_is_shown_as_text(page: AppTest) -> None:
+    page.text_area(key="meaning_contexts").set_value("A **mole** [x](http://e.com)\nThe mole <b>dug</b>").run()
+    page.text_input(key="meaning_expr").set_value("**king** - man").run()
+    assert not page.exception
+    shown = [t.value for t in page.text]
+    assert any("**king**" in t for t in shown)
+    rendered = [m.value for m in page.markdown] + [w.value for w in page.warning] + [c.value for c in page.caption]
+    assert not any(bad in r for r in rendered for bad in ("**king**", "**mole**", "http://e.com", "<b>dug"))
