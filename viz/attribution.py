@@ -3,10 +3,14 @@ bars that go up (blue) or down (red), plus a small table that shows the shares a
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import plotly.graph_objects as go
 
-from model.attribution import Attribution
 from viz.labels import escape
+
+if TYPE_CHECKING:  # types only: drawing needs no model code at run time
+    from model.attribution import Attribution
 
 UP, DOWN = "#2166ac", "#b2182b"  # diverging: pushes the logit up / down
 PARTS = {"attention": "", "MLP": "/"}  # bar fill pattern per part, colour carries the sign

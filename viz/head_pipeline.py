@@ -4,14 +4,16 @@ cell's hover gives the score, whether it is masked, and the weight that results.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import plotly.graph_objects as go
 
-from model.head_pipeline import HeadPipeline
 from viz.attention import MASK_GREY, hover_labels
 from viz.labels import axis_labels, tick_step
+
+if TYPE_CHECKING:  # types only: drawing needs no model code at run time
+    from model.head_pipeline import HeadPipeline
 
 Step = Literal["scores", "masked", "pattern", "value_weighted"]
 STEPS: dict[Step, str] = {

@@ -3,12 +3,16 @@ coloured by its probability, and one position's tracked token followed through t
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from model.logit_lens import LogitLens
 from viz.labels import escape, short, tick_step
+
+if TYPE_CHECKING:  # types only: drawing needs no model code at run time
+    from model.logit_lens import LogitLens
 
 MAX_CELL_TEXT = 48  # positions above this: cell text would be unreadable, the hover still has it
 
