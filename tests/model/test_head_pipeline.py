@@ -68,3 +68,18 @@ def test_default_model_matches_its_capture(default_lm):
         ours = np.stack([pipe.softmax(h) for h in range(9)])
         assert np.allclose(ours, cap.attention[layer], atol=1e-5)
     assert default_lm.model.config._attn_implementation == "eager"
+
+
+def test_recording_beside_captures_in_other_threads(tiny_lm):
+    """The temporary switch happens under the model's lock: captures running meanwhile are unaffected."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    reference = tiny_lm.capture(PROMPT)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        pipes = [pool.submit(head_pipeline, tiny_lm, reference.token_ids, i % 3) for i in range(8)]
+        caps = [pool.submit(tiny_lm.capture, PROMPT) for _ in range(8)]
+        for future in caps:
+            assert np.array_equal(future.result().attention, reference.attention)
+        for i, future in enumerate(pipes):
+            assert np.allclose(future.result().pattern, reference.attention[i % 3], atol=1e-5)
+    assert tiny_lm.model.config._attn_implementation == "eager"
