@@ -50,7 +50,8 @@ def running_app(env: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
     streamlit = str(Path(sys.executable).with_name("streamlit"))
     cmd = [streamlit, "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]  # other people edit files while tests run
     log = open(os.environ.get("XRAY_E2E_LOG", os.devnull), "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -67,17 +68,24 @@ def running_app(env: dict[str, str] | None = None) -> Iterator[str]:
         log.close()
 
 
-def settle(page, timeout: float = 120.0) -> None:
-    """Wait until the app has drawn its sidebar and no run is in progress."""
+_BUSY_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]') || document.body;
+  const busy = !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"]');
+  return [busy, main.querySelectorAll('*').length];
+}"""
+
+
+def settle(page, timeout: float = 120.0, quiet_s: float = 0.7) -> None:
+    """Wait until the app has drawn its sidebar, no run is in progress and the page stopped growing."""
     page.wait_for_selector(PROMPT_BOX, timeout=timeout * 1000)
-    time.sleep(0.4)  # a rerun may take a moment to show its status widget
-    deadline = time.monotonic() + timeout
-    quiet = 0
+    deadline, last, still_since = time.monotonic() + timeout, None, time.monotonic()
     while time.monotonic() < deadline:
-        quiet = quiet + 1 if page.locator(RUNNING).count() == 0 else 0
-        if quiet >= 3:
+        busy, size = page.evaluate(_BUSY_JS)
+        if busy or size != last:
+            last, still_since = size, time.monotonic()
+        elif time.monotonic() - still_since >= quiet_s:
             return
-        time.sleep(0.15)
+        time.sleep(0.1)
     raise TimeoutError("the app was still running after %.0f s" % timeout)
 
 
@@ -86,14 +94,38 @@ def type_prompt(page, text: str) -> None:
     box = page.locator(PROMPT_BOX).first
     box.fill(text)
     box.press("Control+Enter")
+    wait_busy(page)
     settle(page)
+
+
+def wait_busy(page, timeout: float = 5.0) -> bool:
+    """Wait for a rerun to start (it may not show before settle() would see a quiet page)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.evaluate(_BUSY_JS)[0]:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def nav_titles(page) -> list[str]:
+    """Page titles in the sidebar nav (the material icon's name comes first in the text)."""
     links = page.locator(NAV_LINKS)
-    return [links.nth(i).inner_text().strip() for i in range(links.count())]
+    return [links.nth(i).inner_text().strip().splitlines()[-1].strip() for i in range(links.count())]
 
 
 def open_page(page, title: str) -> None:
-    page.locator(NAV_LINKS).filter(has_text=title).first.click()
+    """Click the nav link whose title is exactly `title` and wait for the page."""
+    links = page.locator(NAV_LINKS)
+    links.nth(nav_titles(page).index(title)).click()
     settle(page)
+
+
+def exception_texts(page) -> list[str]:
+    boxes = page.locator(EXCEPTION)
+    return [boxes.nth(i).inner_text()[:2000] for i in range(boxes.count())]
+
+
+def chart_count(page) -> int:
+    """Charts drawn on the page: plotly figures, images and canvases (data grids excluded)."""
+    return page.locator(".js-plotly-plot, [data-testid='stImage'] img, [data-testid='stMain'] img").count()

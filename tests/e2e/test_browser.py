@@ -1,0 +1,128 @@
+"""The whole app in a real browser: every page in the sidebar nav, a live temperature, and hostile
+prompts that must stay literal text and never break a page. Pages are found from the nav, so new
+pages are covered without editing this file."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from xray_app import (CHROMIUM, FLAGS, PROMPT_BOX, chart_count, exception_texts, nav_titles, open_page,
+                      running_app, settle, type_prompt)
+
+pytestmark = pytest.mark.e2e
+# Pages that draw only after the user acts (a button, a head choice); every other page must chart.
+ACTION_FIRST = {"Start here", "Generate", "Ablation"}
+CHART_WAIT_S = 30.0
+HOSTILE = {
+    "script and markup": '<script>alert(1)</script> <img src=x onerror="alert(2)"> **x** $x$ $$\\frac{a}{b}$$ # h',
+    "unicode mix": "👩‍👩‍👧 e\u0301 שלום مرحبا \u202eabc \x01\x1b[31m \u200b",
+    "empty": "",
+    "one character": "a",
+    "100,000 characters": "a" * 100_000,
+}
+
+
+@pytest.fixture(scope="module")
+def browser_page():
+    """One server and one browser tab for the module; dialogs are recorded (and dismissed)."""
+    from playwright.sync_api import sync_playwright
+
+    with running_app() as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.dialogs = []
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+        page.goto(url, timeout=180_000)
+        settle(page, timeout=180)
+        yield page
+        browser.close()
+
+
+def wait_for_chart(page, timeout: float = CHART_WAIT_S) -> int:
+    deadline = time.monotonic() + timeout
+    while chart_count(page) == 0 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return chart_count(page)
+
+
+def tour(page, need_charts: bool) -> dict[str, tuple[int, float]]:
+    """Visit every page in the nav; (charts, seconds) per page. Fails on an exception box."""
+    seen = {}
+    for title in nav_titles(page):
+        start = time.monotonic()
+        open_page(page, title)
+        charts = wait_for_chart(page) if need_charts and title not in ACTION_FIRST else chart_count(page)
+        errors = exception_texts(page)
+        assert not errors, f"page '{title}' shows an exception:\n{errors[0]}"
+        seen[title] = (charts, time.monotonic() - start)
+    return seen
+
+
+def most_likely(page) -> str:
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Most likely").first
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def chip_text(page) -> str:
+    """The token strip as a user reads it: chip texts without their position numbers."""
+    return page.evaluate(
+        "() => [...document.querySelectorAll('.xr-chip')].map(c => c.firstChild ? c.firstChild.textContent : '').join('')"
+    )
+
+
+def test_every_page_and_live_temperature(browser_page):
+    page, start = browser_page, time.monotonic()
+    type_prompt(page, "The quick brown fox jumps over the lazy")
+    assert chip_text(page) == "The·quick·brown·fox·jumps·over·the·lazy"
+    seen = tour(page, need_charts=True)
+    for title, (charts, seconds) in seen.items():
+        print(f"  {title:<28} {charts:>2} charts  {seconds:5.1f} s")
+    assert len(seen) >= 4, seen
+    missing = [t for t, (charts, _) in seen.items() if t not in ACTION_FIRST and charts == 0]
+    assert not missing, f"no chart on: {missing}"
+
+    open_page(page, "Next token")
+    before = most_likely(page)
+    slider = page.locator('.st-key-temperature input[type="range"]').first
+    slider.focus()
+    slider.press("Home")  # temperature 0: greedy, all the mass on one token
+    settle(page)
+    assert most_likely(page) == "100.0%" != before
+    for _ in range(30):  # up to 1.5: a flatter distribution
+        slider.press("ArrowRight")
+    settle(page)
+    hot = most_likely(page)
+    assert float(hot.rstrip("%")) < float(before.rstrip("%"))
+    print(f"  top probability: T=1 {before}, T=0 100.0%, T=1.5 {hot}; whole test {time.monotonic() - start:.1f} s")
+    assert not page.dialogs
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_prompt_on_every_page(browser_page, name):
+    page, text, start = browser_page, HOSTILE[name], time.monotonic()
+    open_page(page, "Start here")
+    type_prompt(page, text)
+    main = page.locator('[data-testid="stMain"]').inner_text()
+    if name == "empty":
+        assert "The prompt is empty" in main
+    elif name == "100,000 characters":
+        assert "100,000 characters" in main and "512 tokens" in main
+    elif name == "script and markup":
+        assert chip_text(page).replace("·", " ") == text  # literal, never rendered
+    else:
+        assert page.locator(".xr-chip").count() >= 1
+    tour(page, need_charts=False)
+    assert not page.dialogs, f"a dialog opened: {page.dialogs}"
+    assert page.locator("script:text('alert(1)')").count() == 0
+    print(f"  {name}: every page visited in {time.monotonic() - start:.1f} s")
+
+
+def test_ordinary_prompt_works_after_hostile_ones(browser_page):
+    page = browser_page
+    open_page(page, "Start here")
+    type_prompt(page, "The capital of France is")
+    assert chip_text(page) == "The·capital·of·France·is"
+    assert page.locator(PROMPT_BOX).first.input_value() == "The capital of France is"
+    open_page(page, "Attention")
+    assert wait_for_chart(page) >= 1 and not exception_texts(page)
