@@ -1,0 +1,33 @@
+"""Hostile prompts on every registered page (AppTest): no page may raise. The browser test covers
+script/markup, a unicode mix, empty, one character and 100,000 characters; these are the rest."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from apptest_helpers import APP
+from hostile import CAPTURED
+
+PAGES = re.findall(r'st\.Page\(\s*"([^"]+)"', Path(APP).read_text())
+CASES = {k: CAPTURED[k] for k in ("whitespace only", "NUL and control characters", "zero-width and BOM",
+                                  "right-to-left", "combining marks")}
+CASES["over the token limit"] = "word " * 600
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_page_survives(name):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["prompt"] = CASES[name]
+    at.run()
+    failures = {}
+    for page in PAGES:
+        at.switch_page(page).run()
+        if at.exception:
+            failures[page] = at.exception[0].value + "\n" + "\n".join(at.exception[0].stack_trace[-6:])
+    assert len(PAGES) >= 4
+    assert not failures, "\n\n".join(f"{p}: {tb}" for p, tb in failures.items())
+    if name == "over the token limit":
+        assert any("the limit is 512 tokens" in w.value for w in at.warning)
