@@ -82,7 +82,7 @@ def pattern_score(attention: np.ndarray, pattern: np.ndarray) -> np.ndarray:
     rows = (chance > 0) & (chance < 1)  # (T,) rows where the score means something
     if not rows.any():
         return np.zeros(attention.shape[:-2], dtype=np.float32)
-    observed = (attention * target).sum(-1)  # (..., T)
+    observed = np.einsum("...qk,qk->...q", attention, target)  # (..., T) no (L, H, T, T) temporary
     per_row = (observed[..., rows] - chance[rows]) / (1.0 - chance[rows])  # (..., R)
     return per_row.mean(-1).astype(np.float32)
 
@@ -95,9 +95,15 @@ def head_type_scores(attention: np.ndarray, token_ids: np.ndarray) -> dict[str, 
 def mean_entropy_bits(attention: np.ndarray) -> np.ndarray:
     """Entropy of each query row in bits, averaged over rows 1.. (row 0 can only see itself): (..., )."""
     rows = attention[..., 1:, :] if attention.shape[-2] > 1 else attention  # (..., T-1, T)
-    p = np.clip(rows.astype(np.float64), 1e-12, 1.0)
-    h = -(rows * np.log2(p)).sum(-1)  # (..., T-1)
-    return h.mean(-1).astype(np.float32)
+    flat = rows.reshape(-1, *rows.shape[-2:])  # (N, T-1, T): one head at a time keeps temporaries small
+    h = np.array([_row_entropy_bits(head).mean() for head in flat], dtype=np.float32)  # (N,)
+    return h.reshape(rows.shape[:-2])
+
+
+def _row_entropy_bits(pattern: np.ndarray) -> np.ndarray:
+    """Entropy in bits of each row of one (R, T) pattern; 0 log 0 = 0."""
+    p = pattern.astype(np.float64)
+    return -(p * np.log2(np.where(p > 0, p, 1.0))).sum(-1)  # (R,)
 
 
 def mean_diagonal(attention: np.ndarray, offset: int) -> np.ndarray:

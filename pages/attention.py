@@ -35,6 +35,7 @@ that. In this model several query heads share one set of keys and values (groupe
   they have nothing better to do; early layers have heads that read the previous token (**P**).
 """
 BADGE_HELP = "Badges: " + ", ".join(f"**{v}** {KIND_LABELS[k]}" for k, v in head_grid.BADGES.items())
+VIEWS = ["One head", "From one token", "Compare two heads", "All heads (table)"]
 THRESHOLD = 0.5  # a badge needs a head-type score at least this high
 
 
@@ -162,15 +163,12 @@ def main() -> None:
     layer, head = _selectors(cap)
     _overview(cap, scores, (layer, head))
     st.subheader(f"Layer {layer} · head {head}")
-    tabs = st.tabs(["One head", "From one token", "Compare two heads", "All heads (table)"])
-    with tabs[0]:
-        _one_head(cap, layer, head)
-    with tabs[1]:
-        _from_one_token(cap, layer, head)
-    with tabs[2]:
-        _compare(cap, layer, head, induction)
-    with tabs[3]:
-        _table(cap, stats, induction)
-
+    tabs = st.tabs(VIEWS, key="attention_view", on_change="rerun")  # only the open tab is built and sent
+    views = (lambda: _one_head(cap, layer, head), lambda: _from_one_token(cap, layer, head),
+             lambda: _compare(cap, layer, head, induction), lambda: _table(cap, stats, induction))
+    for tab, draw in zip(tabs, views):
+        if tab.open:
+            with tab:
+                draw()
 
 main()

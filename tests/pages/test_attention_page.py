@@ -22,6 +22,19 @@ def _open(prompt: str) -> AppTest:
     return at
 
 
+def _show(at: AppTest, view: str) -> AppTest:
+    """Open one of the page's tabs (only the open tab is built and sent)."""
+    at.session_state["attention_view"] = view
+    return at.run()
+
+
+def _sent_bytes(at: AppTest) -> int:
+    """Figure JSON (the grid image travels inside it), table data and HTML of one page run."""
+    sent = sum(len(el.proto.spec) for el in at.get("plotly_chart"))
+    sent += sum(len(el.proto.arrow_data.data) for el in at.dataframe)
+    return sent + sum(len(el.proto.body) for el in at.get("html"))
+
+
 def _subheaders(at: AppTest) -> list[str]:
     return [s.value for s in at.subheader]
 
@@ -31,18 +44,23 @@ def page() -> AppTest:
     return _open(MOLES)
 
 
-def test_page_draws_grid_heatmap_bars_comparison_and_table(page: AppTest) -> None:
+def test_page_draws_grid_and_heatmap_then_each_view(page: AppTest) -> None:
     assert not page.exception and not page.error
     assert [t.value for t in page.title] == ["Attention"]
     assert "Layer 0 · head 0" in _subheaders(page)
     specs = [json.loads(el.proto.spec) for el in page.get("plotly_chart")]
-    assert len(specs) == 4
+    assert len(specs) == 2
     assert specs[0]["data"][0]["type"] == "image"  # the overview is one picture
     heatmap = json.dumps(specs[1], ensure_ascii=False)
     assert "future tokens: masked" in heatmap and '\\"·mole\\" (pos 4)' in heatmap
-    assert len(page.dataframe) == 1
-    assert any("9 query heads share 3 key/value heads" in c.value for c in page.caption)
     assert page.get("download_button")
+    _show(page, "Compare two heads")
+    assert not page.exception and [m.label for m in page.metric] == ["Difference (Jensen–Shannon)"]
+    assert page.metric[0].value.endswith("bits") and len(page.get("plotly_chart")) == 2
+    _show(page, "All heads (table)")
+    assert not page.exception and len(page.dataframe) == 1
+    assert any("9 query heads share 3 key/value heads" in c.value for c in page.caption)
+    _show(page, "One head")
 
 
 def test_changing_layer_and_head_opens_that_head(page: AppTest) -> None:
@@ -55,19 +73,19 @@ def test_changing_layer_and_head_opens_that_head(page: AppTest) -> None:
 
 
 def test_query_token_choice_redraws_the_bars(page: AppTest) -> None:
+    _show(page, "From one token")
     page.selectbox(key="position").set_value(14).run()  # the second "mole"
     assert not page.exception
-    bars = json.loads(page.get("plotly_chart")[2].proto.spec)
+    bars = json.loads(page.get("plotly_chart")[1].proto.spec)
     assert len(bars["data"][0]["x"]) == 15 and "·mole (14)" in bars["layout"]["title"]["text"]
 
 
-def test_page_sends_under_5_mb_at_256_tokens() -> None:
+def test_every_view_sends_under_5_mb_at_256_tokens() -> None:
     at = _open(LONG)
     assert not at.exception
     heatmap = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert len(heatmap["data"][0]["x"]) >= 240  # one key label per token
-    sent = sum(len(el.proto.spec) for el in at.get("plotly_chart"))
-    sent += sum(len(el.proto.data.data) for el in at.get("arrow_data_frame"))
-    sent += sum(len(el.proto.arrow_data.data) for el in at.dataframe)
-    sent += sum(len(el.proto.body) for el in at.get("html"))
-    assert sent < MAX_PAGE_BYTES, f"{sent / 2**20:.1f} MB"
+    for view in ("One head", "From one token", "Compare two heads", "All heads (table)"):
+        sent = _sent_bytes(_show(at, view))
+        assert not at.exception
+        assert sent < MAX_PAGE_BYTES, f"{view}: {sent / 2**20:.1f} MB"
