@@ -44,8 +44,14 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> N
     raise TimeoutError(f"streamlit was not healthy at {url} within {timeout:.0f} s")
 
 
+class AppUrl(str):
+    """The app's URL, carrying the server's process id (bench/load.py samples its memory)."""
+
+    pid: int
+
+
 @contextmanager
-def running_app(env: dict[str, str] | None = None) -> Iterator[str]:
+def running_app(env: dict[str, str] | None = None) -> Iterator[AppUrl]:
     """The app served on a free loopback port; yields its URL and always stops the server."""
     port = free_port()
     streamlit = str(Path(sys.executable).with_name("streamlit"))
@@ -54,7 +60,8 @@ def running_app(env: dict[str, str] | None = None) -> Iterator[str]:
            "--server.fileWatcherType", "none"]  # other people edit files while tests run
     log = open(os.environ.get("XRAY_E2E_LOG", os.devnull), "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = AppUrl(f"http://127.0.0.1:{port}")
+    url.pid = proc.pid
     try:
         _wait_healthy(url, proc)
         yield url
