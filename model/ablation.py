@@ -3,6 +3,8 @@ so the head adds nothing to the residual stream, and see how the next-token logi
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -13,6 +15,9 @@ import torch
 from torch import nn
 
 from .layout import Layout
+
+if TYPE_CHECKING:  # the type only: language_model does not import this module
+    from .language_model import LanguageModel
 
 Head = tuple[int, int]  # (layer, query head)
 
@@ -56,7 +61,7 @@ def heads_off(layout: Layout, heads: Iterable[Head]) -> Iterator[None]:
             handle.remove()
 
 
-def ablated_logits(lm, ids: list[int], heads: Iterable[Head]) -> np.ndarray:
+def ablated_logits(lm: LanguageModel, ids: list[int], heads: Iterable[Head]) -> np.ndarray:
     """Next-token logits (T, V) float32 with the heads off; no heads = exactly the capture's logits."""
     input_ids = torch.tensor([ids], dtype=torch.long).to(lm.device)
     with lm.lock, heads_off(lm.layout, heads), torch.inference_mode():

@@ -3,6 +3,8 @@ the model considered, and the logits it chose from, so a view can walk back thro
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,6 +13,9 @@ import torch
 
 from .sampling import probabilities, sample_token, top_tokens
 from .tokens import readable_tokens
+
+if TYPE_CHECKING:  # the type only: language_model does not import this module
+    from .language_model import LanguageModel
 
 MAX_STEPS = 64  # a page may ask for at most this many steps at once
 
@@ -54,7 +59,7 @@ def choose(logits_row: np.ndarray, settings: Settings, step: int) -> tuple[int, 
     return sample_token(p, settings.seed + step), p
 
 
-def last_logits(lm, ids: list[int]) -> np.ndarray:
+def last_logits(lm: LanguageModel, ids: list[int]) -> np.ndarray:
     """(V,) float32 logits after the last id: one plain forward pass, the same call a capture makes."""
     input_ids = torch.tensor([ids], dtype=torch.long).to(lm.device)
     with lm.lock, torch.inference_mode():
@@ -64,13 +69,13 @@ def last_logits(lm, ids: list[int]) -> np.ndarray:
     return row
 
 
-def _stop_ids(lm) -> set[int]:
+def _stop_ids(lm: LanguageModel) -> set[int]:
     eos = getattr(lm.tokenizer, "eos_token_id", None)
     return {int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None}
 
 
 def generate(
-    lm,
+    lm: LanguageModel,
     ids: list[int],
     n_steps: int,
     settings: Settings,
@@ -104,7 +109,7 @@ def generate(
     return steps
 
 
-def continuation_text(lm, ids: list[int], new_ids: list[int]) -> str:
+def continuation_text(lm: LanguageModel, ids: list[int], new_ids: list[int]) -> str:
     """The text new_ids add after ids (decoded together, so merged characters come out right)."""
     before = lm.tokenizer.decode(list(ids), clean_up_tokenization_spaces=False)
     after = lm.tokenizer.decode(list(ids) + list(new_ids), clean_up_tokenization_spaces=False)
