@@ -25,7 +25,7 @@ def _legend(fig: go.Figure) -> None:
     for name, colour, shape in (("pushes up", UP, ""), ("pushes down", DOWN, ""),
                                 ("attention (solid)", "#888", ""), ("MLP (hatched)", "#888", "/")):
         fig.add_trace(go.Bar(x=[None], y=[None], name=name, marker_color=colour, marker_pattern_shape=shape,
-                             hoverinfo="skip"))
+                             hoverinfo="skip", offsetgroup="attention"))  # shares a slot: takes no bar width
 
 
 def attribution_figure(attr: Attribution, token_text: str, height: int = 460) -> go.Figure:
@@ -35,12 +35,13 @@ def attribution_figure(attr: Attribution, token_text: str, height: int = 460) ->
     x = ["emb"] + [str(layer) for layer in range(L)]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x[:1], y=[attr.embedding], name="embeddings", marker_color=_colours([attr.embedding]),
-                         marker_line=dict(color="#333", width=1), showlegend=False,
+                         marker_line=dict(color="#333", width=1), showlegend=False, offsetgroup="attention",
                          hovertemplate=f"embeddings: %{{y:+.3f}} on the logit of {label}<extra></extra>"))
     for part, values in (("attention", attr.attn), ("MLP", attr.mlp)):
         fig.add_trace(go.Bar(
             x=x[1:], y=values, name=part, marker_color=_colours(values),
             marker_pattern_shape=PARTS[part], marker_line=dict(color="#333", width=0.5), showlegend=False,
+            offsetgroup=part,
             hovertemplate=f"layer %{{x}} {part}: %{{y:+.3f}} on the logit of {label}<extra></extra>",
         ))
     _legend(fig)
