@@ -102,3 +102,9 @@ def test_fast_filters_equal_the_sampling_reference(t, k, p):
     from viz.next_token import filtered_probabilities
 
     np.testing.assert_allclose(filtered_probabilities(ROW, t, k, p), probabilities(ROW, t, k, p), atol=1e-15, rtol=0)
+
+
+def test_quotes_use_an_entity_plotly_decodes():
+    fig = bars_figure(next_token_bars(ROW, 2), ['."', "it's"])
+    main, _ = traces(fig)
+    assert main.y[0] == ".&#34;" and main.y[1] == "it&#x27;s"
