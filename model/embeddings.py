@@ -247,7 +247,8 @@ def compare_contexts(residuals: list[np.ndarray], positions: list[int]) -> Conte
     return ContextComparison(vectors, pairwise_layer_cosines(list(vectors)), baseline)
 
 
-def arithmetic_points(tokenizer, matrix: np.ndarray, arith: Arithmetic, n_nearest: int = 8):
+def arithmetic_points(tokenizer, matrix: np.ndarray, arith: Arithmetic, n_nearest: int = 8
+                      ) -> tuple[np.ndarray, list[str], list[str], list[tuple[int, int, str]]]:
     """What to draw for an arithmetic: points (N, D), names, kinds, and arrows (from, to, name).
     Arrows: first word -> result (the whole offset), each subtracted word -> the word added after it."""
     points, names, kinds = [], [], []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from model import Capture, LanguageModel
 from model import embeddings as emb
 from model.tokens import readable_tokens
 from pages import common
@@ -22,17 +23,18 @@ def _restore(defaults: dict[str, object]) -> None:
             st.session_state[key] = st.session_state.get(f"_kept_{key}", default)
 
 
-def _remember(keys) -> None:
+def _remember(keys: dict[str, object]) -> None:
+    """Copy the inputs to keys Streamlit keeps while the page is not drawn."""
     for key in keys:
         if key in st.session_state:
             st.session_state[f"_kept_{key}"] = st.session_state[key]
 
 
-def _label(cap, pos: int) -> str:
+def _label(cap: Capture, pos: int) -> str:
     return f"{short(cap.tokens[pos], 16)} ({pos})"
 
 
-def _controls(cap) -> tuple[int, bool, bool, bool]:
+def _controls(cap: Capture) -> tuple[int, bool, bool, bool]:
     """Layer, 3-D, normalise, skip-first: the choices every view on this page shares."""
     layer = st.slider("Layer (0 = embedding, l = after block l)", 0, cap.config.n_layers, key="emb_layer")
     cols = st.columns(3)
@@ -46,7 +48,7 @@ def _controls(cap) -> tuple[int, bool, bool, bool]:
     return layer, three_d, normalize, skip_first and cap.n_tokens >= 3
 
 
-def _reference_words(lm) -> list[emb.WordVector]:
+def _reference_words(lm: LanguageModel) -> list[emb.WordVector]:
     """The user's reference words placed from the embedding matrix (failures named, not hidden)."""
     text = st.text_input("Reference words (comma-separated, placed from the embedding matrix)", key="emb_words")
     words, failed = [], []
@@ -60,7 +62,7 @@ def _reference_words(lm) -> list[emb.WordVector]:
     return words
 
 
-def _layer_map(cap, lm, layer: int, kept: list[int], three_d: bool, normalize: bool) -> None:
+def _layer_map(cap: Capture, lm: LanguageModel, layer: int, kept: list[int], three_d: bool, normalize: bool) -> None:
     st.subheader("1 · The prompt's vectors at one layer")
     refs = _reference_words(lm) if layer == 0 else []
     if layer > 0:
@@ -86,7 +88,7 @@ def _layer_map(cap, lm, layer: int, kept: list[int], three_d: bool, normalize: b
         st.text("Split into several tokens (drawn at their mean): " + ", ".join(r.note for r in split))
 
 
-def _default_trace(cap, kept: list[int]) -> list[int]:
+def _default_trace(cap: Capture, kept: list[int]) -> list[int]:
     """Positions of the longest token text that repeats (e.g. both 'mole's), else the last three."""
     texts = [cap.tokens[p] for p in kept]
     repeated = sorted({t for t in texts if texts.count(t) > 1}, key=len, reverse=True)
@@ -95,7 +97,7 @@ def _default_trace(cap, kept: list[int]) -> list[int]:
     return kept[-3:]
 
 
-def _trajectories(cap, kept: list[int], three_d: bool, normalize: bool) -> None:
+def _trajectories(cap: Capture, kept: list[int], three_d: bool, normalize: bool) -> None:
     st.subheader("2 · Paths through the layers")
     if st.session_state.get("emb_trace_for") != cap.prompt or any(
             p not in kept for p in st.session_state.get("emb_trace", [])):
@@ -120,7 +122,7 @@ def _trajectories(cap, kept: list[int], three_d: bool, normalize: bool) -> None:
                    f"{sims[-1]:.2f} after the last block.")
 
 
-def _nearest(cap, lm, layer: int) -> None:
+def _nearest(cap: Capture, lm: LanguageModel, layer: int) -> None:
     st.subheader("3 · Nearest vocabulary tokens")
     if st.session_state.get("position") not in range(cap.n_tokens):
         st.session_state["position"] = cap.n_tokens - 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model import XrayError
+from model import Capture, LanguageModel, XrayError
 from model import embeddings as emb
 from model.tokens import readable_tokens
 from pages import common
@@ -34,20 +34,21 @@ def _restore(defaults: dict[str, object]) -> None:
             st.session_state[key] = st.session_state.get(f"_kept_{key}", default)
 
 
-def _remember(keys) -> None:
+def _remember(keys: dict[str, object]) -> None:
+    """Copy the inputs to keys Streamlit keeps while the page is not drawn."""
     for key in keys:
         if key in st.session_state:
             st.session_state[f"_kept_{key}"] = st.session_state[key]
 
 
-def _capture(lm, text: str):
+def _capture(lm: LanguageModel, text: str) -> Capture:
     """A context's capture through the shared bounded cache (same key as the sidebar's prompt)."""
     limit = common.token_limit()
     key = common.capture_key(common.model_name(), text, limit)
     return common.capture_cache().get_or_compute(key, lambda: lm.capture(text, limit))
 
 
-def _contexts(lm, word: str, at_end: bool) -> list[tuple[str, object, int]]:
+def _contexts(lm: LanguageModel, word: str, at_end: bool) -> list[tuple[str, Capture, int]]:
     """(context, capture, position) for every line where the word was found; others are named."""
     found, missing = [], []
     lines = [line.strip() for line in st.session_state["meaning_contexts"].splitlines() if line.strip()][:6]
@@ -73,7 +74,7 @@ def _short(text: str, width: int = 28) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _context_view(lm) -> None:
+def _context_view(lm: LanguageModel) -> None:
     st.subheader("1 · Context changes meaning")
     st.text_area("Contexts, one per line", key="meaning_contexts", height=110)
     cols = st.columns([1, 2, 1.4])
@@ -112,7 +113,7 @@ def _load_arithmetic_example() -> None:
         st.session_state["meaning_expected"] = ARITHMETIC_EXAMPLES[chosen]
 
 
-def _directions_view(lm) -> None:
+def _directions_view(lm: LanguageModel) -> None:
     st.subheader("2 · Semantic directions")
     st.selectbox("Examples", list(ARITHMETIC_EXAMPLES), index=None, key="meaning_example",
                  on_change=_load_arithmetic_example, placeholder="Load an example…")
@@ -134,10 +135,13 @@ def _directions_view(lm) -> None:
     proj = emb.fit_pca(points, 2)
     right.plotly_chart(meaning.arithmetic_figure(proj.coords, names, kinds, proj.explained, arrows, expr),
                        key="meaning_arrows")
+    right.caption(f"The table ranks by direction (cosine), the plane shows positions: the result can point like a "
+                  f"token yet sit away from it. The two axes keep {100 * proj.explained.sum():.0f}% of the spread "
+                  "of these points.")
     st.text("How each word was placed: " + "; ".join(f"{wv.word}: {wv.note}" for _, wv in arith.terms))
 
 
-def _verdict(lm, arith: emb.Arithmetic) -> None:
+def _verdict(lm: LanguageModel, arith: emb.Arithmetic) -> None:
     """Say plainly whether the expected word came out on top, and where it ranked if not."""
     best = readable_tokens(lm.tokenizer, [arith.nearest[0][0]])[0] if arith.nearest else "?"
     if arith.expected is None:
