@@ -3,12 +3,16 @@ that record it. Hooks live for exactly one call and are removed even when the pa
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
+from transformers import AttentionInterface
+from transformers.masking_utils import AttentionMaskInterface, eager_mask
+from transformers.models.llama.modeling_llama import eager_attention_forward, repeat_kv
 
 from .layout import Layout, ModelSummary
 
@@ -108,6 +112,8 @@ class _Recorder:
     def _attn(self, i: int):
         def hook(module: nn.Module, args: tuple, output) -> None:
             self._store(self.attn_out[i], _first_tensor(output))
+            if self.seen_attention[i]:  # the direct attention function already wrote this layer
+                return
             weights = _attention_weights(output)
             if weights is not None:
                 self._store(self.attention[i], weights)
@@ -120,6 +126,72 @@ class _Recorder:
         return hook
 
 
+# Direct attention: for float32 CPU models whose eager attention is Llama's, a registered attention
+# function writes each softmax straight into the capture's (H, T, T) slice. Same operations in the
+# same order as eager (scores * scaling + mask, float32 softmax), so the numbers are identical, but
+# the pattern is never copied and eager's three extra (H, T, T) temporaries are never allocated.
+DIRECT = "xray_capture"
+_DIRECT_FAMILIES = ("llama", "mistral", "qwen2", "qwen3")  # eager attention identical to Llama's
+_SINKS: dict[int, tuple[_Recorder, int]] = {}  # id(attention module) -> (recorder, layer)
+_SINKS_LOCK = threading.Lock()
+
+
+def _direct_attention(module: nn.Module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """Llama eager attention whose softmax lands in the recorder's array; plain eager if not ours."""
+    sink = _SINKS.get(id(module))
+    plain = sink is None or dropout or kwargs.get("softcap") or kwargs.get("s_aux") is not None
+    if plain or (attention_mask is not None and attention_mask.dtype == torch.bool):
+        return eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
+    recorder, layer = sink
+    key_states = repeat_kv(key, module.num_key_value_groups)  # (1, H, T, hd)
+    value_states = repeat_kv(value, module.num_key_value_groups)  # (1, H, T, hd)
+    scores = torch.matmul(query, key_states.transpose(2, 3)).mul_(scaling)  # (1, H, T, T)
+    if attention_mask is not None:
+        scores.add_(attention_mask)  # (1, 1, T, T) additive causal mask, broadcast over heads
+    weights = torch.from_numpy(recorder.attention[layer]).unsqueeze(0)  # (1, H, T, T) view of the capture
+    torch.softmax(scores, dim=-1, out=weights)
+    recorder.seen_attention[layer] = True
+    output = torch.matmul(weights, value_states).transpose(1, 2).contiguous()  # (1, T, H, hd)
+    return output, weights
+
+
+AttentionInterface.register(DIRECT, _direct_attention)
+AttentionMaskInterface.register(DIRECT, eager_mask)
+
+
+def _family(module: nn.Module) -> str:
+    """'llama' for transformers.models.llama.modeling_llama.LlamaAttention."""
+    parts = type(module).__module__.split(".")
+    return parts[2] if len(parts) > 3 and parts[:2] == ["transformers", "models"] else ""
+
+
+def _can_write_directly(model: nn.Module, layout: Layout, input_ids: torch.Tensor) -> bool:
+    """Only float32 CPU passes of eager Llama-family models; everything else keeps the copying hooks."""
+    params = next(model.parameters())
+    return (
+        input_ids.device.type == "cpu" and params.device.type == "cpu" and params.dtype == torch.float32
+        and getattr(model.config, "_attn_implementation", None) == "eager" and not model.training
+        and type(model)._can_set_attn_implementation()
+        and all(_family(a) in _DIRECT_FAMILIES and hasattr(a, "num_key_value_groups") for a in layout.attentions)
+    )
+
+
+def _forward(model: nn.Module, layout: Layout, recorder: _Recorder, input_ids: torch.Tensor):
+    """The model's forward, with the direct attention switched on (and back off) where it applies."""
+    if not _can_write_directly(model, layout, input_ids):
+        return model(input_ids=input_ids, use_cache=False)
+    with _SINKS_LOCK:
+        _SINKS.update({id(a): (recorder, i) for i, a in enumerate(layout.attentions)})
+    try:
+        model.set_attn_implementation(DIRECT)
+        return model(input_ids=input_ids, use_cache=False)
+    finally:
+        model.set_attn_implementation("eager")
+        with _SINKS_LOCK:
+            for a in layout.attentions:
+                _SINKS.pop(id(a), None)
+
+
 def run_capture(model: nn.Module, layout: Layout, input_ids: torch.Tensor) -> tuple[_Recorder, np.ndarray, float]:
     """One no-grad forward pass with every layer hooked; returns the recorder, logits (T, V), seconds."""
     recorder = _Recorder(layout.summary, int(input_ids.shape[-1]))
@@ -127,7 +199,7 @@ def run_capture(model: nn.Module, layout: Layout, input_ids: torch.Tensor) -> tu
     try:
         start = time.perf_counter()
         with torch.inference_mode():
-            out = model(input_ids=input_ids, use_cache=False)
+            out = _forward(model, layout, recorder, input_ids)
         logits = out.logits[0].to(device="cpu", dtype=torch.float32).numpy()
         seconds = time.perf_counter() - start
     finally:
