@@ -165,8 +165,8 @@ if lm is not None:
     _context_view(lm)
     common.explain(
         "Vectors in context: what to notice",
-        "At layer 0 a word's vector comes straight from the embedding table, so the same word in any "
-        "sentence starts at exactly the same point (cosine 1). Each block then mixes in information from "
+        "At layer 0 a word's vector comes straight from the embedding table (this model adds no position "
+        "vector to it), so the same word in any sentence starts at exactly the same point (cosine 1). Each block then mixes in information from "
         "the **earlier** tokens, so the vectors move apart as context is added.\n\n"
         "This model reads left to right: a word's vector can only use the words **before** it. In "
         "*The mole dug a tunnel*, nothing before *mole* says it is an animal, so it stays close to the "

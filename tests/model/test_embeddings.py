@@ -173,3 +173,25 @@ def test_arithmetic_points_draw_the_parallelogram(toy) -> None:
     assert kinds.count("nearest") == 2 and "expected" not in kinds  # queen is already among the nearest
     assert arrows == [(0, 3, "the whole offset"), (1, 2, "man → woman")]
     np.testing.assert_allclose(points[3] - points[0], points[2] - points[1], atol=1e-6)
+
+
+def test_contexts_on_a_tiny_model_match_manual_cosines(tiny_lm) -> None:
+    texts = ["The spy was a mole.", "A mole dug here."]
+    caps = [tiny_lm.capture(t) for t in texts]
+    positions = [emb.word_positions(tiny_lm.tokenizer, t, "mole")[0] for t in texts]
+    for cap, p in zip(caps, positions):
+        assert cap.tokens[p].endswith("mole")
+    result = emb.compare_contexts([c.residual for c in caps], positions)
+    a, b = caps[0].residual[:, positions[0]], caps[1].residual[:, positions[1]]  # (L+1, D)
+    manual = [float(x @ y / np.linalg.norm(x) / np.linalg.norm(y)) for x, y in zip(a, b)]
+    np.testing.assert_allclose(result.pairs[(0, 1)], manual, rtol=1e-5)
+    proj, paths = emb.project_paths(result.vectors.transpose(1, 0, 2), 2)
+    assert paths.shape == (tiny_lm.summary.n_layers + 1, 2, 2) and np.isfinite(paths).all()
+
+
+def test_math_and_drawing_floors_do_not_import_streamlit() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("model/embeddings.py", "viz/embeddings.py", "viz/meaning.py"):
+        assert "streamlit" not in (root / name).read_text()
