@@ -60,3 +60,11 @@ def test_html_in_prompt_is_not_rendered(page: AppTest) -> None:
     spec = _chart_specs(page)[0]
     assert "&lt;b&gt;" in spec or "&lt;" in spec
     assert "<b>bold" not in spec
+
+
+@pytest.mark.parametrize("prompt", ["Hi", "Hello there"])
+def test_very_short_prompts_explain_instead_of_failing(page: AppTest, prompt: str) -> None:
+    page.session_state["prompt"] = prompt
+    page.slider(key="emb_layer").set_value(5).run()
+    assert not page.exception
+    assert len(page.dataframe) >= 1  # the nearest-token table still works
