@@ -36,7 +36,7 @@ def _position(cap) -> int:
     """The shared position: the last token unless the user picked another."""
     if st.session_state.get("position") not in range(cap.n_tokens):
         st.session_state["position"] = cap.n_tokens - 1
-    return st.selectbox("Predict the token after", list(range(cap.n_tokens)), key="position",
+    return st.selectbox("Predict the token after", list(range(cap.n_tokens)), key="position", persist_state="session",
                         format_func=lambda p: f"{p}: {cap.tokens[p]}")
 
 
@@ -46,7 +46,7 @@ def _heads(cap) -> list[tuple[int, int]]:
     options = [(layer, head) for layer in range(L) for head in range(H)]
     kept = [h for h in st.session_state.get("abl_heads", []) if h in options]
     st.session_state["abl_heads"] = kept  # a model switch drops heads it does not have
-    return st.multiselect(f"Heads to switch off ({L} layers × {H} heads)", options, key="abl_heads",
+    return st.multiselect(f"Heads to switch off ({L} layers × {H} heads)", options, key="abl_heads", persist_state="session",
                           format_func=lambda h: head_label(*h), placeholder="e.g. L3 H5")
 
 
@@ -65,7 +65,7 @@ def _scan(lm, cap, pos: int) -> None:
     """Each head of one layer switched off alone: which of them this prediction leans on."""
     st.subheader("Which heads of a layer matter here?")
     cols = st.columns([1, 3])
-    layer = cols[0].selectbox("Layer to scan", list(range(cap.config.n_layers)), key="abl_scan_layer")
+    layer = cols[0].selectbox("Layer to scan", list(range(cap.config.n_layers)), key="abl_scan_layer", persist_state="session")
     if cols[0].button("Scan this layer", key="abl_scan"):
         st.session_state["abl_scan_done"] = (_prompt_key(), layer)
     if st.session_state.get("abl_scan_done") != (_prompt_key(), layer):
@@ -111,7 +111,7 @@ cols = st.columns([4, 1])
 with cols[0]:
     heads = _heads(cap)
 with cols[1]:
-    n_bars = int(st.number_input("Bars", 3, 40, value=10, key="abl_n"))
+    n_bars = int(st.number_input("Bars", 3, 40, value=10, key="abl_n", persist_state="session"))
 try:
     if heads:
         _compare(lm, cap, pos, _ablated(lm, cap, heads), n_bars)

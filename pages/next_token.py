@@ -35,7 +35,7 @@ def _position(cap) -> int:
     if st.session_state.get("position") not in range(cap.n_tokens):
         st.session_state["position"] = cap.n_tokens - 1
     return st.selectbox(
-        "Predict the token after", list(range(cap.n_tokens)), key="position",
+        "Predict the token after", list(range(cap.n_tokens)), key="position", persist_state="session",
         format_func=lambda p: f"{p}: {cap.tokens[p]}" + (" (last)" if p == cap.n_tokens - 1 else ""),
     )
 
@@ -48,19 +48,20 @@ def _append(lm, ids: list[int], new_id: int) -> None:
 
 def _settings(vocab: int) -> tuple[float, int | None, float | None, int]:
     """Temperature, top-k, top-p and the number of bars, from widgets inside the fragment."""
-    st.session_state.setdefault("temperature", 1.0)
+    for key, default in (("temperature", 1.0), ("nt_top_k", 0), ("nt_top_p", 1.0), ("nt_n", 20)):
+        st.session_state.setdefault(key, default)  # defaults via state: these keys persist across pages
     cols = st.columns([3, 1, 2, 1])
-    t = cols[0].slider("Temperature", 0.0, TEMPERATURE_MAX, step=0.05, key="temperature",
+    t = cols[0].slider("Temperature", 0.0, TEMPERATURE_MAX, step=0.05, key="temperature", persist_state="session",
                        help="Low = sharper, high = flatter, 0 = always the most likely token.")
-    k = cols[1].number_input("Top-k (0 = off)", 0, vocab, value=0, step=1, key="nt_top_k")
-    p = cols[2].slider("Top-p (1 = off)", 0.0, 1.0, value=1.0, step=0.01, key="nt_top_p")
-    n = cols[3].number_input("Bars", 1, 100, value=20, step=5, key="nt_n")
+    k = cols[1].number_input("Top-k (0 = off)", 0, vocab, step=1, key="nt_top_k", persist_state="session")
+    p = cols[2].slider("Top-p (1 = off)", 0.0, 1.0, step=0.01, key="nt_top_p", persist_state="session")
+    n = cols[3].number_input("Bars", 1, 100, step=5, key="nt_n", persist_state="session")
     return float(t), int(k) or None, (float(p) if p < 1 else None), int(n)
 
 
 def _continue_buttons(lm, cap, row, t, k, p, is_last: bool) -> None:
     """Seeded draw at the current settings and the two ways to append a token to the prompt."""
-    seed = int(st.number_input("Seed", 0, 2**31 - 1, value=0, step=1, key="nt_seed"))
+    seed = int(st.number_input("Seed", 0, 2**31 - 1, value=0, step=1, key="nt_seed", persist_state="session"))
     greedy_id = int(ranked_ids(row, 1)[0])
     drawn = sample_token(probabilities(row, t, k, p), seed)
     greedy_txt, drawn_txt = readable_tokens(lm.tokenizer, [greedy_id, drawn])

@@ -71,3 +71,15 @@ def test_earlier_position_cannot_append():
     assert not at.exception
     labels, _ = bars(at)
     assert at.button(key="nt_append_greedy").disabled and labels[0] != "·Paris"
+
+
+
+def test_settings_survive_a_page_switch():
+    at = open_page()
+    at.slider(key="temperature").set_value(0.4).run()
+    at.number_input(key="nt_n").set_value(7).run()
+    at.switch_page("pages/overview.py").run()
+    at.switch_page("pages/next_token.py").run()
+    assert not at.exception and not at.warning
+    labels, _ = bars(at)
+    assert at.slider(key="temperature").value == 0.4 and len(labels) == 8
