@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.attention import MASK_GREY, hover_labels
-from viz.labels import axis_labels, tick_step
+from viz.attention import MASK_GREY
+from viz.labels import escape, short, tick_step
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.head_pipeline import HeadPipeline
@@ -25,6 +25,16 @@ STEPS: dict[Step, str] = {
 MASKED_NAME = "masked (future key)"
 _HOVER = ("query %{y}<br>key %{x}<br>score %{customdata[0]:.3f} · %{meta}<br>"
           "weight %{customdata[1]:.3f} · weight×|v| %{customdata[2]:.3f}<extra></extra>")
+
+
+def plain(text: str) -> str:
+    """Escaped for plotly, with quotes as &#34; (plotly decodes numeric entities but not &quot;)."""
+    return escape(text).replace("&quot;", "&#34;")
+
+
+def _categories(tokens: list[str]) -> list[str]:
+    """Unique hover/category labels: '"mole" (pos 7)'."""
+    return [f'"{plain(t)}" (pos {i})' for i, t in enumerate(tokens)]
 
 
 def _window(pipe: HeadPipeline, head: int, start: int, end: int) -> tuple[np.ndarray, ...]:
@@ -60,7 +70,7 @@ def step_figure(pipe: HeadPipeline, head: int, tokens: list[str], step: Step,
         raise ValueError(f"{len(tokens)} tokens but the pipeline covers {pipe.scores.shape[-1]} positions")
     start, end = window or (0, len(tokens))
     score, masked, weight, weighted = _window(pipe, head, start, end)
-    cats = hover_labels(tokens)[start:end]
+    cats = _categories(tokens)[start:end]
     custom = np.stack([score, weight, weighted], axis=-1)  # (W, W, 3)
     z = _values(step, score, masked, weight, weighted)
     fig = go.Figure(go.Heatmap(z=z, x=cats, y=cats, customdata=custom, hovertemplate=_HOVER,
@@ -71,9 +81,9 @@ def step_figure(pipe: HeadPipeline, head: int, tokens: list[str], step: Step,
         fig.add_trace(go.Heatmap(z=grey, x=cats, y=cats, customdata=custom, hovertemplate=_HOVER,
                                  meta="masked: −∞ before softmax", colorscale=[[0, MASK_GREY], [1, MASK_GREY]],
                                  showscale=False, hoverongaps=False, name=MASKED_NAME))
-    step_ticks = tick_step(end - start, 40)
-    ticks = dict(tickmode="array", tickvals=cats[::step_ticks], ticktext=axis_labels(tokens)[start:end][::step_ticks],
-                 type="category")
+    every = tick_step(end - start, 40)
+    short_labels = [f"{plain(short(tokens[i]))} ({i})" for i in range(start, end)]
+    ticks = dict(tickmode="array", tickvals=cats[::every], ticktext=short_labels[::every], type="category")
     fig.update_xaxes(title="key (attended to)", tickangle=-60, **ticks)
     fig.update_yaxes(title="query (attending)", autorange="reversed", **ticks)
     height = height or min(760, max(430, 200 + 9 * (end - start)))  # rows stay readable up to 64

@@ -66,3 +66,10 @@ def test_caption_names_the_shared_kv_head():
     text = head_caption(_pipe(5, H=9, kv=3), 4)
     assert "key/value head 1" in text and "3, 5" in text
     assert "no sharing" in head_caption(_pipe(5, H=2, kv=2), 1)
+
+
+def test_quotes_survive_plotly(capture_builder):
+    cap = capture_builder(tokens=['"', "a", "<i>"])
+    fig = step_figure(_pipe(3), 0, cap.tokens, "pattern")
+    assert fig.data[0].x[0] == '"&#34;" (pos 0)' and "&quot;" not in str(fig.layout.xaxis.ticktext)
+    assert fig.data[0].x[2] == '"&lt;i&gt;" (pos 2)'
