@@ -25,6 +25,7 @@ class ColdStart:
     health_seconds: float | None  # process start -> server answers /_stcore/health
     url: str = ""
     error: str = ""
+    cpu_seconds: float | None = None  # CPU the server process used until then (user + system)
 
 
 def _free_port() -> int:
@@ -55,6 +56,13 @@ def _first_view(page, base: str, start: float, limit: float) -> tuple[float, str
     raise TimeoutError("neither the start page nor /attention showed a chart or the token strip")
 
 
+def _cpu_seconds(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def measure(limit: float = 180) -> ColdStart:
     """Browser launched first (not counted), then the server; the clock starts with the process."""
     if not Path(CHROMIUM).exists():
@@ -75,7 +83,8 @@ def measure(limit: float = 180) -> ColdStart:
         try:
             health = _wait_health(port, start, limit)
             seconds, url = _first_view(page, f"http://127.0.0.1:{port}", start, limit)
-            return ColdStart(seconds, health, url.removeprefix(f"http://127.0.0.1:{port}"))
+            cpu = _cpu_seconds(server.pid)
+            return ColdStart(seconds, health, url.removeprefix(f"http://127.0.0.1:{port}"), cpu_seconds=cpu)
         except Exception as exc:
             return ColdStart(None, None, error=f"{type(exc).__name__}: {exc}"[:200])
         finally:

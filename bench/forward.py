@@ -22,8 +22,9 @@ REPEATS = {16: 15, 64: 11, 256: 7, 1024: 3}  # fewer at 1024 so the whole run st
 class ForwardResult:
     """Median seconds per (row, length); None where a row could not run (reason in `notes`)."""
 
-    seconds: dict[tuple[str, int], float | None] = field(default_factory=dict)
-    samples: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    seconds: dict[tuple[str, int], float | None] = field(default_factory=dict)  # wall clock
+    cpu_seconds: dict[tuple[str, int], float | None] = field(default_factory=dict)  # process CPU time
+    samples: dict[tuple[str, int], list[tuple[float, float]]] = field(default_factory=dict)  # (wall, cpu)
     notes: dict[str, str] = field(default_factory=dict)
     flops_formula: str = ""
     flops: dict[int, float] = field(default_factory=dict)  # model FLOPs of one pass of T tokens
@@ -87,15 +88,16 @@ def _runners(lm: LanguageModel, bridge, ids: list[int]) -> dict[str, Callable[[]
     return runners
 
 
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call. CPU time (all threads) is what other load cannot inflate much."""
+    cpu, start = time.process_time(), time.perf_counter()
     out = fn()
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     del out
     gc.collect()  # free the previous row's GB-sized outputs before the next row is timed
-    return seconds
+    return seconds, cpu
 
 
 def time_forwards(lm: LanguageModel, token_ids: list[int], log: Callable[[str], None]) -> ForwardResult:
@@ -121,7 +123,8 @@ def time_forwards(lm: LanguageModel, token_ids: list[int], log: Callable[[str], 
                 result.samples[(name, n)].append(_timed(fn))
         for name in ROWS:
             s = result.samples.get((name, n))
-            result.seconds[(name, n)] = statistics.median(s) if s else None
+            result.seconds[(name, n)] = statistics.median(w for w, _ in s) if s else None
+            result.cpu_seconds[(name, n)] = statistics.median(c for _, c in s) if s else None
         result.flops[n] = pass_flops(lm, n)
         log(f"  {n:5d} tokens: " + ", ".join(
             f"{name.split()[0]} {1000 * result.seconds[(name, n)]:.1f} ms"

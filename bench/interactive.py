@@ -28,6 +28,7 @@ class TemperatureResult:
     median_ms: float
     how: str  # which functions were timed
     model_calls: int
+    cpu_ms: float = float("nan")  # median process CPU time of the same calls
     apptest_ms: float | None = None  # whole-script rerun after moving the slider in AppTest
     apptest_calls: int | None = None
     apptest_note: str = ""
@@ -98,14 +99,15 @@ def time_temperature(lm: LanguageModel, token_ids: list[int], repeats: int = 5) 
     logits = lm.capture_ids(token_ids[:64]).logits  # (T, V), computed once before the clock starts
     bars, how = _bars_fn(lm)
     bars(logits[-1], 1.0)  # warm-up (imports, plotly validators)
-    samples = []
+    samples, cpu = [], []
     with count_forwards(lm) as calls:
         for _ in range(repeats):
             for t in TEMPERATURES:
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 bars(logits[-1], t)
                 samples.append(time.perf_counter() - start)
-    return TemperatureResult(1000 * statistics.median(samples), how, calls[0])
+                cpu.append(time.process_time() - cpu_start)
+    return TemperatureResult(1000 * statistics.median(samples), how, calls[0], 1000 * statistics.median(cpu))
 
 
 def pages_in_app() -> list[tuple[str, str]]:
@@ -149,7 +151,10 @@ def _app_model():
     return common._load(DEFAULT_MODEL)
 
 
-def _timed_run(at) -> float:
+def _timed_run(at, prompt: str) -> float:
+    """One script run with this prompt. AppTest drops the sidebar's widgets from its tree after a
+    rerun under st.navigation, and the prompt would fall back to the default: set it every time."""
+    at.session_state["prompt"] = prompt
     start = time.perf_counter()
     at.run()
     return 1000 * (time.perf_counter() - start)
@@ -157,7 +162,7 @@ def _timed_run(at) -> float:
 
 def time_pages(lm: LanguageModel, token_ids: list[int], n: int = 256) -> PagesResult:
     """Each registered page: new prompt -> page run (capture + figures), then a cached rerun."""
-    result = PagesResult(n_tokens=len(lm.encode(_prompt(lm, token_ids, 0, n), 512)))
+    result = PagesResult(n_tokens=len(lm.encode(_prompt(lm, token_ids, 10, n), 512)))
     at = _apptest()
     app_lm = _app_model()
     for i, (path, title) in enumerate(pages_in_app()):
@@ -165,11 +170,10 @@ def time_pages(lm: LanguageModel, token_ids: list[int], n: int = 256) -> PagesRe
         result.pages.append(page)
         try:
             at.switch_page(path).run()
-            # AppTest drops sidebar widgets from its tree after a rerun under st.navigation: set the state
-            at.session_state["prompt"] = _prompt(lm, token_ids, 10 * (i + 1), n)
-            page.edit_ms = _timed_run(at)
+            text = _prompt(lm, token_ids, 10 * (i + 1), n)
+            page.edit_ms = _timed_run(at, text)
             with count_forwards(app_lm) as calls:
-                page.rebuild_ms = min(_timed_run(at) for _ in range(3))
+                page.rebuild_ms = min(_timed_run(at, text) for _ in range(3))
             page.model_calls = calls[0]
             if at.exception:
                 page.error = at.exception[0].message.splitlines()[0][:120]
@@ -183,9 +187,10 @@ def time_temperature_apptest(result: TemperatureResult, token_ids: list[int], lm
     """Move the Next-token temperature slider in AppTest and count the app model's forward calls."""
     try:
         at = _apptest()
-        at.session_state["prompt"] = _prompt(lm, token_ids, 0, 64)
-        at.run()
-        at.switch_page("pages/next_token.py").run()
+        text = _prompt(lm, token_ids, 0, 64)
+        _timed_run(at, text)
+        at.switch_page("pages/next_token.py")
+        _timed_run(at, text)
         sliders = [s for s in at.slider if s.key == "temperature"]
         if not sliders:
             result.apptest_note = "no slider with key 'temperature' on pages/next_token.py"
@@ -195,7 +200,7 @@ def time_temperature_apptest(result: TemperatureResult, token_ids: list[int], lm
             for t in TEMPERATURES:
                 sliders = [s for s in at.slider if s.key == "temperature"]
                 sliders[0].set_value(t)
-                samples.append(_timed_run(at))
+                samples.append(_timed_run(at, text))
         result.apptest_ms, result.apptest_calls = statistics.median(samples), calls[0]
         if at.exception:
             result.apptest_note = at.exception[0].message.splitlines()[0][:120]

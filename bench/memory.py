@@ -15,8 +15,17 @@ TEXT = Path(__file__).with_name("text.txt")
 
 
 def _peak_mb() -> float:
-    """ru_maxrss is in KiB on Linux: the high-water mark of this process's resident set."""
+    """ru_maxrss (KiB on Linux). Linux carries the parent's high-water mark across fork+exec into
+    it, so a big parent inflates it: run.py measures memory first, while it is still small."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _hwm_mb() -> float:
+    """VmHWM: the peak resident set of this process's own address space (reset at exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _model_and_ids():
@@ -28,16 +37,19 @@ def _model_and_ids():
 
 def capture_peak(n_tokens: int) -> dict:
     """Load the model, capture one n-token prompt; peak RSS before and after the capture."""
+    start = _peak_mb()
     lm, ids = _model_and_ids()
-    loaded = _peak_mb()
+    loaded = _hwm_mb()
     cap = lm.capture_ids(ids[:n_tokens])
-    return {"tokens": cap.n_tokens, "capture_mb": cap.nbytes / 2**20, "after_load_mb": loaded, "peak_mb": _peak_mb()}
+    return {"tokens": cap.n_tokens, "capture_mb": cap.nbytes / 2**20, "after_load_mb": loaded,
+            "hwm_mb": _hwm_mb(), "peak_mb": _peak_mb(), "inherited_mb": start}
 
 
 def cache_peak(n_tokens: int, n_prompts: int) -> dict:
     """n different n-token prompts through a CaptureCache with the default budget."""
     from model.capture_cache import CaptureCache
 
+    start = _peak_mb()
     lm, ids = _model_and_ids()
     cache = CaptureCache()
     step = max(1, (len(ids) - n_tokens) // max(1, n_prompts - 1))
@@ -47,7 +59,8 @@ def cache_peak(n_tokens: int, n_prompts: int) -> dict:
         cache.get_or_compute(f"window {i}", lambda w=window: lm.capture_ids(w))
         worst = max(worst, cache.nbytes)
     return {"budget_mb": cache.budget_bytes / 2**20, "final_mb": cache.nbytes / 2**20, "max_mb": worst / 2**20,
-            "kept": len(cache), "computed": cache.computed, "peak_mb": _peak_mb()}
+            "kept": len(cache), "computed": cache.computed, "hwm_mb": _hwm_mb(), "peak_mb": _peak_mb(),
+            "inherited_mb": start}
 
 
 def run_subprocess(*args: str, timeout: float = 600) -> dict:
