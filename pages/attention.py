@@ -112,8 +112,9 @@ def _one_head(cap: Capture, layer: int, head: int) -> None:
 @st.fragment
 def _from_one_token(cap: Capture, layer: int, head: int) -> None:
     """Only this block redraws when the query token changes."""
-    position = st.selectbox("Query token", range(cap.n_tokens), key="position",
-                            format_func=lambda i: f"{i}: {cap.tokens[i]}")
+    column, _ = st.columns([2, 3])
+    position = column.selectbox("Query token", range(cap.n_tokens), key="position",
+                                format_func=lambda i: f"{i}: {cap.tokens[i]}")
     common.show_token_strip(cap, highlight=int(position))
     st.plotly_chart(va.query_bars(cap, layer, head, int(position)), key="query_bars", width="stretch")
 
