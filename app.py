@@ -39,7 +39,6 @@ PAGES = [
 
 st.set_page_config(page_title="Transformer X-ray", page_icon=":material/biotech:", layout="wide")
 page = st.navigation(PAGES)
-common.keep_state()
 notices = links.read_url_once()
 sidebar.render()
 lm = common.current_model()

@@ -84,8 +84,8 @@ def _on_table_pick() -> None:
 def _selectors(cap: Capture) -> tuple[int, int]:
     cfg = cap.config
     left, right, _ = st.columns([1, 1, 3])
-    layer = left.selectbox("Layer", range(cfg.n_layers), key="layer")
-    head = right.selectbox("Head", range(cfg.n_heads), key="head",
+    layer = left.selectbox("Layer", range(cfg.n_layers), key="layer", persist_state="session")
+    head = right.selectbox("Head", range(cfg.n_heads), key="head", persist_state="session",
                            format_func=lambda h: f"{h} (kv group {h // cfg.group_size})")
     return int(layer), int(head)
 
@@ -113,7 +113,7 @@ def _one_head(cap: Capture, layer: int, head: int) -> None:
 def _from_one_token(cap: Capture, layer: int, head: int) -> None:
     """Only this block redraws when the query token changes."""
     column, _ = st.columns([2, 3])
-    position = column.selectbox("Query token", range(cap.n_tokens), key="position",
+    position = column.selectbox("Query token", range(cap.n_tokens), key="position", persist_state="session",
                                 format_func=lambda i: f"{i}: {cap.tokens[i]}")
     common.show_token_strip(cap, highlight=int(position))
     st.plotly_chart(va.query_bars(cap, layer, head, int(position)), key="query_bars", width="stretch")

@@ -19,7 +19,7 @@ N_CHOICES = 10
 def _position(cap: Capture) -> int:
     if st.session_state.get("position") not in range(cap.n_tokens):
         st.session_state["position"] = cap.n_tokens - 1
-    return st.selectbox("Position", list(range(cap.n_tokens)), key="position",
+    return st.selectbox("Position", list(range(cap.n_tokens)), key="position", persist_state="session",
                         format_func=lambda p: f"{short(cap.tokens[p], 16)} ({p})")
 
 

@@ -19,15 +19,6 @@ EXAMPLES = {
 }
 DEFAULT_PROMPT = EXAMPLES["A fact to recall"]
 OTHER_MODEL = "Other (hub id or local folder)…"
-# Widget keys whose values must survive switching pages (Streamlit drops state of unrendered widgets).
-PERSISTENT_KEYS = ["layer", "head", "temperature", "position"]
-
-
-def keep_state() -> None:
-    """Re-store persistent widget values so a page switch does not reset them."""
-    for key in PERSISTENT_KEYS:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
 
 
 @st.cache_resource(show_spinner=False)

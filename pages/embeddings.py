@@ -126,7 +126,7 @@ def _nearest(cap: Capture, lm: LanguageModel, layer: int) -> None:
     st.subheader("3 · Nearest vocabulary tokens")
     if st.session_state.get("position") not in range(cap.n_tokens):
         st.session_state["position"] = cap.n_tokens - 1
-    pos = st.selectbox("Token", list(range(cap.n_tokens)), key="position", format_func=lambda p: _label(cap, p))
+    pos = st.selectbox("Token", list(range(cap.n_tokens)), key="position", persist_state="session", format_func=lambda p: _label(cap, p))
     found = emb.nearest_tokens(cap.residual[layer, pos], lm.embedding_matrix, k=12)
     ids, scores = [i for i, _ in found], [s for _, s in found]
     st.text(f"Cosine between {_label(cap, pos)} at {draw.layer_name(layer)} and every row of the embedding matrix.")

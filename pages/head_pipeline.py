@@ -29,8 +29,8 @@ def _controls(cap: Capture) -> tuple[int, int]:
     _clamp("layer", cfg.n_layers)
     _clamp("head", cfg.n_heads)
     cols = st.columns([3, 2])
-    layer = cols[0].slider("Layer", 0, cfg.n_layers - 1, key="layer")
-    head = cols[1].selectbox("Head", list(range(cfg.n_heads)), key="head",
+    layer = cols[0].slider("Layer", 0, cfg.n_layers - 1, key="layer", persist_state="session")
+    head = cols[1].selectbox("Head", list(range(cfg.n_heads)), key="head", persist_state="session",
                              format_func=lambda h: f"head {h} (key/value head {h // cfg.group_size})")
     return layer, head
 
@@ -57,7 +57,7 @@ def _steps(pipe: HeadPipeline, head: int, cap: Capture, window: tuple[int, int])
 def _one_query(pipe: HeadPipeline, head: int, cap: Capture) -> None:
     st.subheader("One query, key by key")
     _clamp("position", cap.n_tokens, cap.n_tokens - 1)
-    q = st.selectbox("Query position", list(range(cap.n_tokens)), key="position",
+    q = st.selectbox("Query position", list(range(cap.n_tokens)), key="position", persist_state="session",
                      format_func=lambda p: f"{short(cap.tokens[p], 16)} ({p})")
     norms = pipe.value_norms(head)
     rows = [{"key": cap.tokens[k], "pos": k, "score": float(pipe.scores[head, q, k]),

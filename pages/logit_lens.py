@@ -43,7 +43,7 @@ def _position(cap: Capture, lens: LogitLens) -> int:
     shown = [int(p) for p in lens.positions]
     if st.session_state.get("position") not in shown:
         st.session_state["position"] = shown[-1]
-    return st.selectbox("Position to follow", shown, key="position",
+    return st.selectbox("Position to follow", shown, key="position", persist_state="session",
                         format_func=lambda p: f"{short(cap.tokens[p], 16)} ({p})")
 
 

@@ -31,7 +31,7 @@ def _legend(fig: go.Figure) -> None:
 def attribution_figure(attr: Attribution, token_text: str, height: int = 460) -> go.Figure:
     """Bars per layer (attention solid, MLP hatched) plus the embeddings; sign sets the colour."""
     L = len(attr.attn)
-    label = escape(token_text).replace("&quot;", "&#34;")  # plotly does not decode &quot;
+    label = escape(token_text)
     x = ["emb"] + [str(layer) for layer in range(L)]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x[:1], y=[attr.embedding], name="embeddings", marker_color=_colours([attr.embedding]),

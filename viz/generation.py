@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from model.generation import Step
 
 from .labels import short
-from .next_token import plotly_escape as escape
+from .labels import escape
 
 _BAR, _SELECTED = "#3b6fd8", "#e8890c"
 

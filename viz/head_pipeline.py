@@ -27,14 +27,10 @@ _HOVER = ("query %{y}<br>key %{x}<br>score %{customdata[0]:.3f} · %{meta}<br>"
           "weight %{customdata[1]:.3f} · weight×|v| %{customdata[2]:.3f}<extra></extra>")
 
 
-def plain(text: str) -> str:
-    """Escaped for plotly, with quotes as &#34; (plotly decodes numeric entities but not &quot;)."""
-    return escape(text).replace("&quot;", "&#34;")
-
 
 def _categories(tokens: list[str]) -> list[str]:
     """Unique hover/category labels: '"mole" (pos 7)'."""
-    return [f'"{plain(t)}" (pos {i})' for i, t in enumerate(tokens)]
+    return [f'"{escape(t)}" (pos {i})' for i, t in enumerate(tokens)]
 
 
 def _window(pipe: HeadPipeline, head: int, start: int, end: int) -> tuple[np.ndarray, ...]:
@@ -82,7 +78,7 @@ def step_figure(pipe: HeadPipeline, head: int, tokens: list[str], step: Step,
                                  meta="masked: −∞ before softmax", colorscale=[[0, MASK_GREY], [1, MASK_GREY]],
                                  showscale=False, hoverongaps=False, name=MASKED_NAME))
     every = tick_step(end - start, 40)
-    short_labels = [f"{plain(short(tokens[i]))} ({i})" for i in range(start, end)]
+    short_labels = [f"{escape(short(tokens[i]))} ({i})" for i in range(start, end)]
     ticks = dict(tickmode="array", tickvals=cats[::every], ticktext=short_labels[::every], type="category")
     fig.update_xaxes(title="key (attended to)", tickangle=-60, **ticks)
     fig.update_yaxes(title="query (attending)", autorange="reversed", **ticks)

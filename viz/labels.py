@@ -5,8 +5,9 @@ import html
 
 
 def escape(text: str) -> str:
-    """HTML-escape text for plotly labels/hovers (plotly renders a subset of HTML in them)."""
-    return html.escape(text, quote=True)
+    """Escape text for plotly labels/hovers, which render a subset of HTML. Quotes stay as they are:
+    plotly shows `&quot;` literally, and outside attributes a quote is harmless."""
+    return html.escape(text, quote=False)
 
 
 def short(token: str, width: int = 12) -> str:

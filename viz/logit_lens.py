@@ -14,10 +14,6 @@ from viz.labels import escape, short, tick_step
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.logit_lens import LogitLens
 
-def plain(text: str) -> str:
-    """Escaped for plotly, with quotes as &#34; (plotly decodes numeric entities but not &quot;)."""
-    return escape(text).replace("&quot;", "&#34;")
-
 
 MAX_CELL_TEXT = 48  # positions above this: cell text would be unreadable, the hover still has it
 
@@ -29,7 +25,7 @@ def row_names(n_rows: int) -> list[str]:
 
 def column_labels(lens: LogitLens, tokens: list[str]) -> list[str]:
     """Escaped 'token (pos)' per column, with the true prompt position even for a window."""
-    return [f"{plain(short(tokens[p]))} ({p})" for p in lens.positions]
+    return [f"{escape(short(tokens[p]))} ({p})" for p in lens.positions]
 
 
 def _hovers(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, target_texts: list[str]) -> np.ndarray:
@@ -38,8 +34,8 @@ def _hovers(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, target_te
     out = np.empty(lens.top_ids.shape, dtype=object)
     for r, name in enumerate(names):
         for t, p in enumerate(lens.positions):
-            out[r, t] = (f"{name} · after {plain(tokens[p])} (pos {p})<br>top: {plain(top_texts[r, t])} "
-                         f"{lens.top_probs[r, t]:.1%}<br>model's final choice {plain(target_texts[t])}: "
+            out[r, t] = (f"{name} · after {escape(tokens[p])} (pos {p})<br>top: {escape(top_texts[r, t])} "
+                         f"{lens.top_probs[r, t]:.1%}<br>model's final choice {escape(target_texts[t])}: "
                          f"{lens.target_probs[r, t]:.1%}, rank {int(lens.target_ranks[r, t]) + 1}")
     return out
 
@@ -53,7 +49,7 @@ def lens_heatmap(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, targ
         raise ValueError(f"lens covers {n_rows} x {T} up to position {int(lens.positions.max())}, got "
                          f"{len(tokens)} tokens, {top_texts.shape} top texts, {len(target_texts)} targets")
     x = column_labels(lens, tokens)
-    cell = np.vectorize(lambda s: plain(short(s, 8)), otypes=[object])(top_texts) if T <= MAX_CELL_TEXT else None
+    cell = np.vectorize(lambda s: escape(short(s, 8)), otypes=[object])(top_texts) if T <= MAX_CELL_TEXT else None
     fig = go.Figure(go.Heatmap(
         z=lens.top_probs, x=x, y=row_names(n_rows), zmin=0.0, zmax=1.0, colorscale="Viridis",
         text=cell, texttemplate="%{text}" if cell is not None else None, textfont=dict(size=10),
@@ -73,7 +69,7 @@ def tracked_figure(lens: LogitLens, position: int, target_text: str) -> go.Figur
     """The tracked token at one position: probability (left) and rank (right, log) per layer."""
     col = lens.column(position)
     names = row_names(lens.top_ids.shape[0])
-    label = plain(target_text)
+    label = escape(target_text)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Scatter(x=names, y=lens.target_probs[:, col], name=f"probability of {label}",
                              mode="lines+markers", line=dict(color="#1f77b4"),

@@ -92,17 +92,13 @@ def percent(p: float) -> str:
     return f"{p:.1%}" if p >= 0.0005 else ("<0.1%" if p > 0 else "0")
 
 
-def plotly_escape(text: str) -> str:
-    """labels.escape, with the quote as a numeric entity: plotly decodes &#34; but shows &quot; as typed."""
-    return escape(text).replace("&quot;", "&#34;")
-
 
 def unique_labels(labels: list[str], ids: np.ndarray) -> list[str]:
     """Escaped bar labels; two tokens that look the same get their ids so no bar is merged."""
     seen: dict[str, int] = {}
     for label in labels:
         seen[label] = seen.get(label, 0) + 1
-    return [plotly_escape(t) if seen[t] == 1 else f"{plotly_escape(t)} #{int(i)}" for t, i in zip(labels, ids)]
+    return [escape(t) if seen[t] == 1 else f"{escape(t)} #{int(i)}" for t, i in zip(labels, ids)]
 
 
 def bars_figure(

@@ -71,5 +71,5 @@ def test_caption_names_the_shared_kv_head():
 def test_quotes_survive_plotly(capture_builder):
     cap = capture_builder(tokens=['"', "a", "<i>"])
     fig = step_figure(_pipe(3), 0, cap.tokens, "pattern")
-    assert fig.data[0].x[0] == '"&#34;" (pos 0)' and "&quot;" not in str(fig.layout.xaxis.ticktext)
+    assert fig.data[0].x[0] == '""" (pos 0)' and "&quot;" not in str(fig.layout.xaxis.ticktext)
     assert fig.data[0].x[2] == '"&lt;i&gt;" (pos 2)'

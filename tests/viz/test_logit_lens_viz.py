@@ -71,4 +71,4 @@ def test_tracked_line_follows_one_position():
 def test_quote_tokens_use_numeric_entities():
     lens = _lens(2, 2)
     fig = lens_heatmap(lens, ['"', "b"], np.array([['"', "x"], ["y", "z"]], dtype=object), ['"', "b"])
-    assert fig.data[0].text[0][0] == "&#34;" and "&quot;" not in str(fig.data[0].customdata)
+    assert fig.data[0].text[0][0] == '"' and "&quot;" not in str(fig.data[0].customdata)

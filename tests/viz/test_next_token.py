@@ -107,4 +107,4 @@ def test_fast_filters_equal_the_sampling_reference(t, k, p):
 def test_quotes_use_an_entity_plotly_decodes():
     fig = bars_figure(next_token_bars(ROW, 2), ['."', "it's"])
     main, _ = traces(fig)
-    assert main.y[0] == ".&#34;" and main.y[1] == "it&#x27;s"
+    assert main.y[0] == '."' and main.y[1] == "it's"
