@@ -35,4 +35,4 @@ bench: model
 	$(PY) bench/run.py
 
 shots: model chromium
-	$(PY) tools/shoot.py --out docs/screenshots
+	$(PY) tools/screenshots.py

@@ -24,18 +24,22 @@ _secrets_to_env()  # before pages.common reads the settings
 
 from pages import common, links, sidebar  # noqa: E402
 
-PAGES = [
-    st.Page("pages/overview.py", title="Start here", icon=":material/explore:", default=True),
-    st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
-    st.Page("pages/head_pipeline.py", title="Attention step by step", icon=":material/stairs:", url_path="head_pipeline"),
-    st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
-    st.Page("pages/meaning.py", title="Meaning", icon=":material/translate:", url_path="meaning"),
-    st.Page("pages/next_token.py", title="Next token", icon=":material/casino:", url_path="next_token"),
-    st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate"),
-    st.Page("pages/ablation.py", title="Ablation", icon=":material/block:", url_path="ablation"),
-    st.Page("pages/logit_lens.py", title="Logit lens", icon=":material/layers:", url_path="logit_lens"),
-    st.Page("pages/attribution.py", title="Attribution", icon=":material/bar_chart:", url_path="attribution"),
-]
+PAGES = {
+    "The lesson": [
+        st.Page("pages/overview.py", title="Start here", icon=":material/explore:", default=True),
+        st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
+        st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+        st.Page("pages/head_pipeline.py", title="Attention step by step", icon=":material/stairs:", url_path="head_pipeline"),
+        st.Page("pages/next_token.py", title="Next token", icon=":material/casino:", url_path="next_token"),
+        st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate"),
+    ],
+    "Go deeper": [
+        st.Page("pages/meaning.py", title="Meaning", icon=":material/translate:", url_path="meaning"),
+        st.Page("pages/logit_lens.py", title="Logit lens", icon=":material/layers:", url_path="logit_lens"),
+        st.Page("pages/attribution.py", title="Attribution", icon=":material/bar_chart:", url_path="attribution"),
+        st.Page("pages/ablation.py", title="Ablation", icon=":material/block:", url_path="ablation"),
+    ],
+}
 
 st.set_page_config(page_title="Transformer X-ray", page_icon=":material/biotech:", layout="wide")
 page = st.navigation(PAGES)

@@ -33,7 +33,7 @@ if cap is not None:
     rows = [{"next token": readable_tokens(tokenizer, [i])[0], "probability": float(p[i])} for i in top_tokens(p, 5)]
     st.dataframe(rows, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
-    st.page_link("pages/attention.py", label="Next: see where each token looks (Attention) →")
+    st.page_link("pages/embeddings.py", label="Next: the vectors the tokens become (Embeddings) →")
 common.explain(
     "How to read this app",
     "A language model never sees letters. It cuts text into **tokens**, turns each token into a long "

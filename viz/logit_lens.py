@@ -78,8 +78,9 @@ def tracked_figure(lens: LogitLens, position: int, target_text: str) -> go.Figur
                              mode="lines+markers", line=dict(color="#d62728", dash="dot"),
                              hovertemplate="%{x}: rank %{y}<extra>rank</extra>"), secondary_y=True)
     fig.update_yaxes(title_text="probability", range=[0, 1.02], tickformat=".0%", secondary_y=False)
-    fig.update_yaxes(title_text="rank (1 = top, log)", type="log", autorange="reversed", secondary_y=True)
+    fig.update_yaxes(title_text="rank (1 = top, log)", type="log", autorange="reversed", dtick=1,
+                     tickformat="~s", secondary_y=True)  # powers of ten only: 1, 10, 100, 1k, 10k
     fig.update_xaxes(tickangle=-60, type="category")
-    fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.12),
+    fig.update_layout(height=400, margin=dict(l=10, r=70, t=80, b=10), legend=dict(orientation="h", y=1.08),
                       title=f"The model's final choice at position {position}: {label}")
     return fig
