@@ -102,6 +102,12 @@ def show_token_strip(cap: Capture, highlight: int | None = None) -> None:
     st.html(token_strip_html(cap.tokens, cap.token_ids, highlight=highlight))
 
 
+def set_defaults(defaults: dict[str, object]) -> None:
+    """Give a page's widgets their first values (persist_state keeps them across page switches)."""
+    for key, value in defaults.items():
+        st.session_state.setdefault(key, value)
+
+
 def explain(title: str, body: str) -> None:
     """A page's short explanation, collapsed by default. Body is our own markdown text."""
     with st.expander(title, expanded=False):

@@ -16,33 +16,19 @@ DEFAULT_WORDS = "man, woman, king, queen, Paris, France, Rome, Italy, cat, dog"
 KEPT = {"emb_layer": 0, "emb_3d": False, "emb_normalize": True, "emb_skip_first": True, "emb_words": DEFAULT_WORDS}
 
 
-def _restore(defaults: dict[str, object]) -> None:
-    """Bring back this page's inputs after a page switch (Streamlit forgets undrawn widgets)."""
-    for key, default in defaults.items():
-        if key not in st.session_state:
-            st.session_state[key] = st.session_state.get(f"_kept_{key}", default)
-
-
-def _remember(keys: dict[str, object]) -> None:
-    """Copy the inputs to keys Streamlit keeps while the page is not drawn."""
-    for key in keys:
-        if key in st.session_state:
-            st.session_state[f"_kept_{key}"] = st.session_state[key]
-
-
 def _label(cap: Capture, pos: int) -> str:
     return f"{short(cap.tokens[pos], 16)} ({pos})"
 
 
 def _controls(cap: Capture) -> tuple[int, bool, bool, bool]:
     """Layer, 3-D, normalise, skip-first: the choices every view on this page shares."""
-    layer = st.slider("Layer (0 = embedding, l = after block l)", 0, cap.config.n_layers, key="emb_layer")
+    layer = st.slider("Layer (0 = embedding, l = after block l)", 0, cap.config.n_layers, key="emb_layer", persist_state="session")
     cols = st.columns(3)
-    three_d = cols[0].toggle("3-D", key="emb_3d")
-    normalize = cols[1].toggle("Scale every vector to length 1", key="emb_normalize",
+    three_d = cols[0].toggle("3-D", key="emb_3d", persist_state="session")
+    normalize = cols[1].toggle("Scale every vector to length 1", key="emb_normalize", persist_state="session",
                                help="Residual norms grow a lot with depth; without this a few huge vectors "
                                "decide the whole picture.")
-    skip_first = cols[2].toggle("Leave out the first token", key="emb_skip_first",
+    skip_first = cols[2].toggle("Leave out the first token", key="emb_skip_first", persist_state="session",
                                 disabled=cap.n_tokens < 3,
                                 help="The first token is an attention sink with a huge norm at most layers.")
     return layer, three_d, normalize, skip_first and cap.n_tokens >= 3
@@ -50,7 +36,7 @@ def _controls(cap: Capture) -> tuple[int, bool, bool, bool]:
 
 def _reference_words(lm: LanguageModel) -> list[emb.WordVector]:
     """The user's reference words placed from the embedding matrix (failures named, not hidden)."""
-    text = st.text_input("Reference words (comma-separated, placed from the embedding matrix)", key="emb_words")
+    text = st.text_input("Reference words (comma-separated, placed from the embedding matrix)", key="emb_words", persist_state="session")
     words, failed = [], []
     for word in emb.parse_words(text)[:40]:
         try:
@@ -138,13 +124,12 @@ cap = common.current_capture()
 lm = common.current_model()
 if cap is not None and lm is not None:
     common.show_token_strip(cap)
-    _restore(KEPT)
+    common.set_defaults(KEPT)
     layer, three_d, normalize, skip_first = _controls(cap)
     kept = list(range(1 if skip_first else 0, cap.n_tokens))
     _layer_map(cap, lm, layer, kept, three_d, normalize)
     _trajectories(cap, kept, three_d, normalize)
     _nearest(cap, lm, layer)
-    _remember(KEPT)
 common.explain(
     "What am I looking at?",
     "Every token becomes a vector of numbers, one per dimension of the model. We cannot draw hundreds "

@@ -27,20 +27,6 @@ KEPT = {"meaning_contexts": DEFAULT_CONTEXTS, "meaning_word": "mole", "meaning_w
         "meaning_normalize": True, "meaning_expr": "king - man + woman", "meaning_expected": "queen"}
 
 
-def _restore(defaults: dict[str, object]) -> None:
-    """Bring back this page's inputs after a page switch (Streamlit forgets undrawn widgets)."""
-    for key, default in defaults.items():
-        if key not in st.session_state:
-            st.session_state[key] = st.session_state.get(f"_kept_{key}", default)
-
-
-def _remember(keys: dict[str, object]) -> None:
-    """Copy the inputs to keys Streamlit keeps while the page is not drawn."""
-    for key in keys:
-        if key in st.session_state:
-            st.session_state[f"_kept_{key}"] = st.session_state[key]
-
-
 def _capture(lm: LanguageModel, text: str) -> Capture:
     """A context's capture through the shared bounded cache (same key as the sidebar's prompt)."""
     limit = common.token_limit()
@@ -76,11 +62,11 @@ def _short(text: str, width: int = 28) -> str:
 
 def _context_view(lm: LanguageModel) -> None:
     st.subheader("1 · Context changes meaning")
-    st.text_area("Contexts, one per line", key="meaning_contexts", height=110)
+    st.text_area("Contexts, one per line", key="meaning_contexts", persist_state="session", height=110)
     cols = st.columns([1, 2, 1.4])
-    word = cols[0].text_input("Word to follow", key="meaning_word").strip()
-    where = cols[1].radio("Compare the vectors of", WHERE, key="meaning_where", horizontal=True)
-    normalize = cols[2].toggle("Scale every vector to length 1", key="meaning_normalize")
+    word = cols[0].text_input("Word to follow", key="meaning_word", persist_state="session").strip()
+    where = cols[1].radio("Compare the vectors of", WHERE, key="meaning_where", persist_state="session", horizontal=True)
+    normalize = cols[2].toggle("Scale every vector to length 1", key="meaning_normalize", persist_state="session")
     found = _contexts(lm, word, where == WHERE[1]) if word else []
     if len(found) < 2:
         st.info("Give at least two contexts that contain the word.")
@@ -118,8 +104,8 @@ def _directions_view(lm: LanguageModel) -> None:
     st.selectbox("Examples", list(ARITHMETIC_EXAMPLES), index=None, key="meaning_example",
                  on_change=_load_arithmetic_example, placeholder="Load an example…")
     cols = st.columns([2, 1])
-    expr = cols[0].text_input("Expression (words joined by + and -)", key="meaning_expr")
-    expected = cols[1].text_input("Expected answer (optional)", key="meaning_expected")
+    expr = cols[0].text_input("Expression (words joined by + and -)", key="meaning_expr", persist_state="session")
+    expected = cols[1].text_input("Expected answer (optional)", key="meaning_expected", persist_state="session")
     try:
         arith = emb.vector_arithmetic(lm.tokenizer, lm.embedding_matrix, expr, expected, k=12)
     except ValueError as exc:
@@ -161,7 +147,7 @@ def _verdict(lm: LanguageModel, arith: emb.Arithmetic) -> None:
 st.title("Meaning: context and directions")
 lm = common.current_model()
 if lm is not None:
-    _restore(KEPT)
+    common.set_defaults(KEPT)
     _context_view(lm)
     common.explain(
         "Vectors in context: what to notice",
@@ -176,7 +162,6 @@ if lm is not None:
         "a curve against that line rather than against zero.",
     )
     _directions_view(lm)
-    _remember(KEPT)
     common.explain(
         "Directions carry meaning",
         "In the embedding table, some differences between words point the same way: the step from *man* "
