@@ -15,7 +15,7 @@ from model import LanguageModel, default_model
 
 ROWS = ("bare forward", "forward + attentions + hidden states", "lm.capture_ids", "TransformerLens run_with_cache")
 LENGTHS = (16, 64, 256, 1024)
-REPEATS = {16: 15, 64: 11, 256: 7, 1024: 3}  # fewer at 1024 so the whole run stays near 10 minutes
+REPEATS = {16: 15, 64: 11, 256: 7, 1024: 5}  # fewer at 1024 so the whole run stays near 10 minutes
 
 
 @dataclass
