@@ -77,18 +77,23 @@ def _attention_weights(output) -> torch.Tensor | None:
     return None
 
 
+def _empty(*shape: int) -> np.ndarray:
+    """An uninitialised float32 array whose memory comes from torch's CPU allocator."""
+    return torch.empty(shape, dtype=torch.float32).numpy()
+
+
 class _Recorder:
     """Writes each hooked activation straight into preallocated numpy arrays (no second copy)."""
 
     def __init__(self, summary: ModelSummary, n_tokens: int) -> None:
         L, H, T, D = summary.n_layers, summary.n_heads, n_tokens, summary.d_model
-        # empty, not zeros: every slot is written whole (seen_attention and `stored` check it), and
-        # numpy's calloc path skips its huge-page advice: filling zeros-pages cost ~10x (45 ms per
-        # 38 MB layer of attention at 1024 tokens).
-        self.attention = np.empty((L, H, T, T), dtype=np.float32)
-        self.residual = np.empty((L + 1, T, D), dtype=np.float32)
-        self.attn_out = np.empty((L, T, D), dtype=np.float32)
-        self.mlp_out = np.empty((L, T, D), dtype=np.float32)
+        # Uninitialised (every slot is written whole: seen_attention and `stored` check it), and from
+        # torch's allocator: at 1024 tokens its pages take the 1.1 GB of patterns ~15% faster than
+        # fresh numpy pages (3.3 s vs 3.8 s a capture, measured), and np.zeros was slower still.
+        self.attention = _empty(L, H, T, T)
+        self.residual = _empty(L + 1, T, D)
+        self.attn_out = _empty(L, T, D)
+        self.mlp_out = _empty(L, T, D)
         self.seen_attention = [False] * L
         self.stored = 0  # residual, attn_out and mlp_out slots written: 3L + 1 when complete
         self.expected = 3 * L + 1
