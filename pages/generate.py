@@ -40,12 +40,12 @@ class Run:
 
 def _form() -> tuple[int, Settings] | None:
     """The generation settings, or None until the button is pressed."""
-    st.session_state.setdefault("temperature", 1.0)
+    st.session_state.setdefault("gen_temperature", st.session_state.get("temperature", 1.0))
     with st.form("gen_form", border=True):
         cols = st.columns([1, 1, 2, 1, 1, 1])
         n = cols[0].number_input("Steps", 1, MAX_STEPS, value=12, key="gen_steps", persist_state="session")
         mode = cols[1].radio("Choice", ["Greedy", "Sampled"], key="gen_mode", horizontal=False, persist_state="session")
-        t = cols[2].slider("Temperature (sampled)", 0.0, 2.0, step=0.05, key="temperature", persist_state="session")
+        t = cols[2].slider("Temperature (sampled)", 0.0, 2.0, step=0.05, key="gen_temperature", persist_state="session")
         k = cols[3].number_input("Top-k (0 = off)", 0, 100_000, value=0, key="gen_top_k", persist_state="session")
         p = cols[4].number_input("Top-p (1 = off)", 0.0, 1.0, value=1.0, step=0.05, key="gen_top_p", persist_state="session")
         seed = cols[5].number_input("Seed", 0, 2**31 - 1, value=0, key="gen_seed", persist_state="session")

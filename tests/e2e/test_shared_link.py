@@ -1,0 +1,26 @@
+"""A shared link opened as the first visit after a server start: Streamlit would run the page file
+bare (its old pages/ mode) and skip app.py; the app must still show its navigation and the link's
+prompt and settings."""
+from __future__ import annotations
+
+import pytest
+
+from xray_app import CHROMIUM, FLAGS, PROMPT_BOX, exception_texts, nav_titles, running_app, settle
+
+pytestmark = pytest.mark.e2e
+
+
+def test_first_visit_through_a_deep_link():
+    from playwright.sync_api import sync_playwright
+
+    with running_app() as url, sync_playwright() as pw:  # a fresh server: this is its first session
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/generate?prompt=Rome+is+the+capital+of&temperature=0.7", timeout=180_000)
+        settle(page, timeout=180)
+        assert nav_titles(page)[:2] == ["Start here", "Embeddings"]  # app.py's navigation, not pages/ files
+        assert page.locator("h1").first.inner_text().startswith("Generate")
+        assert page.locator(PROMPT_BOX).first.input_value() == "Rome is the capital of"
+        assert "0.70" in page.locator('[data-testid="stSlider"]').first.inner_text()
+        assert not exception_texts(page)
+        browser.close()
