@@ -43,6 +43,7 @@ PAGES = {
 
 st.set_page_config(page_title="Transformer X-ray", page_icon=":material/biotech:", layout="wide")
 page = st.navigation(PAGES)
+common.carry_shared()
 notices = links.read_url_once()
 sidebar.render()
 lm = common.current_model()

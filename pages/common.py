@@ -116,6 +116,21 @@ def show_token_strip(cap: Capture, highlight: int | None = None) -> None:
     st.html(token_strip_html(cap.tokens, cap.token_ids, highlight=highlight))
 
 
+SHARED_KEYS = ("layer", "head", "position", "temperature")  # one selection, many pages (and the URL)
+
+
+def carry_shared() -> None:
+    """Carry the layer/head/position/temperature chosen on one page to the widgets of the next.
+    A value re-assigned by code binds to whichever widget uses the key next; plain mirrors bring
+    back keys Streamlit dropped with the previous page's widgets."""
+    for key in SHARED_KEYS:
+        mirror = f"_shared_{key}"
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[mirror] = st.session_state[key]
+        elif mirror in st.session_state:
+            st.session_state[key] = st.session_state[mirror]
+
+
 def set_defaults(defaults: dict[str, object]) -> None:
     """Give a page's widgets their first values (persist_state keeps them across page switches)."""
     for key, value in defaults.items():
