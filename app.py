@@ -20,9 +20,9 @@ def _secrets_to_env() -> None:
             os.environ.setdefault(key, str(value))
 
 
-_secrets_to_env()  # before pages.common reads the settings
+_secrets_to_env()  # before pages.server reads the settings
 
-from pages import common, links, sidebar  # noqa: E402
+from pages import links, models, shared_keys, sidebar  # noqa: E402
 
 PAGES = {
     "The lesson": [
@@ -43,10 +43,10 @@ PAGES = {
 
 st.set_page_config(page_title="Transformer X-ray", page_icon=":material/biotech:", layout="wide")
 page = st.navigation(PAGES)
-common.carry_shared()
+shared_keys.carry()
 notices = links.read_url_once()
 sidebar.render()
-lm = common.current_model()
+lm = models.current_model()
 if lm is not None:
     notices += links.apply_geometry(lm.summary)
 for notice in notices:

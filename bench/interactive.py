@@ -145,10 +145,10 @@ def _apptest():
 
 def _app_model():
     """The model object the app itself cached (same process as AppTest), to hook a counter on."""
-    from pages import common
+    from pages import models
     from model.settings import DEFAULT_MODEL
 
-    return common._load(DEFAULT_MODEL)
+    return models._load(DEFAULT_MODEL)
 
 
 def _timed_run(at, prompt: str) -> float:

@@ -1,20 +1,20 @@
 """Ablation: switch attention heads off and watch the next-token prediction change. The ablated
-pass is cached per (model, prompt, heads) in a small bounded cache shared by every session."""
+pass is cached per (model, prompt, heads) in the kit's bounded cache shared by every session."""
 from __future__ import annotations
 
 import streamlit as st
 
 from model import XrayError
-from model.ablation import LogitsCache, ablated_logits, heads_key
+from model.ablation import ablated_logits, heads_key
 from model.tokens import readable_tokens
-from pages import common
+from pages import kit
 from viz.ablation import (
     biggest_changes, change_rows, comparison_figure, head_effects, head_label, scan_figure, top_tokens_compared,
 )
 
 EXPLANATION = """
 **Switching a head off.** Every attention head writes a small vector (64 numbers for the default
-model) for each token; the layer's output projection mixes the heads' vectors and adds the result to
+model) for each token; the attention's output projection mixes the heads' vectors and adds the result to
 the residual stream. Switching a head off sets its vector to zero just before that projection, for
 every token, so the head contributes nothing, while every other head and every MLP still runs.
 
@@ -26,50 +26,34 @@ the red bars the pass with the chosen heads off, both over the whole vocabulary 
 """
 
 
-@st.cache_resource(show_spinner=False)
-def ablation_cache() -> LogitsCache:
-    """Ablated logits, shared by sessions; at most 16 results / 256 MB."""
-    return LogitsCache(max_entries=16, budget_bytes=256 * 2**20)
-
-
-def _position(cap) -> int:
-    """The shared position: the last token unless the user picked another."""
-    if st.session_state.get("position") not in range(cap.n_tokens):
-        st.session_state["position"] = cap.n_tokens - 1
-    return st.selectbox("Predict the token after", list(range(cap.n_tokens)), key="position", persist_state="session",
-                        format_func=lambda p: f"{p}: {cap.tokens[p]}")
-
-
 def _heads(cap) -> list[tuple[int, int]]:
     """The heads to switch off, picked from every (layer, head) of the model."""
     L, H = cap.config.n_layers, cap.config.n_heads
     options = [(layer, head) for layer in range(L) for head in range(H)]
     kept = [h for h in st.session_state.get("abl_heads", []) if h in options]
     st.session_state["abl_heads"] = kept  # a model switch drops heads it does not have
-    return st.multiselect(f"Heads to switch off ({L} layers × {H} heads)", options, key="abl_heads", persist_state="session",
-                          format_func=lambda h: head_label(*h), placeholder="e.g. L3 H5")
-
-
-def _prompt_key() -> str:
-    return common.capture_key(common.model_name(), common.prompt(), common.token_limit())
+    return st.multiselect(f"Heads to switch off ({L} blocks × {H} heads)", options, key="abl_heads",
+                          persist_state="session", format_func=lambda h: head_label(*h), placeholder="e.g. L3 H5",
+                          select_all=False, wrap=True)  # Enter on "L23 H" picks one head; every chip shows
 
 
 def _ablated(lm, cap, heads):
     """(T, V) logits with the heads off, computed once per model, prompt and set of heads."""
-    key = _prompt_key() + "\x1fheads\x1f" + heads_key(heads)
     with st.spinner("Running the model with those heads off…"):
-        return ablation_cache().get_or_compute(key, lambda: ablated_logits(lm, cap.token_ids.tolist(), heads))
+        return kit.derived("ablation", kit.current_key() + "\x1f" + heads_key(heads),
+                           lambda: ablated_logits(lm, cap.token_ids.tolist(), heads))
 
 
 def _scan(lm, cap, pos: int) -> None:
-    """Each head of one layer switched off alone: which of them this prediction leans on."""
-    st.subheader("Which heads of a layer matter here?")
+    """Each head of one block switched off alone: which of them this prediction leans on."""
+    st.subheader("Which heads of a block matter here?")
     cols = st.columns([1, 3])
-    layer = cols[0].selectbox("Layer to scan", list(range(cap.config.n_layers)), key="abl_scan_layer", persist_state="session")
-    if cols[0].button("Scan this layer", key="abl_scan"):
-        st.session_state["abl_scan_done"] = (_prompt_key(), layer)
-    if st.session_state.get("abl_scan_done") != (_prompt_key(), layer):
-        cols[1].caption(f"Runs the model {cap.config.n_heads} times, once per head of the layer, and shows how far "
+    layer = cols[0].selectbox("Block to scan", list(range(cap.config.n_layers)), key="abl_scan_layer",
+                              persist_state="session")
+    if cols[0].button("Scan this block", key="abl_scan"):
+        st.session_state["abl_scan_done"] = (kit.current_key(), layer)
+    if st.session_state.get("abl_scan_done") != (kit.current_key(), layer):
+        cols[1].caption(f"Runs the model {cap.config.n_heads} times, once per head of the block, and shows how far "
                         "each switch-off moves the prediction (KL divergence).")
         return
     bar = st.progress(0.0, text="Switching heads off one by one…")
@@ -100,13 +84,13 @@ def _compare(lm, cap, pos: int, after, n: int) -> None:
 
 
 st.title("Ablation: switch heads off")
-common.explain("What switching a head off means", EXPLANATION)
-lm = common.current_model()
-cap = common.current_capture()
+kit.explain("What switching a head off means", EXPLANATION)
+lm = kit.current_model()
+cap = kit.current_capture()
 if lm is None or cap is None:
     st.stop()
-pos = _position(cap)
-common.show_token_strip(cap, highlight=pos)
+pos = kit.select_position(cap, "Predict the token after")
+kit.token_strip(cap, highlight=pos)
 cols = st.columns([4, 1])
 with cols[0]:
     heads = _heads(cap)

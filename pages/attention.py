@@ -8,12 +8,12 @@ import streamlit as st
 
 from model import Capture, LanguageModel
 from model.head_scores import KIND_LABELS, head_stats, induction_scores, js_divergence_bits, top_heads
-from pages import common
+from pages import kit
 from viz import attention as va
 from viz import head_grid, head_table
 
 EXPLANATION = """
-**What a head does.** At every layer, each token makes three vectors from its current state: a
+**What a head does.** In every block, each token makes three vectors from its current state: a
 *query* ("what am I looking for?"), a *key* ("what do I offer?") and a *value* ("what I pass on if
 chosen"). A head compares one token's query with every key by a dot product; these *scores* go
 through a *softmax*, which turns them into positive weights that add up to 1 across a row. The
@@ -22,8 +22,8 @@ token then takes the weighted mix of the values. One row of the heatmap is one s
 **The causal mask.** A language model predicts the next token, so a token may only read itself and
 tokens before it. Everything above the diagonal is forced to weight 0: we draw those cells grey.
 
-**Many heads, many layers.** Each layer has several heads that look for different things in
-parallel; their results are added back into the token's vector, and the next layer starts from
+**Many heads, many blocks.** Each block has several heads that look for different things in
+parallel; their results are added back into the token's vector, and the next block starts from
 that. In this model several query heads share one set of keys and values (grouped-query attention).
 
 **What to try.**
@@ -32,31 +32,28 @@ that. In this model several query heads share one set of keys and values (groupe
 - Load *One word, two meanings* and pick the second "mole" in **From one token**: which heads
   look back at "spy", which at "garden"?
 - Many heads park most of their weight on the first token (**F**, the "attention sink") when
-  they have nothing better to do; early layers have heads that read the previous token (**P**).
+  they have nothing better to do; early blocks have heads that read the previous token (**P**).
 """
 BADGE_HELP = "Badges: " + ", ".join(f"**{v}** {KIND_LABELS[k]}" for k, v in head_grid.BADGES.items())
 VIEWS = ["One head", "From one token", "Compare two heads", "All heads (table)"]
 THRESHOLD = 0.5  # a badge needs a head-type score at least this high
 
 
-@st.cache_resource(show_spinner="Measuring induction heads on a repeated random sequence (once per model)…")
-def _induction(model_name: str, _lm: LanguageModel) -> np.ndarray:
+def _induction(lm: LanguageModel) -> np.ndarray:
     """(L, H) induction scores: per model, not per prompt, so cached by model name."""
-    return induction_scores(_lm)
+    with st.spinner("Measuring induction heads on a repeated random sequence (once per model)…"):
+        return kit.derived("induction", lm.name, lambda: induction_scores(lm))
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _stats(key: str, _cap: Capture) -> dict[str, np.ndarray]:
-    """Per-head numbers for one capture, cached by its plain-string capture key."""
-    return head_stats(_cap)
+def _stats(cap: Capture) -> dict[str, np.ndarray]:
+    """Per-head numbers for the sidebar's capture."""
+    return kit.derived("head_stats", kit.current_key(), lambda: head_stats(cap))
 
 
 def _clamp(key: str, size: int, default: int) -> None:
-    """Keep a shared selection valid for this model/prompt before its widget is drawn."""
-    value = st.session_state.get(key, default)
-    if not isinstance(value, (int, np.integer)) or not 0 <= int(value) < size:
-        value = default
-    st.session_state[key] = int(value)
+    """Keep this page's own comparison choice valid for this model before its widget is drawn."""
+    if st.session_state.get(key) not in range(size):
+        st.session_state[key] = int(default)
 
 
 def _select(layer: int, head: int) -> None:
@@ -82,12 +79,8 @@ def _on_table_pick() -> None:
 
 
 def _selectors(cap: Capture) -> tuple[int, int]:
-    cfg = cap.config
     left, right, _ = st.columns([1, 1, 3])
-    layer = left.selectbox("Layer", range(cfg.n_layers), key="layer", persist_state="session")
-    head = right.selectbox("Head", range(cfg.n_heads), key="head", persist_state="session",
-                           format_func=lambda h: f"{h} (kv group {h // cfg.group_size})")
-    return int(layer), int(head)
+    return kit.select_layer(cap, where=left), kit.select_head(cap, where=right)
 
 
 def _overview(cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, int]) -> None:
@@ -95,7 +88,7 @@ def _overview(cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, 
     fig = head_grid.grid_figure(cap.attention, scores, selected, cap.config.group_size, THRESHOLD)
     st.plotly_chart(fig, key="head_grid", on_select=_on_grid_pick, selection_mode="points",
                     width="stretch", config={"displayModeBar": False})
-    st.caption(f"Layers left to right, heads top to bottom; each thumbnail is one head's pattern with "
+    st.caption(f"Blocks left to right, heads top to bottom; each thumbnail is one head's pattern with "
                f"every row scaled to its own maximum. Click a head (or use the selectors) to open it. "
                f"{BADGE_HELP} (score ≥ {THRESHOLD}; induction measured on a repeated random sequence).")
 
@@ -113,10 +106,9 @@ def _one_head(cap: Capture, layer: int, head: int) -> None:
 def _from_one_token(cap: Capture, layer: int, head: int) -> None:
     """Only this block redraws when the query token changes."""
     column, _ = st.columns([2, 3])
-    position = column.selectbox("Query token", range(cap.n_tokens), key="position", persist_state="session",
-                                format_func=lambda i: f"{i}: {cap.tokens[i]}")
-    common.show_token_strip(cap, highlight=int(position))
-    st.plotly_chart(va.query_bars(cap, layer, head, int(position)), key="query_bars", width="stretch")
+    position = kit.select_position(cap, "Query token", where=column)
+    kit.token_strip(cap, highlight=position)
+    st.plotly_chart(va.query_bars(cap, layer, head, position), key="query_bars", width="stretch")
 
 
 def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None:
@@ -124,7 +116,7 @@ def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None
     _clamp("cmp_layer", cap.config.n_layers, best_layer)
     _clamp("cmp_head", cap.config.n_heads, best_head)
     left, right, metric = st.columns([1, 1, 2])
-    other = (int(left.selectbox("Compare with layer", range(cap.config.n_layers), key="cmp_layer")),
+    other = (int(left.selectbox("Compare with block", range(cap.config.n_layers), key="cmp_layer")),
              int(right.selectbox("and head", range(cap.config.n_heads), key="cmp_head")))
     divergence = js_divergence_bits(cap.attention[layer, head], cap.attention[other])
     metric.metric("Difference (Jensen–Shannon)", f"{divergence:.3f} bits")
@@ -148,22 +140,18 @@ def _table(cap: Capture, stats: dict[str, np.ndarray], induction: np.ndarray) ->
 
 def main() -> None:
     st.title("Attention")
-    common.explain("What am I looking at?", EXPLANATION)
-    cap, lm = common.current_capture(), common.current_model()
+    kit.explain("What am I looking at?", EXPLANATION)
+    cap, lm = kit.current_capture(), kit.current_model()
     if cap is None or lm is None:
         return
-    cfg = cap.config
-    st.session_state["_n_heads"] = cfg.n_heads
-    _clamp("layer", cfg.n_layers, 0)
-    _clamp("head", cfg.n_heads, 0)
-    _clamp("position", cap.n_tokens, cap.n_tokens - 1)
-    induction = _induction(cap.model_name, lm)
-    stats = _stats(common.capture_key(common.model_name(), common.prompt(), common.token_limit()), cap)
+    st.session_state["_n_heads"] = cap.config.n_heads
+    induction = _induction(lm)
+    stats = _stats(cap)
     scores = {k.removeprefix("score_"): v for k, v in stats.items() if k.startswith("score_")}
     scores["induction"] = induction
     layer, head = _selectors(cap)
     _overview(cap, scores, (layer, head))
-    st.subheader(f"Layer {layer} · head {head}")
+    st.subheader(f"Block {layer} · head {head}")
     tabs = st.tabs(VIEWS, key="attention_view", on_change="rerun")  # only the open tab is built and sent
     views = (lambda: _one_head(cap, layer, head), lambda: _from_one_token(cap, layer, head),
              lambda: _compare(cap, layer, head, induction), lambda: _table(cap, stats, induction))

@@ -1,26 +1,17 @@
-"""Attribution: which layers push one token's logit up or down, directly. Widgets and layout only;
+"""Attribution: which blocks push one token's logit up or down, directly. Widgets and layout only;
 the split is computed in model/attribution.py."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.attribution import direct_logit_attribution
 from model.sampling import probabilities, top_tokens
 from model.tokens import readable_tokens
-from pages import common
+from pages import kit
 from viz import attribution as draw
-from viz.labels import short
 
 N_CHOICES = 10
-
-
-def _position(cap: Capture) -> int:
-    if st.session_state.get("position") not in range(cap.n_tokens):
-        st.session_state["position"] = cap.n_tokens - 1
-    return st.selectbox("Position", list(range(cap.n_tokens)), key="position", persist_state="session",
-                        format_func=lambda p: f"{short(cap.tokens[p], 16)} ({p})")
 
 
 def _token(lm: LanguageModel, cap: Capture, pos: int) -> tuple[int, str]:
@@ -43,14 +34,13 @@ def _tables(attr) -> None:
     cols[1].dataframe(draw.top_contributors(attr, 6), hide_index=True)
 
 
-st.title("Attribution: which layers push the prediction")
-cap = common.current_capture()
-lm = common.current_model()
+st.title("Attribution: which blocks push the prediction")
+cap = kit.current_capture()
+lm = kit.current_model()
 if cap is not None and lm is not None:
-    common.show_token_strip(cap, highlight=st.session_state.get("position"))
+    kit.token_strip(cap, highlight=kit.position_of(cap))
     cols = st.columns(2)
-    with cols[0]:
-        pos = _position(cap)
+    pos = kit.select_position(cap, "Position", where=cols[0])
     with cols[1]:
         token_id, name = _token(lm, cap, pos)
     try:
@@ -68,16 +58,16 @@ if cap is not None and lm is not None:
             st.warning("The shares do not add up to the model's logit here: this model's blocks are not "
                        "plain residual additions, so read the bars as approximate.")
         _tables(attr)
-common.explain(
+kit.explain(
     "What direct logit attribution measures",
-    "The last vector of the stream is a **sum**: the token's embedding, plus what every attention "
-    "layer added, plus what every MLP added. The logit of a token is (almost) a linear function of "
+    "The last vector of the stream is a **sum**: the token's embedding, plus what the attention of "
+    "every block added, plus what every block's MLP added. The logit of a token is (almost) a linear function of "
     "that vector, so it splits into one share per part.\n\n"
     "The only non-linear step is the final norm, which divides the whole vector by its size (its RMS "
     "here). We hold that divisor fixed at its real value for this position; then each share is the "
     "part's dot product with the token's unembedding row (times the norm's weights), over the "
     "divisor. The shares add up to the model's logit.\n\n"
     "Blue bars push the chosen token up, red bars push it down. This is the **direct** effect only: a "
-    "layer can also matter by changing what *later* layers do, and that indirect effect is not in "
+    "block can also matter by changing what *later* blocks do, and that indirect effect is not in "
     "these bars.",
 )

@@ -1,4 +1,4 @@
-"""Embeddings: where the prompt's vectors sit at one layer, how each token moves through the layers,
+"""Embeddings: where the prompt's vectors sit at one depth, how each token moves through the blocks,
 and which vocabulary tokens a vector is closest to. Widgets and layout only; math in model/."""
 from __future__ import annotations
 
@@ -8,21 +8,22 @@ import streamlit as st
 from model import Capture, LanguageModel
 from model import embeddings as emb
 from model.tokens import readable_tokens
-from pages import common
+from pages import kit
 from viz import embeddings as draw
-from viz.labels import short
 
 DEFAULT_WORDS = "man, woman, king, queen, Paris, France, Rome, Italy, cat, dog"
 KEPT = {"emb_layer": 0, "emb_3d": False, "emb_normalize": True, "emb_skip_first": True, "emb_words": DEFAULT_WORDS}
 
 
 def _label(cap: Capture, pos: int) -> str:
-    return f"{short(cap.tokens[pos], 16)} ({pos})"
+    return kit.position_label(cap, pos)
 
 
 def _controls(cap: Capture) -> tuple[int, bool, bool, bool]:
-    """Layer, 3-D, normalise, skip-first: the choices every view on this page shares."""
-    layer = st.slider("Layer (0 = embedding, l = after block l)", 0, cap.config.n_layers, key="emb_layer", persist_state="session")
+    """Depth (residual index: 0 = embedding, l = after block l-1), 3-D, normalise, skip-first: the
+    choices every view on this page shares."""
+    layer = st.select_slider("Depth", list(range(cap.config.n_layers + 1)), key="emb_layer", persist_state="session",
+                             format_func=kit.stream_name)
     cols = st.columns(3)
     three_d = cols[0].toggle("3-D", key="emb_3d", persist_state="session")
     normalize = cols[1].toggle("Scale every vector to length 1", key="emb_normalize", persist_state="session",
@@ -30,7 +31,7 @@ def _controls(cap: Capture) -> tuple[int, bool, bool, bool]:
                                "decide the whole picture.")
     skip_first = cols[2].toggle("Leave out the first token", key="emb_skip_first", persist_state="session",
                                 disabled=cap.n_tokens < 3,
-                                help="The first token is an attention sink with a huge norm at most layers.")
+                                help="The first token is an attention sink with a huge norm at most depths.")
     return layer, three_d, normalize, skip_first and cap.n_tokens >= 3
 
 
@@ -49,10 +50,10 @@ def _reference_words(lm: LanguageModel) -> list[emb.WordVector]:
 
 
 def _layer_map(cap: Capture, lm: LanguageModel, layer: int, kept: list[int], three_d: bool, normalize: bool) -> None:
-    st.subheader("1 · The prompt's vectors at one layer")
+    st.subheader("1 · The prompt's vectors at one depth")
     refs = _reference_words(lm) if layer == 0 else []
     if layer > 0:
-        st.caption("Reference words come from the embedding matrix, so they are drawn at layer 0 only.")
+        st.caption("Reference words come from the embedding matrix, so they are drawn at the embedding only.")
     points = np.concatenate([cap.residual[layer, kept]] + [r.vector[None] for r in refs])  # (N, D)
     if len(points) < 2:
         st.info("Need at least two vectors to draw a plane: type a longer prompt.")
@@ -63,11 +64,11 @@ def _layer_map(cap: Capture, lm: LanguageModel, layer: int, kept: list[int], thr
     hovers = [f"{cap.tokens[p]} · position {p} · norm {norms[n]:.1f}" for n, p in enumerate(kept)]
     hovers += [f"{r.word} · {r.note} · norm {norms[len(kept) + n]:.1f}" for n, r in enumerate(refs)]
     groups = ["prompt"] * len(kept) + ["reference"] * len(refs)
-    title = f"{draw.layer_name(layer)} · PCA of {len(points)} vectors" + (", each scaled to length 1" if normalize else "")
+    title = f"{kit.stream_name(layer)} · PCA of {len(points)} vectors" + (", each scaled to length 1" if normalize else "")
     st.plotly_chart(draw.token_map_figure(proj.coords, labels, hovers, groups, proj.explained, title), key="emb_map")
     if kept[0] == 1:
         sink, others = np.linalg.norm(cap.residual[layer, 0]), np.median(norms[: len(kept)])
-        st.text(f"Left out: the first token ({cap.tokens[0]}), norm {sink:,.1f} at this layer; the median "
+        st.text(f"Left out: the first token ({cap.tokens[0]}), norm {sink:,.1f} at this depth; the median "
                    f"of the others is {others:,.1f}.")
     split = [r for r in refs if len(r.token_ids) > 1]
     if split:
@@ -84,7 +85,7 @@ def _default_trace(cap: Capture, kept: list[int]) -> list[int]:
 
 
 def _trajectories(cap: Capture, kept: list[int], three_d: bool, normalize: bool) -> None:
-    st.subheader("2 · Paths through the layers")
+    st.subheader("2 · Paths through the blocks")
     if st.session_state.get("emb_trace_for") != cap.prompt or any(
             p not in kept for p in st.session_state.get("emb_trace", [])):
         st.session_state["emb_trace"] = _default_trace(cap, kept)
@@ -95,7 +96,7 @@ def _trajectories(cap: Capture, kept: list[int], three_d: bool, normalize: bool)
         return
     fit_on = cap.residual[:, kept].reshape(-1, cap.config.d_model)  # (L+1 * P, D) every layer, every kept token
     proj, paths = emb.project_paths(cap.residual[:, chosen], 3 if three_d else 2, normalize, fit_on=fit_on)
-    title = f"One PCA basis for all {cap.config.n_layers + 1} layers × {len(kept)} tokens"
+    title = f"One PCA basis for the embedding and all {cap.config.n_layers} blocks × {len(kept)} tokens"
     if len(fit_on) > emb.MAX_FIT_POINTS:
         title += f" (fitted on an even sample of {emb.MAX_FIT_POINTS:,})"
     fig = draw.trajectory_figure(paths, [_label(cap, p) for p in chosen], proj.explained, title)
@@ -104,48 +105,46 @@ def _trajectories(cap: Capture, kept: list[int], three_d: bool, normalize: bool)
     if len(chosen) >= 2:
         sims = emb.cosine(cap.residual[:, chosen[0]], cap.residual[:, chosen[1]])  # (L+1,)
         st.text(f"Cosine between {_label(cap, chosen[0])} and {_label(cap, chosen[1])}: "
-                   f"{sims[0]:.2f} at the embedding, {sims[len(sims) // 2]:.2f} at layer {len(sims) // 2}, "
+                   f"{sims[0]:.2f} at the embedding, {sims[len(sims) // 2]:.2f} {kit.stream_name(len(sims) // 2)}, "
                    f"{sims[-1]:.2f} after the last block.")
 
 
 def _nearest(cap: Capture, lm: LanguageModel, layer: int) -> None:
     st.subheader("3 · Nearest vocabulary tokens")
-    if st.session_state.get("position") not in range(cap.n_tokens):
-        st.session_state["position"] = cap.n_tokens - 1
-    pos = st.selectbox("Token", list(range(cap.n_tokens)), key="position", persist_state="session", format_func=lambda p: _label(cap, p))
+    pos = kit.select_position(cap, "Token")
     found = emb.nearest_tokens(cap.residual[layer, pos], lm.embedding_matrix, k=12)
     ids, scores = [i for i, _ in found], [s for _, s in found]
-    st.text(f"Cosine between {_label(cap, pos)} at {draw.layer_name(layer)} and every row of the embedding matrix.")
+    st.text(f"Cosine between {_label(cap, pos)} ({kit.stream_name(layer)}) and every row of the embedding matrix.")
     st.dataframe(draw.nearest_rows(readable_tokens(lm.tokenizer, ids), ids, scores), hide_index=True)
 
 
 st.title("Embeddings: where the vectors sit")
-cap = common.current_capture()
-lm = common.current_model()
+cap = kit.current_capture()
+lm = kit.current_model()
 if cap is not None and lm is not None:
-    common.show_token_strip(cap)
-    common.set_defaults(KEPT)
+    kit.token_strip(cap, highlight=kit.position_of(cap))
+    kit.set_defaults(KEPT)
     layer, three_d, normalize, skip_first = _controls(cap)
     kept = list(range(1 if skip_first else 0, cap.n_tokens))
     _layer_map(cap, lm, layer, kept, three_d, normalize)
     _trajectories(cap, kept, three_d, normalize)
     _nearest(cap, lm, layer)
-common.explain(
+kit.explain(
     "What am I looking at?",
     "Every token becomes a vector of numbers, one per dimension of the model. We cannot draw hundreds "
     "of dimensions, so **PCA** finds the two (or three) directions along which these vectors differ "
     "most and draws them there; the axis titles say how much of the spread each direction keeps. "
     "Points close together are vectors that point the same way.\n\n"
-    "- **Layer 0** is the embedding: a fixed vector per token, the same whatever the context. The "
+    "- **The embedding** (before block 0): a fixed vector per token, the same whatever the context. The "
     "reference words come from the same table, so related words (king, queen) tend to sit near each "
     "other.\n"
-    "- **Later layers** add what attention and the MLPs computed: now a token's vector depends on the "
+    "- **After each block** the stream has what attention and the MLPs computed: now a token's vector depends on the "
     "words before it. Trace a word that appears twice (try the example *One word, two meanings*): both "
     "copies start at the same point and drift apart as context is mixed in.\n"
     "- **Scaling**: vectors grow much longer with depth and the first token is far larger than the rest, "
     "so by default every vector is scaled to length 1 and the first token is left out. Switch these off "
     "to see the raw picture.\n"
-    "- **Nearest tokens** compare a vector with the embedding table by cosine. At layer 0 a token finds "
+    "- **Nearest tokens** compare a vector with the embedding table by cosine. At the embedding a token finds "
     "itself; deeper down, the stream drifts away from the input table (near the end it leans toward "
     "what may come next).",
 )

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 from model import XrayError
-from model.generation import MAX_STEPS, Settings, Step, continuation_text, generate, ids_key
+from model.generation import MAX_STEPS, Settings, Step, continuation_text, generate
 from model.tokens import readable_tokens
-from pages import common
+from pages import kit
 from viz.attention import head_heatmap
 from viz.generation import alternatives_rows, history_figure, history_rows
 from viz.next_token import next_token_figure, ranked_ids
@@ -38,20 +38,30 @@ class Run:
     steps: list[Step]
 
 
-def _form() -> tuple[int, Settings] | None:
-    """The generation settings, or None until the button is pressed."""
+def _mode() -> bool:
+    """Greedy or sampled, outside the form so the form shows only the settings that apply."""
+    mode = st.radio("Choice", ["Greedy", "Sampled"], key="gen_mode", horizontal=True, persist_state="session",
+                    help="Greedy always takes the most likely token; Sampled draws with a temperature.")
+    return mode == "Greedy"
+
+
+def _form(greedy: bool) -> tuple[int, Settings] | None:
+    """The generation settings, or None until the button is pressed. Greedy shows no temperature:
+    it does not use one. Generate keeps its own temperature, first taken from the shared one."""
     st.session_state.setdefault("gen_temperature", st.session_state.get("temperature", 1.0))
+    t, k, p, seed = 1.0, 0, 1.0, 0
     with st.form("gen_form", border=True):
-        cols = st.columns([1, 1, 2, 1, 1, 1])
+        cols = st.columns([1, 2, 1, 1, 1])
         n = cols[0].number_input("Steps", 1, MAX_STEPS, value=12, key="gen_steps", persist_state="session")
-        mode = cols[1].radio("Choice", ["Greedy", "Sampled"], key="gen_mode", horizontal=False, persist_state="session")
-        t = cols[2].slider("Temperature (sampled)", 0.0, 2.0, step=0.05, key="gen_temperature", persist_state="session")
-        k = cols[3].number_input("Top-k (0 = off)", 0, 100_000, value=0, key="gen_top_k", persist_state="session")
-        p = cols[4].number_input("Top-p (1 = off)", 0.0, 1.0, value=1.0, step=0.05, key="gen_top_p", persist_state="session")
-        seed = cols[5].number_input("Seed", 0, 2**31 - 1, value=0, key="gen_seed", persist_state="session")
+        if not greedy:
+            t = kit.temperature_slider(key="gen_temperature", where=cols[1])
+            k = cols[2].number_input("Top-k (0 = off)", 0, 100_000, value=0, key="gen_top_k", persist_state="session")
+            p = cols[3].number_input("Top-p (1 = off)", 0.0, 1.0, value=1.0, step=0.05, key="gen_top_p",
+                                     persist_state="session")
+            seed = cols[4].number_input("Seed", 0, 2**31 - 1, value=0, key="gen_seed", persist_state="session")
         if not st.form_submit_button("Generate", type="primary"):
             return None
-    settings = Settings(greedy=mode == "Greedy", temperature=float(t), top_k=int(k) or None,
+    settings = Settings(greedy=greedy, temperature=float(t), top_k=int(k) or None,
                         top_p=float(p) if p < 1 else None, seed=int(seed))
     return int(n), settings
 
@@ -59,7 +69,7 @@ def _form() -> tuple[int, Settings] | None:
 def _generate(lm, ids: list[int], n: int, settings: Settings) -> list[Step]:
     """Run the loop with a progress bar that moves after every step."""
     bar = st.progress(0.0, text=f"Generating {n} tokens…")
-    steps = generate(lm, ids, n, settings, n_alternatives=8, max_tokens=common.token_limit(),
+    steps = generate(lm, ids, n, settings, n_alternatives=8, max_tokens=kit.token_limit(),
                      on_step=lambda i, total: bar.progress(i / total, text=f"Step {i} of {total}"))
     bar.empty()
     return steps
@@ -68,30 +78,21 @@ def _generate(lm, ids: list[int], n: int, settings: Settings) -> list[Step]:
 def _use_as_prompt(lm, run: Run, upto: int) -> None:
     """Callback: the prompt plus the generated text up to and including step `upto`."""
     new_ids = [s.token_id for s in run.steps[: upto + 1]]
-    st.session_state["prompt"] = common.prompt() + continuation_text(lm, list(run.ids), new_ids)
-    st.session_state.pop("position", None)
-
-
-def _pick(label: str, key: str, count: int) -> int:
-    """A shared int selector (layer / head), clamped when the model changed."""
-    if st.session_state.get(key) not in range(count):
-        st.session_state[key] = 0
-    return st.selectbox(label, list(range(count)), key=key, persist_state="session")
+    st.session_state["prompt"] = kit.prompt() + continuation_text(lm, list(run.ids), new_ids)
+    kit.forget("position")
 
 
 def _step_attention(lm, step: Step) -> None:
     """The text as it was at this step, and one head's attention over it (captured once, cached)."""
     try:
-        cap = common.capture_cache().get_or_compute(ids_key(lm.name, step.context), lambda: lm.capture_ids(list(step.context)))
+        cap = kit.capture_ids(lm, list(step.context))
     except XrayError as exc:
         st.warning(str(exc))
         return
-    common.show_token_strip(cap, highlight=cap.n_tokens - 1)
+    kit.token_strip(cap, highlight=cap.n_tokens - 1)
     cols = st.columns(2)
-    with cols[0]:
-        layer = _pick("Layer", "layer", cap.config.n_layers)
-    with cols[1]:
-        head = _pick("Head", "head", cap.config.n_heads)
+    layer = kit.select_layer(cap, where=cols[0])
+    head = kit.select_head(cap, where=cols[1])
     st.plotly_chart(head_heatmap(cap, layer, head), key="gen_attention")
 
 
@@ -112,7 +113,7 @@ def _show_step(lm, run: Run, step: Step) -> None:
 
 def _show(lm, run: Run) -> None:
     st.caption("The prompt and its continuation:")
-    text = common.prompt() + continuation_text(lm, list(run.ids), [s.token_id for s in run.steps])
+    text = kit.prompt() + continuation_text(lm, list(run.ids), [s.token_id for s in run.steps])
     st.code(text, language=None, wrap_lines=True)
     if len(run.steps) > 1:
         idx = st.slider("Step", 1, len(run.steps), value=len(run.steps), key="gen_step") - 1
@@ -125,13 +126,13 @@ def _show(lm, run: Run) -> None:
 
 
 st.title("Generate: one token at a time")
-common.explain("What generation does", EXPLANATION)
-lm = common.current_model()
-cap = common.current_capture()
+kit.explain("What generation does", EXPLANATION)
+lm = kit.current_model()
+cap = kit.current_capture()
 if lm is None or cap is None:
     st.stop()
-key = common.capture_key(common.model_name(), common.prompt(), common.token_limit())
-chosen = _form()
+key = kit.current_key()
+chosen = _form(_mode())
 if chosen is not None:
     n_steps, settings = chosen
     ids = cap.token_ids.tolist()

@@ -6,33 +6,20 @@ import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.head_pipeline import HeadPipeline, head_pipeline
-from pages import common
+from pages import kit
 from viz import head_pipeline as draw
-from viz.labels import short
 
 MAX_SHOWN = 64  # positions per heatmap; longer prompts pick a window
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _pipeline(key: str, layer: int, _lm: LanguageModel, _cap: Capture) -> HeadPipeline:
-    """One recording per (model, prompt, limit, layer): it holds every head of that layer."""
-    return head_pipeline(_lm, _cap.token_ids, layer)
-
-
-def _clamp(key: str, n: int, default: int = 0) -> None:
-    if st.session_state.get(key) not in range(n):
-        st.session_state[key] = default
+def _pipeline(lm: LanguageModel, cap: Capture, layer: int) -> HeadPipeline:
+    """One recording per (model, prompt, limit, block): it holds every head of that block."""
+    return kit.derived("pipeline", f"{kit.current_key()}\x1f{layer}", lambda: head_pipeline(lm, cap.token_ids, layer))
 
 
 def _controls(cap: Capture) -> tuple[int, int]:
-    cfg = cap.config
-    _clamp("layer", cfg.n_layers)
-    _clamp("head", cfg.n_heads)
     cols = st.columns([3, 2])
-    layer = cols[0].slider("Layer", 0, cfg.n_layers - 1, key="layer", persist_state="session")
-    head = cols[1].selectbox("Head", list(range(cfg.n_heads)), key="head", persist_state="session",
-                             format_func=lambda h: f"head {h} (key/value head {h // cfg.group_size})")
-    return layer, head
+    return kit.select_layer(cap, slider=True, where=cols[0]), kit.select_head(cap, where=cols[1])
 
 
 def _window(cap: Capture) -> tuple[int, int]:
@@ -56,9 +43,7 @@ def _steps(pipe: HeadPipeline, head: int, cap: Capture, window: tuple[int, int])
 
 def _one_query(pipe: HeadPipeline, head: int, cap: Capture) -> None:
     st.subheader("One query, key by key")
-    _clamp("position", cap.n_tokens, cap.n_tokens - 1)
-    q = st.selectbox("Query position", list(range(cap.n_tokens)), key="position", persist_state="session",
-                     format_func=lambda p: f"{short(cap.tokens[p], 16)} ({p})")
+    q = kit.select_position(cap, "Query position")
     norms = pipe.value_norms(head)
     rows = [{"key": cap.tokens[k], "pos": k, "score": float(pipe.scores[head, q, k]),
              "masked": bool(pipe.masked[q, k]), "weight": float(pipe.pattern[head, q, k]),
@@ -69,21 +54,21 @@ def _one_query(pipe: HeadPipeline, head: int, cap: Capture) -> None:
 
 
 st.title("Attention step by step")
-cap = common.current_capture()
-lm = common.current_model()
+cap = kit.current_capture()
+lm = kit.current_model()
 if cap is not None and lm is not None:
-    common.show_token_strip(cap)
+    kit.token_strip(cap, highlight=kit.position_of(cap))
     layer, head = _controls(cap)
     try:
-        with st.spinner("Recording this layer's queries, keys and values…"):
-            pipe = _pipeline(common.capture_key(common.model_name(), cap.prompt, common.token_limit()), layer, lm, cap)
+        with st.spinner("Recording this block's queries, keys and values…"):
+            pipe = _pipeline(lm, cap, layer)
     except XrayError as exc:
         st.info(str(exc))
     else:
         st.caption(draw.head_caption(pipe, head))
         _steps(pipe, head, cap, _window(cap))
         _one_query(pipe, head, cap)
-common.explain(
+kit.explain(
     "How one head turns scores into a pattern",
     "Each token makes a **query** (what am I looking for?) and a **key** (what do I offer?). For one "
     "head, the score of query *i* on key *j* is the dot product of the two vectors, divided by the "

@@ -7,10 +7,10 @@ import streamlit as st
 
 from model.layout import ModelSummary
 from model.settings import DEFAULT_MODEL
-from pages import common
+from pages import models, server, session
+from pages.shared_keys import TEMPERATURE_RANGE
 
 MAX_URL_PROMPT = 4000  # characters; longer prompts are left out of links
-TEMPERATURE_RANGE = (0.0, 2.0)  # must match the Next-token slider
 _PENDING = "_url_pending"
 
 
@@ -22,7 +22,7 @@ def _parse(kind: type, raw: str):
 
 
 def _read_model(raw: str, notices: list[str]) -> None:
-    allowed = common.settings().allowed_models
+    allowed = server.settings().allowed_models
     if raw == DEFAULT_MODEL:
         return
     if allowed and raw not in allowed:
@@ -30,7 +30,7 @@ def _read_model(raw: str, notices: list[str]) -> None:
     elif allowed:
         st.session_state["model_choice"] = raw
     else:
-        st.session_state["model_choice"] = common.OTHER_MODEL
+        st.session_state["model_choice"] = models.OTHER_MODEL
         st.session_state["model_custom"] = raw
 
 
@@ -77,10 +77,11 @@ def apply_geometry(summary: ModelSummary) -> list[str]:
 
 
 def write_url() -> None:
-    """Mirror the current view's state into the URL so copying it shares the view."""
+    """Mirror the current view's state into the URL so copying it shares the view. The shell calls
+    it after every full run; shared widgets call it on change, since a fragment rerun skips the shell."""
     state = st.session_state
-    wanted = {"model": common.model_name()}
-    text = common.prompt()
+    wanted = {"model": session.model_name()}
+    text = session.prompt()
     if len(text) <= MAX_URL_PROMPT:
         wanted["prompt"] = text
     for key in ("layer", "head", "temperature"):

@@ -1,5 +1,5 @@
-"""Logit lens: what the model would predict if it stopped after each layer. Widgets and layout
-only; the lens itself is computed in model/logit_lens.py and cached here per prompt."""
+"""Logit lens: what the model would predict if it stopped after each block. Widgets and layout
+only; the lens itself is computed in model/logit_lens.py and cached by the kit per prompt."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,17 +8,16 @@ import streamlit as st
 from model import Capture, LanguageModel
 from model.logit_lens import LogitLens, logit_lens
 from model.tokens import readable_tokens
-from pages import common
+from pages import kit
 from viz import logit_lens as draw
-from viz.labels import short
 
-MAX_COLUMNS = 64  # positions per lens: each costs (layers+1) x vocabulary logits to compute
+MAX_COLUMNS = 64  # positions per lens: each costs (blocks+1) x vocabulary logits to compute
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _lens(key: str, start: int, end: int, _lm: LanguageModel, _cap: Capture) -> LogitLens:
+def _lens(lm: LanguageModel, cap: Capture, start: int, end: int) -> LogitLens:
     """One lens per (model, prompt, limit, window): small arrays, but seconds of unembedding to compute."""
-    return logit_lens(_lm, _cap, positions=np.arange(start, end))
+    return kit.derived("lens", f"{kit.current_key()}\x1f{start}:{end}",
+                       lambda: logit_lens(lm, cap, positions=np.arange(start, end)))
 
 
 def _window(cap: Capture) -> tuple[int, int]:
@@ -39,17 +38,9 @@ def _texts(lm: LanguageModel, ids: np.ndarray) -> np.ndarray:
     return names[inverse].reshape(ids.shape)
 
 
-def _position(cap: Capture, lens: LogitLens) -> int:
-    shown = [int(p) for p in lens.positions]
-    if st.session_state.get("position") not in shown:
-        st.session_state["position"] = shown[-1]
-    return st.selectbox("Position to follow", shown, key="position", persist_state="session",
-                        format_func=lambda p: f"{short(cap.tokens[p], 16)} ({p})")
-
-
 def _follow(cap: Capture, lens: LogitLens, targets: np.ndarray) -> None:
-    st.subheader("2 · One position through the layers")
-    pos = _position(cap, lens)
+    st.subheader("2 · One position through the blocks")
+    pos = kit.select_position(cap, "Position to follow", [int(p) for p in lens.positions])
     col = lens.column(pos)
     st.plotly_chart(draw.tracked_figure(lens, pos, targets[col]), key="lens_tracked")
     first = lens.first_top_layer(pos)
@@ -62,32 +53,34 @@ def _follow(cap: Capture, lens: LogitLens, targets: np.ndarray) -> None:
         "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0, max_value=1.0)})
 
 
-st.title("Logit lens: the guess after every layer")
-cap = common.current_capture()
-lm = common.current_model()
+st.title("Logit lens: the guess after every block")
+cap = kit.current_capture()
+lm = kit.current_model()
 if cap is not None and lm is not None:
-    common.show_token_strip(cap, highlight=st.session_state.get("position"))
+    strip = st.container()  # drawn once the window is known: it highlights the position followed below
     start, end = _window(cap)
-    with st.spinner(f"Reading {cap.config.n_layers + 1} layers × {end - start} positions through the unembedding…"):
-        lens = _lens(common.capture_key(common.model_name(), cap.prompt, common.token_limit()), start, end, lm, cap)
+    kit.token_strip(cap, highlight=kit.position_of(cap, range(start, end)), where=strip)
+    with st.spinner(f"Reading the embedding and {cap.config.n_layers} blocks × {end - start} positions "
+                    "through the unembedding…"):
+        lens = _lens(lm, cap, start, end)
     targets = _texts(lm, lens.target_ids)
-    st.subheader("1 · Top guess at every layer and position")
+    st.subheader("1 · Top guess after every block, at every position")
     st.plotly_chart(draw.lens_heatmap(lens, cap.tokens, _texts(lm, lens.top_ids), list(targets)), key="lens_map")
     if cap.n_tokens > draw.MAX_CELL_TEXT:
         st.caption("Long prompt: token names are in the hover, not in the cells.")
     _follow(cap, lens, targets)
-common.explain(
+kit.explain(
     "What is the logit lens?",
     "At the very end, the model turns its last vector into scores for every word in its vocabulary: "
     "it normalises the vector (the **final norm**) and multiplies it by the **unembedding** matrix. "
-    "The logit lens applies that same last step *early*: to the vector after layer 0, layer 1, and so "
-    "on. Each row of the map is therefore the model's guess if it had stopped there.\n\n"
+    "The logit lens applies that same last step *early*: to the embedding, to the vector after "
+    "block 0, after block 1, and so on. Each row of the map is therefore the model's guess if it had stopped there.\n\n"
     "- The top row reads the embeddings alone; it often just echoes the token itself, because many "
     "models use the same matrix to read tokens in and to score them out.\n"
     "- The bottom row is exactly the model's real output (we check this in the tests).\n"
     "- Early rows often guess something generic (a space, a full stop, *the*); the right answer "
-    "tends to surface in the last third of the layers.\n"
-    "- The lens is an approximation: middle layers were never trained to be read this way, so a low "
+    "tends to surface in the last third of the blocks.\n"
+    "- The lens is an approximation: middle blocks were never trained to be read this way, so a low "
     "probability there does not mean the information is absent, only that it is not yet in the "
     "form the unembedding reads.",
 )

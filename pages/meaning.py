@@ -1,4 +1,4 @@
-"""Meaning: one word read in several contexts (how alike its vectors stay, layer by layer) and
+"""Meaning: one word read in several contexts (how alike its vectors stay, block by block) and
 directions in the embedding table (king - man + woman). Widgets and layout only; math in model/."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import streamlit as st
 from model import Capture, LanguageModel, XrayError
 from model import embeddings as emb
 from model.tokens import readable_tokens
-from pages import common
+from pages import kit
 from viz import embeddings as draw
 from viz import meaning
 
@@ -27,20 +27,13 @@ KEPT = {"meaning_contexts": DEFAULT_CONTEXTS, "meaning_word": "mole", "meaning_w
         "meaning_normalize": True, "meaning_expr": "king - man + woman", "meaning_expected": "queen"}
 
 
-def _capture(lm: LanguageModel, text: str) -> Capture:
-    """A context's capture through the shared bounded cache (same key as the sidebar's prompt)."""
-    limit = common.token_limit()
-    key = common.capture_key(common.model_name(), text, limit)
-    return common.capture_cache().get_or_compute(key, lambda: lm.capture(text, limit))
-
-
 def _contexts(lm: LanguageModel, word: str, at_end: bool) -> list[tuple[str, Capture, int]]:
     """(context, capture, position) for every line where the word was found; others are named."""
     found, missing = [], []
     lines = [line.strip() for line in st.session_state["meaning_contexts"].splitlines() if line.strip()][:6]
     for line in lines:
         try:
-            cap = _capture(lm, line)
+            cap = kit.capture_text(lm, line)
         except XrayError as exc:
             st.warning("A context could not be captured (user text below, shown as typed).")
             st.text(f"{line!r}: {exc}")
@@ -73,20 +66,20 @@ def _context_view(lm: LanguageModel) -> None:
         return
     for n, (line, cap, pos) in enumerate(found):
         st.text(f"Context {n + 1}: token {pos} ({cap.tokens[pos]}) of {cap.n_tokens}")
-        common.show_token_strip(cap, highlight=pos)
+        kit.token_strip(cap, highlight=pos)
     result = emb.compare_contexts([cap.residual for _, cap, _ in found], [pos for _, _, pos in found])
     names = {pair: f"contexts {pair[0] + 1} ↔ {pair[1] + 1}" for pair in result.pairs}
     curves = {names[pair]: values for pair, values in result.pairs.items()}
     st.plotly_chart(meaning.similarity_figure(curves, result.baseline), key="meaning_curves")
     st.caption("Dashed line: the average cosine between the followed vector and the other tokens of the "
                "other contexts (first token left out): how alike unrelated vectors already are at that depth.")
-    with st.expander("The numbers, layer by layer"):
-        rows = [{"layer": layer, **{names[p]: round(float(v[layer]), 3) for p, v in result.pairs.items()},
-                 "yardstick": round(float(result.baseline[layer]), 3)} for layer in range(len(result.baseline))]
+    with st.expander("The numbers, block by block"):
+        rows = [{"depth": kit.stream_name(r), **{names[p]: round(float(v[r]), 3) for p, v in result.pairs.items()},
+                 "yardstick": round(float(result.baseline[r]), 3)} for r in range(len(result.baseline))]
         st.dataframe(rows, hide_index=True)
     proj, paths = emb.project_paths(result.vectors.transpose(1, 0, 2), 2, normalize)  # (L+1, C, 2)
     labels = [f"{n + 1}. {cap.tokens[pos]} in “{_short(line, 22)}”" for n, (line, cap, pos) in enumerate(found)]
-    title = f"The followed vectors in one PCA basis (all {paths.shape[0]} layers of all contexts)"
+    title = f"The followed vectors in one PCA basis (the embedding and all {paths.shape[0] - 1} blocks of all contexts)"
     fig = draw.trajectory_figure(paths, labels, proj.explained, title, end_labels=[str(n + 1) for n in range(len(found))])
     st.plotly_chart(fig, key="meaning_paths")
     st.caption("Markers grow with depth: the smallest dot is the embedding, the largest is after the last block.")
@@ -145,11 +138,11 @@ def _verdict(lm: LanguageModel, arith: emb.Arithmetic) -> None:
 
 
 st.title("Meaning: context and directions")
-lm = common.current_model()
+lm = kit.current_model()
 if lm is not None:
-    common.set_defaults(KEPT)
+    kit.set_defaults(KEPT)
     _context_view(lm)
-    common.explain(
+    kit.explain(
         "Vectors in context: what to notice",
         "At layer 0 a word's vector comes straight from the embedding table (this model adds no position "
         "vector to it), so the same word in any sentence starts at exactly the same point (cosine 1). Each block then mixes in information from "
@@ -162,7 +155,7 @@ if lm is not None:
         "a curve against that line rather than against zero.",
     )
     _directions_view(lm)
-    common.explain(
+    kit.explain(
         "Directions carry meaning",
         "In the embedding table, some differences between words point the same way: the step from *man* "
         "to *woman* resembles the step from *king* to *queen*. Adding and subtracting vectors follows "

@@ -7,10 +7,8 @@ import streamlit as st
 from model.generation import continuation_text
 from model.sampling import probabilities, sample_token
 from model.tokens import readable_tokens
-from pages import common
+from pages import kit
 from viz.next_token import csv_filename, next_token_figure, percent, ranked_ids, table_csv, table_rows
-
-TEMPERATURE_MAX = 2.0  # pages/links.py accepts the same range from a URL
 
 EXPLANATION = """
 **From the last vector to a word.** After the final block, the vector at each position is
@@ -30,29 +28,18 @@ bar, is computed over the whole vocabulary, not just the bars drawn.
 """
 
 
-def _position(cap) -> int:
-    """The chosen position (shared key "position"), the last token unless the user picked one."""
-    if st.session_state.get("position") not in range(cap.n_tokens):
-        st.session_state["position"] = cap.n_tokens - 1
-    return st.selectbox(
-        "Predict the token after", list(range(cap.n_tokens)), key="position", persist_state="session",
-        format_func=lambda p: f"{p}: {cap.tokens[p]}" + (" (last)" if p == cap.n_tokens - 1 else ""),
-    )
-
-
 def _append(lm, ids: list[int], new_id: int) -> None:
     """Callback: extend the sidebar prompt by one token and follow the new last position."""
-    st.session_state["prompt"] = common.prompt() + continuation_text(lm, ids, [new_id])
-    st.session_state.pop("position", None)
+    st.session_state["prompt"] = kit.prompt() + continuation_text(lm, ids, [new_id])
+    kit.forget("position")
 
 
 def _settings(vocab: int) -> tuple[float, int | None, float | None, int]:
     """Temperature, top-k, top-p and the number of bars, from widgets inside the fragment."""
-    for key, default in (("temperature", 1.0), ("nt_top_k", 0), ("nt_top_p", 1.0), ("nt_n", 20)):
+    for key, default in (("nt_top_k", 0), ("nt_top_p", 1.0), ("nt_n", 20)):
         st.session_state.setdefault(key, default)  # defaults via state: these keys persist across pages
     cols = st.columns([3, 1, 2, 1])
-    t = cols[0].slider("Temperature", 0.0, TEMPERATURE_MAX, step=0.05, key="temperature", persist_state="session",
-                       help="Low = sharper, high = flatter, 0 = always the most likely token.")
+    t = kit.temperature_slider(where=cols[0], help="Low = sharper, high = flatter, 0 = always the most likely token.")
     k = cols[1].number_input("Top-k (0 = off)", 0, vocab, step=1, key="nt_top_k", persist_state="session")
     p = cols[2].slider("Top-p (1 = off)", 0.0, 1.0, step=0.01, key="nt_top_p", persist_state="session")
     n = cols[3].number_input("Bars", 1, 100, step=5, key="nt_n", persist_state="session")
@@ -101,11 +88,11 @@ def live_bars(lm, cap, pos: int) -> None:
 
 
 st.title("Next token: what comes after")
-common.explain("How the next token is chosen", EXPLANATION)
-lm = common.current_model()
-cap = common.current_capture()
+kit.explain("How the next token is chosen", EXPLANATION)
+lm = kit.current_model()
+cap = kit.current_capture()
 if lm is None or cap is None:
     st.stop()
-position = _position(cap)
-common.show_token_strip(cap, highlight=position)
+position = kit.select_position(cap, "Predict the token after")
+kit.token_strip(cap, highlight=position)
 live_bars(lm, cap, position)

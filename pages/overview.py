@@ -5,44 +5,44 @@ import streamlit as st
 
 from model.sampling import probabilities, top_tokens
 from model.tokens import readable_tokens
-from pages import common
+from pages import kit
 
 st.title("Inside a transformer, one prompt at a time")
 st.caption(
     "Type a prompt in the sidebar. The model reads it once; every page shows a different part of "
     "that single pass."
 )
-cap = common.current_capture()
+cap = kit.current_capture()
 if cap is not None:
     cfg = cap.config
     st.subheader(f"1 · Your prompt as {cap.n_tokens} tokens")
-    common.show_token_strip(cap)
+    kit.token_strip(cap)
     st.subheader("2 · What happens to them")
     cols = st.columns(4)
     cols[0].metric("Vectors", f"{cap.n_tokens} × {cfg.d_model}", help="One vector per token (the embedding).")
-    cols[1].metric("Layers", cfg.n_layers, help="Each layer: attention, then an MLP, added to the stream.")
+    cols[1].metric("Blocks", cfg.n_layers, help="Each block: attention, then an MLP, added to the stream.")
     cols[2].metric(
-        "Heads per layer", cfg.n_heads,
+        "Heads per block", cfg.n_heads,
         help=f"{cfg.n_heads} query heads share {cfg.n_kv_heads} key/value heads "
         f"({cfg.group_size} queries per key/value).",
     )
     cols[3].metric("Vocabulary", f"{cfg.vocab_size:,}", help="Scores (logits) come out for every token.")
     st.subheader("3 · The model's guess for the next token")
     p = probabilities(cap.logits[-1], 1.0)
-    tokenizer = common.current_model().tokenizer
+    tokenizer = kit.current_model().tokenizer
     rows = [{"next token": readable_tokens(tokenizer, [i])[0], "probability": float(p[i])} for i in top_tokens(p, 5)]
     st.dataframe(rows, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
     st.page_link("pages/embeddings.py", label="Next: the vectors the tokens become (Embeddings) →")
-common.explain(
+kit.explain(
     "How to read this app",
     "A language model never sees letters. It cuts text into **tokens**, turns each token into a long "
-    "list of numbers (a **vector**), and then lets those vectors pass through a stack of layers. In "
-    "each layer, **attention** lets every token gather information from the tokens before it, and an "
+    "list of numbers (a **vector**), and then lets those vectors pass through a stack of **blocks** (layers). In "
+    "each block, **attention** lets every token gather information from the tokens before it, and an "
     "**MLP** transforms each vector on its own. At the end, the last vector is compared with every "
     "token of the vocabulary to give a score (**logit**) per candidate, and a softmax turns the scores "
     "into probabilities.\n\n"
-    "Pages: **Attention** (who looks at whom, in every head of every layer), **Embeddings** (where "
-    "the vectors sit and how they move through the layers), **Next token** (the probabilities, with "
+    "Pages: **Attention** (who looks at whom, in every head of every block), **Embeddings** (where "
+    "the vectors sit and how they move through the blocks), **Next token** (the probabilities, with "
     "a live temperature).",
 )

@@ -5,57 +5,57 @@ import streamlit as st
 
 from model.settings import DEFAULT_MODEL
 from model.export import capture_npz
-from pages import common
+from pages import captures, models, server, session
 from viz.export import file_name
 
 DEFAULT_LABEL = "SmolLM2-135M-Instruct (embedded)"
 
 
 def _model_options() -> list[str]:
-    cfg = common.settings()
+    cfg = server.settings()
     if cfg.allowed_models:
         return [DEFAULT_LABEL if m == DEFAULT_MODEL else m for m in cfg.allowed_models]
-    return [DEFAULT_LABEL, common.OTHER_MODEL]
+    return [DEFAULT_LABEL, models.OTHER_MODEL]
 
 
 def _requested_model() -> str:
     choice = st.selectbox("Model", _model_options(), key="model_choice")
-    if choice == common.OTHER_MODEL:
+    if choice == models.OTHER_MODEL:
         typed = st.text_input(
             "Hub id or local folder", key="model_custom", placeholder="e.g. gpt2 or /path/to/model",
             help="Any Hugging Face causal LM: a hub id (needs network or the HF cache), a folder with "
             "safetensors, or a .gguf file.",
         ).strip()
-        return typed or common.model_name()
+        return typed or session.model_name()
     return DEFAULT_MODEL if choice == DEFAULT_LABEL else choice
 
 
 def _switch_model(requested: str) -> None:
     """Make `requested` the active model if it loads; otherwise keep the one that works."""
-    if requested == common.model_name():
+    if requested == session.model_name():
         return
-    if common.get_model(requested) is not None:
+    if models.get_model(requested) is not None:
         st.session_state["active_model"] = requested
     else:
-        st.caption(f"Still using: {common.model_name()}")
+        st.caption(f"Still using: {session.model_name()}")
 
 
 def _load_example() -> None:
     chosen = st.session_state.get("example")
-    if chosen in common.EXAMPLES:
-        st.session_state["prompt"] = common.EXAMPLES[chosen]
+    if chosen in session.EXAMPLES:
+        st.session_state["prompt"] = session.EXAMPLES[chosen]
 
 
 def render() -> None:
     with st.sidebar:
-        st.session_state.setdefault("prompt", common.DEFAULT_PROMPT)
+        st.session_state.setdefault("prompt", session.DEFAULT_PROMPT)
         _switch_model(_requested_model())
         st.text_area("Prompt (Ctrl+Enter to run)", key="prompt", height=120)
         st.selectbox(
-            "Examples", list(common.EXAMPLES), index=None, key="example", on_change=_load_example,
+            "Examples", list(session.EXAMPLES), index=None, key="example", on_change=_load_example,
             placeholder="Load an example prompt…",
         )
-        limit = common.settings().token_limit
+        limit = server.settings().token_limit
         st.session_state.setdefault("token_limit", limit)
         st.number_input("Token limit", min_value=1, max_value=limit, step=16, key="token_limit",
                         help=f"Longer prompts are refused, never cut. The operator's ceiling is {limit}.")
@@ -63,7 +63,7 @@ def render() -> None:
 
 def render_footer() -> None:
     """After the page ran: the facts of the pass it used and the capture download."""
-    cap = common.capture_cache().get(common.capture_key(common.model_name(), common.prompt(), common.token_limit()))
+    cap = captures.last_capture()
     if cap is None:
         return
     with st.sidebar:

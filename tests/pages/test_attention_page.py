@@ -47,7 +47,7 @@ def page() -> AppTest:
 def test_page_draws_grid_and_heatmap_then_each_view(page: AppTest) -> None:
     assert not page.exception and not page.error
     assert [t.value for t in page.title] == ["Attention"]
-    assert "Layer 0 · head 0" in _subheaders(page)
+    assert "Block 0 · head 0" in _subheaders(page)
     specs = [json.loads(el.proto.spec) for el in page.get("plotly_chart")]
     assert len(specs) == 2
     assert specs[0]["data"][0]["type"] == "image"  # the overview is one picture
@@ -67,7 +67,7 @@ def test_changing_layer_and_head_opens_that_head(page: AppTest) -> None:
     page.selectbox(key="layer").set_value(17).run()
     page.selectbox(key="head").set_value(3).run()
     assert not page.exception
-    assert "Layer 17 · head 3" in _subheaders(page)
+    assert "Block 17 · head 3" in _subheaders(page)
     heatmap = json.loads(page.get("plotly_chart")[1].proto.spec)
     assert heatmap["layout"]["title"]["text"].startswith("Layer 17 · head 3")
 

@@ -38,11 +38,11 @@ def test_page_draws_map_paths_and_table(page: AppTest) -> None:
 
 def test_changing_layer_changes_the_map(page: AppTest) -> None:
     before = _chart_specs(page)[0]
-    page.slider(key="emb_layer").set_value(12).run()
+    page.select_slider(key="emb_layer").set_value(12).run()
     assert not page.exception
     after = _chart_specs(page)[0]
     assert after != before
-    assert "after block 12" in after and "queen" not in after
+    assert "after block 11" in after and "queen" not in after  # depth 12: the stream leaving block 11
 
 
 def test_three_d_and_raw_vectors(page: AppTest) -> None:
@@ -65,6 +65,6 @@ def test_html_in_prompt_is_not_rendered(page: AppTest) -> None:
 @pytest.mark.parametrize("prompt", ["Hi", "Hello there"])
 def test_very_short_prompts_explain_instead_of_failing(page: AppTest, prompt: str) -> None:
     page.session_state["prompt"] = prompt
-    page.slider(key="emb_layer").set_value(5).run()
+    page.select_slider(key="emb_layer").set_value(5).run()
     assert not page.exception
     assert len(page.dataframe) >= 1  # the nearest-token table still works

@@ -39,7 +39,7 @@ def test_generate_sampled_repeats_with_seed():
     for _ in range(2):
         at = open_page("pages/generate.py")
         at.number_input(key="gen_steps").set_value(2)
-        at.radio(key="gen_mode").set_value("Sampled")
+        at.radio(key="gen_mode").set_value("Sampled").run()  # the mode sits outside the form: it redraws it
         at.number_input(key="gen_seed").set_value(11)
         at.button[0].click().run()
         assert not at.exception

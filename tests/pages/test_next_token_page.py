@@ -10,7 +10,7 @@ import numpy as np
 
 from streamlit.testing.v1 import AppTest
 
-from pages import common
+from pages import captures
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -47,14 +47,14 @@ def test_page_shows_paris_on_top():
 def test_temperature_changes_bars_without_new_capture():
     at = open_page()
     _, before = bars(at)
-    computed = common.capture_cache().computed
+    computed = captures.capture_cache().computed
     at.slider(key="temperature").set_value(0.3).run()
     assert not at.exception
     _, sharp = bars(at)
     at.slider(key="temperature").set_value(0.0).run()
     _, greedy = bars(at)
     assert sharp[0] > before[0] and greedy[0] == 1.0 and sum(1 for p in greedy if p > 0) == 1
-    assert common.capture_cache().computed == computed  # no forward pass ran
+    assert captures.capture_cache().computed == computed  # no forward pass ran
 
 
 def test_append_greedy_extends_the_prompt():

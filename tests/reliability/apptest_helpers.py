@@ -33,12 +33,12 @@ def ask_for_model(typed: str, **params: str) -> AppTest:
     AppTest drops sidebar widgets from its tree after a rerun under st.navigation, so the choice
     is made before the first run, where sidebar messages are still visible.
     """
-    from pages import common
+    from pages import models
 
     at = AppTest.from_file(APP, default_timeout=180)
     for key, value in params.items():
         at.query_params[key] = value
-    at.session_state["model_choice"] = common.OTHER_MODEL
+    at.session_state["model_choice"] = models.OTHER_MODEL
     at.session_state["model_custom"] = typed
     return at.run()
 

@@ -37,9 +37,9 @@ def next_token_page():
     ],
 )
 def test_sampling_extremes_on_the_page(next_token_page, settings, top):
-    from pages import common
+    from pages import captures
 
-    at, computed = next_token_page, common.capture_cache().computed
+    at, computed = next_token_page, captures.capture_cache().computed
     defaults = {"temperature": 1.0, "nt_top_k": 0, "nt_top_p": 1.0}
     for key, value in {**defaults, **settings}.items():
         widget = at.slider(key=key) if key != "nt_top_k" else at.number_input(key=key)
@@ -50,7 +50,7 @@ def test_sampling_extremes_on_the_page(next_token_page, settings, top):
     assert shown.endswith("%") and 0 < float(shown[:-1]) <= 100
     if top:
         assert shown == top
-    assert common.capture_cache().computed == computed  # settings never re-run the model
+    assert captures.capture_cache().computed == computed  # settings never re-run the model
 
 
 @pytest.mark.parametrize("t", [0.0, 1e-12, 1e-6, 1e3, 1e300])
@@ -106,12 +106,12 @@ def test_link_prompt_with_script_stays_text():
 @pytest.fixture
 def operator_env(monkeypatch):
     """Set XRAY_* variables for one test; the process-wide settings cache is cleared around it."""
-    from pages import common
+    from pages import server
 
-    common.settings.clear()
+    server.settings.clear()
     yield monkeypatch
     monkeypatch.undo()
-    common.settings.clear()
+    server.settings.clear()
 
 
 def test_allowlist_offers_only_those_models(operator_env, tmp_path):
@@ -139,6 +139,6 @@ def test_remote_code_cannot_be_turned_on_from_the_page(operator_env, tmp_path):
     labels = " ".join(str(getattr(w, "label", "")) for w in at.sidebar)
     assert "remote" not in labels.lower()  # no widget offers it
     assert "trust_remote_code" in " ".join(e.value for e in at.sidebar.error)
-    from pages import common
+    from pages import server
 
-    assert common.settings().trust_remote_code is False
+    assert server.settings().trust_remote_code is False

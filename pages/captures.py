@@ -1,0 +1,55 @@
+"""Captures for the app: one byte-bounded cache per process, shared by every session, keyed by plain
+strings (model, token limit, text) so two sessions with the same prompt share one forward pass."""
+from __future__ import annotations
+
+import streamlit as st
+
+from model import Capture, LanguageModel, XrayError
+from model.capture_cache import CaptureCache
+from model.generation import ids_key
+from pages import models, server, session
+
+
+@st.cache_resource(show_spinner=False)
+def capture_cache() -> CaptureCache:
+    """One capture cache per process, shared by every session, bounded by bytes."""
+    return CaptureCache(server.settings().cache_mb * 2**20)
+
+
+def capture_key(model: str, text: str, limit: int) -> str:
+    return f"{model}\x1f{limit}\x1f{text}"
+
+
+def current_key() -> str:
+    """The key of the sidebar's prompt on the sidebar's model at the sidebar's token limit."""
+    return capture_key(session.model_name(), session.prompt(), session.token_limit())
+
+
+def capture_text(lm: LanguageModel, text: str) -> Capture:
+    """Any text on the sidebar's model, through the shared cache (raises XrayError when refused)."""
+    limit = session.token_limit()
+    return capture_cache().get_or_compute(capture_key(session.model_name(), text, limit),
+                                          lambda: lm.capture(text, limit))
+
+
+def capture_ids(lm: LanguageModel, ids: list[int]) -> Capture:
+    """Token ids (e.g. a generated text as it was at one step), through the shared cache."""
+    return capture_cache().get_or_compute(ids_key(lm.name, ids), lambda: lm.capture_ids(list(ids)))
+
+
+def last_capture() -> Capture | None:
+    """The sidebar prompt's capture if a page already made it; never runs the model."""
+    return capture_cache().get(current_key())
+
+
+def current_capture() -> Capture | None:
+    """The capture of the sidebar's prompt on the sidebar's model (cached), or None after a message."""
+    lm = models.current_model()
+    if lm is None:
+        return None
+    try:
+        with st.spinner("Running the model…"):
+            return capture_text(lm, session.prompt())
+    except XrayError as exc:
+        st.warning(str(exc))
+        return None

@@ -1,0 +1,110 @@
+"""The page kit: what every page needs, in one import. The current model and capture, the capture
+key, derived-result caching, and the shared selectors (layer, head, position, temperature), each
+clamped to the capture and kept in step with the other pages and the URL.
+
+Depth has one vocabulary: "embedding" is the stream before block 0, "block l" (0-based) is the l-th
+block, "after block l" is the stream that leaves it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+
+from model import Capture
+from pages import common  # noqa: F401  (importing it leaves Streamlit's legacy pages/ mode)
+from pages import captures, links, models, results, session, shared_keys
+from pages.shared_keys import TEMPERATURE_RANGE, TEMPERATURE_STEP
+from viz.labels import short
+from viz.token_strip import token_strip_html
+
+current_model = models.current_model
+current_capture = captures.current_capture
+current_key = captures.current_key  # the plain-string key of the sidebar's prompt, model and limit
+capture_text = captures.capture_text
+capture_ids = captures.capture_ids
+prompt = session.prompt
+token_limit = session.token_limit
+derived = results.derived  # derived(kind, key, compute): one bounded cache for every page's results
+forget = shared_keys.forget
+
+
+def stream_name(index: int) -> str:
+    """The residual stream at index 0..L: the embedding, then the stream after each block."""
+    return "embedding" if index == 0 else f"after block {index - 1}"
+
+
+def position_label(cap: Capture, pos: int) -> str:
+    """A position as every selector shows it: the token, then its index."""
+    return f"{short(cap.tokens[pos], 16)} ({pos})" + (" · last" if pos == cap.n_tokens - 1 else "")
+
+
+def _clamp(key: str, options: Sequence[int], default: int) -> int:
+    """Keep a shared selection valid for this model and prompt before its widget is drawn."""
+    value = st.session_state.get(key)
+    if value not in options:
+        value = default
+    st.session_state[key] = int(value)
+    return int(value)
+
+
+def position_of(cap: Capture, options: Sequence[int] | None = None) -> int:
+    """The shared position, clamped (default: the last of the options), without drawing a widget:
+    for the token strip above the selector."""
+    options = list(range(cap.n_tokens)) if options is None else list(options)
+    return _clamp("position", options, options[-1])
+
+
+def select_position(cap: Capture, label: str, options: Sequence[int] | None = None, *, where=st) -> int:
+    """The shared position selector (default: the last token)."""
+    options = list(range(cap.n_tokens)) if options is None else list(options)
+    position_of(cap, options)
+    return int(where.selectbox(label, options, key="position", persist_state="session",
+                               format_func=lambda p: position_label(cap, p)))
+
+
+def select_layer(cap: Capture, label: str = "Block", *, slider: bool = False, where=st) -> int:
+    """The shared block selector, 0-based (a slider or a selectbox)."""
+    n = cap.config.n_layers
+    _clamp("layer", range(n), 0)
+    if slider:
+        return int(where.slider(label, 0, n - 1, key="layer", persist_state="session", on_change=links.write_url))
+    return int(where.selectbox(label, list(range(n)), key="layer", persist_state="session", on_change=links.write_url))
+
+
+def select_head(cap: Capture, label: str = "Head", *, where=st) -> int:
+    """The shared head selector; each head names the key/value head it shares (grouped-query attention)."""
+    cfg = cap.config
+    _clamp("head", range(cfg.n_heads), 0)
+    return int(where.selectbox(label, list(range(cfg.n_heads)), key="head", persist_state="session",
+                               on_change=links.write_url,
+                               format_func=lambda h: f"head {h} (key/value head {h // cfg.group_size})"))
+
+
+def temperature_slider(label: str = "Temperature", *, key: str = "temperature", where=st,
+                       help: str | None = None) -> float:
+    """A temperature slider over the one range the app and its links accept. The shared key also
+    rewrites the URL on change (a fragment rerun skips the shell, which writes it otherwise);
+    other keys (e.g. inside a form, where callbacks are not allowed) keep their own value."""
+    low, high = TEMPERATURE_RANGE
+    st.session_state.setdefault(key, shared_keys.DEFAULT_TEMPERATURE)
+    callback = links.write_url if key == "temperature" else None
+    return float(where.slider(label, low, high, step=TEMPERATURE_STEP, key=key, persist_state="session",
+                              on_change=callback, help=help))
+
+
+def token_strip(cap: Capture, highlight: int | None = None, *, where=st) -> None:
+    """The shared token strip (escaped HTML: tags in a prompt show as characters)."""
+    where.html(token_strip_html(cap.tokens, cap.token_ids, highlight=highlight))
+
+
+def set_defaults(defaults: dict[str, object]) -> None:
+    """Give a page's widgets their first values (persist_state keeps them across page switches)."""
+    for key, value in defaults.items():
+        st.session_state.setdefault(key, value)
+
+
+def explain(title: str, body: str) -> None:
+    """A page's short explanation, collapsed by default. Body is our own markdown text."""
+    with st.expander(title, expanded=False):
+        st.markdown(body)

@@ -1,0 +1,45 @@
+"""Loading models for the app: once per process, at most XRAY_MAX_MODELS kept, with a progress bar
+on the very first start and a message (never a traceback) when a model cannot be loaded."""
+from __future__ import annotations
+
+import streamlit as st
+
+from model import LanguageModel, XrayError, default_model, load_model
+from model.settings import DEFAULT_MODEL, load_settings
+from pages import server, session
+
+OTHER_MODEL = "Other (hub id or local folder)…"  # the sidebar's choice for a typed hub id or folder
+
+
+@st.cache_resource(show_spinner=False, max_entries=load_settings().max_models)
+def _load(name: str) -> LanguageModel:
+    """Load a model once per process; at most XRAY_MAX_MODELS stay loaded."""
+    return load_model(None if name == DEFAULT_MODEL else name, trust_remote_code=server.settings().trust_remote_code)
+
+
+def _prepare_default_with_progress() -> None:
+    """First start only: convert the embedded GGUF with a progress bar instead of a blank page."""
+    if default_model.is_converted():
+        return
+    bar = st.progress(0.0, text="Preparing the embedded model (first start only)…")
+    default_model.ensure_converted(lambda message, fraction: bar.progress(fraction, text=message))
+    bar.empty()
+
+
+def get_model(name: str) -> LanguageModel | None:
+    """The loaded model, or None after showing why it could not be loaded."""
+    try:
+        if name == DEFAULT_MODEL:
+            _prepare_default_with_progress()
+        with st.spinner(f"Loading {name if name != DEFAULT_MODEL else 'the embedded model'}…"):
+            return _load(name)
+    except XrayError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # an unexpected loader failure still gets a message, not a traceback
+        st.error(f"Could not load '{name}': {type(exc).__name__}: {exc}")
+    return None
+
+
+def current_model() -> LanguageModel | None:
+    """The sidebar's model, loaded (or None after a message)."""
+    return get_model(session.model_name())

@@ -1,0 +1,30 @@
+"""The sidebar's choices as every page reads them: the prompt, the token limit and the model."""
+from __future__ import annotations
+
+import streamlit as st
+
+from model.settings import DEFAULT_MODEL
+from pages import server
+
+EXAMPLES = {
+    "A fact to recall": "The capital of France is",
+    "One word, two meanings": "The spy was a mole inside the agency. In the garden, a mole dug a tunnel under the",
+    "A repeated sequence to copy": "The cat sat on the mat and the dog ran to the park. The cat sat on the mat and the dog ran to the",
+    "A line of code": "def add(a, b):\n    return a + b\n\nprint(add(2,",
+}
+DEFAULT_PROMPT = EXAMPLES["A fact to recall"]
+
+
+def model_name() -> str:
+    """The model the sidebar asks for; falls back to the last model that loaded."""
+    return st.session_state.get("active_model", DEFAULT_MODEL)
+
+
+def token_limit() -> int:
+    """The sidebar's token limit (at most the operator's)."""
+    return int(st.session_state.get("token_limit", server.settings().token_limit))
+
+
+def prompt() -> str:
+    """The sidebar's prompt."""
+    return st.session_state.get("prompt", DEFAULT_PROMPT)

@@ -1,0 +1,34 @@
+"""The selections every page shares (and the URL carries): layer, head, position and temperature.
+
+Streamlit drops a widget's key when a page without that widget runs; plain mirrors keep the value,
+and `carry()` re-binds it at the start of every full run so the next page's widget shows it."""
+from __future__ import annotations
+
+import streamlit as st
+
+SHARED_KEYS = ("layer", "head", "position", "temperature")
+TEMPERATURE_RANGE = (0.0, 2.0)  # the slider's range, and what a link may ask for
+TEMPERATURE_STEP = 0.05
+DEFAULT_TEMPERATURE = 1.0
+
+
+def _mirror(key: str) -> str:
+    return f"_shared_{key}"
+
+
+def carry() -> None:
+    """Carry the values chosen on one page to the widgets of the next. A value re-assigned by code
+    binds to whichever widget uses the key next; mirrors bring back keys Streamlit dropped."""
+    state = st.session_state
+    for key in SHARED_KEYS:
+        if key in state:
+            state[key] = state[_mirror(key)] = state[key]
+        elif _mirror(key) in state:
+            state[key] = state[_mirror(key)]
+
+
+def forget(key: str) -> None:
+    """Drop a shared value and its mirror (e.g. the position after the prompt changed), so the next
+    page picks its default instead of getting the old value back from the mirror."""
+    st.session_state.pop(key, None)
+    st.session_state.pop(_mirror(key), None)
