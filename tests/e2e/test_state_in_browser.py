@@ -1,0 +1,69 @@
+"""State a user sees in the browser (issue 14, items 1 and 5): the address bar follows a temperature
+moved inside the Next-token fragment, and typing "L23 H" + Enter on Ablation switches off one head,
+whose chip stays readable."""
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+
+from xray_app import CHROMIUM, FLAGS, exception_texts, running_app, settle
+
+pytestmark = pytest.mark.e2e
+SLIDER = '[data-testid="stSlider"]'
+CHIPS = '[data-testid="stMultiSelect"] .react-aria-ComboBox [data-tag]'  # the visible chips (a hidden template copies them)
+
+
+@pytest.fixture(scope="module")
+def app():
+    """One server and one browser for the module."""
+    from playwright.sync_api import sync_playwright
+
+    with running_app() as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield url, browser
+        browser.close()
+
+
+def _open(browser, address: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(address, timeout=180_000)
+    settle(page, timeout=180)
+    return page
+
+
+def _temperature_slider(page):
+    return page.locator(SLIDER).filter(has_text="Temperature").first
+
+
+def test_copied_link_keeps_the_temperature(app):
+    url, browser = app
+    page = _open(browser, f"{url}/next_token")
+    _temperature_slider(page).locator("input[type=range], [role=slider]").first.focus()
+    for _ in range(10):  # 1.00 -> 0.50 in steps of 0.05: only the bars fragment reruns
+        page.keyboard.press("ArrowLeft")
+    settle(page)
+    assert "0.50" in _temperature_slider(page).inner_text()
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query).get("temperature") == ["0.5"]
+    copied = _open(browser, page.url)  # the link, opened in a fresh session
+    assert "0.50" in _temperature_slider(copied).inner_text()
+    assert not exception_texts(page) and not exception_texts(copied)
+
+
+def test_typing_a_layer_then_enter_switches_off_one_head(app):
+    url, browser = app
+    page = _open(browser, f"{url}/ablation")
+    box = page.locator('[data-testid="stMultiSelect"] input').first
+    for typed in ["L23 H", "L23 H1", "L5 H", "L6 H", "L7 H", "L8 H", "L9 H", "L10 H", "L11 H"]:
+        box.click()
+        box.fill(typed)
+        page.keyboard.press("Enter")
+        settle(page)
+    chips = page.locator(CHIPS)
+    names = [chips.nth(i).inner_text().strip() for i in range(chips.count())]
+    assert names[:2] == ["L23 H0", "L23 H1"] and len(names) == 9  # one head per Enter, never "Select N matches"
+    widget = page.locator('[data-testid="stMultiSelect"]').first.bounding_box()
+    for i in range(chips.count()):  # every chip lies inside the widget: none scrolled out of sight
+        chip = chips.nth(i).bounding_box()
+        assert widget["x"] <= chip["x"] and chip["x"] + chip["width"] <= widget["x"] + widget["width"] + 1
+    assert not exception_texts(page)
