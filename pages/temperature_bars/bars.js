@@ -118,10 +118,13 @@ export default function temperatureBars({ data, parentElement, setTriggerValue }
   view.topP = data.top_p;
   setRows(view, data.labels, data.ids);
   view.slider.max = String(data.max);
-  view.slider.step = String(data.step);
   // Python's value wins unless it is the echo of our own report or a report is still pending.
   const pending = view.timer !== null || data.temperature === view.reported;
-  if (data.temperature !== view.dataT && !pending) view.slider.value = String(data.temperature);
+  if (data.temperature !== view.dataT && !pending) {
+    const onGrid = Math.abs(data.temperature / data.step - Math.round(data.temperature / data.step)) < 1e-9;
+    view.slider.step = onGrid ? String(data.step) : "0.01"; // a link's 0.33 must not snap to 0.35
+    view.slider.value = String(data.temperature);
+  }
   view.dataT = data.temperature;
   draw(view);
 }
