@@ -1,5 +1,6 @@
-"""Next token: the model's prediction after any position, with a live temperature that only redraws
-the bars (a fragment over cached logits), seeded sampling, and one-token-at-a-time continuation."""
+"""Next token: the model's prediction after any position, with a live temperature drawn in the
+browser over the whole vocabulary (pages/temperature_bars), seeded sampling, and one-token-at-a-time
+continuation."""
 from __future__ import annotations
 
 import streamlit as st
@@ -7,8 +8,10 @@ import streamlit as st
 from model.generation import continuation_text
 from model.sampling import probabilities, sample_token
 from model.tokens import readable_tokens
-from pages import kit
-from viz.next_token import csv_filename, next_token_figure, percent, ranked_ids, table_csv, table_rows
+from pages import kit, links
+from pages.shared_keys import DEFAULT_TEMPERATURE, TEMPERATURE_RANGE, TEMPERATURE_STEP
+from pages.temperature_bars import temperature_bars
+from viz.next_token import csv_filename, distinct_labels, next_token_bars, ranked_ids, table_csv, table_rows
 
 EXPLANATION = """
 **From the last vector to a word.** After the final block, the vector at each position is
@@ -35,15 +38,14 @@ def _append(lm, ids: list[int], new_id: int) -> None:
 
 
 def _settings(vocab: int) -> tuple[float, int | None, float | None, int]:
-    """Temperature, top-k, top-p and the number of bars, from widgets inside the fragment."""
-    for key, default in (("nt_top_k", 0), ("nt_top_p", 1.0), ("nt_n", 20)):
+    """Temperature (reported by the bars' own slider), top-k, top-p and the number of bars."""
+    for key, default in (("temperature", DEFAULT_TEMPERATURE), ("nt_top_k", 0), ("nt_top_p", 1.0), ("nt_n", 20)):
         st.session_state.setdefault(key, default)  # defaults via state: these keys persist across pages
-    cols = st.columns([3, 1, 2, 1])
-    t = kit.temperature_slider(where=cols[0], help="Low = sharper, high = flatter, 0 = always the most likely token.")
-    k = cols[1].number_input("Top-k (0 = off)", 0, vocab, step=1, key="nt_top_k", persist_state="session")
-    p = cols[2].slider("Top-p (1 = off)", 0.0, 1.0, step=0.01, key="nt_top_p", persist_state="session")
-    n = cols[3].number_input("Bars", 1, 100, step=5, key="nt_n", persist_state="session")
-    return float(t), int(k) or None, (float(p) if p < 1 else None), int(n)
+    cols = st.columns([1, 2, 1])
+    k = cols[0].number_input("Top-k (0 = off)", 0, vocab, step=1, key="nt_top_k", persist_state="session")
+    p = cols[1].slider("Top-p (1 = off)", 0.0, 1.0, step=0.01, key="nt_top_p", persist_state="session")
+    n = cols[2].number_input("Bars", 1, 100, step=5, key="nt_n", persist_state="session")
+    return float(st.session_state["temperature"]), int(k) or None, (float(p) if p < 1 else None), int(n)
 
 
 def _continue_buttons(lm, cap, row, t, k, p, is_last: bool) -> None:
@@ -67,19 +69,16 @@ def _continue_buttons(lm, cap, row, t, k, p, is_last: bool) -> None:
 
 @st.fragment
 def live_bars(lm, cap, pos: int) -> None:
-    """Everything the temperature touches; moving a slider reruns only this, over cached logits."""
+    """The bars redraw in the browser at every temperature step; a released slider reruns only this
+    fragment (over cached logits) so the table, the seeded draw and the link follow."""
     row = cap.logits[pos]  # (V,) cached: no forward pass here
     t, k, p, n = _settings(cap.config.vocab_size)
-    labels = readable_tokens(lm.tokenizer, ranked_ids(row, n))
-    fig, bars = next_token_figure(row, labels, n=n, temperature=t, top_k=k, top_p=p)
-    cols = st.columns(3)
-    cols[0].metric("Entropy", f"{bars.entropy:.2f} bits", f"{bars.entropy - bars.ghost_entropy:+.2f} vs T = 1",
-                   delta_color="off")
-    cols[1].metric("Most likely", f"{bars.probs[0]:.1%}", f"{bars.probs[0] - bars.ghost[0]:+.1%} vs T = 1",
-                   delta_color="off")
-    cols[2].metric("All other tokens", percent(bars.rest), help="Mass of every token outside the bars.")
-    st.plotly_chart(fig, key="nt_bars")
+    ids = ranked_ids(row, n)
+    labels = readable_tokens(lm.tokenizer, ids)
+    temperature_bars(row, ids, distinct_labels(labels, ids), temperature=t, top_k=k, top_p=p, key="nt_bars",
+                     limit=TEMPERATURE_RANGE[1], step=TEMPERATURE_STEP, on_report=links.write_url)
     with st.expander("Table and download"):
+        bars = next_token_bars(row, n, t, k, p)
         st.dataframe(table_rows(bars, labels), hide_index=True)
         st.download_button("Download the table (CSV)", table_csv(bars, labels), key="nt_csv", on_click="ignore",
                            file_name=csv_filename(cap.prompt, pos), mime="text/csv")

@@ -37,8 +37,11 @@ def ranked_ids(logits_row: np.ndarray, n: int) -> np.ndarray:
     """(n,) ids of the n largest logits, largest first, ties to the lower id (= sampling's order)."""
     row = np.asarray(logits_row)
     n = max(1, min(int(n), row.size))
-    part = np.argpartition(-row, n - 1)[:n] if n < row.size else np.arange(row.size)
-    return part[np.lexsort((part, -row[part]))]  # sort by -logit, then id
+    if n < row.size:  # every token tied with the n-th largest competes, so the lower ids win the cut
+        part = np.flatnonzero(row >= row[np.argpartition(-row, n - 1)[n - 1]])
+    else:
+        part = np.arange(row.size)
+    return part[np.lexsort((part, -row[part]))][:n]  # sort by -logit, then id
 
 
 _MASS_TOLERANCE = 1e-12  # the same slack as model/sampling.py's top-p
@@ -93,12 +96,17 @@ def percent(p: float) -> str:
 
 
 
-def unique_labels(labels: list[str], ids: np.ndarray) -> list[str]:
-    """Escaped bar labels; two tokens that look the same get their ids so no bar is merged."""
+def distinct_labels(labels: list[str], ids: np.ndarray) -> list[str]:
+    """Bar labels as plain text; two tokens that look the same get their ids so no bar is merged."""
     seen: dict[str, int] = {}
     for label in labels:
         seen[label] = seen.get(label, 0) + 1
-    return [escape(t) if seen[t] == 1 else f"{escape(t)} #{int(i)}" for t, i in zip(labels, ids)]
+    return [t if seen[t] == 1 else f"{t} #{int(i)}" for t, i in zip(labels, ids)]
+
+
+def unique_labels(labels: list[str], ids: np.ndarray) -> list[str]:
+    """distinct_labels escaped for plotly, which reads a few HTML tags in its text."""
+    return [escape(t) for t in distinct_labels(labels, ids)]
 
 
 def bars_figure(

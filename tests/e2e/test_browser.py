@@ -60,8 +60,8 @@ def tour(page, need_charts: bool) -> dict[str, tuple[int, float]]:
 
 
 def most_likely(page) -> str:
-    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Most likely").first
-    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    metric = page.locator(".xr-metric").filter(has_text="Most likely").first
+    return metric.locator(".xr-metric-value").inner_text().strip()
 
 
 def chip_text(page) -> str:
@@ -84,16 +84,25 @@ def test_every_page_and_live_temperature(browser_page):
 
     open_page(page, "Next token")
     before = most_likely(page)
-    slider = page.locator('.st-key-temperature input[type="range"]').first
+    first_bar = page.locator(".xr-label").first.inner_text()
+    slider = page.locator('.xr-temperature input[type="range"]').first
     slider.focus()
-    slider.press("Home")  # temperature 0: greedy, all the mass on one token
-    settle(page)
+    slider.press("Home")  # temperature 0: greedy, all the mass on one token, drawn in the browser
     assert most_likely(page) == "100.0%" != before
+    assert page.locator(".xr-label").first.inner_text() == first_bar  # the same token, now at 100%
     for _ in range(30):  # up to 1.5: a flatter distribution
         slider.press("ArrowRight")
-    settle(page)
     hot = most_likely(page)
     assert float(hot.rstrip("%")) < float(before.rstrip("%"))
+    # On release the value travels to Python: the session, the shareable link and the page follow.
+    page.wait_for_function("() => new URLSearchParams(location.search).get('temperature') === '1.5'",
+                           timeout=30_000)
+    settle(page)
+    assert most_likely(page) == hot and not exception_texts(page)
+    page.reload()  # the link now opens at T = 1.5
+    settle(page, timeout=120)
+    assert page.locator('.xr-temperature input[type="range"]').first.input_value() == "1.5"
+    assert most_likely(page) == hot
     print(f"  top probability: T=1 {before}, T=0 100.0%, T=1.5 {hot}; whole test {time.monotonic() - start:.1f} s")
     assert not page.dialogs
 

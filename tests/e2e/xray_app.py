@@ -134,5 +134,6 @@ def exception_texts(page) -> list[str]:
 
 
 def chart_count(page) -> int:
-    """Charts drawn on the page: plotly figures, images and canvases (data grids excluded)."""
-    return page.locator(".js-plotly-plot, [data-testid='stImage'] img, [data-testid='stMain'] img").count()
+    """Charts drawn on the page: plotly figures, images, and the browser-drawn next-token bars
+    (pages/temperature_bars, inside a shadow root that playwright's CSS locators pierce)."""
+    return page.locator(".js-plotly-plot, [data-testid='stImage'] img, [data-testid='stMain'] img, .xr-bars").count()

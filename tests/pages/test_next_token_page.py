@@ -22,37 +22,45 @@ def open_page() -> AppTest:
     return at
 
 
-def bars(at: AppTest):
-    chart = at.get("plotly_chart")[0]
-    fig = json.loads(chart.proto.spec)
-    main = next(t for t in fig["data"] if t["name"].startswith("T = ") and "model" not in t["name"])
-    return list(main["y"]), decode(main["x"])
+def component_data(at: AppTest) -> dict:
+    """What the page sends to the browser-side bars (pages/temperature_bars)."""
+    (bars,) = at.get("bidi_component")
+    return json.loads(bars.proto.json)
 
 
-def decode(values) -> list[float]:
-    """Plotly ships numpy arrays as base64 typed arrays; plain lists pass through."""
-    if isinstance(values, dict):
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
-    return [float(v) for v in values]
+def labels(at: AppTest) -> list[str]:
+    return component_data(at)["labels"]
+
+
+def table_probabilities(at: AppTest) -> list[float]:
+    """The 'Table and download' rows (Python's own numbers at the session temperature)."""
+    return at.dataframe[0].value["probability"].tolist()
 
 
 def test_page_shows_paris_on_top():
     at = open_page()
-    labels, probs = bars(at)
-    assert labels[0] == "·Paris" and labels[-1] == "all other tokens" and len(labels) == 21
-    assert abs(sum(probs) - 1) < 1e-6
+    data = component_data(at)
+    assert data["labels"][0] == "·Paris" and len(data["labels"]) == len(data["ids"]) == 20
+    row = np.frombuffer(base64.b64decode(data["logits"]), dtype="<f4")  # (V,) the browser gets every logit
+    assert row.size == 49_152 and int(np.argmax(row)) == data["ids"][0]
+    assert data["temperature"] == 1.0 and data["top_k"] == 0 and data["top_p"] == 1.0
+    assert abs(sum(table_probabilities(at)) - 1) < 1e-6
     assert at.selectbox(key="position").value == 4  # the last of 5 tokens
 
 
-def test_temperature_changes_bars_without_new_capture():
+def test_session_temperature_reaches_the_bars_and_the_table_without_new_capture():
     at = open_page()
-    _, before = bars(at)
+    before = table_probabilities(at)
+    logits = component_data(at)["logits"]
     computed = captures.capture_cache().computed
-    at.slider(key="temperature").set_value(0.3).run()
+    at.session_state["temperature"] = 0.3  # what the browser's slider reports on release
+    at.run()
     assert not at.exception
-    _, sharp = bars(at)
-    at.slider(key="temperature").set_value(0.0).run()
-    _, greedy = bars(at)
+    assert component_data(at)["temperature"] == 0.3 and component_data(at)["logits"] == logits
+    sharp = table_probabilities(at)
+    at.session_state["temperature"] = 0.0
+    at.run()
+    greedy = table_probabilities(at)
     assert sharp[0] > before[0] and greedy[0] == 1.0 and sum(1 for p in greedy if p > 0) == 1
     assert captures.capture_cache().computed == computed  # no forward pass ran
 
@@ -69,17 +77,16 @@ def test_earlier_position_cannot_append():
     at = open_page()
     at.selectbox(key="position").set_value(1).run()
     assert not at.exception
-    labels, _ = bars(at)
-    assert at.button(key="nt_append_greedy").disabled and labels[0] != "·Paris"
+    assert at.button(key="nt_append_greedy").disabled and labels(at)[0] != "·Paris"
 
 
 
 def test_settings_survive_a_page_switch():
     at = open_page()
-    at.slider(key="temperature").set_value(0.4).run()
+    at.session_state["temperature"] = 0.4
     at.number_input(key="nt_n").set_value(7).run()
     at.switch_page("pages/overview.py").run()
     at.switch_page("pages/next_token.py").run()
     assert not at.exception and not at.warning
-    labels, _ = bars(at)
-    assert at.slider(key="temperature").value == 0.4 and len(labels) == 8
+    assert at.session_state["temperature"] == 0.4 and component_data(at)["temperature"] == 0.4
+    assert len(labels(at)) == 7
