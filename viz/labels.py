@@ -11,6 +11,17 @@ TICK_FONT = dict(size=11, color="#1f2430", family="ui-monospace, monospace")  # 
 PX_PER_LABEL = 13  # a label needs about this many pixels across the axis to stay apart from the next
 
 
+def stream_name(index: int) -> str:
+    """The one vocabulary for the residual stream: index 0 is "embedding" (before block 0), index
+    i is "after block i-1" (blocks count from 0). Every axis, hover, table and file uses it."""
+    return "embedding" if index == 0 else f"after block {index - 1}"
+
+
+def stream_names(n: int) -> list[str]:
+    """Names of the n residual streams: embedding, after block 0, ..., after block n-2."""
+    return [stream_name(i) for i in range(n)]
+
+
 def escape(text: str) -> str:
     """Escape text for plotly labels/hovers, which render a subset of HTML. Quotes stay as they are:
     plotly shows `&quot;` literally, and outside attributes a quote is harmless."""

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from model.tokens import character_labels
-from viz.labels import TICK_FONT, cell_text, escape, fit_ticks, short
+from viz.labels import TICK_FONT, cell_text, escape, fit_ticks, short, stream_names
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.logit_lens import LogitLens
@@ -21,7 +21,7 @@ PLOT_PX = 860  # px across the cells the chart is assumed to get: cell text is c
 
 def row_names(n_rows: int) -> list[str]:
     """Row 0 is the embedding (the stream before block 0); row r is the stream after block r-1."""
-    return ["embedding"] + [f"after block {block}" for block in range(n_rows - 1)]
+    return stream_names(n_rows)
 
 
 def column_labels(lens: LogitLens, tokens: list[str]) -> list[str]:

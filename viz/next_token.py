@@ -48,8 +48,8 @@ def next_token_bars(
 
 
 def percent(p: float) -> str:
-    """A bar's text: '12.3%', '<0.1%' for tiny but non-zero, '0' for filtered out."""
-    return f"{p:.1%}" if p >= 0.0005 else ("<0.1%" if p > 0 else "0")
+    """A bar's text: '12.3%', '<0.1%' for tiny but non-zero, '0%' for filtered out."""
+    return f"{p:.1%}" if p >= 0.0005 else ("<0.1%" if p > 0 else "0%")
 
 
 
@@ -80,11 +80,12 @@ def bars_figure(
     custom = np.stack([ids, [f"{g:.4f}" for g in ghost]], axis=-1)  # (N+1, 2)
     colors = [_CHOSEN if chosen is not None and int(i) == chosen else _COLOR for i in bars.ids] + [_REST]
     data = [  # plain dicts: one validation pass in go.Figure, several times faster than Bar + update_layout
-        dict(type="bar", x=probs, y=y, orientation="h", name=f"T = {bars.temperature:g}", opacity=0.85,
+        dict(type="bar", x=probs, y=y, orientation="h", name=f"T = {bars.temperature:g}" + ("" if bars.temperature != 1 else " (your settings)"), opacity=0.85,
              marker=dict(color=colors), customdata=custom, text=[percent(v) for v in probs], textposition="outside",
              cliponaxis=False,
              hovertemplate="%{y}<br>id %{customdata[0]}<br>p = %{x:.4f}<br>at T = 1: %{customdata[1]}<extra></extra>"),
         dict(type="bar", x=ghost, y=y, orientation="h", name="T = 1 (the model's own)", hoverinfo="skip",
+             showlegend=not np.array_equal(probs, ghost),  # at the model's own settings one legend entry
              marker=dict(color="rgba(0,0,0,0)", line=dict(color=_GHOST, width=1.5))),
     ]
     layout = dict(
