@@ -76,7 +76,9 @@ def _bars_fn(lm: LanguageModel) -> tuple[Callable[[np.ndarray, float], str], str
 
     try:
         nt = importlib.import_module("viz.next_token")
-        figure, ranked = nt.next_token_figure, nt.ranked_ids
+        from model.sampling import top_tokens as ranked
+
+        figure = nt.next_token_figure
     except (ImportError, AttributeError):
         import plotly.graph_objects as go
 

@@ -8,11 +8,12 @@ import streamlit as st
 
 from model import XrayError
 from model.generation import MAX_STEPS, Settings, Step, continuation_text, generate
+from model.sampling import top_tokens
 from model.tokens import readable_tokens
 from pages import kit
 from viz.attention import head_heatmap
 from viz.generation import alternatives_rows, history_figure, history_rows
-from viz.next_token import next_token_figure, ranked_ids
+from viz.next_token import next_token_figure
 
 EXPLANATION = """
 **Generation is the next-token prediction in a loop.** The model predicts a distribution for the
@@ -99,7 +100,7 @@ def _step_attention(lm, step: Step) -> None:
 def _show_step(lm, run: Run, step: Step) -> None:
     s = run.settings
     t = 1.0 if s.greedy else s.temperature
-    labels = readable_tokens(lm.tokenizer, ranked_ids(step.logits, 12))
+    labels = readable_tokens(lm.tokenizer, top_tokens(step.logits, 12))
     fig, _ = next_token_figure(step.logits, labels, n=12, temperature=t, top_k=None if s.greedy else s.top_k,
                                top_p=None if s.greedy else s.top_p, chosen=step.token_id)
     cols = st.columns([3, 2])

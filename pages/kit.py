@@ -15,7 +15,7 @@ from model import Capture
 from pages import common  # noqa: F401  (importing it leaves Streamlit's legacy pages/ mode)
 from pages import captures, links, models, results, session, shared_keys
 from pages.shared_keys import TEMPERATURE_RANGE, TEMPERATURE_STEP
-from viz.labels import short
+from viz.labels import short, stream_name  # noqa: F401  (stream_name: the one layer vocabulary, for pages)
 from viz.token_strip import token_strip_html
 
 current_model = models.current_model
@@ -27,11 +27,6 @@ prompt = session.prompt
 token_limit = session.token_limit
 derived = results.derived  # derived(kind, key, compute): one bounded cache for every page's results
 forget = shared_keys.forget
-
-
-def stream_name(index: int) -> str:
-    """The residual stream at index 0..L: the embedding, then the stream after each block."""
-    return "embedding" if index == 0 else f"after block {index - 1}"
 
 
 def position_label(cap: Capture, pos: int) -> str:

@@ -66,8 +66,10 @@ if cap is not None and lm is not None:
     targets = _texts(lm, lens.target_ids)
     st.subheader("1 · Top guess after every block, at every position")
     st.plotly_chart(draw.lens_heatmap(lens, cap.tokens, _texts(lm, lens.top_ids), list(targets)), key="lens_map")
-    if cap.n_tokens > draw.MAX_CELL_TEXT:
-        st.caption("Long prompt: token names are in the hover, not in the cells.")
+    st.caption("Each cell shows the start of its top guess, cut to fit the cell (… marks a cut); hover over "
+               "a cell for the whole token. Early rows guess commas, spaces and full stops: there the vector is "
+               "still mostly the token's own embedding, and read out as a prediction it favours the tokens that "
+               "are most frequent in all text, whatever the context.")
     _follow(cap, lens, targets)
 kit.explain(
     "What is the logit lens?",
@@ -75,11 +77,12 @@ kit.explain(
     "it normalises the vector (the **final norm**) and multiplies it by the **unembedding** matrix. "
     "The logit lens applies that same last step *early*: to the embedding, to the vector after "
     "block 0, after block 1, and so on. Each row of the map is therefore the model's guess if it had stopped there.\n\n"
-    "- The top row reads the embeddings alone; it often just echoes the token itself, because many "
+    "- The top row reads the embedding alone; it often just echoes the token itself, because many "
     "models use the same matrix to read tokens in and to score them out.\n"
     "- The bottom row is exactly the model's real output (we check this in the tests).\n"
-    "- Early rows often guess something generic (a space, a full stop, *the*); the right answer "
-    "tends to surface in the last third of the blocks.\n"
+    "- Early rows often guess something generic (a comma, a space, a full stop, *the*): the vector has "
+    "barely been changed by the context yet, and the unembedding reads it as the tokens most frequent in "
+    "all text. The right answer tends to surface in the last third of the blocks.\n"
     "- The lens is an approximation: middle blocks were never trained to be read this way, so a low "
     "probability there does not mean the information is absent, only that it is not yet in the "
     "form the unembedding reads.",

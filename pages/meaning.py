@@ -68,7 +68,7 @@ def _context_view(lm: LanguageModel) -> None:
         st.text(f"Context {n + 1}: token {pos} ({cap.tokens[pos]}) of {cap.n_tokens}")
         kit.token_strip(cap, highlight=pos)
     result = emb.compare_contexts([cap.residual for _, cap, _ in found], [pos for _, _, pos in found])
-    names = {pair: f"contexts {pair[0] + 1} ↔ {pair[1] + 1}" for pair in result.pairs}
+    names = {pair: f"sentence {pair[0] + 1} vs sentence {pair[1] + 1}" for pair in result.pairs}
     curves = {names[pair]: values for pair, values in result.pairs.items()}
     st.plotly_chart(meaning.similarity_figure(curves, result.baseline), key="meaning_curves")
     st.caption("Dashed line: the average cosine between the followed vector and the other tokens of the "

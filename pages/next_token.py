@@ -6,12 +6,12 @@ from __future__ import annotations
 import streamlit as st
 
 from model.generation import continuation_text
-from model.sampling import probabilities, sample_token
+from model.sampling import probabilities, sample_token, top_tokens
 from model.tokens import readable_tokens
 from pages import kit, links
 from pages.shared_keys import DEFAULT_TEMPERATURE, TEMPERATURE_RANGE, TEMPERATURE_STEP
 from pages.temperature_bars import temperature_bars
-from viz.next_token import csv_filename, distinct_labels, next_token_bars, ranked_ids, table_csv, table_rows
+from viz.next_token import csv_filename, distinct_labels, next_token_bars, table_csv, table_rows
 
 EXPLANATION = """
 **From the last vector to a word.** After the final block, the vector at each position is
@@ -51,7 +51,7 @@ def _settings(vocab: int) -> tuple[float, int | None, float | None, int]:
 def _continue_buttons(lm, cap, row, t, k, p, is_last: bool) -> None:
     """Seeded draw at the current settings and the two ways to append a token to the prompt."""
     seed = int(st.number_input("Seed", 0, 2**31 - 1, value=0, step=1, key="nt_seed", persist_state="session"))
-    greedy_id = int(ranked_ids(row, 1)[0])
+    greedy_id = int(top_tokens(row, 1)[0])
     drawn = sample_token(probabilities(row, t, k, p), seed)
     greedy_txt, drawn_txt = readable_tokens(lm.tokenizer, [greedy_id, drawn])
     st.caption("The most likely token, and a draw at these settings (the same seed always gives the same token):")
@@ -73,7 +73,7 @@ def live_bars(lm, cap, pos: int) -> None:
     fragment (over cached logits) so the table, the seeded draw and the link follow."""
     row = cap.logits[pos]  # (V,) cached: no forward pass here
     t, k, p, n = _settings(cap.config.vocab_size)
-    ids = ranked_ids(row, n)
+    ids = top_tokens(row, n)
     labels = readable_tokens(lm.tokenizer, ids)
     temperature_bars(row, ids, distinct_labels(labels, ids), temperature=t, top_k=k, top_p=p, key="nt_bars",
                      limit=TEMPERATURE_RANGE[1], step=TEMPERATURE_STEP, on_report=links.write_url)

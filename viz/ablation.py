@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from model.sampling import probabilities
+from model.sampling import probabilities, top_tokens
 
-from .next_token import ranked_ids, unique_labels
+from .next_token import unique_labels
 
 _BEFORE, _AFTER = "#9aa5b5", "#d8573b"
 
@@ -45,8 +45,8 @@ def _pair(before_row: np.ndarray, after_row: np.ndarray, temperature: float) -> 
 def top_tokens_compared(before_row: np.ndarray, after_row: np.ndarray, n: int = 10, temperature: float = 1.0) -> Comparison:
     """The top n tokens before, then any new entries of the top n after, in that order."""
     p, q = _pair(before_row, after_row, temperature)
-    first = ranked_ids(before_row, n).tolist()
-    ids = np.array(first + [i for i in ranked_ids(after_row, n).tolist() if i not in first], dtype=np.int64)
+    first = top_tokens(before_row, n).tolist()
+    ids = np.array(first + [i for i in top_tokens(after_row, n).tolist() if i not in first], dtype=np.int64)
     return Comparison(ids=ids, before=p[ids], after=q[ids], kl_bits=_kl_bits(p, q))
 
 
@@ -54,10 +54,8 @@ def biggest_changes(before_row: np.ndarray, after_row: np.ndarray, n: int = 10, 
     """The n tokens whose probability moved most (either way), largest move first."""
     p, q = _pair(before_row, after_row, temperature)
     moved = np.abs(q - p)  # (V,)
-    n = max(1, min(n, moved.size))
-    ids = np.argpartition(-moved, n - 1)[:n]
-    ids = ids[np.lexsort((ids, -moved[ids]))]
-    return Comparison(ids=ids.astype(np.int64), before=p[ids], after=q[ids], kl_bits=_kl_bits(p, q))
+    ids = top_tokens(moved, max(1, n))  # (n,)
+    return Comparison(ids=ids, before=p[ids], after=q[ids], kl_bits=_kl_bits(p, q))
 
 
 def comparison_figure(comp: Comparison, labels: list[str], title: str = "") -> go.Figure:

@@ -14,18 +14,21 @@ from plotly.subplots import make_subplots
 
 from model.capture import Capture
 from viz.export import file_name
-from viz.labels import axis_labels, escape, tick_step
+from model.tokens import character_labels
+from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks
 
 MASK_NAME = "future tokens: masked"
 MASK_GREY = "#c4c7cc"
 WEIGHT_SCALE = "Blues"  # 0 = white, 1 = dark blue; the grey mask stays distinct from both
 HOVER = "query %{y} -> key %{x}: %{z:.3f}<extra></extra>"
 MASK_HOVER = "masked (future token)<extra></extra>"
+DIFF_FLOOR = 0.1  # the difference scale spans at least ±0.1: a 0.01 difference stays pale, not dramatic
+PLOT_WIDTH = 900  # px a chart is assumed to get across: labels are thinned to fit it, never to overlap
 
 
 def hover_labels(tokens: list[str]) -> list[str]:
     """Category values that double as hover text: '"mole" (pos 7)', escaped and unique."""
-    return [f'"{escape(t)}" (pos {i})' for i, t in enumerate(tokens)]
+    return [f'"{escape(t)}" (pos {i})' for i, t in enumerate(character_labels(tokens))]
 
 
 def future_mask(n_tokens: int) -> np.ndarray:
@@ -41,12 +44,12 @@ def _pattern(cap: Capture, layer: int, head: int) -> np.ndarray:
     return cap.attention[layer, head]
 
 
-def _ticks(tokens: list[str], max_ticks: int) -> dict:
-    """Thin tick labels: every k-th position, so long prompts stay readable."""
-    step = tick_step(len(tokens), max_ticks)
+def _ticks(tokens: list[str], axis_px: int) -> dict:
+    """Dark tick labels, every position while they fit in axis_px, else every k-th (never overlapping)."""
+    step = fit_ticks(len(tokens), axis_px)
     cats = hover_labels(tokens)
     short = axis_labels(tokens)
-    return dict(tickmode="array", tickvals=cats[::step], ticktext=short[::step], type="category")
+    return dict(tickmode="array", tickvals=cats[::step], ticktext=short[::step], type="category", tickfont=TICK_FONT)
 
 
 def mask_trace(n_tokens: int, cats: list[str], **kw) -> go.Heatmap:
@@ -81,11 +84,11 @@ def weight_trace(pattern: np.ndarray, cats: list[str], **kw) -> go.Heatmap:
 
 
 def _size(n_tokens: int) -> int:
-    """Figure height: a few px per row, bounded so 8 and 512 tokens both fit a screen."""
-    return int(min(820, max(460, 200 + 16 * n_tokens)))
+    """Figure height: 13 px per row, so every row up to 150 tokens carries its label; at most 2,250."""
+    return int(min(2250, max(460, 270 + 13 * n_tokens)))
 
 
-def head_heatmap(cap: Capture, layer: int, head: int, max_ticks: int = 64) -> go.Figure:
+def head_heatmap(cap: Capture, layer: int, head: int) -> go.Figure:
     """Queries down the rows, keys across, colour fixed 0..1, the causal mask drawn grey."""
     pattern = _pattern(cap, layer, head)  # (T, T)
     cats = hover_labels(cap.tokens)
@@ -95,14 +98,14 @@ def head_heatmap(cap: Capture, layer: int, head: int, max_ticks: int = 64) -> go
                      colorbar=dict(title="weight", len=0.8)),
         mask_trace(cap.n_tokens, cats),
     ])
-    ticks = _ticks(cap.tokens, max_ticks)
+    height = _size(cap.n_tokens)
     fig.update_layout(
-        title=f"Layer {layer} · head {head} (key/value group {kv}): who each token reads",
-        height=_size(cap.n_tokens), margin=dict(l=10, r=10, t=70, b=10), plot_bgcolor="white",
+        title=f"Block {layer} · head {head} (key/value group {kv}): who each token reads",
+        height=height, margin=dict(l=10, r=10, t=70, b=10), plot_bgcolor="white",
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.0),
     )
-    fig.update_xaxes(title="key: the token being read", tickangle=-60, tickfont_size=10, **ticks)
-    fig.update_yaxes(title="query: the token reading", autorange="reversed", tickfont_size=10, **ticks)
+    fig.update_xaxes(title="key: the token being read", **_ticks(cap.tokens, PLOT_WIDTH))
+    fig.update_yaxes(title="query: the token reading", autorange="reversed", **_ticks(cap.tokens, height - 270))
     return fig
 
 
@@ -115,28 +118,30 @@ def query_bars(cap: Capture, layer: int, head: int, position: int) -> go.Figure:
         x=keys, y=row.astype(np.float32), marker_color="#2f6db3",
         hovertemplate=f"query {cats[position]} -> key %{{x}}: %{{y:.3f}}<extra></extra>",
     ))
-    ticks = _ticks(cap.tokens[: position + 1], 64)
+    ticks = _ticks(cap.tokens[: position + 1], PLOT_WIDTH)
     fig.update_layout(
-        title=f"What {axis_labels(cap.tokens)[position]} reads in layer {layer}, head {head}",
+        title=f"What {axis_labels(cap.tokens)[position]} reads in block {layer}, head {head}",
         height=380, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white", bargap=0.15,
     )
-    fig.update_xaxes(title="earlier token (key)", tickangle=-60, tickfont_size=10, **ticks)
+    fig.update_xaxes(title="earlier token (key)", **ticks)
     fig.update_yaxes(title="attention weight", range=[0, 1], gridcolor="#e6e8eb")
     return fig
 
 
 def _difference_range(diff: np.ndarray) -> float:
-    """Half-width of the diverging scale: symmetric around 0, never zero."""
-    return float(max(1e-6, np.nanmax(np.abs(diff)) if diff.size else 1e-6))
+    """Half-width of the diverging scale: symmetric around 0, at least DIFF_FLOOR."""
+    return float(max(DIFF_FLOOR, np.nanmax(np.abs(diff)) if np.isfinite(diff).any() else DIFF_FLOOR))
 
 
-def compare_heads(cap: Capture, first: tuple[int, int], second: tuple[int, int], max_ticks: int = 32) -> go.Figure:
-    """Two heads on one 0..1 scale, and their difference (first - second) on a scale centred at 0."""
+def compare_heads(cap: Capture, first: tuple[int, int], second: tuple[int, int]) -> go.Figure:
+    """Two heads on one 0..1 scale, and their difference (first - second) on a scale centred at 0 that
+    spans at least ±DIFF_FLOOR (stated in the panel title). Both colour bars stand right of the panels."""
     a, b = _pattern(cap, *first), _pattern(cap, *second)  # (T, T) each
     diff = np.where(future_mask(cap.n_tokens), np.nan, a - b)  # (T, T)
     half = _difference_range(diff)
     cats = hover_labels(cap.tokens)
-    names = [f"L{first[0]}H{first[1]}", f"L{second[0]}H{second[1]}", f"L{first[0]}H{first[1]} − L{second[0]}H{second[1]}"]
+    names = [f"L{first[0]}H{first[1]}", f"L{second[0]}H{second[1]}",
+             f"L{first[0]}H{first[1]} − L{second[0]}H{second[1]}<br><sup>colour scale ±{half:.2g} (never under ±{DIFF_FLOOR:g})</sup>"]
     fig = make_subplots(rows=1, cols=3, subplot_titles=names, horizontal_spacing=0.09)
     fig.add_trace(weight_trace(a, cats, coloraxis="coloraxis"), 1, 1)
     fig.add_trace(weight_trace(b, cats, coloraxis="coloraxis"), 1, 2)
@@ -148,16 +153,17 @@ def compare_heads(cap: Capture, first: tuple[int, int], second: tuple[int, int],
     fig.add_trace(mask_legend())
     fig.update_layout(
         coloraxis=dict(cmin=0.0, cmax=1.0, colorscale=WEIGHT_SCALE,
-                       colorbar=dict(title="weight", x=fig.layout.xaxis2.domain[1] + 0.005, xanchor="left",
-                                     len=0.75, thickness=12)),
+                       colorbar=dict(title=dict(text="weight", side="top"), x=1.01, xanchor="left", y=1.0,
+                                     yanchor="top", len=0.44, thickness=12)),
         coloraxis2=dict(cmin=-half, cmax=half, cmid=0.0, colorscale="RdBu_r",
-                        colorbar=dict(title="difference", x=1.005, xanchor="left", len=0.75, thickness=12)),
-        height=_size(min(cap.n_tokens, 24)), margin=dict(l=10, r=70, t=70, b=10), plot_bgcolor="white",
-        legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0.0),
+                        colorbar=dict(title=dict(text="difference", side="top"), x=1.01, xanchor="left", y=0.0,
+                                      yanchor="bottom", len=0.44, thickness=12)),
+        height=_size(min(cap.n_tokens, 24)), margin=dict(l=10, r=80, t=90, b=10), plot_bgcolor="white",
+        legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0.0),
     )
-    ticks = _ticks(cap.tokens, max_ticks)
-    fig.update_xaxes(tickangle=-60, tickfont_size=9, **ticks)
-    fig.update_yaxes(autorange="reversed", tickfont_size=9, **ticks)
+    panel_px = PLOT_WIDTH // 3
+    fig.update_xaxes(**_ticks(cap.tokens, panel_px))
+    fig.update_yaxes(autorange="reversed", **_ticks(cap.tokens, _size(min(cap.n_tokens, 24)) - 270))
     fig.update_yaxes(showticklabels=False, col=2)
     fig.update_yaxes(showticklabels=False, col=3)
     return fig

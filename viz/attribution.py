@@ -29,26 +29,26 @@ def _legend(fig: go.Figure) -> None:
 
 
 def attribution_figure(attr: Attribution, token_text: str, height: int = 460) -> go.Figure:
-    """Bars per layer (attention solid, MLP hatched) plus the embeddings; sign sets the colour."""
+    """Bars per block (attention solid, MLP hatched) plus the embedding; sign sets the colour."""
     L = len(attr.attn)
     label = escape(token_text)
-    x = ["emb"] + [str(layer) for layer in range(L)]
+    x = ["embedding"] + [str(block) for block in range(L)]
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=x[:1], y=[attr.embedding], name="embeddings", marker_color=_colours([attr.embedding]),
+    fig.add_trace(go.Bar(x=x[:1], y=[attr.embedding], name="embedding", marker_color=_colours([attr.embedding]),
                          marker_line=dict(color="#333", width=1), showlegend=False, offsetgroup="attention",
-                         hovertemplate=f"embeddings: %{{y:+.3f}} on the logit of {label}<extra></extra>"))
+                         hovertemplate=f"embedding: %{{y:+.3f}} on the logit of {label}<extra></extra>"))
     for part, values in (("attention", attr.attn), ("MLP", attr.mlp)):
         fig.add_trace(go.Bar(
             x=x[1:], y=values, name=part, marker_color=_colours(values),
             marker_pattern_shape=PARTS[part], marker_line=dict(color="#333", width=0.5), showlegend=False,
             offsetgroup=part,
-            hovertemplate=f"layer %{{x}} {part}: %{{y:+.3f}} on the logit of {label}<extra></extra>",
+            hovertemplate=f"block %{{x}} {part}: %{{y:+.3f}} on the logit of {label}<extra></extra>",
         ))
     _legend(fig)
     fig.add_hline(y=0, line_color="#666", line_width=1)
     fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=50, b=10),
                       title=f"Direct effect on the logit of {label} at position {attr.position}",
-                      xaxis=dict(title="layer", type="category"), yaxis_title="logit share",
+                      xaxis=dict(title="block (0-based)", type="category"), yaxis_title="logit share",
                       legend=dict(orientation="h", y=1.08))
     return fig
 
@@ -56,7 +56,7 @@ def attribution_figure(attr: Attribution, token_text: str, height: int = 460) ->
 def summary_rows(attr: Attribution) -> list[dict]:
     """Rows for a small table: each group of shares, their sum, and the model's own logit."""
     rows = [
-        ("embeddings", attr.embedding),
+        ("embedding", attr.embedding),
         ("all attention outputs", float(attr.attn.sum())),
         ("all MLP outputs", float(attr.mlp.sum())),
         ("constant bias (norm + unembedding)", attr.bias),
@@ -69,9 +69,9 @@ def summary_rows(attr: Attribution) -> list[dict]:
 
 def top_contributors(attr: Attribution, n: int = 5) -> list[dict]:
     """The n parts with the largest effect either way, strongest first."""
-    parts = [("embeddings", attr.embedding)]
-    parts += [(f"layer {layer} attention", float(v)) for layer, v in enumerate(attr.attn)]
-    parts += [(f"layer {layer} MLP", float(v)) for layer, v in enumerate(attr.mlp)]
+    parts = [("embedding", attr.embedding)]
+    parts += [(f"block {block} attention", float(v)) for block, v in enumerate(attr.attn)]
+    parts += [(f"block {block} MLP", float(v)) for block, v in enumerate(attr.mlp)]
     parts.sort(key=lambda p: -abs(p[1]))
     return [{"part": name, "logit share": round(v, 4), "direction": "up" if v >= 0 else "down"}
             for name, v in parts[:n]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .labels import escape
+from .labels import escape, stream_name
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 GROUP_STYLE = {  # marker style per group of points on the map
@@ -21,8 +21,20 @@ def axis_title(i: int, explained: np.ndarray) -> str:
 
 
 def layer_name(layer: int) -> str:
-    """Residual index 0 is the embedding output; index l is the stream after block l."""
-    return "embedding (layer 0)" if layer == 0 else f"after block {layer}"
+    """Residual index 0 is the embedding; index l is the stream after block l-1 (blocks from 0)."""
+    return stream_name(layer)
+
+
+def _spread_labels(coords: np.ndarray) -> list[str]:
+    """Text positions that keep near neighbours' labels apart: a point close to one already labelled
+    above gets its label below (then right, then left)."""
+    span = float(np.ptp(coords[:, :2], axis=0).max()) or 1.0
+    places = ["top center", "bottom center", "middle right", "middle left"]
+    chosen: list[str] = []
+    for i, point in enumerate(coords[:, :2]):
+        near = {chosen[j] for j in range(i) if np.abs(coords[j, :2] - point).max() < 0.06 * span}
+        chosen.append(next((p for p in places if p not in near), places[i % len(places)]))
+    return chosen
 
 
 def _check(coords: np.ndarray, *named: tuple[str, list]) -> None:
@@ -53,12 +65,13 @@ def token_map_figure(coords: np.ndarray, labels: list[str], hovers: list[str], g
                      explained: np.ndarray, title: str) -> go.Figure:
     """Points (N, 2|3) labelled by token; one trace per group ('prompt', 'reference', ...)."""
     _check(coords, ("labels", labels), ("hovers", hovers), ("groups", groups))
+    spread = _spread_labels(coords)  # (N,) over all groups: "France" and "·France" do not overlap
     fig = go.Figure()
     for group in dict.fromkeys(groups):
         idx = [i for i, g in enumerate(groups) if g == group]
         fig.add_trace(_scatter(
             coords[idx], mode="markers+text", name=escape(group),
-            text=[escape(labels[i]) for i in idx], textposition="top center",
+            text=[escape(labels[i]) for i in idx], textposition=[spread[i] for i in idx],
             customdata=[escape(hovers[i]) for i in idx], hovertemplate="%{customdata}<extra></extra>",
             marker=GROUP_STYLE.get(group, dict(size=9)),
         ))
@@ -67,8 +80,9 @@ def token_map_figure(coords: np.ndarray, labels: list[str], hovers: list[str], g
 
 def trajectory_figure(paths: np.ndarray, names: list[str], explained: np.ndarray, title: str,
                       end_labels: list[str] | None = None) -> go.Figure:
-    """One line per token through the layers: paths (L+1, P, 2|3); markers grow with depth and the
-    last layer carries the token's name (or a short end label, when names are long)."""
+    """One line per token through the layers: paths (L+1, P, 2|3). Each path starts at an open circle
+    (the embedding), its markers grow with depth, and it ends at a filled diamond with the token's
+    name (or a short end label, when names are long)."""
     n_layers, n_paths, _ = paths.shape
     if len(names) != n_paths:
         raise ValueError(f"{n_paths} paths but {len(names)} names")
@@ -76,15 +90,23 @@ def trajectory_figure(paths: np.ndarray, names: list[str], explained: np.ndarray
     for p, name in enumerate(names):
         safe = escape(name)
         end = escape(end_labels[p]) if end_labels else safe
-        text = [""] * (n_layers - 1) + [end]  # markers grow with depth; the label marks the end
+        text = [""] * (n_layers - 1) + [end]  # the label marks the end
+        symbols = ["circle-open"] + ["circle"] * (n_layers - 2) + ["diamond"] if n_layers > 1 else ["diamond"]
+        sizes = np.linspace(4, 11, n_layers)
+        sizes[0], sizes[-1] = 12, 14  # start and end stand out
         hovers = [f"{safe}<br>{layer_name(layer)}" for layer in range(n_layers)]
         color = PALETTE[p % len(PALETTE)]
         fig.add_trace(_scatter(
             paths[:, p], mode="lines+markers+text", name=safe, text=text, textposition="top center",
             customdata=hovers, hovertemplate="%{customdata}<extra></extra>",
-            line=dict(color=color, width=2), marker=dict(color=color, size=np.linspace(4, 11, n_layers)),
+            line=dict(color=color, width=2),
+            marker=dict(color=color, size=sizes, symbol=symbols if paths.shape[2] == 2 else None,
+                        line=dict(color=color, width=2)),
         ))
-    return _layout(fig, explained, title, height=620)
+    fig = _layout(fig, explained, title, height=620)
+    fig.add_annotation(text="○ start (embedding) → ◆ end (after the last block)", showarrow=False,
+                       xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom")
+    return fig
 
 
 def nearest_rows(tokens: list[str], ids: list[int], scores: list[float]) -> list[dict]:

@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .embeddings import PALETTE, axis_title
-from .labels import escape
+from .labels import escape, stream_names
 
 KIND_STYLE = {  # marker style per kind of point in the arithmetic plane
     "input": dict(color="#1f77b4", size=11, symbol="circle"),
@@ -17,26 +17,31 @@ KIND_STYLE = {  # marker style per kind of point in the arithmetic plane
 }
 
 
+DASHES = ["solid", "dot", "dash", "dashdot"]
+SYMBOLS = ["circle", "square", "diamond", "triangle-up"]
+
+
 def similarity_figure(curves: dict[str, np.ndarray], baseline: np.ndarray | None = None,
                       title: str = "Cosine similarity between contexts, layer by layer") -> go.Figure:
     """One line per pair of contexts over the residual index (0 = embedding); optional dashed yardstick."""
     fig = go.Figure()
-    for n, (name, values) in enumerate(curves.items()):
+    for n, (name, values) in enumerate(curves.items()):  # earlier curves wider underneath: none hides
         safe = escape(name)
         fig.add_trace(go.Scatter(
-            x=np.arange(len(values)), y=values, mode="lines+markers", name=safe,
-            line=dict(color=PALETTE[n % len(PALETTE)]), customdata=[safe] * len(values),
-            hovertemplate="%{customdata}<br>layer %{x}: cosine %{y:.3f}<extra></extra>",
+            x=stream_names(len(values)), y=values, mode="lines+markers", name=safe,
+            line=dict(color=PALETTE[n % len(PALETTE)], width=max(2, 7 - 2 * n), dash=DASHES[n % len(DASHES)]),
+            marker=dict(symbol=SYMBOLS[n % len(SYMBOLS)], size=max(6, 11 - 2 * n)), customdata=[safe] * len(values),
+            hovertemplate="%{customdata}<br>%{x}: cosine %{y:.3f}<extra></extra>",
         ))
     if baseline is not None:
         fig.add_trace(go.Scatter(
-            x=np.arange(len(baseline)), y=baseline, mode="lines", name="yardstick: other words",
+            x=stream_names(len(baseline)), y=baseline, mode="lines", name="yardstick: other words",
             line=dict(color="#7f7f7f", dash="dash"),
-            hovertemplate="other words<br>layer %{x}: mean cosine %{y:.3f}<extra></extra>",
+            hovertemplate="other words<br>%{x}: mean cosine %{y:.3f}<extra></extra>",
         ))
     fig.update_layout(
         title=escape(title), height=420, margin=dict(l=10, r=10, t=50, b=10),
-        xaxis_title="layer (0 = embedding, l = after block l)", yaxis_title="cosine similarity",
+        xaxis=dict(title="residual stream read", type="category"), yaxis_title="cosine similarity",
         yaxis=dict(range=[min(0.0, _lowest(curves, baseline)) - 0.05, 1.05]),
         legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from model.sampling import entropy_bits, probabilities
+from model.sampling import entropy_bits, probabilities, top_tokens
 
 from .labels import escape
 
@@ -33,55 +33,12 @@ class NextTokenBars:
     temperature: float
 
 
-def ranked_ids(logits_row: np.ndarray, n: int) -> np.ndarray:
-    """(n,) ids of the n largest logits, largest first, ties to the lower id (= sampling's order)."""
-    row = np.asarray(logits_row)
-    n = max(1, min(int(n), row.size))
-    if n < row.size:  # every token tied with the n-th largest competes, so the lower ids win the cut
-        part = np.flatnonzero(row >= row[np.argpartition(-row, n - 1)[n - 1]])
-    else:
-        part = np.arange(row.size)
-    return part[np.lexsort((part, -row[part]))][:n]  # sort by -logit, then id
-
-
-_MASS_TOLERANCE = 1e-12  # the same slack as model/sampling.py's top-p
-
-
-def _keep(p: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    out = np.zeros_like(p)
-    out[keep] = p[keep]
-    return out / out.sum()
-
-
-def filtered_probabilities(
-    logits_row: np.ndarray, temperature: float, top_k: int | None = None, top_p: float | None = None
-) -> np.ndarray:
-    """(V,) the same distribution as model.sampling.probabilities, but top-k / top-p sort only the
-    head of the vocabulary (argpartition), so a slider drag stays far under 20 ms at 49,152 tokens."""
-    row = np.asarray(logits_row)
-    p = probabilities(row, temperature)  # (V,) validates the temperature
-    if temperature == 0 or ((not top_k or top_k >= row.size) and top_p in (None, 1, 1.0)):
-        return probabilities(row, temperature, top_k, top_p)
-    if top_k is not None and top_k < 0 or top_p is not None and not 0 <= top_p <= 1:
-        return probabilities(row, temperature, top_k, top_p)  # let the reference raise its error
-    head = ranked_ids(row, top_k if top_k and top_k < row.size else 512)  # (m,) most likely first
-    if top_k and top_k < row.size:
-        p = _keep(p, head)
-    if top_p is not None and top_p < 1:
-        mass = np.cumsum(p[head])  # (m,)
-        if mass[-1] < top_p - _MASS_TOLERANCE:
-            return probabilities(row, temperature, top_k, top_p)  # a very flat head: sort it all
-        n = int(np.searchsorted(mass, top_p - _MASS_TOLERANCE, side="left")) + 1
-        p = _keep(p, head[: min(max(n, 1), head.size)])
-    return p
-
-
 def next_token_bars(
     logits_row: np.ndarray, n: int = 20, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
 ) -> NextTokenBars:
     """Full-vocabulary probabilities (V,) at the settings and at T = 1, cut down to N bars + the rest."""
-    ids = ranked_ids(logits_row, n)
-    p = filtered_probabilities(logits_row, temperature, top_k, top_p)  # (V,)
+    ids = top_tokens(logits_row, max(1, n))  # (N,) the model's own ranking
+    p = probabilities(logits_row, temperature, top_k, top_p)  # (V,)
     p1 = p if (temperature == 1 and not top_k and top_p in (None, 1)) else probabilities(logits_row, 1.0)
     return NextTokenBars(
         ids=ids, probs=p[ids], ghost=p1[ids],
@@ -91,8 +48,8 @@ def next_token_bars(
 
 
 def percent(p: float) -> str:
-    """A bar's text: '12.3%', '<0.1%' for tiny but non-zero, '0' for filtered out."""
-    return f"{p:.1%}" if p >= 0.0005 else ("<0.1%" if p > 0 else "0")
+    """A bar's text: '12.3%', '<0.1%' for tiny but non-zero, '0%' for filtered out."""
+    return f"{p:.1%}" if p >= 0.0005 else ("<0.1%" if p > 0 else "0%")
 
 
 
@@ -123,11 +80,12 @@ def bars_figure(
     custom = np.stack([ids, [f"{g:.4f}" for g in ghost]], axis=-1)  # (N+1, 2)
     colors = [_CHOSEN if chosen is not None and int(i) == chosen else _COLOR for i in bars.ids] + [_REST]
     data = [  # plain dicts: one validation pass in go.Figure, several times faster than Bar + update_layout
-        dict(type="bar", x=probs, y=y, orientation="h", name=f"T = {bars.temperature:g}", opacity=0.85,
+        dict(type="bar", x=probs, y=y, orientation="h", name=f"T = {bars.temperature:g}" + ("" if bars.temperature != 1 else " (your settings)"), opacity=0.85,
              marker=dict(color=colors), customdata=custom, text=[percent(v) for v in probs], textposition="outside",
              cliponaxis=False,
              hovertemplate="%{y}<br>id %{customdata[0]}<br>p = %{x:.4f}<br>at T = 1: %{customdata[1]}<extra></extra>"),
         dict(type="bar", x=ghost, y=y, orientation="h", name="T = 1 (the model's own)", hoverinfo="skip",
+             showlegend=not np.array_equal(probs, ghost),  # at the model's own settings one legend entry
              marker=dict(color="rgba(0,0,0,0)", line=dict(color=_GHOST, width=1.5))),
     ]
     layout = dict(
@@ -143,7 +101,7 @@ def next_token_figure(
     logits_row: np.ndarray, labels: list[str], n: int = 20, temperature: float = 1.0,
     top_k: int | None = None, top_p: float | None = None, chosen: int | None = None, title: str = "",
 ) -> tuple[go.Figure, NextTokenBars]:
-    """Logits row (V,) + options -> the bars figure (labels belong to ranked_ids(row, n))."""
+    """Logits row (V,) + options -> the bars figure (labels belong to top_tokens(row, n))."""
     bars = next_token_bars(logits_row, n, temperature, top_k, top_p)
     return bars_figure(bars, labels, title=title, chosen=chosen), bars
 

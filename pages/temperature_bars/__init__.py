@@ -43,7 +43,7 @@ def temperature_bars(
     top_p: float | None, key: str, state_key: str = "temperature", limit: float = 2.0, step: float = 0.05,
     on_report: Callable[[], None] | None = None,
 ) -> None:
-    """Mount the slider + bars for logits `row` (V,); `ids` are ranked_ids(row, N) and `labels` their
+    """Mount the slider + bars for logits `row` (V,); `ids` are top_tokens(row, N) and `labels` their
     visible texts (drawn as text, never HTML). A released slider writes st.session_state[state_key],
     then calls on_report (e.g. to refresh the shareable link)."""
     if len(labels) != len(ids):

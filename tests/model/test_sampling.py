@@ -16,6 +16,22 @@ def reference(logits, t):
     return e / e.sum()
 
 
+def full_sort_reference(logits, t, top_k=None, top_p=None):
+    """The plain way: float64 softmax, a stable sort of the whole vocabulary, cut, renormalize."""
+    p = reference(logits, t) if t > 0 else (np.arange(len(logits)) == np.argmax(logits)).astype(np.float64)
+    if top_k and top_k < p.size:
+        keep = np.argsort(-p, kind="stable")[:top_k]
+        p = np.where(np.isin(np.arange(p.size), keep), p, 0.0)
+        p = p / p.sum()
+    if top_p is not None and top_p < 1:
+        order = np.argsort(-p, kind="stable")
+        n = int(np.searchsorted(np.cumsum(p[order]), top_p - 1e-12, side="left")) + 1
+        keep = order[: min(max(n, 1), p.size)]
+        p = np.where(np.isin(np.arange(p.size), keep), p, 0.0)
+        p = p / p.sum()
+    return p
+
+
 @pytest.mark.parametrize("t", [0.05, 0.1, 0.5, 1.0, 2.0, 5.0])
 def test_matches_float64_reference(t):
     p = probabilities(LOGITS, t)
@@ -70,6 +86,35 @@ def test_top_p_extremes():
 def test_entropy_bits():
     assert entropy_bits(np.array([1.0, 0, 0])) == 0
     assert entropy_bits(np.full(8, 1 / 8)) == pytest.approx(3.0)
+
+
+FLAT = np.log(np.linspace(1.0, 1.001, 49152))[::-1]  # top-p 0.5 needs ~24k tokens: past the sorted head
+
+
+@pytest.mark.parametrize("t", [0, 0.05, 0.7, 1.0, 3.0])
+@pytest.mark.parametrize("k,p", [(None, None), (1, None), (50, None), (None, 0.0), (None, 0.5), (None, 0.99),
+                                 (40, 0.9), (5000, 0.95), (None, 0.999999)])
+def test_filters_equal_a_full_sort_reference(t, k, p):
+    np.testing.assert_allclose(probabilities(LOGITS, t, k, p), full_sort_reference(LOGITS, t, k, p), atol=1e-15, rtol=0)
+
+
+@pytest.mark.parametrize("k,p", [(None, 0.5), (30000, 0.7), (None, 0.999)])
+def test_flat_distribution_falls_back_to_a_full_sort(k, p):
+    np.testing.assert_allclose(probabilities(FLAT, 1.0, k, p), full_sort_reference(FLAT, 1.0, k, p), atol=1e-15, rtol=0)
+
+
+def test_top_tokens_break_ties_at_the_cut_by_lower_id():
+    row = np.array([0.1, 0.5, 0.5, 0.0, 0.5, 0.1, 0.1])
+    assert top_tokens(row, 2).tolist() == [1, 2]
+    assert top_tokens(row, 5).tolist() == [1, 2, 4, 0, 5]
+    assert top_tokens(row, 99).tolist() == [1, 2, 4, 0, 5, 6, 3]
+    assert top_tokens(row, 0).tolist() == []
+    assert top_tokens(np.zeros(10_000), 3).tolist() == [0, 1, 2]
+    assert top_tokens(LOGITS, 100).tolist() == np.argsort(-LOGITS, kind="stable")[:100].tolist()
+
+
+def test_entropy_of_greedy_is_plus_zero():
+    assert str(entropy_bits(probabilities(LOGITS, 0))) == "0.0"
 
 
 def test_top_tokens_and_seeded_sampling():

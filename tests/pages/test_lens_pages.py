@@ -72,7 +72,7 @@ def test_changing_layer_and_head_changes_the_pattern(pipe_page: AppTest) -> None
 def test_attribution_page_splits_the_top_token() -> None:
     at = _open("pages/attribution.py")
     fig = _specs(at)[0]
-    assert [t["name"] for t in fig["data"][:3]] == ["embeddings", "attention", "MLP"]
+    assert [t["name"] for t in fig["data"][:3]] == ["embedding", "attention", "MLP"]
     assert len(fig["data"][1]["x"]) == 30  # one attention bar per layer
     rows = at.dataframe[0].value
     shares = dict(zip(rows["part"], rows["logit share"]))

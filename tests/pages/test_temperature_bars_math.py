@@ -12,7 +12,7 @@ import pytest
 
 from model.sampling import entropy_bits, probabilities, top_tokens
 from pages.temperature_bars import logits_payload
-from viz.next_token import next_token_bars, ranked_ids
+from viz.next_token import next_token_bars
 
 DRIVER = Path(__file__).with_name("softmax_cases.mjs")
 CASES = [(t, k, p) for t in (0.0, 0.05, 0.5, 1.0, 1.5, 2.0) for k, p in ((0, 1.0), (40, 1.0), (0, 0.9), (7, 0.5))]
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is no
 
 
 def run_node(row: np.ndarray, n: int, tmp_path: Path) -> tuple[list[np.ndarray], dict]:
-    ids = ranked_ids(row, n)
+    ids = top_tokens(row, n)
     (tmp_path / "in.json").write_text(json.dumps(
         {"logits": logits_payload(row), "ids": ids.tolist(), "cases": [[t, k, p] for t, k, p in CASES]}))
     subprocess.run(["node", str(DRIVER), str(tmp_path / "in.json"), str(tmp_path)], check=True, timeout=120)
@@ -32,7 +32,7 @@ def run_node(row: np.ndarray, n: int, tmp_path: Path) -> tuple[list[np.ndarray],
 
 def check_against_sampling(row: np.ndarray, tmp_path: Path, n: int = 20) -> None:
     probs, summary = run_node(row, n, tmp_path)
-    ids = ranked_ids(row, n)
+    ids = top_tokens(row, n)
     assert ids.tolist() == top_tokens(probabilities(row, 1.0), n).tolist()  # sampling's order, ties to the lower id
     assert summary["order"] == ids.tolist()  # the browser's bars are the same tokens, in the same order
     for (t, k, p), js, numbers in zip(CASES, probs, summary["cases"]):

@@ -37,7 +37,7 @@ def test_heatmap_axes_are_labelled_with_unique_tokens_and_queries_run_down(synth
     assert weight.x[4] == '"·mole" (pos 4)'
     assert fig.layout.yaxis.autorange == "reversed"
     assert "query" in fig.layout.yaxis.title.text and "key" in fig.layout.xaxis.title.text
-    assert "Layer 0 · head 0" in fig.layout.title.text
+    assert "Block 0 · head 0" in fig.layout.title.text
 
 
 def test_hover_reads_query_key_weight(synthetic_capture) -> None:
@@ -67,11 +67,16 @@ def test_token_html_is_escaped_everywhere(capture_builder) -> None:
     assert _traces(figs[0], "weight")[0].x[0] == '"&lt;b&gt;bold&lt;/b&gt;" (pos 0)'
 
 
-def test_long_prompts_get_thin_ticks(capture_builder) -> None:
+def test_every_query_labelled_up_to_150_tokens_then_thinned(capture_builder) -> None:
+    cap = capture_builder(tokens=[f"t{i}" for i in range(150)], n_layers=1, n_heads=1)
+    fig = va.head_heatmap(cap, 0, 0)
+    assert len(fig.layout.yaxis.ticktext) == 150  # every row carries its token
+    assert (fig.layout.height - 270) / 150 >= 13  # ... with room for it
+    assert fig.layout.xaxis.tickfont.size >= 11 and fig.layout.xaxis.tickangle is None  # dark, plotly's auto angle
     cap = capture_builder(tokens=[f"t{i}" for i in range(300)], n_layers=1, n_heads=1)
     fig = va.head_heatmap(cap, 0, 0)
-    assert len(fig.layout.xaxis.tickvals) <= 64 and len(fig.layout.yaxis.ticktext) <= 64
-    assert fig.layout.height <= 820
+    rows_px = (fig.layout.height - 270) / len(fig.layout.yaxis.ticktext)
+    assert rows_px >= 13 and len(fig.layout.xaxis.ticktext) * 13 <= va.PLOT_WIDTH and fig.layout.height <= 2250
 
 
 def test_query_bars_show_only_earlier_tokens_on_a_fixed_scale(synthetic_capture) -> None:
@@ -93,8 +98,19 @@ def test_compare_shares_one_scale_and_diverges_symmetrically(synthetic_capture) 
     a, b = synthetic_capture.attention[0, 1], synthetic_capture.attention[1, 2]
     lower = np.tril(np.ones_like(a, dtype=bool))
     assert np.allclose(np.asarray(diff.z, dtype=float)[lower], (a - b)[lower], atol=1e-6)
-    assert c2.cmax == pytest.approx(np.abs(a - b)[lower].max(), rel=1e-5)
+    assert c2.cmax == pytest.approx(max(va.DIFF_FLOOR, np.abs(a - b)[lower].max()), rel=1e-5)
     assert len(fig.layout.shapes) == 3 and _traces(fig, va.MASK_NAME)
+
+
+def test_tiny_differences_stay_pale_and_the_bars_stay_off_the_panels(capture_builder) -> None:
+    cap = capture_builder(tokens=[f"t{i}" for i in range(6)], n_layers=1, n_heads=2)
+    att = np.array(cap.attention)
+    att[0, 1] = att[0, 0] + np.tril(np.full((6, 6), 0.004))  # a 0.004 difference: not dramatic
+    fig = va.compare_heads(capture_builder(tokens=cap.tokens, attention=att, n_layers=1, n_heads=2), (0, 0), (0, 1))
+    assert fig.layout.coloraxis2.cmax == va.DIFF_FLOOR
+    assert "±0.1" in fig.layout.annotations[2].text  # the floor is stated on the panel
+    right_edge = fig.layout.xaxis3.domain[1]
+    assert fig.layout.coloraxis.colorbar.x > right_edge and fig.layout.coloraxis2.colorbar.x > right_edge
 
 
 def test_bad_layer_or_head_says_what_is_wrong(synthetic_capture) -> None:

@@ -30,5 +30,5 @@ def test_summary_adds_up_and_ranks_contributors():
     rows = {r["part"]: r["logit share"] for r in summary_rows(_attr())}
     assert rows["sum of the shares"] == rows["model's own logit"] == 3.75
     top = top_contributors(_attr(), 2)
-    assert [t["part"] for t in top] == ["layer 2 MLP", "layer 2 attention"]
+    assert [t["part"] for t in top] == ["block 2 MLP", "block 2 attention"]
     assert top_contributors(_attr(), 3)[2]["direction"] == "down"

@@ -52,11 +52,20 @@ def test_trajectories_one_trace_per_token_with_layer_hovers(cap) -> None:
     assert len(fig.data) == 2
     assert fig.data[0].name == "&lt;i&gt;mole (3)"
     assert len(fig.data[0].x) == cap.config.n_layers + 1
-    assert fig.data[0].customdata[0].endswith("embedding (layer 0)")
-    assert fig.data[0].customdata[-1].endswith("after block 3")
+    assert fig.data[0].customdata[0].endswith("<br>embedding")
+    assert fig.data[0].customdata[-1].endswith(f"after block {cap.config.n_layers - 1}")  # blocks count from 0
+    assert fig.data[0].marker.symbol[0] == "circle-open" and fig.data[0].marker.symbol[-1] == "diamond"
     assert fig.data[0].text[-1] == "&lt;i&gt;mole (3)"
     with pytest.raises(ValueError):
         draw.trajectory_figure(paths, ["only one"], proj.explained, "paths")
+
+
+def test_near_labels_are_placed_apart() -> None:
+    coords = np.array([[0.0, 0.0], [0.01, 0.0], [5.0, 5.0], [0.0, 0.01]])
+    fig = draw.token_map_figure(coords, ["France", "·France", "far", "·of"], ["a", "b", "c", "d"],
+                                ["prompt"] * 4, np.array([0.5, 0.3]), "map")
+    pos = list(fig.data[0].textposition)
+    assert len({pos[0], pos[1], pos[3]}) == 3 and pos[2] == "top center"
 
 
 def test_similarity_curves_and_yardstick(cap) -> None:

@@ -2,11 +2,13 @@
 tracked token, and a per-layer line for one position."""
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pytest
 
 from model.logit_lens import LogitLens
-from viz.logit_lens import lens_heatmap, row_names, tracked_figure
+from viz.logit_lens import PLOT_PX, lens_heatmap, row_names, tracked_figure
 
 
 def _lens(n_rows: int, T: int, seed: int = 0, start: int = 0) -> LogitLens:
@@ -28,7 +30,7 @@ def test_heatmap_cells_show_escaped_top_tokens(capture_builder):
     fig = lens_heatmap(lens, cap.tokens, top, ["<script>", "p", "q"])
     trace = fig.data[0]
     assert trace.text[0][0] == "&lt;i&gt;" and trace.text[2][2] == "&amp;"
-    assert list(trace.y) == ["embeddings", "after layer 0", "after layer 1"]
+    assert list(trace.y) == ["embedding", "after block 0", "after block 1"]
     assert np.allclose(np.asarray(trace.z), lens.top_probs)
     hover = trace.customdata[1][0]
     assert "&lt;b&gt;x&lt;/b&gt;" in hover and "&lt;script&gt;" in hover and "<script>" not in hover
@@ -36,10 +38,27 @@ def test_heatmap_cells_show_escaped_top_tokens(capture_builder):
     assert all("<b>" not in label for label in trace.x)
 
 
-def test_long_prompts_drop_cell_text_but_keep_hover():
-    T = 60
-    fig = lens_heatmap(_lens(4, T), [f"t{i}" for i in range(T)], np.full((4, T), "a", dtype=object), ["a"] * T)
-    assert fig.data[0].text is None and fig.data[0].customdata is not None
+@pytest.mark.parametrize("T", [4, 12, 30, 64])
+def test_cell_text_is_cut_to_its_cell_and_never_overlaps(T):
+    long = "strug<0x91>struggle"
+    top = np.full((4, T), long, dtype=object)
+    fig = lens_heatmap(_lens(4, T), [f"t{i}" for i in range(T)], top, ["a"] * T)
+    cells = [html.unescape(c) for row in fig.data[0].text for c in row]
+    fits = int(PLOT_PX / T // 7)
+    assert all(len(c) <= fits for c in cells)  # a cell's text is no wider than the cell
+    assert all(c in ("", long) or (c.endswith("…") and long.startswith(c[:-1])) for c in cells)
+    assert (T == 4) == (cells[0] == long) and fig.data[0].customdata is not None
+    assert "strug" in fig.data[0].customdata[0][0]  # the whole token stays in the hover
+
+
+def test_chinese_columns_read_as_characters(tokenizer):
+    from model.tokens import readable_tokens
+
+    tokens = readable_tokens(tokenizer, tokenizer("我是学生")["input_ids"])
+    T = len(tokens)
+    fig = lens_heatmap(_lens(2, T), tokens, np.full((2, T), ",", dtype=object), [","] * T)
+    assert not any("<0x" in x for x in fig.data[0].x) and fig.data[0].x[0] == "我… (0)"
+    assert len(set(fig.layout.xaxis.ticktext)) == T  # every column labelled
 
 
 def test_shape_mismatch_is_refused():
@@ -72,3 +91,10 @@ def test_quote_tokens_use_numeric_entities():
     lens = _lens(2, 2)
     fig = lens_heatmap(lens, ['"', "b"], np.array([['"', "x"], ["y", "z"]], dtype=object), ['"', "b"])
     assert fig.data[0].text[0][0] == '"' and "&quot;" not in str(fig.data[0].customdata)
+
+
+def test_wide_characters_count_double_in_a_cell():
+    from viz.labels import cell_text
+
+    assert cell_text("我喜欢", 7 * 6) == "我喜欢" and cell_text("我喜欢", 7 * 5) == "我喜…"
+    assert cell_text("·the", 7 * 1) == "" and cell_text(",", 7) == ","

@@ -29,3 +29,25 @@ def test_highlight_and_overflow():
     out = token_strip_html(["a", "b", "c"], [1, 2, 3], highlight=1, max_chips=2)
     assert out.count("xr-hi") == 2  # the style rule + the highlighted chip
     assert "… 1 more" in out
+
+
+def test_split_character_is_one_group_with_its_ids():
+    out = token_strip_html(["<0xE6><0x88>", "<0x91>", "是"], [19805, 235, 27830], highlight=1)
+    group = re.search(r'<span class="xr-group" title="([^"]*)"><span class="xr-glyph">(.*?)</span>', out)
+    assert group and group.group(2) == "我" and "E6 88 91" in group.group(1)
+    assert visible_text(out) == ["id 19805", "id 235", "是"]
+    assert 'title="position 0 · id 19805 · 我… · alone: &lt;0xE6&gt;&lt;0x88&gt;"' in out  # byte view on hover
+    assert out.count('class="xr-chip xr-hi"') == 1
+
+
+def test_group_text_stays_escaped():
+    out = token_strip_html(["<b>", "<0xF0><0x9F>", "<0x91><0x8D>", "<i>x"], [1, 2, 3, 4])
+    body = out.split("</style>", 1)[1]
+    assert "<b>" not in body and "<i>" not in body and "&lt;b&gt;" in body and "&lt;i&gt;x" in body
+    assert '<span class="xr-glyph">👍</span>' in body
+
+
+def test_long_prompt_starts_as_one_scrollable_line():
+    short, long = token_strip_html(["a"] * 5, range(5)), token_strip_html(["a"] * 150, range(150))
+    assert "xr-line" not in short.split("</style>", 1)[1]
+    assert '<div class="xr-strip xr-line">' in long and "<details" in long and "150 tokens" in long
