@@ -69,7 +69,7 @@ def test_changing_layer_and_head_opens_that_head(page: AppTest) -> None:
     assert not page.exception
     assert "Block 17 · head 3" in _subheaders(page)
     heatmap = json.loads(page.get("plotly_chart")[1].proto.spec)
-    assert heatmap["layout"]["title"]["text"].startswith("Layer 17 · head 3")
+    assert heatmap["layout"]["title"]["text"].startswith("Block 17 · head 3")
 
 
 def test_query_token_choice_redraws_the_bars(page: AppTest) -> None:
