@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 from torch import nn
 
 from .layout import Layout
@@ -63,12 +62,8 @@ def heads_off(layout: Layout, heads: Iterable[Head]) -> Iterator[None]:
 
 def ablated_logits(lm: LanguageModel, ids: list[int], heads: Iterable[Head]) -> np.ndarray:
     """Next-token logits (T, V) float32 with the heads off; no heads = exactly the capture's logits."""
-    input_ids = torch.tensor([ids], dtype=torch.long).to(lm.device)
-    with lm.lock, heads_off(lm.layout, heads), torch.inference_mode():
-        out = lm.model(input_ids=input_ids, use_cache=False)  # the same call a capture makes
-        logits = out.logits[0].to(device="cpu", dtype=torch.float32).numpy()  # (T, V)
-    logits.setflags(write=False)
-    return logits
+    chosen = tuple(heads)
+    return lm.forward(ids, hooks=lambda layout: heads_off(layout, chosen)).logits
 
 
 def heads_key(heads: Iterable[Head]) -> str:

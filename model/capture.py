@@ -4,7 +4,8 @@ that record it. Hooks live for exactly one call and are removed even when the pa
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,7 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from transformers.models.llama.modeling_llama import eager_attention_forward, repeat_kv
 
+from .errors import CaptureError
 from .layout import Layout, ModelSummary
 
 
@@ -82,7 +84,7 @@ def _empty(*shape: int) -> np.ndarray:
     return torch.empty(shape, dtype=torch.float32).numpy()
 
 
-class _Recorder:
+class Recorder:
     """Writes each hooked activation straight into preallocated numpy arrays (no second copy)."""
 
     def __init__(self, summary: ModelSummary, n_tokens: int) -> None:
@@ -94,9 +96,34 @@ class _Recorder:
         self.residual = _empty(L + 1, T, D)
         self.attn_out = _empty(L, T, D)
         self.mlp_out = _empty(L, T, D)
+        self.n_layers = L
         self.seen_attention = [False] * L
         self.stored = 0  # residual, attn_out and mlp_out slots written: 3L + 1 when complete
         self.expected = 3 * L + 1
+
+    @contextmanager
+    def recording(self, layout: Layout) -> Iterator[None]:
+        """Hook every block of `layout` (and let the direct attention write here) for one pass."""
+        self.seen_attention = [False] * self.n_layers
+        self.stored = 0
+        handles = self.hooks(layout)
+        with _SINKS_LOCK:
+            _SINKS.update({id(a): (self, i) for i, a in enumerate(layout.attentions)})
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+            with _SINKS_LOCK:
+                for a in layout.attentions:
+                    _SINKS.pop(id(a), None)
+
+    def check(self) -> None:
+        """A CaptureError unless every slot was written by the pass."""
+        if self.stored != self.expected:
+            raise CaptureError(f"The hooks recorded {self.stored} of {self.expected} activations.")
+        if not all(self.seen_attention):
+            raise CaptureError("The attention modules returned no attention pattern (is attention eager?).")
 
     def _stream(self, target: np.ndarray, tensor: torch.Tensor) -> None:
         self._store(target, tensor)
@@ -146,7 +173,7 @@ class _Recorder:
 # the pattern is never copied and eager's three extra (H, T, T) temporaries are never allocated.
 DIRECT = "xray_capture"
 _DIRECT_FAMILIES = ("llama", "mistral", "qwen2", "qwen3")  # eager attention identical to Llama's
-_SINKS: dict[int, tuple[_Recorder, int]] = {}  # id(attention module) -> (recorder, layer)
+_SINKS: dict[int, tuple[Recorder, int]] = {}  # id(attention module) -> (recorder, layer)
 _SINKS_LOCK = threading.Lock()
 
 
@@ -190,37 +217,6 @@ def _can_write_directly(model: nn.Module, layout: Layout, input_ids: torch.Tenso
     )
 
 
-def _forward(model: nn.Module, layout: Layout, recorder: _Recorder, input_ids: torch.Tensor):
-    """The model's forward, with the direct attention switched on (and back off) where it applies."""
-    if not _can_write_directly(model, layout, input_ids):
-        return model(input_ids=input_ids, use_cache=False)
-    with _SINKS_LOCK:
-        _SINKS.update({id(a): (recorder, i) for i, a in enumerate(layout.attentions)})
-    try:
-        model.set_attn_implementation(DIRECT)
-        return model(input_ids=input_ids, use_cache=False)
-    finally:
-        model.set_attn_implementation("eager")
-        with _SINKS_LOCK:
-            for a in layout.attentions:
-                _SINKS.pop(id(a), None)
-
-
-def run_capture(model: nn.Module, layout: Layout, input_ids: torch.Tensor) -> tuple[_Recorder, np.ndarray, float]:
-    """One no-grad forward pass with every layer hooked; returns the recorder, logits (T, V), seconds."""
-    recorder = _Recorder(layout.summary, int(input_ids.shape[-1]))
-    handles = recorder.hooks(layout)
-    try:
-        start = time.perf_counter()
-        with torch.inference_mode():
-            out = _forward(model, layout, recorder, input_ids)
-        logits = out.logits[0].to(device="cpu", dtype=torch.float32).numpy()
-        seconds = time.perf_counter() - start
-    finally:
-        for handle in handles:
-            handle.remove()
-    if recorder.stored != recorder.expected:
-        raise RuntimeError(f"the hooks recorded {recorder.stored} of {recorder.expected} activations")
-    if not all(recorder.seen_attention):
-        raise RuntimeError("the attention modules returned no attention pattern (is attention eager?)")
-    return recorder, logits, seconds
+def direct_attention(model: nn.Module, layout: Layout, input_ids: torch.Tensor) -> str | None:
+    """The attention implementation a capture swaps in: the direct one where it applies, else none."""
+    return DIRECT if _can_write_directly(model, layout, input_ids) else None

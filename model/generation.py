@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .sampling import probabilities, sample_token, top_tokens
 from .tokens import readable_tokens
@@ -61,12 +60,7 @@ def choose(logits_row: np.ndarray, settings: Settings, step: int) -> tuple[int, 
 
 def last_logits(lm: LanguageModel, ids: list[int]) -> np.ndarray:
     """(V,) float32 logits after the last id: one plain forward pass, the same call a capture makes."""
-    input_ids = torch.tensor([ids], dtype=torch.long).to(lm.device)
-    with lm.lock, torch.inference_mode():
-        out = lm.model(input_ids=input_ids, use_cache=False)
-        row = out.logits[0, -1].to(device="cpu", dtype=torch.float32).numpy()  # (V,)
-    row.setflags(write=False)
-    return row
+    return lm.forward(ids, last_only=True).logits
 
 
 def _stop_ids(lm: LanguageModel) -> set[int]:
