@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -69,37 +67,3 @@ def ablated_logits(lm: LanguageModel, ids: list[int], heads: Iterable[Head]) -> 
 def heads_key(heads: Iterable[Head]) -> str:
     """A plain-string cache key part for a set of heads, order-independent."""
     return ",".join(f"{layer}.{head}" for layer, head in sorted(set(heads)))
-
-
-class LogitsCache:
-    """A small thread-safe LRU of ablated logits arrays, bounded by entry count and bytes."""
-
-    def __init__(self, max_entries: int = 16, budget_bytes: int = 256 * 2**20) -> None:
-        self.max_entries = max_entries
-        self.budget_bytes = budget_bytes
-        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self.computed = 0  # forward passes actually run (tests count these)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get_or_compute(self, key: str, compute) -> np.ndarray:
-        """The cached array for key, else compute it (outside the cache lock) and keep it."""
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()
-        with self._lock:
-            self.computed += 1
-            if value.nbytes <= self.budget_bytes:
-                self._items[key] = value
-                self._evict()
-        return value
-
-    def _evict(self) -> None:
-        total = sum(a.nbytes for a in self._items.values())
-        while len(self._items) > 1 and (len(self._items) > self.max_entries or total > self.budget_bytes):
-            _, old = self._items.popitem(last=False)
-            total -= old.nbytes
