@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .capture import Capture, Recorder, direct_attention
+from .capture import Capture
+from .recorder import Recorder, direct_attention
 from .errors import CaptureError, PromptError
 from .layout import Layout, find_layout
 from .settings import load_settings

@@ -4,10 +4,12 @@ MLP, the final norm, and the head geometry. No per-family table of module names 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .errors import UnsupportedModelError
+
+if TYPE_CHECKING:  # torch only where a model is inspected: ModelSummary stays a light import
+    from torch import nn
 
 _ATTN_HINTS = ("attn", "attention")
 _MLP_HINTS = ("mlp", "feed_forward", "ffn", "moe")
@@ -51,6 +53,8 @@ def _architecture(model: nn.Module) -> str:
 
 def _find_blocks(model: nn.Module, n_layers: int) -> nn.ModuleList:
     """The outermost ModuleList of n_layers modules of one class: the decoder stack."""
+    from torch import nn
+
     for _, module in model.named_modules():
         if isinstance(module, nn.ModuleList) and len(module) == n_layers and n_layers > 0:
             if len({type(m) for m in module}) == 1:
