@@ -3,7 +3,7 @@ views can import it cheaply). `model.recorder` fills one; `LanguageModel.capture
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,7 +27,6 @@ class Capture:
     device: str
     dtype: str
     seconds: float  # wall time of the forward pass
-    meta: dict = field(default_factory=dict)  # free-form extras (e.g. ablated heads)
 
     def __post_init__(self) -> None:
         L, H, T = self.config.n_layers, self.config.n_heads, len(self.tokens)

@@ -20,7 +20,7 @@ MAX_STEPS = 64  # a page may ask for at most this many steps at once
 
 
 @dataclass(frozen=True)
-class Settings:
+class Decoding:
     """How each next token is chosen."""
 
     greedy: bool = True  # True: always the most likely token; False: a seeded draw
@@ -43,19 +43,19 @@ class Step:
     logits: np.ndarray  # (V,) float32 next-token logits at the last context position
 
 
-def choice_distribution(logits_row: np.ndarray, settings: Settings) -> np.ndarray:
-    """(V,) the distribution a step reports: T = 1 for greedy, else the sampling settings."""
-    if settings.greedy:
+def choice_distribution(logits_row: np.ndarray, decoding: Decoding) -> np.ndarray:
+    """(V,) the distribution a step reports: T = 1 for greedy, else the sampling choices."""
+    if decoding.greedy:
         return probabilities(logits_row, 1.0)
-    return probabilities(logits_row, settings.temperature, settings.top_k, settings.top_p)
+    return probabilities(logits_row, decoding.temperature, decoding.top_k, decoding.top_p)
 
 
-def choose(logits_row: np.ndarray, settings: Settings, step: int) -> tuple[int, np.ndarray]:
+def choose(logits_row: np.ndarray, decoding: Decoding, step: int) -> tuple[int, np.ndarray]:
     """The chosen id and the distribution (V,) it is reported under."""
-    p = choice_distribution(logits_row, settings)
-    if settings.greedy:
+    p = choice_distribution(logits_row, decoding)
+    if decoding.greedy:
         return int(np.argmax(logits_row)), p
-    return sample_token(p, settings.seed + step), p
+    return sample_token(p, decoding.seed + step), p
 
 
 def last_logits(lm: LanguageModel, ids: list[int]) -> np.ndarray:
@@ -72,7 +72,7 @@ def generate(
     lm: LanguageModel,
     ids: list[int],
     n_steps: int,
-    settings: Settings,
+    decoding: Decoding,
     n_alternatives: int = 5,
     max_tokens: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
@@ -86,7 +86,7 @@ def generate(
         if max_tokens is not None and len(context) >= max_tokens:
             break
         row = last_logits(lm, context)
-        chosen, p = choose(row, settings, i)
+        chosen, p = choose(row, decoding, i)
         alt_ids = top_tokens(p, n_alternatives)
         alt_text = readable_tokens(lm.tokenizer, alt_ids)
         steps.append(Step(

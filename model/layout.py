@@ -93,7 +93,7 @@ def _final_norm(model: nn.Module, blocks: nn.ModuleList) -> nn.Module | None:
     for child in base.children():
         if child is blocks:
             continue
-        if "norm" in type(child).__name__.lower() or "ln_f" in type(child).__name__.lower():
+        if "norm" in type(child).__name__.lower():
             norm = child
     if norm is None:
         for name, child in base.named_children():
