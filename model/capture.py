@@ -3,11 +3,13 @@ views can import it cheaply). `model.recorder` fills one; `LanguageModel.capture
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .layout import ModelSummary
+
+KV = tuple[tuple[np.ndarray, np.ndarray], ...]  # per layer: keys, values (kv heads, T, head_dim) float32
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +29,10 @@ class Capture:
     device: str
     dtype: str
     seconds: float  # wall time of the forward pass
+    # The keys and values every layer computed: a longer prompt that starts with these tokens runs
+    # only its new positions from them (LanguageModel.extend_capture). None where the model's cache
+    # is not a plain per-layer one (sliding windows, recurrent layers).
+    kv: KV | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         L, H, T = self.config.n_layers, self.config.n_heads, len(self.tokens)
@@ -44,6 +50,9 @@ class Capture:
             if array.shape != shape:
                 raise ValueError(f"Capture.{name} has shape {array.shape}, expected {shape}")
             array.setflags(write=False)
+        for keys, values in self.kv or ():
+            if keys.shape[-2] != T or values.shape[-2] != T:
+                raise ValueError(f"Capture.kv covers {keys.shape[-2]} positions, expected {T}")
 
     @property
     def n_tokens(self) -> int:
@@ -51,6 +60,7 @@ class Capture:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the arrays: what a capture cache budgets."""
+        """Memory held by the arrays (the keys and values too): what a capture cache budgets."""
         arrays = (self.token_ids, self.attention, self.residual, self.attn_out, self.mlp_out, self.logits)
-        return int(sum(a.nbytes for a in arrays))
+        kv = sum(k.nbytes + v.nbytes for k, v in self.kv or ())
+        return int(sum(a.nbytes for a in arrays) + kv)

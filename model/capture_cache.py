@@ -1,11 +1,18 @@
 """The app's shared cache of Captures, bounded by bytes: memory stays bounded however many prompts
-its users type, and two sessions asking for the same prompt compute it once.
+its users type, two sessions asking for the same prompt compute it once, and a prompt that shares
+its first tokens with a cached one runs only the positions after them.
 """
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .capture import Capture
 from .lru import BoundedLRU
 from .settings import load_settings
+
+if TYPE_CHECKING:  # the type only: the cache itself needs no torch
+    from .language_model import LanguageModel
 
 
 class CaptureCache(BoundedLRU[Capture]):
@@ -13,3 +20,25 @@ class CaptureCache(BoundedLRU[Capture]):
 
     def __init__(self, budget_bytes: int | None = None) -> None:
         super().__init__(budget_bytes or load_settings().cache_mb * 2**20)
+
+    def get_or_extend(self, key: str, lm: LanguageModel, *, prompt: str | None = None,
+                      ids: Sequence[int] | None = None, max_tokens: int | None = None) -> Capture:
+        """The capture for key. On a miss, the prompt (tokenized with max_tokens) or the ids are
+        captured from the cached capture sharing the most leading tokens with them, or whole."""
+        def compute() -> Capture:
+            token_ids = list(ids) if ids is not None else lm.encode(prompt or "", max_tokens)
+            base = self.longest_shared(lm, token_ids)
+            if base is None:
+                return lm.capture_ids(token_ids, prompt)
+            return lm.extend_capture(base, token_ids, prompt)
+
+        return self.get_or_compute(key, compute)
+
+    def longest_shared(self, lm: LanguageModel, ids: Sequence[int]) -> Capture | None:
+        """The cached capture of lm that shares the most leading tokens with ids, if any shares one."""
+        best, best_n = None, 0
+        for cap in self.values():
+            n = lm.shared_prefix(cap, list(ids))
+            if n > best_n:
+                best, best_n = cap, n
+        return best

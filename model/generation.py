@@ -77,15 +77,19 @@ def generate(
     max_tokens: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> list[Step]:
-    """Up to n_steps tokens after ids; stops early at end-of-text or at max_tokens in all."""
+    """Up to n_steps tokens after ids; stops early at end-of-text or at max_tokens in all. Each step
+    runs only the newest token, from the keys and values of the context before it."""
     if not ids:
         raise ValueError("generation needs at least one token of context")
     n_steps = max(0, min(int(n_steps), MAX_STEPS))
     stop, context, steps = _stop_ids(lm), list(ids), []
+    kv = None  # keys and values of the context so far (None: the model's cache cannot be extended)
     for i in range(n_steps):
         if max_tokens is not None and len(context) >= max_tokens:
             break
-        row = last_logits(lm, context)
+        new = context[len(context) - 1:] if kv is not None else context
+        result = lm.forward(new, last_only=True, past=kv, keep_kv=True)
+        row, kv = result.logits, result.kv
         chosen, p = choose(row, decoding, i)
         alt_ids = top_tokens(p, n_alternatives)
         alt_text = readable_tokens(lm.tokenizer, alt_ids)

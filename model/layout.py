@@ -69,7 +69,8 @@ def _child(block: nn.Module, hints: tuple[str, ...], what: str, arch: str) -> nn
     """The direct child of a block whose attribute or class name matches one of the hints."""
     for name, child in block.named_children():
         label = f"{name} {type(child).__name__}".lower()
-        if any(h in label for h in hints) and "norm" not in label:
+        has_weights = next(child.parameters(), None) is not None  # not GPT-NeoX's post_attention_dropout
+        if any(h in label for h in hints) and "norm" not in label and has_weights:
             return child
     raise UnsupportedModelError(f"Cannot find the {what} inside a block of {arch}.")
 

@@ -15,6 +15,7 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from transformers.models.llama.modeling_llama import eager_attention_forward, repeat_kv
 
+from .capture import Capture
 from .errors import CaptureError
 from .layout import Layout, ModelSummary
 
@@ -40,7 +41,9 @@ def _empty(*shape: int) -> np.ndarray:
 class Recorder:
     """Writes each hooked activation straight into preallocated numpy arrays (no second copy)."""
 
-    def __init__(self, summary: ModelSummary, n_tokens: int) -> None:
+    def __init__(self, summary: ModelSummary, n_tokens: int, start: int = 0) -> None:
+        """Arrays for n_tokens positions; the pass computes positions start.. (the rest come from
+        `take_prefix`)."""
         L, H, T, D = summary.n_layers, summary.n_heads, n_tokens, summary.d_model
         # Uninitialised (every slot is written whole: seen_attention and `stored` check it), and from
         # torch's allocator: at 1024 tokens its pages take the 1.1 GB of patterns ~15% faster than
@@ -50,6 +53,7 @@ class Recorder:
         self.attn_out = _empty(L, T, D)
         self.mlp_out = _empty(L, T, D)
         self.n_layers = L
+        self.start = start
         self.seen_attention = [False] * L
         self.stored = 0  # residual, attn_out and mlp_out slots written: 3L + 1 when complete
         self.expected = 3 * L + 1
@@ -94,29 +98,39 @@ class Recorder:
             handles.append(mlp.register_forward_hook(self._mlp(i)))
         return handles
 
+    def take_prefix(self, prefix: Capture) -> None:
+        """Copy the first `start` positions from a capture of the same first tokens. Causal: their rows
+        do not depend on later tokens, and they give later keys exactly zero attention."""
+        P = self.start
+        self.attention[:, :, :P, :P] = prefix.attention[:, :, :P, :P]
+        self.attention[:, :, :P, P:] = 0
+        self.residual[:, :P] = prefix.residual[:, :P]
+        self.attn_out[:, :P] = prefix.attn_out[:, :P]
+        self.mlp_out[:, :P] = prefix.mlp_out[:, :P]
+
     def _embedding(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         hidden = args[0] if args else kwargs["hidden_states"]
-        self._stream(self.residual[0], hidden)
+        self._stream(self.residual[0, self.start:], hidden)
 
     def _block(self, i: int):
         def hook(module: nn.Module, args: tuple, output) -> None:
-            self._stream(self.residual[i + 1], _first_tensor(output))
+            self._stream(self.residual[i + 1, self.start:], _first_tensor(output))
         return hook
 
     def _attn(self, i: int):
         def hook(module: nn.Module, args: tuple, output) -> None:
-            self._stream(self.attn_out[i], _first_tensor(output))
+            self._stream(self.attn_out[i, self.start:], _first_tensor(output))
             if self.seen_attention[i]:  # the direct attention function already wrote this layer
                 return
-            weights = _attention_weights(output)
+            weights = _attention_weights(output)  # (1, H, new rows, all keys)
             if weights is not None:
-                self._store(self.attention[i], weights)
+                self._store(self.attention[i, :, self.start:], weights)
                 self.seen_attention[i] = True
         return hook
 
     def _mlp(self, i: int):
         def hook(module: nn.Module, args: tuple, output) -> None:
-            self._stream(self.mlp_out[i], _first_tensor(output))
+            self._stream(self.mlp_out[i, self.start:], _first_tensor(output))
         return hook
 
 
