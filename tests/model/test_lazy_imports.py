@@ -21,7 +21,7 @@ def _imports(code: str) -> set[str]:
     "import model",
     "import model.sampling, model.tokens, model.settings, model.layout, model.capture, model.export",
     "from model import Capture, ModelSummary, XrayError, PromptError",
-    "import model.generation, model.lru, model.capture_cache, model.head_scores",
+    "import model.generation, model.lru, model.capture_cache, model.head_scores, model.threads",
 ])
 def test_light_imports_load_no_torch(code):
     assert _imports(code) == set()
