@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is local; never 
 # (measured: 64 tokens 7.9 s spinning vs 1.0 s passive at load 12 on 2 cores). Children inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from bench import coldstart, interactive, memory, report  # noqa: E402
+from bench import coldstart, incremental, interactive, memory, report  # noqa: E402
 from bench.forward import ROWS, time_forwards  # noqa: E402
 from bench.report import Check  # noqa: E402
 
@@ -46,6 +46,19 @@ def forward_section(lm, ids) -> tuple[list[str], list[Check], float]:
     lines += ["", f"FLOPs formula: {fwd.flops_formula}.", f"TransformerLens: {fwd.notes[ROWS[3]]}.", ""]
     checks = report.forward_checks(fwd) + report.forward_checks(fwd, cpu=True)
     return lines, checks, fwd.seconds[(ROWS[0], 256)]
+
+
+def incremental_section(lm, ids) -> tuple[list[str], list[Check]]:
+    log("Prefix-incremental capture ...")
+    r = incremental.time_incremental(lm, ids, log)
+    lines = ["### Prefix-incremental capture (median wall)", "",
+             f"- append 1 token to a cached {incremental.PREFIX}-token capture: **{r.append_ms:.1f} ms**, "
+             f"full capture of the same ids {r.full_ms:.1f} ms ({r.ratio:.2f}x)",
+             f"- {incremental.GENERATE_STEPS} greedy Generate steps at {incremental.GENERATE_CONTEXT} tokens: "
+             f"**{r.generate_s:.2f} s**", ""]
+    checks = [Check("append one token vs full capture (64 tokens)", f"{r.ratio:.2f}x", "<= 0.25x", r.ratio <= 0.25),
+              Check("12 greedy Generate steps at ~20 tokens", f"{r.generate_s:.2f} s", "<= 3 s", r.generate_s <= 3)]
+    return lines, checks
 
 
 def temperature_section(lm, ids) -> tuple[list[str], list[Check]]:
@@ -152,7 +165,8 @@ def main() -> None:
     block += [f"- model: {lm.name}, {lm.device}, {lm.dtype_name}; prompt text: bench/text.txt ({len(ids)} tokens), cut to N tokens", ""]
     lines, c, forward_256 = forward_section(lm, ids)
     block, checks = block + lines, checks + c
-    for section in (lambda: temperature_section(lm, ids), lambda: pages_section(lm, ids, forward_256)):
+    for section in (lambda: incremental_section(lm, ids), lambda: temperature_section(lm, ids),
+                    lambda: pages_section(lm, ids, forward_256)):
         lines, c = section()
         block, checks = block + lines, checks + c
     del lm

@@ -1,12 +1,27 @@
 """The model floor: load a causal LM, capture one forward pass, and the math on top of it.
 
-No streamlit and no plotly here: everything returns plain numpy / dataclasses.
+No streamlit and no plotly here: everything returns plain numpy / dataclasses. Importing the package
+costs no torch or transformers: the names below load their modules on first use.
 """
-from .capture import Capture
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from .errors import CaptureError, ModelLoadError, PromptError, UnsupportedModelError, XrayError
-from .language_model import LanguageModel
-from .layout import ModelSummary
-from .loading import load_model
+
+if TYPE_CHECKING:
+    from .capture import Capture
+    from .language_model import LanguageModel
+    from .layout import ModelSummary
+    from .loading import load_model
+
+_LAZY = {  # name -> the submodule that defines it
+    "Capture": "capture",
+    "LanguageModel": "language_model",
+    "ModelSummary": "layout",
+    "load_model": "loading",
+}
 
 __all__ = [
     "Capture",
@@ -19,3 +34,12 @@ __all__ = [
     "XrayError",
     "load_model",
 ]
+
+
+def __getattr__(name: str):
+    """Load a heavy export's module on first access (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value

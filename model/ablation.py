@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 from torch import nn
 
 from .layout import Layout
@@ -63,48 +60,10 @@ def heads_off(layout: Layout, heads: Iterable[Head]) -> Iterator[None]:
 
 def ablated_logits(lm: LanguageModel, ids: list[int], heads: Iterable[Head]) -> np.ndarray:
     """Next-token logits (T, V) float32 with the heads off; no heads = exactly the capture's logits."""
-    input_ids = torch.tensor([ids], dtype=torch.long).to(lm.device)
-    with lm.lock, heads_off(lm.layout, heads), torch.inference_mode():
-        out = lm.model(input_ids=input_ids, use_cache=False)  # the same call a capture makes
-        logits = out.logits[0].to(device="cpu", dtype=torch.float32).numpy()  # (T, V)
-    logits.setflags(write=False)
-    return logits
+    chosen = tuple(heads)
+    return lm.forward(ids, hooks=lambda layout: heads_off(layout, chosen)).logits
 
 
 def heads_key(heads: Iterable[Head]) -> str:
     """A plain-string cache key part for a set of heads, order-independent."""
     return ",".join(f"{layer}.{head}" for layer, head in sorted(set(heads)))
-
-
-class LogitsCache:
-    """A small thread-safe LRU of ablated logits arrays, bounded by entry count and bytes."""
-
-    def __init__(self, max_entries: int = 16, budget_bytes: int = 256 * 2**20) -> None:
-        self.max_entries = max_entries
-        self.budget_bytes = budget_bytes
-        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self.computed = 0  # forward passes actually run (tests count these)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get_or_compute(self, key: str, compute) -> np.ndarray:
-        """The cached array for key, else compute it (outside the cache lock) and keep it."""
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()
-        with self._lock:
-            self.computed += 1
-            if value.nbytes <= self.budget_bytes:
-                self._items[key] = value
-                self._evict()
-        return value
-
-    def _evict(self) -> None:
-        total = sum(a.nbytes for a in self._items.values())
-        while len(self._items) > 1 and (len(self._items) > self.max_entries or total > self.budget_bytes):
-            _, old = self._items.popitem(last=False)
-            total -= old.nbytes

@@ -1,20 +1,15 @@
-"""The Capture: everything one forward pass computes for a prompt, as plain numpy, and the hooks
-that record it. Hooks live for exactly one call and are removed even when the pass raises.
+"""The Capture: everything one forward pass computes for a prompt, as plain numpy (no torch here, so
+views can import it cheaply). `model.recorder` fills one; `LanguageModel.capture` returns it.
 """
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-from torch import nn
-from transformers import AttentionInterface
-from transformers.masking_utils import AttentionMaskInterface, eager_mask
-from transformers.models.llama.modeling_llama import eager_attention_forward, repeat_kv
 
-from .layout import Layout, ModelSummary
+from .layout import ModelSummary
+
+KV = tuple[tuple[np.ndarray, np.ndarray], ...]  # per layer: keys, values (kv heads, T, head_dim) float32
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,7 +29,10 @@ class Capture:
     device: str
     dtype: str
     seconds: float  # wall time of the forward pass
-    meta: dict = field(default_factory=dict)  # free-form extras (e.g. ablated heads)
+    # The keys and values every layer computed: a longer prompt that starts with these tokens runs
+    # only its new positions from them (LanguageModel.extend_capture). None where the model's cache
+    # is not a plain per-layer one (sliding windows, recurrent layers).
+    kv: KV | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         L, H, T = self.config.n_layers, self.config.n_heads, len(self.tokens)
@@ -52,6 +50,9 @@ class Capture:
             if array.shape != shape:
                 raise ValueError(f"Capture.{name} has shape {array.shape}, expected {shape}")
             array.setflags(write=False)
+        for keys, values in self.kv or ():
+            if keys.shape[-2] != T or values.shape[-2] != T:
+                raise ValueError(f"Capture.kv covers {keys.shape[-2]} positions, expected {T}")
 
     @property
     def n_tokens(self) -> int:
@@ -59,168 +60,7 @@ class Capture:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the arrays: what a capture cache budgets."""
+        """Memory held by the arrays (the keys and values too): what a capture cache budgets."""
         arrays = (self.token_ids, self.attention, self.residual, self.attn_out, self.mlp_out, self.logits)
-        return int(sum(a.nbytes for a in arrays))
-
-
-def _first_tensor(output) -> torch.Tensor:
-    return output[0] if isinstance(output, (tuple, list)) else output
-
-
-def _attention_weights(output) -> torch.Tensor | None:
-    """The (B, H, T, T) pattern among an attention module's outputs, if it returned one."""
-    if isinstance(output, (tuple, list)):
-        for item in output[1:]:
-            if isinstance(item, torch.Tensor) and item.ndim == 4:
-                return item
-    return None
-
-
-def _empty(*shape: int) -> np.ndarray:
-    """An uninitialised float32 array whose memory comes from torch's CPU allocator."""
-    return torch.empty(shape, dtype=torch.float32).numpy()
-
-
-class _Recorder:
-    """Writes each hooked activation straight into preallocated numpy arrays (no second copy)."""
-
-    def __init__(self, summary: ModelSummary, n_tokens: int) -> None:
-        L, H, T, D = summary.n_layers, summary.n_heads, n_tokens, summary.d_model
-        # Uninitialised (every slot is written whole: seen_attention and `stored` check it), and from
-        # torch's allocator: at 1024 tokens its pages take the 1.1 GB of patterns ~15% faster than
-        # fresh numpy pages (3.3 s vs 3.8 s a capture, measured), and np.zeros was slower still.
-        self.attention = _empty(L, H, T, T)
-        self.residual = _empty(L + 1, T, D)
-        self.attn_out = _empty(L, T, D)
-        self.mlp_out = _empty(L, T, D)
-        self.seen_attention = [False] * L
-        self.stored = 0  # residual, attn_out and mlp_out slots written: 3L + 1 when complete
-        self.expected = 3 * L + 1
-
-    def _stream(self, target: np.ndarray, tensor: torch.Tensor) -> None:
-        self._store(target, tensor)
-        self.stored += 1
-
-    @staticmethod
-    def _store(target: np.ndarray, tensor: torch.Tensor) -> None:
-        target[...] = tensor[0].detach().to(device="cpu", dtype=torch.float32).numpy()
-
-    def hooks(self, layout: Layout) -> list[torch.utils.hooks.RemovableHandle]:
-        handles = [layout.blocks[0].register_forward_pre_hook(self._embedding, with_kwargs=True)]
-        for i, (block, attn, mlp) in enumerate(zip(layout.blocks, layout.attentions, layout.mlps)):
-            handles.append(block.register_forward_hook(self._block(i)))
-            handles.append(attn.register_forward_hook(self._attn(i)))
-            handles.append(mlp.register_forward_hook(self._mlp(i)))
-        return handles
-
-    def _embedding(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        hidden = args[0] if args else kwargs["hidden_states"]
-        self._stream(self.residual[0], hidden)
-
-    def _block(self, i: int):
-        def hook(module: nn.Module, args: tuple, output) -> None:
-            self._stream(self.residual[i + 1], _first_tensor(output))
-        return hook
-
-    def _attn(self, i: int):
-        def hook(module: nn.Module, args: tuple, output) -> None:
-            self._stream(self.attn_out[i], _first_tensor(output))
-            if self.seen_attention[i]:  # the direct attention function already wrote this layer
-                return
-            weights = _attention_weights(output)
-            if weights is not None:
-                self._store(self.attention[i], weights)
-                self.seen_attention[i] = True
-        return hook
-
-    def _mlp(self, i: int):
-        def hook(module: nn.Module, args: tuple, output) -> None:
-            self._stream(self.mlp_out[i], _first_tensor(output))
-        return hook
-
-
-# Direct attention: for float32 CPU models whose eager attention is Llama's, a registered attention
-# function writes each softmax straight into the capture's (H, T, T) slice. Same operations in the
-# same order as eager (scores * scaling + mask, float32 softmax), so the numbers are identical, but
-# the pattern is never copied and eager's three extra (H, T, T) temporaries are never allocated.
-DIRECT = "xray_capture"
-_DIRECT_FAMILIES = ("llama", "mistral", "qwen2", "qwen3")  # eager attention identical to Llama's
-_SINKS: dict[int, tuple[_Recorder, int]] = {}  # id(attention module) -> (recorder, layer)
-_SINKS_LOCK = threading.Lock()
-
-
-def _direct_attention(module: nn.Module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
-    """Llama eager attention whose softmax lands in the recorder's array; plain eager if not ours."""
-    sink = _SINKS.get(id(module))
-    plain = sink is None or dropout or kwargs.get("softcap") or kwargs.get("s_aux") is not None
-    if plain or (attention_mask is not None and attention_mask.dtype == torch.bool):
-        return eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
-    recorder, layer = sink
-    key_states = repeat_kv(key, module.num_key_value_groups)  # (1, H, T, hd)
-    value_states = repeat_kv(value, module.num_key_value_groups)  # (1, H, T, hd)
-    scores = torch.matmul(query, key_states.transpose(2, 3)).mul_(scaling)  # (1, H, T, T)
-    if attention_mask is not None:
-        scores.add_(attention_mask)  # (1, 1, T, T) additive causal mask, broadcast over heads
-    weights = torch.from_numpy(recorder.attention[layer]).unsqueeze(0)  # (1, H, T, T) view of the capture
-    torch.softmax(scores, dim=-1, out=weights)
-    recorder.seen_attention[layer] = True
-    output = torch.matmul(weights, value_states).transpose(1, 2).contiguous()  # (1, T, H, hd)
-    return output, weights
-
-
-AttentionInterface.register(DIRECT, _direct_attention)
-AttentionMaskInterface.register(DIRECT, eager_mask)
-
-
-def _family(module: nn.Module) -> str:
-    """'llama' for transformers.models.llama.modeling_llama.LlamaAttention."""
-    parts = type(module).__module__.split(".")
-    return parts[2] if len(parts) > 3 and parts[:2] == ["transformers", "models"] else ""
-
-
-def _can_write_directly(model: nn.Module, layout: Layout, input_ids: torch.Tensor) -> bool:
-    """Only float32 CPU passes of eager Llama-family models; everything else keeps the copying hooks."""
-    params = next(model.parameters())
-    return (
-        input_ids.device.type == "cpu" and params.device.type == "cpu" and params.dtype == torch.float32
-        and getattr(model.config, "_attn_implementation", None) == "eager" and not model.training
-        and type(model)._can_set_attn_implementation()
-        and all(_family(a) in _DIRECT_FAMILIES and hasattr(a, "num_key_value_groups") for a in layout.attentions)
-    )
-
-
-def _forward(model: nn.Module, layout: Layout, recorder: _Recorder, input_ids: torch.Tensor):
-    """The model's forward, with the direct attention switched on (and back off) where it applies."""
-    if not _can_write_directly(model, layout, input_ids):
-        return model(input_ids=input_ids, use_cache=False)
-    with _SINKS_LOCK:
-        _SINKS.update({id(a): (recorder, i) for i, a in enumerate(layout.attentions)})
-    try:
-        model.set_attn_implementation(DIRECT)
-        return model(input_ids=input_ids, use_cache=False)
-    finally:
-        model.set_attn_implementation("eager")
-        with _SINKS_LOCK:
-            for a in layout.attentions:
-                _SINKS.pop(id(a), None)
-
-
-def run_capture(model: nn.Module, layout: Layout, input_ids: torch.Tensor) -> tuple[_Recorder, np.ndarray, float]:
-    """One no-grad forward pass with every layer hooked; returns the recorder, logits (T, V), seconds."""
-    recorder = _Recorder(layout.summary, int(input_ids.shape[-1]))
-    handles = recorder.hooks(layout)
-    try:
-        start = time.perf_counter()
-        with torch.inference_mode():
-            out = _forward(model, layout, recorder, input_ids)
-        logits = out.logits[0].to(device="cpu", dtype=torch.float32).numpy()
-        seconds = time.perf_counter() - start
-    finally:
-        for handle in handles:
-            handle.remove()
-    if recorder.stored != recorder.expected:
-        raise RuntimeError(f"the hooks recorded {recorder.stored} of {recorder.expected} activations")
-    if not all(recorder.seen_attention):
-        raise RuntimeError("the attention modules returned no attention pattern (is attention eager?)")
-    return recorder, logits, seconds
+        kv = sum(k.nbytes + v.nbytes for k, v in self.kv or ())
+        return int(sum(a.nbytes for a in arrays) + kv)

@@ -1,73 +1,44 @@
-"""A thread-safe LRU of Captures with a byte budget: the app's memory stays bounded however many
-prompts its users type, and two sessions asking for the same prompt compute it once.
+"""The app's shared cache of Captures, bounded by bytes: memory stays bounded however many prompts
+its users type, two sessions asking for the same prompt compute it once, and a prompt that shares
+its first tokens with a cached one runs only the positions after them.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from typing import Callable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .capture import Capture
+from .lru import BoundedLRU
 from .settings import load_settings
 
+if TYPE_CHECKING:  # the type only: the cache itself needs no torch
+    from .language_model import LanguageModel
 
 
-class CaptureCache:
-    """Least-recently-used captures, evicted once their total bytes pass the budget.
-
-    A capture larger than the whole budget is returned but not kept.
-    """
+class CaptureCache(BoundedLRU[Capture]):
+    """Least-recently-used captures within a byte budget (XRAY_CACHE_MB by default)."""
 
     def __init__(self, budget_bytes: int | None = None) -> None:
-        self.budget_bytes = budget_bytes or load_settings().cache_mb * 2**20
-        self._items: OrderedDict[str, Capture] = OrderedDict()
-        self._lock = threading.Lock()
-        self._key_locks: dict[str, threading.Lock] = {}
-        self.computed = 0  # how many captures were actually run (tests count these)
+        super().__init__(budget_bytes or load_settings().cache_mb * 2**20)
 
-    @property
-    def nbytes(self) -> int:
-        with self._lock:
-            return sum(c.nbytes for c in self._items.values())
+    def get_or_extend(self, key: str, lm: LanguageModel, *, prompt: str | None = None,
+                      ids: Sequence[int] | None = None, max_tokens: int | None = None) -> Capture:
+        """The capture for key. On a miss, the prompt (tokenized with max_tokens) or the ids are
+        captured from the cached capture sharing the most leading tokens with them, or whole."""
+        def compute() -> Capture:
+            token_ids = list(ids) if ids is not None else lm.encode(prompt or "", max_tokens)
+            base = self.longest_shared(lm, token_ids)
+            if base is None:
+                return lm.capture_ids(token_ids, prompt)
+            return lm.extend_capture(base, token_ids, prompt)
 
-    def __len__(self) -> int:
-        return len(self._items)
+        return self.get_or_compute(key, compute)
 
-    def get(self, key: str) -> Capture | None:
-        with self._lock:
-            cap = self._items.get(key)
-            if cap is not None:
-                self._items.move_to_end(key)
-            return cap
-
-    def get_or_compute(self, key: str, compute: Callable[[], Capture]) -> Capture:
-        """The cached capture for key, else compute it once (concurrent callers wait and share)."""
-        cap = self.get(key)
-        if cap is not None:
-            return cap
-        with self._lock:
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            cap = self.get(key)
-            if cap is None:
-                cap = compute()
-                self.computed += 1
-                self._put(key, cap)
-        with self._lock:
-            self._key_locks.pop(key, None)
-        return cap
-
-    def _put(self, key: str, cap: Capture) -> None:
-        with self._lock:
-            if cap.nbytes > self.budget_bytes:
-                return
-            self._items[key] = cap
-            self._items.move_to_end(key)
-            total = sum(c.nbytes for c in self._items.values())
-            while total > self.budget_bytes and len(self._items) > 1:
-                _, evicted = self._items.popitem(last=False)
-                total -= evicted.nbytes
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+    def longest_shared(self, lm: LanguageModel, ids: Sequence[int]) -> Capture | None:
+        """The cached capture of lm that shares the most leading tokens with ids, if any shares one."""
+        best, best_n = None, 0
+        for cap in self.values():
+            n = lm.shared_prefix(cap, list(ids))
+            if n > best_n:
+                best, best_n = cap, n
+        return best

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .sampling import probabilities, sample_token, top_tokens
 from .tokens import readable_tokens
@@ -21,7 +20,7 @@ MAX_STEPS = 64  # a page may ask for at most this many steps at once
 
 
 @dataclass(frozen=True)
-class Settings:
+class Decoding:
     """How each next token is chosen."""
 
     greedy: bool = True  # True: always the most likely token; False: a seeded draw
@@ -44,29 +43,24 @@ class Step:
     logits: np.ndarray  # (V,) float32 next-token logits at the last context position
 
 
-def choice_distribution(logits_row: np.ndarray, settings: Settings) -> np.ndarray:
-    """(V,) the distribution a step reports: T = 1 for greedy, else the sampling settings."""
-    if settings.greedy:
+def choice_distribution(logits_row: np.ndarray, decoding: Decoding) -> np.ndarray:
+    """(V,) the distribution a step reports: T = 1 for greedy, else the sampling choices."""
+    if decoding.greedy:
         return probabilities(logits_row, 1.0)
-    return probabilities(logits_row, settings.temperature, settings.top_k, settings.top_p)
+    return probabilities(logits_row, decoding.temperature, decoding.top_k, decoding.top_p)
 
 
-def choose(logits_row: np.ndarray, settings: Settings, step: int) -> tuple[int, np.ndarray]:
+def choose(logits_row: np.ndarray, decoding: Decoding, step: int) -> tuple[int, np.ndarray]:
     """The chosen id and the distribution (V,) it is reported under."""
-    p = choice_distribution(logits_row, settings)
-    if settings.greedy:
+    p = choice_distribution(logits_row, decoding)
+    if decoding.greedy:
         return int(np.argmax(logits_row)), p
-    return sample_token(p, settings.seed + step), p
+    return sample_token(p, decoding.seed + step), p
 
 
 def last_logits(lm: LanguageModel, ids: list[int]) -> np.ndarray:
     """(V,) float32 logits after the last id: one plain forward pass, the same call a capture makes."""
-    input_ids = torch.tensor([ids], dtype=torch.long).to(lm.device)
-    with lm.lock, torch.inference_mode():
-        out = lm.model(input_ids=input_ids, use_cache=False)
-        row = out.logits[0, -1].to(device="cpu", dtype=torch.float32).numpy()  # (V,)
-    row.setflags(write=False)
-    return row
+    return lm.forward(ids, last_only=True).logits
 
 
 def _stop_ids(lm: LanguageModel) -> set[int]:
@@ -78,21 +72,25 @@ def generate(
     lm: LanguageModel,
     ids: list[int],
     n_steps: int,
-    settings: Settings,
+    decoding: Decoding,
     n_alternatives: int = 5,
     max_tokens: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> list[Step]:
-    """Up to n_steps tokens after ids; stops early at end-of-text or at max_tokens in all."""
+    """Up to n_steps tokens after ids; stops early at end-of-text or at max_tokens in all. Each step
+    runs only the newest token, from the keys and values of the context before it."""
     if not ids:
         raise ValueError("generation needs at least one token of context")
     n_steps = max(0, min(int(n_steps), MAX_STEPS))
     stop, context, steps = _stop_ids(lm), list(ids), []
+    kv = None  # keys and values of the context so far (None: the model's cache cannot be extended)
     for i in range(n_steps):
         if max_tokens is not None and len(context) >= max_tokens:
             break
-        row = last_logits(lm, context)
-        chosen, p = choose(row, settings, i)
+        new = context[len(context) - 1:] if kv is not None else context
+        result = lm.forward(new, last_only=True, past=kv, keep_kv=True)
+        row, kv = result.logits, result.kv
+        chosen, p = choose(row, decoding, i)
         alt_ids = top_tokens(p, n_alternatives)
         alt_text = readable_tokens(lm.tokenizer, alt_ids)
         steps.append(Step(

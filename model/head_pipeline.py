@@ -3,13 +3,15 @@
 
 How it records: transformers dispatches attention through a registry (`AttentionInterface`). We
 register "xray_record", which runs the model family's own eager attention and keeps its inputs for
-the one layer asked for. The model switches to it under `lm.lock` and back in `finally`; the same
+the one layer asked for. `LanguageModel.forward` swaps it in and restores the previous one; the same
 name must be registered for masks too, or the model would run with no causal mask at all.
 """
 from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -143,25 +145,25 @@ def _check_supported(lm: LanguageModel) -> None:
         )
 
 
-def _run_recording(lm: LanguageModel, layer: int, ids: list[int]) -> dict:
-    """Run the prompt with the recording attention until `layer` is recorded; restore in finally."""
-    module = lm.layout.attentions[layer]
-    slot = _Slot()
-    input_ids = torch.tensor([ids], dtype=torch.long, device=lm.device)
-    with lm.lock:
-        previous = lm.model.config._attn_implementation
+@contextmanager
+def _target(module: nn.Module, slot: _Slot) -> Iterator[None]:
+    """Let the recording attention keep `module`'s inputs in `slot` for one pass."""
+    with _TARGETS_LOCK:
+        _TARGETS[id(module)] = slot
+    try:
+        yield
+    finally:
         with _TARGETS_LOCK:
-            _TARGETS[id(module)] = slot
-        try:
-            lm.model.set_attn_implementation(RECORDING)
-            with torch.inference_mode():
-                lm.model(input_ids=input_ids, use_cache=False)
-        except _Recorded:
-            pass
-        finally:
-            lm.model.set_attn_implementation(previous)
-            with _TARGETS_LOCK:
-                _TARGETS.pop(id(module), None)
+            _TARGETS.pop(id(module), None)
+
+
+def _run_recording(lm: LanguageModel, layer: int, ids: list[int]) -> dict:
+    """Run the prompt with the recording attention until `layer` is recorded (the gateway restores it)."""
+    slot = _Slot()
+    try:
+        lm.forward(ids, hooks=lambda layout: _target(layout.attentions[layer], slot), attention=RECORDING)
+    except _Recorded:
+        pass
     if slot.tensors is None:
         raise CaptureError(f"Layer {layer}'s attention was never called through the attention registry.")
     return slot.tensors

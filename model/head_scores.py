@@ -7,7 +7,7 @@ Shape of a good analysis function (after TransformerLens' head_detector): tiny b
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from .capture import Capture
     from .language_model import LanguageModel
 
-HeadKind = Literal["previous", "first", "self", "duplicate", "induction"]
 KIND_LABELS: dict[str, str] = {
     "previous": "previous-token",
     "first": "first-token (sink)",

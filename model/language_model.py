@@ -1,27 +1,51 @@
 """A loaded causal LM plus its tokenizer: the one object the app shares between sessions.
 
-It is never mutated after loading; captures are serialized by a lock because the hooks they
-register are global to the shared modules.
+Every forward pass goes through `LanguageModel.forward`, the one gateway: it holds the lock (the
+hooks a pass registers and the attention implementation it swaps in live on the shared modules),
+runs on the model's device in inference mode, restores the attention implementation that was set
+before, and retries on a float32 CPU copy when the GPU runs out of memory. The weights are never
+changed after loading.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
 from functools import cached_property
+from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-from .capture import Capture, run_capture
+from .capture import KV, Capture
+from .recorder import Recorder, direct_attention
 from .errors import CaptureError, PromptError
-from .layout import find_layout
+from .layout import Layout, find_layout
 from .settings import load_settings
 from .tokens import clean_prompt, readable_tokens
 
 log = logging.getLogger(__name__)
 
 _CHARS_PER_TOKEN_CEILING = 64  # a prompt longer than limit x this is refused before tokenizing
+_OOM_DEVICE = "cpu (GPU out of memory)"
+
+Hooks = Callable[[Layout], AbstractContextManager]  # installs hooks on a layout's modules for one pass
+Attention = Callable[[nn.Module, Layout, torch.Tensor], "str | None"]  # picks an implementation per pass
+
+
+@dataclass(frozen=True)
+class Forward:
+    """What one gateway pass returns: float32 logits on the CPU, where the pass ran, and how long."""
+
+    logits: np.ndarray  # (T, V) for the positions passed in, or (V,) for last_only
+    device: str
+    dtype: str
+    seconds: float  # wall time of the model call and the logits' copy to the CPU
+    kv: KV | None = None  # keys and values of every position so far (past + these), when asked for
 
 
 class LanguageModel:
@@ -36,7 +60,7 @@ class LanguageModel:
         self.layout = find_layout(model, name)
         self.summary = self.layout.summary
         self.lock = threading.RLock()  # hold it to run the shared model or hook its modules
-        self._cpu_twin: nn.Module | None = None
+        self._cpu_twin: tuple[nn.Module, Layout] | None = None
 
     @property
     def dtype_name(self) -> str:
@@ -62,6 +86,40 @@ class LanguageModel:
             )
         return ids
 
+    def forward(
+        self,
+        ids: Sequence[int],
+        *,
+        hooks: Hooks | None = None,
+        attention: str | Attention | None = None,
+        last_only: bool = False,
+        past: KV | None = None,
+        keep_kv: bool = False,
+    ) -> Forward:
+        """The one way to run the model: `hooks(layout)` is entered around the pass (for the CPU
+        retry too, with the copy's layout); `attention` names an implementation to swap in (or picks
+        one per model); `past` holds the keys and values of positions before `ids` (from an earlier
+        Forward or Capture); `keep_kv` returns them for all positions. Logits come back as float32
+        numpy. Failures are CaptureErrors."""
+        input_ids = torch.tensor([list(ids)], dtype=torch.long)
+        run = dict(hooks=hooks, attention=attention, last_only=last_only, past=past, keep_kv=keep_kv)
+        with self.lock:
+            try:
+                return _run_model(self.model, self.layout, input_ids.to(self.device), **run,
+                                  device=self.device, dtype=self.dtype_name)
+            except torch.OutOfMemoryError:
+                log.warning("GPU out of memory for %d tokens; retrying on the CPU", len(ids))
+                _free_gpu_memory()
+                model, layout = self._cpu_model()
+                try:
+                    return _run_model(model, layout, input_ids, **run, device=_OOM_DEVICE, dtype="float32")
+                except (RuntimeError, MemoryError) as exc:  # the CPU copy ran out too: a message, not a crash
+                    raise CaptureError(
+                        f"Out of memory for {len(ids):,} tokens on the GPU and on the CPU: shorten the prompt."
+                    ) from exc
+            except RuntimeError as exc:
+                raise CaptureError(f"The forward pass failed: {exc}") from exc
+
     def capture(self, prompt: str, max_tokens: int | None = None) -> Capture:
         """One forward pass with every layer hooked (no gradient): the prompt's Capture."""
         ids = self.encode(prompt, max_tokens)
@@ -69,23 +127,43 @@ class LanguageModel:
 
     def capture_ids(self, ids: list[int], prompt: str | None = None) -> Capture:
         """Capture a token sequence directly (used for generated continuations and tests)."""
-        input_ids = torch.tensor([ids], dtype=torch.long)
-        device, dtype = self.device, self.dtype_name
-        with self.lock:
-            try:
-                recorder, logits, seconds = run_capture(self.model, self.layout, input_ids.to(self.device))
-            except torch.OutOfMemoryError:
-                log.warning("GPU out of memory for %d tokens; retrying on the CPU", len(ids))
-                _free_gpu_memory()
-                try:
-                    recorder, logits, seconds = run_capture(self._cpu_model(), self.layout_cpu, input_ids)
-                except (RuntimeError, MemoryError) as exc:  # the CPU copy ran out too: a message, not a crash
-                    raise CaptureError(
-                        f"Out of memory for {len(ids):,} tokens on the GPU and on the CPU: shorten the prompt."
-                    ) from exc
-                device, dtype = "cpu (GPU out of memory)", "float32"
-            except RuntimeError as exc:
-                raise CaptureError(f"The forward pass failed: {exc}") from exc
+        recorder = Recorder(self.summary, len(ids))
+        result = self.forward(ids, hooks=recorder.recording, attention=direct_attention, keep_kv=True)
+        recorder.check()
+        return self._assemble(ids, prompt, recorder, result.logits, result, result.seconds)
+
+    def extend_capture(self, base: Capture, ids: list[int], prompt: str | None = None) -> Capture:
+        """The capture of `ids`, running only the positions after the tokens it shares with `base`
+        (from base's keys and values); shared positions are copied. Equals `capture_ids(ids)` to
+        float tolerance. A base of another model, or without keys and values, gives a full capture."""
+        start = time.perf_counter()
+        shared = self.shared_prefix(base, ids)
+        if shared == 0:
+            return self.capture_ids(ids, prompt)
+        recorder = Recorder(self.summary, len(ids), start=shared)
+        if shared == len(ids):  # ids are a prefix of base: nothing new to run
+            recorder.take_prefix(base)
+            kv = tuple((k[:, :shared].copy(), v[:, :shared].copy()) for k, v in base.kv)  # copies: no view
+            result = Forward(logits=base.logits[:shared].copy(), device=base.device, dtype=base.dtype,
+                             seconds=0.0, kv=kv)  # keeps base's whole arrays alive past its eviction
+            return self._assemble(ids, prompt, recorder, result.logits, result, time.perf_counter() - start)
+        past = tuple((k[:, :shared], v[:, :shared]) for k, v in base.kv)
+        result = self.forward(ids[shared:], hooks=recorder.recording, past=past, keep_kv=True)
+        recorder.check()
+        recorder.take_prefix(base)
+        logits = np.concatenate([base.logits[:shared], result.logits])  # (T, V)
+        return self._assemble(ids, prompt, recorder, logits, result, time.perf_counter() - start)
+
+    def shared_prefix(self, base: Capture, ids: list[int]) -> int:
+        """How many leading tokens of `ids` a capture can lend (0 when it is of another model or pass)."""
+        if base.kv is None or base.model_name != self.name or (base.device, base.dtype) != (self.device, self.dtype_name):
+            return 0
+        n = min(base.n_tokens, len(ids))
+        same = base.token_ids[:n] == np.asarray(ids[:n], dtype=np.int64)
+        return n if same.all() else int(np.argmin(same))
+
+    def _assemble(self, ids: list[int], prompt: str | None, recorder: Recorder, logits: np.ndarray,
+                  result: Forward, seconds: float) -> Capture:
         return Capture(
             prompt=prompt if prompt is not None else self.tokenizer.decode(ids),
             tokens=readable_tokens(self.tokenizer, ids),
@@ -97,18 +175,19 @@ class LanguageModel:
             logits=logits,
             model_name=self.name,
             config=self.summary,
-            device=device,
-            dtype=dtype,
+            device=result.device,
+            dtype=result.dtype,
             seconds=seconds,
+            kv=result.kv,
         )
 
-    def _cpu_model(self) -> nn.Module:
-        """A float32 CPU copy, made once, for retrying a pass the GPU had no memory for."""
+    def _cpu_model(self) -> tuple[nn.Module, Layout]:
+        """A float32 CPU copy and its layout, made once, for retrying a pass the GPU had no memory for."""
         if self._cpu_twin is None:
             import copy
 
-            self._cpu_twin = copy.deepcopy(self.model).to(device="cpu", dtype=torch.float32)
-            self.layout_cpu = find_layout(self._cpu_twin, self.name)
+            twin = copy.deepcopy(self.model).to(device="cpu", dtype=torch.float32)
+            self._cpu_twin = twin, find_layout(twin, self.name)
         return self._cpu_twin
 
     @cached_property
@@ -118,6 +197,70 @@ class LanguageModel:
         matrix = weight.to(device="cpu", dtype=torch.float32).numpy()
         matrix.setflags(write=False)
         return matrix
+
+
+def _run_model(model: nn.Module, layout: Layout, input_ids: torch.Tensor, *, hooks: Hooks | None,
+               attention: str | Attention | None, last_only: bool, past: KV | None, keep_kv: bool,
+               device: str, dtype: str) -> Forward:
+    """One no-grad pass of `model` with the hooks and attention asked for, undone in finally."""
+    name = attention(model, layout, input_ids) if callable(attention) else attention
+    cache = _cache(model, past, input_ids.device) if past is not None or keep_kv else None
+    with ExitStack() as stack:
+        if hooks is not None:
+            stack.enter_context(hooks(layout))
+        if name is not None:
+            stack.enter_context(_attention_implementation(model, name))
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = model(input_ids=input_ids, use_cache=cache is not None, cache=cache)
+            rows = out.logits[0, -1] if last_only else out.logits[0]
+            logits = rows.to(device="cpu", dtype=torch.float32).numpy()
+        seconds = time.perf_counter() - start
+    logits.setflags(write=False)
+    kv = _kv(cache, layout, input_ids.shape[-1] + (past[0][0].shape[-2] if past else 0)) if keep_kv else None
+    return Forward(logits=logits, device=device, dtype=dtype, seconds=seconds, kv=kv)
+
+
+def _cache(model: nn.Module, past: KV | None, device: torch.device):
+    """A transformers DynamicCache for this model, filled with `past` on the pass's device and dtype."""
+    from transformers import DynamicCache
+
+    if past is None:
+        return DynamicCache(config=model.config)
+    dtype = next(model.parameters()).dtype
+    data = [(torch.tensor(k, device=device, dtype=dtype)[None], torch.tensor(v, device=device, dtype=dtype)[None])
+            for k, v in past]
+    return DynamicCache(data, config=model.config)
+
+
+def _kv(cache, layout: Layout, n_tokens: int) -> KV | None:
+    """Every layer's keys and values as float32 numpy, or None unless each layer is a plain full cache
+    of all n_tokens positions (a sliding window or recurrent state cannot be extended exactly)."""
+    from transformers.cache_utils import DynamicLayer
+
+    layers = getattr(cache, "layers", None) or []
+    if len(layers) != layout.summary.n_layers:
+        return None
+    kv = []
+    for layer in layers:
+        if type(layer) is not DynamicLayer or layer.keys is None or layer.keys.shape[-2] != n_tokens:
+            return None
+        pair = tuple(t[0].to(device="cpu", dtype=torch.float32).numpy() for t in (layer.keys, layer.values))
+        for array in pair:
+            array.setflags(write=False)
+        kv.append(pair)
+    return tuple(kv)
+
+
+@contextmanager
+def _attention_implementation(model: nn.Module, name: str) -> Iterator[None]:
+    """Swap the model's attention implementation for one pass and restore the one it had."""
+    previous = model.config._attn_implementation
+    model.set_attn_implementation(name)
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(previous)
 
 
 def _free_gpu_memory() -> None:

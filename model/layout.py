@@ -4,10 +4,12 @@ MLP, the final norm, and the head geometry. No per-family table of module names 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .errors import UnsupportedModelError
+
+if TYPE_CHECKING:  # torch only where a model is inspected: ModelSummary stays a light import
+    from torch import nn
 
 _ATTN_HINTS = ("attn", "attention")
 _MLP_HINTS = ("mlp", "feed_forward", "ffn", "moe")
@@ -51,6 +53,8 @@ def _architecture(model: nn.Module) -> str:
 
 def _find_blocks(model: nn.Module, n_layers: int) -> nn.ModuleList:
     """The outermost ModuleList of n_layers modules of one class: the decoder stack."""
+    from torch import nn
+
     for _, module in model.named_modules():
         if isinstance(module, nn.ModuleList) and len(module) == n_layers and n_layers > 0:
             if len({type(m) for m in module}) == 1:
@@ -65,7 +69,8 @@ def _child(block: nn.Module, hints: tuple[str, ...], what: str, arch: str) -> nn
     """The direct child of a block whose attribute or class name matches one of the hints."""
     for name, child in block.named_children():
         label = f"{name} {type(child).__name__}".lower()
-        if any(h in label for h in hints) and "norm" not in label:
+        has_weights = next(child.parameters(), None) is not None  # not GPT-NeoX's post_attention_dropout
+        if any(h in label for h in hints) and "norm" not in label and has_weights:
             return child
     raise UnsupportedModelError(f"Cannot find the {what} inside a block of {arch}.")
 
@@ -89,7 +94,7 @@ def _final_norm(model: nn.Module, blocks: nn.ModuleList) -> nn.Module | None:
     for child in base.children():
         if child is blocks:
             continue
-        if "norm" in type(child).__name__.lower() or "ln_f" in type(child).__name__.lower():
+        if "norm" in type(child).__name__.lower():
             norm = child
     if norm is None:
         for name, child in base.named_children():

@@ -46,17 +46,6 @@ class LogitLens:
         return None
 
 
-def lens_logits(lm: LanguageModel, rows: np.ndarray) -> np.ndarray:
-    """(N, D) residual rows -> (N, V) float32 logits through the model's own final norm and unembedding."""
-    norm = lm.layout.final_norm
-    head = lm.model.get_output_embeddings()
-    with lm.lock, torch.inference_mode():
-        x = torch.tensor(np.asarray(rows, dtype=np.float32)).to(device=head.weight.device, dtype=head.weight.dtype)
-        if norm is not None:
-            x = norm(x)
-        return head(x).to(device="cpu", dtype=torch.float32).numpy()
-
-
 def _chunk_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Top-1 id/prob and the targets' prob/rank for a (N, V) block of logits."""
     logits = logits.float()

@@ -24,11 +24,6 @@ class Settings:
     allowed_models: tuple[str, ...]  # empty = any; else only these (XRAY_ALLOWED_MODELS, comma-separated)
     trust_remote_code: bool  # only ever from the operator (XRAY_TRUST_REMOTE_CODE=1), never the page
 
-    @property
-    def free_text_models(self) -> bool:
-        """Users may type any hub id or folder only when no allowlist is set."""
-        return not self.allowed_models
-
 
 def load_settings() -> Settings:
     allowed = tuple(m.strip() for m in os.environ.get("XRAY_ALLOWED_MODELS", "").split(",") if m.strip())

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from model import XrayError
-from model.generation import MAX_STEPS, Settings, Step, continuation_text, generate
+from model.generation import MAX_STEPS, Decoding, Step, continuation_text, generate
 from model.sampling import top_tokens
 from model.tokens import readable_tokens
 from pages import kit
@@ -35,7 +35,7 @@ class Run:
 
     key: str  # the capture key of the prompt it continued
     ids: tuple[int, ...]  # the prompt's token ids
-    settings: Settings
+    settings: Decoding
     steps: list[Step]
 
 
@@ -46,7 +46,7 @@ def _mode() -> bool:
     return mode == "Greedy"
 
 
-def _form(greedy: bool) -> tuple[int, Settings] | None:
+def _form(greedy: bool) -> tuple[int, Decoding] | None:
     """The generation settings, or None until the button is pressed. Greedy shows no temperature:
     it does not use one. Generate keeps its own temperature, first taken from the shared one."""
     st.session_state.setdefault("gen_temperature", st.session_state.get("temperature", 1.0))
@@ -62,12 +62,12 @@ def _form(greedy: bool) -> tuple[int, Settings] | None:
             seed = cols[4].number_input("Seed", 0, 2**31 - 1, value=0, key="gen_seed", persist_state="session")
         if not st.form_submit_button("Generate", type="primary"):
             return None
-    settings = Settings(greedy=greedy, temperature=float(t), top_k=int(k) or None,
+    settings = Decoding(greedy=greedy, temperature=float(t), top_k=int(k) or None,
                         top_p=float(p) if p < 1 else None, seed=int(seed))
     return int(n), settings
 
 
-def _generate(lm, ids: list[int], n: int, settings: Settings) -> list[Step]:
+def _generate(lm, ids: list[int], n: int, settings: Decoding) -> list[Step]:
     """Run the loop with a progress bar that moves after every step."""
     bar = st.progress(0.0, text=f"Generating {n} tokens…")
     steps = generate(lm, ids, n, settings, n_alternatives=8, max_tokens=kit.token_limit(),

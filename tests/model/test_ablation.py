@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.ablation import LogitsCache, ablated_logits, heads_key, heads_off, normalize_heads
+from model.ablation import ablated_logits, heads_key, heads_off, normalize_heads
 
 PROMPT = "The quick brown fox jumps over the lazy dog because"
 
@@ -63,14 +63,6 @@ def test_bad_heads_are_refused():
         normalize_heads([(3, 0)], n_layers=3, n_heads=4)
     assert normalize_heads([(1, 2), (0, 3), (1, 2)], 3, 4) == ((0, 3), (1, 2))
     assert heads_key([(1, 2), (0, 3)]) == heads_key([(0, 3), (1, 2)]) == "0.3,1.2"
-
-
-def test_logits_cache_is_bounded_and_counts():
-    cache = LogitsCache(max_entries=2)
-    for key in "abc":
-        cache.get_or_compute(key, lambda: np.zeros(4, dtype=np.float32))
-    cache.get_or_compute("c", lambda: np.ones(4, dtype=np.float32))
-    assert len(cache) == 2 and cache.computed == 3
 
 
 def test_real_model_no_ablation_is_exact(default_lm):

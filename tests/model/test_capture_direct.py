@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from model import capture as capture_module
+from model import recorder as capture_module
 
 PROMPT = "Every swing of the pendulum received a tiny push, just enough to replace what friction stole."
 

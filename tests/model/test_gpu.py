@@ -24,3 +24,14 @@ def test_gpu_capture_matches_cpu(default_lm, dtype):
     p = probabilities(cap.logits[-1], 1.0)
     assert gpu.tokenizer.decode([int(p.argmax())]) == " Paris"
     print(f"GPU {dtype}: {cap.n_tokens} tokens in {cap.seconds * 1000:.1f} ms")
+
+
+def test_gpu_extension_matches_full_capture(default_lm):
+    """Prefix-incremental capture on the GPU: the cached keys and values go back in the model's dtype."""
+    gpu = load_model(device="cuda", dtype="bfloat16")
+    ids = gpu.encode("The capital of France is Paris, and the capital of Italy is")
+    full = gpu.capture_ids(ids)
+    extended = gpu.extend_capture(gpu.capture_ids(ids[:-3]), ids)
+    assert extended.device == "cuda" and extended.kv is not None
+    np.testing.assert_allclose(extended.attention, full.attention, atol=0.05)
+    assert int(extended.logits[-1].argmax()) == int(full.logits[-1].argmax())

@@ -55,7 +55,7 @@ def test_token_limit_is_a_hard_bound(tiny_lm):
 def test_out_of_memory_retries_on_cpu(tiny_lm, monkeypatch):
     lm = LanguageModel(copy.deepcopy(tiny_lm.model), tiny_lm.tokenizer, "oom-test", "cpu", torch.float32)
     expected = lm.capture("The capital of France is")
-    real, calls = language_model.run_capture, []
+    real, calls = language_model._run_model, []
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -63,7 +63,7 @@ def test_out_of_memory_retries_on_cpu(tiny_lm, monkeypatch):
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(language_model, "run_capture", flaky)
+    monkeypatch.setattr(language_model, "_run_model", flaky)
     cap = lm.capture("The capital of France is")
     assert cap.device == "cpu (GPU out of memory)" and cap.dtype == "float32"
     assert len(calls) == 2
@@ -77,6 +77,6 @@ def test_out_of_memory_twice_is_a_message(tiny_lm, monkeypatch):
     def always(*args, **kwargs):
         raise torch.OutOfMemoryError("out of memory (simulated)")
 
-    monkeypatch.setattr(language_model, "run_capture", always)
+    monkeypatch.setattr(language_model, "_run_model", always)
     with pytest.raises(CaptureError, match="Out of memory for 1 tokens on the GPU and on the CPU"):
         lm.capture("hello")

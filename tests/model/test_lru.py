@@ -1,0 +1,73 @@
+"""The generic LRU: bounded by bytes and by entries, least-recently-used out first, one compute per
+key however many threads ask at once, and different keys computed in parallel."""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from model.lru import BoundedLRU
+
+
+def array(n: int, value: float = 0.0) -> np.ndarray:
+    return np.full(n, value, dtype=np.float32)  # 4n bytes
+
+
+def test_byte_budget_evicts_least_recently_used():
+    cache = BoundedLRU(budget_bytes=100)
+    for key in "abc":
+        cache.get_or_compute(key, lambda: array(10))  # 40 bytes each: two fit
+    assert len(cache) == 2 and cache.nbytes == 80 and cache.get("a") is None
+    cache.get("b")  # b is now the most recent: c goes next
+    cache.get_or_compute("d", lambda: array(10))
+    assert cache.get("c") is None and cache.get("b") is not None
+
+
+def test_entry_bound_and_counter():
+    cache = BoundedLRU(budget_bytes=2**20, max_entries=2)
+    for key in "abc":
+        cache.get_or_compute(key, lambda: array(4))
+    assert cache.get_or_compute("c", lambda: array(4, 1.0))[0] == 0.0  # cached, not recomputed
+    assert len(cache) == 2 and cache.computed == 3
+
+
+def test_oversized_value_is_returned_not_kept():
+    cache = BoundedLRU(budget_bytes=10)
+    value = cache.get_or_compute("big", lambda: array(100))
+    assert value.size == 100 and len(cache) == 0 and cache.nbytes == 0
+
+
+def test_custom_size_and_replacing_a_key():
+    cache = BoundedLRU(budget_bytes=5, size=len)
+    cache.put("x", "abc")
+    cache.put("x", "abcd")
+    assert cache.nbytes == 4 and cache.get("x") == "abcd"
+
+
+def test_concurrent_callers_of_one_key_compute_once():
+    cache = BoundedLRU(budget_bytes=2**20)
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.05)
+        return array(4)
+
+    with ThreadPoolExecutor(8) as pool:
+        values = list(pool.map(lambda _: cache.get_or_compute("same", slow), range(8)))
+    assert len(calls) == 1 and cache.computed == 1 and all(v is values[0] for v in values)
+
+
+def test_different_keys_compute_in_parallel():
+    cache = BoundedLRU(budget_bytes=2**20)
+    barrier = threading.Barrier(2, timeout=5)  # breaks (raises) if the two computes were serialized
+
+    def compute():
+        barrier.wait()
+        return array(4)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda k: cache.get_or_compute(k, compute), ["a", "b"]))
+    assert len(cache) == 2
