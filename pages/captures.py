@@ -26,15 +26,16 @@ def current_key() -> str:
 
 
 def capture_text(lm: LanguageModel, text: str) -> Capture:
-    """Any text on the sidebar's model, through the shared cache (raises XrayError when refused)."""
+    """Any text on the sidebar's model, through the shared cache (raises XrayError when refused).
+    A text that extends a cached one (Append, typing at the end) runs only its new tokens."""
     limit = session.token_limit()
-    return capture_cache().get_or_compute(capture_key(session.model_name(), text, limit),
-                                          lambda: lm.capture(text, limit))
+    key = capture_key(session.model_name(), text, limit)
+    return capture_cache().get_or_extend(key, lm, prompt=text, max_tokens=limit)
 
 
 def capture_ids(lm: LanguageModel, ids: list[int]) -> Capture:
     """Token ids (e.g. a generated text as it was at one step), through the shared cache."""
-    return capture_cache().get_or_compute(ids_key(lm.name, ids), lambda: lm.capture_ids(list(ids)))
+    return capture_cache().get_or_extend(ids_key(lm.name, ids), lm, ids=list(ids))
 
 
 def last_capture() -> Capture | None:
