@@ -1,12 +1,42 @@
-"""Transformer X-ray: the shell. Navigation, the shared sidebar, then the chosen page runs."""
+"""Transformer X-ray: the shell. Thread settings, navigation, a first paint, the shared sidebar, then
+the chosen page runs. Nothing heavy (torch, transformers) is imported before the page has painted."""
 from __future__ import annotations
 
-import logging
 import os
 
-import streamlit as st
+# Before torch loads OpenMP (first paint below, the model after it). The browser, the server and
+# the capture share a student's few cores: spinning OpenMP workers or one worker per core made a
+# 41-token capture ~3x slower in the app than in bench/ (see bench/README.md, felt latency).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+import streamlit as st  # noqa: E402
+from streamlit.delta_generator import DeltaGenerator  # noqa: E402
+
+from pages import common  # noqa: E402, F401  (first: leaves Streamlit's legacy pages/ mode on a fresh server)
 
 logging.basicConfig(level=logging.INFO)
+
+PAGES = {
+    "The lesson": [
+        st.Page("pages/overview.py", title="Start here", icon=":material/explore:", default=True),
+        st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
+        st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+        st.Page("pages/head_pipeline.py", title="Attention step by step", icon=":material/stairs:",
+                url_path="head_pipeline"),
+        st.Page("pages/next_token.py", title="Next token", icon=":material/casino:", url_path="next_token"),
+        st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate"),
+    ],
+    "Go deeper": [
+        st.Page("pages/meaning.py", title="Meaning", icon=":material/translate:", url_path="meaning"),
+        st.Page("pages/logit_lens.py", title="Logit lens", icon=":material/layers:", url_path="logit_lens"),
+        st.Page("pages/attribution.py", title="Attribution", icon=":material/bar_chart:", url_path="attribution"),
+        st.Page("pages/ablation.py", title="Ablation", icon=":material/block:", url_path="ablation"),
+    ],
+}
 
 
 def _secrets_to_env() -> None:
@@ -20,33 +50,47 @@ def _secrets_to_env() -> None:
             os.environ.setdefault(key, str(value))
 
 
+def _draw_navigation() -> None:
+    """Our own sidebar navigation: Streamlit's is hidden (client.showSidebarNavigation = false), so a
+    fresh server's legacy pages/ list of module names can never show."""
+    with st.sidebar:
+        for section, pages in PAGES.items():
+            st.caption(section)
+            for page in pages:
+                st.page_link(page)
+        st.divider()
+
+
+def _first_paint(page: st.Page) -> DeltaGenerator | None:
+    """A fresh process: show the page's title and a progress line before torch and the model load
+    (seconds). Returns the placeholder to clear, or None when the heavy imports already ran."""
+    if "torch" in sys.modules:
+        return None
+    box = st.empty()
+    with box.container():
+        st.title(page.title)
+        st.progress(0.05, text="Starting the model (first visit after a server start): loading PyTorch…")
+    return box
+
+
 _secrets_to_env()  # before pages.server reads the settings
-
-from pages import links, models, shared_keys, sidebar  # noqa: E402
-
-PAGES = {
-    "The lesson": [
-        st.Page("pages/overview.py", title="Start here", icon=":material/explore:", default=True),
-        st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
-        st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
-        st.Page("pages/head_pipeline.py", title="Attention step by step", icon=":material/stairs:", url_path="head_pipeline"),
-        st.Page("pages/next_token.py", title="Next token", icon=":material/casino:", url_path="next_token"),
-        st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate"),
-    ],
-    "Go deeper": [
-        st.Page("pages/meaning.py", title="Meaning", icon=":material/translate:", url_path="meaning"),
-        st.Page("pages/logit_lens.py", title="Logit lens", icon=":material/layers:", url_path="logit_lens"),
-        st.Page("pages/attribution.py", title="Attribution", icon=":material/bar_chart:", url_path="attribution"),
-        st.Page("pages/ablation.py", title="Ablation", icon=":material/block:", url_path="ablation"),
-    ],
-}
-
 st.set_page_config(page_title="Transformer X-ray", page_icon=":material/biotech:", layout="wide")
-page = st.navigation(PAGES)
+page = st.navigation(PAGES, position="hidden")
+_draw_navigation()
+first_paint = _first_paint(page)
+
+from pages import links, models, shared_keys, sidebar  # noqa: E402  (after the first paint: the model floor)
+
 shared_keys.carry()
 notices = links.read_url_once()
 sidebar.render()
+if first_paint is not None:
+    with first_paint.container():
+        st.title(page.title)
+        st.progress(0.5, text="Loading the embedded model…")
 lm = models.current_model()
+if first_paint is not None:
+    first_paint.empty()
 if lm is not None:
     notices += links.apply_geometry(lm.summary)
 for notice in notices:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-NAV_LINKS = '[data-testid="stSidebarNav"] a'
+NAV_LINKS = '[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]'  # app.py's own navigation
 EXCEPTION = '[data-testid="stException"]'
 RUNNING = '[data-testid="stStatusWidget"]'
 PROMPT_BOX = '[data-testid="stSidebar"] textarea'
@@ -40,14 +40,17 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> N
             urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).close()
             return
         except OSError:
-            time.sleep(0.3)
+            time.sleep(0.1)
     raise TimeoutError(f"streamlit was not healthy at {url} within {timeout:.0f} s")
 
 
 class AppUrl(str):
-    """The app's URL, carrying the server's process id (bench/load.py samples its memory)."""
+    """The app's URL, carrying the server's process id (bench/load.py samples its memory) and when
+    the server was started and first answered its health check (time.monotonic())."""
 
     pid: int
+    started: float
+    healthy: float
 
 
 @contextmanager
@@ -59,11 +62,13 @@ def running_app(env: dict[str, str] | None = None) -> Iterator[AppUrl]:
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]  # other people edit files while tests run
     log = open(os.environ.get("XRAY_E2E_LOG", os.devnull), "w")
+    started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     url = AppUrl(f"http://127.0.0.1:{port}")
-    url.pid = proc.pid
+    url.pid, url.started = proc.pid, started
     try:
         _wait_healthy(url, proc)
+        url.healthy = time.monotonic()
         yield url
     finally:
         proc.terminate()
