@@ -1,10 +1,18 @@
 # Two commands on a fresh machine: `make run` and `make test`. Everything else is set up here.
+# `make check` is the quick loop while editing: unit tests on tiny models, viz, the import graph and
+# lint; no browser and no real model (markers slow/e2e in pytest.ini).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup model run test bench chromium shots
+# Where `make run` listens: this machine only (a laptop). ADDRESS=0.0.0.0 serves the network.
+ADDRESS ?= localhost
+# The browser, the server and the capture share the cores: one passive OpenMP thread per capture
+# (bench/README.md, felt latency). app.py sets the same defaults; the environment wins.
+APP_THREADS := OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1}
+
+.PHONY: setup model run check lint test bench felt chromium shots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -18,21 +26,30 @@ $(STAMP): requirements.txt requirements-dev.txt
 setup: $(STAMP)
 
 model: setup
-	$(PY) -m model.default_model
+	$(PY) -c "from model.default_model import main; main()"
 
 run: model
 	@echo "Starting the app: open the URL printed below."
-	$(VENV)/bin/streamlit run app.py --server.headless true
+	$(APP_THREADS) $(VENV)/bin/streamlit run app.py --server.headless true --server.address $(ADDRESS)
 
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-test: model chromium
+lint: setup
+	$(VENV)/bin/ruff check .
+
+check: model lint
+	$(PY) -m pytest -q -m "not slow and not e2e"
+
+test: model chromium lint
 	$(PY) -m pytest -q
 
 bench: model
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) bench/run.py
+
+felt: model chromium
+	$(PY) bench/felt.py
 
 shots: model chromium
 	$(PY) tools/screenshots.py

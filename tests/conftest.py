@@ -1,11 +1,27 @@
 """Shared fixtures: the real default model (loaded once per session) and tiny random models."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from model import LanguageModel, load_model
 from model.default_model import ensure_converted
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Test tiers (`make check` runs `-m "not slow"`): a test that loads the real default model is
+    `slow` (the default_lm fixture, or the whole app through AppTest in tests/pages); the browser
+    tests in tests/e2e are `e2e` and `slow`."""
+    for item in items:
+        floor = Path(str(item.fspath)).resolve().relative_to(TESTS).parts[0]
+        if floor == "e2e":
+            item.add_marker(pytest.mark.e2e)
+        if floor in ("e2e", "pages") or "default_lm" in item.fixturenames:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,10 @@ _STATE_JS = """(labels) => {
       .filter(e => e.children.length === 0).map(e => e.textContent.trim()) : [];
   return {
     title: h1 ? h1.innerText.trim() : '',
-    progress: !!document.querySelector('[data-testid="stProgress"], [data-testid="stSpinner"], [data-testid="stStatusWidget"]'),
-    busy: !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]'),
+    progress: !!document.querySelector(
+        '[data-testid="stProgress"], [data-testid="stSpinner"], [data-testid="stStatusWidget"]'),
+    busy: !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], '
+        + '[data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]'),
     legacyNav: !!document.querySelector('[data-testid="stSidebarNav"]'),
     moduleNames: words.filter(w => labels.includes(w)),
     links: sidebar ? sidebar.querySelectorAll('[data-testid="stPageLink-NavLink"]').length : 0,

@@ -7,8 +7,18 @@ import time
 
 import pytest
 
-from xray_app import (CHROMIUM, FLAGS, PROMPT_BOX, chart_count, exception_texts, nav_titles, open_page,
-                      running_app, settle, type_prompt)
+from xray_app import (
+    CHROMIUM,
+    FLAGS,
+    PROMPT_BOX,
+    chart_count,
+    exception_texts,
+    nav_titles,
+    open_page,
+    running_app,
+    settle,
+    type_prompt,
+)
 
 pytestmark = pytest.mark.e2e
 # Pages that draw only after the user acts (a button, a head choice); every other page must chart.
@@ -67,7 +77,8 @@ def most_likely(page) -> str:
 def chip_text(page) -> str:
     """The token strip as a user reads it: chip texts without their position numbers."""
     return page.evaluate(
-        "() => [...document.querySelectorAll('.xr-chip')].map(c => c.firstChild ? c.firstChild.textContent : '').join('')"
+        "() => [...document.querySelectorAll('.xr-chip')]"
+        ".map(c => c.firstChild ? c.firstChild.textContent : '').join('')"
     )
 
 

@@ -11,9 +11,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -82,7 +82,8 @@ def running_app(env: dict[str, str] | None = None) -> Iterator[AppUrl]:
 
 _BUSY_JS = """() => {
   const main = document.querySelector('[data-testid="stMain"]') || document.body;
-  const busy = !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"]');
+  const busy = !!document.querySelector(
+      '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"]');
   return [busy, main.querySelectorAll('*').length];
 }"""
 
@@ -98,7 +99,7 @@ def settle(page, timeout: float = 120.0, quiet_s: float = 0.7) -> None:
         elif time.monotonic() - still_since >= quiet_s:
             return
         time.sleep(0.1)
-    raise TimeoutError("the app was still running after %.0f s" % timeout)
+    raise TimeoutError(f"the app was still running after {timeout:.0f} s")
 
 
 def type_prompt(page, text: str) -> None:

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import gc
+import re
 
 import pytest
 
-import re
+from model import LanguageModel
 
 from apptest_helpers import ask_for_model, sidebar_errors, vectors_metric
-from model import LanguageModel
+
+pytestmark = pytest.mark.slow  # the real app and model through AppTest
 
 
 def _tiny_folder(path, tokenizer, kind: str = "llama", seed: int = 0):
-    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
-
     import torch
+    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
 
     torch.manual_seed(seed)
     cfg = (GPT2Config(vocab_size=len(tokenizer), n_embd=16, n_layer=1, n_head=2) if kind == "gpt2" else
@@ -43,14 +44,16 @@ def _bad_model(case: str, tmp_path, tokenizer, monkeypatch) -> str:
     elif case == "encoder-only (BERT)":
         from transformers import BertConfig
 
-        BertConfig(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=64).save_pretrained(tmp_path)
+        config = BertConfig(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=64)
+        config.save_pretrained(tmp_path)
     elif case == "needs trust_remote_code":
         (tmp_path / "config.json").write_text('{"model_type": "my_custom", "auto_map": {"AutoConfig": "cfg.XConfig"}}')
         (tmp_path / "cfg.py").write_text("raise SystemExit('remote code ran')\n")
     elif case == "too big for memory":
         from transformers import LlamaConfig
 
-        LlamaConfig(hidden_size=16384, num_hidden_layers=200, intermediate_size=65536, vocab_size=256000).save_pretrained(tmp_path)
+        config = LlamaConfig(hidden_size=16384, num_hidden_layers=200, intermediate_size=65536, vocab_size=256000)
+        config.save_pretrained(tmp_path)
     return str(tmp_path)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from apptest_helpers import APP, ask_for_model, run_app, shown_text, vectors_metric
 from model.sampling import entropy_bits, probabilities
+
+from apptest_helpers import ask_for_model, run_app, shown_text, vectors_metric
 from test_hostile_prompts import chip_texts
 
 
@@ -18,6 +19,7 @@ def next_token_page():
     return at
 
 
+@pytest.mark.slow  # the real app and model through AppTest
 @pytest.mark.parametrize(
     "settings, top",
     [
@@ -80,6 +82,7 @@ MALFORMED_LINKS = [
 ]
 
 
+@pytest.mark.slow  # the real app and model through AppTest
 @pytest.mark.parametrize("params", MALFORMED_LINKS, ids=lambda p: "&".join(p)[:40])
 def test_malformed_link_falls_back(params):
     at = run_app(**params)
@@ -92,6 +95,7 @@ def test_malformed_link_falls_back(params):
         assert 0.0 <= at.session_state["temperature"] <= 2.0
 
 
+@pytest.mark.slow  # the real app and model through AppTest
 def test_link_prompt_with_script_stays_text():
     at = run_app(prompt="<script>alert(1)</script>")
     assert not at.exception
@@ -110,6 +114,7 @@ def operator_env(monkeypatch):
     server.settings.clear()
 
 
+@pytest.mark.slow  # the real app and model through AppTest
 def test_allowlist_offers_only_those_models(operator_env, tmp_path):
     operator_env.setenv("XRAY_ALLOWED_MODELS", f"default,{tmp_path}")
     at = run_app()
@@ -120,6 +125,7 @@ def test_allowlist_offers_only_those_models(operator_env, tmp_path):
     assert "does not offer" in shown_text(at) and vectors_metric(at) == "5 × 576"
 
 
+@pytest.mark.slow  # the real app and model through AppTest
 def test_token_limit_from_operator(operator_env):
     operator_env.setenv("XRAY_TOKEN_LIMIT", "8")
     at = run_app(prompt="one two three four five six seven eight nine ten eleven")
@@ -127,6 +133,7 @@ def test_token_limit_from_operator(operator_env):
     assert "limit is 8 tokens" in shown_text(at)
 
 
+@pytest.mark.slow  # the real app and model through AppTest
 def test_remote_code_cannot_be_turned_on_from_the_page(operator_env, tmp_path):
     operator_env.delenv("XRAY_TRUST_REMOTE_CODE", raising=False)
     (tmp_path / "config.json").write_text('{"model_type": "my_custom", "auto_map": {"AutoConfig": "cfg.XConfig"}}')

@@ -13,6 +13,7 @@ from apptest_helpers import APP
 from hostile import CAPTURED
 
 PAGES = re.findall(r'st\.Page\(\s*"([^"]+)"', Path(APP).read_text())
+pytestmark = pytest.mark.slow  # the real app and model through AppTest
 CASES = {k: CAPTURED[k] for k in ("whitespace only", "NUL and control characters", "zero-width and BOM")}
 CASES["over the token limit"] = "word " * 600
 

@@ -2,16 +2,16 @@
 literal characters, never a crash, never rendered as HTML/markdown."""
 from __future__ import annotations
 
-import time
 from html.parser import HTMLParser
 
 import pytest
 
-from hostile import CAPTURED, LITERALS
 from model import PromptError
 from model.tokens import clean_prompt
 from viz.labels import axis_labels
 from viz.token_strip import token_strip_html
+
+from hostile import CAPTURED, LITERALS
 
 
 class _ChipText(HTMLParser):
@@ -55,10 +55,8 @@ def test_empty_prompt_refused(default_lm):
 
 def test_huge_prompt_refused_before_tokenizing(default_lm, monkeypatch):
     monkeypatch.setattr(default_lm, "tokenizer", _NoTokenizer())
-    start = time.perf_counter()
-    with pytest.raises(PromptError, match=r"100,000 characters.*512 tokens"):
+    with pytest.raises(PromptError, match=r"100,000 characters.*512 tokens"):  # _NoTokenizer raises if asked
         default_lm.capture("a" * 100_000, 512)
-    assert time.perf_counter() - start < 0.05
 
 
 def test_over_token_limit_names_both_numbers(default_lm):

@@ -7,8 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from model import PromptError
-from test_hostile_prompts import chip_texts
 from viz.token_strip import token_strip_html
+
+from test_hostile_prompts import chip_texts
 
 # Any code point, lone surrogates included (pasted text can carry them).
 TEXT = st.text(st.characters(exclude_categories=()), min_size=0, max_size=24)
