@@ -72,7 +72,8 @@ class Felt:
     switch: dict[str, list[float]] = field(default_factory=dict)
     temperature: list[float] = field(default_factory=list)
     app_capture: dict[int, list[tuple[str, float]]] = field(default_factory=dict)  # tokens -> (prompt, s)
-    bench_capture: dict[int, list[float]] = field(default_factory=dict)
+    bench_capture: dict[int, list[float]] = field(default_factory=dict)  # this process, torch's default threads
+    bench_capture_1: dict[int, list[float]] = field(default_factory=dict)  # the same, one thread (as the app)
     tokens: dict[int, list[int]] = field(default_factory=dict)
 
 
@@ -202,14 +203,20 @@ def session(felt: Felt, pw, env: dict[str, str], tokenizer) -> None:
 
 
 def bench_captures(felt: Felt) -> None:
-    """This process's own capture of each prompt the app reported (server stopped, same token limit)."""
+    """This process's own capture of each prompt the app reported (server stopped, same token limit),
+    with torch's default thread count (bench/run.py's) and with one thread (app.py's)."""
+    import torch
+
     from model import load_model
 
-    lm = load_model()
-    for n, runs in felt.app_capture.items():
-        for text, _ in runs:
-            lm.capture(text, 512)  # warm
-            felt.bench_capture.setdefault(n, []).append(lm.capture(text, 512).seconds)
+    lm, default_threads = load_model(), torch.get_num_threads()
+    for threads, out in ((default_threads, felt.bench_capture), (1, felt.bench_capture_1)):
+        torch.set_num_threads(threads)
+        for n, runs in felt.app_capture.items():
+            for text, _ in runs:
+                lm.capture(text, 512)  # warm
+                out.setdefault(n, []).append(lm.capture(text, 512).seconds)
+    torch.set_num_threads(default_threads)
 
 
 def _med(values: list[float]) -> float | None:
@@ -254,7 +261,8 @@ def block(felt: Felt, stamp: str, env: dict[str, str]) -> list[str]:
     edit_rows = [[t] + [_s(_med(felt.edit.get((t, n), []))) for n in LENGTHS] + [_s(_med(felt.switch.get(t, [])))]
                  for t in titles]
     cap_rows = [[f"~{n}", f"{min(felt.tokens[n])}-{max(felt.tokens[n])}", _s(_med([s for _, s in runs]), "ms"),
-                 _s(_med(felt.bench_capture.get(n, [])), "ms")] for n, runs in felt.app_capture.items()]
+                 _s(_med(felt.bench_capture.get(n, [])), "ms"), _s(_med(felt.bench_capture_1.get(n, [])), "ms")]
+                for n, runs in felt.app_capture.items()]
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     temp, problems = _med(felt.temperature), "; ".join(felt.problems[:5])
     lines = [f"## Felt latency, {stamp}", "",
@@ -270,7 +278,8 @@ def block(felt: Felt, stamp: str, env: dict[str, str]) -> list[str]:
                             "page switch, capture cached"], edit_rows)
     lines += ["", "The capture as the app reports it (sidebar caption) and this bench's own capture of the same "
               "prompts (after the server stopped):", ""]
-    lines += markdown_rows(["prompt", "tokens", "app reports (median)", "bench capture (median)"], cap_rows)
+    lines += markdown_rows(["prompt", "tokens", "app reports (median)", "bench capture, default threads",
+                            "bench capture, 1 thread"], cap_rows)
     lines += ["", "Targets (issue 15):", ""]
     lines += markdown_rows(["target", "measured", "limit", "verdict"],
                            [[c.name, c.measured, c.target, c.verdict] for c in checks(felt)])

@@ -1,5 +1,6 @@
 """The benchmark, one run: forward passes four ways at 16-1024 tokens, temperature, pages, memory
-and cold start; prints the table with every target and rewrites the results block of README.md.
+and cold start, then felt latency in a browser (bench/felt.py); prints the table with every target
+and rewrites the results blocks of README.md.
 
 Run from the repository root: `make bench` (or `.venv/bin/python bench/run.py`).
 """
@@ -142,6 +143,15 @@ def coldstart_section() -> tuple[list[str], list[Check]]:
                          "<= 10 s", None if cs.seconds is None else cs.seconds <= 10)]
 
 
+def felt_section() -> list[Check]:
+    """Felt latency in the browser (bench/felt.py writes its own block of README.md)."""
+    from bench import felt
+
+    log("Felt latency: headless Chromium against streamlit run app.py ...")
+    _, checks = felt.run(repeats=5)
+    return checks
+
+
 def write_readme(block: list[str]) -> None:
     """Replace only the generated block; the hand-written text around it stays."""
     text = README.read_text() if README.exists() else f"# Benchmark\n\n{START}\n{END}\n"
@@ -174,6 +184,7 @@ def main() -> None:
     block, checks = block + memory_lines, checks + memory_checks
     lines, c = coldstart_section()
     block, checks = block + lines, checks + c
+    checks += felt_section()
     block += ["### Targets (ratios from this same run)", ""] + report.checks_markdown(checks)
     block += ["", f"Load average (1, 5, 15 min) at start: {load_before}; at end: {_load()}. "
               f"Whole run: {time.perf_counter() - began:.0f} s.", ""]
