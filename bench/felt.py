@@ -5,7 +5,8 @@ app.py` sharing this machine's cores (as on a student's laptop). Medians of seve
   (and anything that must never show: a raw pages/ module name, Streamlit's legacy list, an error);
 - prompt edit (Ctrl+Enter) -> page settled, on every page, at ~40 and ~256 tokens;
 - page switch with the capture cached -> settled;
-- one temperature step (arrow key on the Next-token slider) -> new numbers on screen;
+- one temperature step (arrow key on the Next-token slider) -> new numbers painted
+  (bench/temperature_step.py's in-page clock);
 - the capture ms the app reports (sidebar caption) beside this bench's own capture of the same text.
 
 Run: `.venv/bin/python bench/felt.py [--quick]` (also part of `make bench`). Prints a table and
@@ -28,6 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bench/run.py: this process's own capture
 
 from bench.report import Check, markdown_rows, table_text  # noqa: E402
+from bench.temperature_step import temperature_step_ms  # noqa: E402
 
 from first_visit import watch_first_visit  # noqa: E402
 from xray_app import CHROMIUM, FLAGS, PROMPT_BOX, nav_titles, running_app, settle  # noqa: E402
@@ -37,7 +39,6 @@ TEXT = Path(__file__).with_name("text.txt")
 START, END = "<!-- felt:start -->", "<!-- felt:end -->"
 LENGTHS = (40, 256)
 LESSON = ("Start here", "Embeddings", "Attention", "Attention step by step", "Next token", "Generate")
-TEMPERATURE_SLIDER = '.st-key-temperature input[type="range"]'
 _CAPTION_MS = re.compile(r"(\d+) tokens · (\d+) ms")
 
 # The page's state in one round trip: busy (run, spinner, progress, stale element), element count,
@@ -48,17 +49,6 @@ _STATE_JS = """() => {
       + '[data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]');
   return [busy, main.querySelectorAll('*').length, main.innerText];
 }"""
-_NUMBERS_JS = """() => {
-  const texts = (doc) => [...doc.querySelectorAll('.js-plotly-plot text, [data-testid="stMetricValue"]')]
-      .map(e => e.textContent).join('|');
-  let out = texts(document);
-  for (const frame of document.querySelectorAll('iframe')) {
-    try { out += '||' + frame.contentDocument.body.innerText + texts(frame.contentDocument); } catch (e) {}
-  }
-  return out;
-}"""
-
-
 @dataclass
 class Felt:
     """Every measurement in seconds, grouped by row; medians are taken when printing."""
@@ -139,17 +129,6 @@ def reported_capture(page) -> tuple[int, float] | None:
     return None if found is None else (int(found.group(1)), int(found.group(2)) / 1000)
 
 
-def temperature_step(page, key: str, timeout: float = 10.0) -> float:
-    """Press one arrow key on the focused temperature slider; seconds until shown numbers change."""
-    before = page.evaluate(_NUMBERS_JS)
-    began = time.monotonic()
-    page.keyboard.press(key)
-    while time.monotonic() - began < timeout:
-        if page.evaluate(_NUMBERS_JS) != before:
-            return time.monotonic() - began
-    raise TimeoutError("no number changed after a temperature step")
-
-
 def first_visits(felt: Felt, pw, env: dict[str, str]) -> None:
     for run in range(felt.repeats):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)  # open before the server starts
@@ -194,10 +173,7 @@ def session(felt: Felt, pw, env: dict[str, str], tokenizer) -> None:
                 felt.switch.setdefault(title, []).append(click_page(page, title))
         log("  page switch (cached): " + ", ".join(f"{t} {statistics.median(s):.2f}" for t, s in felt.switch.items()))
         click_page(page, "Next token")
-        page.locator(TEMPERATURE_SLIDER).first.focus()
-        for i in range(max(10, 2 * felt.repeats)):
-            felt.temperature.append(temperature_step(page, "ArrowRight" if i % 2 == 0 else "ArrowLeft"))
-            time.sleep(0.4)  # let the value reach the server before the next step
+        felt.temperature = [ms / 1000 for ms in temperature_step_ms(page, steps=max(10, 2 * felt.repeats))]
         log("  temperature steps ms: " + " ".join(f"{1000 * s:.0f}" for s in felt.temperature))
         browser.close()
 
