@@ -59,8 +59,6 @@ def _modules_after_import(module: str) -> set[str]:
     return set(out.stdout.split())
 
 
-@pytest.mark.xfail(strict=False, reason="needs the model floor's lazy imports (model/__init__ must not load torch; "
-                   "issue 9 item 5): viz imports model at run time")
 def test_viz_import_leaves_torch_unloaded():
     """viz draws from plain numpy Captures: importing it must not pay for torch (seconds of imports)."""
     loaded = _modules_after_import("viz.next_token")
