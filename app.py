@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 
-# Before torch loads OpenMP (first paint below, the model after it). The browser, the server and
-# the capture share a student's few cores: spinning OpenMP workers or one worker per core made a
-# 41-token capture ~3x slower in the app than in bench/ (see bench/README.md, felt latency).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+from model.threads import configure
+
+# Before anything imports torch (the first paint comes first, the model after it): the browser, the
+# server and the capture share a student's few cores, and spinning OpenMP workers, one per core,
+# made a 41-token capture ~3x slower in the app than in bench/ (bench/README.md, felt latency).
+configure()  # passive OpenMP waiting, all cores but one (one on 2 cores); an operator's OMP_* wins
 
 import logging  # noqa: E402
 import sys  # noqa: E402
