@@ -12,7 +12,6 @@ from model.threads import configure
 configure()  # passive OpenMP waiting, all cores but one (one on 2 cores); an operator's OMP_* wins
 
 import logging  # noqa: E402
-import sys  # noqa: E402
 
 import streamlit as st  # noqa: E402
 from streamlit.delta_generator import DeltaGenerator  # noqa: E402
@@ -62,10 +61,16 @@ def _draw_navigation() -> None:
         st.divider()
 
 
+@st.cache_resource(show_spinner=False)
+def _process() -> dict[str, bool]:
+    """Facts about this server process shared by every session: has a model been loaded yet?"""
+    return {"model_loaded": False}
+
+
 def _first_paint(page: st.Page) -> DeltaGenerator | None:
     """A fresh process: show the page's title and a progress line before torch and the model load
-    (seconds). Returns the placeholder to clear, or None when the heavy imports already ran."""
-    if "torch" in sys.modules:
+    (seconds). Returns the placeholder to clear, or None once a model has loaded in this process."""
+    if _process()["model_loaded"]:
         return None
     box = st.empty()
     with box.container():
@@ -92,6 +97,7 @@ if first_paint is not None:
 lm = models.current_model()
 if first_paint is not None:
     first_paint.empty()
+    _process()["model_loaded"] = lm is not None
 if lm is not None:
     notices += links.apply_geometry(lm.summary)
 for notice in notices:
