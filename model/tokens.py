@@ -132,7 +132,7 @@ def token_views(tokens: list[str]) -> list[TokenView]:
         chunk = stream[i : i + n]
         if n and len(chunk) == n and all(isinstance(b, int) for _, b in chunk):
             try:
-                ch = bytes(b for _, b in chunk).decode("utf-8")
+                ch = make_visible(bytes(b for _, b in chunk).decode("utf-8"))
             except UnicodeDecodeError:
                 ch = ""
             if ch:
@@ -169,7 +169,7 @@ def _spell(run: list[str]) -> str:
             buf.append(item)
             continue
         if buf:
-            out.append(_bytes_to_text(bytes(buf)))
+            out.append(make_visible(_bytes_to_text(bytes(buf))))
             buf.clear()
         out.append(item)
     return "".join(out)

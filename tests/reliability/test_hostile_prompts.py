@@ -2,12 +2,13 @@
 literal characters, never a crash, never rendered as HTML/markdown."""
 from __future__ import annotations
 
+import unicodedata
 from html.parser import HTMLParser
 
 import pytest
 
 from model import PromptError
-from model.tokens import clean_prompt
+from model.tokens import clean_prompt, token_views
 from viz.labels import axis_labels
 from viz.token_strip import token_strip_html
 
@@ -21,6 +22,7 @@ class _ChipText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.chips: list[str] = []
         self.tags: list[str] = []
+        self.positions: list[int] = []  # the subscript under every token's chip
         self._in_sub = False
 
     def handle_starttag(self, tag, attrs) -> None:
@@ -33,13 +35,33 @@ class _ChipText(HTMLParser):
         self._in_sub = False if tag == "sub" else self._in_sub
 
     def handle_data(self, data) -> None:
-        if self.chips and not self._in_sub:
+        if self._in_sub:
+            self.positions.append(int(data))
+        elif self.chips:
             self.chips[-1] += data
 
 
-def chip_texts(markup: str) -> tuple[list[str], list[str]]:
+def strip_parser(markup: str) -> _ChipText:
+    """What a browser shows of a token strip: chip texts, tags and position subscripts."""
     parser = _ChipText()
     parser.feed(markup)
+    return parser
+
+
+def check_strip(tokens: list[str], ids) -> None:
+    """Every token has its chip (positions 0..T-1 in order), a token that stands alone shows its
+    text, and nothing shown is an invisible control character."""
+    parser = strip_parser(token_strip_html(tokens, ids))
+    assert parser.positions == list(range(len(tokens)))
+    views = token_views(tokens)
+    alone = [v.label for v in views if v.end - v.start == 1]
+    shown = [c for c in parser.chips if c and not c.startswith("id ")]
+    assert all(label in shown for label in alone)
+    assert not any(unicodedata.category(ch) == "Cc" for chip in parser.chips for ch in chip)
+
+
+def chip_texts(markup: str) -> tuple[list[str], list[str]]:
+    parser = strip_parser(markup)
     return parser.chips, parser.tags
 
 
@@ -68,9 +90,9 @@ def test_over_token_limit_names_both_numbers(default_lm):
 def test_hostile_prompt_captures_and_shows_literally(default_lm, name):
     cap = default_lm.capture(CAPTURED[name], 512)
     assert cap.n_tokens >= 1 and len(cap.tokens) == len(cap.token_ids)
-    chips, tags = chip_texts(token_strip_html(cap.tokens, cap.token_ids))
+    _, tags = chip_texts(token_strip_html(cap.tokens, cap.token_ids))
     assert set(tags) <= {"style", "div", "span", "sub"}  # nothing from the prompt became a tag
-    assert chips == cap.tokens
+    check_strip(cap.tokens, cap.token_ids)
     for label in axis_labels(cap.tokens):
         assert "<" not in label and ">" not in label  # plotly would render these
 
