@@ -18,7 +18,7 @@ COLUMNS = {  # head_stats key -> column title; scores first, so the badges' colu
     "to_self": "→ itself",
 }
 INDUCTION_REPEATED = "induction score (repeated sequence)"
-COLUMN_PX = 80  # 13 columns x 80 px: the whole table fits a wide page
+ID_PX, COLUMN_PX = 48, 64  # 3 x 48 + 10 x 64 = 784 px: the whole table fits beside the sidebar at 1400 px
 SCORE_HELP = ("Chance-corrected: 1 = all the weight on this pattern, 0 = no more than a head spreading its "
               "weight evenly would put there, below 0 = less than that (the head avoids it).")
 SHOWN = {  # column title -> (short label, hover help): short labels keep every column on screen
@@ -29,7 +29,7 @@ SHOWN = {  # column title -> (short label, hover help): short labels keep every 
     "first-token score": ("F first", "Parks its weight on the first token (attention sink). " + SCORE_HELP),
     "self score": ("S self", "Reads its own token. " + SCORE_HELP),
     "duplicate-token score": ("D dup", "Reads earlier copies of the same token. " + SCORE_HELP),
-    INDUCTION_REPEATED: ("I induction", "Induction (copying what followed an earlier copy), measured on a "
+    INDUCTION_REPEATED: ("I ind.", "Induction (copying what followed an earlier copy), measured on a "
                          "repeated random sequence. " + SCORE_HELP),
     "induction score (this prompt)": ("I here", "Induction measured on this prompt (needs repeats). " + SCORE_HELP),
     "entropy (bits)": ("entropy", "How spread out a row is, in bits (0 = all weight on one token), averaged "
@@ -66,7 +66,8 @@ def head_table(
 def column_config(table: pd.DataFrame) -> dict[str, dict]:
     """Short labels, narrow widths and a hover explanation per column, so the whole table fits a
     wide page (st.dataframe's column_config, as plain dicts)."""
-    return {title: {"label": SHOWN[title][0], "help": SHOWN[title][1], "width": COLUMN_PX}
+    return {title: {"label": SHOWN[title][0], "help": SHOWN[title][1],
+                    "width": ID_PX if title in ("layer", "head", "kv group") else COLUMN_PX}
             for title in table.columns if title in SHOWN}
 
 

@@ -66,7 +66,7 @@ def test_page_draws_grid_and_heatmap_then_each_view(page: AppTest) -> None:
     assert any("below 0 = less than that" in c.value for c in page.caption)  # ...and the caption says what it means
     config = json.loads(table.proto.columns)
     widths = [config[column]["width"] for column in table.value.columns]
-    assert sum(widths) <= 1100  # every column, the induction one included, in view on a wide page
+    assert sum(widths) <= 800  # every column, the induction one included, in view on a wide page
     _show(page, "One head")
 
 

@@ -99,6 +99,6 @@ def test_head_table_puts_badge_scores_first_and_fits_with_short_labels() -> None
                             head_table.INDUCTION_REPEATED]
     config = head_table.column_config(table)
     assert set(config) == set(columns)  # every column labelled and sized
-    assert sum(c["width"] for c in config.values()) <= 1100  # fits a wide page without scrolling sideways
-    assert all(len(c["label"]) <= 11 for c in config.values())
+    assert sum(c["width"] for c in config.values()) <= 800  # fits beside the sidebar at 1400 px without scrolling sideways
+    assert all(len(c["label"]) <= 8 for c in config.values())
     assert "below 0" in config["self score"]["help"]  # negative scores explained where they show
