@@ -56,7 +56,7 @@ def _short(text: str, width: int = 28) -> str:
 
 def _context_view(lm: LanguageModel) -> None:
     st.subheader("1 · Context changes meaning")
-    st.text_area("Contexts, one per line", key="meaning_contexts", persist_state="session", height=110)
+    st.text_area("Contexts, one per line", key="meaning_contexts", persist_state="session", height=135)
     cols = st.columns([1, 2, 1.4])
     word = cols[0].text_input("Word to follow", key="meaning_word", persist_state="session").strip()
     where = cols[1].radio("Compare the vectors of", WHERE, key="meaning_where", persist_state="session", horizontal=True)
