@@ -121,6 +121,27 @@ def word_vector(tokenizer, matrix: np.ndarray, word: str) -> WordVector:
     return WordVector(word.strip(), tuple(ids), tuple(readable_tokens(tokenizer, ids)), vector)
 
 
+REFERENCE_LEAD = "A word:"  # read before a reference word, so the word is never the first token (the sink)
+
+
+def reference_ids(tokenizer, word: str) -> tuple[list[int], int]:
+    """Token ids of REFERENCE_LEAD followed by the word (its tokens as word_ids chooses them), and the
+    position where the word starts: what the model reads to place a reference word at any depth."""
+    if not word.strip():
+        raise ValueError(f"'{word}' gives no tokens")
+    lead = list(tokenizer(REFERENCE_LEAD, add_special_tokens=True)["input_ids"])
+    return lead + word_ids(tokenizer, word), len(lead)
+
+
+def word_at_depth(tokenizer, word: str, residual: np.ndarray, start: int, depth: int) -> WordVector:
+    """A reference word placed at one depth: the mean of its tokens' residual vectors (L+1, T, D) from
+    `start` on, as the model read it after REFERENCE_LEAD. At the embedding this is the table row
+    (plus position vectors, for models that add them)."""
+    ids = word_ids(tokenizer, word)
+    vector = np.asarray(residual[depth, start:start + len(ids)], dtype=np.float64).mean(axis=0)  # (D,)
+    return WordVector(word.strip(), tuple(ids), tuple(readable_tokens(tokenizer, ids)), vector)
+
+
 def parse_words(text: str) -> list[str]:
     """Comma-separated words, stripped, empty ones dropped, duplicates removed in order."""
     return list(dict.fromkeys(w.strip() for w in text.split(",") if w.strip()))

@@ -34,7 +34,6 @@ that. In this model several query heads share one set of keys and values (groupe
 - Many heads park most of their weight on the first token (**F**, the "attention sink") when
   they have nothing better to do; early blocks have heads that read the previous token (**P**).
 """
-BADGE_HELP = "Badges: " + ", ".join(f"**{v}** {KIND_LABELS[k]}" for k, v in head_grid.BADGES.items())
 VIEWS = ["One head", "From one token", "Compare two heads", "All heads (table)"]
 THRESHOLD = 0.5  # a badge needs a head-type score at least this high
 
@@ -85,12 +84,14 @@ def _selectors(cap: Capture) -> tuple[int, int]:
 
 def _overview(cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, int]) -> None:
     st.subheader("Every head at a glance")
-    fig = head_grid.grid_figure(cap.attention, scores, selected, cap.config.group_size, THRESHOLD)
+    fig = head_grid.grid_figure(cap.attention, scores, selected, cap.config.group_size, THRESHOLD, labels=KIND_LABELS)
     st.plotly_chart(fig, key="head_grid", on_select=_on_grid_pick, selection_mode="points",
                     width="stretch", config={"displayModeBar": False})
     st.caption(f"Blocks left to right, heads top to bottom; each thumbnail is one head's pattern with "
                f"every row scaled to its own maximum. Click a head (or use the selectors) to open it. "
-               f"{BADGE_HELP} (score ≥ {THRESHOLD}; induction measured on a repeated random sequence).")
+               "A boxed letter marks a head whose head-type score reaches the threshold (legend under the "
+               "grid; hover a head for all its scores). Induction is measured on a repeated random sequence, "
+               "the other types on this prompt.")
 
 
 def _one_head(cap: Capture, layer: int, head: int) -> None:
@@ -131,11 +132,14 @@ def _table(cap: Capture, stats: dict[str, np.ndarray], induction: np.ndarray) ->
     st.session_state["_head_table_df"] = table
     st.caption(head_table.gqa_caption(cap.config.n_heads, cap.config.n_kv_heads))
     st.dataframe(table, key="head_table", on_select=_on_table_pick, selection_mode="single-row",
-                 hide_index=True, width="stretch", height=420)
-    st.caption("Entropy: how spread out a row is (0 bits = all weight on one token), averaged over query "
-               "tokens after the first. → columns: average weight on that token. Scores: 1 = the head "
-               "matches that pattern fully, 0 = no more than an evenly spread head would. Click a row to "
-               "open the head; click a column title to sort.")
+                 hide_index=True, width="content", height=420, column_config=head_table.column_config(table))
+    st.caption("**P, F, S, D, I scores** (the grid's badges) are chance-corrected: 1 = all the weight on that "
+               "pattern, 0 = no more than a head spreading its weight evenly over the tokens it may read, "
+               "below 0 = less than that: the head avoids the pattern (a self score of −0.5 means it reads its "
+               "own token much less than an even spread would). **Entropy**: how spread out a row is (0 bits "
+               "= all weight on one token), averaged over query tokens after the first. **→ columns**: average "
+               "weight (0..1) on that token. Hover a column title for its meaning, click it to sort; click a "
+               "row to open the head.")
 
 
 def main() -> None:

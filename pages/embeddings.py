@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model import Capture, LanguageModel
+from model import Capture, LanguageModel, XrayError
 from model import embeddings as emb
 from model.tokens import readable_tokens
 from pages import kit
 from viz import embeddings as draw
 
 DEFAULT_WORDS = "man, woman, king, queen, Paris, France, Rome, Italy, cat, dog"
+WEAK_COSINE = 0.3  # a best match below this points no more at that token than at many others
 KEPT = {"emb_layer": 0, "emb_3d": False, "emb_normalize": True, "emb_skip_first": True, "emb_words": DEFAULT_WORDS}
 
 
@@ -35,15 +36,21 @@ def _controls(cap: Capture) -> tuple[int, bool, bool, bool]:
     return layer, three_d, normalize, skip_first and cap.n_tokens >= 3
 
 
-def _reference_words(lm: LanguageModel) -> list[emb.WordVector]:
-    """The user's reference words placed from the embedding matrix (failures named, not hidden)."""
-    text = st.text_input("Reference words (comma-separated, placed from the embedding matrix)", key="emb_words", persist_state="session")
+def _reference_words(lm: LanguageModel, layer: int) -> list[emb.WordVector]:
+    """The user's reference words at this depth, each read by the model on its own after a short
+    lead-in (failures named, not hidden)."""
+    text = st.text_input(f"Reference words (comma-separated; each read on its own after “{emb.REFERENCE_LEAD}”)",
+                         key="emb_words", persist_state="session")
     words, failed = [], []
-    for word in emb.parse_words(text)[:40]:
-        try:
-            words.append(emb.word_vector(lm.tokenizer, lm.embedding_matrix, word))
-        except ValueError:
-            failed.append(word)
+    with st.spinner("Placing the reference words…"):
+        for word in emb.parse_words(text)[:40]:
+            try:
+                ids, start = emb.reference_ids(lm.tokenizer, word)
+                residual = kit.capture_ids(lm, ids).residual
+            except (ValueError, XrayError):
+                failed.append(word)
+                continue
+            words.append(emb.word_at_depth(lm.tokenizer, word, residual, start, layer))
     if failed:
         st.text("No tokens for: " + ", ".join(repr(w) for w in failed))
     return words
@@ -51,9 +58,10 @@ def _reference_words(lm: LanguageModel) -> list[emb.WordVector]:
 
 def _layer_map(cap: Capture, lm: LanguageModel, layer: int, kept: list[int], three_d: bool, normalize: bool) -> None:
     st.subheader("1 · The prompt's vectors at one depth")
-    refs = _reference_words(lm) if layer == 0 else []
-    if layer > 0:
-        st.caption("Reference words come from the embedding matrix, so they are drawn at the embedding only.")
+    refs = _reference_words(lm, layer)
+    st.caption("Reference words (red diamonds) are placed at the same depth: at the embedding a word's vector "
+               "is its row of the embedding table, the same in any context; deeper down it is the vector the "
+               f"model makes for the word read alone after “{emb.REFERENCE_LEAD}”, without your prompt's context.")
     points = np.concatenate([cap.residual[layer, kept]] + [r.vector[None] for r in refs])  # (N, D)
     if len(points) < 2:
         st.info("Need at least two vectors to draw a plane: type a longer prompt.")
@@ -115,6 +123,11 @@ def _nearest(cap: Capture, lm: LanguageModel, layer: int) -> None:
     found = emb.nearest_tokens(cap.residual[layer, pos], lm.embedding_matrix, k=12)
     ids, scores = [i for i, _ in found], [s for _, s in found]
     st.text(f"Cosine between {_label(cap, pos)} ({kit.stream_name(layer)}) and every row of the embedding matrix.")
+    if layer > 0:
+        weak = f", below {WEAK_COSINE}: read this list as noise" if scores[0] < WEAK_COSINE else ""
+        st.warning(f"Best cosine {scores[0]:.2f}{weak}. The embedding table holds the vectors tokens "
+                   "start from; after a few blocks the stream points elsewhere, so in the middle blocks these "
+                   "neighbours mean little. For what the model would predict at this depth, see the Logit lens.")
     st.dataframe(draw.nearest_rows(readable_tokens(lm.tokenizer, ids), ids, scores), hide_index=True)
 
 
@@ -137,7 +150,8 @@ kit.explain(
     "Points close together are vectors that point the same way.\n\n"
     "- **The embedding** (before block 0): a fixed vector per token, the same whatever the context. The "
     "reference words come from the same table, so related words (king, queen) tend to sit near each "
-    "other.\n"
+    "other. At deeper depths each reference word is read by the model on its own, so you can see where "
+    "the same word sits without your prompt's context.\n"
     "- **After each block** the stream has what attention and the MLPs computed: now a token's vector depends on the "
     "words before it. Trace a word that appears twice (try the example *One word, two meanings*): both "
     "copies start at the same point and drift apart as context is mixed in.\n"

@@ -11,14 +11,15 @@ from pages import kit
 from viz import embeddings as draw
 from viz import meaning
 
-DEFAULT_CONTEXTS = (
-    "The spy was a mole in the government.\n"
-    "The mole dug a tunnel in the garden.\n"
-    "One mole of carbon weighs twelve grams."
+DEFAULT_CONTEXTS = (  # the clue comes BEFORE the word: a left-to-right model cannot use what follows
+    "The agency discovered that the spy was a mole.\n"
+    "In the garden the gardener caught a mole.\n"
+    "Under the lawn lived a small furry mole.\n"
+    "The chemist weighed one mole."
 )
 ARITHMETIC_EXAMPLES = {
     "king - man + woman": "queen",
-    "Paris - France + Italy": "Rome",
+    "Berlin - Germany + France": "Paris",
     "walked - walk + swim": "swam",
     "cats - cat + dog": "dogs",
 }
@@ -55,7 +56,7 @@ def _short(text: str, width: int = 28) -> str:
 
 def _context_view(lm: LanguageModel) -> None:
     st.subheader("1 · Context changes meaning")
-    st.text_area("Contexts, one per line", key="meaning_contexts", persist_state="session", height=110)
+    st.text_area("Contexts, one per line", key="meaning_contexts", persist_state="session", height=135)
     cols = st.columns([1, 2, 1.4])
     word = cols[0].text_input("Word to follow", key="meaning_word", persist_state="session").strip()
     where = cols[1].radio("Compare the vectors of", WHERE, key="meaning_where", persist_state="session", horizontal=True)
@@ -144,12 +145,14 @@ if lm is not None:
     _context_view(lm)
     kit.explain(
         "Vectors in context: what to notice",
-        "At layer 0 a word's vector comes straight from the embedding table (this model adds no position "
-        "vector to it), so the same word in any sentence starts at exactly the same point (cosine 1). Each block then mixes in information from "
-        "the **earlier** tokens, so the vectors move apart as context is added.\n\n"
-        "This model reads left to right: a word's vector can only use the words **before** it. In "
-        "*The mole dug a tunnel*, nothing before *mole* says it is an animal, so it stays close to the "
-        "*mole* in *One mole of carbon*; the spy sentence has *spy* before it and drifts away. Switch to "
+        "At the embedding a word's vector comes straight from the embedding table (this model adds no "
+        "position vector to it), so the same word in any sentence starts at exactly the same point (cosine 1). "
+        "Each block then mixes in information from the **earlier** tokens, so the vectors move apart as "
+        "context is added.\n\n"
+        "This model reads left to right: a word's vector can only use the words **before** it, so every "
+        "example puts its clue (*spy*, *garden*, *lawn*, *chemist*) before *mole*. The two animal moles "
+        "(sentences 2 and 3) stay the most alike; each of them drifts away from the spy and from the chemistry "
+        "unit. Put a clue after the word (*The mole dug a tunnel*) and the word cannot see it: switch to "
         "*the last token of each context* to compare vectors that have read the whole line.\n\n"
         "Cosines in the middle layers are high for almost any two tokens (the dashed yardstick), so read "
         "a curve against that line rather than against zero.",
@@ -163,7 +166,7 @@ if lm is not None:
         "leaving out the words you typed.\n\n"
         "The plot keeps straight lines straight: the arrow from the first word to the result is parallel "
         "to the arrow from the subtracted word to the added one. A small model often misses: a capital "
-        "may come back as another city or as the input word in another spelling (*Italy* without its "
-        "space). The rank says how far off the expected answer is. Try verb tenses, plurals, countries "
-        "and capitals, or your own.",
+        "may come back as another city or as the input word in another spelling (try *Paris - France + "
+        "Italy*: *Italy* without its space comes first). The rank says how far off the expected answer is. "
+        "Try verb tenses, plurals, countries and capitals, or your own.",
     )

@@ -18,6 +18,8 @@ _HIGH = np.array([8, 48, 107], dtype=np.float32)  # weight 1: dark blue (end of 
 _MASKED = np.array([222, 224, 228], dtype=np.float32)  # future cells: light grey
 _BORDER = np.array([255, 255, 255], dtype=np.uint8)
 BADGES = {"previous": "P", "first": "F", "self": "S", "duplicate": "D", "induction": "I"}
+BADGE_FONT = dict(size=12, color="#111827", family="ui-monospace, monospace")  # near-black, bold below
+BADGE_BOX = dict(bgcolor="rgba(255,255,255,0.92)", bordercolor="#111827", borderwidth=1, borderpad=1)
 
 
 def _bins(n: int, size: int) -> np.ndarray:
@@ -91,8 +93,10 @@ def grid_figure(
     group_size: int = 1,
     threshold: float = 0.5,
     cell: int = CELL,
+    labels: dict[str, str] | None = None,
 ) -> go.Figure:
-    """The overview: one image of every head (L, H, T, T), clickable points, badges, selection box."""
+    """The overview: one image of every head (L, H, T, T), clickable points, badges, selection box,
+    and a legend under the grid naming each badge letter (labels: kind -> words, e.g. KIND_LABELS)."""
     L, H = attention.shape[:2]
     fig = go.Figure(go.Image(source=png_data_uri(thumbnails(attention, cell)), x0=-0.5 + 0.5 / cell,
                              dx=1 / cell, y0=-0.5 + 0.5 / cell, dy=1 / cell, hoverinfo="skip", name="heads"))
@@ -102,18 +106,14 @@ def grid_figure(
         marker=dict(symbol="square", size=cell * 0.8, color="rgba(0,0,0,0)"),
         hovertext=_hover(scores, group_size), hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
     ))
-    text = badge_text(scores, threshold)
-    fig.add_trace(go.Scatter(
-        x=layers.ravel() - 0.42, y=heads.ravel() - 0.42, mode="text", text=text.ravel().tolist(),
-        textposition="bottom right", textfont=dict(size=10, color="#c2410c", family="monospace"),
-        hoverinfo="skip", showlegend=False, name="badges",
-    ))
+    _add_badges(fig, badge_text(scores, threshold))
+    _add_legend(fig, scores, threshold, labels or {})
     layer, head = selected
     fig.add_shape(type="rect", x0=layer - 0.5, x1=layer + 0.5, y0=head - 0.5, y1=head + 0.5,
                   line=dict(color="#e11d48", width=3))
     fig.update_layout(
         height=int(min(900, max(260, 950 * H / max(L, 1) + 90))),  # the image keeps its aspect
-        margin=dict(l=10, r=10, t=30, b=10), dragmode=False,
+        margin=dict(l=10, r=10, t=30, b=40), dragmode=False,
         plot_bgcolor="white", clickmode="event+select",
     )
     fig.update_xaxes(title="layer", tickmode="linear", dtick=1 if L <= 40 else 5, range=[-0.5, L - 0.5],
@@ -121,6 +121,27 @@ def grid_figure(
     fig.update_yaxes(title="head", tickmode="linear", dtick=1, range=[H - 0.5, -0.5], showgrid=False,
                      zeroline=False, tickfont_size=10)
     return fig
+
+
+def _add_badges(fig: go.Figure, text: np.ndarray) -> None:
+    """Each head's letters in a white box at its top-left corner: dark bold text that stays legible
+    on the darkest thumbnail (annotations, not a trace, so a click still lands on the head)."""
+    for layer, head in zip(*np.nonzero(text != "")):
+        fig.add_annotation(x=layer - 0.47, y=head - 0.47, text=f"<b>{text[layer, head]}</b>", showarrow=False,
+                           xanchor="left", yanchor="top", font=BADGE_FONT, **BADGE_BOX)
+
+
+def legend_text(scores: dict[str, np.ndarray], threshold: float, labels: dict[str, str]) -> str:
+    """'P = previous-token · F = first-token (sink) · …': what each letter on the grid means."""
+    named = " · ".join(f"<b>{letter}</b> = {labels.get(kind, kind)}" for kind, letter in BADGES.items()
+                       if kind in scores)
+    return f"Badges: {named} (score ≥ {threshold:g})"
+
+
+def _add_legend(fig: go.Figure, scores: dict[str, np.ndarray], threshold: float, labels: dict[str, str]) -> None:
+    fig.add_annotation(text=legend_text(scores, threshold, labels), showarrow=False, xref="paper", yref="paper",
+                       x=0, y=0, xanchor="left", yanchor="top", yshift=-6, font=dict(size=13, color="#111827"),
+                       name="badge legend")
 
 
 def picked_head(points: list[dict], n_heads: int) -> tuple[int, int] | None:

@@ -6,18 +6,38 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-COLUMNS = {  # head_stats key -> column title
-    "entropy_bits": "entropy (bits)",
-    "to_previous": "→ previous token",
-    "to_first": "→ first token",
-    "to_self": "→ itself",
+COLUMNS = {  # head_stats key -> column title; scores first, so the badges' columns are in view
     "score_previous": "previous-token score",
     "score_first": "first-token score",
     "score_self": "self score",
     "score_duplicate": "duplicate-token score",
     "score_induction": "induction score (this prompt)",
+    "entropy_bits": "entropy (bits)",
+    "to_previous": "→ previous token",
+    "to_first": "→ first token",
+    "to_self": "→ itself",
 }
 INDUCTION_REPEATED = "induction score (repeated sequence)"
+ID_PX, COLUMN_PX = 48, 64  # 3 x 48 + 10 x 64 = 784 px: the whole table fits beside the sidebar at 1400 px
+SCORE_HELP = ("Chance-corrected: 1 = all the weight on this pattern, 0 = no more than a head spreading its "
+              "weight evenly would put there, below 0 = less than that (the head avoids it).")
+SHOWN = {  # column title -> (short label, hover help): short labels keep every column on screen
+    "layer": ("block", "The block (layer), from 0."),
+    "head": ("head", "The query head in its block, from 0."),
+    "kv group": ("kv", "The key/value head this query head shares (grouped-query attention)."),
+    "previous-token score": ("P prev", "Reads the token just before. " + SCORE_HELP),
+    "first-token score": ("F first", "Parks its weight on the first token (attention sink). " + SCORE_HELP),
+    "self score": ("S self", "Reads its own token. " + SCORE_HELP),
+    "duplicate-token score": ("D dup", "Reads earlier copies of the same token. " + SCORE_HELP),
+    INDUCTION_REPEATED: ("I ind.", "Induction (copying what followed an earlier copy), measured on a "
+                         "repeated random sequence. " + SCORE_HELP),
+    "induction score (this prompt)": ("I here", "Induction measured on this prompt (needs repeats). " + SCORE_HELP),
+    "entropy (bits)": ("entropy", "How spread out a row is, in bits (0 = all weight on one token), averaged "
+                       "over query tokens after the first."),
+    "→ previous token": ("→ prev", "Average weight (0..1) on the previous token."),
+    "→ first token": ("→ first", "Average weight (0..1) on the first token."),
+    "→ itself": ("→ self", "Average weight (0..1) on its own token."),
+}
 
 
 def head_table(
@@ -33,12 +53,22 @@ def head_table(
         "head": heads.ravel(),
         "kv group": heads.ravel() // max(1, group_size),
     }
+    if induction is not None:  # next to the badge scores: the one the I badge uses
+        data[INDUCTION_REPEATED] = np.round(induction.ravel().astype(np.float64), 3)
     for key, title in COLUMNS.items():
         if key in stats:
             data[title] = np.round(stats[key].ravel().astype(np.float64), 3)
-    if induction is not None:
-        data[INDUCTION_REPEATED] = np.round(induction.ravel().astype(np.float64), 3)
-    return pd.DataFrame(data)
+    order = [t for t in ["layer", "head", "kv group", *list(COLUMNS.values())[:4], INDUCTION_REPEATED,
+                         *list(COLUMNS.values())[4:]] if t in data]
+    return pd.DataFrame({t: data[t] for t in order})
+
+
+def column_config(table: pd.DataFrame) -> dict[str, dict]:
+    """Short labels, narrow widths and a hover explanation per column, so the whole table fits a
+    wide page (st.dataframe's column_config, as plain dicts)."""
+    return {title: {"label": SHOWN[title][0], "help": SHOWN[title][1],
+                    "width": ID_PX if title in ("layer", "head", "kv group") else COLUMN_PX}
+            for title in table.columns if title in SHOWN}
 
 
 def row_head(table: pd.DataFrame, row: int) -> tuple[int, int]:

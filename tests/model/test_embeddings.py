@@ -195,3 +195,30 @@ def test_math_and_drawing_floors_do_not_import_streamlit() -> None:
     root = Path(__file__).resolve().parents[2]
     for name in ("model/embeddings.py", "viz/embeddings.py", "viz/meaning.py"):
         assert "streamlit" not in (root / name).read_text()
+
+
+def test_reference_words_at_any_depth_match_the_model_run_directly(tiny_lm) -> None:
+    """A reference word read after the lead-in: at every depth its vector is the transformers model's
+    own hidden state there (an independent forward pass), and never at the sink position 0."""
+    import torch
+
+    ids, start = emb.reference_ids(tiny_lm.tokenizer, "king")
+    assert start >= 1 and ids[start:] == emb.word_ids(tiny_lm.tokenizer, "king")
+    cap = tiny_lm.capture_ids(ids)
+    with torch.no_grad():
+        hidden = tiny_lm.model(torch.tensor([ids]), output_hidden_states=True).hidden_states  # L+1 x (1, T, D)
+    n_layers = tiny_lm.summary.n_layers
+    for depth in range(n_layers):  # the last hidden state has the final norm applied: not the stream
+        placed = emb.word_at_depth(tiny_lm.tokenizer, "king", cap.residual, start, depth)
+        expected = hidden[depth][0, start:].double().mean(0).numpy()
+        np.testing.assert_allclose(placed.vector, expected, rtol=1e-4, atol=1e-5)
+    assert placed.word == "king" and placed.token_ids == tuple(ids[start:])
+    with pytest.raises(ValueError):
+        emb.reference_ids(tiny_lm.tokenizer, "  ")
+
+
+def test_a_reference_word_at_the_embedding_is_its_table_row(default_lm) -> None:
+    ids, start = emb.reference_ids(default_lm.tokenizer, "queen")
+    placed = emb.word_at_depth(default_lm.tokenizer, "queen", default_lm.capture_ids(ids).residual, start, 0)
+    table = emb.word_vector(default_lm.tokenizer, default_lm.embedding_matrix, "queen")
+    np.testing.assert_allclose(placed.vector, table.vector, rtol=1e-5, atol=1e-6)  # no position vectors

@@ -60,7 +60,23 @@ def test_page_draws_grid_and_heatmap_then_each_view(page: AppTest) -> None:
     _show(page, "All heads (table)")
     assert not page.exception and len(page.dataframe) == 1
     assert any("9 query heads share 3 key/value heads" in c.value for c in page.caption)
+    table = page.dataframe[0]
+    lowest = table.value.filter(like="score").min().min()
+    assert lowest < 0  # on this prompt some heads avoid a pattern...
+    assert any("below 0 = less than that" in c.value for c in page.caption)  # ...and the caption says what it means
+    config = json.loads(table.proto.columns)
+    widths = [config[column]["width"] for column in table.value.columns]
+    assert sum(widths) <= 800  # every column, the induction one included, in view on a wide page
     _show(page, "One head")
+
+
+def test_grid_badges_are_boxed_and_named_in_a_legend(page: AppTest) -> None:
+    grid = json.loads(page.get("plotly_chart")[0].proto.spec)
+    notes = grid["layout"]["annotations"]
+    badges = [a for a in notes if a.get("xref") != "paper"]
+    assert badges and all(a["font"]["size"] >= 12 and a["bgcolor"].startswith("rgba(255,255,255") for a in badges)
+    legend = next(a["text"] for a in notes if a.get("xref") == "paper")
+    assert "<b>F</b> = first-token (sink)" in legend and "<b>I</b> = induction" in legend
 
 
 def test_changing_layer_and_head_opens_that_head(page: AppTest) -> None:

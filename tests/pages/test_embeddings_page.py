@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -36,13 +37,54 @@ def test_page_draws_map_paths_and_table(page: AppTest) -> None:
     assert len(page.dataframe) >= 1
 
 
-def test_changing_layer_changes_the_map(page: AppTest) -> None:
+def _reference_points(spec: str) -> dict[str, tuple[float, float]]:
+    trace = next(t for t in json.loads(spec)["data"] if t["name"] == "reference")
+    return {label: (x, y) for label, x, y in zip(trace["text"], _numbers(trace["x"]), _numbers(trace["y"]))}
+
+
+def _numbers(data) -> list[float]:
+    """Plotly's JSON packs numpy arrays as base64 'bdata'; unpack them (plain lists pass through)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(data, dict) and "bdata" in data:
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+    return list(data)
+
+
+def test_changing_layer_changes_the_map_and_keeps_the_reference_words(page: AppTest) -> None:
     before = _chart_specs(page)[0]
+    assert not page.warning  # at the embedding a token finds itself: no warning
     page.select_slider(key="emb_layer").set_value(12).run()
     assert not page.exception
     after = _chart_specs(page)[0]
     assert after != before
-    assert "after block 11" in after and "queen" not in after  # depth 12: the stream leaving block 11
+    assert "after block 11" in after  # depth 12: the stream leaving block 11
+    assert page.text_input(key="emb_words").value  # the box stays, and its words are drawn at this depth
+    deep, shallow = _reference_points(after), _reference_points(before)
+    assert set(deep) == set(shallow) and {"queen", "Paris"} <= set(deep)
+    assert any("read alone after" in c.value for c in page.caption)
+
+
+def test_nearest_tokens_warn_at_mid_depth_with_the_cosine(page: AppTest) -> None:
+    page.select_slider(key="emb_layer").set_value(12).run()
+    best = page.dataframe[-1].value["cosine"].iloc[0]
+    warning = next(w.value for w in page.warning if "Best cosine" in w.value)
+    assert f"Best cosine {best:.2f}" in warning and "mean little" in warning
+    if best < 0.3:
+        assert "noise" in warning
+
+
+def test_the_sidebar_two_meanings_example_drifts_apart(page: AppTest) -> None:
+    """The 'One word, two meanings' example has each clue (spy, garden) before its mole: on the default
+    model the two moles start identical and end clearly apart."""
+    from pages.session import EXAMPLES
+
+    assert EXAMPLES["One word, two meanings"] == MOLES
+    line = next(t.value for t in page.text if t.value.startswith("Cosine between ·mole (4) and ·mole (14)"))
+    start, middle, end = (float(x) for x in re.findall(r"(-?\d\.\d\d) (?:at|after)", line))
+    assert start == 1.0 and end < middle < start and end < 0.9
 
 
 def test_three_d_and_raw_vectors(page: AppTest) -> None:

@@ -40,18 +40,44 @@ def page() -> AppTest:
     return at
 
 
-def test_three_contexts_give_three_curves_starting_at_one(page: AppTest) -> None:
+def test_default_contexts_give_one_curve_per_pair_starting_at_one(page: AppTest) -> None:
     assert not page.exception
     curves = _figure(page, "Cosine similarity")
     pairs = [t for t in curves["data"] if not t["name"].startswith("yardstick")]
-    assert len(pairs) == 3  # 3 contexts -> 3 pairs
+    assert len(pairs) == 6  # 4 contexts -> 6 pairs
     for trace in pairs:
         y = _values(trace["y"])
         assert len(y) == 31  # embedding + 30 blocks
         assert y[0] == pytest.approx(1.0, abs=1e-4)  # same token, same embedding row
         assert min(y) < 0.99  # context moves them apart
     paths = _figure(page, "one PCA basis")
-    assert len(paths["data"]) == 3
+    assert len(paths["data"]) == 4
+
+
+def test_default_contexts_teach_the_lesson(page: AppTest) -> None:
+    """Clues before the word: every pair drifts apart with depth, the two animal moles (2, 3) stay the
+    most alike, and the senses end further apart than the old clue-after example (garden/chemistry 0.95)."""
+    table = page.dataframe[0].value  # "The numbers, block by block": one row per depth
+    assert table["depth"].iloc[0] == "embedding" and table["depth"].iloc[-1] == "after block 29"
+    first, last = table.iloc[0], table.iloc[-1]
+    pairs = [c for c in table.columns if c.startswith("sentence")]
+    for pair in pairs:
+        assert last[pair] < first[pair] - 0.1  # lower after the last block than at the embedding
+    same_sense = "sentence 2 vs sentence 3"
+    for pair in set(pairs) - {same_sense}:
+        assert last[pair] < last[same_sense]  # different senses end further apart than the two animals
+        assert table[pair].iloc[15] < table[same_sense].iloc[15]  # and already mid-way
+    assert last["sentence 2 vs sentence 4"] < 0.9  # garden vs chemistry: no longer "the most alike"
+
+
+def test_every_arithmetic_example_finds_its_answer(page: AppTest) -> None:
+    for example in ["king - man + woman", "Berlin - Germany + France", "walked - walk + swim", "cats - cat + dog"]:
+        page.selectbox(key="meaning_example").set_value(example).run()
+        assert not page.exception
+        assert page.text_input(key="meaning_expr").value == example
+        assert any("expected one" in s.value for s in page.success), example  # rank 1 on the default model
+    page.text_input(key="meaning_expr").set_value("king - man + woman").run()
+    page.text_input(key="meaning_expected").set_value("queen").run()
 
 
 def test_default_arithmetic_finds_queen(page: AppTest) -> None:

@@ -70,3 +70,35 @@ def test_head_table_has_a_row_per_head_with_kv_groups() -> None:
     assert head_table.row_head(table, 13) == (1, 4)
     assert table[head_table.INDUCTION_REPEATED].iloc[13] == 0.13
     assert "9 query heads share 3 key/value heads" in head_table.gqa_caption(9, 3)
+
+
+def test_badges_are_dark_boxed_letters_with_a_legend_that_names_them(synthetic_capture) -> None:
+    labels = {"previous": "previous-token", "induction": "induction", "first": "first-token (sink)",
+              "self": "self", "duplicate": "duplicate-token"}
+    fig = head_grid.grid_figure(synthetic_capture.attention, _scores(2, 3), (0, 0), cell=20, labels=labels)
+    badges = {a.text: a for a in fig.layout.annotations if a.xref != "paper"}
+    assert set(badges) == {"<b>P</b>", "<b>I</b>"}  # one box per badged head, none for the others
+    for badge in badges.values():
+        assert badge.font.size >= 12 and badge.font.color == "#111827"  # dark, not small red
+        assert badge.bgcolor.startswith("rgba(255,255,255")  # legible on the darkest thumbnail
+    assert (badges["<b>P</b>"].x, badges["<b>P</b>"].y) == (-0.47, 1 - 0.47)  # head (0, 1)'s top-left
+    legend = next(a.text for a in fig.layout.annotations if a.xref == "paper")
+    for letter, words in [("P", "previous-token"), ("F", "first-token (sink)"), ("S", "self"),
+                          ("D", "duplicate-token"), ("I", "induction")]:
+        assert f"<b>{letter}</b> = {words}" in legend
+    assert "score ≥ 0.5" in legend
+
+
+def test_head_table_puts_badge_scores_first_and_fits_with_short_labels() -> None:
+    L, H = 2, 9
+    stats = {k: np.full((L, H), 0.25, dtype=np.float32) for k in head_table.COLUMNS}
+    table = head_table.head_table(stats, group_size=3, induction=np.zeros((L, H)))
+    columns = list(table.columns)
+    assert columns.index(head_table.INDUCTION_REPEATED) < columns.index("entropy (bits)")  # not off to the right
+    assert columns[3:8] == ["previous-token score", "first-token score", "self score", "duplicate-token score",
+                            head_table.INDUCTION_REPEATED]
+    config = head_table.column_config(table)
+    assert set(config) == set(columns)  # every column labelled and sized
+    assert sum(c["width"] for c in config.values()) <= 800  # fits beside the sidebar at 1400 px without scrolling sideways
+    assert all(len(c["label"]) <= 8 for c in config.values())
+    assert "below 0" in config["self score"]["help"]  # negative scores explained where they show
