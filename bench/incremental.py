@@ -7,9 +7,9 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from model import LanguageModel
 from model.generation import Decoding, generate

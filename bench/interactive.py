@@ -7,10 +7,10 @@ import importlib
 import re
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -147,8 +147,8 @@ def _apptest():
 
 def _app_model():
     """The model object the app itself cached (same process as AppTest), to hook a counter on."""
-    from pages import models
     from model.settings import DEFAULT_MODEL
+    from pages import models
 
     return models._load(DEFAULT_MODEL)
 

@@ -76,7 +76,7 @@ def forward_table(fwd: ForwardResult, cpu: bool = False) -> list[str]:
             s = table.get((name, n))
             cells.append("n/a" if s is None else f"{ms(s)} ({fwd.flops[n] / s / 1e9:.1f})")
         lines.append(f"| {i}. {name} | " + " | ".join(cells) + " |")
-    lines.append(f"| repeats (median of) | " + " | ".join(str(REPEATS[n]) for n in LENGTHS) + " |")
+    lines.append("| repeats (median of) | " + " | ".join(str(REPEATS[n]) for n in LENGTHS) + " |")
     return lines
 
 

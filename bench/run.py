@@ -90,7 +90,8 @@ def pages_section(lm, ids, forward_256: float) -> tuple[list[str], list[Check]]:
     for p in pr.pages:
         def cell(v, fmt="{:,.0f}"):
             return "n/a" if v is None else fmt.format(v)
-        rows.append([p.title, cell(p.edit_ms), cell(p.rebuild_ms), cell(p.rebuild_ms and p.rebuild_ms / (1000 * forward_256), "{:.2f}x"),
+        ratio = cell(p.rebuild_ms and p.rebuild_ms / (1000 * forward_256), "{:.2f}x")
+        rows.append([p.title, cell(p.edit_ms), cell(p.rebuild_ms), ratio,
                      cell(p.bytes_sent and p.bytes_sent / 1e6, "{:.3f}"), str(p.charts), str(p.model_calls), p.error or "-"])
         checks.append(Check(f"page '{p.title}' figures vs 0.5x forward at 256", cell(p.rebuild_ms, "{:.0f} ms"),
                             f"<= {budget_ms:.0f} ms", None if p.rebuild_ms is None else p.rebuild_ms <= budget_ms))
@@ -166,18 +167,18 @@ def main() -> None:
     from model import load_model
 
     began, load_before = time.perf_counter(), _load()
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     memory_lines, memory_checks = memory_section()  # first, while this parent process is still small
     lm = load_model()
     ids = lm.tokenizer(TEXT.read_text())["input_ids"]
     block, checks = [f"## Results of {stamp}", ""], []
     block += [f"- {k}: {v}" for k, v in report.machine().items()]
-    block += [f"- model: {lm.name}, {lm.device}, {lm.dtype_name}; prompt text: bench/text.txt ({len(ids)} tokens), cut to N tokens", ""]
+    block += [f"- model: {lm.name}, {lm.device}, {lm.dtype_name}; "
+              f"prompt text: bench/text.txt ({len(ids)} tokens), cut to N tokens", ""]
     lines, c, forward_256 = forward_section(lm, ids)
     block, checks = block + lines, checks + c
-    for section in (lambda: incremental_section(lm, ids), lambda: temperature_section(lm, ids),
-                    lambda: pages_section(lm, ids, forward_256)):
-        lines, c = section()
+    for lines, c in (incremental_section(lm, ids), temperature_section(lm, ids),
+                     pages_section(lm, ids, forward_256)):
         block, checks = block + lines, checks + c
     del lm
     gc.collect()

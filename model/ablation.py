@@ -3,10 +3,9 @@ so the head adds nothing to the residual stream, and see how the next-token logi
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 from torch import nn

@@ -25,7 +25,7 @@ class Capture:
     mlp_out: np.ndarray  # (L, T, D) what each block's MLP outputs
     logits: np.ndarray  # (T, V) next-token logits at every position
     model_name: str
-    config: ModelSummary
+    summary: ModelSummary  # the shape of the model that ran (layers, heads, sizes)
     device: str
     dtype: str
     seconds: float  # wall time of the forward pass
@@ -35,8 +35,8 @@ class Capture:
     kv: KV | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        L, H, T = self.config.n_layers, self.config.n_heads, len(self.tokens)
-        D, V = self.config.d_model, self.config.vocab_size
+        L, H, T = self.summary.n_layers, self.summary.n_heads, len(self.tokens)
+        D, V = self.summary.d_model, self.summary.vocab_size
         expected = {
             "token_ids": (T,),
             "attention": (L, H, T, T),

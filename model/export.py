@@ -15,7 +15,7 @@ def capture_npz(cap: Capture) -> bytes:
     meta = {
         "prompt": cap.prompt,
         "model_name": cap.model_name,
-        "config": asdict(cap.config),
+        "config": asdict(cap.summary),
         "device": cap.device,
         "dtype": cap.dtype,
         "seconds": cap.seconds,

@@ -3,10 +3,9 @@ the model considered, and the logits it chose from, so a view can walk back thro
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -26,7 +25,7 @@ from .errors import CaptureError, UnsupportedModelError
 from .language_model import LanguageModel
 
 RECORDING = "xray_record"
-_TARGETS: dict[int, "_Slot"] = {}  # id(attention module) -> where its inputs go
+_TARGETS: dict[int, _Slot] = {}  # id(attention module) -> where its inputs go
 _TARGETS_LOCK = threading.Lock()
 
 

@@ -7,7 +7,8 @@ Shape of a good analysis function (after TransformerLens' head_detector): tiny b
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -121,7 +122,7 @@ def mean_first(attention: np.ndarray) -> np.ndarray:
     return (col[..., 1:] if col.shape[-1] > 1 else col).mean(-1).astype(np.float32)
 
 
-def head_stats(cap: "Capture") -> dict[str, np.ndarray]:
+def head_stats(cap: Capture) -> dict[str, np.ndarray]:
     """The head table's numbers for one capture: name -> (L, H) array."""
     att = cap.attention  # (L, H, T, T)
     stats = {
@@ -154,7 +155,7 @@ def repeated_random_ids(vocab_size: int, half: int, seed: int, low: int = 100) -
     return [int(t) for t in np.concatenate([first, first])]
 
 
-def induction_scores(lm: "LanguageModel", half: int = 40, samples: int = 2, seed: int = 0) -> np.ndarray:
+def induction_scores(lm: LanguageModel, half: int = 40, samples: int = 2, seed: int = 0) -> np.ndarray:
     """Induction score (L, H) of a model: pattern_score on `samples` seeded repeated sequences, averaged.
 
     Only the second copy's rows count: there every query has exactly one 'next after my last copy' key.

@@ -11,20 +11,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from .capture import KV, Capture
-from .recorder import Recorder, direct_attention
 from .errors import CaptureError, PromptError
 from .layout import Layout, find_layout
+from .recorder import Recorder, direct_attention
 from .settings import load_settings
 from .tokens import clean_prompt, readable_tokens
 
@@ -174,7 +173,7 @@ class LanguageModel:
             mlp_out=recorder.mlp_out,
             logits=logits,
             model_name=self.name,
-            config=self.summary,
+            summary=self.summary,
             device=result.device,
             dtype=result.dtype,
             seconds=seconds,

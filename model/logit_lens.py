@@ -63,7 +63,7 @@ def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = 
     cols = np.arange(cap.n_tokens) if positions is None else np.asarray(positions, dtype=np.int64)  # (T,)
     residual = cap.residual[:, cols]  # (L+1, T, D) only the columns asked for
     n_rows, T, D = residual.shape
-    V = cap.config.vocab_size
+    V = cap.summary.vocab_size
     targets = np.argmax(cap.logits[cols], axis=-1) if target_ids is None else np.asarray(target_ids)
     flat = residual.reshape(n_rows * T, D)  # (R, D) rows in layer-major order
     flat_targets = np.tile(targets, n_rows)  # (R,) the target of every row

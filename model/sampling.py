@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 _MASS_TOLERANCE = 1e-12  # cumulative sums carry rounding: 0.5 + 0.3 may land just under 0.8
 _HEAD = 512  # top-p looks among this many most likely tokens first; a flatter distribution sorts all
 

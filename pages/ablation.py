@@ -9,7 +9,13 @@ from model.ablation import ablated_logits, heads_key
 from model.tokens import readable_tokens
 from pages import kit
 from viz.ablation import (
-    biggest_changes, change_rows, comparison_figure, head_effects, head_label, scan_figure, top_tokens_compared,
+    biggest_changes,
+    change_rows,
+    comparison_figure,
+    head_effects,
+    head_label,
+    scan_figure,
+    top_tokens_compared,
 )
 
 EXPLANATION = """
@@ -28,7 +34,7 @@ the red bars the pass with the chosen heads off, both over the whole vocabulary 
 
 def _heads(cap) -> list[tuple[int, int]]:
     """The heads to switch off, picked from every (layer, head) of the model."""
-    L, H = cap.config.n_layers, cap.config.n_heads
+    L, H = cap.summary.n_layers, cap.summary.n_heads
     options = [(layer, head) for layer in range(L) for head in range(H)]
     kept = [h for h in st.session_state.get("abl_heads", []) if h in options]
     st.session_state["abl_heads"] = kept  # a model switch drops heads it does not have
@@ -48,19 +54,19 @@ def _scan(lm, cap, pos: int) -> None:
     """Each head of one block switched off alone: which of them this prediction leans on."""
     st.subheader("Which heads of a block matter here?")
     cols = st.columns([1, 3])
-    layer = cols[0].selectbox("Block to scan", list(range(cap.config.n_layers)), key="abl_scan_layer",
+    layer = cols[0].selectbox("Block to scan", list(range(cap.summary.n_layers)), key="abl_scan_layer",
                               persist_state="session")
     if cols[0].button("Scan this block", key="abl_scan"):
         st.session_state["abl_scan_done"] = (kit.current_key(), layer)
     if st.session_state.get("abl_scan_done") != (kit.current_key(), layer):
-        cols[1].caption(f"Runs the model {cap.config.n_heads} times, once per head of the block, and shows how far "
+        cols[1].caption(f"Runs the model {cap.summary.n_heads} times, once per head of the block, and shows how far "
                         "each switch-off moves the prediction (KL divergence).")
         return
     bar = st.progress(0.0, text="Switching heads off one by one…")
     rows = []
-    for h in range(cap.config.n_heads):
+    for h in range(cap.summary.n_heads):
         rows.append(_ablated(lm, cap, [(layer, h)])[pos])  # (V,)
-        bar.progress((h + 1) / cap.config.n_heads, text=f"{head_label(layer, h)} done")
+        bar.progress((h + 1) / cap.summary.n_heads, text=f"{head_label(layer, h)} done")
     bar.empty()
     cols[1].plotly_chart(scan_figure(head_effects(cap.logits[pos], rows), layer), key="abl_scan_chart")
 

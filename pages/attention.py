@@ -84,11 +84,11 @@ def _selectors(cap: Capture) -> tuple[int, int]:
 
 def _overview(cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, int]) -> None:
     st.subheader("Every head at a glance")
-    fig = head_grid.grid_figure(cap.attention, scores, selected, cap.config.group_size, THRESHOLD, labels=KIND_LABELS)
+    fig = head_grid.grid_figure(cap.attention, scores, selected, cap.summary.group_size, THRESHOLD, labels=KIND_LABELS)
     st.plotly_chart(fig, key="head_grid", on_select=_on_grid_pick, selection_mode="points",
                     width="stretch", config={"displayModeBar": False})
-    st.caption(f"Blocks left to right, heads top to bottom; each thumbnail is one head's pattern with "
-               f"every row scaled to its own maximum. Click a head (or use the selectors) to open it. "
+    st.caption("Blocks left to right, heads top to bottom; each thumbnail is one head's pattern with "
+               "every row scaled to its own maximum. Click a head (or use the selectors) to open it. "
                "A boxed letter marks a head whose head-type score reaches the threshold (legend under the "
                "grid; hover a head for all its scores). Induction is measured on a repeated random sequence, "
                "the other types on this prompt.")
@@ -114,11 +114,11 @@ def _from_one_token(cap: Capture, layer: int, head: int) -> None:
 
 def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None:
     best_layer, best_head, _ = top_heads(induction, 1)[0]
-    _clamp("cmp_layer", cap.config.n_layers, best_layer)
-    _clamp("cmp_head", cap.config.n_heads, best_head)
+    _clamp("cmp_layer", cap.summary.n_layers, best_layer)
+    _clamp("cmp_head", cap.summary.n_heads, best_head)
     left, right, metric = st.columns([1, 1, 2])
-    other = (int(left.selectbox("Compare with block", range(cap.config.n_layers), key="cmp_layer")),
-             int(right.selectbox("and head", range(cap.config.n_heads), key="cmp_head")))
+    other = (int(left.selectbox("Compare with block", range(cap.summary.n_layers), key="cmp_layer")),
+             int(right.selectbox("and head", range(cap.summary.n_heads), key="cmp_head")))
     divergence = js_divergence_bits(cap.attention[layer, head], cap.attention[other])
     metric.metric("Difference (Jensen–Shannon)", f"{divergence:.3f} bits")
     st.plotly_chart(va.compare_heads(cap, (layer, head), other), key="compare_heads", width="stretch")
@@ -128,9 +128,9 @@ def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None
 
 
 def _table(cap: Capture, stats: dict[str, np.ndarray], induction: np.ndarray) -> None:
-    table = head_table.head_table(stats, cap.config.group_size, induction)
+    table = head_table.head_table(stats, cap.summary.group_size, induction)
     st.session_state["_head_table_df"] = table
-    st.caption(head_table.gqa_caption(cap.config.n_heads, cap.config.n_kv_heads))
+    st.caption(head_table.gqa_caption(cap.summary.n_heads, cap.summary.n_kv_heads))
     st.dataframe(table, key="head_table", on_select=_on_table_pick, selection_mode="single-row",
                  hide_index=True, width="content", height=420, column_config=head_table.column_config(table))
     st.caption("**P, F, S, D, I scores** (the grid's badges) are chance-corrected: 1 = all the weight on that "
@@ -148,7 +148,7 @@ def main() -> None:
     cap, lm = kit.current_capture(), kit.current_model()
     if cap is None or lm is None:
         return
-    st.session_state["_n_heads"] = cap.config.n_heads
+    st.session_state["_n_heads"] = cap.summary.n_heads
     induction = _induction(lm)
     stats = _stats(cap)
     scores = {k.removeprefix("score_"): v for k, v in stats.items() if k.startswith("score_")}

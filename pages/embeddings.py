@@ -23,7 +23,7 @@ def _label(cap: Capture, pos: int) -> str:
 def _controls(cap: Capture) -> tuple[int, bool, bool, bool]:
     """Depth (residual index: 0 = embedding, l = after block l-1), 3-D, normalise, skip-first: the
     choices every view on this page shares."""
-    layer = st.select_slider("Depth", list(range(cap.config.n_layers + 1)), key="emb_layer", persist_state="session",
+    layer = st.select_slider("Depth", list(range(cap.summary.n_layers + 1)), key="emb_layer", persist_state="session",
                              format_func=kit.stream_name)
     cols = st.columns(3)
     three_d = cols[0].toggle("3-D", key="emb_3d", persist_state="session")
@@ -102,9 +102,9 @@ def _trajectories(cap: Capture, kept: list[int], three_d: bool, normalize: bool)
     if not chosen or len(kept) < 2:
         st.info("Pick one or more tokens to draw their paths.")
         return
-    fit_on = cap.residual[:, kept].reshape(-1, cap.config.d_model)  # (L+1 * P, D) every layer, every kept token
+    fit_on = cap.residual[:, kept].reshape(-1, cap.summary.d_model)  # (L+1 * P, D) every layer, every kept token
     proj, paths = emb.project_paths(cap.residual[:, chosen], 3 if three_d else 2, normalize, fit_on=fit_on)
-    title = f"One PCA basis for the embedding and all {cap.config.n_layers} blocks × {len(kept)} tokens"
+    title = f"One PCA basis for the embedding and all {cap.summary.n_layers} blocks × {len(kept)} tokens"
     if len(fit_on) > emb.MAX_FIT_POINTS:
         title += f" (fitted on an even sample of {emb.MAX_FIT_POINTS:,})"
     fig = draw.trajectory_figure(paths, [_label(cap, p) for p in chosen], proj.explained, title)

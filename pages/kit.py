@@ -12,8 +12,15 @@ from collections.abc import Sequence
 import streamlit as st
 
 from model import Capture
-from pages import common  # noqa: F401  (importing it leaves Streamlit's legacy pages/ mode)
-from pages import captures, links, models, results, session, shared_keys
+from pages import (
+    captures,
+    common,  # noqa: F401  (importing it leaves Streamlit's legacy pages/ mode)
+    links,
+    models,
+    results,
+    session,
+    shared_keys,
+)
 from pages.shared_keys import TEMPERATURE_RANGE, TEMPERATURE_STEP
 from viz.labels import short, stream_name  # noqa: F401  (stream_name: the one layer vocabulary, for pages)
 from viz.token_strip import token_strip_html
@@ -60,7 +67,7 @@ def select_position(cap: Capture, label: str, options: Sequence[int] | None = No
 
 def select_layer(cap: Capture, label: str = "Block", *, slider: bool = False, where=st) -> int:
     """The shared block selector, 0-based (a slider or a selectbox)."""
-    n = cap.config.n_layers
+    n = cap.summary.n_layers
     _clamp("layer", range(n), 0)
     if slider:
         return int(where.slider(label, 0, n - 1, key="layer", persist_state="session", on_change=links.write_url))
@@ -69,7 +76,7 @@ def select_layer(cap: Capture, label: str = "Block", *, slider: bool = False, wh
 
 def select_head(cap: Capture, label: str = "Head", *, where=st) -> int:
     """The shared head selector; each head names the key/value head it shares (grouped-query attention)."""
-    cfg = cap.config
+    cfg = cap.summary
     _clamp("head", range(cfg.n_heads), 0)
     return int(where.selectbox(label, list(range(cfg.n_heads)), key="head", persist_state="session",
                                on_change=links.write_url,

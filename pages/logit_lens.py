@@ -27,7 +27,7 @@ def _window(cap: Capture) -> tuple[int, int]:
         return 0, T
     start = st.slider("First position shown", 0, T - MAX_COLUMNS, T - MAX_COLUMNS, key="lens_window",
                       help=f"{T} tokens: the lens reads {MAX_COLUMNS} positions at a time (each position costs "
-                      f"{cap.config.n_layers + 1} full vocabulary scorings).")
+                      f"{cap.summary.n_layers + 1} full vocabulary scorings).")
     return start, start + MAX_COLUMNS
 
 
@@ -60,7 +60,7 @@ if cap is not None and lm is not None:
     strip = st.container()  # drawn once the window is known: it highlights the position followed below
     start, end = _window(cap)
     kit.token_strip(cap, highlight=kit.position_of(cap, range(start, end)), where=strip)
-    with st.spinner(f"Reading the embedding and {cap.config.n_layers} blocks × {end - start} positions "
+    with st.spinner(f"Reading the embedding and {cap.summary.n_layers} blocks × {end - start} positions "
                     "through the unembedding…"):
         lens = _lens(lm, cap, start, end)
     targets = _texts(lm, lens.target_ids)

@@ -65,7 +65,7 @@ def _context_view(lm: LanguageModel) -> None:
     if len(found) < 2:
         st.info("Give at least two contexts that contain the word.")
         return
-    for n, (line, cap, pos) in enumerate(found):
+    for n, (_line, cap, pos) in enumerate(found):
         st.text(f"Context {n + 1}: token {pos} ({cap.tokens[pos]}) of {cap.n_tokens}")
         kit.token_strip(cap, highlight=pos)
     result = emb.compare_contexts([cap.residual for _, cap, _ in found], [pos for _, _, pos in found])

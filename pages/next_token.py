@@ -72,7 +72,7 @@ def live_bars(lm, cap, pos: int) -> None:
     """The bars redraw in the browser at every temperature step; a released slider reruns only this
     fragment (over cached logits) so the table, the seeded draw and the link follow."""
     row = cap.logits[pos]  # (V,) cached: no forward pass here
-    t, k, p, n = _settings(cap.config.vocab_size)
+    t, k, p, n = _settings(cap.summary.vocab_size)
     ids = top_tokens(row, n)
     labels = readable_tokens(lm.tokenizer, ids)
     temperature_bars(row, ids, distinct_labels(labels, ids), temperature=t, top_k=k, top_p=p, key="nt_bars",

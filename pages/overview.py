@@ -14,7 +14,7 @@ st.caption(
 )
 cap = kit.current_capture()
 if cap is not None:
-    cfg = cap.config
+    cfg = cap.summary
     st.subheader(f"1 · Your prompt as {cap.n_tokens} tokens")
     kit.token_strip(cap)
     st.subheader("2 · What happens to them")

@@ -6,7 +6,8 @@ Pages reach it only through `derived(kind, key, compute)`; the cache is the gene
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st

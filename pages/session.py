@@ -9,7 +9,9 @@ from pages import server
 EXAMPLES = {
     "A fact to recall": "The capital of France is",
     "One word, two meanings": "The spy was a mole inside the agency. In the garden, a mole dug a tunnel under the",
-    "A repeated sequence to copy": "The cat sat on the mat and the dog ran to the park. The cat sat on the mat and the dog ran to the",
+    "A repeated sequence to copy": (
+        "The cat sat on the mat and the dog ran to the park. The cat sat on the mat and the dog ran to the"
+    ),
     "A line of code": "def add(a, b):\n    return a + b\n\nprint(add(2,",
 }
 DEFAULT_PROMPT = EXAMPLES["A fact to recall"]

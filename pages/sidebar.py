@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model.settings import DEFAULT_MODEL
 from model.export import capture_npz
+from model.settings import DEFAULT_MODEL
 from pages import captures, models, server, session
 from viz.export import file_name
 

@@ -13,8 +13,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from model.capture import Capture
-from viz.export import file_name
 from model.tokens import character_labels
+from viz.export import file_name
 from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks
 
 MASK_NAME = "future tokens: masked"
@@ -38,7 +38,7 @@ def future_mask(n_tokens: int) -> np.ndarray:
 
 def _pattern(cap: Capture, layer: int, head: int) -> np.ndarray:
     """(T, T) one head's weights, with a clear error for a layer/head the model lacks."""
-    L, H = cap.config.n_layers, cap.config.n_heads
+    L, H = cap.summary.n_layers, cap.summary.n_heads
     if not (0 <= layer < L and 0 <= head < H):
         raise ValueError(f"layer {layer}, head {head} is outside this model's {L} layers x {H} heads")
     return cap.attention[layer, head]
@@ -92,7 +92,7 @@ def head_heatmap(cap: Capture, layer: int, head: int) -> go.Figure:
     """Queries down the rows, keys across, colour fixed 0..1, the causal mask drawn grey."""
     pattern = _pattern(cap, layer, head)  # (T, T)
     cats = hover_labels(cap.tokens)
-    kv = head // cap.config.group_size
+    kv = head // cap.summary.group_size
     fig = go.Figure([
         weight_trace(pattern, cats, zmin=0.0, zmax=1.0, colorscale=WEIGHT_SCALE,
                      colorbar=dict(title="weight", len=0.8)),
@@ -140,8 +140,8 @@ def compare_heads(cap: Capture, first: tuple[int, int], second: tuple[int, int])
     diff = np.where(future_mask(cap.n_tokens), np.nan, a - b)  # (T, T)
     half = _difference_range(diff)
     cats = hover_labels(cap.tokens)
-    names = [f"L{first[0]}H{first[1]}", f"L{second[0]}H{second[1]}",
-             f"L{first[0]}H{first[1]} − L{second[0]}H{second[1]}<br><sup>colour scale ±{half:.2g} (never under ±{DIFF_FLOOR:g})</sup>"]
+    scale = f"<br><sup>colour scale ±{half:.2g} (never under ±{DIFF_FLOOR:g})</sup>"
+    names = [f"L{first[0]}H{first[1]}", f"L{second[0]}H{second[1]}", f"L{first[0]}H{first[1]} − L{second[0]}H{second[1]}{scale}"]
     fig = make_subplots(rows=1, cols=3, subplot_titles=names, horizontal_spacing=0.09)
     fig.add_trace(weight_trace(a, cats, coloraxis="coloraxis"), 1, 1)
     fig.add_trace(weight_trace(b, cats, coloraxis="coloraxis"), 1, 2)

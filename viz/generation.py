@@ -8,8 +8,7 @@ import plotly.graph_objects as go
 
 from model.generation import Step
 
-from .labels import short
-from .labels import escape
+from .labels import escape, short
 
 _BAR, _SELECTED = "#3b6fd8", "#e8890c"
 

@@ -66,6 +66,11 @@ def unique_labels(labels: list[str], ids: np.ndarray) -> list[str]:
     return [escape(t) for t in distinct_labels(labels, ids)]
 
 
+def _settings_name(temperature: float) -> str:
+    """Legend name of the bars at the chosen settings ("T = 1 (your settings)" beside the T = 1 ghost)."""
+    return f"T = {temperature:g}" + (" (your settings)" if temperature == 1 else "")
+
+
 def bars_figure(
     bars: NextTokenBars, labels: list[str], title: str = "", height: int | None = None, chosen: int | None = None
 ) -> go.Figure:
@@ -80,7 +85,7 @@ def bars_figure(
     custom = np.stack([ids, [f"{g:.4f}" for g in ghost]], axis=-1)  # (N+1, 2)
     colors = [_CHOSEN if chosen is not None and int(i) == chosen else _COLOR for i in bars.ids] + [_REST]
     data = [  # plain dicts: one validation pass in go.Figure, several times faster than Bar + update_layout
-        dict(type="bar", x=probs, y=y, orientation="h", name=f"T = {bars.temperature:g}" + ("" if bars.temperature != 1 else " (your settings)"), opacity=0.85,
+        dict(type="bar", x=probs, y=y, orientation="h", name=_settings_name(bars.temperature), opacity=0.85,
              marker=dict(color=colors), customdata=custom, text=[percent(v) for v in probs], textposition="outside",
              cliponaxis=False,
              hovertemplate="%{y}<br>id %{customdata[0]}<br>p = %{x:.4f}<br>at T = 1: %{customdata[1]}<extra></extra>"),
@@ -123,7 +128,8 @@ def table_csv(bars: NextTokenBars, labels: list[str]) -> str:
     writer = csv.writer(out)
     writer.writerow(["rank", "token", "id", "probability"])
     for row in table_rows(bars, labels):
-        writer.writerow([row["rank"] or "", _cell(row["token"]), "" if row["id"] is None else row["id"], f"{row['probability']:.8f}"])
+        token_id = "" if row["id"] is None else row["id"]
+        writer.writerow([row["rank"] or "", _cell(row["token"]), token_id, f"{row['probability']:.8f}"])
     return out.getvalue()
 
 

@@ -3,7 +3,6 @@ moved inside the Next-token fragment, and typing "L23 H" + Enter on Ablation swi
 whose chip stays readable."""
 from __future__ import annotations
 
-
 import pytest
 
 from xray_app import CHROMIUM, FLAGS, exception_texts, running_app, settle

@@ -6,6 +6,7 @@ import pytest
 
 from model.sampling import entropy_bits, probabilities
 from viz.next_token import next_token_bars, percent
+
 from xray_app import CHROMIUM, FLAGS, exception_texts, running_app, settle
 
 pytestmark = pytest.mark.e2e

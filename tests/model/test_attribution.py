@@ -15,7 +15,7 @@ def test_shares_sum_to_the_logit_tiny(tiny_lm):
             a = direct_logit_attribution(tiny_lm, cap, pos, token)
             assert a.total == pytest.approx(a.logit, abs=1e-4)
             assert abs(a.rest) < 1e-4  # plain residual blocks: nothing unexplained
-            assert a.attn.shape == a.mlp.shape == (cap.config.n_layers,)
+            assert a.attn.shape == a.mlp.shape == (cap.summary.n_layers,)
 
 
 def test_one_share_matches_a_hand_reference(tiny_lm):

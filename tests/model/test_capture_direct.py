@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from model import CaptureError
 from model import recorder as capture_module
 
 PROMPT = "Every swing of the pendulum received a tiny push, just enough to replace what friction stole."
@@ -31,7 +32,7 @@ def test_model_is_back_on_eager_even_when_the_pass_raises(tiny_lm, monkeypatch):
 
     handle = tiny_lm.layout.mlps[-1].register_forward_pre_hook(boom)
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(CaptureError, match="pass failed"):
             tiny_lm.capture(PROMPT)
     finally:
         handle.remove()

@@ -83,4 +83,4 @@ def test_capture_is_plain_read_only_data(tiny_lm):
     assert not cap.attention.flags.writeable
     clone = pickle.loads(pickle.dumps(cap))
     np.testing.assert_array_equal(clone.attention, cap.attention)
-    assert clone.config.n_layers == 3 and clone.config.n_heads == 4
+    assert clone.summary.n_layers == 3 and clone.summary.n_heads == 4

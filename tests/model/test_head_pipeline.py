@@ -21,9 +21,9 @@ def _attn_out_from(pipe, lm, layer: int) -> np.ndarray:
 def test_scores_and_pattern_match_the_capture_tiny(tiny_lm):
     cap = tiny_lm.capture(PROMPT)
     T = cap.n_tokens
-    for layer in range(cap.config.n_layers):
+    for layer in range(cap.summary.n_layers):
         pipe = head_pipeline(tiny_lm, cap.token_ids, layer)
-        assert pipe.scores.shape == (cap.config.n_heads, T, T)
+        assert pipe.scores.shape == (cap.summary.n_heads, T, T)
         assert (pipe.masked == np.triu(np.ones((T, T), dtype=bool), k=1)).all()
         assert np.allclose(pipe.pattern, cap.attention[layer], atol=1e-5)
         ours = np.stack([pipe.softmax(h) for h in range(pipe.n_heads)])  # (H, T, T) from q.k
@@ -43,9 +43,9 @@ def test_model_is_left_unchanged(tiny_lm):
 def test_grouped_query_heads_share_keys(tiny_lm):
     cap = tiny_lm.capture(PROMPT)
     pipe = head_pipeline(tiny_lm, cap.token_ids, 0)
-    kv = cap.config.n_kv_heads
+    kv = cap.summary.n_kv_heads
     assert pipe.key.shape[0] == pipe.value.shape[0] == kv
-    assert pipe.group_size == cap.config.n_heads // kv
+    assert pipe.group_size == cap.summary.n_heads // kv
     assert pipe.heads_sharing(pipe.n_heads - 1) == list(range(pipe.n_heads - pipe.group_size, pipe.n_heads))
 
 

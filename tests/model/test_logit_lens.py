@@ -44,7 +44,7 @@ def test_last_row_is_the_models_logits_default(default_lm):
 
 def test_chunked_summary_matches_full_reference(tiny_lm, monkeypatch):
     cap = tiny_lm.capture("one two three four five six")
-    V = cap.config.vocab_size
+    V = cap.summary.vocab_size
     monkeypatch.setattr(lens_module, "_CHUNK_FLOATS", 5 * V)  # 5 rows per chunk: chunk edges inside layers
     lens = logit_lens(tiny_lm, cap)
     n_rows, T, D = cap.residual.shape

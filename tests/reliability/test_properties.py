@@ -22,10 +22,10 @@ def check_capture(lm, text: str) -> None:
     except PromptError as exc:
         assert text == "" or "no tokens" in str(exc)
         return
-    L, H, T, D = cap.config.n_layers, cap.config.n_heads, cap.n_tokens, cap.config.d_model
+    L, H, T, D = cap.summary.n_layers, cap.summary.n_heads, cap.n_tokens, cap.summary.d_model
     assert T == len(cap.tokens) == len(cap.token_ids) >= 1
     assert cap.attention.shape == (L, H, T, T)  # (L, H, T, T)
-    assert cap.residual.shape == (L + 1, T, D) and cap.logits.shape == (T, cap.config.vocab_size)
+    assert cap.residual.shape == (L + 1, T, D) and cap.logits.shape == (T, cap.summary.vocab_size)
     np.testing.assert_allclose(cap.attention.sum(-1), 1.0, atol=1e-4)  # each query row is a distribution
     assert np.all(np.triu(cap.attention, k=1) == 0)  # causal: no token looks ahead
     assert np.all(np.isfinite(cap.logits))

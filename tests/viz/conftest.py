@@ -7,7 +7,7 @@ name), so prefer the fixtures.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -79,7 +79,7 @@ def make_capture(
         mlp_out=rng.normal(size=(L, T, D)).astype(np.float32),  # (L, T, D)
         logits=rng.normal(size=(T, vocab)).astype(np.float32),  # (T, V)
         model_name="synthetic",
-        config=config,
+        summary=config,
         device="cpu",
         dtype="float32",
         seconds=0.001,

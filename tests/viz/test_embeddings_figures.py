@@ -51,9 +51,9 @@ def test_trajectories_one_trace_per_token_with_layer_hovers(cap) -> None:
     fig = draw.trajectory_figure(paths, ["<i>mole (3)", "·mole (4)"], proj.explained, "paths")
     assert len(fig.data) == 2
     assert fig.data[0].name == "&lt;i&gt;mole (3)"
-    assert len(fig.data[0].x) == cap.config.n_layers + 1
+    assert len(fig.data[0].x) == cap.summary.n_layers + 1
     assert fig.data[0].customdata[0].endswith("<br>embedding")
-    assert fig.data[0].customdata[-1].endswith(f"after block {cap.config.n_layers - 1}")  # blocks count from 0
+    assert fig.data[0].customdata[-1].endswith(f"after block {cap.summary.n_layers - 1}")  # blocks count from 0
     assert fig.data[0].marker.symbol[0] == "circle-open" and fig.data[0].marker.symbol[-1] == "diamond"
     assert fig.data[0].text[-1] == "&lt;i&gt;mole (3)"
     with pytest.raises(ValueError):

@@ -9,7 +9,12 @@ import pytest
 
 from model.sampling import probabilities, top_tokens
 from viz.next_token import (
-    REST_LABEL, bars_figure, csv_filename, next_token_bars, next_token_figure, table_csv,
+    REST_LABEL,
+    bars_figure,
+    csv_filename,
+    next_token_bars,
+    next_token_figure,
+    table_csv,
 )
 
 RNG = np.random.default_rng(3)
