@@ -21,6 +21,9 @@ def test_first_visit_through_a_deep_link():
         assert nav_titles(page)[:2] == ["Start here", "Embeddings"]  # app.py's navigation, not pages/ files
         assert page.locator("h1").first.inner_text().startswith("Generate")
         assert page.locator(PROMPT_BOX).first.input_value() == "Rome is the capital of"
+        # greedy uses no temperature: Generate's slider shows once sampling is chosen
+        page.get_by_test_id("stRadioGroup").get_by_text("Sampled", exact=True).click()
+        settle(page)
         assert "0.70" in page.locator('[data-testid="stSlider"]').first.inner_text()
         assert not exception_texts(page)
         browser.close()
@@ -37,7 +40,7 @@ def test_layer_and_head_carry_across_pages():
         settle(page, timeout=180)
         open_page(page, "Attention step by step")
         layer_slider = page.locator('[data-testid="stSlider"]').first.inner_text().split()
-        assert layer_slider[:2] == ["Layer", "5"]
+        assert layer_slider[:2] == ["Block", "5"]
         assert "layer=5" in page.url and "head=2" in page.url
         assert not exception_texts(page)
         browser.close()
