@@ -98,37 +98,38 @@ def grid_figure(
     """The overview: one image of every head (L, H, T, T), clickable points, badges, selection box,
     and a legend under the grid naming each badge letter (labels: kind -> words, e.g. KIND_LABELS)."""
     L, H = attention.shape[:2]
-    fig = go.Figure(go.Image(source=png_data_uri(thumbnails(attention, cell)), x0=-0.5 + 0.5 / cell,
-                             dx=1 / cell, y0=-0.5 + 0.5 / cell, dy=1 / cell, hoverinfo="skip", name="heads"))
+    image = go.Image(source=png_data_uri(thumbnails(attention, cell)), x0=-0.5 + 0.5 / cell,
+                     dx=1 / cell, y0=-0.5 + 0.5 / cell, dy=1 / cell, hoverinfo="skip", name="heads")
     layers, heads = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")  # (L, H) each, layer-major
-    fig.add_trace(go.Scatter(
+    points = go.Scatter(
         x=layers.ravel(), y=heads.ravel(), mode="markers", name="pick a head",
         marker=dict(symbol="square", size=cell * 0.8, color="rgba(0,0,0,0)"),
         hovertext=_hover(scores, group_size), hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
-    ))
-    _add_badges(fig, badge_text(scores, threshold))
-    _add_legend(fig, scores, threshold, labels or {})
+    )
     layer, head = selected
-    fig.add_shape(type="rect", x0=layer - 0.5, x1=layer + 0.5, y0=head - 0.5, y1=head + 0.5,
-                  line=dict(color="#e11d48", width=3))
-    fig.update_layout(
+    # One figure from one layout: each add_annotation would revalidate every earlier annotation
+    # (quadratic: tens of seconds for the default model's hundreds of badges).
+    layout = dict(
+        annotations=_badges(badge_text(scores, threshold)) + [_legend(scores, threshold, labels or {})],
+        shapes=[dict(type="rect", x0=layer - 0.5, x1=layer + 0.5, y0=head - 0.5, y1=head + 0.5,
+                     line=dict(color="#e11d48", width=3))],
         height=int(min(900, max(260, 950 * H / max(L, 1) + 90))),  # the image keeps its aspect
         margin=dict(l=10, r=10, t=30, b=40), dragmode=False,
         plot_bgcolor="white", clickmode="event+select",
+        xaxis=dict(title="layer", tickmode="linear", dtick=1 if L <= 40 else 5, range=[-0.5, L - 0.5],
+                   showgrid=False, zeroline=False, tickfont_size=10, side="top"),
+        yaxis=dict(title="head", tickmode="linear", dtick=1, range=[H - 0.5, -0.5], showgrid=False,
+                   zeroline=False, tickfont_size=10),
     )
-    fig.update_xaxes(title="layer", tickmode="linear", dtick=1 if L <= 40 else 5, range=[-0.5, L - 0.5],
-                     showgrid=False, zeroline=False, tickfont_size=10, side="top")
-    fig.update_yaxes(title="head", tickmode="linear", dtick=1, range=[H - 0.5, -0.5], showgrid=False,
-                     zeroline=False, tickfont_size=10)
-    return fig
+    return go.Figure(data=[image, points], layout=layout)
 
 
-def _add_badges(fig: go.Figure, text: np.ndarray) -> None:
+def _badges(text: np.ndarray) -> list[dict]:
     """Each head's letters in a white box at its top-left corner: dark bold text that stays legible
     on the darkest thumbnail (annotations, not a trace, so a click still lands on the head)."""
-    for layer, head in zip(*np.nonzero(text != "")):
-        fig.add_annotation(x=layer - 0.47, y=head - 0.47, text=f"<b>{text[layer, head]}</b>", showarrow=False,
-                           xanchor="left", yanchor="top", font=BADGE_FONT, **BADGE_BOX)
+    return [dict(x=float(layer) - 0.47, y=float(head) - 0.47, text=f"<b>{text[layer, head]}</b>", showarrow=False,
+                 xanchor="left", yanchor="top", font=BADGE_FONT, **BADGE_BOX)
+            for layer, head in zip(*np.nonzero(text != ""))]
 
 
 def legend_text(scores: dict[str, np.ndarray], threshold: float, labels: dict[str, str]) -> str:
@@ -138,10 +139,10 @@ def legend_text(scores: dict[str, np.ndarray], threshold: float, labels: dict[st
     return f"Badges: {named} (score ≥ {threshold:g})"
 
 
-def _add_legend(fig: go.Figure, scores: dict[str, np.ndarray], threshold: float, labels: dict[str, str]) -> None:
-    fig.add_annotation(text=legend_text(scores, threshold, labels), showarrow=False, xref="paper", yref="paper",
-                       x=0, y=0, xanchor="left", yanchor="top", yshift=-6, font=dict(size=13, color="#111827"),
-                       name="badge legend")
+def _legend(scores: dict[str, np.ndarray], threshold: float, labels: dict[str, str]) -> dict:
+    return dict(text=legend_text(scores, threshold, labels), showarrow=False, xref="paper", yref="paper",
+                x=0, y=0, xanchor="left", yanchor="top", yshift=-6, font=dict(size=13, color="#111827"),
+                name="badge legend")
 
 
 def picked_head(points: list[dict], n_heads: int) -> tuple[int, int] | None:
