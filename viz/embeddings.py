@@ -30,9 +30,11 @@ def _spread_labels(coords: np.ndarray) -> list[str]:
     above gets its label below (then right, then left)."""
     span = float(np.ptp(coords[:, :2], axis=0).max()) or 1.0
     places = ["top center", "bottom center", "middle right", "middle left"]
+    xy = coords[:, :2]
+    close = np.abs(xy[:, None, :] - xy[None, :, :]).max(axis=-1) < 0.06 * span  # (N, N) one pass, not N² in Python
     chosen: list[str] = []
-    for i, point in enumerate(coords[:, :2]):
-        near = {chosen[j] for j in range(i) if np.abs(coords[j, :2] - point).max() < 0.06 * span}
+    for i in range(len(xy)):
+        near = {chosen[j] for j in np.flatnonzero(close[i, :i])}
         chosen.append(next((p for p in places if p not in near), places[i % len(places)]))
     return chosen
 
