@@ -84,7 +84,9 @@ def _selectors(cap: Capture) -> tuple[int, int]:
 
 def _overview(cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, int]) -> None:
     st.subheader("Every head at a glance")
-    fig = head_grid.grid_figure(cap.attention, scores, selected, cap.summary.group_size, THRESHOLD, labels=KIND_LABELS)
+    image = kit.derived("head_grid_png", kit.current_key(), lambda: head_grid.thumbnail_uri(cap.attention))
+    fig = head_grid.grid_figure(cap.attention, scores, selected, cap.summary.group_size, THRESHOLD, labels=KIND_LABELS,
+                                image_uri=image)
     st.plotly_chart(fig, key="head_grid", on_select=_on_grid_pick, selection_mode="points",
                     width="stretch", config={"displayModeBar": False})
     st.caption("Blocks left to right, heads top to bottom; each thumbnail is one head's pattern with "

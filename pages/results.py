@@ -19,9 +19,11 @@ BUDGET_BYTES = 512 * 2**20  # every derived result together; one ablated pass at
 
 
 def nbytes(value: Any) -> int:
-    """Bytes held by the arrays inside a result (an array, a dataclass of arrays or a dict of them)."""
+    """Bytes held by a result: an array, a string, a dataclass of arrays or a dict of them."""
     if isinstance(value, np.ndarray):
         return value.nbytes
+    if isinstance(value, str):  # e.g. a PNG data URI
+        return len(value)
     if dataclasses.is_dataclass(value):
         return sum(nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
     if isinstance(value, dict):

@@ -63,6 +63,11 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def thumbnail_uri(attention: np.ndarray, cell: int = CELL) -> str:
+    """The grid's picture of every head (L, H, T, T) as a PNG data URI."""
+    return png_data_uri(thumbnails(attention, cell))
+
+
 def badge_text(scores: dict[str, np.ndarray], threshold: float) -> np.ndarray:
     """(L, H) strings like 'P I': one letter per head type scoring at least `threshold`."""
     first = next(iter(scores.values()))
@@ -94,11 +99,14 @@ def grid_figure(
     threshold: float = 0.5,
     cell: int = CELL,
     labels: dict[str, str] | None = None,
+    image_uri: str | None = None,
 ) -> go.Figure:
     """The overview: one image of every head (L, H, T, T), clickable points, badges, selection box,
-    and a legend under the grid naming each badge letter (labels: kind -> words, e.g. KIND_LABELS)."""
+    and a legend under the grid naming each badge letter (labels: kind -> words, e.g. KIND_LABELS).
+    image_uri: thumbnail_uri(attention, cell) made earlier (a page caches it per capture: it does not
+    change with the selected head)."""
     L, H = attention.shape[:2]
-    image = go.Image(source=png_data_uri(thumbnails(attention, cell)), x0=-0.5 + 0.5 / cell,
+    image = go.Image(source=image_uri or thumbnail_uri(attention, cell), x0=-0.5 + 0.5 / cell,
                      dx=1 / cell, y0=-0.5 + 0.5 / cell, dy=1 / cell, hoverinfo="skip", name="heads")
     layers, heads = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")  # (L, H) each, layer-major
     points = go.Scatter(

@@ -33,6 +33,15 @@ def test_thumbnail_draws_a_previous_token_head_as_a_dark_diagonal(capture_builde
     assert tuple(tile[2, 7]) == (222, 224, 228)  # grey: masked future
 
 
+def test_grid_with_a_cached_picture_is_the_same_figure(synthetic_capture) -> None:
+    """The Attention page passes the picture it cached for the capture; the figure must not change."""
+    uri = head_grid.thumbnail_uri(synthetic_capture.attention, cell=20)
+    fresh = head_grid.grid_figure(synthetic_capture.attention, _scores(2, 3), (1, 2), group_size=3, cell=20)
+    cached = head_grid.grid_figure(synthetic_capture.attention, _scores(2, 3), (1, 2), group_size=3, cell=20,
+                                   image_uri=uri)
+    assert cached.to_dict() == fresh.to_dict()
+
+
 def test_thumbnails_shrink_long_prompts(capture_builder) -> None:
     cap = capture_builder(tokens=[f"t{i}" for i in range(200)], n_layers=2, n_heads=2)
     assert head_grid.thumbnails(cap.attention, cell=36).shape == (72, 72, 3)
