@@ -1,5 +1,5 @@
-"""The logit lens: read the residual stream after every layer as if it were the last one (final
-norm, then unembedding). Computed in chunks of rows so that the (L+1, T, V) logits never exist
+"""The logit lens: read the residual stream at every depth (the embedding, then after every block) as
+if it were the last one (final norm, then unembedding). Computed in chunks of rows so that the (L+1, T, V) logits never exist
 at once; only the top-1 token and the tracked token's probability and rank are kept.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ class LogitLens:
         return int(found[0])
 
     def first_top_layer(self, position: int) -> int | None:
-        """The first stream row (0 = embeddings, r = after layer r-1) from which the tracked token stays top-1."""
+        """The first stream row (0 = the embedding, r = after block r-1) from which the tracked token stays top-1."""
         ranks = self.target_ranks[:, self.column(position)]  # (L+1,)
         for row in range(len(ranks)):
             if (ranks[row:] == 0).all():

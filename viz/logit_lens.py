@@ -65,7 +65,7 @@ def lens_heatmap(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, targ
                      ticktext=x[::step], type="category", tickfont=TICK_FONT)
     fig.update_yaxes(title="residual stream read", autorange="reversed", type="category", tickfont=TICK_FONT)
     fig.update_layout(height=height or max(420, 18 * n_rows + 160), margin=dict(l=10, r=10, t=40, b=10),
-                      title="Top next-token guess at every layer")
+                      title="Top next-token guess at every depth (embedding, then after each block)")
     return fig
 
 
