@@ -109,5 +109,5 @@ def scan_figure(effects: np.ndarray, layer: int) -> go.Figure:
                            hovertemplate="%{x}<br>KL = %{y:.4f} bits<extra></extra>"))
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(type="category"),
                       yaxis=dict(title="KL divergence (bits)", rangemode="tozero"),
-                      title=f"Layer {layer}: each head switched off on its own")
+                      title=f"Block {layer}: each head switched off on its own")
     return fig

@@ -124,7 +124,7 @@ def grid_figure(
         height=int(min(900, max(260, 950 * H / max(L, 1) + 90))),  # the image keeps its aspect
         margin=dict(l=10, r=10, t=30, b=40), dragmode=False,
         plot_bgcolor="white", clickmode="event+select",
-        xaxis=dict(title="layer", tickmode="linear", dtick=1 if L <= 40 else 5, range=[-0.5, L - 0.5],
+        xaxis=dict(title="block", tickmode="linear", dtick=1 if L <= 40 else 5, range=[-0.5, L - 0.5],
                    showgrid=False, zeroline=False, tickfont_size=10, side="top"),
         yaxis=dict(title="head", tickmode="linear", dtick=1, range=[H - 0.5, -0.5], showgrid=False,
                    zeroline=False, tickfont_size=10),

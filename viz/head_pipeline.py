@@ -93,8 +93,8 @@ def head_caption(pipe: HeadPipeline, head: int) -> str:
     kv = pipe.kv_head(head)
     others = [h for h in pipe.heads_sharing(head) if h != head]
     if pipe.group_size == 1:
-        return f"Layer {pipe.layer}, head {head}: its own keys and values (no sharing). Scale on q·k: {pipe.scaling:.4f}."
+        return f"Block {pipe.layer}, head {head}: its own keys and values (no sharing). Scale on q·k: {pipe.scaling:.4f}."
     shared = ", ".join(str(h) for h in others)
-    return (f"Layer {pipe.layer}, head {head} reads key/value head {kv}, shared with query heads {shared} "
+    return (f"Block {pipe.layer}, head {head} reads key/value head {kv}, shared with query heads {shared} "
             f"(grouped-query attention, {pipe.group_size} query heads per key/value head). "
             f"Scale on q·k: {pipe.scaling:.4f}.")
