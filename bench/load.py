@@ -19,7 +19,8 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "e2e")]
 from xray_app import CHROMIUM, FLAGS, PROMPT_BOX, AppUrl, running_app  # noqa: E402
 
 CHIPS_JS = """(want) => [...document.querySelectorAll('.xr-chip')]
