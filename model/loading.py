@@ -141,16 +141,28 @@ def estimate_bytes(config, dtype: torch.dtype) -> int:
     return int(params * torch.finfo(dtype).bits // 8)
 
 
-def _check_memory(config, dtype: torch.dtype, device: str) -> None:
-    if device != "cpu":
-        return
-    import psutil
+def _free_bytes(device: str) -> int | None:
+    """Memory free for weights on `device` now: RAM for the CPU, the card's free memory for CUDA."""
+    if device == "cpu":
+        import psutil
 
-    need, free = estimate_bytes(config, dtype), psutil.virtual_memory().available
-    if need > _MEMORY_HEADROOM * free:
+        return psutil.virtual_memory().available
+    if device.startswith("cuda"):
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return free
+    return None  # MPS shares RAM with the system and reports no reliable free figure
+
+
+def _check_memory(config, dtype: torch.dtype, device: str) -> None:
+    """Refuse before loading a model whose weights cannot fit: a GPU would otherwise fail halfway
+    through the load with an out-of-memory error."""
+    free = _free_bytes(device)
+    need = estimate_bytes(config, dtype)
+    if free is not None and need > _MEMORY_HEADROOM * free:
+        where = "memory" if device == "cpu" else f"memory on {device}"
         raise ModelLoadError(
             f"This model needs about {need / 2**30:.1f} GiB for its weights but only {free / 2**30:.1f} GiB "
-            "of memory is free. Choose a smaller model."
+            f"of {where} is free. Choose a smaller model."
         )
 
 

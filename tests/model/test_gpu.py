@@ -35,3 +35,15 @@ def test_gpu_extension_matches_full_capture(default_lm):
     assert extended.device == "cuda" and extended.kv is not None
     np.testing.assert_allclose(extended.attention, full.attention, atol=0.05)
     assert int(extended.logits[-1].argmax()) == int(full.logits[-1].argmax())
+
+
+def test_gpu_attribution_adds_up_in_bfloat16():
+    """The final norm's check must allow for bfloat16: the view once refused the default model there."""
+    from model.attribution import direct_logit_attribution
+
+    gpu = load_model(device="cuda", dtype="bfloat16")
+    cap = gpu.capture("The capital of France is")
+    paris = int(cap.logits[-1].argmax())
+    parts = direct_logit_attribution(gpu, cap, cap.n_tokens - 1, paris)
+    assert parts.logit == float(cap.logits[-1, paris])
+    assert parts.total == pytest.approx(parts.logit, abs=0.02 * abs(parts.logit) + 0.1)  # bfloat16 stream
