@@ -177,16 +177,25 @@ def load_model(
     """Load a causal LM for capturing. None is the embedded default (converted once, offline)."""
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
-    if name_or_path is None:
-        source, extra, name = str(default_model.ensure_converted(progress)), {}, default_model.DEFAULT_NAME
-    else:
-        (source, extra), name = _source(name_or_path), name_or_path
+    if name_or_path is not None:
+        source, extra = _source(name_or_path)
+        return _load(source, extra, name_or_path, device, torch_dtype, trust_remote_code)
+    source = str(default_model.ensure_converted(progress))
+    try:
+        return _load(source, {}, default_model.DEFAULT_NAME, device, torch_dtype, False)
+    except ModelLoadError as exc:  # passed the cheap checks, yet unreadable (bytes damaged in place)
+        default_model.rebuild(str(exc), progress)
+        return _load(source, {}, default_model.DEFAULT_NAME, device, torch_dtype, False)
+
+
+def _load(source: str, extra: dict, name: str, device: str, dtype: torch.dtype,
+          trust_remote_code: bool) -> LanguageModel:
     config = _load_config(source, extra, trust_remote_code)
     check_causal_lm(config)
-    _check_memory(config, torch_dtype, device)
-    model, tokenizer = _from_pretrained(source, extra, torch_dtype, trust_remote_code)
+    _check_memory(config, dtype, device)
+    model, tokenizer = _from_pretrained(source, extra, dtype, trust_remote_code)
     model.to(device)
-    return LanguageModel(model, tokenizer, name, device, torch_dtype)
+    return LanguageModel(model, tokenizer, name, device, dtype)
 
 
 def _from_pretrained(source: str, extra: dict, dtype: torch.dtype, trust_remote_code: bool):

@@ -18,7 +18,8 @@ def _load(name: str) -> LanguageModel:
 
 
 def _prepare_default_with_progress() -> None:
-    """First start only: convert the embedded GGUF with a progress bar instead of a blank page."""
+    """First start (or a broken converted copy): convert the embedded GGUF with a progress bar that
+    says what is happening, instead of a blank page."""
     if default_model.is_converted():
         return
     bar = st.progress(0.0, text="Preparing the embedded model (first start only)…")
