@@ -22,6 +22,7 @@ from torch import nn
 
 from .capture import KV, Capture
 from .errors import CaptureError, PromptError
+from .facts import ModelFacts, model_facts
 from .layout import Layout, find_layout
 from .recorder import Recorder, direct_attention
 from .settings import load_settings
@@ -188,6 +189,11 @@ class LanguageModel:
             twin = copy.deepcopy(self.model).to(device="cpu", dtype=torch.float32)
             self._cpu_twin = twin, find_layout(twin, self.name)
         return self._cpu_twin
+
+    @cached_property
+    def facts(self) -> ModelFacts:
+        """What the page texts may say about this model (positions, norm, block shape...), read once."""
+        return model_facts(self)
 
     @cached_property
     def embedding_matrix(self) -> np.ndarray:

@@ -6,8 +6,10 @@ import streamlit as st
 
 from model import XrayError
 from model.ablation import ablated_logits, heads_key
+from model.facts import ModelFacts
 from model.tokens import readable_tokens
 from pages import kit
+from viz import model_text
 from viz.ablation import (
     biggest_changes,
     change_rows,
@@ -18,9 +20,12 @@ from viz.ablation import (
     top_tokens_compared,
 )
 
-EXPLANATION = """
-**Switching a head off.** Every attention head writes a small vector (64 numbers for the default
-model) for each token; the attention's output projection mixes the heads' vectors and adds the result to
+
+def explanation(facts: ModelFacts) -> str:
+    """The page's explanation; the head width is this model's."""
+    return f"""
+**Switching a head off.** Every attention head writes a small vector ({model_text.head_width(facts)})
+for each token; the attention's output projection mixes the heads' vectors and adds the result to
 the residual stream. Switching a head off sets its vector to zero just before that projection, for
 every token, so the head contributes nothing, while every other head and every MLP still runs.
 
@@ -90,8 +95,9 @@ def _compare(lm, cap, pos: int, after, n: int) -> None:
 
 
 st.title("Ablation: switch heads off")
-kit.explain("What switching a head off means", EXPLANATION)
 lm = kit.current_model()
+if lm is not None:
+    kit.explain("What switching a head off means", explanation(lm.facts))
 cap = kit.current_capture()
 if lm is None or cap is None:
     st.stop()

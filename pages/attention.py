@@ -7,12 +7,16 @@ import numpy as np
 import streamlit as st
 
 from model import Capture, LanguageModel
+from model.facts import ModelFacts
 from model.head_scores import KIND_LABELS, head_stats, induction_scores, js_divergence_bits, top_heads
 from pages import kit
 from viz import attention as va
-from viz import head_grid, head_table
+from viz import head_grid, head_table, model_text
 
-EXPLANATION = """
+
+def explanation(facts: ModelFacts) -> str:
+    """The page's explanation; how heads share keys and values is this model's."""
+    return f"""
 **What a head does.** In every block, each token makes three vectors from its current state: a
 *query* ("what am I looking for?"), a *key* ("what do I offer?") and a *value* ("what I pass on if
 chosen"). A head compares one token's query with every key by a dot product; these *scores* go
@@ -24,7 +28,7 @@ tokens before it. Everything above the diagonal is forced to weight 0: we draw t
 
 **Many heads, many blocks.** Each block has several heads that look for different things in
 parallel; their results are added back into the token's vector, and the next block starts from
-that. In this model several query heads share one set of keys and values (grouped-query attention).
+that. {model_text.kv_sharing(facts)}
 
 **What to try.**
 - Load *A repeated sequence to copy*: heads marked **I** (induction) look, from the second copy
@@ -146,10 +150,10 @@ def _table(cap: Capture, stats: dict[str, np.ndarray], induction: np.ndarray) ->
 
 def main() -> None:
     st.title("Attention")
-    kit.explain("What am I looking at?", EXPLANATION)
     cap, lm = kit.current_capture(), kit.current_model()
     if cap is None or lm is None:
         return
+    kit.explain("What am I looking at?", explanation(lm.facts))
     st.session_state["_n_heads"] = cap.summary.n_heads
     induction = _induction(lm)
     stats = _stats(cap)

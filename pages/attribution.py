@@ -6,10 +6,12 @@ import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.attribution import direct_logit_attribution
+from model.facts import ModelFacts
 from model.sampling import probabilities, top_tokens
 from model.tokens import readable_tokens
 from pages import kit
 from viz import attribution as draw
+from viz import model_text
 
 N_CHOICES = 10
 
@@ -32,6 +34,23 @@ def _tables(attr) -> None:
     cols[0].dataframe(draw.summary_rows(attr), hide_index=True)
     cols[1].caption("Biggest pushes")
     cols[1].dataframe(draw.top_contributors(attr, 6), hide_index=True)
+
+
+def explanation(facts: ModelFacts) -> str:
+    """The page's explanation; what the final norm divides by is this model's."""
+    embedding = "embedding (with its position vector)" if facts.positions == "learned" else "embedding"
+    held = ("Each share is the part's dot product with the token's unembedding row." if facts.norm == "none" else
+            "We hold that divisor fixed at its real value for this position; then each share is the "
+            "part's dot product with the token's unembedding row (times the norm's weights), over the divisor.")
+    return (
+        f"The last vector of the stream is a **sum**: the token's {embedding}, plus what the attention of "
+        "every block added, plus what every block's MLP added. The logit of a token is (almost) a linear "
+        "function of that vector, so it splits into one share per part.\n\n"
+        f"{model_text.norm_step(facts)} {held} The shares add up to the model's logit.\n\n"
+        "Blue bars push the chosen token up, red bars push it down. This is the **direct** effect only: a "
+        "block can also matter by changing what *later* blocks do, and that indirect effect is not in "
+        "these bars."
+    )
 
 
 st.title("Attribution: which blocks push the prediction")
@@ -58,16 +77,5 @@ if cap is not None and lm is not None:
             st.warning("The shares do not add up to the model's logit here: this model's blocks are not "
                        "plain residual additions, so read the bars as approximate.")
         _tables(attr)
-kit.explain(
-    "What direct logit attribution measures",
-    "The last vector of the stream is a **sum**: the token's embedding, plus what the attention of "
-    "every block added, plus what every block's MLP added. The logit of a token is (almost) a linear function of "
-    "that vector, so it splits into one share per part.\n\n"
-    "The only non-linear step is the final norm, which divides the whole vector by its size (its RMS "
-    "here). We hold that divisor fixed at its real value for this position; then each share is the "
-    "part's dot product with the token's unembedding row (times the norm's weights), over the "
-    "divisor. The shares add up to the model's logit.\n\n"
-    "Blue bars push the chosen token up, red bars push it down. This is the **direct** effect only: a "
-    "block can also matter by changing what *later* blocks do, and that indirect effect is not in "
-    "these bars.",
-)
+if lm is not None:
+    kit.explain("What direct logit attribution measures", explanation(lm.facts))

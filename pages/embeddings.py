@@ -7,9 +7,11 @@ import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model import embeddings as emb
+from model.facts import ModelFacts
 from model.tokens import readable_tokens
 from pages import kit
 from viz import embeddings as draw
+from viz import model_text
 
 DEFAULT_WORDS = "man, woman, king, queen, Paris, France, Rome, Italy, cat, dog"
 WEAK_COSINE = 0.3  # a best match below this points no more at that token than at many others
@@ -131,6 +133,29 @@ def _nearest(cap: Capture, lm: LanguageModel, layer: int) -> None:
     st.dataframe(draw.nearest_rows(readable_tokens(lm.tokenizer, ids), ids, scores), hide_index=True)
 
 
+def explanation(facts: ModelFacts) -> str:
+    """The page's explanation; what the embedding holds (a position vector or not) is this model's."""
+    return (
+        "Every token becomes a vector of numbers, one per dimension of the model. We cannot draw hundreds "
+        "of dimensions, so **PCA** finds the two (or three) directions along which these vectors differ "
+        "most and draws them there; the axis titles say how much of the spread each direction keeps. "
+        "Points close together are vectors that point the same way.\n\n"
+        f"{model_text.embedding_bullet(facts)} The "
+        "reference words come from the same table, so related words (king, queen) tend to sit near each "
+        "other. At deeper depths each reference word is read by the model on its own, so you can see where "
+        "the same word sits without your prompt's context.\n"
+        "- **After each block** the stream has what attention and the MLPs computed: now a token's vector depends on the "
+        "words before it. Trace a word that appears twice (try the example *One word, two meanings*): "
+        f"{model_text.repeated_word_start(facts)}\n"
+        "- **Scaling**: vectors grow much longer with depth and the first token is far larger than the rest, "
+        "so by default every vector is scaled to length 1 and the first token is left out. Switch these off "
+        "to see the raw picture.\n"
+        "- **Nearest tokens** compare a vector with the embedding table by cosine. At the embedding a token finds "
+        "itself; deeper down, the stream drifts away from the input table (near the end it leans toward "
+        "what may come next)."
+    )
+
+
 st.title("Embeddings: where the vectors sit")
 cap = kit.current_capture()
 lm = kit.current_model()
@@ -142,23 +167,5 @@ if cap is not None and lm is not None:
     _layer_map(cap, lm, layer, kept, three_d, normalize)
     _trajectories(cap, kept, three_d, normalize)
     _nearest(cap, lm, layer)
-kit.explain(
-    "What am I looking at?",
-    "Every token becomes a vector of numbers, one per dimension of the model. We cannot draw hundreds "
-    "of dimensions, so **PCA** finds the two (or three) directions along which these vectors differ "
-    "most and draws them there; the axis titles say how much of the spread each direction keeps. "
-    "Points close together are vectors that point the same way.\n\n"
-    "- **The embedding** (before block 0): a fixed vector per token, the same whatever the context. The "
-    "reference words come from the same table, so related words (king, queen) tend to sit near each "
-    "other. At deeper depths each reference word is read by the model on its own, so you can see where "
-    "the same word sits without your prompt's context.\n"
-    "- **After each block** the stream has what attention and the MLPs computed: now a token's vector depends on the "
-    "words before it. Trace a word that appears twice (try the example *One word, two meanings*): both "
-    "copies start at the same point and drift apart as context is mixed in.\n"
-    "- **Scaling**: vectors grow much longer with depth and the first token is far larger than the rest, "
-    "so by default every vector is scaled to length 1 and the first token is left out. Switch these off "
-    "to see the raw picture.\n"
-    "- **Nearest tokens** compare a vector with the embedding table by cosine. At the embedding a token finds "
-    "itself; deeper down, the stream drifts away from the input table (near the end it leans toward "
-    "what may come next).",
-)
+if lm is not None:
+    kit.explain("What am I looking at?", explanation(lm.facts))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
+from model.facts import ModelFacts
 from model.head_pipeline import HeadPipeline, head_pipeline
 from pages import kit
 from viz import head_pipeline as draw
+from viz import model_text
 
 MAX_SHOWN = 64  # positions per heatmap; longer prompts pick a window
 
@@ -53,6 +55,22 @@ def _one_query(pipe: HeadPipeline, head: int, cap: Capture) -> None:
         "weight": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
 
 
+def explanation(facts: ModelFacts) -> str:
+    """The page's explanation; head width, positions and key/value sharing are this model's."""
+    return (
+        "Each token makes a **query** (what am I looking for?) and a **key** (what do I offer?). For one "
+        "head, the score of query *i* on key *j* is the dot product of the two vectors, divided by the "
+        f"square root of their length ({facts.head_dim} here) so that scores do not grow with the vector size.\n\n"
+        "1. **Raw scores**: every pair, including keys that come *after* the query.\n"
+        "2. **Causal mask**: a language model may not look ahead, so every future key gets minus "
+        "infinity (grey cells).\n"
+        "3. **Softmax**: each row becomes positive weights that add up to 1; minus infinity becomes 0.\n"
+        "4. **Weight × value length**: a key with a big weight but a tiny **value** vector changes little; "
+        "scaling each weight by the length of that key's value shows what really flows into the output.\n\n"
+        f"{model_text.positions_in_attention(facts)} {model_text.kv_sharing(facts)}"
+    )
+
+
 st.title("Attention step by step")
 cap = kit.current_capture()
 lm = kit.current_model()
@@ -68,18 +86,5 @@ if cap is not None and lm is not None:
         st.caption(draw.head_caption(pipe, head))
         _steps(pipe, head, cap, _window(cap))
         _one_query(pipe, head, cap)
-kit.explain(
-    "How one head turns scores into a pattern",
-    "Each token makes a **query** (what am I looking for?) and a **key** (what do I offer?). For one "
-    "head, the score of query *i* on key *j* is the dot product of the two vectors, divided by the "
-    "square root of their length (64 here) so that scores do not grow with the vector size.\n\n"
-    "1. **Raw scores**: every pair, including keys that come *after* the query.\n"
-    "2. **Causal mask**: a language model may not look ahead, so every future key gets minus "
-    "infinity (grey cells).\n"
-    "3. **Softmax**: each row becomes positive weights that add up to 1; minus infinity becomes 0.\n"
-    "4. **Weight × value length**: a key with a big weight but a tiny **value** vector changes little; "
-    "scaling each weight by the length of that key's value shows what really flows into the output.\n\n"
-    "The queries and keys here are exactly those the model used, after its rotary position "
-    "embedding. In this model several query heads share one key/value head (grouped-query "
-    "attention): their scores differ only through their queries.",
-)
+if lm is not None:
+    kit.explain("How one head turns scores into a pattern", explanation(lm.facts))

@@ -75,12 +75,14 @@ def select_layer(cap: Capture, label: str = "Block", *, slider: bool = False, wh
 
 
 def select_head(cap: Capture, label: str = "Head", *, where=st) -> int:
-    """The shared head selector; each head names the key/value head it shares (grouped-query attention)."""
+    """The shared head selector; under grouped-query attention each head names the key/value head it shares."""
     cfg = cap.summary
     _clamp("head", range(cfg.n_heads), 0)
+    shared = cfg.n_kv_heads < cfg.n_heads
     return int(where.selectbox(label, list(range(cfg.n_heads)), key="head", persist_state="session",
                                on_change=links.write_url,
-                               format_func=lambda h: f"head {h} (key/value head {h // cfg.group_size})"))
+                               format_func=lambda h: f"head {h} (key/value head {h // cfg.group_size})" if shared
+                               else f"head {h}"))
 
 
 def temperature_slider(label: str = "Temperature", *, key: str = "temperature", where=st,

@@ -6,10 +6,12 @@ import numpy as np
 import streamlit as st
 
 from model import Capture, LanguageModel
+from model.facts import ModelFacts
 from model.logit_lens import LogitLens, logit_lens
 from model.tokens import readable_tokens
 from pages import kit
 from viz import logit_lens as draw
+from viz import model_text
 
 MAX_COLUMNS = 64  # positions per lens: each costs (blocks+1) x vocabulary logits to compute
 
@@ -53,6 +55,24 @@ def _follow(cap: Capture, lens: LogitLens, targets: np.ndarray) -> None:
         "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0, max_value=1.0)})
 
 
+def explanation(facts: ModelFacts) -> str:
+    """The page's explanation; the readout and tied embeddings are this model's."""
+    return (
+        "At the very end, the model turns its last vector into scores for every word in its vocabulary: "
+        f"{model_text.final_step(facts)} "
+        "The logit lens applies that same last step *early*: to the embedding, to the vector after "
+        "block 0, after block 1, and so on. Each row of the map is therefore the model's guess if it had stopped there.\n\n"
+        f"- The top row reads the embedding alone; {model_text.echo_note(facts)}\n"
+        "- The bottom row is exactly the model's real output (we check this in the tests).\n"
+        "- Early rows often guess something generic (a comma, a space, a full stop, *the*): the vector has "
+        "barely been changed by the context yet, and the unembedding reads it as the tokens most frequent in "
+        "all text. The right answer tends to surface in the last third of the blocks.\n"
+        "- The lens is an approximation: middle blocks were never trained to be read this way, so a low "
+        "probability there does not mean the information is absent, only that it is not yet in the "
+        "form the unembedding reads."
+    )
+
+
 st.title("Logit lens: the guess after every block")
 cap = kit.current_capture()
 lm = kit.current_model()
@@ -71,19 +91,5 @@ if cap is not None and lm is not None:
                "still mostly the token's own embedding, and read out as a prediction it favours the tokens that "
                "are most frequent in all text, whatever the context.")
     _follow(cap, lens, targets)
-kit.explain(
-    "What is the logit lens?",
-    "At the very end, the model turns its last vector into scores for every word in its vocabulary: "
-    "it normalises the vector (the **final norm**) and multiplies it by the **unembedding** matrix. "
-    "The logit lens applies that same last step *early*: to the embedding, to the vector after "
-    "block 0, after block 1, and so on. Each row of the map is therefore the model's guess if it had stopped there.\n\n"
-    "- The top row reads the embedding alone; it often just echoes the token itself, because many "
-    "models use the same matrix to read tokens in and to score them out.\n"
-    "- The bottom row is exactly the model's real output (we check this in the tests).\n"
-    "- Early rows often guess something generic (a comma, a space, a full stop, *the*): the vector has "
-    "barely been changed by the context yet, and the unembedding reads it as the tokens most frequent in "
-    "all text. The right answer tends to surface in the last third of the blocks.\n"
-    "- The lens is an approximation: middle blocks were never trained to be read this way, so a low "
-    "probability there does not mean the information is absent, only that it is not yet in the "
-    "form the unembedding reads.",
-)
+if lm is not None:
+    kit.explain("What is the logit lens?", explanation(lm.facts))

@@ -9,7 +9,7 @@ from model import embeddings as emb
 from model.tokens import readable_tokens
 from pages import kit
 from viz import embeddings as draw
-from viz import meaning
+from viz import meaning, model_text
 
 DEFAULT_CONTEXTS = (  # the clue comes BEFORE the word: a left-to-right model cannot use what follows
     "The agency discovered that the spy was a mole.\n"
@@ -145,8 +145,7 @@ if lm is not None:
     _context_view(lm)
     kit.explain(
         "Vectors in context: what to notice",
-        "At the embedding a word's vector comes straight from the embedding table (this model adds no "
-        "position vector to it), so the same word in any sentence starts at exactly the same point (cosine 1). "
+        f"{model_text.embedding_start(lm.facts)} "
         "Each block then mixes in information from the **earlier** tokens, so the vectors move apart as "
         "context is added.\n\n"
         "This model reads left to right: a word's vector can only use the words **before** it, so every "

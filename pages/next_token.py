@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import streamlit as st
 
+from model.facts import ModelFacts
 from model.generation import continuation_text
 from model.sampling import probabilities, sample_token, top_tokens
 from model.tokens import readable_tokens
 from pages import kit, links
 from pages.shared_keys import DEFAULT_TEMPERATURE, TEMPERATURE_RANGE, TEMPERATURE_STEP
 from pages.temperature_bars import temperature_bars
+from viz import model_text
 from viz.next_token import csv_filename, distinct_labels, next_token_bars, table_csv, table_rows
 
-EXPLANATION = """
-**From the last vector to a word.** After the final block, the vector at each position is
-normalized and multiplied by the *unembedding* matrix: one score per vocabulary entry, the
-**logits** (49,152 of them for the default model). Each position predicts the token that follows it.
+
+def explanation(facts: ModelFacts) -> str:
+    """The page's explanation; the readout (norm, tied matrix, vocabulary size) is this model's."""
+    return f"""
+**From the last vector to a word.** After the final block, {model_text.readout(facts)}. Each position
+predicts the token that follows it.
 
 **Softmax** turns logits into probabilities: exponentiate, then divide by the total. Before that the
 logits are divided by the **temperature** T. A low T widens the gaps, so the favourite takes almost
@@ -87,8 +91,9 @@ def live_bars(lm, cap, pos: int) -> None:
 
 
 st.title("Next token: what comes after")
-kit.explain("How the next token is chosen", EXPLANATION)
 lm = kit.current_model()
+if lm is not None:
+    kit.explain("How the next token is chosen", explanation(lm.facts))
 cap = kit.current_capture()
 if lm is None or cap is None:
     st.stop()

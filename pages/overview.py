@@ -6,6 +6,7 @@ import streamlit as st
 from model.sampling import probabilities, top_tokens
 from model.tokens import readable_tokens
 from pages import kit
+from viz import model_text
 
 st.title("Inside a transformer, one prompt at a time")
 st.caption(
@@ -15,21 +16,18 @@ st.caption(
 cap = kit.current_capture()
 if cap is not None:
     cfg = cap.summary
+    lm = kit.current_model()
     st.subheader(f"1 · Your prompt as {cap.n_tokens} tokens")
     kit.token_strip(cap)
     st.subheader("2 · What happens to them")
     cols = st.columns(4)
     cols[0].metric("Vectors", f"{cap.n_tokens} × {cfg.d_model}", help="One vector per token (the embedding).")
-    cols[1].metric("Blocks", cfg.n_layers, help="Each block: attention, then an MLP, added to the stream.")
-    cols[2].metric(
-        "Heads per block", cfg.n_heads,
-        help=f"{cfg.n_heads} query heads share {cfg.n_kv_heads} key/value heads "
-        f"({cfg.group_size} queries per key/value).",
-    )
+    cols[1].metric("Blocks", cfg.n_layers, help=model_text.block_help(lm.facts))
+    cols[2].metric("Heads per block", cfg.n_heads, help=model_text.heads_help(lm.facts))
     cols[3].metric("Vocabulary", f"{cfg.vocab_size:,}", help="Scores (logits) come out for every token.")
     st.subheader("3 · The model's guess for the next token")
     p = probabilities(cap.logits[-1], 1.0)
-    tokenizer = kit.current_model().tokenizer
+    tokenizer = lm.tokenizer
     rows = [{"next token": readable_tokens(tokenizer, [i])[0], "probability": float(p[i])} for i in top_tokens(p, 5)]
     st.dataframe(rows, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})

@@ -1,0 +1,171 @@
+"""What the page texts may say about a loaded model, read from its config and modules: head geometry,
+how it knows positions, its norm, tied embeddings, parallel blocks, MLP width and activation.
+
+The page explanations state these facts; reading them here keeps a GPT-2 or Pythia page from saying
+what only holds for the default model. The norm and the block shape are found from the modules'
+math (a probe), not from class names.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # torch only where a model is inspected: ModelFacts stays a light import for viz/
+    from torch import nn
+
+    from .language_model import LanguageModel
+
+Positions = Literal["rotary", "learned", "alibi", "none"]
+Norm = Literal["rms", "layer", "none"]
+
+_PROBE_IDS = 4  # tokens of the block-shape probe
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """Plain facts about one loaded model, for sentences that must hold for it."""
+
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    d_model: int
+    d_mlp: int
+    vocab_size: int
+    positions: Positions  # rotary (on queries and keys), learned (a vector added to the embedding), ALiBi bias, none
+    norm: Norm  # the final norm: RMSNorm (no mean removed), LayerNorm (mean removed), or none
+    tied_embeddings: bool  # one matrix reads tokens in and scores them out
+    parallel_blocks: bool  # attention and MLP read the same input (added together), not one after the other
+    activation: str  # the MLP's non-linearity as the config names it (e.g. "silu", "gelu_new"), "" if unknown
+    gated_mlp: bool  # a gate projection multiplies the activation (SwiGLU / GeGLU)
+
+    @property
+    def grouped_query(self) -> bool:
+        """Several query heads share one key/value head."""
+        return self.n_kv_heads < self.n_heads
+
+    @property
+    def group_size(self) -> int:
+        return max(1, self.n_heads // max(1, self.n_kv_heads))
+
+
+def model_facts(lm: LanguageModel) -> ModelFacts:
+    """Read the facts of a loaded model (a short probe pass through the gateway for the block shape)."""
+    s, model = lm.summary, lm.model
+    cfg = _text_config(model)
+    mlp = lm.layout.mlps[0]
+    return ModelFacts(
+        n_layers=s.n_layers, n_heads=s.n_heads, n_kv_heads=s.n_kv_heads, head_dim=s.head_dim,
+        d_model=s.d_model, d_mlp=_mlp_width(mlp, s.d_model), vocab_size=s.vocab_size,
+        positions=_positions(model, cfg, lm.layout.blocks),
+        norm=_norm_kind(lm),
+        tied_embeddings=_tied(model),
+        parallel_blocks=_parallel(lm),
+        activation=_activation(cfg, mlp),
+        gated_mlp=any("gate_proj" in n or "gate_up" in n or n.startswith("w3") for n, _ in mlp.named_parameters()),
+    )
+
+
+def _text_config(model: nn.Module):
+    return model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+
+
+def _positions(model: nn.Module, cfg, blocks: nn.Module) -> Positions:
+    """ALiBi from the config (bloom, mpt, falcon's flag); learned when an embedding table besides the
+    tokens' sits outside the blocks; rotary when a rotary module exists or the config names one."""
+    from torch import nn
+
+    attn_config = getattr(cfg, "attn_config", None)
+    if getattr(cfg, "alibi", False) or getattr(attn_config, "alibi", False) or cfg.model_type == "bloom":
+        return "alibi"
+    inside = {id(m) for m in blocks.modules()}
+    tokens = model.get_input_embeddings()
+    tables = [m for m in model.modules() if isinstance(m, nn.Embedding) and m is not tokens and id(m) not in inside]
+    if tables:
+        return "learned"
+    rotary = any("rotary" in type(m).__name__.lower() for m in model.modules())
+    if rotary or any(getattr(cfg, k, None) for k in ("rotary_dim", "rope_theta", "rope_parameters", "rope_scaling")):
+        return "rotary"
+    return "none"
+
+
+def _norm_kind(lm: LanguageModel) -> Norm:
+    """LayerNorm removes the mean, so adding a constant to every component leaves its output unchanged;
+    RMSNorm's output changes. Probed on the final norm, under the model's lock (hooks live there)."""
+    import torch
+
+    norm = lm.layout.final_norm
+    if norm is None:
+        return "none"
+    param = next((p for p in norm.parameters() if p.device.type != "meta"), None)
+    device, dtype = (param.device, param.dtype) if param is not None else ("cpu", lm.dtype)
+    x = torch.randn(1, 2, lm.summary.d_model, generator=torch.Generator().manual_seed(0)).to(device, dtype)
+    with lm.lock, torch.inference_mode():
+        a, b = norm(x), norm(x + 3.0)
+    tol = 1e-4 if dtype == torch.float32 else 3e-2
+    return "layer" if torch.allclose(a.float(), b.float(), atol=tol, rtol=tol) else "rms"
+
+
+def _tied(model: nn.Module) -> bool:
+    out = model.get_output_embeddings()
+    return out is not None and out.weight is model.get_input_embeddings().weight
+
+
+@contextmanager
+def _block0_probe(layout, seen: list, shift: bool):
+    """Record block 0's MLP input for one pass, with noise added to its attention output if `shift`."""
+    import torch
+
+    def add_noise(module, args, output):
+        first = output[0] if isinstance(output, tuple) else output
+        noise = torch.randn(first.shape, generator=torch.Generator().manual_seed(1)).to(first.device, first.dtype)
+        return (first + noise, *output[1:]) if isinstance(output, tuple) else first + noise
+
+    def record(module, args, kwargs):
+        hidden = args[0] if args else next(iter(kwargs.values()))
+        seen.append(hidden.detach().to("cpu", torch.float32).clone())
+
+    handles = [layout.mlps[0].register_forward_pre_hook(record, with_kwargs=True)]
+    if shift:
+        handles.append(layout.attentions[0].register_forward_hook(add_noise))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _parallel(lm: LanguageModel) -> bool:
+    """Parallel when block 0's MLP input does not move when its attention output does."""
+    import torch
+
+    ids = list(range(min(_PROBE_IDS, lm.summary.vocab_size)))
+    seen: list = []
+    for shift in (False, True):
+        lm.forward(ids, hooks=lambda layout, shift=shift: _block0_probe(layout, seen, shift), last_only=True)
+    plain, shifted = seen
+    return bool(torch.allclose(plain, shifted, atol=1e-5, rtol=1e-4))
+
+
+def _mlp_width(mlp: nn.Module, d_model: int) -> int:
+    """The hidden width: the other side of the MLP's last matrix (its down projection; per expert in a
+    mixture of experts, whose expert weights are stacked in a leading dimension)."""
+    matrices = [p for p in mlp.parameters() if p.ndim >= 2]
+    if not matrices:
+        return d_model
+    dims = [d for d in matrices[-1].shape[-2:] if d != d_model]
+    return int(dims[0]) if dims else d_model
+
+
+def _activation(cfg, mlp: nn.Module) -> str:
+    """The config's name for the MLP activation, else the class name of an activation module in it."""
+    for key in ("hidden_act", "hidden_activation", "activation_function", "activation"):
+        value = getattr(cfg, key, None)
+        if isinstance(value, str) and value:
+            return value
+    for module in mlp.modules():
+        name = type(module).__name__
+        if next(module.parameters(), None) is None and any(a in name.lower() for a in ("gelu", "silu", "relu", "tanh")):
+            return name
+    return ""

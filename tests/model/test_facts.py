@@ -1,0 +1,56 @@
+"""ModelFacts: what the page texts say about a model, read from its config and modules."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import tiny_model
+from model import LanguageModel
+from model.facts import model_facts
+
+
+def _facts(model: torch.nn.Module):
+    return model_facts(LanguageModel(model, None, "tiny", "cpu", torch.float32))
+
+
+def _tiny(model_type: str, **kw) -> torch.nn.Module:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    cfg = AutoConfig.for_model(model_type, **kw)
+    return AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
+
+
+def test_gpt2_like():
+    f = _facts(tiny_model("gpt2", 96))
+    assert (f.n_heads, f.n_kv_heads, f.head_dim, f.d_model, f.d_mlp, f.vocab_size) == (4, 4, 8, 32, 128, 96)
+    assert (f.positions, f.norm, f.tied_embeddings, f.parallel_blocks) == ("learned", "layer", True, False)
+    assert (f.activation, f.gated_mlp, f.grouped_query) == ("gelu_new", False, False)
+
+
+def test_llama_like():
+    f = _facts(tiny_model("llama", 96))
+    assert (f.n_heads, f.n_kv_heads, f.group_size, f.d_mlp) == (4, 2, 2, 64)
+    assert (f.positions, f.norm, f.tied_embeddings, f.parallel_blocks) == ("rotary", "rms", False, False)
+    assert (f.activation, f.gated_mlp, f.grouped_query) == ("silu", True, True)
+
+
+def test_parallel_block_and_alibi_found_from_the_model():
+    """GPT-NeoX adds attention and MLP of one input (parallel); Bloom has no position vector or rotary
+    module, only an ALiBi bias."""
+    neox = _facts(_tiny("gpt_neox", vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64))
+    assert (neox.positions, neox.norm, neox.parallel_blocks, neox.tied_embeddings) == ("rotary", "layer", True, False)
+    sequential = _facts(_tiny("gpt_neox", vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                              intermediate_size=64, use_parallel_residual=False))
+    assert not sequential.parallel_blocks
+    bloom = _facts(_tiny("bloom", vocab_size=96, hidden_size=32, n_layer=2, n_head=4))
+    assert (bloom.positions, bloom.norm, bloom.parallel_blocks) == ("alibi", "layer", False)
+
+
+@pytest.mark.slow
+def test_default_model(default_lm):
+    f = default_lm.facts
+    assert (f.n_heads, f.n_kv_heads, f.head_dim, f.d_model, f.d_mlp, f.vocab_size) == (9, 3, 64, 576, 1536, 49152)
+    assert (f.positions, f.norm, f.tied_embeddings, f.parallel_blocks) == ("rotary", "rms", True, False)
+    assert (f.activation, f.gated_mlp) == ("silu", True)
