@@ -24,6 +24,7 @@ from .capture import KV, Capture
 from .errors import CaptureError, PromptError
 from .facts import ModelFacts, model_facts
 from .layout import Layout, find_layout
+from .placement import block_devices, compute_device, dispatched
 from .recorder import Recorder, direct_attention
 from .settings import load_settings
 from .tokens import clean_prompt, readable_tokens
@@ -59,6 +60,7 @@ class LanguageModel:
         self.dtype = dtype
         self.layout = find_layout(model, name)
         self.summary = self.layout.summary
+        self.block_devices = block_devices(model, self.layout.blocks)  # where each block's weights live
         self.lock = threading.RLock()  # hold it to run the shared model or hook its modules
         self._cpu_twin: tuple[nn.Module, Layout] | None = None
 
@@ -107,7 +109,10 @@ class LanguageModel:
             try:
                 return _run_model(self.model, self.layout, input_ids.to(self.device), **run,
                                   device=self.device, dtype=self.dtype_name)
-            except torch.OutOfMemoryError:
+            except torch.OutOfMemoryError as exc:
+                if dispatched(self.model):  # spread over devices: no single-CPU copy to fall back on
+                    _free_gpu_memory()
+                    raise CaptureError(f"Out of GPU memory for {len(ids):,} tokens: shorten the prompt.") from exc
                 log.warning("GPU out of memory for %d tokens; retrying on the CPU", len(ids))
                 _free_gpu_memory()
                 model, layout = self._cpu_model()
@@ -209,7 +214,7 @@ def _run_model(model: nn.Module, layout: Layout, input_ids: torch.Tensor, *, hoo
                device: str, dtype: str) -> Forward:
     """One no-grad pass of `model` with the hooks and attention asked for, undone in finally."""
     name = attention(model, layout, input_ids) if callable(attention) else attention
-    cache = _cache(model, past, input_ids.device) if past is not None or keep_kv else None
+    cache = _cache(model, layout, past) if past is not None or keep_kv else None
     with ExitStack() as stack:
         if hooks is not None:
             stack.enter_context(hooks(layout))
@@ -226,15 +231,17 @@ def _run_model(model: nn.Module, layout: Layout, input_ids: torch.Tensor, *, hoo
     return Forward(logits=logits, device=device, dtype=dtype, seconds=seconds, kv=kv)
 
 
-def _cache(model: nn.Module, past: KV | None, device: torch.device):
-    """A transformers DynamicCache for this model, filled with `past` on the pass's device and dtype."""
+def _cache(model: nn.Module, layout: Layout, past: KV | None):
+    """A transformers DynamicCache for this model, filled with `past` in the model's dtype, each layer's
+    keys and values on the device its block computes on (blocks may live on different devices)."""
     from transformers import DynamicCache
 
     if past is None:
         return DynamicCache(config=model.config)
     dtype = next(model.parameters()).dtype
-    data = [(torch.tensor(k, device=device, dtype=dtype)[None], torch.tensor(v, device=device, dtype=dtype)[None])
-            for k, v in past]
+    devices = [compute_device(b) for b in layout.blocks]
+    data = [(torch.tensor(k, device=d, dtype=dtype)[None], torch.tensor(v, device=d, dtype=dtype)[None])
+            for (k, v), d in zip(past, devices)]
     return DynamicCache(data, config=model.config)
 
 

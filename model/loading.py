@@ -3,6 +3,7 @@ device, with eager attention (sdpa returns no attention patterns), and clear err
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -15,10 +16,12 @@ from . import default_model
 from .default_model import Progress
 from .errors import ModelLoadError, UnsupportedModelError
 from .language_model import LanguageModel
+from .placement import input_device, plan_device_map
 
 log = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_DEVICE_MAP_MODES = ("auto", "balanced", "balanced_low_0", "sequential")
 _MEMORY_HEADROOM = 0.8  # refuse a model whose weights need more than this share of free memory
 
 
@@ -173,38 +176,63 @@ def load_model(
     *,
     trust_remote_code: bool = False,
     progress: Progress | None = None,
+    device_map: str | None = None,
+    max_memory: dict[int | str, int | str] | None = None,
+    offload_folder: str | None = None,
 ) -> LanguageModel:
-    """Load a causal LM for capturing. None is the embedded default (converted once, offline)."""
+    """Load a causal LM for capturing. None is the embedded default (converted once, offline).
+
+    `device_map` ("auto", "balanced", "sequential") spreads the blocks over the GPUs, then the CPU,
+    then `offload_folder` on disk, within `max_memory` per device ({0: "20GiB", "cpu": "60GiB"});
+    without it the whole model goes to `device`."""
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
+    spread = None if device_map is None else _spread(device_map, max_memory, offload_folder)
     if name_or_path is not None:
         source, extra = _source(name_or_path)
-        return _load(source, extra, name_or_path, device, torch_dtype, trust_remote_code)
+        return _load(source, extra, name_or_path, device, torch_dtype, trust_remote_code, spread)
     source = str(default_model.ensure_converted(progress))
     try:
-        return _load(source, {}, default_model.DEFAULT_NAME, device, torch_dtype, False)
+        return _load(source, {}, default_model.DEFAULT_NAME, device, torch_dtype, False, spread)
     except ModelLoadError as exc:  # passed the cheap checks, yet unreadable (bytes damaged in place)
         default_model.rebuild(str(exc), progress)
-        return _load(source, {}, default_model.DEFAULT_NAME, device, torch_dtype, False)
+        return _load(source, {}, default_model.DEFAULT_NAME, device, torch_dtype, False, spread)
+
+
+def _spread(mode: str, max_memory: dict | None, offload_folder: str | None) -> dict:
+    if mode not in _DEVICE_MAP_MODES:
+        raise ModelLoadError(f"Unknown device map '{mode}'; choose one of {', '.join(_DEVICE_MAP_MODES)}.")
+    folder = offload_folder or str(default_model.cache_root() / "offload")
+    return {"mode": mode, "max_memory": max_memory, "offload_folder": folder}
 
 
 def _load(source: str, extra: dict, name: str, device: str, dtype: torch.dtype,
-          trust_remote_code: bool) -> LanguageModel:
+          trust_remote_code: bool, spread: dict | None) -> LanguageModel:
     config = _load_config(source, extra, trust_remote_code)
     check_causal_lm(config)
-    _check_memory(config, dtype, device)
-    model, tokenizer = _from_pretrained(source, extra, dtype, trust_remote_code)
-    model.to(device)
-    return LanguageModel(model, tokenizer, name, device, dtype)
+    if spread is None:
+        _check_memory(config, dtype, device)
+        model, tokenizer = _from_pretrained(source, extra, dtype, trust_remote_code)
+        model.to(device)
+        return LanguageModel(model, tokenizer, name, device, dtype)
+    plan = plan_device_map(config, dtype, spread["mode"], spread["max_memory"])
+    folder = Path(spread["offload_folder"]) / hashlib.sha1(source.encode()).hexdigest()[:12]  # one per model
+    if "disk" in plan.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = _from_pretrained(source, extra, dtype, trust_remote_code, device_map=plan,
+                                        offload_folder=str(folder))
+    return LanguageModel(model, tokenizer, name, input_device(model), dtype)
 
 
-def _from_pretrained(source: str, extra: dict, dtype: torch.dtype, trust_remote_code: bool):
+def _from_pretrained(source: str, extra: dict, dtype: torch.dtype, trust_remote_code: bool, **placement):
+    """The model (eager attention) and its tokenizer; `placement` is device_map and offload_folder."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, **extra)
         model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=dtype, attn_implementation="eager", trust_remote_code=trust_remote_code, **extra
+            source, dtype=dtype, attn_implementation="eager", trust_remote_code=trust_remote_code, **extra,
+            **placement,
         )
     except OSError as exc:
         raise ModelLoadError(_not_found_message(source, exc)) from exc
