@@ -13,8 +13,11 @@ OTHER_MODEL = "Other (hub id or local folder)…"  # the sidebar's choice for a 
 
 @st.cache_resource(show_spinner=False, max_entries=load_settings().max_models)
 def _load(name: str) -> LanguageModel:
-    """Load a model once per process; at most XRAY_MAX_MODELS stay loaded."""
-    return load_model(None if name == DEFAULT_MODEL else name, trust_remote_code=server.settings().trust_remote_code)
+    """Load a model once per process; at most XRAY_MAX_MODELS stay loaded (spread over devices when the
+    operator set XRAY_DEVICE_MAP)."""
+    cfg = server.settings()
+    return load_model(None if name == DEFAULT_MODEL else name, trust_remote_code=cfg.trust_remote_code,
+                      device_map=cfg.device_map, max_memory=cfg.max_memory, offload_folder=cfg.offload_dir)
 
 
 def _prepare_default_with_progress() -> None:

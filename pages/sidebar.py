@@ -6,6 +6,7 @@ import streamlit as st
 from model.export import capture_npz
 from model.settings import DEFAULT_MODEL
 from pages import captures, models, server, session
+from viz import model_text
 from viz.export import file_name
 
 DEFAULT_LABEL = "SmolLM2-135M-Instruct (embedded)"
@@ -70,6 +71,9 @@ def render_footer() -> None:
         st.caption(
             f"Ran on **{cap.device}** · {cap.dtype} · {cap.n_tokens} tokens · {cap.seconds * 1000:.0f} ms"
         )
+        lm = models.current_model()
+        if lm is not None:
+            st.caption(model_text.placement(lm.block_devices))
         st.download_button(
             "Download capture (.npz)", data=lambda: capture_npz(cap), file_name=file_name(cap.prompt, "capture", "npz"),
             mime="application/octet-stream", on_click="ignore", key="download_capture",

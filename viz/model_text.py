@@ -13,6 +13,18 @@ _ACTIVATIONS = {  # config names -> what a reader knows them as
 }
 
 
+def placement(block_devices: tuple[str, ...]) -> str:
+    """Where the blocks live, runs of neighbours together: "Blocks 0–11 on cuda:0, 12–23 on cpu, 24–29 on disk"."""
+    runs: list[list] = []  # [first, last, device]
+    for i, device in enumerate(block_devices):
+        if runs and runs[-1][2] == device:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i, device])
+    parts = [f"{a}–{b} on {d}" if a != b else f"{a} on {d}" for a, b, d in runs]
+    return ("Blocks " if len(block_devices) != 1 else "Block ") + ", ".join(parts)
+
+
 def head_width(f: ModelFacts) -> str:
     """The length of one head's query, key and value vectors."""
     return f"{f.head_dim} numbers in this model"

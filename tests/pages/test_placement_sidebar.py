@@ -1,0 +1,49 @@
+"""The operator spreads models over devices (XRAY_DEVICE_MAP, XRAY_MAX_MEMORY, XRAY_OFFLOAD_DIR) and
+the sidebar says where the blocks live."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from conftest import tiny_model
+from model.settings import parse_max_memory
+from viz.model_text import placement
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def test_max_memory_setting():
+    assert parse_max_memory("0=20GiB, 1=20GiB,cpu=64GiB") == {0: "20GiB", 1: "20GiB", "cpu": "64GiB"}
+    assert parse_max_memory("cpu=1000") == {"cpu": 1000}
+    assert parse_max_memory("") is None and parse_max_memory("cpu") is None
+
+
+def test_placement_sentence():
+    devices = ("cuda:0",) * 12 + ("cpu",) * 12 + ("disk",) * 6
+    assert placement(devices) == "Blocks 0–11 on cuda:0, 12–23 on cpu, 24–29 on disk"
+    assert placement(("cpu",)) == "Block 0 on cpu"
+
+
+def test_sidebar_says_where_blocks_live(tmp_path, tokenizer, monkeypatch):
+    from pages import models, server
+
+    folder = tmp_path / "spread-llama"
+    tiny_model("llama", len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    matrix = len(tokenizer) * 32 * 4  # as in tests/model/test_offload.py: block 0 fits in memory, 1 and 2 do not
+    monkeypatch.setenv("XRAY_DEVICE_MAP", "auto")
+    monkeypatch.setenv("XRAY_MAX_MEMORY", f"cpu={2 * matrix + 50_000}")
+    monkeypatch.setenv("XRAY_OFFLOAD_DIR", str(tmp_path / "offload"))
+    server.settings.clear()  # read once per process: read this test's settings
+    try:
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.session_state["model_choice"] = models.OTHER_MODEL
+        at.session_state["model_custom"] = str(folder)
+        at.run()
+        assert not at.exception
+        captions = [c.value for c in at.sidebar.caption]
+        assert "Blocks 0 on cpu, 1–2 on disk" in captions, captions
+        assert any(c.startswith("Ran on **cpu**") for c in captions)
+    finally:
+        server.settings.clear()
