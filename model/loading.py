@@ -165,7 +165,7 @@ def _check_memory(config, dtype: torch.dtype, device: str) -> None:
         where = "memory" if device == "cpu" else f"memory on {device}"
         raise ModelLoadError(
             f"This model needs about {need / 2**30:.1f} GiB for its weights but only {free / 2**30:.1f} GiB "
-            f"of {where} is free. Choose a smaller model."
+            f"of {where} is free. Choose a smaller model, or spread it over devices (XRAY_DEVICE_MAP=auto)."
         )
 
 

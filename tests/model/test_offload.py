@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import tiny_model
+
 from model import load_model
 from model.ablation import ablated_logits
 from model.attribution import direct_logit_attribution

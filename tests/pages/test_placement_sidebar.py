@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import tiny_model
 from streamlit.testing.v1 import AppTest
 
-from conftest import tiny_model
 from model.settings import parse_max_memory
 from viz.model_text import placement
 
