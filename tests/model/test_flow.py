@@ -1,0 +1,103 @@
+"""The information-flow graph on tiny models (GPT-2 with biases, Llama with grouped-query attention):
+the per-head pieces rebuild the attention output the model computed, the shares follow the paper's
+L1 definition (checked against a plain float64 reimplementation) and add up to 1 into every node,
+pruning keeps exactly the routes down from the prediction, and a model that does not split refuses."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from model import UnsupportedModelError
+from model.flow import EPS, flow_graph, out_projection, record_values, source_vectors
+from model.flow_graph import flow_paths
+
+PROMPT = "When Mary and John went to the store, John gave a drink to"
+
+
+@pytest.fixture(scope="module")
+def flow(tiny_lm):
+    cap = tiny_lm.capture(PROMPT)
+    return tiny_lm, cap, flow_graph(tiny_lm, cap)
+
+
+def test_head_pieces_plus_bias_rebuild_the_captured_attention_output(flow):
+    lm, cap, _ = flow
+    values, _ = record_values(lm, cap.token_ids.tolist())
+    H = cap.summary.n_heads
+    assert values[0].shape[0] == cap.summary.n_kv_heads  # grouped-query: fewer value heads than heads (llama)
+    for layer in range(cap.summary.n_layers):
+        w_o, bias = out_projection(lm.layout.out_projs[layer], H)
+        u = source_vectors(values[layer], w_o).double()  # (T, H, D)
+        pattern = torch.from_numpy(cap.attention[layer].copy()).double()  # (H, T, T)
+        pieces = pattern.permute(1, 2, 0)[..., None] * u[None]  # (T query, T source, H, D)
+        rebuilt = pieces.sum((1, 2)) + (0 if bias is None else bias.double())
+        assert np.allclose(rebuilt.numpy(), cap.attn_out[layer], atol=1e-5)
+
+
+def _reference_shares(parts: list[np.ndarray], whole: np.ndarray) -> np.ndarray:
+    """The paper's proportion, literally: max(eps, |y|_1 - |y - z_k|_1) over the sum of the same."""
+    raw = np.array([max(EPS, np.abs(whole).sum() - np.abs(whole - z).sum()) for z in parts])
+    return raw / raw.sum()
+
+
+def test_shares_follow_the_l1_definition(flow):
+    lm, cap, graph = flow
+    values, _ = record_values(lm, cap.token_ids.tolist())
+    H, i = cap.summary.n_heads, cap.n_tokens - 1
+    for layer in range(cap.summary.n_layers):
+        w_o, _ = out_projection(lm.layout.out_projs[layer], H)
+        u = source_vectors(values[layer], w_o).double().numpy()  # (T, H, D)
+        entering = cap.residual[layer].astype(np.float64)
+        mid = entering + cap.attn_out[layer]
+        parts = [cap.attention[layer, h, i, j] * u[j, h] for j in range(i + 1) for h in range(H)] + [entering[i]]
+        expected = _reference_shares(parts, mid[i])
+        ours = np.append(graph.attention[layer, i, : i + 1].reshape(-1), graph.attn_residual[layer, i])
+        assert np.allclose(ours, expected, atol=1e-5)
+        mlp = _reference_shares([cap.mlp_out[layer, i], mid[i]], cap.residual[layer + 1, i])
+        assert np.allclose([graph.mlp[layer, i], graph.mlp_residual[layer, i]], mlp, atol=1e-5)
+
+
+def test_shares_into_every_node_add_up_to_one(flow):
+    _, cap, graph = flow
+    into_mid = graph.attention.sum((2, 3)) + graph.attn_residual  # (L, T)
+    assert np.allclose(into_mid, 1, atol=1e-5)
+    assert np.allclose(graph.mlp + graph.mlp_residual, 1, atol=1e-5)
+    later = np.triu(np.ones((cap.n_tokens, cap.n_tokens), dtype=bool), k=1)
+    assert (graph.attention[:, later] == 0).all()  # no edge from a later position
+    assert (graph.attention[:, ~later] > 0).all()  # every earlier position's share keeps its eps floor
+
+
+def test_zero_threshold_keeps_every_route_into_the_last_position(flow):
+    _, cap, graph = flow
+    T, L = cap.n_tokens, cap.summary.n_layers
+    paths = flow_paths(graph, T - 1, threshold=0.0)
+    top = 2 + 1 + T  # MLP + residual into the output, residual + every source into its mid state
+    below = (L - 1) * (2 * T + T + T * (T + 1) // 2)  # below the top block every position is alive
+    assert len(paths.edges) == top + below
+    assert {n[1] for n in paths.nodes} == set(range(T))
+
+
+def test_pruning_keeps_heavy_edges_on_routes_to_the_prediction(flow):
+    _, cap, graph = flow
+    position = cap.n_tokens - 2
+    paths = flow_paths(graph, position, threshold=0.04)
+    assert paths.edges and all(e.weight > 0.04 for e in paths.edges)
+    sources = {e.source for e in paths.edges}
+    output = (2 * cap.summary.n_layers, position)
+    for e in paths.edges:  # every edge feeds the output or another kept edge
+        assert e.target == output or e.target in sources
+        assert e.target[1] <= position
+    for e in paths.edges:
+        if e.kind == "attention":
+            assert len(e.heads) == cap.summary.n_heads
+            assert sum(e.heads) == pytest.approx(e.weight, rel=1e-5)
+
+
+def test_a_block_that_is_not_a_plain_sum_is_refused(flow):
+    lm, cap, _ = flow
+    bent = dataclasses.replace(cap, mlp_out=cap.mlp_out * 2)  # as if the MLP's output were rescaled after the hook
+    with pytest.raises(UnsupportedModelError, match="not entering stream"):
+        flow_graph(lm, bent)
