@@ -35,6 +35,7 @@ PAGES = {
         st.Page("pages/logit_lens.py", title="Logit lens", icon=":material/layers:", url_path="logit_lens"),
         st.Page("pages/attribution.py", title="Attribution", icon=":material/bar_chart:", url_path="attribution"),
         st.Page("pages/ablation.py", title="Ablation", icon=":material/block:", url_path="ablation"),
+        st.Page("pages/flow.py", title="Information flow", icon=":material/account_tree:", url_path="flow"),
     ],
 }
 

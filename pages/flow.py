@@ -1,0 +1,91 @@
+"""Information flow: which routes through the heads, MLPs and residual stream fed one prediction
+(Ferrando & Voita 2024, as LLM Transparency Tool computes it). Widgets and layout only: the edge
+weights come from model/flow.py, the pruning from model/flow_graph.py, the drawing from viz/flow.py."""
+from __future__ import annotations
+
+import streamlit as st
+
+from model import XrayError
+from model.flow import flow_graph
+from model.flow_graph import DEFAULT_THRESHOLD, flow_paths
+from pages import kit
+from viz import flow as draw
+
+EXPLANATION = """
+**Every state of the stream is a sum.** After a block's attention, the vector at a position is what
+came in, plus one piece per head and per earlier token: the head's attention weight on that token
+times the token's value vector, sent through the head's slice of the output projection. After the
+MLP it is that vector plus the MLP's output. The graph asks, for each of these sums: which pieces
+made it what it is?
+
+**How a piece is weighed.** Take the sum *y* and one of its pieces *z*. If *z* alone already lands
+close to *y*, it mattered; if it points elsewhere, it did not. Closeness is measured with the L1
+distance (the sum of absolute differences, coordinate by coordinate): the piece scores
+‖y‖₁ − ‖y − z‖₁, how much nearer to *y* it gets than the zero vector is. A score below zero counts as
+(almost) nothing: it is floored at 0.00001. The scores of all the pieces of one sum are then divided
+by their total, so the weights of the edges into every state add up to 1. This is the
+"proportion" of Ferrando & Voita (2024, *Information flow routes*), in the form LLM Transparency Tool
+uses. The output projection's bias belongs to no token and no head: it stays inside the sum but gets
+no edge.
+
+**Pruning.** An edge is kept when its weight is above the threshold (an attention edge between two
+tokens weighs all its heads together), and only if it lies on a route down from the chosen
+prediction: the graph answers "what fed this prediction?". Raise the threshold for the main routes
+only; lower it to see more. The method needs one extra pass of the model, about 100 times cheaper
+than patching every component.
+
+**Reading it.** Tokens run left to right, the embedding is at the bottom and every block adds two
+rows (after its attention, after its MLP). Orange lines are attention heads moving information
+between tokens, purple bows are MLPs, grey lines are the residual stream carrying a token's own
+vector up. Wider = larger share. Hover an orange dot to see which heads carry the edge; click it to
+open its largest head on the Attention page.
+"""
+
+
+def _on_pick() -> None:
+    """A click on an attention edge's dot: remember its head; the page opens it below."""
+    event = st.session_state.get("flow_chart")
+    points = event.selection.points if event is not None else []
+    picked = draw.picked_head(list(points))
+    if picked is not None:
+        st.session_state["_flow_open"] = picked
+
+
+def _open_picked_head() -> None:
+    """Open the clicked head on the Attention page (the shared layer/head carry it there)."""
+    picked = st.session_state.pop("_flow_open", None)
+    if picked is not None:
+        st.session_state["layer"], st.session_state["head"] = picked
+        st.switch_page("pages/attention.py")
+
+
+def _graph(lm, cap):
+    with st.spinner("Weighing every head, MLP and residual edge…"):
+        return kit.derived("flow", kit.current_key(), lambda: flow_graph(lm, cap))
+
+
+st.title("Information flow: what fed this prediction")
+_open_picked_head()
+kit.explain("How the graph is built", EXPLANATION)
+cap, lm = kit.current_capture(), kit.current_model()
+if cap is not None and lm is not None:
+    cols = st.columns([2, 2, 3])
+    position = kit.select_position(cap, "Prediction at position", where=cols[0])
+    threshold = cols[1].slider("Threshold", 0.01, 0.5, DEFAULT_THRESHOLD, step=0.01, key="flow_threshold",
+                               persist_state="session",
+                               help="Edges with a smaller share than this are dropped (default 0.04).")
+    try:
+        graph = _graph(lm, cap)
+    except XrayError as exc:
+        st.info(str(exc))
+    else:
+        paths = flow_paths(graph, position, threshold)
+        cols[2].metric("Edges kept", f"{len(paths.edges):,}",
+                       help="Above the threshold and on a route down from the prediction.")
+        st.plotly_chart(draw.flow_figure(paths), key="flow_chart", on_select=_on_pick, selection_mode="points",
+                        width="stretch", config={"displayModeBar": False, "scrollZoom": True})
+        st.caption("Orange: attention heads (one line per pair of tokens, all heads together; hover the dot for "
+                   "the heads, click it to open the largest one). Purple: MLP. Grey: the residual stream. "
+                   "Width: share of the edge in the state it feeds.")
+        st.caption("The heaviest attention edges kept")
+        st.dataframe(draw.edge_rows(paths), hide_index=True)
