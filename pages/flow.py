@@ -8,6 +8,8 @@ import streamlit as st
 from model import XrayError
 from model.flow import flow_graph
 from model.flow_graph import DEFAULT_THRESHOLD, flow_paths
+from model.sampling import probabilities
+from model.tokens import readable_tokens
 from pages import kit
 from viz import flow as draw
 
@@ -56,7 +58,14 @@ def _open_picked_head() -> None:
     picked = st.session_state.pop("_flow_open", None)
     if picked is not None:
         st.session_state["layer"], st.session_state["head"] = picked
-        st.switch_page("pages/attention.py")
+        kit.switch_page("pages/attention.py")
+
+
+def _prediction(lm, cap, position: int) -> str:
+    """The model's top next token at this position, as text with its probability."""
+    p = probabilities(cap.logits[position], 1.0)
+    top = int(p.argmax())
+    return f"{readable_tokens(lm.tokenizer, [top])[0]} ({p[top]:.0%})"
 
 
 def _graph(lm, cap):
@@ -69,7 +78,7 @@ _open_picked_head()
 kit.explain("How the graph is built", EXPLANATION)
 cap, lm = kit.current_capture(), kit.current_model()
 if cap is not None and lm is not None:
-    cols = st.columns([2, 2, 3])
+    cols = st.columns([2, 2, 2, 1])
     position = kit.select_position(cap, "Prediction at position", where=cols[0])
     threshold = cols[1].slider("Threshold", 0.01, 0.5, DEFAULT_THRESHOLD, step=0.01, key="flow_threshold",
                                persist_state="session",
@@ -80,7 +89,8 @@ if cap is not None and lm is not None:
         st.info(str(exc))
     else:
         paths = flow_paths(graph, position, threshold)
-        cols[2].metric("Edges kept", f"{len(paths.edges):,}",
+        cols[2].metric("The model predicts next", _prediction(lm, cap, position))
+        cols[3].metric("Edges kept", f"{len(paths.edges):,}",
                        help="Above the threshold and on a route down from the prediction.")
         st.plotly_chart(draw.flow_figure(paths), key="flow_chart", on_select=_on_pick, selection_mode="points",
                         width="stretch", config={"displayModeBar": False, "scrollZoom": True})

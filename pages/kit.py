@@ -34,6 +34,7 @@ prompt = session.prompt
 token_limit = session.token_limit
 derived = results.derived  # derived(kind, key, compute): one bounded cache for every page's results
 forget = shared_keys.forget
+switch_page = shared_keys.switch_page  # keeps the sidebar's prompt and model across the switch
 
 
 def position_label(cap: Capture, pos: int) -> str:

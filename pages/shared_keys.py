@@ -7,6 +7,8 @@ from __future__ import annotations
 import streamlit as st
 
 SHARED_KEYS = ("layer", "head", "position", "temperature")
+SIDEBAR_KEYS = ("prompt", "token_limit", "model_choice", "model_custom")  # the sidebar's widgets
+_KEEP = "_switch_keep"
 TEMPERATURE_RANGE = (0.0, 2.0)  # the slider's range, and what a link may ask for
 TEMPERATURE_STEP = 0.05
 DEFAULT_TEMPERATURE = 1.0
@@ -20,6 +22,8 @@ def carry() -> None:
     """Carry the values chosen on one page to the widgets of the next. A value re-assigned by code
     binds to whichever widget uses the key next; mirrors bring back keys Streamlit dropped."""
     state = st.session_state
+    for key, value in state.pop(_KEEP, {}).items():  # sidebar values kept across switch_page
+        state[key] = value
     for key in SHARED_KEYS:
         if key in state:
             state[key] = state[_mirror(key)] = state[key]
@@ -32,3 +36,11 @@ def forget(key: str) -> None:
     page picks its default instead of getting the old value back from the mirror."""
     st.session_state.pop(key, None)
     st.session_state.pop(_mirror(key), None)
+
+
+def switch_page(page: str) -> None:
+    """st.switch_page that keeps the sidebar's choices. A switch started by code reruns with no widget
+    values (Streamlit 1.67 clears them all on the page change), so the prompt would fall back to the
+    default; `carry()` puts them back at the start of the next run."""
+    st.session_state[_KEEP] = {k: st.session_state[k] for k in SIDEBAR_KEYS if k in st.session_state}
+    st.switch_page(page)

@@ -82,11 +82,10 @@ def top_head(edge: Edge) -> int:
 
 
 def _hover(edge: Edge, tokens: list[str]) -> str:
-    (l0, j), (l1, i) = edge.source, edge.target
+    j, i = edge.source[1], edge.target[1]
     source, target = escape(tokens[j]), escape(tokens[i])
-    if edge.kind != "attention":
-        return (f"{NAMES[edge.kind]} edge, block {edge.block}<br>{level_name(l0)} → {level_name(l1)} at "
-                f"{target} ({i})<br>weight {edge.weight:.3f}")
+    if edge.kind == "mlp":
+        return f"MLP, block {edge.block}, at {target} ({i})<br>weight {edge.weight:.3f}"
     order = np.argsort(edge.heads)[::-1][:HEADS_IN_HOVER]
     heads = "<br>".join(f"block {edge.block}, head {h}: {edge.heads[h]:.3f}" for h in order)
     return (f"attention, block {edge.block}: {source} ({j}) → {target} ({i})<br>weight {edge.weight:.3f} "
@@ -94,35 +93,43 @@ def _hover(edge: Edge, tokens: list[str]) -> str:
 
 
 def _marker_traces(edges: list[Edge], tokens: list[str]) -> list[go.Scatter]:
-    """Midpoint markers per kind: hover for every edge; attention ones carry (block, head) to click."""
+    """Midpoint markers: attention ones (visible) carry (block, head) to click; MLP ones (invisible, at
+    the bow's apex) only hover. Residual edges get none: a dot on their line would steal the clicks
+    meant for the head dots beside it (the nodes at both ends hover instead)."""
     traces = []
-    for kind in ("attention", "mlp", "residual"):
+    for kind in ("attention", "mlp"):
         chosen = [e for e in edges if e.kind == kind]
         if not chosen:
             continue
         mids = [_middle(e) for e in chosen]
         custom = [[e.block, top_head(e) if kind == "attention" else -1] for e in chosen]
         traces.append(go.Scatter(
-            x=[m[0] for m in mids], y=[m[1] for m in mids], mode="markers", name=NAMES[kind],
+            x=[m[0] for m in mids], y=[m[1] for m in mids], mode="markers", name=f"{kind} edges",
             marker=dict(size=7 if kind == "attention" else 5, color=COLOURS[kind],
                         opacity=0.9 if kind == "attention" else 0.0, line=dict(width=0)),
             customdata=custom, hovertext=[_hover(e, tokens) for e in chosen], hoverinfo="text",
-            showlegend=True))
+            showlegend=False))
     return traces
+
+
+def _legend() -> list[go.Scatter]:
+    """Legend-only entries: a short line per kind in its colour."""
+    return [go.Scatter(x=[None], y=[None], mode="lines", name=NAMES[kind], line=dict(color=colour, width=4),
+                       hoverinfo="skip") for kind, colour in COLOURS.items()]
 
 
 def _node_trace(paths: FlowPaths) -> go.Scatter:
     nodes = sorted(paths.nodes)
     return go.Scatter(x=[n[1] for n in nodes], y=[_y(n[0]) for n in nodes], mode="markers", hoverinfo="text",
                       hovertext=[f"{escape(paths.tokens[p])} ({p}), {level_name(lv)}" for lv, p in nodes],
-                      marker=dict(size=6, color="#1f2430"), name="residual state", showlegend=False)
+                      marker=dict(size=4, color="#1f2430"), name="residual state", showlegend=False)
 
 
 def flow_figure(paths: FlowPaths, *, width_px: int = 1100) -> go.Figure:
     """The pruned graph as one plotly figure (layers bottom to top, tokens left to right)."""
     T, L = len(paths.tokens), paths.n_layers
     fig = go.Figure(_line_traces(paths.edges, paths.threshold) + _marker_traces(paths.edges, paths.tokens)
-                    + [_node_trace(paths)])
+                    + [_node_trace(paths)] + _legend())
     fig.add_trace(go.Scatter(x=[paths.position], y=[L], mode="markers", hoverinfo="skip", showlegend=False,
                              marker=dict(size=16, symbol="star", color="#d7191c")))
     step = fit_ticks(T, width_px)

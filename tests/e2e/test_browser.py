@@ -146,3 +146,29 @@ def test_ordinary_prompt_works_after_hostile_ones(browser_page):
     assert page.locator(PROMPT_BOX).first.input_value() == "The capital of France is"
     open_page(page, "Attention")
     assert wait_for_chart(page) >= 1 and not exception_texts(page)
+
+
+def test_flow_graph_click_opens_the_head(browser_page):
+    """Information flow on the indirect-object prompt: clicking a head edge's dot opens that head."""
+    page = browser_page
+    type_prompt(page, "When Mary and John went to the store, John gave a drink to")
+    open_page(page, "Information flow")
+    assert wait_for_chart(page) >= 1 and not exception_texts(page)
+    x, y, block, head = page.evaluate(CLICK_TARGET_JS)
+    page.mouse.click(x, y)
+    page.wait_for_function("(b) => document.body.innerText.includes(b)", arg=f"Block {block} · head {head}",
+                           timeout=60_000)
+    settle(page)
+    assert not exception_texts(page)
+    assert page.locator(PROMPT_BOX).first.input_value().startswith("When Mary and John")  # prompt kept
+
+
+CLICK_TARGET_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const index = gd.data.findIndex(t => t.name === 'attention edges');
+  const k = 0;  // the topmost dot (edges run from the last block down): least crowded
+  const dot = gd.querySelectorAll('.scatterlayer .trace')[index].querySelectorAll('path.point')[k];
+  dot.scrollIntoView({block: 'center'});
+  const box = dot.getBoundingClientRect();
+  return [box.left + box.width / 2, box.top + box.height / 2, ...gd.data[index].customdata[k]];
+}"""

@@ -13,7 +13,7 @@ PROMPT = "When Mary and John went to the store, John gave a drink to"
 
 
 def _edges(at: AppTest) -> int:
-    return int(at.metric[0].value.replace(",", ""))
+    return int(at.metric[1].value.replace(",", ""))
 
 
 def _spec(at: AppTest) -> dict:
@@ -34,10 +34,11 @@ def test_graph_ends_at_the_last_token_with_every_kind_of_edge(flow_page: AppTest
     spec = _spec(flow_page)
     assert "What fed the prediction at ·to" in spec["layout"]["title"]["text"]
     names = {t.get("name") for t in spec["data"]}
-    assert {"attention head", "MLP", "residual"} <= names
-    heads = next(t for t in spec["data"] if t.get("name") == "attention head")
+    assert {"attention head", "MLP", "residual", "attention edges", "mlp edges"} <= names
+    heads = next(t for t in spec["data"] if t.get("name") == "attention edges")
     assert all(0 <= block < 30 and 0 <= head < 9 for block, head in heads["customdata"])
     assert _edges(flow_page) > 0
+    assert flow_page.metric[0].value.startswith("·Mary")  # the indirect object, as the model predicts
     assert len(flow_page.dataframe) == 1
 
 

@@ -26,7 +26,7 @@ def _graph(seed: int = 0) -> FlowGraph:
 def test_every_kept_edge_is_drawn_with_width_by_weight():
     paths = flow_paths(_graph(), 4, threshold=0.02)
     fig = flow_figure(paths)
-    lines = [t for t in fig.data if t.mode == "lines"]
+    lines = [t for t in fig.data if t.mode == "lines" and t.showlegend is False]
     drawn = sum(sum(1 for v in t.x if v is None) for t in lines)  # one gap after each edge
     assert drawn == len(paths.edges)
     widths = {t.line.color: [] for t in lines}
@@ -38,7 +38,7 @@ def test_every_kept_edge_is_drawn_with_width_by_weight():
 def test_attention_dots_carry_block_and_top_head_and_hover_names_it():
     paths = flow_paths(_graph(), 4, threshold=0.02)
     fig = flow_figure(paths)
-    dots = next(t for t in fig.data if t.name == "attention head")
+    dots = next(t for t in fig.data if t.name == "attention edges")
     attention = [e for e in paths.edges if e.kind == "attention"]
     assert len(dots.x) == len(attention)
     first = attention[0]
