@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is local; never 
 # (measured: 64 tokens 7.9 s spinning vs 1.0 s passive at load 12 on 2 cores). Children inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from bench import coldstart, incremental, interactive, memory, report  # noqa: E402
+from bench import coldstart, flow, incremental, interactive, memory, report  # noqa: E402
 from bench.forward import ROWS, time_forwards  # noqa: E402
 from bench.report import Check  # noqa: E402
 
@@ -60,6 +60,19 @@ def incremental_section(lm, ids) -> tuple[list[str], list[Check]]:
     checks = [Check("append one token vs full capture (64 tokens)", f"{r.ratio:.2f}x", "<= 0.25x", r.ratio <= 0.25),
               Check("12 greedy Generate steps at ~20 tokens", f"{r.generate_s:.2f} s", "<= 3 s", r.generate_s <= 3)]
     return lines, checks
+
+
+def flow_section(lm, ids) -> tuple[list[str], list[Check]]:
+    log("Information flow graph ...")
+    r = flow.time_flow(lm, ids)
+    lines = ["### Information flow graph (median wall)", "",
+             f"- {flow.N_TOKENS} tokens, from a cached capture: recording pass + every edge weight "
+             f"{r.graph_s:.2f} s, pruning + figure + JSON {r.figure_s:.2f} s: **{r.total_s:.2f} s** "
+             f"({r.cpu_s:.2f} s process CPU time; {r.edges} edges kept at the default threshold)", ""]
+    name = f"information flow graph at {flow.N_TOKENS} tokens"
+    return lines, [Check(name, f"{r.total_s:.2f} s", f"<= {flow.TARGET_S:.0f} s", r.total_s <= flow.TARGET_S),
+                   Check(f"{name} (CPU time)", f"{r.cpu_s:.2f} s", f"<= {flow.TARGET_S:.0f} s",
+                         r.cpu_s <= flow.TARGET_S)]
 
 
 def temperature_section(lm, ids) -> tuple[list[str], list[Check]]:
@@ -177,7 +190,7 @@ def main() -> None:
               f"prompt text: bench/text.txt ({len(ids)} tokens), cut to N tokens", ""]
     lines, c, forward_256 = forward_section(lm, ids)
     block, checks = block + lines, checks + c
-    for lines, c in (incremental_section(lm, ids), temperature_section(lm, ids),
+    for lines, c in (incremental_section(lm, ids), flow_section(lm, ids), temperature_section(lm, ids),
                      pages_section(lm, ids, forward_256)):
         block, checks = block + lines, checks + c
     del lm
