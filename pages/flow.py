@@ -69,8 +69,13 @@ def _prediction(lm, cap, position: int) -> str:
 
 
 def _graph(lm, cap):
-    with st.spinner("Weighing every head, MLP and residual edge…"):
-        return kit.derived("flow", kit.current_key(), lambda: flow_graph(lm, cap))
+    """Every edge weight, computed once per capture (seconds: the work grows with length squared)."""
+    def compute():
+        bar = st.progress(0.0, text="Weighing every head, MLP and residual edge…")
+        graph = flow_graph(lm, cap, lambda done: bar.progress(done, text=f"Weighing edges: {done:.0%} of the blocks"))
+        bar.empty()
+        return graph
+    return kit.derived("flow", kit.current_key(), compute)
 
 
 st.title("Information flow: what fed this prediction")

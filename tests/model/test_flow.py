@@ -101,3 +101,10 @@ def test_a_block_that_is_not_a_plain_sum_is_refused(flow):
     bent = dataclasses.replace(cap, mlp_out=cap.mlp_out * 2)  # as if the MLP's output were rescaled after the hook
     with pytest.raises(UnsupportedModelError, match="not entering stream"):
         flow_graph(lm, bent)
+
+
+def test_progress_is_heard_once_per_block(flow):
+    lm, cap, _ = flow
+    heard: list[float] = []
+    flow_graph(lm, cap, heard.append)
+    assert heard == pytest.approx([(b + 1) / cap.summary.n_layers for b in range(cap.summary.n_layers)])
