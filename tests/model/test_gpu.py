@@ -47,3 +47,16 @@ def test_gpu_attribution_adds_up_in_bfloat16():
     parts = direct_logit_attribution(gpu, cap, cap.n_tokens - 1, paris)
     assert parts.logit == float(cap.logits[-1, paris])
     assert parts.total == pytest.approx(parts.logit, abs=0.02 * abs(parts.logit) + 0.1)  # bfloat16 stream
+
+
+def test_gpu_flow_graph_matches_cpu(default_lm):
+    """The information-flow graph from a bfloat16 GPU pass: shares still add up to 1 and stay close to
+    the float32 CPU graph's (unverified on a GPU when written: no device run was spent on it)."""
+    from model.flow import flow_graph
+
+    gpu = load_model(device="cuda", dtype="bfloat16")
+    prompt = "When Mary and John went to the store, John gave a drink to"
+    graph, ref = flow_graph(gpu, gpu.capture(prompt)), flow_graph(default_lm, default_lm.capture(prompt))
+    np.testing.assert_allclose(graph.attention.sum((2, 3)) + graph.attn_residual, 1, atol=1e-4)
+    np.testing.assert_allclose(graph.attn_residual, ref.attn_residual, atol=0.05)
+    np.testing.assert_allclose(graph.mlp, ref.mlp, atol=0.05)
