@@ -8,6 +8,8 @@ changed after loading.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import threading
 import time
@@ -36,6 +38,7 @@ _OOM_DEVICE = "cpu (GPU out of memory)"
 
 Hooks = Callable[[Layout], AbstractContextManager]  # installs hooks on a layout's modules for one pass
 Attention = Callable[[nn.Module, Layout, torch.Tensor], "str | None"]  # picks an implementation per pass
+Objective = Callable[[torch.Tensor], torch.Tensor]  # logits (B, T, V) -> the scalar to differentiate
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Forward:
     dtype: str
     seconds: float  # wall time of the model call and the logits' copy to the CPU
     kv: KV | None = None  # keys and values of every position so far (past + these), when asked for
+    objective: float | None = None  # the value of `objective` on this pass, when one was given
 
 
 class LanguageModel:
@@ -97,14 +101,21 @@ class LanguageModel:
         last_only: bool = False,
         past: KV | None = None,
         keep_kv: bool = False,
+        batch: int = 1,
+        objective: Objective | None = None,
     ) -> Forward:
         """The one way to run the model: `hooks(layout)` is entered around the pass (for the CPU
         retry too, with the copy's layout); `attention` names an implementation to swap in (or picks
         one per model); `past` holds the keys and values of positions before `ids` (from an earlier
         Forward or Capture); `keep_kv` returns them for all positions. Logits come back as float32
-        numpy. Failures are CaptureErrors."""
-        input_ids = torch.tensor([list(ids)], dtype=torch.long)
-        run = dict(hooks=hooks, attention=attention, last_only=last_only, past=past, keep_kv=keep_kv)
+        numpy. `batch` > 1 runs that many copies of `ids` (and `past`) in one pass, for hooks that
+        change each row differently; logits then gain a leading batch axis. `objective` (logits
+        (B, T, V) tensor -> scalar) runs the pass with autograd and differentiates the scalar back to
+        the input embeddings: tensor hooks the `hooks` put on activations receive their gradients
+        (parameters' .grad are never touched). Failures are CaptureErrors."""
+        input_ids = torch.tensor([list(ids)] * batch, dtype=torch.long)
+        run = dict(hooks=hooks, attention=attention, last_only=last_only, past=past, keep_kv=keep_kv,
+                   objective=objective)
         with self.lock:
             try:
                 return _run_model(self.model, self.layout, input_ids.to(self.device), **run,
@@ -211,37 +222,82 @@ class LanguageModel:
 
 def _run_model(model: nn.Module, layout: Layout, input_ids: torch.Tensor, *, hooks: Hooks | None,
                attention: str | Attention | None, last_only: bool, past: KV | None, keep_kv: bool,
-               device: str, dtype: str) -> Forward:
-    """One no-grad pass of `model` with the hooks and attention asked for, undone in finally."""
+               objective: Objective | None, device: str, dtype: str) -> Forward:
+    """One pass of `model` with the hooks and attention asked for, undone in finally: no-grad, or
+    with autograd up to the input embeddings when there is an objective."""
     name = attention(model, layout, input_ids) if callable(attention) else attention
-    cache = _cache(model, layout, past) if past is not None or keep_kv else None
+    cache = _cache(model, layout, past, input_ids.shape[0]) if past is not None or keep_kv else None
+    kwargs = dict(input_ids=input_ids, use_cache=cache is not None, cache=cache)
+    if last_only and input_ids.shape[0] > 1 and _keeps_logits(type(model)):
+        # A batch unembeds the last position only. Not for single passes: their last row stays
+        # bitwise equal to a capture's (a batch's rows differ in the last bits anyway).
+        kwargs["logits_to_keep"] = 1
+    value = None
     with ExitStack() as stack:
         if hooks is not None:
             stack.enter_context(hooks(layout))
         if name is not None:
             stack.enter_context(_attention_implementation(model, name))
         start = time.perf_counter()
+        if objective is None:
+            with torch.inference_mode():
+                out = model(**kwargs)
+        else:
+            embedded = stack.enter_context(_differentiable_embeddings(model))
+            with torch.enable_grad():
+                out = model(**kwargs)
+                scalar = objective(out.logits)
+                torch.autograd.grad(scalar, embedded)
+                value = float(scalar.detach())
         with torch.inference_mode():
-            out = model(input_ids=input_ids, use_cache=cache is not None, cache=cache)
-            rows = out.logits[0, -1] if last_only else out.logits[0]
-            logits = rows.to(device="cpu", dtype=torch.float32).numpy()
+            rows = out.logits[:, -1] if last_only else out.logits
+            rows = rows[0] if input_ids.shape[0] == 1 else rows
+            logits = rows.detach().to(device="cpu", dtype=torch.float32).numpy()
         seconds = time.perf_counter() - start
     logits.setflags(write=False)
     kv = _kv(cache, layout, input_ids.shape[-1] + (past[0][0].shape[-2] if past else 0)) if keep_kv else None
-    return Forward(logits=logits, device=device, dtype=dtype, seconds=seconds, kv=kv)
+    return Forward(logits=logits, device=device, dtype=dtype, seconds=seconds, kv=kv, objective=value)
 
 
-def _cache(model: nn.Module, layout: Layout, past: KV | None):
-    """A transformers DynamicCache for this model, filled with `past` in the model's dtype, each layer's
-    keys and values on the device its block computes on (blocks may live on different devices)."""
+@functools.cache
+def _keeps_logits(model_type: type) -> bool:
+    """Whether a model class's forward can skip the unembedding of all but the last positions."""
+    return "logits_to_keep" in inspect.signature(model_type.forward).parameters
+
+
+@contextmanager
+def _differentiable_embeddings(model: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Make the input embeddings a leaf that requires grad (whatever the parameters' flags), so a
+    gradient pass reaches every activation after them; yields the list that receives the leaf."""
+    leaves: list[torch.Tensor] = []
+
+    def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        leaf = output.detach().requires_grad_()
+        leaves.append(leaf)
+        return leaf
+
+    handle = model.get_input_embeddings().register_forward_hook(hook)
+    try:
+        yield leaves
+    finally:
+        handle.remove()
+
+
+def _cache(model: nn.Module, layout: Layout, past: KV | None, batch: int = 1):
+    """A transformers DynamicCache for this model, filled with `past` (repeated over the batch) in the
+    model's dtype, each layer's keys and values on the device its block computes on (blocks may live
+    on different devices)."""
     from transformers import DynamicCache
 
     if past is None:
         return DynamicCache(config=model.config)
     dtype = next(model.parameters()).dtype
     devices = [compute_device(b) for b in layout.blocks]
-    data = [(torch.tensor(k, device=d, dtype=dtype)[None], torch.tensor(v, device=d, dtype=dtype)[None])
-            for (k, v), d in zip(past, devices)]
+
+    def rows(array: np.ndarray, device) -> torch.Tensor:  # (kv_heads, P, hd) -> (B, kv_heads, P, hd)
+        return torch.tensor(array, device=device, dtype=dtype)[None].expand(batch, -1, -1, -1).contiguous()
+
+    data = [(rows(k, d), rows(v, d)) for (k, v), d in zip(past, devices)]
     return DynamicCache(data, config=model.config)
 
 

@@ -1,0 +1,252 @@
+"""Activation patching: run the corrupted prompt with one activation taken from the clean prompt's
+run and see how much of the clean answer comes back. The metric is logit(A) - logit(B) at the last
+position, normalised so the clean run is 1 and the corrupted run 0.
+
+Exact patching runs one patched pass per cell, many per forward (the corrupted ids repeated over the
+batch, each row patched differently). Two facts make it cheaper without changing any number: a patch
+whose clean values equal the corrupted ones changes nothing (exactly 0, not run), and a patch at
+position p cannot change earlier positions, so its run starts at p from the corrupted run's keys and
+values. Attribution patching is the first-order estimate: (clean - corrupted) . gradient of the
+metric on the corrupted run, from one forward and one backward pass.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from .capture import KV
+from .errors import PromptError, XrayError
+from .layout import ModelSummary
+from .patch_sites import VIEWS, Edit, Site, View, all_sites, editing, n_layers, width
+from .tokens import readable_tokens
+
+if TYPE_CHECKING:  # the type only: language_model does not import this module
+    from .language_model import LanguageModel
+
+MAX_TOKENS = 64  # exact patching costs ~ layers x tokens^2 token-passes: the page keeps prompts short
+TOKENS_PER_PASS = 512  # batch rows x computed positions in one forward (measured: bench/patching.py)
+Progress = Callable[[int, int], None]  # (patched runs done, patched runs in all)
+
+
+class PatchingCancelled(XrayError):
+    """The user stopped an exact patching run before it finished."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One prompt's pass with every patchable activation kept (row 0 of the batch)."""
+
+    ids: tuple[int, ...]
+    tokens: list[str]
+    sites: dict[View, np.ndarray]  # residual (L+1, T, D), attn_out / mlp_out (L, T, D), heads (L, T, H*hd)
+    last_logits: np.ndarray  # (V,) float32
+    kv: KV | None  # keys and values of every position, for runs that start later
+
+
+@dataclass(frozen=True)
+class PatchPair:
+    """A clean and a corrupted prompt of equal token length, each recorded once."""
+
+    clean: Recording
+    corrupted: Recording
+    summary: ModelSummary
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.clean.ids)
+
+    def logit_diffs(self, a: int, b: int) -> tuple[float, float]:
+        """logit(a) - logit(b) at the last position of the clean and of the corrupted run."""
+        return tuple(float(r.last_logits[a]) - float(r.last_logits[b]) for r in (self.clean, self.corrupted))
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """One view's result: the normalised metric per cell (1 = clean answer back, 0 = as corrupted)."""
+
+    view: View
+    method: str  # "exact" or "attribution"
+    values: np.ndarray  # (layers, T) for residual / attn_out / mlp_out, (L, H) for heads
+    ran: np.ndarray  # (same) bool: cells whose patch changes something; the others are exactly 0
+    seconds: float
+
+
+def record(lm: LanguageModel, ids: list[int]) -> Recording:
+    """One no-grad pass keeping every site's activation (float32 numpy) and the keys and values."""
+    cfg = lm.summary
+    sites = {v: np.zeros((n_layers(cfg, v), len(ids), width(cfg, v)), dtype=np.float32) for v in VIEWS}
+
+    def keep(site: Site) -> Edit:
+        def edit(t: torch.Tensor) -> torch.Tensor:
+            sites[site[0]][site[1]] = t[0].detach().to(device="cpu", dtype=torch.float32).numpy()
+            return t
+        return edit
+
+    edits = {site: keep(site) for site in all_sites(cfg)}
+    result = lm.forward(ids, hooks=lambda layout: editing(layout, edits), last_only=True, keep_kv=True)
+    return Recording(tuple(ids), readable_tokens(lm.tokenizer, ids), sites, result.logits, result.kv)
+
+
+def record_pair(lm: LanguageModel, clean: str, corrupted: str, max_tokens: int = MAX_TOKENS) -> PatchPair:
+    """Both prompts recorded; a PromptError when their token counts differ (cells pair positions)."""
+    clean_ids, corrupted_ids = lm.encode(clean, max_tokens), lm.encode(corrupted, max_tokens)
+    if len(clean_ids) != len(corrupted_ids):
+        raise PromptError(
+            f"The clean prompt is {len(clean_ids)} tokens long and the corrupted one {len(corrupted_ids)}: "
+            "patching puts position i of one into position i of the other, so both need the same number "
+            "of tokens. Swap words for words of the same token length (compare the two token strips)."
+        )
+    return PatchPair(record(lm, clean_ids), record(lm, corrupted_ids), lm.summary)
+
+
+def _baseline(pair: PatchPair, a: int, b: int) -> tuple[float, float]:
+    """(corrupted logit difference, clean minus corrupted): the metric's zero and unit."""
+    clean, corrupted = pair.logit_diffs(a, b)
+    if abs(clean - corrupted) < 1e-6:
+        raise PromptError(
+            "Both prompts give the same logit difference between the two answers, so there is nothing for "
+            "a patch to recover. Choose prompts or answers on which the two runs disagree."
+        )
+    return corrupted, clean - corrupted
+
+
+def needed(pair: PatchPair, view: View) -> np.ndarray:
+    """(layers, T) or (L, H) bool: the cells whose patch can move the metric. A patch equal to the
+    corrupted values changes nothing; the last row touches only its own position, read only at the end."""
+    cfg, T = pair.summary, pair.n_tokens
+    differs = pair.clean.sites[view] != pair.corrupted.sites[view]  # (layers, T, width)
+    if view == "heads":
+        return differs.reshape(cfg.n_layers, T, cfg.n_heads, cfg.head_dim).any(axis=(1, 3))
+    cells = differs.any(axis=-1)
+    cells[-1, : T - 1] = False
+    return cells
+
+
+def _starts(pair: PatchPair, view: View, cells: np.ndarray) -> dict[tuple[int, int], int]:
+    """The first position each needed cell's run must compute (earlier ones come from the keys and values)."""
+    if pair.corrupted.kv is None:  # keys and values not reusable (e.g. a sliding window): full runs
+        return {(int(l), int(i)): 0 for l, i in zip(*np.nonzero(cells))}
+    if view != "heads":
+        return {(int(l), int(p)): int(p) for l, p in zip(*np.nonzero(cells))}
+    cfg = pair.summary
+    differs = pair.clean.sites[view] != pair.corrupted.sites[view]
+    by_head = differs.reshape(cfg.n_layers, pair.n_tokens, cfg.n_heads, cfg.head_dim).any(axis=3)  # (L, T, H)
+    return {(int(l), int(h)): int(np.argmax(by_head[l, :, h])) for l, h in zip(*np.nonzero(cells))}
+
+
+def _patch_edit(view: View, clean: np.ndarray, rows: list[tuple[int, int]], start: int, head_dim: int) -> Edit:
+    """Write the clean activation into each (batch row, position or head) of a run starting at `start`."""
+    def edit(t: torch.Tensor) -> torch.Tensor:  # (B, T - start, width)
+        source = torch.as_tensor(clean, device=t.device, dtype=t.dtype)  # (T, width)
+        t = t.clone()
+        for row, index in rows:
+            if view == "heads":
+                cols = slice(index * head_dim, (index + 1) * head_dim)
+                t[row, :, cols] = source[start:, cols]
+            else:
+                t[row, index - start] = source[index]
+        return t
+    return edit
+
+
+def _run_batch(lm: LanguageModel, pair: PatchPair, view: View, cells: list[tuple[int, int]], start: int,
+               a: int, b: int) -> np.ndarray:
+    """Logit differences (n,) of n patched runs in one forward, all starting at `start`."""
+    by_layer: dict[int, list[tuple[int, int]]] = {}
+    for row, (layer, index) in enumerate(cells):
+        by_layer.setdefault(layer, []).append((row, index))
+    edits = {(view, layer): _patch_edit(view, pair.clean.sites[view][layer], rows, start, pair.summary.head_dim)
+             for layer, rows in by_layer.items()}
+    past = tuple((k[:, :start], v[:, :start]) for k, v in pair.corrupted.kv) if start else None
+    result = lm.forward(list(pair.corrupted.ids[start:]), hooks=lambda layout: editing(layout, edits),
+                        last_only=True, past=past, batch=len(cells))
+    logits = np.atleast_2d(result.logits)  # (n, V)
+    return logits[:, a] - logits[:, b]
+
+
+def exact(lm: LanguageModel, pair: PatchPair, a: int, b: int, view: View, *, progress: Progress | None = None,
+          cancel: Callable[[], bool] | None = None, tokens_per_pass: int = TOKENS_PER_PASS) -> PatchGrid:
+    """Exact patching of every cell of a view, batched; `cancel()` returning True stops it between
+    batches (PatchingCancelled). tokens_per_pass=1 runs one patch per forward."""
+    began = time.perf_counter()
+    zero, unit = _baseline(pair, a, b)
+    cells = needed(pair, view)
+    starts = _starts(pair, view, cells)
+    values = np.zeros(cells.shape, dtype=np.float64)
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for cell, start in starts.items():
+        groups.setdefault(start, []).append(cell)
+    done, total = 0, len(starts)
+    for start, group in sorted(groups.items()):
+        size = max(1, tokens_per_pass // (pair.n_tokens - start))
+        for i in range(0, len(group), size):
+            if cancel is not None and cancel():
+                raise PatchingCancelled(f"Stopped after {done} of {total} patched runs.")
+            chunk = group[i:i + size]
+            diffs = _run_batch(lm, pair, view, chunk, start, a, b)
+            for (layer, index), diff in zip(chunk, diffs):
+                values[layer, index] = (diff - zero) / unit
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+    return PatchGrid(view, "exact", values, cells, time.perf_counter() - began)
+
+
+def attribution(lm: LanguageModel, pair: PatchPair, a: int, b: int) -> dict[View, PatchGrid]:
+    """Attribution patching of every view from one forward and one backward pass of the corrupted
+    prompt: (clean - corrupted) . d metric / d activation, normalised like the exact result."""
+    began = time.perf_counter()
+    _, unit = _baseline(pair, a, b)  # the estimate is of the change from the corrupted run: no offset
+    cfg = pair.summary
+    grads = {v: np.zeros_like(pair.corrupted.sites[v]) for v in VIEWS}
+
+    def watch(site: Site) -> Edit:
+        def keep(g: torch.Tensor) -> None:
+            grads[site[0]][site[1]] = g[0].detach().to(device="cpu", dtype=torch.float32).numpy()
+
+        def edit(t: torch.Tensor) -> torch.Tensor:
+            t.register_hook(keep)
+            return t
+        return edit
+
+    def metric(logits: torch.Tensor) -> torch.Tensor:  # (1, T, V) -> scalar
+        return logits[0, -1, a] - logits[0, -1, b]
+
+    edits = {site: watch(site) for site in all_sites(cfg)}
+    lm.forward(list(pair.corrupted.ids), hooks=lambda layout: editing(layout, edits), objective=metric)
+    seconds = time.perf_counter() - began
+    grids = {}
+    for view in VIEWS:
+        delta = (pair.clean.sites[view].astype(np.float64) - pair.corrupted.sites[view]) * grads[view]
+        if view == "heads":  # (L, T, H*hd) -> (L, H): the head's slice, summed over every position
+            per_cell = delta.reshape(cfg.n_layers, pair.n_tokens, cfg.n_heads, cfg.head_dim).sum(axis=(1, 3))
+        else:
+            per_cell = delta.sum(axis=-1)  # (layers, T)
+        grids[view] = PatchGrid(view, "attribution", per_cell / unit, needed(pair, view), seconds)
+    return grids
+
+
+def correlation(exact_grid: PatchGrid, estimate: PatchGrid) -> float | None:
+    """Pearson correlation over the cells exact patching ran (the others are 0 in both); None when
+    fewer than three cells ran or one side is constant."""
+    mask = exact_grid.ran
+    x, y = exact_grid.values[mask], estimate.values[mask]
+    if x.size < 3 or x.std() == 0 or y.std() == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def top_cells(grid: PatchGrid, n: int = 5) -> list[tuple[int, int, float]]:
+    """The n cells with the largest effect (by size): (layer, position or head, value)."""
+    order = np.argsort(-np.abs(grid.values), axis=None)[:n]
+    return [(int(l), int(i), float(grid.values[l, i])) for l, i in zip(*np.unravel_index(order, grid.values.shape))]
+
+
+def top_tokens(recording: Recording, k: int = 8) -> list[int]:
+    """The k most likely next tokens after a recorded prompt, most likely first."""
+    return [int(i) for i in np.argsort(-recording.last_logits)[:k]]
