@@ -1,0 +1,201 @@
+"""Activation patching against references written here, independently of model/patching.py: plain
+full-length runs of the model with one hand-made hook each (no batching, no keys and values, no
+skipped cells), and torch.autograd on retained activations for attribution patching."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from model import PromptError
+from model.patching import (
+    PatchingCancelled,
+    PatchPair,
+    _run_batch,
+    attribution,
+    correlation,
+    exact,
+    needed,
+    record_pair,
+    top_cells,
+)
+
+CLEAN = "When Mary and John went to the store, John gave a drink to"
+CORRUPTED = "When Mary and John went to the store, Mary gave a drink to"
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_lm):
+    pair = record_pair(tiny_lm, CLEAN, CORRUPTED)
+    a, b = (tiny_lm.tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in (" Mary", " John"))
+    return tiny_lm, pair, a, b
+
+
+def metric(logits: torch.Tensor, a: int, b: int) -> float:
+    return float(logits[0, -1, a] - logits[0, -1, b])
+
+
+def normalised(pair: PatchPair, diff: float, a: int, b: int) -> float:
+    clean, corrupted = pair.logit_diffs(a, b)
+    return (diff - corrupted) / (clean - corrupted)
+
+
+def module_of(lm, view: str, layer: int) -> tuple[torch.nn.Module, bool]:
+    """(module, its input?) holding a view's activation, by the definitions of the page text."""
+    lay = lm.layout
+    if view == "residual":
+        return (lay.blocks[0], True) if layer == 0 else (lay.blocks[layer - 1], False)
+    modules = {"attn_out": lay.attentions, "mlp_out": lay.mlps, "heads": lay.out_projs}[view]
+    return modules[layer], view == "heads"
+
+
+def hooked_run(lm, ids, view, layer, change) -> torch.Tensor:
+    """A plain no-grad run of the whole prompt where `change(activation (1, T, width))` edits one site."""
+    module, is_input = module_of(lm, view, layer)
+    if is_input:
+        def pre(mod, args, kwargs):
+            if args:
+                return (change(args[0]), *args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": change(kwargs["hidden_states"])}
+        handle = module.register_forward_pre_hook(pre, with_kwargs=True)
+    else:
+        def post(mod, args, out):
+            return (change(out[0]), *out[1:]) if isinstance(out, tuple) else change(out)
+        handle = module.register_forward_hook(post)
+    try:
+        with torch.no_grad():
+            return lm.model(input_ids=torch.tensor([ids]), use_cache=False).logits
+    finally:
+        handle.remove()
+
+
+@functools.cache
+def clean_activation(lm, ids: tuple[int, ...], view, layer) -> torch.Tensor:
+    seen = []
+    hooked_run(lm, list(ids), view, layer, lambda t: seen.append(t.clone()) or t)
+    return seen[0]  # (1, T, width)
+
+
+def reference_cell(lm, pair, view, layer, index, a, b) -> float:
+    """One patched run, written by hand: a position's vector, or one head's slice at every position."""
+    source = clean_activation(lm, pair.clean.ids, view, layer)
+    hd = lm.summary.head_dim
+
+    def change(t):
+        t = t.clone()
+        if view == "heads":
+            t[..., index * hd:(index + 1) * hd] = source[..., index * hd:(index + 1) * hd]
+        else:
+            t[:, index] = source[:, index]
+        return t
+
+    logits = hooked_run(lm, list(pair.corrupted.ids), view, layer, change)
+    return normalised(pair, metric(logits, a, b), a, b)
+
+
+@pytest.mark.parametrize("view", ["residual", "attn_out", "mlp_out", "heads"])
+def test_clean_into_clean_gives_one_everywhere(setup, view):
+    lm, pair, a, b = setup
+    clean_twice = PatchPair(pair.clean, pair.clean, pair.summary)  # the run to patch is the clean one
+    layers = pair.clean.sites[view].shape[0]
+    cols = lm.summary.n_heads if view == "heads" else pair.n_tokens
+    for start in (0, pair.n_tokens // 2):
+        cells = [(l, i) for l in range(layers) for i in range(cols) if view == "heads" or i >= start]
+        diffs = _run_batch(lm, clean_twice, view, cells, start, a, b)
+        values = [normalised(pair, d, a, b) for d in diffs]
+        np.testing.assert_allclose(values, 1.0, atol=1e-4)
+
+
+def test_last_stream_at_last_position_recovers_clean_exactly(setup):
+    lm, pair, a, b = setup
+    grid = exact(lm, pair, a, b, "residual")
+    assert grid.values.shape == (lm.summary.n_layers + 1, pair.n_tokens)
+    assert grid.values[-1, -1] == pytest.approx(1.0, abs=1e-5)
+    assert np.all(grid.values[-1, :-1] == 0)  # other positions of the last stream never reach the answer
+    assert np.all(grid.values[:, :9] == 0) and not grid.ran[:, :9].any()  # identical prefix: nothing to patch
+
+
+@pytest.mark.parametrize("view", ["residual", "attn_out", "mlp_out"])
+def test_batched_equals_one_at_a_time_reference(setup, view):
+    lm, pair, a, b = setup
+    batched = exact(lm, pair, a, b, view)
+    single = exact(lm, pair, a, b, view, tokens_per_pass=1)
+    np.testing.assert_allclose(batched.values, single.values, atol=1e-4)
+    layers, T = batched.values.shape
+    reference = np.array([[reference_cell(lm, pair, view, l, p, a, b) for p in range(T)] for l in range(layers)])
+    np.testing.assert_allclose(batched.values, reference, atol=1e-4)
+    assert np.abs(reference).max() > 0.01  # the patches really moved the metric
+
+
+def test_heads_equal_hand_made_slice_replacement(setup):
+    lm, pair, a, b = setup
+    grid = exact(lm, pair, a, b, "heads")
+    L, H = lm.summary.n_layers, lm.summary.n_heads
+    reference = np.array([[reference_cell(lm, pair, "heads", l, h, a, b) for h in range(H)] for l in range(L)])
+    assert grid.values.shape == (L, H)
+    np.testing.assert_allclose(grid.values, reference, atol=1e-4)
+    assert np.abs(reference).max() > 0.05
+
+
+def test_attribution_equals_autograd_reference(setup):
+    lm, pair, a, b = setup
+    grids = attribution(lm, pair, a, b)
+    clean, corrupted = pair.logit_diffs(a, b)
+    for view in ("residual", "attn_out", "mlp_out", "heads"):
+        layers = pair.clean.sites[view].shape[0]
+        kept: list[torch.Tensor] = []
+        handles = []
+        for layer in range(layers):  # retain every activation of the view in one plain autograd run
+            module, is_input = module_of(lm, view, layer)
+            if is_input:
+                def pre(mod, args, kwargs):
+                    t = (args[0] if args else kwargs["hidden_states"])
+                    kept.append(t)
+                handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+            else:
+                handles.append(module.register_forward_hook(
+                    lambda mod, args, out: kept.append(out[0] if isinstance(out, tuple) else out)))
+        try:
+            logits = lm.model(input_ids=torch.tensor([list(pair.corrupted.ids)]), use_cache=False).logits
+            grads = torch.autograd.grad(logits[0, -1, a] - logits[0, -1, b], kept)
+        finally:
+            for h in handles:
+                h.remove()
+        for layer in range(layers):
+            source = clean_activation(lm, pair.clean.ids, view, layer)[0]
+            delta = ((source - kept[layer][0].detach()) * grads[layer][0]).double()  # (T, width)
+            if view == "heads":
+                expected = delta.reshape(pair.n_tokens, lm.summary.n_heads, -1).sum(dim=(0, 2))
+            else:
+                expected = delta.sum(dim=-1)
+            np.testing.assert_allclose(grids[view].values[layer], expected.numpy() / (clean - corrupted),
+                                       rtol=1e-3, atol=1e-5)
+    assert all(p.grad is None for p in lm.model.parameters())  # the shared weights' .grad untouched
+
+
+def test_correlation_and_top_cells(setup):
+    lm, pair, a, b = setup
+    exact_grid = exact(lm, pair, a, b, "residual")
+    estimate = attribution(lm, pair, a, b)["residual"]
+    assert np.array_equal(estimate.ran, exact_grid.ran) and np.array_equal(estimate.ran, needed(pair, "residual"))
+    r = correlation(exact_grid, estimate)
+    assert r is not None and -1 <= r <= 1
+    assert correlation(exact_grid, exact_grid) == pytest.approx(1.0)
+    top = top_cells(exact_grid, 3)
+    assert abs(top[0][2]) == np.abs(exact_grid.values).max() and len(top) == 3
+
+
+def test_progress_cancel_and_length_mismatch(setup):
+    lm, pair, a, b = setup
+    seen = []
+    exact(lm, pair, a, b, "mlp_out", progress=lambda done, total: seen.append((done, total)), tokens_per_pass=8)
+    assert len(seen) > 1 and seen[-1][0] == seen[-1][1] and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    with pytest.raises(PatchingCancelled):
+        exact(lm, pair, a, b, "residual", cancel=lambda: len(seen) > 0)
+    with pytest.raises(PromptError, match="same number of tokens"):
+        record_pair(lm, CLEAN, "When Mary went to the store, Mary gave a drink to")
+    with pytest.raises(PromptError, match="nothing for a patch to recover"):
+        exact(lm, PatchPair(pair.clean, pair.clean, pair.summary), a, b, "residual")
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in lm.model.modules())
