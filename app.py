@@ -36,6 +36,7 @@ PAGES = {
         st.Page("pages/attribution.py", title="Attribution", icon=":material/bar_chart:", url_path="attribution"),
         st.Page("pages/ablation.py", title="Ablation", icon=":material/block:", url_path="ablation"),
         st.Page("pages/flow.py", title="Information flow", icon=":material/account_tree:", url_path="flow"),
+        st.Page("pages/patching.py", title="Patching", icon=":material/swap_horiz:", url_path="patching"),
     ],
 }
 

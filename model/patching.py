@@ -130,13 +130,13 @@ def needed(pair: PatchPair, view: View) -> np.ndarray:
 def _starts(pair: PatchPair, view: View, cells: np.ndarray) -> dict[tuple[int, int], int]:
     """The first position each needed cell's run must compute (earlier ones come from the keys and values)."""
     if pair.corrupted.kv is None:  # keys and values not reusable (e.g. a sliding window): full runs
-        return {(int(l), int(i)): 0 for l, i in zip(*np.nonzero(cells))}
+        return {(int(layer), int(i)): 0 for layer, i in zip(*np.nonzero(cells))}
     if view != "heads":
-        return {(int(l), int(p)): int(p) for l, p in zip(*np.nonzero(cells))}
+        return {(int(layer), int(p)): int(p) for layer, p in zip(*np.nonzero(cells))}
     cfg = pair.summary
     differs = pair.clean.sites[view] != pair.corrupted.sites[view]
     by_head = differs.reshape(cfg.n_layers, pair.n_tokens, cfg.n_heads, cfg.head_dim).any(axis=3)  # (L, T, H)
-    return {(int(l), int(h)): int(np.argmax(by_head[l, :, h])) for l, h in zip(*np.nonzero(cells))}
+    return {(int(layer), int(h)): int(np.argmax(by_head[layer, :, h])) for layer, h in zip(*np.nonzero(cells))}
 
 
 def _patch_edit(view: View, clean: np.ndarray, rows: list[tuple[int, int]], start: int, head_dim: int) -> Edit:
@@ -244,7 +244,19 @@ def correlation(exact_grid: PatchGrid, estimate: PatchGrid) -> float | None:
 def top_cells(grid: PatchGrid, n: int = 5) -> list[tuple[int, int, float]]:
     """The n cells with the largest effect (by size): (layer, position or head, value)."""
     order = np.argsort(-np.abs(grid.values), axis=None)[:n]
-    return [(int(l), int(i), float(grid.values[l, i])) for l, i in zip(*np.unravel_index(order, grid.values.shape))]
+    return [(int(layer), int(i), float(grid.values[layer, i])) for layer, i in zip(*np.unravel_index(order, grid.values.shape))]
+
+
+def answer_id(lm: LanguageModel, text: str) -> int | None:
+    """The token id of an answer typed as text (" Mary"), or None unless it is exactly one token."""
+    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+    return int(ids[0]) if len(ids) == 1 else None
+
+
+def prompt_tokens(lm: LanguageModel, text: str, max_tokens: int = MAX_TOKENS) -> list[str]:
+    """A prompt's tokens as shown, for any text (also one that cannot be patched): at most max_tokens."""
+    ids = lm.tokenizer(text, add_special_tokens=True)["input_ids"][:max_tokens] if text else []
+    return readable_tokens(lm.tokenizer, ids)
 
 
 def top_tokens(recording: Recording, k: int = 8) -> list[int]:

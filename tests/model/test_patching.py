@@ -102,7 +102,7 @@ def test_clean_into_clean_gives_one_everywhere(setup, view):
     layers = pair.clean.sites[view].shape[0]
     cols = lm.summary.n_heads if view == "heads" else pair.n_tokens
     for start in (0, pair.n_tokens // 2):
-        cells = [(l, i) for l in range(layers) for i in range(cols) if view == "heads" or i >= start]
+        cells = [(layer, i) for layer in range(layers) for i in range(cols) if view == "heads" or i >= start]
         diffs = _run_batch(lm, clean_twice, view, cells, start, a, b)
         values = [normalised(pair, d, a, b) for d in diffs]
         np.testing.assert_allclose(values, 1.0, atol=1e-4)
@@ -124,7 +124,7 @@ def test_batched_equals_one_at_a_time_reference(setup, view):
     single = exact(lm, pair, a, b, view, tokens_per_pass=1)
     np.testing.assert_allclose(batched.values, single.values, atol=1e-4)
     layers, T = batched.values.shape
-    reference = np.array([[reference_cell(lm, pair, view, l, p, a, b) for p in range(T)] for l in range(layers)])
+    reference = np.array([[reference_cell(lm, pair, view, layer, p, a, b) for p in range(T)] for layer in range(layers)])
     np.testing.assert_allclose(batched.values, reference, atol=1e-4)
     assert np.abs(reference).max() > 0.01  # the patches really moved the metric
 
@@ -133,7 +133,7 @@ def test_heads_equal_hand_made_slice_replacement(setup):
     lm, pair, a, b = setup
     grid = exact(lm, pair, a, b, "heads")
     L, H = lm.summary.n_layers, lm.summary.n_heads
-    reference = np.array([[reference_cell(lm, pair, "heads", l, h, a, b) for h in range(H)] for l in range(L)])
+    reference = np.array([[reference_cell(lm, pair, "heads", layer, h, a, b) for h in range(H)] for layer in range(L)])
     assert grid.values.shape == (L, H)
     np.testing.assert_allclose(grid.values, reference, atol=1e-4)
     assert np.abs(reference).max() > 0.05
@@ -150,13 +150,13 @@ def test_attribution_equals_autograd_reference(setup):
         for layer in range(layers):  # retain every activation of the view in one plain autograd run
             module, is_input = module_of(lm, view, layer)
             if is_input:
-                def pre(mod, args, kwargs):
-                    t = (args[0] if args else kwargs["hidden_states"])
-                    kept.append(t)
+                def pre(mod, args, kwargs, kept=kept):
+                    kept.append(args[0] if args else kwargs["hidden_states"])
                 handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             else:
-                handles.append(module.register_forward_hook(
-                    lambda mod, args, out: kept.append(out[0] if isinstance(out, tuple) else out)))
+                def post(mod, args, out, kept=kept):
+                    kept.append(out[0] if isinstance(out, tuple) else out)
+                handles.append(module.register_forward_hook(post))
         try:
             logits = lm.model(input_ids=torch.tensor([list(pair.corrupted.ids)]), use_cache=False).logits
             grads = torch.autograd.grad(logits[0, -1, a] - logits[0, -1, b], kept)

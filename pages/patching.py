@@ -1,0 +1,198 @@
+"""Activation patching: a clean and a corrupted prompt, two answers, and which activations carry the
+difference. The attribution estimate draws at once; exact patching runs on a button with a progress
+bar and a cancel. Widgets and layout only: the math is in model/patching.py."""
+from __future__ import annotations
+
+import streamlit as st
+
+from model import XrayError
+from model.patching import (
+    MAX_TOKENS,
+    answer_id,
+    attribution,
+    correlation,
+    exact,
+    needed,
+    prompt_tokens,
+    record_pair,
+    top_cells,
+    top_tokens,
+)
+from model.sampling import probabilities
+from model.tokens import readable_tokens
+from pages import kit
+from viz import patching as draw
+
+PRESETS = {  # name -> (clean, corrupted, answer A, answer B); each pair has equal token counts
+    "Who gets the drink? (indirect object)": (
+        "When Mary and John went to the store, John gave a drink to",
+        "When Mary and John went to the store, Mary gave a drink to", " Mary", " John"),
+    "Who gets the ball? (indirect object)": (
+        "When Tom and James went to the park, James gave the ball to",
+        "When Tom and James went to the park, Tom gave the ball to", " Tom", " James"),
+    "Where is the landmark? (factual recall)": (
+        "The Eiffel Tower is in the city of", "The Colosseum is in the city of", " Paris", " Rome"),
+    "Which capital? (factual recall)": ("The capital of France is", "The capital of Italy is", " Paris", " Rome"),
+}
+VIEWS = {"Residual stream": "residual", "Attention output": "attn_out", "MLP output": "mlp_out",
+         "Attention heads": "heads"}
+N_CHOICES = 8
+
+EXPLANATION = """
+**The question.** Two prompts differ in one detail: the *clean* one makes the model say answer A,
+the *corrupted* one answer B. Which parts of the model carry the detail to the answer?
+
+**Patching.** Run the corrupted prompt, but at one place (a block's output at one token, or one
+attention head) put back the value that place had in the clean run, and leave everything after it
+to compute freely. We score each run by logit(A) − logit(B) at the last token, rescaled so that the
+clean run is **1** and the corrupted run is **0**: a cell near 1 means that single activation was
+enough to bring the clean answer back; near 0, it carried nothing the answer needed; below 0, it
+pushed the other way. Positions where both prompts are identical so far are exactly 0: the values
+there are the same in both runs, so there is nothing to patch.
+
+**Views.** *Residual stream*: the whole running sum at a position (embedding, or after block l).
+*Attention output* and *MLP output*: what block l's attention or MLP adds at one position.
+*Attention heads*: one head's output at every position at once (its slice of the input to the
+attention's output projection).
+
+**Attribution patching** is the quick estimate: one forward and one backward pass of the corrupted
+prompt give the gradient of the metric at every activation, and (clean − corrupted) · gradient
+predicts each patch to first order. It is instant but can miss effects that are not linear; run the
+exact patching to check it (one patched run per cell, many at once) and compare.
+"""
+
+
+def _apply_preset() -> None:
+    clean, corrupted, a, b = PRESETS[st.session_state["patch_preset"]]
+    st.session_state.update(patch_clean=clean, patch_corrupted=corrupted, patch_a_text=a, patch_b_text=b)
+
+
+def _prompts() -> tuple[str, str]:
+    first = next(iter(PRESETS))
+    kit.set_defaults({"patch_preset": first, "patch_clean": PRESETS[first][0], "patch_corrupted": PRESETS[first][1],
+                      "patch_a_text": PRESETS[first][2], "patch_b_text": PRESETS[first][3]})
+    st.selectbox("Example pair", list(PRESETS), key="patch_preset", on_change=_apply_preset)
+    cols = st.columns(2)
+    clean = cols[0].text_input("Clean prompt (gives answer A)", key="patch_clean")
+    corrupted = cols[1].text_input("Corrupted prompt (gives answer B)", key="patch_corrupted")
+    return clean, corrupted
+
+
+def _answer(lm, label: str, key: str, options: list[int], pair) -> int:
+    """One answer token among both runs' likeliest next tokens (the example's answer included)."""
+    p, q = probabilities(pair.clean.last_logits, 1.0), probabilities(pair.corrupted.last_logits, 1.0)
+    names = readable_tokens(lm.tokenizer, options)
+    wanted = answer_id(lm, st.session_state.get(key + "_text", ""))
+    if st.session_state.get(key) not in options:  # a new pair: the example's answer, else the top token
+        st.session_state[key] = wanted if wanted in options else options[0]
+    return st.selectbox(label, options, key=key,
+                        format_func=lambda i: f"{names[options.index(i)]}  (clean {p[i]:.1%} · corrupted {q[i]:.1%})")
+
+
+def _answer_options(lm, pair) -> list[int]:
+    examples = [answer_id(lm, st.session_state.get(k, "")) for k in ("patch_a_text", "patch_b_text")]
+    ids = top_tokens(pair.clean, N_CHOICES) + top_tokens(pair.corrupted, N_CHOICES)
+    return list(dict.fromkeys(ids + [i for i in examples if i is not None]))
+
+
+def _cancel(key: str) -> None:
+    st.session_state.get("patch_exact_keys", set()).discard(key)
+    st.session_state["patch_cancelled"] = True
+
+
+def _exact(lm, pair, a: int, b: int, view: str, key: str):
+    """The exact grid, computed once per key: a progress bar and a Cancel button while it runs."""
+    cols = st.columns([5, 1])
+    bar = cols[0].progress(0.0, text="Exact patching: starting…")
+    cols[1].button("Cancel", key="patch_cancel", on_click=_cancel, args=(key,))
+
+    def progress(done: int, total: int) -> None:  # also where a Cancel click stops this script run
+        bar.progress(done / total, text=f"Exact patching: {done} of {total} patched runs")
+
+    grid = kit.derived("patching_exact", key, lambda: exact(lm, pair, a, b, view, progress=progress))
+    bar.empty()
+    cols[1].empty()
+    return grid
+
+
+def _heatmap(grid, rows, cols, title: str, chart_key: str) -> None:
+    st.plotly_chart(draw.patching_heatmap(grid.values, rows, cols, title, grid.ran), key=chart_key)
+
+
+def _comparison(exact_grid, estimate, rows, cols) -> None:
+    r = correlation(exact_grid, estimate)
+    left, right = st.columns([2, 3])
+    left.metric("Correlation, estimate vs exact", "n/a" if r is None else f"{r:.3f}",
+                help="Pearson correlation over the cells that were patched (the others are 0 in both).")
+    left.caption(f"Exact patching took {exact_grid.seconds:.1f} s for {int(exact_grid.ran.sum())} patched runs.")
+    top = [{"where": f"{rows[layer]} · {cols[i]}", "exact": v, "estimate": float(estimate.values[layer, i])}
+           for layer, i, v in top_cells(exact_grid, 8)]
+    left.dataframe(top, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                                        for c in ("exact", "estimate")})
+    right.plotly_chart(draw.agreement_figure(exact_grid.values, estimate.values, exact_grid.ran,
+                                             draw.cell_names(rows, cols, exact_grid.ran)), key="patch_agree")
+
+
+def _views(lm, pair, a: int, b: int, pair_key: str) -> None:
+    label = st.radio("What to patch", list(VIEWS), key="patch_view", horizontal=True, persist_state="session")
+    view = VIEWS[label]
+    rows = draw.layer_labels(view, pair.clean.sites[view].shape[0])
+    cols = draw.column_labels(view, pair.clean.tokens, pair.corrupted.tokens, lm.summary.n_heads)
+    estimate = kit.derived("patching_attribution", f"{pair_key}\x1f{a}\x1f{b}",
+                           lambda: attribution(lm, pair, a, b))[view]
+    key = f"{pair_key}\x1f{a}\x1f{b}\x1f{view}"
+    requested = st.session_state.setdefault("patch_exact_keys", set())
+    n_runs = int(needed(pair, view).sum())
+    if st.button(f"Run exact patching ({n_runs} patched runs)", key="patch_run", type="primary"):
+        requested.add(key)
+        st.session_state["patch_cancelled"] = False
+    if st.session_state.get("patch_cancelled"):
+        st.info("Exact patching was cancelled. The estimate below is still valid; run the exact one any time.")
+    exact_grid = _exact(lm, pair, a, b, view, key) if key in requested else None
+    left, right = st.columns(2)
+    with left:
+        if exact_grid is None:
+            st.info("Exact patching has not run for this view yet: press the button above. Meanwhile the "
+                    "estimate on the right shows where to look.")
+        else:
+            _heatmap(exact_grid, rows, cols, f"Exact: {draw.VIEW_TITLES[view]}", "patch_exact_chart")
+    with right:
+        _heatmap(estimate, rows, cols, f"Estimate (attribution patching): {draw.VIEW_TITLES[view]}",
+                 "patch_estimate_chart")
+    if exact_grid is not None:
+        _comparison(exact_grid, estimate, rows, cols)
+
+
+def _pair(lm, clean: str, corrupted: str):
+    """Both prompts recorded once per model; shows both token rows aligned (also when they do not fit)."""
+    pair_key = f"{lm.name}\x1f{lm.device}\x1f{lm.dtype_name}\x1f{clean}\x1f{corrupted}"
+    try:
+        pair = kit.derived("patching_pair", pair_key, lambda: record_pair(lm, clean, corrupted, MAX_TOKENS))
+    except XrayError:
+        st.html(draw.aligned_tokens_html(prompt_tokens(lm, clean), prompt_tokens(lm, corrupted)))
+        raise
+    st.html(draw.aligned_tokens_html(pair.clean.tokens, pair.corrupted.tokens))
+    return pair, pair_key
+
+
+st.title("Activation patching")
+kit.explain("What patching measures", EXPLANATION)
+lm = kit.current_model()
+if lm is None:
+    st.stop()
+clean, corrupted = _prompts()
+try:
+    pair, pair_key = _pair(lm, clean, corrupted)
+    options = _answer_options(lm, pair)
+    cols = st.columns(2)
+    with cols[0]:
+        a = _answer(lm, "Answer A (the clean prompt's)", "patch_a", options, pair)
+    with cols[1]:
+        b = _answer(lm, "Answer B (the corrupted prompt's)", "patch_b", options, pair)
+    clean_diff, corrupted_diff = pair.logit_diffs(a, b)
+    cols = st.columns(2)
+    cols[0].metric("logit(A) − logit(B), clean run", f"{clean_diff:+.2f}", help="This is the metric's 1.")
+    cols[1].metric("logit(A) − logit(B), corrupted run", f"{corrupted_diff:+.2f}", help="This is the metric's 0.")
+    _views(lm, pair, a, b, pair_key)
+except XrayError as exc:
+    st.warning(str(exc))
