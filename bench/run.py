@@ -1,5 +1,5 @@
-"""The benchmark, one run: forward passes four ways at 16-1024 tokens, temperature, pages, memory
-and cold start, then felt latency in a browser (bench/felt.py); prints the table with every target
+"""The benchmark, one run: forward passes four ways at 16-1024 tokens, temperature, pages, activation
+patching, memory and cold start, then felt latency in a browser (bench/felt.py); prints the table with every target
 and rewrites the results blocks of README.md.
 
 Run from the repository root: `make bench` (or `.venv/bin/python bench/run.py`).
@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is local; never 
 # (measured: 64 tokens 7.9 s spinning vs 1.0 s passive at load 12 on 2 cores). Children inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from bench import coldstart, flow, incremental, interactive, memory, report  # noqa: E402
+from bench import coldstart, flow, incremental, interactive, memory, patching, report  # noqa: E402
 from bench.forward import ROWS, time_forwards  # noqa: E402
 from bench.report import Check  # noqa: E402
 
@@ -120,6 +120,11 @@ def pages_section(lm, ids, forward_256: float) -> tuple[list[str], list[Check]]:
     return lines + report.markdown_rows(header, rows) + [""], checks
 
 
+def patching_section(lm) -> tuple[list[str], list[Check]]:
+    log("Activation patching: residual heatmaps at 16 tokens, attribution patching, every view ...")
+    return patching.section(lm, log)
+
+
 def memory_section() -> tuple[list[str], list[Check]]:
     log("Row 7: peak memory in fresh processes ...")
     one = memory.run_subprocess("capture", "1024")
@@ -191,7 +196,7 @@ def main() -> None:
     lines, c, forward_256 = forward_section(lm, ids)
     block, checks = block + lines, checks + c
     for lines, c in (incremental_section(lm, ids), flow_section(lm, ids), temperature_section(lm, ids),
-                     pages_section(lm, ids, forward_256)):
+                     pages_section(lm, ids, forward_256), patching_section(lm)):
         block, checks = block + lines, checks + c
     del lm
     gc.collect()
