@@ -102,16 +102,17 @@ def _cancel(key: str) -> None:
 
 def _exact(lm, pair, a: int, b: int, view: str, key: str):
     """The exact grid, computed once per key: a progress bar and a Cancel button while it runs."""
-    cols = st.columns([5, 1])
-    bar = cols[0].progress(0.0, text="Exact patching: starting…")
-    cols[1].button("Cancel", key="patch_cancel", on_click=_cancel, args=(key,))
+    box = st.empty()  # the bar and the button, cleared when the grid is ready
+    with box.container():
+        cols = st.columns([5, 1])
+        bar = cols[0].progress(0.0, text="Exact patching: starting…")
+        cols[1].button("Cancel", key="patch_cancel", on_click=_cancel, args=(key,))
 
     def progress(done: int, total: int) -> None:  # also where a Cancel click stops this script run
         bar.progress(done / total, text=f"Exact patching: {done} of {total} patched runs")
 
     grid = kit.derived("patching_exact", key, lambda: exact(lm, pair, a, b, view, progress=progress))
-    bar.empty()
-    cols[1].empty()
+    box.empty()
     return grid
 
 
@@ -148,19 +149,18 @@ def _views(lm, pair, a: int, b: int, pair_key: str) -> None:
         st.session_state["patch_cancelled"] = False
     if st.session_state.get("patch_cancelled"):
         st.info("Exact patching was cancelled. The estimate below is still valid; run the exact one any time.")
-    exact_grid = _exact(lm, pair, a, b, view, key) if key in requested else None
     left, right = st.columns(2)
-    with left:
-        if exact_grid is None:
-            st.info("Exact patching has not run for this view yet: press the button above. Meanwhile the "
-                    "estimate on the right shows where to look.")
-        else:
-            _heatmap(exact_grid, rows, cols, f"Exact: {draw.VIEW_TITLES[view]}", "patch_exact_chart")
-    with right:
+    with right:  # drawn first: the estimate stays in view while the exact run works
         _heatmap(estimate, rows, cols, f"Estimate (attribution patching): {draw.VIEW_TITLES[view]}",
                  "patch_estimate_chart")
-    if exact_grid is not None:
-        _comparison(exact_grid, estimate, rows, cols)
+    with left:
+        if key not in requested:
+            st.info("Exact patching has not run for this view yet: press the button above. Meanwhile the "
+                    "estimate on the right shows where to look.")
+            return
+        exact_grid = _exact(lm, pair, a, b, view, key)
+        _heatmap(exact_grid, rows, cols, f"Exact: {draw.VIEW_TITLES[view]}", "patch_exact_chart")
+    _comparison(exact_grid, estimate, rows, cols)
 
 
 def _pair(lm, clean: str, corrupted: str):

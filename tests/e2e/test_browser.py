@@ -172,3 +172,20 @@ CLICK_TARGET_JS = """() => {
   const box = dot.getBoundingClientRect();
   return [box.left + box.width / 2, box.top + box.height / 2, ...gd.data[index].customdata[k]];
 }"""
+
+
+def test_patching_estimate_then_exact(browser_page):
+    """The Patching page draws its estimate at once; Cancel stops an exact run; the button then runs
+    it to the end."""
+    page = browser_page
+    open_page(page, "Patching")
+    assert wait_for_chart(page) == 1 and not exception_texts(page)
+    page.get_by_role("button", name="Run exact patching").click()
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text("Exact patching was cancelled").wait_for(timeout=120_000)
+    settle(page)
+    assert chart_count(page) == 1 and not exception_texts(page)
+    page.get_by_role("button", name="Run exact patching").click()
+    page.get_by_text("Correlation, estimate vs exact").wait_for(timeout=300_000)
+    settle(page)
+    assert chart_count(page) == 3 and not exception_texts(page)  # exact, estimate, their agreement
