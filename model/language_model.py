@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .batching import CaptureQueue, Request
 from .capture import KV, Capture
 from .errors import CaptureError, PromptError
 from .facts import ModelFacts, model_facts
@@ -51,6 +52,7 @@ class Forward:
     seconds: float  # wall time of the model call and the logits' copy to the CPU
     kv: KV | None = None  # keys and values of every position so far (past + these), when asked for
     objective: float | None = None  # the value of `objective` on this pass, when one was given
+    row_kv: tuple[KV | None, ...] = ()  # a pass over rows: each row's keys and values (padding included)
 
 
 class LanguageModel:
@@ -67,6 +69,7 @@ class LanguageModel:
         self.block_devices = block_devices(model, self.layout.blocks)  # where each block's weights live
         self.lock = threading.RLock()  # hold it to run the shared model or hook its modules
         self._cpu_twin: tuple[nn.Module, Layout] | None = None
+        self._queue = CaptureQueue(self.lock, self._capture_requests)
 
     @property
     def dtype_name(self) -> str:
@@ -94,7 +97,7 @@ class LanguageModel:
 
     def forward(
         self,
-        ids: Sequence[int],
+        ids: Sequence[int] | Sequence[Sequence[int]],
         *,
         hooks: Hooks | None = None,
         attention: str | Attention | None = None,
@@ -109,11 +112,13 @@ class LanguageModel:
         one per model); `past` holds the keys and values of positions before `ids` (from an earlier
         Forward or Capture); `keep_kv` returns them for all positions. Logits come back as float32
         numpy. `batch` > 1 runs that many copies of `ids` (and `past`) in one pass, for hooks that
-        change each row differently; logits then gain a leading batch axis. `objective` (logits
+        change each row differently; `ids` given as rows of equal length (different sequences, padded
+        by the caller) run as one batch too, with `keep_kv` filling `row_kv`. A batch's logits gain a
+        leading batch axis. `objective` (logits
         (B, T, V) tensor -> scalar) runs the pass with autograd and differentiates the scalar back to
         the input embeddings: tensor hooks the `hooks` put on activations receive their gradients
         (parameters' .grad are never touched). Failures are CaptureErrors."""
-        input_ids = torch.tensor([list(ids)] * batch, dtype=torch.long)
+        input_ids = _input_ids(ids, batch)
         run = dict(hooks=hooks, attention=attention, last_only=last_only, past=past, keep_kv=keep_kv,
                    objective=objective)
         with self.lock:
@@ -142,11 +147,57 @@ class LanguageModel:
         return self.capture_ids(ids, prompt=prompt)
 
     def capture_ids(self, ids: list[int], prompt: str | None = None) -> Capture:
-        """Capture a token sequence directly (used for generated continuations and tests)."""
+        """Capture a token sequence directly (used for generated continuations and tests). Captures
+        that other sessions ask for meanwhile may share its pass (model/batching.py)."""
+        return self._queue.capture(ids, prompt)
+
+    def _capture_requests(self, requests: list[Request]) -> None:
+        """Answer waiting capture requests: one alone exactly as ever, several in one padded pass (each
+        on its own if the batch fails, so every request gets its own outcome)."""
+        if len(requests) > 1:
+            try:
+                self._capture_rows(requests)
+                return
+            except Exception:  # noqa: BLE001  whatever broke the batch, each request gets its own outcome
+                log.warning("A batch of %d captures failed; running them one by one", len(requests), exc_info=True)
+        for request in requests:
+            try:
+                request.result = self._capture_one(request.ids, request.prompt)
+            except Exception as exc:  # this request's own error, raised again in its own thread
+                request.error = exc
+            request.done.set()
+
+    def _capture_one(self, ids: list[int], prompt: str | None) -> Capture:
         recorder = Recorder(self.summary, len(ids))
         result = self.forward(ids, hooks=recorder.recording, attention=direct_attention, keep_kv=True)
         recorder.check()
         return self._assemble(ids, prompt, recorder, result.logits, result, result.seconds)
+
+    def _capture_rows(self, requests: list[Request]) -> None:
+        """Several captures in one pass, right-padded: a causal model's real positions never see the
+        padding after them, so every row equals its own capture to float rounding."""
+        longest = max(len(r.ids) for r in requests)
+        rows = [r.ids + [r.ids[-1]] * (longest - len(r.ids)) for r in requests]  # (B, longest)
+        recorders = [Recorder(self.summary, len(r.ids), row=b) for b, r in enumerate(requests)]
+
+        @contextmanager
+        def recording(layout: Layout) -> Iterator[None]:
+            with ExitStack() as stack:
+                for recorder in recorders:
+                    stack.enter_context(recorder.recording(layout))
+                yield
+
+        result = self.forward(rows, hooks=recording, keep_kv=True)
+        for b, (request, recorder) in enumerate(zip(requests, recorders)):
+            recorder.check()
+            T = len(request.ids)
+            kv = result.row_kv[b]  # copies below: a capture must not hold the whole batch's arrays alive
+            kv = None if kv is None else tuple((_frozen(k[:, :T]), _frozen(v[:, :T])) for k, v in kv)
+            own = Forward(logits=_frozen(result.logits[b, :T]), device=result.device, dtype=result.dtype,
+                          seconds=result.seconds, kv=kv)
+            request.result = self._assemble(request.ids, request.prompt, recorder, own.logits, own, own.seconds)
+        for request in requests:
+            request.done.set()
 
     def extend_capture(self, base: Capture, ids: list[int], prompt: str | None = None) -> Capture:
         """The capture of `ids`, running only the positions after the tokens it shares with `base`
@@ -255,8 +306,27 @@ def _run_model(model: nn.Module, layout: Layout, input_ids: torch.Tensor, *, hoo
             logits = rows.detach().to(device="cpu", dtype=torch.float32).numpy()
         seconds = time.perf_counter() - start
     logits.setflags(write=False)
-    kv = _kv(cache, layout, input_ids.shape[-1] + (past[0][0].shape[-2] if past else 0)) if keep_kv else None
-    return Forward(logits=logits, device=device, dtype=dtype, seconds=seconds, kv=kv, objective=value)
+    n_kv, rows = input_ids.shape[-1] + (past[0][0].shape[-2] if past else 0), input_ids.shape[0]
+    kv = _kv(cache, layout, n_kv) if keep_kv and rows == 1 else None
+    row_kv = tuple(_kv(cache, layout, n_kv, row) for row in range(rows)) if keep_kv and rows > 1 else ()
+    return Forward(logits=logits, device=device, dtype=dtype, seconds=seconds, kv=kv, objective=value, row_kv=row_kv)
+
+
+def _frozen(part: np.ndarray) -> np.ndarray:
+    """A read-only copy of part of a larger array."""
+    copy = part.copy()
+    copy.setflags(write=False)
+    return copy
+
+
+def _input_ids(ids: Sequence[int] | Sequence[Sequence[int]], batch: int) -> torch.Tensor:
+    """(B, T) token ids: one sequence repeated `batch` times, or rows of equal length."""
+    if len(ids) and not isinstance(ids[0], (int, np.integer)):
+        rows = [list(row) for row in ids]
+        if batch != 1 or len({len(row) for row in rows}) != 1:
+            raise ValueError("Rows of ids must all have one length (pad them) and cannot be repeated.")
+        return torch.tensor(rows, dtype=torch.long)
+    return torch.tensor([list(ids)] * batch, dtype=torch.long)
 
 
 @functools.cache
@@ -301,7 +371,7 @@ def _cache(model: nn.Module, layout: Layout, past: KV | None, batch: int = 1):
     return DynamicCache(data, config=model.config)
 
 
-def _kv(cache, layout: Layout, n_tokens: int) -> KV | None:
+def _kv(cache, layout: Layout, n_tokens: int, row: int = 0) -> KV | None:
     """Every layer's keys and values as float32 numpy, or None unless each layer is a plain full cache
     of all n_tokens positions (a sliding window or recurrent state cannot be extended exactly)."""
     from transformers.cache_utils import DynamicLayer
@@ -313,7 +383,7 @@ def _kv(cache, layout: Layout, n_tokens: int) -> KV | None:
     for layer in layers:
         if type(layer) is not DynamicLayer or layer.keys is None or layer.keys.shape[-2] != n_tokens:
             return None
-        pair = tuple(t[0].to(device="cpu", dtype=torch.float32).numpy() for t in (layer.keys, layer.values))
+        pair = tuple(t[row].to(device="cpu", dtype=torch.float32).numpy() for t in (layer.keys, layer.values))
         for array in pair:
             array.setflags(write=False)
         kv.append(pair)

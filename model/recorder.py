@@ -41,9 +41,10 @@ def _empty(*shape: int) -> np.ndarray:
 class Recorder:
     """Writes each hooked activation straight into preallocated numpy arrays (no second copy)."""
 
-    def __init__(self, summary: ModelSummary, n_tokens: int, start: int = 0) -> None:
+    def __init__(self, summary: ModelSummary, n_tokens: int, start: int = 0, row: int = 0) -> None:
         """Arrays for n_tokens positions; the pass computes positions start.. (the rest come from
-        `take_prefix`)."""
+        `take_prefix`). `row` is this sequence's row in a batched pass, whose later positions may be
+        padding: only the first n_tokens - start positions of the row are kept."""
         L, H, T, D = summary.n_layers, summary.n_heads, n_tokens, summary.d_model
         # Uninitialised (every slot is written whole: seen_attention and `stored` check it), and from
         # torch's allocator: at 1024 tokens its pages take the 1.1 GB of patterns ~15% faster than
@@ -54,6 +55,7 @@ class Recorder:
         self.mlp_out = _empty(L, T, D)
         self.n_layers = L
         self.start = start
+        self.row = row
         self.seen_attention = [False] * L
         self.stored = 0  # residual, attn_out and mlp_out slots written: 3L + 1 when complete
         self.expected = 3 * L + 1
@@ -86,9 +88,10 @@ class Recorder:
         self._store(target, tensor)
         self.stored += 1
 
-    @staticmethod
-    def _store(target: np.ndarray, tensor: torch.Tensor) -> None:
-        target[...] = tensor[0].detach().to(device="cpu", dtype=torch.float32).numpy()
+    def _store(self, target: np.ndarray, tensor: torch.Tensor) -> None:
+        """This row's part of a batched activation, cut to the target's shape (padding dropped)."""
+        part = tensor[self.row][tuple(slice(0, n) for n in target.shape)]
+        target[...] = part.detach().to(device="cpu", dtype=torch.float32).numpy()
 
     def hooks(self, layout: Layout) -> list[torch.utils.hooks.RemovableHandle]:
         handles = [layout.blocks[0].register_forward_pre_hook(self._embedding, with_kwargs=True)]
@@ -122,7 +125,7 @@ class Recorder:
             self._stream(self.attn_out[i, self.start:], _first_tensor(output))
             if self.seen_attention[i]:  # the direct attention function already wrote this layer
                 return
-            weights = _attention_weights(output)  # (1, H, new rows, all keys)
+            weights = _attention_weights(output)  # (B, H, new rows, all keys)
             if weights is not None:
                 self._store(self.attention[i, :, self.start:], weights)
                 self.seen_attention[i] = True
@@ -174,10 +177,12 @@ def _family(module: nn.Module) -> str:
 
 
 def _can_write_directly(model: nn.Module, layout: Layout, input_ids: torch.Tensor) -> bool:
-    """Only float32 CPU passes of eager Llama-family models; everything else keeps the copying hooks."""
+    """Only single-sequence float32 CPU passes of eager Llama-family models; everything else (batches
+    too) keeps the copying hooks."""
     params = next(model.parameters())
     return (
-        input_ids.device.type == "cpu" and params.device.type == "cpu" and params.dtype == torch.float32
+        input_ids.shape[0] == 1 and input_ids.device.type == "cpu" and params.device.type == "cpu"
+        and params.dtype == torch.float32
         and getattr(model.config, "_attn_implementation", None) == "eager" and not model.training
         and type(model)._can_set_attn_implementation()
         and all(_family(a) in _DIRECT_FAMILIES and hasattr(a, "num_key_value_groups") for a in layout.attentions)

@@ -1,4 +1,6 @@
-"""Concurrent captures over one shared model return exactly what sequential captures return."""
+"""Concurrent captures over one shared model return what sequential captures return: never another
+session's numbers. Captures that wait together may share one padded pass (model/batching.py), which
+changes only float rounding (the rows of a batch go through differently blocked matrix products)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,5 @@ def test_eight_threads_equal_sequential(tiny_lm):
     for seq, conc, prompt in zip(sequential, concurrent, PROMPTS):
         assert conc.prompt == prompt
         np.testing.assert_array_equal(seq.token_ids, conc.token_ids)
-        np.testing.assert_array_equal(seq.attention, conc.attention)
-        np.testing.assert_array_equal(seq.residual, conc.residual)
-        np.testing.assert_array_equal(seq.logits, conc.logits)
+        for name in ("attention", "residual", "attn_out", "mlp_out", "logits"):
+            np.testing.assert_allclose(getattr(conc, name), getattr(seq, name), atol=2e-5, rtol=0, err_msg=name)
