@@ -58,17 +58,19 @@ def biggest_changes(before_row: np.ndarray, after_row: np.ndarray, n: int = 10, 
     return Comparison(ids=ids, before=p[ids], after=q[ids], kl_bits=_kl_bits(p, q))
 
 
-def comparison_figure(comp: Comparison, labels: list[str], title: str = "") -> go.Figure:
-    """Grouped horizontal bars, before (grey) and after (red) for each token; the change in the hover."""
+def comparison_figure(comp: Comparison, labels: list[str], title: str = "",
+                      names: tuple[str, str] = ("all heads on", "chosen heads off")) -> go.Figure:
+    """Grouped horizontal bars, before (grey) and after (red) for each token; the change in the hover.
+    `names` label the two passes (heads by default; the MLP page switches neurons off)."""
     if len(labels) != len(comp.ids):
         raise ValueError(f"{len(labels)} labels for {len(comp.ids)} tokens")
     y = unique_labels(labels, comp.ids)
     custom = np.stack([comp.ids.astype(str), [f"{c:+.4f}" for c in comp.change]], axis=-1)  # (M, 2)
     hover = "%{y}<br>id %{customdata[0]}<br>p = %{x:.4f}<br>change %{customdata[1]}<extra>%{fullData.name}</extra>"
     fig = go.Figure([
-        go.Bar(x=comp.before, y=y, orientation="h", name="all heads on", marker_color=_BEFORE,
+        go.Bar(x=comp.before, y=y, orientation="h", name=names[0], marker_color=_BEFORE,
                customdata=custom, hovertemplate=hover),
-        go.Bar(x=comp.after, y=y, orientation="h", name="chosen heads off", marker_color=_AFTER,
+        go.Bar(x=comp.after, y=y, orientation="h", name=names[1], marker_color=_AFTER,
                customdata=custom, hovertemplate=hover, text=[f"{c:+.1%}" for c in comp.change],
                textposition="outside", cliponaxis=False),
     ])
