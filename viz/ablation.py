@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from model.sampling import probabilities, top_tokens
 
+from .labels import escape
 from .next_token import unique_labels
 
 _BEFORE, _AFTER = "#9aa5b5", "#d8573b"
@@ -103,13 +104,15 @@ def head_effects(before_row: np.ndarray, after_rows: list[np.ndarray], temperatu
     return np.array([_kl_bits(p, probabilities(row, temperature)) for row in after_rows])
 
 
-def scan_figure(effects: np.ndarray, layer: int) -> go.Figure:
-    """One bar per head of a layer: how far switching that head off alone moves the prediction."""
+def scan_figure(effects: np.ndarray, layer: int, measure: str = "KL divergence (bits)") -> go.Figure:
+    """One bar per head of a layer: how far switching that head off alone moves the prediction
+    (`measure` names the values: KL by default, or the change of a logit difference; plain text)."""
     names = [head_label(layer, h) for h in range(len(effects))]
+    what = escape(measure)
     fig = go.Figure(go.Bar(x=names, y=effects, marker_color=_AFTER, text=[f"{e:.3f}" for e in effects],
                            textposition="outside", cliponaxis=False,
-                           hovertemplate="%{x}<br>KL = %{y:.4f} bits<extra></extra>"))
+                           hovertemplate=f"%{{x}}<br>{what} = %{{y:.4f}}<extra></extra>"))
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(type="category"),
-                      yaxis=dict(title="KL divergence (bits)", rangemode="tozero"),
+                      yaxis=dict(title=what, rangemode="tozero"),
                       title=f"Block {layer}: each head switched off on its own")
     return fig

@@ -1,6 +1,5 @@
 """The MLP page and contrast mode on the real default model through AppTest: every view draws, the
-neurons add up to the Attribution page's MLP bar, switching neurons off moves the prediction, and a
-rival token B turns the figures into logit(A) − logit(B)."""
+neurons add up to the Attribution page's MLP bar, switching neurons off moves the prediction."""
 from __future__ import annotations
 
 import json
@@ -11,7 +10,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-IOI = "When Mary and John went to the store, John gave a drink to"
 
 
 def _specs(at: AppTest) -> list[dict]:
@@ -65,28 +63,3 @@ def test_block_choice_changes_the_neurons(mlp_page: AppTest) -> None:
     mlp_page.selectbox(key="layer").set_value(3).run()
     assert not mlp_page.exception
     assert _specs(mlp_page)[1]["data"][0]["x"] != before
-
-
-def test_contrast_on_attribution_splits_mary_versus_john() -> None:
-    at = _open("pages/attribution.py", IOI)
-    box = at.selectbox(key="contrast_token")
-    box.select_index(next(i for i, label in enumerate(box.options) if label.startswith("·John"))).run()
-    assert not at.exception
-    bars, heads = _specs(at)[:2]
-    assert "logit(·Mary) − logit(·John)" in bars["layout"]["title"]["text"]
-    rows = at.dataframe[0].value
-    shares = dict(zip(rows["part"], rows["logit share"]))
-    assert shares["sum of the shares"] == pytest.approx(shares["model's own logit difference"], abs=1e-3)
-    assert (len(heads["data"][0]["y"]), len(heads["data"][0]["x"])) == (30, 9)  # blocks x heads
-    top = at.dataframe[2].value
-    assert (top["block"][0], top["head"][0]) == (23, 3)  # the head that most separates Mary from John
-
-
-def test_top_head_button_opens_it_on_the_attention_page() -> None:
-    at = _open("pages/attribution.py")
-    button = next(b for b in at.button if b.key and b.key.startswith("attr_open_"))
-    layer, head = (int(x) for x in button.key.removeprefix("attr_open_").split("_"))
-    button.click().run()
-    assert not at.exception
-    assert at.session_state["layer"] == layer and at.session_state["head"] == head
-    assert any("Attention" in t.value for t in at.title)
