@@ -22,7 +22,7 @@ N_CHOICES = 20  # neurons offered in the neuron picker (strongest direct effects
 EXPLANATION = """
 **What the MLP does.** After attention has mixed information *between* tokens, each block's MLP
 works on every token *on its own*. It normalises the token's vector, projects it up into a much
-wider hidden layer (1,536 numbers for the default model, against 576 in the stream), applies a
+wider hidden layer (the shapes in step 1 give the widths for the loaded model), applies a
 non-linear activation, and projects back down. The result is *added* to the stream.
 
 **Neurons.** Each of the hidden numbers is a *neuron*. Its value (the activation) says how strongly
@@ -31,7 +31,7 @@ scaled by that activation. So one neuron's **direct effect** on a logit is its a
 column read through the unembedding (with the final norm's divisor held fixed, as on the Attribution
 page); all neurons' effects plus the down projection's bias add up to the block's MLP bar there.
 
-**Gated MLPs.** Llama-style models (SmolLM2 included) have *two* up projections: a *gate* goes
+**Gated MLPs.** Llama-style models (the default SmolLM2 among them) have *two* up projections: a *gate* goes
 through the activation (SiLU) and multiplies the other (*up*). That is "SwiGLU". The product can be
 negative, and then a neuron writes its column *reversed*: its "suppressed" tokens are the ones it
 pushes up.
@@ -107,7 +107,8 @@ def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: in
     kept = [n for n in st.session_state.get("mlp_off", []) if n in range(width)]
     st.session_state["mlp_off"] = kept
     chosen = st.multiselect(f"Neurons of block {layer} to switch off (set to zero at every position)",
-                            list(range(width)), key="mlp_off", format_func=lambda n: f"N{n}", placeholder="e.g. N1066")
+                            list(range(width)), key="mlp_off", format_func=lambda n: f"N{n}",
+                            placeholder="e.g. a neuron from the table above")
     if not chosen:
         st.info("Choose one or more neurons: the bars then compare the prediction before and after.")
         return
