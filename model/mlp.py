@@ -194,6 +194,7 @@ def _norm_before(lm: LanguageModel, cap: Capture, layer: int, position: int, nor
     """The stream and norm that produce the MLP's input: after attention (sequential blocks) or the
     block's input (parallel blocks), whichever a norm of the block maps onto `normed`."""
     block = lm.layout.blocks[layer]
+    tol = 1e-4 if normed.dtype == torch.float32 else 2e-2  # a half-precision norm rounds to ~3 digits
     streams = (cap.residual[layer, position] + cap.attn_out[layer, position], cap.residual[layer, position])
     for name, child in block.named_children():
         if "norm" not in (name + type(child).__name__).lower():
@@ -201,7 +202,7 @@ def _norm_before(lm: LanguageModel, cap: Capture, layer: int, position: int, nor
         for stream in streams:
             x = torch.tensor(stream).to(normed.device, normed.dtype)
             y = child(x)
-            if torch.allclose(y, normed, atol=1e-4, rtol=1e-4):
+            if torch.allclose(y, normed, atol=tol, rtol=tol):
                 return stream.astype(np.float32), type(child).__name__
     return None, ""
 
