@@ -64,6 +64,15 @@ def main() -> int:
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)
             shots[name] = exception_texts(page)
             problems += len(shots[name])
+        open_page(page, "Attribution")  # a rival typed in, not among the offered top tokens
+        box = page.locator('[data-testid="stSelectbox"]').filter(has_text="contrast").first
+        box.click()
+        page.keyboard.type("Rome")
+        page.keyboard.press("Enter")
+        settle(page)
+        title = page.locator(".js-plotly-plot .gtitle").first.text_content() or ""
+        print("typed rival:", title)
+        problems += "logit(·Rome)" not in title
         print(out, shots)
         browser.close()
     return 1 if problems else 0

@@ -84,3 +84,14 @@ def test_ablation_reports_the_difference_before_and_after() -> None:
 def test_mlp_page_takes_the_same_contrast() -> None:
     at = _versus_john(_open("pages/mlp.py"))
     assert any("logit(·Mary) − logit(·John)" in c.value for c in at.caption)
+
+
+def test_a_typed_rival_is_one_token_or_refused(tokenizer) -> None:
+    """What the B box makes of typed text (AppTest cannot type new options; the browser check is
+    tools/shots_mlp.py): a word inside a sentence gets its leading space, several tokens are refused."""
+    from pages.contrast import single_token
+
+    rome = tokenizer(" Rome", add_special_tokens=False)["input_ids"]
+    assert len(rome) == 1 and single_token(tokenizer, "Rome") == rome[0] == single_token(tokenizer, " Rome")
+    assert single_token(tokenizer, ",") == tokenizer(",", add_special_tokens=False)["input_ids"][0]  # not a word: as typed
+    assert single_token(tokenizer, "Constantinople-ish") is None
