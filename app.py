@@ -27,6 +27,7 @@ PAGES = {
         st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
         st.Page("pages/head_pipeline.py", title="Attention step by step", icon=":material/stairs:",
                 url_path="head_pipeline"),
+        st.Page("pages/mlp.py", title="MLP", icon=":material/hub:", url_path="mlp"),
         st.Page("pages/next_token.py", title="Next token", icon=":material/casino:", url_path="next_token"),
         st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate"),
     ],

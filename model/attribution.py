@@ -58,8 +58,9 @@ class Attribution:
     mlp: np.ndarray  # (L,) each layer's MLP output's share
     bias: float  # final-norm bias and unembedding bias (constants, not written by any layer)
     rest: float  # part of the final stream that embeddings + attn + MLP outputs do not add up to
-    logit: float  # the model's own logit for this token here
+    logit: float  # the model's own logit for this token here (minus versus's, in contrast mode)
     scale: float  # the final norm's divisor at this position, held fixed by the linearisation
+    versus: int | None = None  # contrast mode: every share is of logit(token_id) - logit(versus)
 
     @property
     def total(self) -> float:
@@ -103,15 +104,13 @@ def final_norm(lm: LanguageModel) -> FinalNorm:
 
 def _share(direction: np.ndarray, part: np.ndarray, norm: FinalNorm, scale: float) -> np.ndarray:
     """direction (D,) . part (..., D), centred for LayerNorm, over the fixed scale -> (...)."""
-    part = np.asarray(part, dtype=np.float64)
-    if norm.kind == "layer":
-        part = part - part.mean(axis=-1, keepdims=True)
-    return part @ direction / scale
+    return Readout(direction, scale, norm.kind).share(part)
 
 
 def attribute(cap: Capture, position: int, token_id: int, unembed_row: np.ndarray, unembed_bias: float,
-              norm: FinalNorm) -> Attribution:
-    """Split cap's logit for token_id at position; unembed_row (D,) is W_U's row for that token."""
+              norm: FinalNorm, versus: int | None = None) -> Attribution:
+    """Split cap's logit for token_id at position; unembed_row (D,) is W_U's row for that token (in
+    contrast mode the difference of two rows, and the logit is the difference of the two logits)."""
     if not 0 <= position < cap.n_tokens:
         raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
     final = cap.residual[-1, position].astype(np.float64)  # (D,) stream the unembedding reads
@@ -120,6 +119,7 @@ def attribute(cap: Capture, position: int, token_id: int, unembed_row: np.ndarra
     embedding = cap.residual[0, position]  # (D,)
     attn, mlp = cap.attn_out[:, position], cap.mlp_out[:, position]  # (L, D) each
     rest = final - embedding - attn.sum(axis=0, dtype=np.float64) - mlp.sum(axis=0, dtype=np.float64)
+    logit = float(cap.logits[position, token_id]) - (float(cap.logits[position, versus]) if versus is not None else 0.0)
     return Attribution(
         position=position,
         token_id=int(token_id),
@@ -129,18 +129,58 @@ def attribute(cap: Capture, position: int, token_id: int, unembed_row: np.ndarra
         mlp=_share(direction, mlp, norm, scale),
         bias=float(np.asarray(unembed_row, dtype=np.float64) @ norm.bias + unembed_bias),
         rest=float(_share(direction, rest, norm, scale)),
-        logit=float(cap.logits[position, token_id]),
+        logit=logit,
         scale=scale,
+        versus=None if versus is None else int(versus),
     )
 
 
-def direct_logit_attribution(lm: LanguageModel, cap: Capture, position: int, token_id: int) -> Attribution:
-    """The attribution of one token's logit at one position, with the model's own unembedding."""
+def _unembedding(lm: LanguageModel, token_id: int, versus: int | None) -> tuple[np.ndarray, float]:
+    """W_U's row (D,) and bias for a token, or the difference of two tokens' (contrast mode)."""
     head = lm.model.get_output_embeddings()
     V = lm.summary.vocab_size
-    if not 0 <= token_id < V:
-        raise ValueError(f"token_id must be in 0..{V - 1}, got {token_id}")
-    row = _numpy(head.weight[token_id], lm.summary.d_model)  # (D,)
-    bias = getattr(head, "bias", None)
-    unembed_bias = float(bias[token_id]) if bias is not None else 0.0
-    return attribute(cap, position, token_id, row, unembed_bias, final_norm(lm))
+    rows, biases = [], []
+    for token in (token_id, versus) if versus is not None else (token_id,):
+        if not 0 <= token < V:
+            raise ValueError(f"token_id must be in 0..{V - 1}, got {token}")
+        rows.append(_numpy(head.weight[token], lm.summary.d_model))  # (D,)
+        bias = getattr(head, "bias", None)
+        biases.append(float(bias[token]) if bias is not None else 0.0)
+    if versus is None:
+        return rows[0], biases[0]
+    return rows[0] - rows[1], biases[0] - biases[1]
+
+
+def direct_logit_attribution(lm: LanguageModel, cap: Capture, position: int, token_id: int,
+                             versus: int | None = None) -> Attribution:
+    """The attribution of one token's logit at one position, with the model's own unembedding; with
+    `versus`, of logit(token_id) - logit(versus) ("why this token and not that one?")."""
+    row, bias = _unembedding(lm, token_id, versus)
+    return attribute(cap, position, token_id, row, bias, final_norm(lm), versus)
+
+
+@dataclass(frozen=True)
+class Readout:
+    """The direct path from one position's final stream to a logit (or a logit difference), with the
+    final norm's divisor held fixed: share(part) is what a vector added to the stream there gives."""
+
+    direction: np.ndarray  # (D,) unembedding row (or difference of rows) times the norm weight
+    scale: float  # the final norm's divisor at this position
+    norm_kind: NormKind
+
+    def share(self, part: np.ndarray) -> np.ndarray:
+        """part (..., D) -> (...) its direct share; the same formula as every bar of `attribute`."""
+        part = np.asarray(part, dtype=np.float64)
+        if self.norm_kind == "layer":
+            part = part - part.mean(axis=-1, keepdims=True)
+        return part @ self.direction / self.scale
+
+
+def readout(lm: LanguageModel, cap: Capture, position: int, token_id: int, versus: int | None = None) -> Readout:
+    """The linearised readout of logit(token_id) [- logit(versus)] at a position (for per-neuron and
+    per-head shares that must add up to the Attribution page's bars)."""
+    if not 0 <= position < cap.n_tokens:
+        raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
+    norm = final_norm(lm)
+    row, _ = _unembedding(lm, token_id, versus)
+    return Readout(direction=row * norm.weight, scale=norm.scale(cap.residual[-1, position]), norm_kind=norm.kind)

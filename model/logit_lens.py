@@ -88,3 +88,15 @@ def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = 
         target_ranks=out["rank"].reshape(shape),
         positions=cols.astype(np.int64),
     )
+
+
+def lens_logits(lm: LanguageModel, cap: Capture, position: int, token_ids: list[int]) -> np.ndarray:
+    """(L+1, k) the logits of a few tokens read from the stream at every depth at one position (the
+    same final norm and unembedding as the lens): contrast mode plots column 0 minus column 1."""
+    if not 0 <= position < cap.n_tokens:
+        raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
+    norm, head = lm.layout.final_norm, lm.model.get_output_embeddings()
+    with lm.lock, torch.inference_mode():
+        x = torch.tensor(cap.residual[:, position]).to(device=head.weight.device, dtype=head.weight.dtype)  # (L+1, D)
+        logits = head(norm(x) if norm is not None else x)  # (L+1, V)
+        return logits[:, list(token_ids)].to(device="cpu", dtype=torch.float32).numpy()

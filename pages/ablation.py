@@ -2,6 +2,7 @@
 pass is cached per (model, prompt, heads) in the kit's bounded cache shared by every session."""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from model import XrayError
@@ -9,6 +10,7 @@ from model.ablation import ablated_logits, heads_key
 from model.facts import ModelFacts
 from model.tokens import readable_tokens
 from pages import kit
+from pages.contrast import Contrast
 from viz import model_text
 from viz.ablation import (
     biggest_changes,
@@ -55,7 +57,7 @@ def _ablated(lm, cap, heads):
                            lambda: ablated_logits(lm, cap.token_ids.tolist(), heads))
 
 
-def _scan(lm, cap, pos: int) -> None:
+def _scan(lm, cap, pos: int, choice: Contrast) -> None:
     """Each head of one block switched off alone: which of them this prediction leans on."""
     st.subheader("Which heads of a block matter here?")
     cols = st.columns([1, 3])
@@ -74,6 +76,9 @@ def _scan(lm, cap, pos: int) -> None:
         bar.progress((h + 1) / cap.summary.n_heads, text=f"{head_label(layer, h)} done")
     bar.empty()
     cols[1].plotly_chart(scan_figure(head_effects(cap.logits[pos], rows), layer), key="abl_scan_chart")
+    if choice.b is not None:
+        moved = [choice.of(row) - choice.of(cap.logits[pos]) for row in rows]
+        cols[1].plotly_chart(scan_figure(np.array(moved), layer, f"change of {choice.metric}"), key="abl_scan_contrast")
 
 
 def _metrics(comp, before_top: float, after_top: float, changed: bool) -> None:
@@ -83,10 +88,12 @@ def _metrics(comp, before_top: float, after_top: float, changed: bool) -> None:
     cols[2].metric("Favourite changed", "yes" if changed else "no")
 
 
-def _compare(lm, cap, pos: int, after, n: int) -> None:
+def _compare(lm, cap, pos: int, after, n: int, choice: Contrast) -> None:
     before_row, after_row = cap.logits[pos], after[pos]  # (V,), (V,)
     comp = top_tokens_compared(before_row, after_row, n)
     _metrics(comp, float(comp.before[0]), float(comp.after[0]), int(after_row.argmax()) != int(before_row.argmax()))
+    st.metric(choice.metric, f"{choice.of(after_row):+.3f}", f"{choice.of(after_row) - choice.of(before_row):+.3f}",
+              help="With the chosen heads off; the change is against the normal pass.")
     st.plotly_chart(comparison_figure(comp, readable_tokens(lm.tokenizer, comp.ids)), key="abl_bars")
     moves = biggest_changes(before_row, after_row, n=10)
     st.subheader("The biggest changes")
@@ -103,6 +110,7 @@ if lm is None or cap is None:
     st.stop()
 pos = kit.select_position(cap, "Predict the token after")
 kit.token_strip(cap, highlight=pos)
+choice = kit.contrast_token(lm, cap, pos)
 cols = st.columns([4, 1])
 with cols[0]:
     heads = _heads(cap)
@@ -110,9 +118,9 @@ with cols[1]:
     n_bars = int(st.number_input("Bars", 3, 40, value=10, key="abl_n", persist_state="session"))
 try:
     if heads:
-        _compare(lm, cap, pos, _ablated(lm, cap, heads), n_bars)
+        _compare(lm, cap, pos, _ablated(lm, cap, heads), n_bars, choice)
     else:
         st.info("Choose one or more heads to switch off; the bars then compare the prediction before and after.")
-    _scan(lm, cap, pos)
+    _scan(lm, cap, pos, choice)
 except XrayError as exc:
     st.warning(str(exc))

@@ -5,27 +5,16 @@ from __future__ import annotations
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
-from model.attribution import direct_logit_attribution
+from model.attribution import direct_logit_attribution, readout
 from model.facts import ModelFacts
-from model.sampling import probabilities, top_tokens
-from model.tokens import readable_tokens
+from model.head_attribution import head_attribution, head_outputs
 from pages import kit
+from pages.contrast import Contrast
 from viz import attribution as draw
 from viz import model_text
+from viz.head_attribution import head_heatmap, top_head_rows
 
-N_CHOICES = 10
-
-
-def _token(lm: LanguageModel, cap: Capture, pos: int) -> tuple[int, str]:
-    """A token from the top-10 at this position; the top prediction unless the user picks another."""
-    p = probabilities(cap.logits[pos], 1.0)
-    ids = [int(i) for i in top_tokens(p, N_CHOICES)]
-    names = readable_tokens(lm.tokenizer, ids)
-    if st.session_state.get("attr_token") not in ids:
-        st.session_state["attr_token"] = ids[0]
-    chosen = st.selectbox("Token whose logit to split", ids, key="attr_token",
-                          format_func=lambda i: f"{names[ids.index(i)]}  ({p[i]:.1%})")
-    return chosen, names[ids.index(chosen)]
+N_TOP_HEADS = 6
 
 
 def _tables(attr) -> None:
@@ -49,8 +38,34 @@ def explanation(facts: ModelFacts) -> str:
         f"{model_text.norm_step(facts)} {held} The shares add up to the model's logit.\n\n"
         "Blue bars push the chosen token up, red bars push it down. This is the **direct** effect only: a "
         "block can also matter by changing what *later* blocks do, and that indirect effect is not in "
-        "these bars."
+        "these bars.\n\n"
+        "**Why A and not B?** Pick a rival token B and every bar becomes a share of logit(A) − logit(B): the "
+        "parts that tell the two apart. Parts that push both tokens alike (e.g. anything that just makes names "
+        "likely) cancel out."
     )
+
+
+def _open_head(layer: int, head: int) -> None:
+    """Open a head on the Attention page (the shared layer and head carry over)."""
+    st.session_state["layer"], st.session_state["head"] = layer, head
+    kit.switch_page("pages/attention.py")
+
+
+def _heads(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast) -> None:
+    """The attention bars split by head, and the strongest heads with a button to open each one."""
+    st.subheader("Split by head")
+    with st.spinner("Running the model once more to keep every head's output…"):
+        z = kit.derived("head_outputs", f"{kit.current_key()}\x1f{pos}", lambda: head_outputs(lm, cap, pos))
+    heads = head_attribution(lm, z, pos, readout(lm, cap, pos, choice.a, choice.b))
+    st.plotly_chart(head_heatmap(heads, choice.metric), key="attr_heads")
+    st.caption("Each block's attention output is the sum of its heads' writes (the output projection reads the heads "
+               "side by side), so a block's heads plus its projection bias add up exactly to its attention bar above.")
+    st.dataframe(top_head_rows(heads, N_TOP_HEADS), hide_index=True)
+    cols = st.columns(N_TOP_HEADS)
+    for col, (layer, head, value) in zip(cols, heads.top(N_TOP_HEADS)):
+        if col.button(f"L{layer} H{head} ({value:+.2f})", key=f"attr_open_{layer}_{head}",
+                      help="Open this head on the Attention page"):
+            _open_head(layer, head)
 
 
 st.title("Attribution: which blocks push the prediction")
@@ -58,16 +73,16 @@ cap = kit.current_capture()
 lm = kit.current_model()
 if cap is not None and lm is not None:
     kit.token_strip(cap, highlight=kit.position_of(cap))
-    cols = st.columns(2)
+    cols = st.columns([1, 2])
     pos = kit.select_position(cap, "Position", where=cols[0])
-    with cols[1]:
-        token_id, name = _token(lm, cap, pos)
+    choice = kit.contrast_token(lm, cap, pos, where=cols[1], label_a="Token whose logit to split")
     try:
-        attr = direct_logit_attribution(lm, cap, pos, token_id)
+        attr = direct_logit_attribution(lm, cap, pos, choice.a, choice.b)
     except XrayError as exc:
         st.info(str(exc))
     else:
-        st.plotly_chart(draw.attribution_figure(attr, name), key="attr_bars")
+        st.plotly_chart(draw.attribution_figure(attr, choice.a_name, versus_text=choice.b_name or None),
+                        key="attr_bars")
         norm = {"rms": "RMS", "layer": "standard deviation", "none": "1 (no final norm)"}[attr.norm_kind]
         st.caption(f"Linearised at this position: the final norm's divisor ({norm} of the final stream = "
                    f"{attr.scale:.3f}) is held fixed, so each part's share is "
@@ -77,5 +92,6 @@ if cap is not None and lm is not None:
             st.warning("The shares do not add up to the model's logit here: this model's blocks are not "
                        "plain residual additions, so read the bars as approximate.")
         _tables(attr)
+        _heads(lm, cap, pos, choice)
 if lm is not None:
     kit.explain("What direct logit attribution measures", explanation(lm.facts))

@@ -15,6 +15,7 @@ from model import Capture
 from pages import (
     captures,
     common,  # noqa: F401  (importing it leaves Streamlit's legacy pages/ mode)
+    contrast,
     links,
     models,
     results,
@@ -35,6 +36,7 @@ token_limit = session.token_limit
 derived = results.derived  # derived(kind, key, compute): one bounded cache for every page's results
 forget = shared_keys.forget
 switch_page = shared_keys.switch_page  # keeps the sidebar's prompt and model across the switch
+contrast_token = contrast.contrast_token  # token A and optional rival B: figures show logit(A) − logit(B)
 
 
 def position_label(cap: Capture, pos: int) -> str:

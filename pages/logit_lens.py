@@ -7,7 +7,7 @@ import streamlit as st
 
 from model import Capture, LanguageModel
 from model.facts import ModelFacts
-from model.logit_lens import LogitLens, logit_lens
+from model.logit_lens import LogitLens, lens_logits, logit_lens
 from model.tokens import readable_tokens
 from pages import kit
 from viz import logit_lens as draw
@@ -40,7 +40,20 @@ def _texts(lm: LanguageModel, ids: np.ndarray) -> np.ndarray:
     return names[inverse].reshape(ids.shape)
 
 
-def _follow(cap: Capture, lens: LogitLens, targets: np.ndarray) -> None:
+def _contrast(lm: LanguageModel, cap: Capture, pos: int) -> None:
+    """Token A (and a rival B) read at every depth: where does the model start to prefer A over B?"""
+    st.subheader("3 · Why A and not B, at every depth")
+    choice = kit.contrast_token(lm, cap, pos)
+    tokens = [choice.a] + ([choice.b] if choice.b is not None else [])
+    logits = lens_logits(lm, cap, pos, tokens)  # (L+1, 1 or 2)
+    values = logits[:, 0] - (logits[:, 1] if choice.b is not None else 0.0)
+    st.plotly_chart(draw.metric_figure(values, choice.metric, pos), key="lens_contrast")
+    if choice.b is not None:
+        st.caption("Above zero the stream read at that depth already prefers A to B; the last point is the "
+                   "model's own difference.")
+
+
+def _follow(lm: LanguageModel, cap: Capture, lens: LogitLens, targets: np.ndarray) -> None:
     st.subheader("2 · One position through the blocks")
     pos = kit.select_position(cap, "Position to follow", [int(p) for p in lens.positions])
     col = lens.column(pos)
@@ -53,6 +66,7 @@ def _follow(cap: Capture, lens: LogitLens, targets: np.ndarray) -> None:
              "rank": int(lens.target_ranks[r, col]) + 1} for r in range(len(names))]
     st.dataframe(rows, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0, max_value=1.0)})
+    _contrast(lm, cap, pos)
 
 
 def explanation(facts: ModelFacts) -> str:
@@ -90,6 +104,6 @@ if cap is not None and lm is not None:
                "a cell for the whole token. Early rows guess commas, spaces and full stops: there the vector is "
                "still mostly the token's own embedding, and read out as a prediction it favours the tokens that "
                "are most frequent in all text, whatever the context.")
-    _follow(cap, lens, targets)
+    _follow(lm, cap, lens, targets)
 if lm is not None:
     kit.explain("What is the logit lens?", explanation(lm.facts))

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from model.sampling import probabilities, top_tokens
 
+from .labels import escape
 from .next_token import unique_labels
 
 _BEFORE, _AFTER = "#9aa5b5", "#d8573b"
@@ -58,17 +59,19 @@ def biggest_changes(before_row: np.ndarray, after_row: np.ndarray, n: int = 10, 
     return Comparison(ids=ids, before=p[ids], after=q[ids], kl_bits=_kl_bits(p, q))
 
 
-def comparison_figure(comp: Comparison, labels: list[str], title: str = "") -> go.Figure:
-    """Grouped horizontal bars, before (grey) and after (red) for each token; the change in the hover."""
+def comparison_figure(comp: Comparison, labels: list[str], title: str = "",
+                      names: tuple[str, str] = ("all heads on", "chosen heads off")) -> go.Figure:
+    """Grouped horizontal bars, before (grey) and after (red) for each token; the change in the hover.
+    `names` label the two passes (heads by default; the MLP page switches neurons off)."""
     if len(labels) != len(comp.ids):
         raise ValueError(f"{len(labels)} labels for {len(comp.ids)} tokens")
     y = unique_labels(labels, comp.ids)
     custom = np.stack([comp.ids.astype(str), [f"{c:+.4f}" for c in comp.change]], axis=-1)  # (M, 2)
     hover = "%{y}<br>id %{customdata[0]}<br>p = %{x:.4f}<br>change %{customdata[1]}<extra>%{fullData.name}</extra>"
     fig = go.Figure([
-        go.Bar(x=comp.before, y=y, orientation="h", name="all heads on", marker_color=_BEFORE,
+        go.Bar(x=comp.before, y=y, orientation="h", name=names[0], marker_color=_BEFORE,
                customdata=custom, hovertemplate=hover),
-        go.Bar(x=comp.after, y=y, orientation="h", name="chosen heads off", marker_color=_AFTER,
+        go.Bar(x=comp.after, y=y, orientation="h", name=names[1], marker_color=_AFTER,
                customdata=custom, hovertemplate=hover, text=[f"{c:+.1%}" for c in comp.change],
                textposition="outside", cliponaxis=False),
     ])
@@ -101,13 +104,15 @@ def head_effects(before_row: np.ndarray, after_rows: list[np.ndarray], temperatu
     return np.array([_kl_bits(p, probabilities(row, temperature)) for row in after_rows])
 
 
-def scan_figure(effects: np.ndarray, layer: int) -> go.Figure:
-    """One bar per head of a layer: how far switching that head off alone moves the prediction."""
+def scan_figure(effects: np.ndarray, layer: int, measure: str = "KL divergence (bits)") -> go.Figure:
+    """One bar per head of a layer: how far switching that head off alone moves the prediction
+    (`measure` names the values: KL by default, or the change of a logit difference; plain text)."""
     names = [head_label(layer, h) for h in range(len(effects))]
+    what = escape(measure)
     fig = go.Figure(go.Bar(x=names, y=effects, marker_color=_AFTER, text=[f"{e:.3f}" for e in effects],
                            textposition="outside", cliponaxis=False,
-                           hovertemplate="%{x}<br>KL = %{y:.4f} bits<extra></extra>"))
+                           hovertemplate=f"%{{x}}<br>{what} = %{{y:.4f}}<extra></extra>"))
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(type="category"),
-                      yaxis=dict(title="KL divergence (bits)", rangemode="tozero"),
+                      yaxis=dict(title=what, rangemode="tozero"),
                       title=f"Block {layer}: each head switched off on its own")
     return fig

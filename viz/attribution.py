@@ -28,26 +28,29 @@ def _legend(fig: go.Figure) -> None:
                              hoverinfo="skip", offsetgroup="attention"))  # shares a slot: takes no bar width
 
 
-def attribution_figure(attr: Attribution, token_text: str, height: int = 460) -> go.Figure:
-    """Bars per block (attention solid, MLP hatched) plus the embedding; sign sets the colour."""
+def attribution_figure(attr: Attribution, token_text: str, height: int = 460, versus_text: str | None = None
+                       ) -> go.Figure:
+    """Bars per block (attention solid, MLP hatched) plus the embedding; sign sets the colour. With
+    versus_text (contrast mode) every bar is a share of logit(token) − logit(versus)."""
     L = len(attr.attn)
-    label = escape(token_text)
+    label = (f"the logit of {escape(token_text)}" if versus_text is None
+             else f"logit({escape(token_text)}) − logit({escape(versus_text)})")
     x = ["embedding"] + [str(block) for block in range(L)]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x[:1], y=[attr.embedding], name="embedding", marker_color=_colours([attr.embedding]),
                          marker_line=dict(color="#333", width=1), showlegend=False, offsetgroup="attention",
-                         hovertemplate=f"embedding: %{{y:+.3f}} on the logit of {label}<extra></extra>"))
+                         hovertemplate=f"embedding: %{{y:+.3f}} on {label}<extra></extra>"))
     for part, values in (("attention", attr.attn), ("MLP", attr.mlp)):
         fig.add_trace(go.Bar(
             x=x[1:], y=values, name=part, marker_color=_colours(values),
             marker_pattern_shape=PARTS[part], marker_line=dict(color="#333", width=0.5), showlegend=False,
             offsetgroup=part,
-            hovertemplate=f"block %{{x}} {part}: %{{y:+.3f}} on the logit of {label}<extra></extra>",
+            hovertemplate=f"block %{{x}} {part}: %{{y:+.3f}} on {label}<extra></extra>",
         ))
     _legend(fig)
     fig.add_hline(y=0, line_color="#666", line_width=1)
     fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=50, b=10),
-                      title=f"Direct effect on the logit of {label} at position {attr.position}",
+                      title=f"Direct effect on {label} at position {attr.position}",
                       xaxis=dict(title="block (0-based)", type="category"), yaxis_title="logit share",
                       legend=dict(orientation="h", y=1.08))
     return fig
@@ -62,7 +65,7 @@ def summary_rows(attr: Attribution) -> list[dict]:
         ("constant bias (norm + unembedding)", attr.bias),
         ("not explained by the parts", attr.rest),
         ("sum of the shares", attr.total),
-        ("model's own logit", attr.logit),
+        ("model's own logit" if attr.versus is None else "model's own logit difference", attr.logit),
     ]
     return [{"part": name, "logit share": round(value, 4)} for name, value in rows]
 

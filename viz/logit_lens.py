@@ -88,3 +88,16 @@ def tracked_figure(lens: LogitLens, position: int, target_text: str) -> go.Figur
     fig.update_layout(height=400, margin=dict(l=10, r=70, t=80, b=10), legend=dict(orientation="h", y=1.08),
                       title=f"The model's final choice at position {position}: {label}")
     return fig
+
+
+def metric_figure(values: np.ndarray, metric: str, position: int) -> go.Figure:
+    """(L+1,) a metric read at every depth at one position, e.g. logit(A) − logit(B) (plain text)."""
+    names = row_names(len(values))
+    what = escape(metric)
+    fig = go.Figure(go.Scatter(x=names, y=values, mode="lines+markers", line=dict(color="#7b3294"), name=what,
+                               hovertemplate=f"%{{x}}: {what} = %{{y:+.3f}}<extra></extra>"))
+    fig.add_hline(y=0, line_color="#666", line_width=1)
+    fig.update_xaxes(type="category", tickfont=TICK_FONT)
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=50, b=10), yaxis_title="logits",
+                      title=f"{what} read at every depth at position {position}")
+    return fig

@@ -189,3 +189,17 @@ def test_patching_estimate_then_exact(browser_page):
     page.get_by_text("Correlation, estimate vs exact").wait_for(timeout=300_000)
     settle(page)
     assert chart_count(page) == 3 and not exception_texts(page)  # exact, estimate, their agreement
+
+
+def test_mlp_page_draws_its_views(browser_page):
+    """The MLP page in the browser: the stages, both neuron maps and one neuron over the prompt."""
+    page = browser_page
+    open_page(page, "Start here")
+    type_prompt(page, "The capital of France is")
+    open_page(page, "MLP")
+    deadline = time.monotonic() + CHART_WAIT_S * 2
+    while chart_count(page) < 4 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert chart_count(page) >= 4 and not exception_texts(page)
+    main = page.locator('[data-testid="stMain"]').inner_text()
+    assert "SwiGLU" in main and "the block's MLP bar" in main

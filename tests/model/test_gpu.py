@@ -60,3 +60,27 @@ def test_gpu_flow_graph_matches_cpu(default_lm):
     np.testing.assert_allclose(graph.attention.sum((2, 3)) + graph.attn_residual, 1, atol=1e-4)
     np.testing.assert_allclose(graph.attn_residual, ref.attn_residual, atol=0.05)
     np.testing.assert_allclose(graph.mlp, ref.mlp, atol=0.05)
+
+
+def test_gpu_mlp_neurons_and_heads_add_up_in_bfloat16():
+    """Issue 10's views on the GPU: the MLP stages rebuild mlp_out, neurons and heads add up to their
+    bars, and switching no neuron off leaves the logits as they were."""
+    from model.attribution import direct_logit_attribution, readout
+    from model.head_attribution import head_attribution, head_outputs
+    from model.mlp import mlp_steps, record_mlp
+    from model.neurons import ablated_logits, neuron_effects
+
+    gpu = load_model(device="cuda", dtype="bfloat16")
+    cap = gpu.capture("When Mary and John went to the store, John gave a drink to")
+    pos, layer = cap.n_tokens - 1, cap.summary.n_layers - 1
+    mary, john = (gpu.tokenizer(t, add_special_tokens=False)["input_ids"][0] for t in (" Mary", " John"))
+    acts = record_mlp(gpu, cap.token_ids.tolist(), [layer])
+    steps = mlp_steps(gpu, cap, acts, layer, pos)
+    assert steps.stream is not None  # the MLP's norm is found in half precision too
+    np.testing.assert_allclose(steps.out, cap.mlp_out[layer, pos], atol=0.05 * np.abs(cap.mlp_out[layer, pos]).max())
+    attr = direct_logit_attribution(gpu, cap, pos, mary, versus=john)
+    read = readout(gpu, cap, pos, mary, versus=john)
+    assert neuron_effects(gpu, acts.hidden[0, pos], layer, pos, read).total == pytest.approx(attr.mlp[layer], abs=0.1)
+    heads = head_attribution(gpu, head_outputs(gpu, cap, pos), pos, read)
+    np.testing.assert_allclose(heads.layers, attr.attn, atol=0.1)
+    assert np.array_equal(ablated_logits(gpu, cap.token_ids.tolist(), []), gpu.forward(cap.token_ids.tolist()).logits)

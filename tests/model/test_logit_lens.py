@@ -90,3 +90,17 @@ def test_a_window_of_positions_equals_those_columns(tiny_lm):
     assert part.first_top_layer(4) == full.first_top_layer(4)
     with pytest.raises(ValueError, match="not in the lens"):
         part.column(3)
+
+
+def test_lens_logits_of_two_tokens_match_the_reference(tiny_lm):
+    """Contrast mode's lens: each depth's logit(A) - logit(B) equals the float64 reference's, and the
+    last depth is the model's own difference."""
+    from model.logit_lens import lens_logits
+
+    cap = tiny_lm.capture(PROMPT)
+    pos, a, b = cap.n_tokens - 1, 5, 17
+    got = lens_logits(tiny_lm, cap, pos, [a, b])  # (L+1, 2)
+    ref = _reference_logits(tiny_lm, cap.residual[:, pos])  # (L+1, V)
+    assert got.shape == (cap.summary.n_layers + 1, 2)
+    assert np.allclose(got[:, 0] - got[:, 1], ref[:, a] - ref[:, b], atol=1e-4)
+    assert got[-1, 0] - got[-1, 1] == pytest.approx(float(cap.logits[pos, a] - cap.logits[pos, b]), abs=1e-4)

@@ -29,7 +29,7 @@ def lens_page() -> AppTest:
 
 
 def test_lens_page_shows_paris_on_top_at_the_end(lens_page: AppTest) -> None:
-    heat, line = _specs(lens_page)
+    heat, line, _ = _specs(lens_page)  # the lens, the followed position, A (vs B) at every depth
     cells = heat["data"][0]["text"]
     assert cells[-1][-1] == "·Paris"  # last row, last position: the model's own answer
     assert len(cells) == 31  # embeddings + 30 blocks

@@ -1,0 +1,80 @@
+"""Direct logit attribution per attention head. The output projection reads every head's output
+side by side (H slices of head_dim), so head h's part of the block's attention output is
+W_O[:, slice h] @ z_h; the heads' parts plus the projection's bias are exactly the attention bar.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .attribution import Readout
+from .capture import Capture
+from .errors import CaptureError
+from .language_model import LanguageModel
+from .layout import Layout
+from .linear import bias, matrix
+
+
+@dataclass(frozen=True)
+class HeadAttribution:
+    """Every head's direct share of one logit (or logit difference) at one position."""
+
+    position: int
+    heads: np.ndarray  # (L, H) each head's share
+    bias: np.ndarray  # (L,) each output projection's bias share (0 without a bias)
+
+    @property
+    def layers(self) -> np.ndarray:
+        """(L,) heads plus bias per block: equals the Attribution page's attention bars."""
+        return self.heads.sum(axis=1) + self.bias
+
+    def top(self, n: int) -> list[tuple[int, int, float]]:
+        """The n heads with the largest share either way: (block, head, share), strongest first."""
+        flat = np.argsort(-np.abs(self.heads), axis=None)[:n]
+        H = self.heads.shape[1]
+        return [(int(i // H), int(i % H), float(self.heads.flat[i])) for i in flat]
+
+
+@contextmanager
+def _keep_inputs(layout: Layout, position: int, target: np.ndarray) -> Iterator[None]:
+    """Keep every output projection's input (all heads' outputs side by side) at one position."""
+    def keep(layer: int):
+        def hook(module, args: tuple) -> None:
+            target[layer] = args[0][0, position].detach().to(device="cpu", dtype=torch.float32).numpy()
+        return hook
+
+    handles = [proj.register_forward_pre_hook(keep(layer)) for layer, proj in enumerate(layout.out_projs)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def head_outputs(lm: LanguageModel, cap: Capture, position: int) -> np.ndarray:
+    """(L, H, head_dim) each head's output z_h at one position, from one pass through the gateway."""
+    s = lm.summary
+    if not 0 <= position < cap.n_tokens:
+        raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
+    z = np.full((s.n_layers, s.n_heads * s.head_dim), np.nan, dtype=np.float32)
+    lm.forward(cap.token_ids.tolist(), hooks=lambda layout: _keep_inputs(layout, position, z))
+    if np.isnan(z).any():
+        raise CaptureError("The output projections were not all called: heads cannot be separated.")
+    return z.reshape(s.n_layers, s.n_heads, s.head_dim)
+
+
+def head_attribution(lm: LanguageModel, z: np.ndarray, position: int, read: Readout) -> HeadAttribution:
+    """Each head's share: read(W_O[:, slice h] @ z_h) for z (L, H, head_dim) from `head_outputs`."""
+    L, H, hd = z.shape
+    heads = np.zeros((L, H))
+    biases = np.zeros(L)
+    for layer, proj in enumerate(lm.layout.out_projs):
+        w = matrix(proj).reshape(-1, H, hd)  # (D, H, hd) the columns of each head
+        parts = np.einsum("dhk,hk->hd", w, z[layer].astype(np.float64))  # (H, D) each head's write
+        heads[layer] = read.share(parts)
+        biases[layer] = read.share(bias(proj))
+    return HeadAttribution(position=position, heads=heads, bias=biases)

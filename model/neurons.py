@@ -1,0 +1,122 @@
+"""MLP neurons one by one: each neuron's direct effect on a logit (its activation times its output
+column, read through the same final-norm linearisation as the Attribution page), the vocabulary its
+output column promotes and suppresses, and switching neurons off to see the prediction move.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .attribution import Readout, final_norm
+from .language_model import LanguageModel
+from .layout import Layout
+from .linear import bias, matrix
+from .mlp import find_parts, mlp_parts
+
+Neuron = tuple[int, int]  # (block, neuron)
+
+
+@dataclass(frozen=True)
+class NeuronEffects:
+    """Block `layer`'s MLP at one position, split by neuron: effects.sum() + bias == the MLP's bar."""
+
+    layer: int
+    position: int
+    activations: np.ndarray  # (d_mlp,) each neuron's value (what the down projection reads)
+    effects: np.ndarray  # (d_mlp,) each neuron's direct share of the logit (or logit difference)
+    bias: float  # the down projection's bias share (0 without a bias)
+
+    @property
+    def total(self) -> float:
+        return float(self.effects.sum() + self.bias)
+
+
+def neuron_effects(lm: LanguageModel, hidden: np.ndarray, layer: int, position: int, read: Readout) -> NeuronEffects:
+    """Each neuron's activation x (its output column W_out[:, i] through the readout); hidden (d_mlp,)."""
+    down = mlp_parts(lm, layer).down
+    w_out = matrix(down)  # (D, d_mlp)
+    per_unit = read.share(w_out.T)  # (d_mlp,) the share of one unit of each neuron
+    h = np.asarray(hidden, dtype=np.float64)  # (d_mlp,)
+    return NeuronEffects(layer=layer, position=position, activations=h.astype(np.float32),
+                         effects=h * per_unit, bias=float(read.share(bias(down))))
+
+
+@dataclass(frozen=True)
+class NeuronVocab:
+    """The tokens a neuron's output column pushes up and down most, per unit of activation."""
+
+    promoted: np.ndarray  # (k,) token ids, strongest first
+    promoted_by: np.ndarray  # (k,) logit change per unit of activation (before the norm's divisor)
+    suppressed: np.ndarray  # (k,) token ids, strongest first
+    suppressed_by: np.ndarray  # (k,)
+
+
+def neuron_vocab(lm: LanguageModel, layer: int, neuron: int, k: int = 10) -> NeuronVocab:
+    """W_U · (g ⊙ W_out[:, neuron]): the direct logit change of every token per unit of activation,
+    through the final norm's weight g (centred first for LayerNorm); the divisor is left out."""
+    parts = mlp_parts(lm, layer)
+    if not 0 <= neuron < parts.width:
+        raise ValueError(f"neuron must be in 0..{parts.width - 1}, got {neuron}")
+    norm = final_norm(lm)
+    column = matrix(parts.down)[:, neuron]  # (D,)
+    if norm.kind == "layer":
+        column = column - column.mean()
+    head = lm.model.get_output_embeddings()
+    with torch.inference_mode():
+        vec = torch.tensor(column * norm.weight, dtype=head.weight.dtype, device=head.weight.device)
+        scores = (head.weight @ vec).to(device="cpu", dtype=torch.float64).numpy()  # (V,)
+    order = np.argsort(scores)
+    top, bottom = order[::-1][:k].copy(), order[:k].copy()
+    return NeuronVocab(promoted=top, promoted_by=scores[top], suppressed=bottom, suppressed_by=scores[bottom])
+
+
+def normalize_neurons(neurons: Iterable[Neuron], n_layers: int, width: int) -> tuple[Neuron, ...]:
+    """Sorted unique (block, neuron) pairs; a ValueError names any pair outside the model."""
+    out = sorted({(int(layer), int(n)) for layer, n in neurons})
+    for layer, n in out:
+        if not (0 <= layer < n_layers and 0 <= n < width):
+            raise ValueError(f"neuron B{layer} N{n} is outside this model ({n_layers} blocks x {width} neurons)")
+    return tuple(out)
+
+
+def _zero(indices: list[int]):
+    def hook(module: nn.Module, args: tuple) -> tuple:
+        hidden = args[0].clone()  # (B, T, d_mlp): never write into the caller's tensor
+        hidden[..., indices] = 0
+        return (hidden, *args[1:])
+    return hook
+
+
+@contextmanager
+def neurons_off(layout: Layout, neurons: Iterable[Neuron]) -> Iterator[None]:
+    """Within the block, the given neurons read zero at every position. Hold the model's lock."""
+    by_layer: dict[int, list[int]] = {}
+    for layer, n in neurons:
+        by_layer.setdefault(layer, []).append(n)
+    handles = []
+    try:
+        for layer, indices in by_layer.items():
+            down = find_parts(layout.mlps[layer], layout.summary.d_model).down
+            handles.append(down.register_forward_pre_hook(_zero(indices)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def ablated_logits(lm: LanguageModel, ids: list[int], neurons: Iterable[Neuron]) -> np.ndarray:
+    """Next-token logits (T, V) float32 with the neurons off; none = exactly the capture's logits."""
+    chosen = tuple((int(layer), int(n)) for layer, n in neurons)
+    for layer in {layer for layer, _ in chosen}:
+        normalize_neurons([c for c in chosen if c[0] == layer], lm.summary.n_layers, mlp_parts(lm, layer).width)
+    return lm.forward(ids, hooks=lambda layout: neurons_off(layout, chosen)).logits
+
+
+def neurons_key(neurons: Iterable[Neuron]) -> str:
+    """A plain-string cache key part for a set of neurons, order-independent."""
+    return ",".join(f"{layer}.{n}" for layer, n in sorted(set(neurons)))

@@ -1,0 +1,147 @@
+"""The MLP page: the other half of every block, opened up. One position through one block's MLP
+stage by stage, the neurons that fire, what one neuron writes, and neurons switched off. Widgets
+and layout only; the MLP's activations are recorded on demand (model/mlp.py) and cached per prompt.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from model import Capture, LanguageModel, XrayError
+from model.attribution import direct_logit_attribution, readout
+from model.mlp import MlpActivations, mlp_steps, record_mlp
+from model.neurons import ablated_logits, neuron_effects, neuron_vocab, neurons_key
+from model.tokens import readable_tokens
+from pages import kit
+from pages.contrast import Contrast
+from viz import mlp as draw
+from viz.ablation import comparison_figure, top_tokens_compared
+
+N_NEURONS = 16  # columns of the neuron views
+N_CHOICES = 20  # neurons offered in the neuron picker (strongest direct effects)
+
+EXPLANATION = """
+**What the MLP does.** After attention has mixed information *between* tokens, each block's MLP
+works on every token *on its own*. It normalises the token's vector, projects it up into a much
+wider hidden layer (the shapes in step 1 give the widths for the loaded model), applies a
+non-linear activation, and projects back down. The result is *added* to the stream.
+
+**Neurons.** Each of the hidden numbers is a *neuron*. Its value (the activation) says how strongly
+it fires for this token; its column of the down projection is the vector it writes into the stream,
+scaled by that activation. So one neuron's **direct effect** on a logit is its activation times its
+column read through the unembedding (with the final norm's divisor held fixed, as on the Attribution
+page); all neurons' effects plus the down projection's bias add up to the block's MLP bar there.
+
+**Gated MLPs.** Llama-style models (the default SmolLM2 among them) have *two* up projections: a *gate* goes
+through the activation (SiLU) and multiplies the other (*up*). That is "SwiGLU". The product can be
+negative, and then a neuron writes its column *reversed*: its "suppressed" tokens are the ones it
+pushes up.
+
+**Switching neurons off** sets their activations to zero at every position; everything else runs as
+before, so the change in the prediction is what those neurons did (directly and through later blocks).
+"""
+
+
+def _activations(lm: LanguageModel, cap: Capture) -> MlpActivations:
+    """Every block's MLP input and hidden neurons for this prompt: one extra pass, cached per prompt."""
+    with st.spinner("Running the model once more to keep every MLP's neurons…"):
+        return kit.derived("mlp", kit.current_key(),
+                           lambda: record_mlp(lm, cap.token_ids.tolist(), range(cap.summary.n_layers)))
+
+
+def _steps(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, pos: int) -> None:
+    st.subheader("1 · One token through the MLP, step by step")
+    steps = mlp_steps(lm, cap, acts, layer, pos)
+    st.caption(f"Activation of this model: **{steps.activation}**. Each chart is one stage's vector for "
+               f"the token at position {pos} (x = dimension or neuron). The last stage is exactly the stream "
+               f"after block {layer}.")
+    if steps.stream is None:
+        st.info("The norm in front of this MLP was not found among the block's modules, so the stages start "
+                "at the MLP's own input.")
+    st.plotly_chart(draw.stages_figure(steps), key="mlp_stages")
+
+
+def _firing(cap: Capture, acts: MlpActivations, layer: int, pos: int) -> None:
+    st.subheader("2 · Neurons that fire")
+    hidden = acts.hidden[acts.of(layer)]  # (T, d_mlp)
+    picks = draw.top_neurons(hidden[pos], N_NEURONS)
+    st.plotly_chart(draw.neurons_heatmap(hidden, cap.tokens, picks, layer), key="mlp_heat")
+    st.caption(f"Columns: the {N_NEURONS} neurons of block {layer} with the largest |activation| at position {pos}; "
+               "rows: every token of the prompt. Red fires positive, blue negative.")
+    st.plotly_chart(draw.layers_figure(acts.hidden[:, pos], N_NEURONS, pos), key="mlp_layers")
+
+
+def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, pos: int, choice: Contrast) -> None:
+    st.subheader("3 · What a neuron writes")
+    hidden = acts.hidden[acts.of(layer)]  # (T, d_mlp)
+    eff = neuron_effects(lm, hidden[pos], layer, pos, readout(lm, cap, pos, choice.a, choice.b))
+    bar = direct_logit_attribution(lm, cap, pos, choice.a, choice.b).mlp[layer]
+    strongest = draw.top_neurons(eff.effects, N_CHOICES)
+    cols = st.columns([2, 3])
+    cols[0].caption(f"Neurons of block {layer} with the largest direct effect on {choice.metric}")
+    cols[0].dataframe(draw.effect_rows(strongest, eff.activations, eff.effects), hide_index=True,
+                      column_config={c: st.column_config.NumberColumn(format="%+.3f") for c in ("activation", "direct effect")})
+    cols[0].caption(f"All {eff.effects.size:,} neurons add up to {eff.effects.sum():+.3f}, plus {eff.bias:+.3f} "
+                    f"from the bias: {eff.total:+.3f}, the block's MLP bar on the Attribution page ({bar:+.3f}).")
+    options = [int(n) for n in strongest]
+    if st.session_state.get("mlp_neuron") not in options:
+        st.session_state["mlp_neuron"] = options[0]
+    with cols[1]:
+        neuron = int(st.selectbox("Neuron", options, key="mlp_neuron",
+                                  format_func=lambda n: f"N{n}  (effect {eff.effects[n]:+.3f})"))
+        st.metric(f"Direct effect on {choice.metric}", f"{eff.effects[neuron]:+.3f}",
+                  help="activation × (its output column · the unembedding row(s) × final-norm weight) / the norm's divisor")
+        vocab = neuron_vocab(lm, layer, neuron, k=10)
+        sides = st.columns(2)
+        for side, title, ids, by in ((sides[0], "Its column promotes", vocab.promoted, vocab.promoted_by),
+                                     (sides[1], "Its column suppresses", vocab.suppressed, vocab.suppressed_by)):
+            side.caption(title)
+            side.dataframe(draw.vocab_rows(readable_tokens(lm.tokenizer, ids.tolist()), ids, by), hide_index=True)
+        if eff.activations[neuron] < 0:
+            st.caption("This neuron's activation is negative here, so it writes its column reversed: it pushes up "
+                       "the tokens its column suppresses.")
+    st.plotly_chart(draw.neuron_tokens_figure(cap.tokens, hidden[:, neuron], neuron, layer), key="mlp_tokens")
+
+
+def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: int, choice: Contrast) -> None:
+    st.subheader("4 · Switch neurons off")
+    kept = [n for n in st.session_state.get("mlp_off", []) if n in range(width)]
+    st.session_state["mlp_off"] = kept
+    chosen = st.multiselect(f"Neurons of block {layer} to switch off (set to zero at every position)",
+                            list(range(width)), key="mlp_off", format_func=lambda n: f"N{n}",
+                            placeholder="e.g. a neuron from the table above")
+    if not chosen:
+        st.info("Choose one or more neurons: the bars then compare the prediction before and after.")
+        return
+    neurons = [(layer, n) for n in chosen]
+    with st.spinner("Running the model with those neurons off…"):
+        after = kit.derived("mlp_ablation", kit.current_key() + "\x1f" + neurons_key(neurons),
+                            lambda: ablated_logits(lm, cap.token_ids.tolist(), neurons))
+    before_row, after_row = cap.logits[pos], after[pos]  # (V,), (V,)
+    cols = st.columns(2)
+    cols[0].metric(choice.metric, f"{choice.of(after_row):+.3f}", f"{choice.of(after_row) - choice.of(before_row):+.3f}",
+                   help="After switching the neurons off (the change is against the normal pass).")
+    comp = top_tokens_compared(before_row, after_row, 10)
+    cols[1].metric("KL divergence", f"{comp.kl_bits:.3f} bits", help="How far the whole distribution moved.")
+    st.plotly_chart(comparison_figure(comp, readable_tokens(lm.tokenizer, comp.ids.tolist()),
+                                      names=("every neuron on", "chosen neurons off")), key="mlp_abl_bars")
+
+
+st.title("MLP: the other half of every block")
+kit.explain("What an MLP does, and what a neuron is", EXPLANATION)
+lm = kit.current_model()
+cap = kit.current_capture()
+if lm is None or cap is None:
+    st.stop()
+kit.token_strip(cap, highlight=kit.position_of(cap))
+cols = st.columns([1, 1, 2])
+pos = kit.select_position(cap, "Position", where=cols[0])
+layer = kit.select_layer(cap, "Block", where=cols[1])
+choice = kit.contrast_token(lm, cap, pos, where=cols[2])
+try:
+    acts = _activations(lm, cap)
+    _steps(lm, cap, acts, layer, pos)
+    _firing(cap, acts, layer, pos)
+    _neuron(lm, cap, acts, layer, pos, choice)
+    _switch_off(lm, cap, layer, pos, int(acts.hidden.shape[-1]), choice)
+except XrayError as exc:
+    st.info(str(exc))

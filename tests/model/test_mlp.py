@@ -1,0 +1,126 @@
+"""The MLP opened up, against references: the stages recomposed give the captured mlp_out, the
+neurons' direct effects add up to the MLP's attribution bar, zeroing neurons matches a deep copy
+with those down-projection columns zeroed, and an MLP that cannot be opened is refused."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from model.attribution import direct_logit_attribution, readout
+from model.errors import UnsupportedModelError
+from model.linear import matrix
+from model.mlp import find_parts, mlp_steps, record_mlp
+from model.neurons import ablated_logits, neuron_effects, neuron_vocab
+
+PROMPT = "The capital of France is Paris and the capital of Italy is"
+
+
+@pytest.fixture(scope="module")
+def run(tiny_lm):
+    cap = tiny_lm.capture(PROMPT)
+    return cap, record_mlp(tiny_lm, cap.token_ids.tolist(), range(cap.summary.n_layers))
+
+
+def test_stages_recompose_the_captured_mlp_out(tiny_lm, run):
+    cap, acts = run
+    for layer in range(cap.summary.n_layers):
+        for pos in (0, cap.n_tokens - 1):
+            st = mlp_steps(tiny_lm, cap, acts, layer, pos)
+            assert np.allclose(st.out, cap.mlp_out[layer, pos], atol=1e-5)
+            assert np.allclose(st.hidden, acts.hidden[acts.of(layer), pos], atol=1e-6)
+            assert st.stream is not None  # the block's MLP norm was found from the stream
+            assert np.allclose(st.after, cap.residual[layer + 1, pos], atol=1e-5)  # added to the stream
+            w = matrix(find_parts(tiny_lm.layout.mlps[layer], cap.summary.d_model).down)
+            assert np.allclose(w @ st.hidden.astype(np.float64), st.out, atol=1e-4)  # down, by hand
+
+
+def test_stage_shapes_and_activation_name(tiny_lm, run):
+    cap, acts = run
+    st = mlp_steps(tiny_lm, cap, acts, 1, 2)
+    width = acts.hidden.shape[-1]
+    assert st.up.shape == st.activated.shape == st.hidden.shape == (width,)
+    assert st.normed.shape == st.out.shape == (cap.summary.d_model,)
+    if tiny_lm.name == "tiny-llama":
+        assert st.gate.shape == (width,) and st.activation.startswith("SwiGLU")
+        assert np.allclose(st.hidden, st.up * (st.gate / (1 + np.exp(-st.gate))), atol=1e-5)  # silu(gate) x up
+    else:
+        assert st.gate is None and "gelu" in st.activation
+
+
+def test_neuron_effects_sum_to_the_mlp_bar(tiny_lm, run):
+    cap, acts = run
+    pos = cap.n_tokens - 1
+    token, other = int(np.argmax(cap.logits[pos])), 7
+    for versus in (None, other):
+        attr = direct_logit_attribution(tiny_lm, cap, pos, token, versus)
+        read = readout(tiny_lm, cap, pos, token, versus)
+        for layer in range(cap.summary.n_layers):
+            eff = neuron_effects(tiny_lm, acts.hidden[acts.of(layer), pos], layer, pos, read)
+            assert eff.total == pytest.approx(attr.mlp[layer], abs=1e-4)
+
+
+def test_neuron_vocab_is_the_unembedding_of_the_output_column(tiny_lm):
+    layer, neuron = 2, 5
+    vocab = neuron_vocab(tiny_lm, layer, neuron, k=5)
+    w_out = matrix(find_parts(tiny_lm.layout.mlps[layer], tiny_lm.summary.d_model).down)[:, neuron]
+    norm = tiny_lm.layout.final_norm
+    col = w_out - w_out.mean() if isinstance(norm, nn.LayerNorm) else w_out
+    unembed = tiny_lm.model.get_output_embeddings().weight.double().detach().numpy()  # (V, D)
+    scores = unembed @ (col * norm.weight.double().detach().numpy())
+    assert vocab.promoted[0] == int(np.argmax(scores)) and vocab.suppressed[0] == int(np.argmin(scores))
+    assert np.all(np.diff(vocab.promoted_by) <= 0) and vocab.promoted_by[0] > vocab.suppressed_by[0]
+
+
+def test_zeroing_no_neurons_reproduces_the_logits_exactly(tiny_lm, run):
+    cap, _ = run
+    assert np.array_equal(ablated_logits(tiny_lm, cap.token_ids.tolist(), []), cap.logits)
+
+
+def test_zeroing_neurons_matches_a_copy_without_their_columns(tiny_lm, run):
+    cap, _ = run
+    chosen = [(1, 3), (1, 10), (2, 0)]
+    got = ablated_logits(tiny_lm, cap.token_ids.tolist(), chosen)
+    twin = copy.deepcopy(tiny_lm.model)
+    names = {id(m): n for n, m in tiny_lm.model.named_modules()}
+    modules = dict(twin.named_modules())
+    with torch.no_grad():
+        for layer, n in chosen:
+            down = modules[names[id(find_parts(tiny_lm.layout.mlps[layer], cap.summary.d_model).down)]]
+            if isinstance(down, nn.Linear):
+                down.weight[:, n] = 0
+            else:  # GPT-2 Conv1D: weight (in, out)
+                down.weight[n, :] = 0
+        ref = twin(torch.tensor([cap.token_ids.tolist()]), use_cache=False).logits[0].numpy()
+    assert np.allclose(got, ref, atol=1e-5)
+    assert not np.allclose(got, cap.logits, atol=1e-5)
+
+
+def test_an_mlp_it_cannot_rebuild_is_refused():
+    class Fused(nn.Module):  # gate and up in one matrix (Phi-3 style)
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate_up_proj, self.down_proj, self.act = nn.Linear(8, 32), nn.Linear(16, 8), nn.SiLU()
+
+        def forward(self, x):
+            g, u = self.gate_up_proj(x).chunk(2, dim=-1)
+            return self.down_proj(self.act(g) * u)
+
+    class Experts(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.router, self.experts = nn.Linear(8, 2), nn.ModuleList([nn.Linear(8, 8)] * 2)
+
+    with pytest.raises(UnsupportedModelError, match="fused"):
+        find_parts(Fused(), 8)
+    with pytest.raises(UnsupportedModelError, match="mixture of experts"):
+        find_parts(Experts(), 8)
+
+
+def test_unrecorded_block_is_named(tiny_lm):
+    acts = record_mlp(tiny_lm, [1, 2, 3], [1])
+    with pytest.raises(ValueError, match="block 0 was not recorded"):
+        acts.of(0)

@@ -1,0 +1,65 @@
+"""The MLP page and contrast mode on the real default model through AppTest: every view draws, the
+neurons add up to the Attribution page's MLP bar, switching neurons off moves the prediction."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def _specs(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def _open(page: str, prompt: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=240)
+    if prompt is not None:
+        at.session_state["prompt"] = prompt
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def mlp_page() -> AppTest:
+    return _open("pages/mlp.py")
+
+
+def test_mlp_page_draws_every_view(mlp_page: AppTest) -> None:
+    titles = [s["layout"]["title"]["text"] for s in _specs(mlp_page)]
+    assert len(titles) == 4
+    assert "stage by stage" in titles[0] and "SwiGLU" in titles[0]
+    stages = _specs(mlp_page)[0]["layout"]["annotations"]
+    assert any("(1536,)" in a["text"] for a in stages) and any("(576,)" in a["text"] for a in stages)
+    heat = _specs(mlp_page)[1]["data"][0]
+    assert len(heat["x"]) == 16 and len(heat["y"]) == mlp_page.session_state["position"] + 1  # every token
+    assert "neuron" in titles[3]
+    assert not mlp_page.error
+
+
+def test_neurons_add_up_to_the_mlp_bar(mlp_page: AppTest) -> None:
+    text = next(c.value for c in mlp_page.caption if "add up to" in c.value)
+    total, bar = (float(x) for x in re.findall(r"([+-]\d+\.\d+), the block's MLP bar.*\(([+-]\d+\.\d+)\)", text)[0])
+    assert total == pytest.approx(bar, abs=2e-3)
+
+
+def test_switching_a_neuron_off_moves_the_prediction(mlp_page: AppTest) -> None:
+    neuron = mlp_page.selectbox(key="mlp_neuron").value
+    mlp_page.multiselect(key="mlp_off").set_value([neuron]).run()
+    assert not mlp_page.exception
+    bars = _specs(mlp_page)[-1]["data"]
+    assert [b["name"] for b in bars] == ["every neuron on", "chosen neurons off"]
+    assert bars[0]["x"] != bars[1]["x"]
+
+
+def test_block_choice_changes_the_neurons(mlp_page: AppTest) -> None:
+    before = _specs(mlp_page)[1]["data"][0]["x"]
+    mlp_page.selectbox(key="layer").set_value(3).run()
+    assert not mlp_page.exception
+    assert _specs(mlp_page)[1]["data"][0]["x"] != before
