@@ -3,7 +3,11 @@ one token's logit up or down at one position.
 
 The final norm is not linear, so we linearise it around the actual final stream x at this position:
 its scale s (RMS for RMSNorm, standard deviation for LayerNorm) is held fixed, which makes the logit
-a sum over the parts that built x:  logit = sum_c (W_U[tok] * g) . (c - mean(c) [LayerNorm]) / s + bias.
+a sum over the parts that built x:  logit = k * (sum_c (W_U[tok] * g) . (c - mean(c) [LayerNorm]) / s + bias),
+with k the model's own logit scale (Cohere's logit_scale, 1 / Granite's logits_scaling; 1 for most).
+The norm's math (centred or not, its effective gain g and bias) is read off the module numerically,
+not from its class name: Gemma's (1 + w) gain, OLMo's parameter-free LayerNorm, Cohere's bias-free
+LayerNorm all come out right, and a norm that fits no such formula is refused.
 """
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ from .errors import UnsupportedModelError
 from .language_model import LanguageModel
 
 NormKind = Literal["rms", "layer", "none"]
-_CHECK_TOLERANCE = 1e-3  # our formula vs the norm module on a probe vector (relative)
+_CHECK_TOLERANCE = 1e-3  # our formula vs the norm module on probe vectors (relative)
+_DEFAULT_EPS = 1e-5  # when the module names no epsilon (it barely matters for streams far from zero)
 
 
 @dataclass(frozen=True)
@@ -73,32 +78,74 @@ def _numpy(t: torch.Tensor | None, size: int) -> np.ndarray:
     return t.detach().to(device="cpu", dtype=torch.float64).numpy()
 
 
-def _kind(norm: torch.nn.Module | None) -> NormKind:
-    if norm is None:
-        return "none"
-    if isinstance(norm, torch.nn.LayerNorm) or "layernorm" in type(norm).__name__.lower():
-        return "layer"
-    return "rms"
+def _run(lm: LanguageModel, module: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """The module on float64 rows x (N, D), in the model's dtype, back as float64."""
+    with lm.lock, torch.inference_mode():
+        out = module(torch.tensor(x).to(device=lm.model.device, dtype=lm.dtype))
+    return out.detach().to(device="cpu", dtype=torch.float64).numpy()
+
+
+def _fit_gain(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coordinate least squares y = g * z + b over the probe rows: (g, b), each (D,)."""
+    zc, yc = z - z.mean(axis=0), y - y.mean(axis=0)
+    gain = (zc * yc).sum(axis=0) / (zc * zc).sum(axis=0)
+    return gain, y.mean(axis=0) - gain * z.mean(axis=0)
+
+
+def _snap(fitted: np.ndarray, options: list[np.ndarray], tol: float) -> np.ndarray:
+    """The module's own numbers where one of them is what the fit found (exact, not a fit's rounding)."""
+    for option in options:
+        if option.shape == fitted.shape and np.abs(option - fitted).max() <= tol * max(1.0, np.abs(fitted).max()):
+            return option
+    return fitted
 
 
 def final_norm(lm: LanguageModel) -> FinalNorm:
-    """Read the final norm's numbers and check them against the module on a probe vector."""
+    """The final norm's math read off the module: centred (shifting x changes nothing) or not, then
+    its effective gain and bias fitted on probe vectors and checked on another. Refused if none fits."""
     module, D = lm.layout.final_norm, lm.summary.d_model
-    kind = _kind(module)
-    weight = _numpy(getattr(module, "weight", None), D) if module is not None else np.ones(D)
-    eps = getattr(module, "variance_epsilon", None) or getattr(module, "eps", None) or 0.0
-    norm = FinalNorm(kind, weight, _numpy(getattr(module, "bias", None), D), float(eps))
-    if module is not None:
-        probe = np.random.default_rng(0).normal(size=D).astype(np.float32) * 3 + 0.5  # (D,)
-        with lm.lock, torch.inference_mode():
-            ref = module(torch.tensor(probe).to(device=lm.model.device, dtype=lm.dtype))
-        ref = _numpy(ref, D)
-        if np.abs(norm.apply(probe) - ref).max() > _CHECK_TOLERANCE * max(1.0, np.abs(ref).max()):
-            raise UnsupportedModelError(
-                f"The final norm of {lm.summary.architecture} ({type(module).__name__}) is neither a plain "
-                "RMSNorm nor a LayerNorm, so its logit cannot be split layer by layer here."
-            )
+    if module is None:
+        return FinalNorm("none", np.ones(D), np.zeros(D), 0.0)
+    rng = np.random.default_rng(0)
+    probes = rng.normal(size=(6, D)) * 3 + 0.5  # (6, D): 5 to fit, 1 to check
+    out = _run(lm, module, probes)
+    kind: NormKind = "layer" if np.allclose(_run(lm, module, probes + 7.0), out, atol=_CHECK_TOLERANCE) else "rms"
+    eps = next((float(v) for v in (getattr(module, a, None) for a in ("variance_epsilon", "eps", "epsilon"))
+                if isinstance(v, (int, float))), _DEFAULT_EPS)
+    unit = FinalNorm(kind, np.ones(D), np.zeros(D), eps)
+    z = np.stack([unit.apply(p) for p in probes])  # (6, D) the norm before its gain and bias
+    gain, bias = _fit_gain(z[:5], out[:5])
+    weight = _numpy(getattr(module, "weight", None), D) if getattr(module, "weight", None) is not None else None
+    gains = [weight, 1.0 + weight] if weight is not None else []
+    given = getattr(module, "bias", None)
+    norm = FinalNorm(kind, _snap(gain, [*gains, np.ones(D)], _CHECK_TOLERANCE),
+                     _snap(bias, [_numpy(given, D) if given is not None else np.zeros(D), np.zeros(D)], _CHECK_TOLERANCE),
+                     eps)
+    if np.abs(norm.apply(probes[5]) - out[5]).max() > _CHECK_TOLERANCE * max(1.0, np.abs(out[5]).max()):
+        raise UnsupportedModelError(
+            f"The final norm of {lm.summary.architecture} ({type(module).__name__}) is neither an RMSNorm nor a "
+            "LayerNorm with a gain and bias per feature, so its logit cannot be split block by block here."
+        )
     return norm
+
+
+def _check_exact(lm: LanguageModel) -> float:
+    """The model's logit scale, or a refusal naming why the shares could not sum to its logit."""
+    arch, layout = lm.summary.architecture, lm.layout
+    if not layout.writes.exact:
+        raise UnsupportedModelError(
+            f"The blocks of {arch} do not add their attention and MLP outputs to the stream as two plain "
+            "terms (checked when it loaded), so its logit cannot be split block by block here."
+        )
+    if layout.logit_map.problem:
+        raise UnsupportedModelError(f"{layout.logit_map.problem} Its logit cannot be split block by block here.")
+    if layout.logit_map.softcap:
+        cap = layout.logit_map.softcap
+        raise UnsupportedModelError(
+            f"{arch} soft-caps its logits (logit = {cap:g} x tanh(raw / {cap:g})), which is not linear: no set of "
+            "shares adds up to the logit, so attribution is not shown for this model."
+        )
+    return layout.logit_map.scale
 
 
 def _share(direction: np.ndarray, part: np.ndarray, norm: FinalNorm, scale: float) -> np.ndarray:
@@ -110,13 +157,14 @@ def _share(direction: np.ndarray, part: np.ndarray, norm: FinalNorm, scale: floa
 
 
 def attribute(cap: Capture, position: int, token_id: int, unembed_row: np.ndarray, unembed_bias: float,
-              norm: FinalNorm) -> Attribution:
-    """Split cap's logit for token_id at position; unembed_row (D,) is W_U's row for that token."""
+              norm: FinalNorm, logit_scale: float = 1.0) -> Attribution:
+    """Split cap's logit for token_id at position; unembed_row (D,) is W_U's row for that token, and
+    logit_scale the factor the model multiplies its logits by."""
     if not 0 <= position < cap.n_tokens:
         raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
     final = cap.residual[-1, position].astype(np.float64)  # (D,) stream the unembedding reads
     scale = norm.scale(final)
-    direction = np.asarray(unembed_row, dtype=np.float64) * norm.weight  # (D,)
+    direction = np.asarray(unembed_row, dtype=np.float64) * norm.weight * logit_scale  # (D,)
     embedding = cap.residual[0, position]  # (D,)
     attn, mlp = cap.attn_out[:, position], cap.mlp_out[:, position]  # (L, D) each
     rest = final - embedding - attn.sum(axis=0, dtype=np.float64) - mlp.sum(axis=0, dtype=np.float64)
@@ -127,7 +175,7 @@ def attribute(cap: Capture, position: int, token_id: int, unembed_row: np.ndarra
         embedding=float(_share(direction, embedding, norm, scale)),
         attn=_share(direction, attn, norm, scale),
         mlp=_share(direction, mlp, norm, scale),
-        bias=float(np.asarray(unembed_row, dtype=np.float64) @ norm.bias + unembed_bias),
+        bias=float((np.asarray(unembed_row, dtype=np.float64) @ norm.bias + unembed_bias) * logit_scale),
         rest=float(_share(direction, rest, norm, scale)),
         logit=float(cap.logits[position, token_id]),
         scale=scale,
@@ -135,12 +183,14 @@ def attribute(cap: Capture, position: int, token_id: int, unembed_row: np.ndarra
 
 
 def direct_logit_attribution(lm: LanguageModel, cap: Capture, position: int, token_id: int) -> Attribution:
-    """The attribution of one token's logit at one position, with the model's own unembedding."""
+    """The attribution of one token's logit at one position, with the model's own unembedding; refused
+    (UnsupportedModelError) where the shares could not add up to the model's logit."""
+    scale = _check_exact(lm)
     head = lm.model.get_output_embeddings()
     V = lm.summary.vocab_size
     if not 0 <= token_id < V:
         raise ValueError(f"token_id must be in 0..{V - 1}, got {token_id}")
     row = _numpy(head.weight[token_id], lm.summary.d_model)  # (D,)
     bias = getattr(head, "bias", None)
-    unembed_bias = float(bias[token_id]) if bias is not None else 0.0
-    return attribute(cap, position, token_id, row, unembed_bias, final_norm(lm))
+    unembed_bias = float(bias[token_id].detach()) if bias is not None else 0.0
+    return attribute(cap, position, token_id, row, unembed_bias, final_norm(lm), scale)
