@@ -111,9 +111,10 @@ def _out_proj(attn: nn.Module, width: int, d_model: int, arch: str) -> nn.Module
     """The attention's projection from all heads concatenated (width) back to the stream (d_model);
     not a query/key/value projection even when those have the same square shape."""
     found = None
-    for name, child in attn.named_children():
+    for name, child in attn.named_modules():  # GPT-Neo nests its projections one module deeper
         weight = getattr(child, "weight", None)
-        if weight is None or weight.ndim != 2 or name.lower().removesuffix("_proj") in _INPUT_PROJ:
+        if not name or weight is None or weight.ndim != 2 or \
+                name.rsplit(".", 1)[-1].lower().removesuffix("_proj") in _INPUT_PROJ:
             continue
         if _in_out(child) == (width, d_model):
             found = child
