@@ -20,9 +20,10 @@ import torch
 from .capture import Capture
 from .errors import UnsupportedModelError
 from .language_model import LanguageModel
+from .probe import tolerance
 
 NormKind = Literal["rms", "layer", "none"]
-_CHECK_TOLERANCE = 1e-3  # our formula vs the norm module on probe vectors (relative)
+_CHECK_TOLERANCE = 1e-3  # our formula vs the norm module on probe vectors (relative; more in half precision)
 _DEFAULT_EPS = 1e-5  # when the module names no epsilon (it barely matters for streams far from zero)
 
 
@@ -78,8 +79,13 @@ def _numpy(t: torch.Tensor | None, size: int) -> np.ndarray:
     return t.detach().to(device="cpu", dtype=torch.float64).numpy()
 
 
+def _in_dtype(lm: LanguageModel, x: np.ndarray) -> np.ndarray:
+    """x rounded to the model's dtype (what the module really sees), as float64."""
+    return torch.tensor(x).to(lm.dtype).to(torch.float64).numpy()
+
+
 def _run(lm: LanguageModel, module: torch.nn.Module, x: np.ndarray) -> np.ndarray:
-    """The module on float64 rows x (N, D), in the model's dtype, back as float64."""
+    """The module on rows x (N, D) already in the model's dtype, back as float64."""
     with lm.lock, torch.inference_mode():
         out = module(torch.tensor(x).to(device=lm.model.device, dtype=lm.dtype))
     return out.detach().to(device="cpu", dtype=torch.float64).numpy()
@@ -106,10 +112,12 @@ def final_norm(lm: LanguageModel) -> FinalNorm:
     module, D = lm.layout.final_norm, lm.summary.d_model
     if module is None:
         return FinalNorm("none", np.ones(D), np.zeros(D), 0.0)
+    tol = max(_CHECK_TOLERANCE, tolerance(lm.dtype))
     rng = np.random.default_rng(0)
-    probes = rng.normal(size=(6, D)) * 3 + 0.5  # (6, D): 5 to fit, 1 to check
+    probes = _in_dtype(lm, rng.normal(size=(6, D)) * 3 + 0.5)  # (6, D): 5 to fit, 1 to check
     out = _run(lm, module, probes)
-    kind: NormKind = "layer" if np.allclose(_run(lm, module, probes + 7.0), out, atol=_CHECK_TOLERANCE) else "rms"
+    shifted = _run(lm, module, _in_dtype(lm, probes + 4.0))  # a LayerNorm removes the mean: no change
+    kind: NormKind = "layer" if np.abs(shifted - out).max() <= tol * max(1.0, np.abs(out).max()) else "rms"
     eps = next((float(v) for v in (getattr(module, a, None) for a in ("variance_epsilon", "eps", "epsilon"))
                 if isinstance(v, (int, float))), _DEFAULT_EPS)
     unit = FinalNorm(kind, np.ones(D), np.zeros(D), eps)
@@ -118,10 +126,9 @@ def final_norm(lm: LanguageModel) -> FinalNorm:
     weight = _numpy(getattr(module, "weight", None), D) if getattr(module, "weight", None) is not None else None
     gains = [weight, 1.0 + weight] if weight is not None else []
     given = getattr(module, "bias", None)
-    norm = FinalNorm(kind, _snap(gain, [*gains, np.ones(D)], _CHECK_TOLERANCE),
-                     _snap(bias, [_numpy(given, D) if given is not None else np.zeros(D), np.zeros(D)], _CHECK_TOLERANCE),
-                     eps)
-    if np.abs(norm.apply(probes[5]) - out[5]).max() > _CHECK_TOLERANCE * max(1.0, np.abs(out[5]).max()):
+    norm = FinalNorm(kind, _snap(gain, [*gains, np.ones(D)], tol),
+                     _snap(bias, [_numpy(given, D) if given is not None else np.zeros(D), np.zeros(D)], tol), eps)
+    if np.abs(norm.apply(probes[5]) - out[5]).max() > tol * max(1.0, np.abs(out[5]).max()):
         raise UnsupportedModelError(
             f"The final norm of {lm.summary.architecture} ({type(module).__name__}) is neither an RMSNorm nor a "
             "LayerNorm with a gain and bias per feature, so its logit cannot be split block by block here."

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 _PROBE_TOKENS = 6
-_TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8}  # relative; half precision gets 3e-2
+_TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8}  # relative; half precision gets HALF_TOLERANCE
+HALF_TOLERANCE = 3e-2  # bfloat16 keeps 8 bits: a sum rounds by ~4e-3 of the stream's size
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class Writes:
     mlp: list[nn.Module]
     scale: float
     exact: bool  # block output == input + scale * (attn write + mlp write), checked on the probe
-    heads_exact: bool  # the out-projection's output is what the attention writes (ablation is exact)
+    heads_linear: bool  # the attention writes its out-projection's output as is, so the write splits into one
+    # share per head (not behind a post-norm: Gemma 2/3, OLMo 2). Ablating a head is exact either way.
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,14 @@ def _first(output) -> torch.Tensor:
     return output[0] if isinstance(output, (tuple, list)) else output
 
 
-def _close(a: torch.Tensor, b: torch.Tensor, tol: float) -> bool:
-    return a.shape == b.shape and float((a - b).abs().max()) <= tol * max(1.0, float(b.abs().max()))
+def tolerance(dtype: torch.dtype) -> float:
+    """How far (relative) a check may be off in this dtype and still count as exact."""
+    return _TOLERANCE.get(dtype, HALF_TOLERANCE)
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float, size: float = 0.0) -> bool:
+    """a equals b up to tol relative to the larger of 1, |b| and `size` (the stream the sum rounds in)."""
+    return a.shape == b.shape and float((a - b).abs().max()) <= tol * max(1.0, float(b.abs().max()), size)
 
 
 class _Tape:
@@ -121,7 +129,7 @@ def probe(model: nn.Module, blocks: nn.ModuleList, attentions: list[nn.Module], 
           out_projs: list[nn.Module], final_norm: nn.Module | None, arch: str) -> tuple[Writes, LogitMap]:
     """Run a few tokens through the model with hooks and read off its residual writes and logit map."""
     params = next(model.parameters())
-    tol = _TOLERANCE.get(params.dtype, 3e-2)
+    tol = tolerance(params.dtype)
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     head = model.get_output_embeddings()
     cands = [(_candidates(b, a, o), _candidates(b, m, None)) for b, a, m, o in zip(blocks, attentions, mlps, out_projs)]
@@ -145,9 +153,10 @@ def _find_writes(tape: _Tape, blocks, attentions, out_projs, cands, scales: list
     chosen_attn, chosen_mlp, exact, scale = [], [], True, 1.0
     for block, (attn_c, mlp_c) in zip(blocks, cands):
         delta = tape.outputs[id(block)] - tape.inputs[id(block)]
+        size = float(tape.outputs[id(block)].abs().max())  # the stream the block's sum was rounded in
         fit = next(((a, m, s) for s in scales for a in attn_c for m in mlp_c
                     if a is not m and tape.outputs.get(id(a)) is not None and tape.outputs.get(id(m)) is not None
-                    and _close(s * (tape.outputs[id(a)] + tape.outputs[id(m)]), delta, tol)), None)
+                    and _close(s * (tape.outputs[id(a)] + tape.outputs[id(m)]), delta, tol, size)), None)
         if fit is None:
             exact = False
             chosen_attn.append(attn_c[0])
@@ -156,10 +165,10 @@ def _find_writes(tape: _Tape, blocks, attentions, out_projs, cands, scales: list
             chosen_attn.append(fit[0])
             chosen_mlp.append(fit[1])
             scale = fit[2]
-    heads_exact = exact and all(
+    heads_linear = exact and all(
         w is o or (tape.outputs.get(id(o)) is not None and _close(tape.outputs[id(o)], tape.outputs[id(w)], tol))
         for w, o in zip(chosen_attn, out_projs))
-    return Writes(chosen_attn, chosen_mlp, scale if exact else 1.0, exact, heads_exact)
+    return Writes(chosen_attn, chosen_mlp, scale if exact else 1.0, exact, heads_linear)
 
 
 def _find_logit_map(tape: _Tape, last: nn.Module, norm: nn.Module | None, head: nn.Module, logits: torch.Tensor,

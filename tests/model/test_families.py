@@ -20,6 +20,7 @@ from model.logit_lens import logit_lens
 NO_STEP_BY_STEP = {"bloom": "ALiBi", "falcon": "attention interface", "mpt": "attention interface",
                    "gpt_neo": "attention interface"}
 NO_ATTRIBUTION = {"gemma2": "soft-caps"}
+POST_NORM = {"olmo2", "gemma2", "gemma3_text"}  # attention output goes through a norm before the stream
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -54,6 +55,7 @@ def test_stream_is_the_sum_of_what_blocks_write(family_lm, family_run):
     """attn_out and mlp_out are what each block adds (parallel blocks, post-norms, multipliers...)."""
     cap, _ = family_run
     assert family_lm.layout.writes.exact
+    assert family_lm.layout.writes.heads_linear == (_family(family_lm) not in POST_NORM)
     np.testing.assert_allclose(cap.residual[1:], cap.residual[:-1] + cap.attn_out + cap.mlp_out, atol=1e-5)
 
 
@@ -140,3 +142,13 @@ def test_a_norm_of_unknown_math_is_refused(tokenizer):
     lm = LanguageModel(model, tokenizer, "tiny-maxnorm", "cpu", torch.float32)
     with pytest.raises(UnsupportedModelError, match="MaxNorm"):
         final_norm(lm)
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma", "cohere", "gpt2", "granite"])
+def test_bfloat16_attribution_adds_up(family, tokenizer):
+    """In bfloat16 the checks allow for its rounding: attribution is shown and adds up to ~1%."""
+    lm = LanguageModel(build(family).to(torch.bfloat16), tokenizer, f"tiny-{family}-bf16", "cpu", torch.bfloat16)
+    cap = lm.capture(PROMPT)
+    a = direct_logit_attribution(lm, cap, cap.n_tokens - 1, int(cap.logits[-1].argmax()))
+    assert lm.layout.writes.exact
+    assert a.total == pytest.approx(a.logit, abs=0.02 * abs(a.logit) + 0.01)
