@@ -152,6 +152,12 @@ def summarize(model: nn.Module, name: str) -> ModelSummary:
     )
 
 
+def find_blocks(model: nn.Module) -> nn.ModuleList:
+    """The decoder blocks alone, from the structure (no pass: works on a model whose weights are not
+    loaded yet, as when planning a device map)."""
+    return _find_blocks(model, summarize(model, "").n_layers)
+
+
 def find_layout(model: nn.Module, name: str) -> Layout:
     """Locate every module a capture needs, or explain which part is missing."""
     summary = summarize(model, name)

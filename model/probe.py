@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .placement import input_device
+
 _PROBE_TOKENS = 6
 _TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8}  # relative; half precision gets HALF_TOLERANCE
 HALF_TOLERANCE = 3e-2  # bfloat16 keeps 8 bits: a sum rounds by ~4e-3 of the stream's size
@@ -142,7 +144,7 @@ def probe(model: nn.Module, blocks: nn.ModuleList, attentions: list[nn.Module], 
     ids = (torch.arange(_PROBE_TOKENS) * 7 + 3) % vocab
     try:
         with torch.inference_mode():
-            logits = model(input_ids=ids[None].to(params.device), use_cache=False).logits[0].double().cpu()
+            logits = model(input_ids=ids[None].to(input_device(model)), use_cache=False).logits[0].double().cpu()
     finally:
         tape.close()
     writes = _find_writes(tape, blocks, attentions, out_projs, cands, _scales(config), tol)
