@@ -3,7 +3,11 @@ one token's logit up or down at one position.
 
 The final norm is not linear, so we linearise it around the actual final stream x at this position:
 its scale s (RMS for RMSNorm, standard deviation for LayerNorm) is held fixed, which makes the logit
-a sum over the parts that built x:  logit = sum_c (W_U[tok] * g) . (c - mean(c) [LayerNorm]) / s + bias.
+a sum over the parts that built x:  logit = k * (sum_c (W_U[tok] * g) . (c - mean(c) [LayerNorm]) / s + bias),
+with k the model's own logit scale (Cohere's logit_scale, 1 / Granite's logits_scaling; 1 for most).
+The norm's math (centred or not, its effective gain g and bias) is read off the module numerically,
+not from its class name: Gemma's (1 + w) gain, OLMo's parameter-free LayerNorm, Cohere's bias-free
+LayerNorm all come out right, and a norm that fits no such formula is refused.
 """
 from __future__ import annotations
 
@@ -16,9 +20,12 @@ import torch
 from .capture import Capture
 from .errors import UnsupportedModelError
 from .language_model import LanguageModel
+from .placement import compute_device
+from .probe import tolerance
 
 NormKind = Literal["rms", "layer", "none"]
-_CHECK_TOLERANCE = 1e-3  # our formula vs the norm module on a probe vector (relative)
+_CHECK_TOLERANCE = 1e-3  # our formula vs the norm module on probe vectors (relative; more in half precision)
+_DEFAULT_EPS = 1e-5  # when the module names no epsilon (it barely matters for streams far from zero)
 
 
 @dataclass(frozen=True)
@@ -74,32 +81,80 @@ def _numpy(t: torch.Tensor | None, size: int) -> np.ndarray:
     return t.detach().to(device="cpu", dtype=torch.float64).numpy()
 
 
-def _kind(norm: torch.nn.Module | None) -> NormKind:
-    if norm is None:
-        return "none"
-    if isinstance(norm, torch.nn.LayerNorm) or "layernorm" in type(norm).__name__.lower():
-        return "layer"
-    return "rms"
+def _in_dtype(lm: LanguageModel, x: np.ndarray) -> np.ndarray:
+    """x rounded to the model's dtype (what the module really sees), as float64."""
+    return torch.tensor(x).to(lm.dtype).to(torch.float64).numpy()
+
+
+def _run(lm: LanguageModel, module: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """The module on rows x (N, D) already in the model's dtype, back as float64."""
+    with lm.lock, torch.inference_mode():
+        out = module(torch.tensor(x).to(device=compute_device(module), dtype=lm.dtype))
+    return out.detach().to(device="cpu", dtype=torch.float64).numpy()
+
+
+def _fit_gain(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coordinate least squares y = g * z + b over the probe rows: (g, b), each (D,)."""
+    zc, yc = z - z.mean(axis=0), y - y.mean(axis=0)
+    gain = (zc * yc).sum(axis=0) / (zc * zc).sum(axis=0)
+    return gain, y.mean(axis=0) - gain * z.mean(axis=0)
+
+
+def _snap(fitted: np.ndarray, options: list[np.ndarray], tol: float) -> np.ndarray:
+    """The module's own numbers where one of them is what the fit found (exact, not a fit's rounding)."""
+    for option in options:
+        if option.shape == fitted.shape and np.abs(option - fitted).max() <= tol * max(1.0, np.abs(fitted).max()):
+            return option
+    return fitted
 
 
 def final_norm(lm: LanguageModel) -> FinalNorm:
-    """Read the final norm's numbers and check them against the module on a probe vector."""
+    """The final norm's math read off the module: centred (shifting x changes nothing) or not, then
+    its effective gain and bias fitted on probe vectors and checked on another. Refused if none fits."""
     module, D = lm.layout.final_norm, lm.summary.d_model
-    kind = _kind(module)
-    weight = _numpy(getattr(module, "weight", None), D) if module is not None else np.ones(D)
-    eps = getattr(module, "variance_epsilon", None) or getattr(module, "eps", None) or 0.0
-    norm = FinalNorm(kind, weight, _numpy(getattr(module, "bias", None), D), float(eps))
-    if module is not None:
-        probe = np.random.default_rng(0).normal(size=D).astype(np.float32) * 3 + 0.5  # (D,)
-        with lm.lock, torch.inference_mode():
-            ref = module(torch.tensor(probe).to(device=lm.model.device, dtype=lm.dtype))
-        ref = _numpy(ref, D)
-        if np.abs(norm.apply(probe) - ref).max() > _CHECK_TOLERANCE * max(1.0, np.abs(ref).max()):
-            raise UnsupportedModelError(
-                f"The final norm of {lm.summary.architecture} ({type(module).__name__}) is neither a plain "
-                "RMSNorm nor a LayerNorm, so its logit cannot be split layer by layer here."
-            )
+    if module is None:
+        return FinalNorm("none", np.ones(D), np.zeros(D), 0.0)
+    tol = max(_CHECK_TOLERANCE, tolerance(lm.dtype))
+    rng = np.random.default_rng(0)
+    probes = _in_dtype(lm, rng.normal(size=(6, D)) * 3 + 0.5)  # (6, D): 5 to fit, 1 to check
+    out = _run(lm, module, probes)
+    shifted = _run(lm, module, _in_dtype(lm, probes + 4.0))  # a LayerNorm removes the mean: no change
+    kind: NormKind = "layer" if np.abs(shifted - out).max() <= tol * max(1.0, np.abs(out).max()) else "rms"
+    eps = next((float(v) for v in (getattr(module, a, None) for a in ("variance_epsilon", "eps", "epsilon"))
+                if isinstance(v, (int, float))), _DEFAULT_EPS)
+    unit = FinalNorm(kind, np.ones(D), np.zeros(D), eps)
+    z = np.stack([unit.apply(p) for p in probes])  # (6, D) the norm before its gain and bias
+    gain, bias = _fit_gain(z[:5], out[:5])
+    weight = _numpy(getattr(module, "weight", None), D) if getattr(module, "weight", None) is not None else None
+    gains = [weight, 1.0 + weight] if weight is not None else []
+    given = getattr(module, "bias", None)
+    norm = FinalNorm(kind, _snap(gain, [*gains, np.ones(D)], tol),
+                     _snap(bias, [_numpy(given, D) if given is not None else np.zeros(D), np.zeros(D)], tol), eps)
+    if np.abs(norm.apply(probes[5]) - out[5]).max() > tol * max(1.0, np.abs(out[5]).max()):
+        raise UnsupportedModelError(
+            f"The final norm of {lm.summary.architecture} ({type(module).__name__}) is neither an RMSNorm nor a "
+            "LayerNorm with a gain and bias per feature, so its logit cannot be split block by block here."
+        )
     return norm
+
+
+def _check_exact(lm: LanguageModel) -> float:
+    """The model's logit scale, or a refusal naming why the shares could not sum to its logit."""
+    arch, layout = lm.summary.architecture, lm.layout
+    if not layout.writes.exact:
+        raise UnsupportedModelError(
+            f"The blocks of {arch} do not add their attention and MLP outputs to the stream as two plain "
+            "terms (checked when it loaded), so its logit cannot be split block by block here."
+        )
+    if layout.logit_map.problem:
+        raise UnsupportedModelError(f"{layout.logit_map.problem} Its logit cannot be split block by block here.")
+    if layout.logit_map.softcap:
+        cap = layout.logit_map.softcap
+        raise UnsupportedModelError(
+            f"{arch} soft-caps its logits (logit = {cap:g} x tanh(raw / {cap:g})), which is not linear: no set of "
+            "shares adds up to the logit, so attribution is not shown for this model."
+        )
+    return layout.logit_map.scale
 
 
 def _share(direction: np.ndarray, part: np.ndarray, norm: FinalNorm, scale: float) -> np.ndarray:
@@ -108,14 +163,15 @@ def _share(direction: np.ndarray, part: np.ndarray, norm: FinalNorm, scale: floa
 
 
 def attribute(cap: Capture, position: int, token_id: int, unembed_row: np.ndarray, unembed_bias: float,
-              norm: FinalNorm, versus: int | None = None) -> Attribution:
+              norm: FinalNorm, versus: int | None = None, logit_scale: float = 1.0) -> Attribution:
     """Split cap's logit for token_id at position; unembed_row (D,) is W_U's row for that token (in
-    contrast mode the difference of two rows, and the logit is the difference of the two logits)."""
+    contrast mode the difference of two rows, and the logit is the difference of the two logits), and
+    logit_scale the factor the model multiplies its logits by."""
     if not 0 <= position < cap.n_tokens:
         raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
     final = cap.residual[-1, position].astype(np.float64)  # (D,) stream the unembedding reads
     scale = norm.scale(final)
-    direction = np.asarray(unembed_row, dtype=np.float64) * norm.weight  # (D,)
+    direction = np.asarray(unembed_row, dtype=np.float64) * norm.weight * logit_scale  # (D,)
     embedding = cap.residual[0, position]  # (D,)
     attn, mlp = cap.attn_out[:, position], cap.mlp_out[:, position]  # (L, D) each
     rest = final - embedding - attn.sum(axis=0, dtype=np.float64) - mlp.sum(axis=0, dtype=np.float64)
@@ -127,7 +183,7 @@ def attribute(cap: Capture, position: int, token_id: int, unembed_row: np.ndarra
         embedding=float(_share(direction, embedding, norm, scale)),
         attn=_share(direction, attn, norm, scale),
         mlp=_share(direction, mlp, norm, scale),
-        bias=float(np.asarray(unembed_row, dtype=np.float64) @ norm.bias + unembed_bias),
+        bias=float((np.asarray(unembed_row, dtype=np.float64) @ norm.bias + unembed_bias) * logit_scale),
         rest=float(_share(direction, rest, norm, scale)),
         logit=logit,
         scale=scale,
@@ -155,8 +211,9 @@ def direct_logit_attribution(lm: LanguageModel, cap: Capture, position: int, tok
                              versus: int | None = None) -> Attribution:
     """The attribution of one token's logit at one position, with the model's own unembedding; with
     `versus`, of logit(token_id) - logit(versus) ("why this token and not that one?")."""
+    scale = _check_exact(lm)  # refused where the shares could not add up to the model's logit
     row, bias = _unembedding(lm, token_id, versus)
-    return attribute(cap, position, token_id, row, bias, final_norm(lm), versus)
+    return attribute(cap, position, token_id, row, bias, final_norm(lm), versus, scale)
 
 
 @dataclass(frozen=True)
@@ -181,6 +238,8 @@ def readout(lm: LanguageModel, cap: Capture, position: int, token_id: int, versu
     per-head shares that must add up to the Attribution page's bars)."""
     if not 0 <= position < cap.n_tokens:
         raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
+    logit_scale = _check_exact(lm)
     norm = final_norm(lm)
     row, _ = _unembedding(lm, token_id, versus)
-    return Readout(direction=row * norm.weight, scale=norm.scale(cap.residual[-1, position]), norm_kind=norm.kind)
+    return Readout(direction=row * norm.weight * logit_scale, scale=norm.scale(cap.residual[-1, position]),
+                   norm_kind=norm.kind)

@@ -136,11 +136,23 @@ def _scores(query: torch.Tensor, key: torch.Tensor, scaling: float, softcap: flo
     return _to_numpy(s)
 
 
+def _uses_alibi(config) -> bool:
+    """ALiBi (a per-head linear bias on the scores by distance): BLOOM always, Falcon and MPT by config."""
+    attn_config = getattr(config, "attn_config", None)
+    return (config.model_type == "bloom" or bool(getattr(config, "alibi", False))
+            or bool(getattr(attn_config, "alibi", False) if attn_config is not None else False))
+
+
 def _check_supported(lm: LanguageModel) -> None:
     if not type(lm.model)._can_set_attn_implementation():
+        config = lm.model.config
+        alibi = (" Its scores also carry an ALiBi position bias added inside that module."
+                 if _uses_alibi(config) else "")
         raise UnsupportedModelError(
-            f"{lm.summary.architecture} does not route attention through transformers' attention "
-            "registry, so its queries and keys cannot be recorded step by step."
+            f"Attention step by step is not available for {lm.summary.architecture} ({config.model_type}): this "
+            "family computes attention inside its own module instead of through transformers' attention "
+            f"interface, so the queries and keys it used cannot be recorded.{alibi} The captured patterns on "
+            "the other pages are the model's own."
         )
 
 

@@ -11,8 +11,11 @@ from .errors import UnsupportedModelError
 if TYPE_CHECKING:  # torch only where a model is inspected: ModelSummary stays a light import
     from torch import nn
 
+    from .probe import LogitMap, Writes
+
 _ATTN_HINTS = ("attn", "attention")
 _MLP_HINTS = ("mlp", "feed_forward", "ffn", "moe")
+_INPUT_PROJ = ("q", "k", "v", "qkv", "query", "key", "value", "query_key_value", "c_attn", "wqkv", "kv")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class Layout:
     out_projs: list[nn.Module]  # attention output projection per block (input = concatenated heads)
     final_norm: nn.Module | None
     summary: ModelSummary
+    writes: Writes  # the modules whose outputs each block adds to the stream (checked on a probe pass)
+    logit_map: LogitMap  # how the logits follow from the unembedding of the final norm's output
 
 
 def _architecture(model: nn.Module) -> str:
@@ -65,22 +70,53 @@ def _find_blocks(model: nn.Module, n_layers: int) -> nn.ModuleList:
     )
 
 
-def _child(block: nn.Module, hints: tuple[str, ...], what: str, arch: str) -> nn.Module:
-    """The direct child of a block whose attribute or class name matches one of the hints."""
-    for name, child in block.named_children():
-        label = f"{name} {type(child).__name__}".lower()
-        has_weights = next(child.parameters(), None) is not None  # not GPT-NeoX's post_attention_dropout
-        if any(h in label for h in hints) and "norm" not in label and has_weights:
-            return child
+def _weighted(module: nn.Module) -> bool:
+    return next(module.parameters(), None) is not None  # not GPT-NeoX's post_attention_dropout
+
+
+def _child(block: nn.Module, hints: tuple[str, ...], what: str, arch: str, skip: nn.Module | None = None) -> nn.Module:
+    """The direct child of a block whose attribute name (else class name) matches one of the hints."""
+    children = [(n, c) for n, c in block.named_children() if c is not skip and _weighted(c)]
+    for label in (lambda n, c: n.lower(), lambda n, c: type(c).__name__.lower()):
+        for name, child in children:
+            text = label(name, child)
+            if any(h in text for h in hints) and "norm" not in text:
+                return child
     raise UnsupportedModelError(f"Cannot find the {what} inside a block of {arch}.")
 
 
-def _out_proj(attn: nn.Module, width: int, arch: str) -> nn.Module:
-    """The last weight-bearing child of an attention module that reads all heads concatenated."""
+def _mlp(block: nn.Module, attn: nn.Module, d_model: int, arch: str) -> nn.Module:
+    """The block's MLP module, or (OPT: fc1/fc2 straight in the block) its last projection to d_model."""
+    try:
+        return _child(block, _MLP_HINTS, "MLP", arch, skip=attn)
+    except UnsupportedModelError:
+        last = None
+        for name, child in block.named_children():
+            weight = getattr(child, "weight", None)
+            if child is not attn and "norm" not in name.lower() and weight is not None and weight.ndim == 2 \
+                    and _in_out(child)[1] == d_model:
+                last = child
+        if last is None:
+            raise
+        return last
+
+
+def _in_out(linear: nn.Module) -> tuple[int, int]:
+    """(input features, output features) of a Linear (weight (out, in)) or GPT-2 Conv1D (weight (in, out))."""
+    rows, cols = linear.weight.shape
+    return (rows, cols) if type(linear).__name__ == "Conv1D" else (cols, rows)
+
+
+def _out_proj(attn: nn.Module, width: int, d_model: int, arch: str) -> nn.Module:
+    """The attention's projection from all heads concatenated (width) back to the stream (d_model);
+    not a query/key/value projection even when those have the same square shape."""
     found = None
-    for child in attn.children():
+    for name, child in attn.named_modules():  # GPT-Neo nests its projections one module deeper
         weight = getattr(child, "weight", None)
-        if weight is not None and weight.ndim == 2 and width in weight.shape:
+        if not name or weight is None or weight.ndim != 2 or \
+                name.rsplit(".", 1)[-1].lower().removesuffix("_proj") in _INPUT_PROJ:
+            continue
+        if _in_out(child) == (width, d_model):
             found = child
     if found is None:
         raise UnsupportedModelError(f"Cannot find the attention output projection of {arch}.")
@@ -88,18 +124,13 @@ def _out_proj(attn: nn.Module, width: int, arch: str) -> nn.Module:
 
 
 def _final_norm(model: nn.Module, blocks: nn.ModuleList) -> nn.Module | None:
-    """The norm the base model applies after the block stack (the one the unembedding reads)."""
-    base = getattr(model, "base_model", model)
+    """The norm beside the block stack (a child of the module that holds the blocks, like OPT's
+    decoder.final_layer_norm or Llama's model.norm): the one the unembedding reads."""
+    parent = next((m for m in model.modules() if any(c is blocks for c in m.children())), model)
     norm = None
-    for child in base.children():
-        if child is blocks:
-            continue
-        if "norm" in type(child).__name__.lower():
+    for name, child in parent.named_children():
+        if child is not blocks and ("norm" in f"{name} {type(child).__name__}".lower() or name == "ln_f"):
             norm = child
-    if norm is None:
-        for name, child in base.named_children():
-            if "norm" in name.lower() or name == "ln_f":
-                norm = child
     return norm
 
 
@@ -121,13 +152,23 @@ def summarize(model: nn.Module, name: str) -> ModelSummary:
     )
 
 
+def find_blocks(model: nn.Module) -> nn.ModuleList:
+    """The decoder blocks alone, from the structure (no pass: works on a model whose weights are not
+    loaded yet, as when planning a device map)."""
+    return _find_blocks(model, summarize(model, "").n_layers)
+
+
 def find_layout(model: nn.Module, name: str) -> Layout:
     """Locate every module a capture needs, or explain which part is missing."""
     summary = summarize(model, name)
     arch = summary.architecture
     blocks = _find_blocks(model, summary.n_layers)
     attentions = [_child(b, _ATTN_HINTS, "attention module", arch) for b in blocks]
-    mlps = [_child(b, _MLP_HINTS, "MLP", arch) for b in blocks]
+    mlps = [_mlp(b, a, summary.d_model, arch) for b, a in zip(blocks, attentions)]
     width = summary.n_heads * summary.head_dim
-    out_projs = [_out_proj(a, width, arch) for a in attentions]
-    return Layout(blocks, attentions, mlps, out_projs, _final_norm(model, blocks), summary)
+    out_projs = [_out_proj(a, width, summary.d_model, arch) for a in attentions]
+    norm = _final_norm(model, blocks)
+    from .probe import probe
+
+    writes, logit_map = probe(model, blocks, attentions, mlps, out_projs, norm, arch)
+    return Layout(blocks, attentions, mlps, out_projs, norm, summary, writes, logit_map)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .capture import Capture
+from .errors import UnsupportedModelError
 from .language_model import LanguageModel
 
 _CHUNK_FLOATS = 2**24  # logits held at once per chunk (64 MB in float32)
@@ -59,7 +60,12 @@ def _chunk_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
 def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = None,
                positions: np.ndarray | None = None) -> LogitLens:
     """The lens over every layer at `positions` (default: all); tracks `target_ids` (one per position)
-    or the model's own predictions. Cost grows with layers x positions x vocabulary."""
+    or the model's own predictions. Cost grows with layers x positions x vocabulary. Each row goes
+    through the model's own final norm, unembedding and logit transform (scale, soft-cap), so the
+    last row is the model's own prediction; a model whose logits do not follow that way is refused."""
+    logit_map = lm.layout.logit_map
+    if logit_map.problem:
+        raise UnsupportedModelError(f"{logit_map.problem} The logit lens is not shown for this model.")
     cols = np.arange(cap.n_tokens) if positions is None else np.asarray(positions, dtype=np.int64)  # (T,)
     residual = cap.residual[:, cols]  # (L+1, T, D) only the columns asked for
     n_rows, T, D = residual.shape
@@ -75,7 +81,7 @@ def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = 
     with lm.lock, torch.inference_mode():
         for start in range(0, n_rows * T, step):
             x = torch.tensor(flat[start:start + step]).to(device=device, dtype=dtype)  # (n, D)
-            logits = head(norm(x) if norm is not None else x)  # (n, V)
+            logits = logit_map.apply(head(norm(x) if norm is not None else x))  # (n, V)
             tgt = torch.tensor(flat_targets[start:start + step]).to(device)
             for key, value in zip(("top_id", "top_p", "target_p", "rank"), _chunk_stats(logits, tgt)):
                 out[key][start:start + len(tgt)] = value.cpu().numpy()
@@ -95,8 +101,11 @@ def lens_logits(lm: LanguageModel, cap: Capture, position: int, token_ids: list[
     same final norm and unembedding as the lens): contrast mode plots column 0 minus column 1."""
     if not 0 <= position < cap.n_tokens:
         raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
+    logit_map = lm.layout.logit_map
+    if logit_map.problem:
+        raise UnsupportedModelError(f"{logit_map.problem} The logit lens is not shown for this model.")
     norm, head = lm.layout.final_norm, lm.model.get_output_embeddings()
     with lm.lock, torch.inference_mode():
         x = torch.tensor(cap.residual[:, position]).to(device=head.weight.device, dtype=head.weight.dtype)  # (L+1, D)
-        logits = head(norm(x) if norm is not None else x)  # (L+1, V)
+        logits = logit_map.apply(head(norm(x) if norm is not None else x))  # (L+1, V) the model's own transform
         return logits[:, list(token_ids)].to(device="cpu", dtype=torch.float32).numpy()

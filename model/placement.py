@@ -44,9 +44,9 @@ def keep_readouts_off_disk(model: nn.Module, plan: DeviceMap) -> DeviceMap:
 
 
 def _block_names(model: nn.Module) -> list[str]:
-    from .layout import find_layout
+    from .layout import find_blocks
 
-    blocks = find_layout(model, "plan").blocks
+    blocks = find_blocks(model)
     ids = {id(b) for b in blocks}
     return [name for name, module in model.named_modules() if id(module) in ids]
 

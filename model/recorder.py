@@ -94,11 +94,15 @@ class Recorder:
         target[...] = part.detach().to(device="cpu", dtype=torch.float32).numpy()
 
     def hooks(self, layout: Layout) -> list[torch.utils.hooks.RemovableHandle]:
+        """The embedding, every block's output and attention pattern, and what each block writes into
+        the stream for its attention and its MLP (the modules the load-time probe found, times its scale)."""
         handles = [layout.blocks[0].register_forward_pre_hook(self._embedding, with_kwargs=True)]
-        for i, (block, attn, mlp) in enumerate(zip(layout.blocks, layout.attentions, layout.mlps)):
+        writes = layout.writes
+        for i, (block, attn) in enumerate(zip(layout.blocks, layout.attentions)):
             handles.append(block.register_forward_hook(self._block(i)))
-            handles.append(attn.register_forward_hook(self._attn(i)))
-            handles.append(mlp.register_forward_hook(self._mlp(i)))
+            handles.append(attn.register_forward_hook(self._pattern(i)))
+            handles.append(writes.attn[i].register_forward_hook(self._write(self.attn_out[i], writes.scale)))
+            handles.append(writes.mlp[i].register_forward_hook(self._write(self.mlp_out[i], writes.scale)))
         return handles
 
     def take_prefix(self, prefix: Capture) -> None:
@@ -120,9 +124,8 @@ class Recorder:
             self._stream(self.residual[i + 1, self.start:], _first_tensor(output))
         return hook
 
-    def _attn(self, i: int):
+    def _pattern(self, i: int):
         def hook(module: nn.Module, args: tuple, output) -> None:
-            self._stream(self.attn_out[i, self.start:], _first_tensor(output))
             if self.seen_attention[i]:  # the direct attention function already wrote this layer
                 return
             weights = _attention_weights(output)  # (B, H, new rows, all keys)
@@ -131,9 +134,11 @@ class Recorder:
                 self.seen_attention[i] = True
         return hook
 
-    def _mlp(self, i: int):
+    def _write(self, target: np.ndarray, scale: float):
         def hook(module: nn.Module, args: tuple, output) -> None:
-            self._stream(self.mlp_out[i, self.start:], _first_tensor(output))
+            rows = target[self.start:]  # (new positions, D)
+            tensor = _first_tensor(output).reshape(1, *rows.shape)  # OPT's fc2 sees tokens flattened (T, D)
+            self._stream(rows, tensor * scale if scale != 1.0 else tensor)
         return hook
 
 

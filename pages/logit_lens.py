@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model import Capture, LanguageModel
+from model import Capture, LanguageModel, XrayError
 from model.facts import ModelFacts
 from model.logit_lens import LogitLens, lens_logits, logit_lens
 from model.tokens import readable_tokens
@@ -94,16 +94,20 @@ if cap is not None and lm is not None:
     strip = st.container()  # drawn once the window is known: it highlights the position followed below
     start, end = _window(cap)
     kit.token_strip(cap, highlight=kit.position_of(cap, range(start, end)), where=strip)
-    with st.spinner(f"Reading the embedding and {cap.summary.n_layers} blocks × {end - start} positions "
-                    "through the unembedding…"):
-        lens = _lens(lm, cap, start, end)
-    targets = _texts(lm, lens.target_ids)
-    st.subheader("1 · Top guess after every block, at every position")
-    st.plotly_chart(draw.lens_heatmap(lens, cap.tokens, _texts(lm, lens.top_ids), list(targets)), key="lens_map")
-    st.caption("Each cell shows the start of its top guess, cut to fit the cell (… marks a cut); hover over "
-               "a cell for the whole token. Early rows guess commas, spaces and full stops: there the vector is "
-               "still mostly the token's own embedding, and read out as a prediction it favours the tokens that "
-               "are most frequent in all text, whatever the context.")
-    _follow(lm, cap, lens, targets)
+    try:
+        with st.spinner(f"Reading the embedding and {cap.summary.n_layers} blocks × {end - start} positions "
+                        "through the unembedding…"):
+            lens = _lens(lm, cap, start, end)
+    except XrayError as exc:
+        st.info(str(exc))
+    else:
+        targets = _texts(lm, lens.target_ids)
+        st.subheader("1 · Top guess after every block, at every position")
+        st.plotly_chart(draw.lens_heatmap(lens, cap.tokens, _texts(lm, lens.top_ids), list(targets)), key="lens_map")
+        st.caption("Each cell shows the start of its top guess, cut to fit the cell (… marks a cut); hover over "
+                   "a cell for the whole token. Early rows guess commas, spaces and full stops: there the vector is "
+                   "still mostly the token's own embedding, and read out as a prediction it favours the tokens that "
+                   "are most frequent in all text, whatever the context.")
+        _follow(lm, cap, lens, targets)
 if lm is not None:
     kit.explain("What is the logit lens?", explanation(lm.facts))

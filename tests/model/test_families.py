@@ -1,0 +1,154 @@
+"""The family matrix: a tiny random model of every causal-LM family we support (tests/tiny_families.py),
+each view checked against transformers' own outputs, or refused with a message naming the family and
+the reason. One model per family, built once for the module."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tiny_families import FAMILIES, PROMPT, build
+
+from model import LanguageModel, UnsupportedModelError, load_model
+from model.ablation import ablated_logits
+from model.attribution import direct_logit_attribution, final_norm
+from model.generation import Decoding, generate
+from model.head_pipeline import head_pipeline
+from model.head_scores import head_stats, head_type_scores, induction_scores
+from model.logit_lens import logit_lens
+
+# Views that refuse, and a phrase their message must hold (besides the architecture's name).
+NO_STEP_BY_STEP = {"bloom": "ALiBi", "falcon": "attention interface", "mpt": "attention interface",
+                   "gpt_neo": "attention interface"}
+NO_ATTRIBUTION = {"gemma2": "soft-caps"}
+POST_NORM = {"olmo2", "gemma2", "gemma3_text"}  # attention output goes through a norm before the stream
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family_lm(request, tokenizer) -> LanguageModel:
+    return LanguageModel(build(request.param), tokenizer, f"tiny-{request.param}", "cpu",
+                         torch.float32)
+
+
+@pytest.fixture(scope="module")
+def family_run(family_lm):
+    """The capture and transformers' own outputs for the same tokens."""
+    cap = family_lm.capture(PROMPT)
+    with torch.no_grad():
+        ref = family_lm.model(torch.tensor(cap.token_ids)[None], output_attentions=True, output_hidden_states=True,
+                              use_cache=False)
+    return cap, ref
+
+
+def _family(lm: LanguageModel) -> str:
+    return lm.model.config.model_type
+
+
+def test_capture_equals_transformers(family_run):
+    cap, ref = family_run
+    np.testing.assert_allclose(cap.attention, np.stack([a[0].numpy() for a in ref.attentions]), atol=1e-6)
+    hidden = np.stack([h[0].numpy() for h in ref.hidden_states])  # (L+1, T, D); the last is after the norm
+    np.testing.assert_allclose(cap.residual[:-1], hidden[:-1], atol=1e-5)
+    np.testing.assert_allclose(cap.logits, ref.logits[0].numpy(), atol=1e-5)
+
+
+def test_stream_is_the_sum_of_what_blocks_write(family_lm, family_run):
+    """attn_out and mlp_out are what each block adds (parallel blocks, post-norms, multipliers...)."""
+    cap, _ = family_run
+    assert family_lm.layout.writes.exact
+    assert family_lm.layout.writes.heads_linear == (_family(family_lm) not in POST_NORM)
+    np.testing.assert_allclose(cap.residual[1:], cap.residual[:-1] + cap.attn_out + cap.mlp_out, atol=1e-5)
+
+
+def test_logit_lens_last_row_is_the_models_prediction(family_lm, family_run):
+    cap, _ = family_run
+    targets = np.full(cap.n_tokens, 7)
+    lens = logit_lens(family_lm, cap, target_ids=targets)
+    probs = torch.softmax(torch.from_numpy(cap.logits.astype(np.float64)), dim=-1).numpy()  # (T, V)
+    np.testing.assert_allclose(lens.target_probs[-1], probs[:, 7], rtol=1e-4, atol=1e-7)
+    np.testing.assert_array_equal(lens.top_ids[-1], cap.logits.argmax(-1))
+
+
+def test_step_by_step_pattern_equals_capture(family_lm, family_run):
+    cap, _ = family_run
+    family = _family(family_lm)
+    if family in NO_STEP_BY_STEP:
+        with pytest.raises(UnsupportedModelError, match=NO_STEP_BY_STEP[family]) as refused:
+            head_pipeline(family_lm, cap.token_ids, 1)
+        assert family_lm.summary.architecture in str(refused.value) and f"({family})" in str(refused.value)
+        return
+    pipe = head_pipeline(family_lm, cap.token_ids, 1)
+    np.testing.assert_allclose(pipe.pattern, cap.attention[1], atol=1e-6)
+    np.testing.assert_allclose(pipe.softmax(0), cap.attention[1, 0], atol=1e-5)
+
+
+def test_attribution_sums_to_the_logit(family_lm, family_run):
+    cap, _ = family_run
+    family, last = _family(family_lm), cap.n_tokens - 1
+    if family in NO_ATTRIBUTION:
+        with pytest.raises(UnsupportedModelError, match=NO_ATTRIBUTION[family]) as refused:
+            direct_logit_attribution(family_lm, cap, last, 7)
+        assert family_lm.summary.architecture in str(refused.value)
+        return
+    for token in (7, int(cap.logits[last].argmax())):
+        a = direct_logit_attribution(family_lm, cap, last, token)
+        size = max(1e-3, abs(a.logit))
+        assert a.total == pytest.approx(a.logit, abs=1e-4 * size)
+        assert abs(a.rest) < 1e-4 * size  # every part is accounted for by the embedding, attention and MLPs
+
+
+def test_ablation_nothing_is_exact_and_one_head_matters(family_lm, family_run):
+    cap, _ = family_run
+    ids = [int(i) for i in cap.token_ids]
+    np.testing.assert_allclose(ablated_logits(family_lm, ids, []), cap.logits, atol=1e-5)
+    assert np.abs(ablated_logits(family_lm, ids, [(0, 1)]) - cap.logits).max() > 1e-5
+
+
+def test_head_scores_and_generation_run(family_lm, family_run):
+    cap, _ = family_run
+    L, H = family_lm.summary.n_layers, family_lm.summary.n_heads
+    assert all(v.shape == (L, H) for v in head_stats(cap).values())
+    assert all(v.shape == (L, H) for v in head_type_scores(cap.attention, cap.token_ids).values())
+    assert induction_scores(family_lm, half=6, samples=1).shape == (L, H)
+    steps = generate(family_lm, [int(i) for i in cap.token_ids], 2, Decoding(greedy=True))
+    assert steps[0].token_id == int(cap.logits[-1].argmax())  # greedy: the capture's own top prediction
+    if len(steps) == 2:  # the second step ran from the keys and values of the first: same as a full pass
+        full = family_lm.forward(list(steps[1].context), last_only=True).logits
+        np.testing.assert_allclose(steps[1].logits, full, atol=1e-4)
+
+
+@pytest.mark.parametrize("family", ["gpt_neox", "opt"])
+def test_saved_family_loads_from_a_folder(family, tokenizer, tmp_path):
+    """Pythia (GPT-NeoX) and OPT load through load_model like a downloaded model would."""
+    build(family).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    lm = load_model(str(tmp_path), device="cpu")
+    assert lm.layout.writes.exact and lm.layout.logit_map.problem is None
+    assert lm.capture(PROMPT).attention.shape[:2] == (2, 4)
+
+
+def test_a_norm_of_unknown_math_is_refused(tokenizer):
+    """A final norm that is no RMSNorm or LayerNorm (here: divide by the largest entry) is refused."""
+
+    class MaxNorm(torch.nn.Module):
+        def __init__(self, size: int) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(size))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.weight * x / x.abs().amax(dim=-1, keepdim=True)
+
+    model = build("llama")
+    model.model.norm = MaxNorm(32)
+    lm = LanguageModel(model, tokenizer, "tiny-maxnorm", "cpu", torch.float32)
+    with pytest.raises(UnsupportedModelError, match="MaxNorm"):
+        final_norm(lm)
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma", "cohere", "gpt2", "granite"])
+def test_bfloat16_attribution_adds_up(family, tokenizer):
+    """In bfloat16 the checks allow for its rounding: attribution is shown and adds up to ~1%."""
+    lm = LanguageModel(build(family).to(torch.bfloat16), tokenizer, f"tiny-{family}-bf16", "cpu", torch.bfloat16)
+    cap = lm.capture(PROMPT)
+    a = direct_logit_attribution(lm, cap, cap.n_tokens - 1, int(cap.logits[-1].argmax()))
+    assert lm.layout.writes.exact
+    assert a.total == pytest.approx(a.logit, abs=0.02 * abs(a.logit) + 0.01)

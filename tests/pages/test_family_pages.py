@@ -1,0 +1,53 @@
+"""Where a view refuses a model family, its page says so by name and reason; never a traceback."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from tiny_families import build
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture(scope="module")
+def folders(tokenizer, tmp_path_factory) -> dict[str, str]:
+    """Tiny Gemma 2 (soft-capped logits) and BLOOM (ALiBi) saved as local model folders."""
+    out = {}
+    for family in ("gemma2", "bloom"):
+        path = tmp_path_factory.mktemp(family)
+        build(family).save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        out[family] = str(path)
+    return out
+
+
+def _page(model: str, page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["model"] = model
+    at.query_params["prompt"] = "The cat sat on the mat"
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception
+    return at
+
+
+def _messages(at: AppTest) -> str:
+    return " ".join(el.value for el in [*at.info, *at.warning, *at.error])
+
+
+def test_attribution_page_explains_gemma2_soft_cap(folders) -> None:
+    at = _page(folders["gemma2"], "pages/attribution.py")
+    assert "Gemma2ForCausalLM soft-caps its logits" in _messages(at)
+    assert not at.get("plotly_chart")
+
+
+def test_step_by_step_page_explains_bloom(folders) -> None:
+    at = _page(folders["bloom"], "pages/head_pipeline.py")
+    text = _messages(at)
+    assert "BloomForCausalLM (bloom)" in text and "ALiBi" in text
+
+
+def test_lens_page_draws_for_gemma2(folders) -> None:
+    at = _page(folders["gemma2"], "pages/logit_lens.py")
+    assert at.get("plotly_chart") and not at.error
