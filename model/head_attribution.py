@@ -13,7 +13,7 @@ import torch
 
 from .attribution import Readout
 from .capture import Capture
-from .errors import CaptureError
+from .errors import CaptureError, UnsupportedModelError
 from .language_model import LanguageModel
 from .layout import Layout
 from .linear import bias, matrix
@@ -69,12 +69,18 @@ def head_outputs(lm: LanguageModel, cap: Capture, position: int) -> np.ndarray:
 
 def head_attribution(lm: LanguageModel, z: np.ndarray, position: int, read: Readout) -> HeadAttribution:
     """Each head's share: read(W_O[:, slice h] @ z_h) for z (L, H, head_dim) from `head_outputs`."""
+    writes = lm.layout.writes
+    if not writes.heads_linear:
+        raise UnsupportedModelError(
+            f"{lm.summary.architecture} normalises each attention output before adding it to the stream, so "
+            "the output cannot be split into one share per head here."
+        )
     L, H, hd = z.shape
     heads = np.zeros((L, H))
     biases = np.zeros(L)
     for layer, proj in enumerate(lm.layout.out_projs):
         w = matrix(proj).reshape(-1, H, hd)  # (D, H, hd) the columns of each head
         parts = np.einsum("dhk,hk->hd", w, z[layer].astype(np.float64))  # (H, D) each head's write
-        heads[layer] = read.share(parts)
-        biases[layer] = read.share(bias(proj))
+        heads[layer] = read.share(parts) * writes.scale  # the block's residual multiplier (Granite), else 1
+        biases[layer] = read.share(bias(proj)) * writes.scale
     return HeadAttribution(position=position, heads=heads, bias=biases)

@@ -178,7 +178,7 @@ class LanguageModel:
         padding after them, so every row equals its own capture to float rounding."""
         longest = max(len(r.ids) for r in requests)
         rows = [r.ids + [r.ids[-1]] * (longest - len(r.ids)) for r in requests]  # (B, longest)
-        recorders = [Recorder(self.summary, len(r.ids), row=b) for b, r in enumerate(requests)]
+        recorders = [Recorder(self.summary, len(r.ids), row=b, rows=len(requests)) for b, r in enumerate(requests)]
 
         @contextmanager
         def recording(layout: Layout) -> Iterator[None]:

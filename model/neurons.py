@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .attribution import Readout, final_norm
+from .errors import UnsupportedModelError
 from .language_model import LanguageModel
 from .layout import Layout
 from .linear import bias, matrix
@@ -39,11 +40,17 @@ class NeuronEffects:
 def neuron_effects(lm: LanguageModel, hidden: np.ndarray, layer: int, position: int, read: Readout) -> NeuronEffects:
     """Each neuron's activation x (its output column W_out[:, i] through the readout); hidden (d_mlp,)."""
     down = mlp_parts(lm, layer).down
+    writes = lm.layout.writes
+    if writes.mlp[layer] not in (lm.layout.mlps[layer], down):
+        raise UnsupportedModelError(
+            f"{lm.summary.architecture} normalises each MLP output before adding it to the stream, so the "
+            "output cannot be split into one share per neuron here."
+        )
     w_out = matrix(down)  # (D, d_mlp)
-    per_unit = read.share(w_out.T)  # (d_mlp,) the share of one unit of each neuron
+    per_unit = read.share(w_out.T) * writes.scale  # (d_mlp,) one unit of each neuron (Granite: x residual multiplier)
     h = np.asarray(hidden, dtype=np.float64)  # (d_mlp,)
     return NeuronEffects(layer=layer, position=position, activations=h.astype(np.float32),
-                         effects=h * per_unit, bias=float(read.share(bias(down))))
+                         effects=h * per_unit, bias=float(read.share(bias(down))) * writes.scale)
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,10 @@ def _module(layout: Layout, site: Site) -> tuple[nn.Module, bool]:
     view, layer = site
     if view == "residual":
         return (layout.blocks[0], True) if layer == 0 else (layout.blocks[layer - 1], False)
-    if view == "attn_out":
-        return layout.attentions[layer], False
+    if view == "attn_out":  # the module whose output the block adds to the stream (found when the model loaded)
+        return layout.writes.attn[layer], False
     if view == "mlp_out":
-        return layout.mlps[layer], False
+        return layout.writes.mlp[layer], False
     return layout.out_projs[layer], True
 
 

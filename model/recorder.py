@@ -41,10 +41,10 @@ def _empty(*shape: int) -> np.ndarray:
 class Recorder:
     """Writes each hooked activation straight into preallocated numpy arrays (no second copy)."""
 
-    def __init__(self, summary: ModelSummary, n_tokens: int, start: int = 0, row: int = 0) -> None:
+    def __init__(self, summary: ModelSummary, n_tokens: int, start: int = 0, row: int = 0, rows: int = 1) -> None:
         """Arrays for n_tokens positions; the pass computes positions start.. (the rest come from
-        `take_prefix`). `row` is this sequence's row in a batched pass, whose later positions may be
-        padding: only the first n_tokens - start positions of the row are kept."""
+        `take_prefix`). `row` is this sequence's row in a batched pass of `rows` sequences, whose later
+        positions may be padding: only the first n_tokens - start positions of the row are kept."""
         L, H, T, D = summary.n_layers, summary.n_heads, n_tokens, summary.d_model
         # Uninitialised (every slot is written whole: seen_attention and `stored` check it), and from
         # torch's allocator: at 1024 tokens its pages take the 1.1 GB of patterns ~15% faster than
@@ -55,7 +55,7 @@ class Recorder:
         self.mlp_out = _empty(L, T, D)
         self.n_layers = L
         self.start = start
-        self.row = row
+        self.row, self.rows = row, rows
         self.seen_attention = [False] * L
         self.stored = 0  # residual, attn_out and mlp_out slots written: 3L + 1 when complete
         self.expected = 3 * L + 1
@@ -136,9 +136,10 @@ class Recorder:
 
     def _write(self, target: np.ndarray, scale: float):
         def hook(module: nn.Module, args: tuple, output) -> None:
-            rows = target[self.start:]  # (new positions, D)
-            tensor = _first_tensor(output).reshape(1, *rows.shape)  # OPT's fc2 sees tokens flattened (T, D)
-            self._stream(rows, tensor * scale if scale != 1.0 else tensor)
+            tensor = _first_tensor(output)
+            if tensor.ndim == 2:  # OPT's fc2 sees the batch's tokens flattened: (B x T, D)
+                tensor = tensor.reshape(self.rows, -1, tensor.shape[-1])
+            self._stream(target[self.start:], tensor * scale if scale != 1.0 else tensor)
         return hook
 
 

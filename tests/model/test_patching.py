@@ -187,8 +187,14 @@ def test_correlation_and_top_cells(setup):
     assert abs(top[0][2]) == np.abs(exact_grid.values).max() and len(top) == 3
 
 
+def hook_count(lm) -> int:
+    """Hooks on the model now (transformers itself may keep some after an output_attentions call)."""
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in lm.model.modules())
+
+
 def test_progress_cancel_and_length_mismatch(setup):
     lm, pair, a, b = setup
+    before = hook_count(lm)
     seen = []
     exact(lm, pair, a, b, "mlp_out", progress=lambda done, total: seen.append((done, total)), tokens_per_pass=8)
     assert len(seen) > 1 and seen[-1][0] == seen[-1][1] and [d for d, _ in seen] == sorted(d for d, _ in seen)
@@ -198,4 +204,4 @@ def test_progress_cancel_and_length_mismatch(setup):
         record_pair(lm, CLEAN, "When Mary went to the store, Mary gave a drink to")
     with pytest.raises(PromptError, match="nothing for a patch to recover"):
         exact(lm, PatchPair(pair.clean, pair.clean, pair.summary), a, b, "residual")
-    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in lm.model.modules())
+    assert hook_count(lm) == before  # every patch's hooks removed, cancelled and refused runs too
