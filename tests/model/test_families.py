@@ -152,3 +152,18 @@ def test_bfloat16_attribution_adds_up(family, tokenizer):
     a = direct_logit_attribution(lm, cap, cap.n_tokens - 1, int(cap.logits[-1].argmax()))
     assert lm.layout.writes.exact
     assert a.total == pytest.approx(a.logit, abs=0.02 * abs(a.logit) + 0.01)
+
+
+def test_batched_rows_equal_single_captures(family_lm, family_run):
+    """Captures asked for together (model/batching.py) share one right-padded pass: each row equals
+    its own capture, for every family (ALiBi, learned positions, mixtures of experts, OPT's fc2...)."""
+    from model.batching import Request
+
+    cap, _ = family_run
+    short = cap.token_ids[:-3].tolist()
+    requests = [Request(cap.token_ids.tolist(), None), Request(short, None)]
+    family_lm._capture_rows(requests)
+    for request, want in zip(requests, (cap, family_lm.capture_ids(short))):
+        got = request.answer()
+        for name in ("attention", "residual", "attn_out", "mlp_out", "logits"):
+            np.testing.assert_allclose(getattr(got, name), getattr(want, name), atol=1e-5, err_msg=name)
