@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import nn
 
+    from .language_model import LanguageModel
     from .layout import Layout
 
 # Leaf module names (lower case) by kind, matched inside a block's attention or MLP. Fused matrices
@@ -125,3 +126,8 @@ def _numel(shape: tuple[int, ...]) -> int:
     for size in shape:
         n *= size
     return n
+
+
+def model_weights(lm: LanguageModel) -> WeightTally:
+    """The tally of a loaded LanguageModel (its module and the layout found at load time)."""
+    return tally_weights(lm.model, lm.layout)

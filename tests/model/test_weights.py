@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import tiny_model
 
 from model.layout import find_layout
 from model.weights import KINDS, tally_weights
-from conftest import tiny_model
 
 
 def _by_kind(tally) -> dict:
