@@ -83,8 +83,8 @@ def value_matters(weights_row: np.ndarray, weighted_row: np.ndarray) -> Check:
     if top_weight != top_moved:
         return Check(True, f"Key {top_weight} gets the most weight, but key {top_moved} moves the most: "
                            "its value vector is longer.")
-    return Check(False, f"Key {top_weight} wins on both counts here. Try another head or query (the first "
-                        "token often takes weight but passes little).")
+    return Check(False, f"Key {top_weight} wins on both counts here. Try another head: look for a key "
+                        "whose colour changes between the softmax step and this one.")
 
 
 def induction_head(score: float) -> Check:
@@ -114,10 +114,13 @@ def says(top_token: str, target: str, prompt: str, example: str) -> Check:
 
 
 def temperature_below(logits_row: np.ndarray, temperature: float, limit: float = 0.5) -> Check:
-    """Step 11: a temperature at which the top token's probability falls below `limit`."""
+    """Step 11: a temperature above the model's own (T = 1) at which the top token falls below `limit`."""
     top = float(probabilities(logits_row, temperature).max())
-    if top < limit:
+    if temperature > 1 and top < limit:
         return Check(True, f"At T = {temperature:.2f} the top token has {top:.0%}: the choice is open.")
+    if top < limit:
+        return Check(False, f"At T = {temperature:.2f} the top token has {top:.0%} already: raise the temperature "
+                            "above 1 and watch it fall further.")
     return Check(False, f"At T = {temperature:.2f} the top token still has {top:.0%}. Raise the temperature.")
 
 

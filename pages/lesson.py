@@ -44,8 +44,8 @@ def _go(step: int) -> None:
 
 
 def _label(step: int) -> str:
-    mark = "✓" if step in lesson_progress.done() else "○"
-    return f"{mark} {step} · {STEPS[step - 1].title}"
+    mark = "✓ " if step in lesson_progress.done() else ""
+    return f"{mark}{step} · {STEPS[step - 1].title}"
 
 
 def _stepper() -> None:

@@ -92,9 +92,10 @@ def _mole_curves(lm: LanguageModel) -> None:
     if len(found) < 2:
         return
     result = emb.compare_contexts([r for _, r, _ in found], [p for _, _, p in found])
-    curves = {f"{found[i][0][:24]}… vs {found[j][0][:24]}…": v for (i, j), v in result.pairs.items()}
+    curves = {f"{i + 1} vs {j + 1}": v for (i, j), v in result.pairs.items()}
     st.plotly_chart(meaning.similarity_figure(curves, result.baseline, "“mole” in four contexts: cosine, "
                                               "block by block"), key="lesson_moles")
+    st.caption("  ·  ".join(f"{n + 1}: {line}" for n, (line, _, _) in enumerate(found)))
 
 
 def values(lm: LanguageModel, cap: Capture) -> checks.Check | None:

@@ -31,8 +31,8 @@ def _bars(lm: LanguageModel, cap: Capture, temperature: float, key: str, chosen:
     row = cap.logits[-1]  # (V,) the last position's logits
     ids = top_tokens(row, N_BARS)
     labels = distinct_labels(readable_tokens(lm.tokenizer, ids), ids)
-    fig, _ = next_token_figure(row, labels, N_BARS, temperature, chosen=chosen,
-                               title=f"The next token after your prompt, T = {temperature:.2f}")
+    fig, _ = next_token_figure(row, labels, N_BARS, temperature, chosen=chosen)
+    st.caption(f"The next token after your prompt at T = {temperature:.2f} (outlined: T = 1, the model's own).")
     st.plotly_chart(fig, key=key)
 
 

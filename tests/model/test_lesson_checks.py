@@ -73,6 +73,9 @@ def test_temperature_below():
     logits = np.array([3.0, 1.0, 1.0, 1.0, 0.0])  # 0.69 at T = 1, 0.43 at T = 2
     assert not checks.temperature_below(logits, 1.0).passed
     assert checks.temperature_below(logits, 2.0).passed
+    flat = np.zeros(5)  # 20% each at T = 1: below 50% without raising anything
+    assert not checks.temperature_below(flat, 1.0).passed and "above 1" in checks.temperature_below(flat, 1.0).message
+    assert checks.temperature_below(flat, 1.5).passed
 
 
 def test_seed_differs():
