@@ -13,6 +13,7 @@ from model.sampling import probabilities, sample_token, top_tokens
 from model.tokens import readable_tokens
 from pages import kit, session
 from pages.weights_panel import weights
+from viz import model_text
 from viz.attribution import attribution_figure
 from viz.generation import history_figure
 from viz.next_token import distinct_labels, next_token_figure
@@ -52,6 +53,7 @@ def mlp(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     if drawn is None:
         return None
     fig, shares = drawn
+    st.caption(model_text.mlp_shape(lm.facts))  # this model's MLP, in words
     st.plotly_chart(fig, key="lesson_mlp")
     picked = st.selectbox("Block whose MLP pushes the top token up the most", list(range(len(shares))), index=None,
                           key="lesson_mlp_block", placeholder="Pick a block…")
