@@ -21,6 +21,9 @@ from pages import common  # noqa: E402, F401  (first: leaves Streamlit's legacy 
 logging.basicConfig(level=logging.INFO)
 
 PAGES = {
+    "Guided": [
+        st.Page("pages/lesson.py", title="Lesson", icon=":material/school:", url_path="lesson"),
+    ],
     "The lesson": [
         st.Page("pages/overview.py", title="Start here", icon=":material/explore:", default=True),
         st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
@@ -116,6 +119,7 @@ if lm is not None:
     notices += links.apply_geometry(lm.summary)
 for notice in notices:
     st.warning(notice)
+links.clear_page_params()
 page.run()
 sidebar.render_footer()
 links.write_url()

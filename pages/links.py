@@ -12,6 +12,7 @@ from pages.shared_keys import TEMPERATURE_RANGE
 
 MAX_URL_PROMPT = 4000  # characters; longer prompts are left out of links
 _PENDING = "_url_pending"
+_PAGE_PARAMS = "_url_page_params"  # a page's own values for its link (the lesson's step)
 
 
 def _parse(kind: type, raw: str):
@@ -76,6 +77,16 @@ def apply_geometry(summary: ModelSummary) -> list[str]:
     return notices
 
 
+def page_params(**params: str) -> None:
+    """The running page's own values for its link (e.g. the lesson's ?step=); kept until another page runs."""
+    st.session_state[_PAGE_PARAMS] = dict(params)
+
+
+def clear_page_params() -> None:
+    """The shell, before each page runs: one page's values never follow the learner to another page."""
+    st.session_state.pop(_PAGE_PARAMS, None)
+
+
 def write_url() -> None:
     """Mirror the current view's state into the URL so copying it shares the view. The shell calls
     it after every full run; shared widgets call it on change, since a fragment rerun skips the shell."""
@@ -87,5 +98,6 @@ def write_url() -> None:
     for key in ("layer", "head", "temperature"):
         if key in state and state[key] is not None:
             wanted[key] = str(state[key])
+    wanted.update(state.get(_PAGE_PARAMS, {}))
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)

@@ -7,16 +7,11 @@ import streamlit as st
 from model import Capture, LanguageModel, XrayError
 from model import embeddings as emb
 from model.tokens import readable_tokens
-from pages import kit
+from pages import kit, session
 from viz import embeddings as draw
 from viz import meaning, model_text
 
-DEFAULT_CONTEXTS = (  # the clue comes BEFORE the word: a left-to-right model cannot use what follows
-    "The agency discovered that the spy was a mole.\n"
-    "In the garden the gardener caught a mole.\n"
-    "Under the lawn lived a small furry mole.\n"
-    "The chemist weighed one mole."
-)
+DEFAULT_CONTEXTS = "\n".join(session.MOLE_CONTEXTS)  # the clue before the word (pages/session.py)
 ARITHMETIC_EXAMPLES = {
     "king - man + woman": "queen",
     "Berlin - Germany + France": "Paris",

@@ -5,7 +5,7 @@ import streamlit as st
 
 from model.sampling import probabilities, top_tokens
 from model.tokens import readable_tokens
-from pages import kit
+from pages import kit, weights_panel
 from viz import model_text
 
 st.title("Inside a transformer, one prompt at a time")
@@ -31,6 +31,9 @@ if cap is not None:
     rows = [{"next token": readable_tokens(tokenizer, [i])[0], "probability": float(p[i])} for i in top_tokens(p, 5)]
     st.dataframe(rows, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
+    with st.expander(f"4 · Weights at a glance: {weights_panel.weights(kit.current_model()).total:,} numbers learned"):
+        weights_panel.show(kit.current_model(), "overview_weights")
+    st.page_link("pages/lesson.py", label="Take the guided lesson (12 steps, with tasks) →")
     st.page_link("pages/embeddings.py", label="Next: the vectors the tokens become (Embeddings) →")
 kit.explain(
     "How to read this app",

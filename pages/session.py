@@ -15,6 +15,14 @@ EXAMPLES = {
     "A line of code": "def add(a, b):\n    return a + b\n\nprint(add(2,",
 }
 DEFAULT_PROMPT = EXAMPLES["A fact to recall"]
+# One word in several senses, each clue BEFORE the word: a left-to-right model cannot use what
+# follows it. Meaning page and lesson; tests/model/test_presets.py measures that they separate.
+MOLE_CONTEXTS = (
+    "The agency discovered that the spy was a mole.",
+    "In the garden the gardener caught a mole.",
+    "Under the lawn lived a small furry mole.",
+    "The chemist weighed one mole.",
+)
 
 
 def model_name() -> str:

@@ -10,11 +10,35 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from lesson_walk import walk  # noqa: E402
+
 from xray_app import CHROMIUM, FLAGS, exception_texts, nav_titles, open_page, running_app, settle, type_prompt  # noqa: E402
 
 
 def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
+
+
+def _shoot(page, path: Path) -> int:
+    """One full-page PNG; returns the number of exception boxes on the page."""
+    page.screenshot(path=str(path), full_page=True)
+    errors = exception_texts(page)
+    print(f"{path}: {'OK' if not errors else errors}")
+    return len(errors)
+
+
+def _lesson(page, out: Path) -> int:
+    """Every step of the Lesson, from step 1 by its Next button: lesson_step_01.png ..."""
+    open_page(page, "Lesson")
+    page.get_by_text("1 · Text becomes tokens").click()
+    settle(page)
+    problems = 0
+    for step in walk(page):
+        page.wait_for_function(f"() => new URLSearchParams(location.search).get('step') === '{step}'",
+                               timeout=60_000)  # the step's run has finished
+        settle(page)
+        problems += _shoot(page, out / f"lesson_step_{step:02d}.png")
+    return problems
 
 
 def main() -> int:
@@ -23,6 +47,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument("--width", type=int, default=1500)
     parser.add_argument("--height", type=int, default=2200, help="Streamlit scrolls inside the page: a tall window shows more")
+    parser.add_argument("--only-lesson", action="store_true", help="only the lesson's steps, not every page")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -35,13 +60,10 @@ def main() -> int:
         page.goto(url, timeout=180_000)
         settle(page, timeout=300)
         type_prompt(page, args.prompt)
-        for title in nav_titles(page):
+        for title in [] if args.only_lesson else nav_titles(page):
             open_page(page, title)
-            path = out / f"{slug(title)}.png"
-            page.screenshot(path=str(path), full_page=True)
-            errors = exception_texts(page)
-            problems += len(errors)
-            print(f"{path}: {'OK' if not errors else errors}")
+            problems += _shoot(page, out / f"{slug(title)}.png")
+        problems += _lesson(page, out)
         browser.close()
     return 1 if problems else 0
 

@@ -18,7 +18,7 @@ def test_first_visit_through_a_deep_link():
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{url}/generate?prompt=Rome+is+the+capital+of&temperature=0.7", timeout=180_000)
         settle(page, timeout=180)
-        assert nav_titles(page)[:2] == ["Start here", "Embeddings"]  # app.py's navigation, not pages/ files
+        assert nav_titles(page)[:3] == ["Lesson", "Start here", "Embeddings"]  # app.py's navigation, not pages/ files
         assert page.locator("h1").first.inner_text().startswith("Generate")
         assert page.locator(PROMPT_BOX).first.input_value() == "Rome is the capital of"
         # greedy uses no temperature: Generate's slider shows once sampling is chosen

@@ -1,0 +1,132 @@
+"""The lesson's task checkers: each takes plain numbers or arrays from the learner's own run and
+says whether the task is done, with a sentence computed from those numbers (never a stored answer).
+Pure numpy; the lesson page gathers the inputs from the live model and shows the verdicts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .head_scores import pattern_score, previous_token_pattern
+from .sampling import probabilities, sample_token
+
+HEAD_THRESHOLD = 0.5  # a head "is" a previous-token / induction head from this score (the Attention page's badge)
+COUNT_TOLERANCE = 0.01  # a count within 1% passes ("about 28 million")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A verdict on one task: done or not, and why, in one or two sentences."""
+
+    passed: bool
+    message: str
+
+
+def split_word(word: str, n_tokens: int, at_least: int = 3) -> Check:
+    """Step 1: a word the tokenizer cuts into at least `at_least` tokens."""
+    if not word.strip():
+        return Check(False, "Type a word first.")
+    if n_tokens >= at_least:
+        return Check(True, f"'{word.strip()}' becomes {n_tokens} tokens: the model never sees it whole.")
+    return Check(False, f"'{word.strip()}' is only {n_tokens} token{'s' * (n_tokens != 1)}: try a rarer or longer "
+                        f"word (at least {at_least} pieces).")
+
+
+def count(answer: float, truth: int, what: str) -> Check:
+    """Steps 2 and 5: a number the learner works out, compared with the one counted on the model."""
+    if truth == 0:
+        return Check(answer == 0, f"There are 0 {what}.")
+    if abs(answer - truth) <= COUNT_TOLERANCE * truth:
+        return Check(True, f"Right: {truth:,} {what}.")
+    direction = "too high" if answer > truth else "too low"
+    return Check(False, f"{answer:,.0f} is {direction}. Look at the shape again and multiply.")
+
+
+def analogy(expression: str, rank: int | None, example: str) -> Check:
+    """Step 3: an expression of your own whose expected word is the nearest token (rank 1)."""
+    if expression.replace(" ", "") == example.replace(" ", ""):
+        return Check(False, f"'{example}' is the example: try an analogy of your own.")
+    if rank == 1:
+        return Check(True, "The expected word is the nearest token: this direction carries the meaning.")
+    if rank is None:
+        return Check(False, "The expected word is several tokens, so it has no rank: pick a one-token answer.")
+    return Check(False, f"The expected word ranks {rank:,}: not first yet. Try another pair of words.")
+
+
+def top_score(scores_row: np.ndarray, masked_row: np.ndarray, picked: int) -> Check:
+    """Step 4: the key with the highest score for one query, among the keys it may read."""
+    allowed = np.where(np.asarray(masked_row, bool), -np.inf, np.asarray(scores_row, np.float64))  # (T,)
+    best = int(np.argmax(allowed))
+    if picked == best:
+        return Check(True, f"Yes: key {best} scores {allowed[best]:.2f}, the highest this query gives.")
+    if np.asarray(masked_row, bool)[picked]:
+        return Check(False, f"Key {picked} comes after the query: the mask hides it. Look among the earlier keys.")
+    return Check(False, f"Key {picked} scores {allowed[picked]:.2f}; another visible key scores higher.")
+
+
+def previous_token_head(pattern: np.ndarray) -> Check:
+    """Step 6: a head (T, T) whose pattern reads the token just before each query."""
+    n = pattern.shape[-1]
+    if n < 3:
+        return Check(False, "The prompt needs at least 3 tokens to tell a previous-token head apart.")
+    score = float(pattern_score(pattern, previous_token_pattern(n)))
+    if score >= HEAD_THRESHOLD:
+        return Check(True, f"Previous-token score {score:.2f}: this head reads the token just before.")
+    return Check(False, f"Previous-token score {score:.2f} (needs {HEAD_THRESHOLD}): look for a bright line "
+                        "just below the diagonal, often in the first blocks.")
+
+
+def value_matters(weights_row: np.ndarray, weighted_row: np.ndarray) -> Check:
+    """Step 7: a query whose most-weighted key is not the key that moves the most (weight x |value|)."""
+    top_weight, top_moved = int(np.argmax(weights_row)), int(np.argmax(weighted_row))
+    if top_weight != top_moved:
+        return Check(True, f"Key {top_weight} gets the most weight, but key {top_moved} moves the most: "
+                           "its value vector is longer.")
+    return Check(False, f"Key {top_weight} wins on both counts here. Try another head: look for a key "
+                        "whose colour changes between the softmax step and this one.")
+
+
+def induction_head(score: float) -> Check:
+    """Step 8: a head whose induction score (measured on a repeated random sequence) is high."""
+    if score >= HEAD_THRESHOLD:
+        return Check(True, f"Induction score {score:.2f}: this head copies what followed the last time.")
+    return Check(False, f"Induction score {score:.2f} (needs {HEAD_THRESHOLD}): look in the middle blocks "
+                        "for the heads the grid marks I.")
+
+
+def strongest_block(shares: np.ndarray, picked: int, what: str = "MLP") -> Check:
+    """Step 9: the block whose part (e.g. MLP) pushes the chosen token's logit up the most."""
+    best = int(np.argmax(shares))
+    if picked == best:
+        return Check(True, f"Yes: block {best}'s {what} adds {shares[best]:+.2f} to the logit, the most of any block.")
+    return Check(False, f"Block {picked}'s {what} adds {shares[picked]:+.2f}; another block adds more.")
+
+
+def says(top_token: str, target: str, prompt: str, example: str) -> Check:
+    """Step 10: a prompt of your own whose most likely next token is the target word."""
+    if prompt.strip() == example.strip():
+        return Check(False, "That is the example prompt: write one of your own.")
+    if top_token.strip() == target.strip():
+        return Check(True, f"The most likely next token is '{top_token.strip()}'.")
+    return Check(False, f"The most likely next token is '{top_token.strip()}', not '{target.strip()}'. "
+                        "Give the model a stronger clue.")
+
+
+def temperature_below(logits_row: np.ndarray, temperature: float, limit: float = 0.5) -> Check:
+    """Step 11: a temperature above the model's own (T = 1) at which the top token falls below `limit`."""
+    top = float(probabilities(logits_row, temperature).max())
+    if temperature > 1 and top < limit:
+        return Check(True, f"At T = {temperature:.2f} the top token has {top:.0%}: the choice is open.")
+    if top < limit:
+        return Check(False, f"At T = {temperature:.2f} the top token has {top:.0%} already: raise the temperature "
+                            "above 1 and watch it fall further.")
+    return Check(False, f"At T = {temperature:.2f} the top token still has {top:.0%}. Raise the temperature.")
+
+
+def seed_differs(p: np.ndarray, seed: int) -> Check:
+    """Step 12: a seed whose draw from p is not the most likely token."""
+    drawn, best = sample_token(p, seed), int(np.argmax(p))
+    if drawn != best:
+        return Check(True, f"Seed {seed} draws a token other than the favourite (it had {p[drawn]:.1%}).")
+    return Check(False, f"Seed {seed} draws the favourite ({p[best]:.0%}). Try other seeds, or raise the temperature.")

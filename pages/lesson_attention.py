@@ -1,0 +1,143 @@
+"""Lesson steps 4-8, attention: scores, the causal mask, the softmax pattern, values, and every head
+of every block. One head's pipeline is the same recording the "Attention step by step" page caches;
+the head grid is the Attention page's. Each step returns its task's verdict (None until answered)."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from model import Capture, LanguageModel, XrayError
+from model import embeddings as emb
+from model import lesson_checks as checks
+from model.head_pipeline import HeadPipeline, head_pipeline
+from model.head_scores import KIND_LABELS, head_stats, induction_scores
+from pages import kit, session
+from viz import head_grid, meaning
+from viz import head_pipeline as pipeline_figures
+
+MAX_SHOWN = 48  # positions per heatmap in the lesson; a longer prompt shows its last ones
+
+
+def _head(cap: Capture) -> tuple[int, int]:
+    cols = st.columns([3, 2])
+    return kit.select_layer(cap, slider=True, where=cols[0]), kit.select_head(cap, where=cols[1])
+
+
+def _pipeline(lm: LanguageModel, cap: Capture, layer: int) -> HeadPipeline | None:
+    """One block's queries, keys and values, cached under the step-by-step page's key."""
+    try:
+        with st.spinner("Recording this block's queries, keys and values…"):
+            return kit.derived("pipeline", f"{kit.current_key()}\x1f{layer}",
+                               lambda: head_pipeline(lm, cap.token_ids, layer))
+    except XrayError as exc:
+        st.info(str(exc))
+        return None
+
+
+def _figure(pipe: HeadPipeline, head: int, cap: Capture, step: pipeline_figures.Step, key: str) -> None:
+    window = (max(0, cap.n_tokens - MAX_SHOWN), cap.n_tokens)
+    st.plotly_chart(pipeline_figures.step_figure(pipe, head, cap.tokens, step, window), key=key)
+    if window[0]:
+        st.caption(f"The last {MAX_SHOWN} of {cap.n_tokens} positions are drawn.")
+
+
+def _position_answer(cap: Capture, label: str, key: str) -> int | None:
+    return st.selectbox(label, list(range(cap.n_tokens)), index=None, key=key,
+                        format_func=lambda p: kit.position_label(cap, p), placeholder="Pick a token…")
+
+
+def scores(lm: LanguageModel, cap: Capture) -> checks.Check | None:
+    layer, head = _head(cap)
+    pipe = _pipeline(lm, cap, layer)
+    if pipe is None:
+        return None
+    _figure(pipe, head, cap, "scores", "lesson_scores")
+    picked = _position_answer(cap, "Key with the highest score in the last row", "lesson_top_key")
+    if picked is None:
+        return None
+    return checks.top_score(pipe.scores[head, -1], pipe.masked[-1], picked)
+
+
+def mask(lm: LanguageModel, cap: Capture) -> checks.Check | None:
+    layer, head = _head(cap)
+    pipe = _pipeline(lm, cap, layer)
+    if pipe is None:
+        return None
+    _figure(pipe, head, cap, "masked", "lesson_masked")
+    answer = st.number_input(f"Hidden scores for these {cap.n_tokens} tokens", min_value=0, value=None, step=1,
+                             key="lesson_hidden_count")
+    return None if answer is None else checks.count(answer, int(pipe.masked.sum()), "hidden scores")
+
+
+def pattern(lm: LanguageModel, cap: Capture) -> checks.Check | None:
+    layer, head = _head(cap)
+    pipe = _pipeline(lm, cap, layer)
+    if pipe is None:
+        return None
+    _figure(pipe, head, cap, "pattern", "lesson_pattern")
+    return checks.previous_token_head(cap.attention[layer, head])
+
+
+def _mole_curves(lm: LanguageModel) -> None:
+    """The seed lesson's 'mole': one word in contexts whose clue comes before it, block by block."""
+    found = []
+    for line in session.MOLE_CONTEXTS:
+        try:
+            cap = kit.capture_text(lm, line)
+        except XrayError:
+            continue
+        positions = emb.word_positions(lm.tokenizer, line, "mole")
+        if positions:
+            found.append((line, cap.residual, positions[0]))
+    if len(found) < 2:
+        return
+    result = emb.compare_contexts([r for _, r, _ in found], [p for _, _, p in found])
+    curves = {f"{i + 1} vs {j + 1}": v for (i, j), v in result.pairs.items()}
+    st.plotly_chart(meaning.similarity_figure(curves, result.baseline, "“mole” in four contexts: cosine, "
+                                              "block by block"), key="lesson_moles")
+    st.caption("  ·  ".join(f"{n + 1}: {line}" for n, (line, _, _) in enumerate(found)))
+
+
+def values(lm: LanguageModel, cap: Capture) -> checks.Check | None:
+    layer, head = _head(cap)
+    pipe = _pipeline(lm, cap, layer)
+    if pipe is None:
+        return None
+    _figure(pipe, head, cap, "value_weighted", "lesson_values")
+    verdict = checks.value_matters(pipe.pattern[head, -1], pipe.value_weighted(head)[-1])
+    _mole_curves(lm)
+    return verdict
+
+
+def _on_grid_pick() -> None:
+    event = st.session_state.get("lesson_head_grid")
+    points = event.selection.points if event is not None else []
+    picked = head_grid.picked_head(list(points), st.session_state.get("_n_heads", 1))
+    if picked is not None:
+        st.session_state["layer"], st.session_state["head"] = picked
+
+
+def heads(lm: LanguageModel, cap: Capture) -> checks.Check | None:
+    with st.spinner("Measuring induction heads on a repeated random sequence (once per model)…"):
+        induction = kit.derived("induction", lm.name, lambda: induction_scores(lm))
+    stats = kit.derived("head_stats", kit.current_key(), lambda: head_stats(cap))
+    scores_by_kind = {k.removeprefix("score_"): v for k, v in stats.items() if k.startswith("score_")}
+    scores_by_kind["induction"] = induction
+    st.session_state["_n_heads"] = cap.summary.n_heads
+    layer, head = _head(cap)
+    image = kit.derived("head_grid_png", kit.current_key(), lambda: head_grid.thumbnail_uri(cap.attention))
+    fig = head_grid.grid_figure(cap.attention, scores_by_kind, (layer, head), cap.summary.group_size, 0.5,
+                                labels=KIND_LABELS, image_uri=image)
+    st.plotly_chart(fig, key="lesson_head_grid", on_select=_on_grid_pick, selection_mode="points",
+                    width="stretch", config={"displayModeBar": False})
+    st.caption("Blocks left to right, heads top to bottom: each thumbnail is one head's pattern on your prompt. "
+               "Click a head to choose it.")
+    return checks.induction_head(float(induction[layer, head]))
+
+
+def sink_head(cap: Capture) -> dict[str, int]:
+    """Preset for the softmax step: the head that parks the most weight on the first token (a clear
+    pattern that is not the previous-token habit the task asks for)."""
+    share = kit.derived("head_stats", kit.current_key(), lambda: head_stats(cap))["to_first"]  # (L, H)
+    layer, head = np.unravel_index(int(np.argmax(share)), share.shape)
+    return {"layer": int(layer), "head": int(head)}

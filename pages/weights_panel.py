@@ -1,0 +1,25 @@
+"""Weights at a glance, as Start here and the lesson show it: the loaded model's parameters by the kind
+of matrix they sit in (counted once per model), a bar chart and a table."""
+from __future__ import annotations
+
+import streamlit as st
+
+from model import LanguageModel
+from model.weights import WeightTally, model_weights
+from pages import kit
+from viz.weights import tally_figure, tally_rows
+
+
+def weights(lm: LanguageModel) -> WeightTally:
+    """The model's parameters by kind, counted once per model."""
+    return kit.derived("weights", lm.name, lambda: model_weights(lm))
+
+
+def show(lm: LanguageModel, key: str) -> WeightTally:
+    """The chart and the table; `key` names the chart (one per page)."""
+    tally = weights(lm)
+    st.plotly_chart(tally_figure(tally), key=key)
+    st.dataframe(tally_rows(tally), hide_index=True, column_config={
+        "numbers": st.column_config.NumberColumn(format="localized"),
+        "share": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)})
+    return tally

@@ -1,0 +1,87 @@
+"""Each lesson task's checker with a right and a wrong answer, on hand-made numbers."""
+from __future__ import annotations
+
+import numpy as np
+
+from model import lesson_checks as checks
+from model.sampling import sample_token
+
+
+def test_split_word():
+    assert checks.split_word("antidisestablishment", 4).passed
+    assert not checks.split_word("cat", 1).passed
+    assert not checks.split_word("  ", 0).passed
+
+
+def test_count_exact_and_about():
+    assert checks.count(28_311_552, 49152 * 576, "numbers").passed
+    assert checks.count(28_300_000, 49152 * 576, "numbers").passed  # within 1%
+    wrong = checks.count(49152 + 576, 49152 * 576, "numbers")
+    assert not wrong.passed and "too low" in wrong.message
+
+
+def test_analogy():
+    assert checks.analogy("cats - cat + dog", 1, "king - man + woman").passed
+    assert not checks.analogy("king-man+woman", 1, "king - man + woman").passed  # the example itself
+    assert not checks.analogy("Paris - France + Italy", 7, "king - man + woman").passed
+    assert not checks.analogy("a - b + c", None, "king - man + woman").passed
+
+
+def test_top_score_ignores_masked_keys():
+    scores = np.array([1.0, 3.0, 2.0, 9.0])  # key 3 is in the future: masked
+    masked = np.array([False, False, False, True])
+    assert checks.top_score(scores, masked, 1).passed
+    assert not checks.top_score(scores, masked, 3).passed
+    assert "mask" in checks.top_score(scores, masked, 3).message
+    assert not checks.top_score(scores, masked, 2).passed
+
+
+def test_previous_token_head():
+    T = 6
+    previous = np.eye(T, k=-1)
+    previous[0, 0] = 1.0
+    uniform = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
+    assert checks.previous_token_head(previous).passed
+    assert not checks.previous_token_head(uniform).passed
+    assert not checks.previous_token_head(np.eye(2)).passed  # too short to tell
+
+
+def test_value_matters():
+    weights = np.array([0.7, 0.2, 0.1])
+    assert checks.value_matters(weights, weights * np.array([0.1, 2.0, 1.0])).passed  # the sink passes little
+    assert not checks.value_matters(weights, weights * np.array([1.0, 1.0, 1.0])).passed
+
+
+def test_induction_head():
+    assert checks.induction_head(0.8).passed
+    assert not checks.induction_head(0.1).passed
+
+
+def test_strongest_block():
+    shares = np.array([0.1, -2.0, 3.5, 0.4])
+    assert checks.strongest_block(shares, 2).passed
+    assert not checks.strongest_block(shares, 1).passed
+
+
+def test_says():
+    assert checks.says(" Paris", "Paris", "The Eiffel Tower is in", "The capital of France is").passed
+    assert not checks.says(" Paris", "Paris", "The capital of France is", "The capital of France is").passed
+    assert not checks.says(" London", "Paris", "The capital of England is", "The capital of France is").passed
+
+
+def test_temperature_below():
+    logits = np.array([3.0, 1.0, 1.0, 1.0, 0.0])  # 0.69 at T = 1, 0.43 at T = 2
+    assert not checks.temperature_below(logits, 1.0).passed
+    assert checks.temperature_below(logits, 2.0).passed
+    flat = np.zeros(5)  # 20% each at T = 1: below 50% without raising anything
+    assert not checks.temperature_below(flat, 1.0).passed and "above 1" in checks.temperature_below(flat, 1.0).message
+    assert checks.temperature_below(flat, 1.5).passed
+
+
+def test_seed_differs():
+    p = np.array([0.6, 0.3, 0.1])
+    seeds = {seed: sample_token(p, seed) for seed in range(20)}
+    other = next(s for s, t in seeds.items() if t != 0)
+    same = next(s for s, t in seeds.items() if t == 0)
+    assert checks.seed_differs(p, other).passed
+    assert not checks.seed_differs(p, same).passed

@@ -1,0 +1,106 @@
+"""The Lesson page on the real default model: every step renders from a link (?step=N), tasks answer
+right and wrong from the learner's own run, progress is kept, and the step survives in the URL."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pages.lesson_text import STEPS
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+FIGURE_FREE = {1}  # step 1 draws the token strip (HTML), not a chart
+
+
+def open_lesson(step: str | None = None, **params: str) -> AppTest:
+    """A fresh session: the shell reads a link carrying `params` (prompt...), then the lesson opens with
+    ?step= in its URL. (AppTest cannot open a page before app.py has run once in the session: it would run
+    the page file bare. The browser test opens /lesson?step=N&prompt=... directly.)"""
+    at = AppTest.from_file(APP, default_timeout=300)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    if step is not None:
+        at.query_params["step"] = step
+    at.switch_page("pages/lesson.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def verdicts(at: AppTest) -> tuple[list[str], list[str]]:
+    """(passed, not yet) verdict texts, unescaped."""
+    def plain(text: str) -> str:
+        return text.replace("\\", "")
+    return [plain(s.value) for s in at.success], [plain(i.value) for i in at.info]
+
+
+@pytest.mark.parametrize("step", range(1, len(STEPS) + 1))
+def test_every_step_renders_from_a_link(step: int) -> None:
+    at = open_lesson(step=str(step))
+    assert at.session_state["lesson_step"] == step
+    assert at.subheader[0].value == f"Step {step} of {len(STEPS)} · {STEPS[step - 1].title}"
+    assert at.query_params["step"] in (str(step), [str(step)])  # the link keeps the step
+    if step not in FIGURE_FREE:
+        assert at.get("plotly_chart"), f"step {step} drew no live figure"
+    deeper = [link for link in at.get("page_link") if link.proto.label.startswith("Go deeper")]
+    assert len(deeper) == 1 and deeper[0].proto.label.endswith(STEPS[step - 1].deeper_title)
+
+
+def test_a_link_with_step_and_prompt_opens_that_step_on_that_prompt() -> None:
+    at = open_lesson(step="5", prompt="one two three four")
+    assert at.query_params["prompt"] in ("one two three four", ["one two three four"])
+    assert at.number_input(key="lesson_hidden_count").label == "Hidden scores for these 4 tokens"
+
+
+def test_mask_task_right_and_wrong_and_progress() -> None:
+    at = open_lesson(step="5")  # the default prompt: 5 tokens, 10 scores above the diagonal
+    at.number_input(key="lesson_hidden_count").set_value(5 * 5).run()  # wrong: every score
+    assert not verdicts(at)[0] and any("too high" in t for t in verdicts(at)[1])
+    assert 5 not in at.session_state["lesson_done"]
+    at.number_input(key="lesson_hidden_count").set_value(5 * 4 // 2).run()
+    assert any("Right: 10 hidden scores" in t for t in verdicts(at)[0])
+    assert 5 in at.session_state["lesson_done"]
+    assert at.radio(key="lesson_step").options[4].startswith("✓ 5")  # progress shows in the stepper
+    assert at.radio(key="lesson_step").options[3].startswith("4 ·")
+
+
+def test_a_bad_step_in_the_link_falls_back_with_a_notice() -> None:
+    at = open_lesson(step="99")
+    assert at.session_state["lesson_step"] == 1
+    assert any("Ignored step '99'" in w.value for w in at.warning)
+
+
+def test_tokens_task_right_and_wrong() -> None:
+    at = open_lesson(step="1")
+    at.text_input(key="lesson_word").set_value("cat").run()
+    assert not verdicts(at)[0] and any("only 1 token" in t for t in verdicts(at)[1])
+    at.text_input(key="lesson_word").set_value("antidisestablishmentarianism").run()
+    assert any("tokens: the model never sees it whole" in t for t in verdicts(at)[0])
+
+
+def test_temperature_task_follows_the_slider() -> None:
+    at = open_lesson(step="11")  # the default prompt: " Paris" at 77% at T = 1
+    assert any("still has 77%" in t for t in verdicts(at)[1])
+    at.slider(key="temperature").set_value(2.0).run()
+    assert any("At T = 2.00 the top token has" in t for t in verdicts(at)[0])
+
+
+def test_make_the_model_say_paris() -> None:
+    at = open_lesson(step="10")
+    assert any("example prompt" in t for t in verdicts(at)[1])  # the default prompt does not count
+    at = open_lesson(step="10", prompt="The capital of England is")
+    assert any("not 'Paris'" in t for t in verdicts(at)[1])
+    at = open_lesson(step="10", prompt="The Eiffel Tower is in the city of")
+    assert any("most likely next token is 'Paris'" in t for t in verdicts(at)[0])
+
+
+def test_next_moves_on_and_presets_the_softmax_step() -> None:
+    at = open_lesson(step="5")
+    at.button(key="lesson_next").click().run()
+    assert not at.exception and at.session_state["lesson_step"] == 6
+    layer, head = at.session_state["layer"], at.session_state["head"]
+    assert (layer, head) != (0, 0)  # the sink head chosen for this prompt, not the default
+    at.switch_page("pages/head_pipeline.py").run()  # go deeper: the same head
+    assert not at.exception
+    assert (at.session_state["layer"], at.session_state["head"]) == (layer, head)
