@@ -201,7 +201,7 @@ def _unembedding(lm: LanguageModel, token_id: int, versus: int | None) -> tuple[
             raise ValueError(f"token_id must be in 0..{V - 1}, got {token}")
         rows.append(_numpy(head.weight[token], lm.summary.d_model))  # (D,)
         bias = getattr(head, "bias", None)
-        biases.append(float(bias[token]) if bias is not None else 0.0)
+        biases.append(float(bias[token].detach()) if bias is not None else 0.0)
     if versus is None:
         return rows[0], biases[0]
     return rows[0] - rows[1], biases[0] - biases[1]

@@ -78,8 +78,8 @@ def test_recording_beside_captures_in_other_threads(tiny_lm):
     with ThreadPoolExecutor(max_workers=3) as pool:
         pipes = [pool.submit(head_pipeline, tiny_lm, reference.token_ids, i % 3) for i in range(8)]
         caps = [pool.submit(tiny_lm.capture, PROMPT) for _ in range(8)]
-        for future in caps:
-            assert np.array_equal(future.result().attention, reference.attention)
+        for future in caps:  # captures waiting together may share a padded pass: float rounding only
+            np.testing.assert_allclose(future.result().attention, reference.attention, atol=1e-6, rtol=0)
         for i, future in enumerate(pipes):
             assert np.allclose(future.result().pattern, reference.attention[i % 3], atol=1e-5)
     assert tiny_lm.model.config._attn_implementation == "eager"

@@ -23,9 +23,10 @@ def pair(tmp_path_factory, tokenizer):
     tiny_model("llama", len(tokenizer)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     matrix = len(tokenizer) * 32 * 4  # the embedding; accelerate also keeps room for the largest module (as big)
+    # float32 both (a GPU machine would pick bfloat16, whose halved blocks all fit the CPU budget)
     spread = load_model(str(folder), device_map="auto", max_memory={"cpu": 2 * matrix + BLOCK_0},
-                        offload_folder=str(tmp_path_factory.mktemp("offload")))
-    return load_model(str(folder)), spread
+                        offload_folder=str(tmp_path_factory.mktemp("offload")), dtype="float32")
+    return load_model(str(folder), device="cpu", dtype="float32"), spread
 
 
 def test_blocks_live_on_cpu_and_disk(pair):

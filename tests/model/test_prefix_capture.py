@@ -64,7 +64,7 @@ def test_extension_equals_full_capture_other_families(other_lm):
 
 def test_extension_equals_full_capture_default(default_lm):
     text = "The capital of France is Paris. The capital of Germany is Berlin. The capital of Italy is"
-    check_extension(default_lm, text, 9, {"attention": 1e-5, "logits": 2e-4, "residual": 2e-3,
+    check_extension(default_lm, text, 9, {"attention": 1e-5, "logits": 5e-4, "residual": 2e-3,
                                           "attn_out": 2e-4, "mlp_out": 2e-3, "kv": 2e-4})
 
 
