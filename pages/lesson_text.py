@@ -119,7 +119,7 @@ STEPS: tuple[Step, ...] = (
         "MLPs hold most of the weights and much of what the model *knows*. The chart splits the "
         "top token's logit into what each block's attention and MLP wrote directly (hatched bars: MLP).",
         "Which block's **MLP** pushes the top token up **the most**?",
-        "pages/attribution.py", "Attribution",
+        "pages/mlp.py", "MLP (inside one block's MLP, neuron by neuron)",
     ),
     Step(
         "The unembedding and the logits",
