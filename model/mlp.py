@@ -68,7 +68,12 @@ def _compose(parts: MlpParts, x: torch.Tensor) -> torch.Tensor:
 
 
 def _matches(parts: MlpParts, mlp: nn.Module, probe: torch.Tensor) -> bool:
-    ours, ref = _compose(parts, probe), mlp(probe)
+    try:
+        ref = mlp(probe)
+    except TypeError as exc:  # Bloom's and MPT's MLP add the residual stream inside: they need it passed in
+        raise _refuse(mlp, "its forward needs more than the stream it reads (it adds the residual itself), "
+                           "so it cannot be replayed on its own") from exc
+    ours = _compose(parts, probe)
     return bool((ours - ref).abs().max() <= _CHECK_TOLERANCE * max(1.0, float(ref.abs().max())))
 
 

@@ -167,3 +167,37 @@ def test_batched_rows_equal_single_captures(family_lm, family_run):
         got = request.answer()
         for name in ("attention", "residual", "attn_out", "mlp_out", "logits"):
             np.testing.assert_allclose(getattr(got, name), getattr(want, name), atol=1e-5, err_msg=name)
+
+
+def test_mlp_neurons_and_heads_add_up_or_refuse(family_lm, family_run):
+    """The MLP page and the per-head split on every family: the stages rebuild the captured MLP write,
+    neurons and heads add up to their block's attribution bar, or the view refuses (never a wrong sum)."""
+    from model.attribution import readout
+    from model.head_attribution import head_attribution, head_outputs
+    from model.mlp import mlp_steps, record_mlp
+    from model.neurons import neuron_effects
+
+    cap, _ = family_run
+    pos, token = cap.n_tokens - 1, int(cap.logits[-1].argmax())
+    try:
+        attr = direct_logit_attribution(family_lm, cap, pos, token)
+        read = readout(family_lm, cap, pos, token)
+    except UnsupportedModelError:
+        assert _family(family_lm) in NO_ATTRIBUTION
+        return
+    try:
+        heads = head_attribution(family_lm, head_outputs(family_lm, cap, pos), pos, read)
+        np.testing.assert_allclose(heads.layers, attr.attn, atol=1e-4)
+    except UnsupportedModelError as exc:
+        assert _family(family_lm) in POST_NORM and "per head" in str(exc)
+    layers = range(cap.summary.n_layers)
+    try:
+        acts = record_mlp(family_lm, cap.token_ids.tolist(), layers)
+        for layer in layers:
+            step = mlp_steps(family_lm, cap, acts, layer, pos)
+            eff = neuron_effects(family_lm, acts.hidden[acts.of(layer), pos], layer, pos, read)
+            np.testing.assert_allclose(step.out * family_lm.layout.writes.scale, cap.mlp_out[layer, pos], atol=1e-4)
+            assert eff.total == pytest.approx(attr.mlp[layer], abs=1e-4)
+    except UnsupportedModelError as exc:
+        assert family_lm.summary.architecture in str(exc) or "MLP" in str(exc), str(exc)
+        print(f"{_family(family_lm)}: MLP view refused: {exc}")
