@@ -11,7 +11,7 @@ from first_visit import watch_first_visit
 from xray_app import CHROMIUM, FLAGS, ROOT, exception_texts, nav_titles, running_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-LESSON = ["Start here", "Embeddings", "Attention", "Attention step by step", "Next token", "Generate"]
+LESSON = ["Start here", "Embeddings", "Attention", "Attention step by step", "MLP", "Next token", "Generate"]
 
 
 @pytest.mark.parametrize("path, title", [("", "Inside a transformer"), ("/attention", "Attention")])
@@ -26,7 +26,7 @@ def test_first_visit_never_shows_module_names_or_errors(path, title):
         assert seen.full_page is not None, "the first visit never settled"
         assert seen.title.startswith(title)
         assert seen.titled_progress is not None, "the title and a progress line never showed before the page"
-        assert nav_titles(page)[:7] == ["Lesson", *LESSON]  # the guided lesson first
+        assert nav_titles(page)[:8] == ["Lesson", *LESSON]  # the guided lesson first
         assert len(nav_titles(page)) == len(re.findall(r'st\.Page\("pages/', (ROOT / "app.py").read_text()))
         assert not exception_texts(page)
         browser.close()
