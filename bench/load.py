@@ -26,6 +26,10 @@ from xray_app import CHROMIUM, FLAGS, PROMPT_BOX, AppUrl, running_app  # noqa: E
 CHIPS_JS = """(want) => [...document.querySelectorAll('.xr-chip')]
   .map(c => c.firstChild ? c.firstChild.textContent : '').join('') === want"""
 SETTLED_JS = """() => !document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"], [data-stale="true"]')"""
+# A timer, not Playwright's default requestAnimationFrame: with many windows in one headless browser,
+# the ones not in front get no animation frames, and a rAF-polled wait there never re-checks (the
+# 10-session run hung for 500 s this way while every page had long settled).
+POLL_MS = 100
 WORDS = ["river", "castle", "orbit", "violin", "desert", "harbor", "maple", "signal", "copper", "lantern"]
 
 
@@ -44,7 +48,7 @@ async def session(browser, url: AppUrl, n: int, seconds: float, ready: asyncio.B
     page = await context.new_page()
     await page.goto(url, timeout=600_000)
     await page.wait_for_selector(PROMPT_BOX, timeout=600_000)
-    await page.wait_for_function(SETTLED_JS, timeout=600_000)
+    await page.wait_for_function(SETTLED_JS, timeout=600_000, polling=POLL_MS)
     if await ready.wait() == 0:  # the last visitor in: answers start now
         marks["cpu"], marks["start"] = server_cpu_seconds(url.pid), time.monotonic()
     await ready.wait()
@@ -57,8 +61,8 @@ async def session(browser, url: AppUrl, n: int, seconds: float, ready: asyncio.B
         await box.fill(text)
         await box.press("Control+Enter")
         try:
-            await page.wait_for_function(CHIPS_JS, arg=text.replace(" ", "·"), timeout=120_000)
-            await page.wait_for_function(SETTLED_JS, timeout=120_000)
+            await page.wait_for_function(CHIPS_JS, arg=text.replace(" ", "·"), timeout=120_000, polling=POLL_MS)
+            await page.wait_for_function(SETTLED_JS, timeout=120_000, polling=POLL_MS)
             latencies.append(time.monotonic() - start)
         except Exception as exc:  # report, keep going: a load test counts failures
             errors.append(f"session {n} round {round_}: {type(exc).__name__}")
