@@ -102,7 +102,7 @@ st.html(_STILL_PAGE)
 _draw_navigation()
 first_paint = _first_paint(page)
 
-from pages import links, models, shared_keys, sidebar  # noqa: E402  (after the first paint: the model floor)
+from pages import links, models, server, shared_keys, sidebar  # noqa: E402  (after the first paint: the model floor)
 
 shared_keys.carry()
 notices = links.read_url_once()
@@ -115,6 +115,8 @@ lm = models.current_model()
 if first_paint is not None:
     first_paint.empty()
     _process()["model_loaded"] = lm is not None
+    if lm is not None:
+        server.freeze_library_objects()
 if lm is not None:
     notices += links.apply_geometry(lm.summary)
 for notice in notices:
