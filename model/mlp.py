@@ -4,6 +4,7 @@ position. An MLP this cannot rebuild exactly (mixture of experts, fused gate and
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,8 +78,27 @@ def _matches(parts: MlpParts, mlp: nn.Module, probe: torch.Tensor) -> bool:
     return bool((ours - ref).abs().max() <= _CHECK_TOLERANCE * max(1.0, float(ref.abs().max())))
 
 
+# One answer per MLP module for as long as it lives: the probe runs the module, and the MLP page asked
+# for every block's parts three times per prompt (~0.5 s of a 40-token edit on one core).
+_FOUND: weakref.WeakKeyDictionary[nn.Module, MlpParts | str] = weakref.WeakKeyDictionary()  # parts, or why not
+
+
 def find_parts(mlp: nn.Module, d_model: int) -> MlpParts:
-    """The up/gate/down projections and activation of one MLP module, checked on a probe vector."""
+    """The up/gate/down projections and activation of one MLP module, checked on a probe vector once
+    per module (a refusal is remembered too)."""
+    found = _FOUND.get(mlp)
+    if found is None:
+        try:
+            found = _find_parts(mlp, d_model)
+        except UnsupportedModelError as exc:
+            found = str(exc)
+        _FOUND[mlp] = found
+    if isinstance(found, str):
+        raise UnsupportedModelError(found)
+    return found
+
+
+def _find_parts(mlp: nn.Module, d_model: int) -> MlpParts:
     readers, writers = _candidates(mlp, d_model)
     if len(writers) != 1 or len(readers) not in (1, 2):
         raise _refuse(mlp, f"expected one or two projections into the hidden layer and one out, found "
