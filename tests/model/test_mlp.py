@@ -120,6 +120,36 @@ def test_an_mlp_it_cannot_rebuild_is_refused():
         find_parts(Experts(), 8)
 
 
+def test_parts_are_probed_once_per_module_and_a_refusal_is_remembered():
+    """The MLP page asks for every block's parts several times per prompt; the probe runs the module,
+    so it runs once per module (the answer, parts or refusal, is the same every time)."""
+    class Gated(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate_proj, self.up_proj, self.down_proj = nn.Linear(8, 16), nn.Linear(8, 16), nn.Linear(16, 8)
+            self.act_fn, self.calls = nn.SiLU(), 0
+
+        def forward(self, x):
+            self.calls += 1
+            return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+    mlp = Gated()
+    first, again = find_parts(mlp, 8), find_parts(mlp, 8)
+    assert again is first and first.gate is mlp.gate_proj and mlp.calls == 1
+    assert find_parts(Gated(), 8).gate is not first.gate  # another module is probed on its own
+
+    class Residual(Gated):  # Bloom-style: its forward needs the residual too
+        def forward(self, x, residual):
+            self.calls += 1
+            return x + residual
+
+    odd = Residual()
+    for _ in range(2):
+        with pytest.raises(UnsupportedModelError, match="adds the residual"):
+            find_parts(odd, 8)
+    assert odd.calls == 0
+
+
 def test_unrecorded_block_is_named(tiny_lm):
     acts = record_mlp(tiny_lm, [1, 2, 3], [1])
     with pytest.raises(ValueError, match="block 0 was not recorded"):
