@@ -6,6 +6,7 @@ Shared by tests/e2e/test_first_visit.py and bench/felt.py.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -16,26 +17,56 @@ MODULE_NAMES = sorted({p.stem for p in (ROOT / "pages").glob("*.py") if p.stem !
 _LABELS = sorted(set(MODULE_NAMES) | {n.replace("_", " ") for n in MODULE_NAMES})
 _ERROR_WORDS = ("ImportError", "ModuleNotFoundError", "Traceback", "cannot import name")
 
-_STATE_JS = """(labels) => {
+# Installed before the document's own scripts (page.add_init_script): a MutationObserver checks the page
+# after every burst of changes, so no state that reaches the screen can fall between two polls, and
+# waiting costs the page nothing. (Polling body.innerText every 50 ms forced a layout of the whole page
+# each time, on the same two cores that were starting the server and the model.) Times are the page's
+# clock: milliseconds since the navigation started.
+_WATCH_JS = """(() => {
+  const labels = new Set(%s);
+  const errorWords = %s;
+  const w = window.__xrFirst = {titled: null, title: '', problems: [], last: 0, pending: false};
+  const seen = new Set();
+  const note = (what) => { if (!seen.has(what)) { seen.add(what);
+      w.problems.push((performance.now() / 1000).toFixed(2) + ' s: ' + what); } };
+  const check = () => {
+    w.pending = false;
+    const sidebar = document.querySelector('[data-testid="stSidebar"]');
+    const main = document.querySelector('[data-testid="stMain"]');
+    const h1 = main ? main.querySelector('h1') : null;
+    const progress = !!document.querySelector(
+        '[data-testid="stProgress"], [data-testid="stSpinner"], [data-testid="stStatusWidget"]');
+    if (w.titled === null && h1 && h1.textContent.trim() && progress) {
+      w.titled = performance.now(); w.title = h1.textContent.trim();
+    }
+    if (h1) w.title = h1.textContent.trim();
+    if (sidebar) for (const e of sidebar.querySelectorAll('a, span, p, li, div')) {
+      const text = e.children.length === 0 ? e.textContent.trim() : '';
+      if (labels.has(text)) note('raw module name in the sidebar: ' + JSON.stringify(text));
+    }
+    if (document.querySelector('[data-testid="stSidebarNav"]'))
+      note("Streamlit's own sidebar navigation (legacy pages/ list) is on screen");
+    for (const e of document.querySelectorAll('[data-testid="stException"]'))
+      note('exception on screen: ' + e.textContent.slice(0, 500));
+    const text = document.body ? document.body.textContent : '';
+    for (const word of errorWords) if (text.includes(word)) note('error text on screen: ' + word);
+  };
+  new MutationObserver(() => {
+    w.last = performance.now();
+    if (!w.pending) { w.pending = true; setTimeout(check, 0); }
+  }).observe(document, {subtree: true, childList: true, characterData: true});
+})();"""
+
+_STATE_JS = """() => {
+  const w = window.__xrFirst;
   const sidebar = document.querySelector('[data-testid="stSidebar"]');
-  const main = document.querySelector('[data-testid="stMain"]');
-  const h1 = main ? main.querySelector('h1') : null;
-  const words = sidebar ? [...sidebar.querySelectorAll('a, span, p, li, div')]
-      .filter(e => e.children.length === 0).map(e => e.textContent.trim()) : [];
-  return {
-    title: h1 ? h1.innerText.trim() : '',
-    progress: !!document.querySelector(
-        '[data-testid="stProgress"], [data-testid="stSpinner"], [data-testid="stStatusWidget"]'),
+  return w ? {
+    titled: w.titled, title: w.title, problems: w.problems, last: w.last, now: performance.now(),
     busy: !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], '
         + '[data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]'),
-    legacyNav: !!document.querySelector('[data-testid="stSidebarNav"]'),
-    moduleNames: words.filter(w => labels.includes(w)),
     links: sidebar ? sidebar.querySelectorAll('[data-testid="stPageLink-NavLink"]').length : 0,
     prompt: !!(sidebar && sidebar.querySelector('textarea')),
-    exceptions: [...document.querySelectorAll('[data-testid="stException"]')].map(e => e.innerText.slice(0, 500)),
-    text: document.body ? document.body.innerText : '',
-    size: main ? main.querySelectorAll('*').length : 0,
-  };
+  } : null;
 }"""
 
 
@@ -49,40 +80,26 @@ class FirstVisit:
     problems: list[str] = field(default_factory=list)  # every distinct thing that must never show
 
 
-def _problems(state: dict) -> list[str]:
-    found = [f"raw module name in the sidebar: {name!r}" for name in state["moduleNames"]]
-    if state["legacyNav"]:
-        found.append("Streamlit's own sidebar navigation (legacy pages/ list) is on screen")
-    found += [f"exception on screen: {text}" for text in state["exceptions"]]
-    found += [f"error text on screen: {word}" for word in _ERROR_WORDS if word in state["text"]]
-    return found
-
-
 def watch_first_visit(page, address: str, timeout: float = 180.0, quiet_s: float = 0.7,
-                      poll_s: float = 0.05) -> FirstVisit:
-    """Open `address` and poll the DOM from the first response until the page has settled."""
-    result, seen = FirstVisit(), set()
+                      poll_s: float = 0.1) -> FirstVisit:
+    """Open `address`; the page's own observer records every moment until the page has settled.
+    Seconds are counted from the start of the navigation (the browser's request)."""
+    result = FirstVisit()
+    page.add_init_script(_WATCH_JS % (json.dumps(_LABELS), json.dumps(list(_ERROR_WORDS))))
     began = time.monotonic()
     page.goto(address, wait_until="commit", timeout=timeout * 1000)
-    last_size, still_since = None, time.monotonic()
     while time.monotonic() - began < timeout:
-        now = time.monotonic()
         try:
-            state = page.evaluate(_STATE_JS, _LABELS)
+            state = page.evaluate(_STATE_JS)
         except Exception:  # the document is still being replaced right after the response
-            time.sleep(poll_s)
-            continue
-        for problem in _problems(state):
-            if problem not in seen:
-                seen.add(problem)
-                result.problems.append(f"{now - began:.2f} s: {problem}")
-        if result.titled_progress is None and state["title"] and state["progress"]:
-            result.titled_progress, result.title = now - began, state["title"]
-        quiet = state["prompt"] and state["links"] and not state["busy"] and state["title"]
-        if not quiet or state["size"] != last_size:
-            last_size, still_since = state["size"], now
-        elif now - still_since >= quiet_s:
-            result.full_page, result.title = still_since - began, state["title"]
-            return result
+            state = None
+        if state is not None:
+            result.problems, result.title = list(state["problems"]), state["title"]
+            if state["titled"] is not None:
+                result.titled_progress = state["titled"] / 1000
+            quiet = state["prompt"] and state["links"] and not state["busy"] and state["title"]
+            if quiet and state["now"] - state["last"] >= 1000 * quiet_s:
+                result.full_page = state["last"] / 1000
+                return result
         time.sleep(poll_s)
     return result
