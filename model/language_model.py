@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import threads
 from .batching import CaptureQueue, Request
 from .capture import KV, Capture
 from .errors import CaptureError, PromptError
@@ -289,6 +290,8 @@ def _run_model(model: nn.Module, layout: Layout, input_ids: torch.Tensor, *, hoo
             stack.enter_context(hooks(layout))
         if name is not None:
             stack.enter_context(_attention_implementation(model, name))
+        if input_ids.numel() >= threads.LARGE_PASS_TOKENS:
+            stack.enter_context(threads.all_cores())
         start = time.perf_counter()
         if objective is None:
             with torch.inference_mode():

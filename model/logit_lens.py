@@ -12,6 +12,7 @@ import torch
 from .capture import Capture
 from .errors import UnsupportedModelError
 from .language_model import LanguageModel
+from .threads import all_cores
 
 _CHUNK_FLOATS = 2**23  # logits held at once per chunk (32 MB in float32: their statistics stay in a 32 MB L3)
 
@@ -81,7 +82,7 @@ def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = 
     norm, head = lm.layout.final_norm, lm.model.get_output_embeddings()
     step = max(1, _CHUNK_FLOATS // V)
     device, dtype = head.weight.device, head.weight.dtype
-    with lm.lock, torch.inference_mode():
+    with lm.lock, torch.inference_mode(), all_cores():
         for start in range(0, n_rows * T, step):
             x = torch.tensor(flat[start:start + step]).to(device=device, dtype=dtype)  # (n, D)
             logits = logit_map.apply(head(norm(x) if norm is not None else x))  # (n, V)

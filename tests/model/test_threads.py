@@ -33,3 +33,19 @@ def test_default_leaves_a_core_free():
     cores = len(os.sched_getaffinity(0))
     assert default_threads() == max(1, cores - 1)
     assert _run(PROBE.format(arg="")).split()[:2] == [str(max(1, cores - 1))] * 2
+
+
+WIDEN = ("from model.threads import configure, all_cores; configure({arg}); import torch; a = torch.get_num_threads(); "
+         "ctx = all_cores(); ctx.__enter__(); inner = all_cores(); inner.__enter__(); b = torch.get_num_threads(); "
+         "inner.__exit__(None, None, None); c = torch.get_num_threads(); ctx.__exit__(None, None, None); "
+         "configure(); print(a, b, c, torch.get_num_threads())")
+
+
+def test_all_cores_widens_for_a_long_pass_and_restores_after_the_last_user():
+    cores = len(os.sched_getaffinity(0))
+    base = max(1, cores - 1)
+    assert _run(WIDEN.format(arg="")) == f"{base} {max(cores, base)} {max(cores, base)} {base}"
+
+
+def test_all_cores_keeps_an_operators_count():
+    assert _run(WIDEN.format(arg=""), XRAY_TORCH_THREADS="1") == "1 1 1 1"
