@@ -95,7 +95,7 @@ def _overview(cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, 
                     width="stretch", config={"displayModeBar": False})
     st.caption("Blocks left to right, heads top to bottom; each thumbnail is one head's pattern with "
                "every row scaled to its own maximum. Click a head (or use the selectors) to open it. "
-               "A boxed letter marks a head whose head-type score reaches the threshold (legend under the "
+               "A letter in a corner marks a head whose head-type score reaches the threshold (legend under the "
                "grid; hover a head for all its scores). Induction is measured on a repeated random sequence, "
                "the other types on this prompt.")
 

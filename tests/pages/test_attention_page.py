@@ -70,11 +70,11 @@ def test_page_draws_grid_and_heatmap_then_each_view(page: AppTest) -> None:
     _show(page, "One head")
 
 
-def test_grid_badges_are_boxed_and_named_in_a_legend(page: AppTest) -> None:
+def test_grid_badges_are_legible_and_named_in_a_legend(page: AppTest) -> None:
     grid = json.loads(page.get("plotly_chart")[0].proto.spec)
     notes = grid["layout"]["annotations"]
-    badges = [a for a in notes if a.get("xref") != "paper"]
-    assert badges and all(a["font"]["size"] >= 12 and a["bgcolor"].startswith("rgba(255,255,255") for a in badges)
+    badges = next(t for t in grid["data"] if t.get("name") == "badges")
+    assert badges["text"] and badges["textfont"]["size"] >= 12 and "white" in badges["textfont"]["shadow"]
     legend = next(a["text"] for a in notes if a.get("xref") == "paper")
     assert "<b>F</b> = first-token (sink)" in legend and "<b>I</b> = induction" in legend
 

@@ -81,16 +81,18 @@ def test_head_table_has_a_row_per_head_with_kv_groups() -> None:
     assert "9 query heads share 3 key/value heads" in head_table.gqa_caption(9, 3)
 
 
-def test_badges_are_dark_boxed_letters_with_a_legend_that_names_them(synthetic_capture) -> None:
+def test_badges_are_dark_haloed_letters_with_a_legend_that_names_them(synthetic_capture) -> None:
     labels = {"previous": "previous-token", "induction": "induction", "first": "first-token (sink)",
               "self": "self", "duplicate": "duplicate-token"}
     fig = head_grid.grid_figure(synthetic_capture.attention, _scores(2, 3), (0, 0), cell=20, labels=labels)
-    badges = {a.text: a for a in fig.layout.annotations if a.xref != "paper"}
-    assert set(badges) == {"<b>P</b>", "<b>I</b>"}  # one box per badged head, none for the others
-    for badge in badges.values():
-        assert badge.font.size >= 12 and badge.font.color == "#111827"  # dark, not small red
-        assert badge.bgcolor.startswith("rgba(255,255,255")  # legible on the darkest thumbnail
-    assert (badges["<b>P</b>"].x, badges["<b>P</b>"].y) == (-0.47, 1 - 0.47)  # head (0, 1)'s top-left
+    badges = next(t for t in fig.data if t.name == "badges")
+    where = dict(zip(badges.text, zip(badges.x, badges.y)))
+    assert sorted(badges.text) == ["I", "P"]  # one label per badged head, none for the others
+    assert badges.textfont.size >= 12 and badges.textfont.color == "#111827" and badges.textfont.weight == "bold"
+    assert "white" in badges.textfont.shadow  # a white halo: legible on the darkest thumbnail
+    assert badges.hoverinfo == "skip"  # a click goes through to the head underneath
+    assert where["P"] == (-0.47, 1 - 0.47)  # head (0, 1)'s top-left
+    assert not [a for a in fig.layout.annotations if a.xref != "paper"]  # no per-head annotations (slow to draw)
     legend = next(a.text for a in fig.layout.annotations if a.xref == "paper")
     for letter, words in [("P", "previous-token"), ("F", "first-token (sink)"), ("S", "self"),
                           ("D", "duplicate-token"), ("I", "induction")]:
