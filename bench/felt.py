@@ -38,7 +38,7 @@ README = Path(__file__).with_name("README.md")
 TEXT = Path(__file__).with_name("text.txt")
 START, END = "<!-- felt:start -->", "<!-- felt:end -->"
 LENGTHS = (40, 256)
-LESSON = ("Start here", "Embeddings", "Attention", "Attention step by step", "Next token", "Generate")
+LESSON = ("Start here", "Embeddings", "Attention", "Attention step by step", "MLP", "Next token", "Generate")
 _CAPTION_MS = re.compile(r"(\d+) tokens · (\d+) ms")
 
 # The page's state in one cheap round trip: busy (run, spinner, progress, stale element), how many
@@ -50,11 +50,14 @@ _STATE_JS = """() => {
   if (!window.__xrWatch) {
     const w = window.__xrWatch = {changes: 0, last: performance.now()};
     new MutationObserver(() => { w.changes += 1; w.last = performance.now(); })
-      .observe(document.body, {subtree: true, childList: true, characterData: true});
+      .observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true,
+                               attributeFilter: ['data-stale']});  // a faded (stale) element coming back
   }
+  const w = window.__xrWatch, now = performance.now();
   const busy = !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], '
       + '[data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]');
-  return [busy, window.__xrWatch.changes, performance.now(), window.__xrWatch.last];
+  if (busy) w.last = now;  // still working: not settled, whatever the DOM did
+  return [busy, w.changes, now, w.last];
 }"""
 
 

@@ -54,19 +54,22 @@ _WATCH_JS = """(() => {
   new MutationObserver(() => {
     w.last = performance.now();
     if (!w.pending) { w.pending = true; setTimeout(check, 0); }
-  }).observe(document, {subtree: true, childList: true, characterData: true});
+  }).observe(document, {subtree: true, childList: true, characterData: true, attributes: true,
+                        attributeFilter: ['data-stale']});
 })();"""
 
 _STATE_JS = """() => {
   const w = window.__xrFirst;
+  if (!w) return null;
   const sidebar = document.querySelector('[data-testid="stSidebar"]');
-  return w ? {
-    titled: w.titled, title: w.title, problems: w.problems, last: w.last, now: performance.now(),
-    busy: !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], '
-        + '[data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]'),
+  const busy = !!document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], '
+      + '[data-testid="stSpinner"], [data-testid="stProgress"], [data-stale="true"]');
+  if (busy) w.last = performance.now();  // still working: not settled, whatever the DOM did
+  return {
+    titled: w.titled, title: w.title, problems: w.problems, last: w.last, now: performance.now(), busy,
     links: sidebar ? sidebar.querySelectorAll('[data-testid="stPageLink-NavLink"]').length : 0,
     prompt: !!(sidebar && sidebar.querySelector('textarea')),
-  } : null;
+  };
 }"""
 
 
