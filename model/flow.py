@@ -32,6 +32,7 @@ from .flow_graph import FlowGraph
 from .head_pipeline import _family_eager
 from .language_model import LanguageModel
 from .layout import Layout
+from .threads import all_cores
 
 EPS = 1e-5  # LLM-TT's floor on a part's contribution (keeps every share positive, sums non-zero)
 RECORDING = "xray_flow"
@@ -162,20 +163,21 @@ def flow_graph(lm: LanguageModel, cap: Capture, progress: Callable[[float], None
     tolerance = 2e-3 if cap.dtype == "float32" else 5e-2  # 16-bit passes round each sum to ~3 digits
     attention = np.zeros((L, T, T, H), dtype=np.float32)
     attn_res, mlp, mlp_res = (np.zeros((L, T), dtype=np.float32) for _ in range(3))
-    for layer in range(L):
-        pattern = torch.from_numpy(cap.attention[layer].copy())  # (H, T, T)
-        entering, leaving = (torch.from_numpy(cap.residual[i].copy()) for i in (layer, layer + 1))
-        attn_out, mlp_out = torch.from_numpy(cap.attn_out[layer].copy()), torch.from_numpy(cap.mlp_out[layer].copy())
-        _check_layer(lm.layout, layer, pattern, values[layer], mixed[layer], entering, attn_out, mlp_out, leaving,
-                     tolerance)
-        w_o, _ = out_projection(lm.layout.out_projs[layer], H)
-        mid = entering + attn_out  # (T, D)
-        heads, res = _attention_layer(pattern, source_vectors(values[layer], w_o), entering, mid)
-        attention[layer], attn_res[layer] = heads.numpy(), res.numpy()
-        m, r = _mlp_layer(mid, mlp_out, leaving)
-        mlp[layer], mlp_res[layer] = m.numpy(), r.numpy()
-        if progress is not None:
-            progress((layer + 1) / L)
+    with all_cores():  # seconds of arithmetic during which the person only waits
+        for layer in range(L):
+            pattern = torch.from_numpy(cap.attention[layer].copy())  # (H, T, T)
+            entering, leaving = (torch.from_numpy(cap.residual[i].copy()) for i in (layer, layer + 1))
+            attn_out, mlp_out = torch.from_numpy(cap.attn_out[layer].copy()), torch.from_numpy(cap.mlp_out[layer].copy())
+            _check_layer(lm.layout, layer, pattern, values[layer], mixed[layer], entering, attn_out, mlp_out, leaving,
+                         tolerance)
+            w_o, _ = out_projection(lm.layout.out_projs[layer], H)
+            mid = entering + attn_out  # (T, D)
+            heads, res = _attention_layer(pattern, source_vectors(values[layer], w_o), entering, mid)
+            attention[layer], attn_res[layer] = heads.numpy(), res.numpy()
+            m, r = _mlp_layer(mid, mlp_out, leaving)
+            mlp[layer], mlp_res[layer] = m.numpy(), r.numpy()
+            if progress is not None:
+                progress((layer + 1) / L)
     return FlowGraph(list(cap.tokens), attention, attn_res, mlp, mlp_res)
 
 
