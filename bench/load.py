@@ -58,9 +58,9 @@ async def session(browser, url: AppUrl, n: int, seconds: float, ready: asyncio.B
         text = prompt_for(n, round_)
         box = page.locator(PROMPT_BOX).first
         start = time.monotonic()
-        await box.fill(text)
-        await box.press("Control+Enter")
-        try:
+        try:  # under load the box can stay busy past playwright's default 30 s: count it, keep going
+            await box.fill(text, timeout=120_000)
+            await box.press("Control+Enter", timeout=120_000)
             await page.wait_for_function(CHIPS_JS, arg=text.replace(" ", "·"), timeout=120_000, polling=POLL_MS)
             await page.wait_for_function(SETTLED_JS, timeout=120_000, polling=POLL_MS)
             latencies.append(time.monotonic() - start)
