@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 THREADS_ENV = "XRAY_TORCH_THREADS"  # operator override of the intra-op thread count
 LARGE_PASS_TOKENS = 128  # a pass over at least this many tokens (all rows) runs on every core
 
-_widened = {"count": 0, "saved": 1, "operator": None}  # all_cores() users now, the count to restore
-# after the last, and whether an operator chose the count (then all_cores() keeps it)
-_widen_lock = threading.Lock()
+_operator = {"chose": None}  # whether an operator set the thread count (then all_cores() keeps it)
 
 
 def _cores() -> int:
@@ -43,21 +40,15 @@ def all_cores() -> Iterator[None]:
     workers for every small operation costs more than it gains. An operator's own count is kept."""
     import torch
 
-    if _widened["operator"]:
+    saved = torch.get_num_threads()  # this thread's count: torch's thread setting is per thread
+    if _operator["chose"] or saved >= _cores():
         yield
         return
-    with _widen_lock:
-        _widened["count"] += 1
-        if _widened["count"] == 1:
-            _widened["saved"] = torch.get_num_threads()
-            torch.set_num_threads(max(_cores(), _widened["saved"]))
+    torch.set_num_threads(_cores())
     try:
         yield
     finally:
-        with _widen_lock:
-            _widened["count"] -= 1
-            if _widened["count"] == 0:
-                torch.set_num_threads(_widened["saved"])
+        torch.set_num_threads(saved)
 
 
 def configure(threads: int | None = None) -> int:
@@ -66,8 +57,8 @@ def configure(threads: int | None = None) -> int:
     Before torch is imported this sets the OpenMP/MKL environment (an operator's own OMP_* or
     XRAY_TORCH_THREADS values win); after, it can only set torch's intra-op count."""
     asked = threads or _env_int(THREADS_ENV) or _env_int("OMP_NUM_THREADS")
-    if _widened["operator"] is None:  # the first call decides (later ones see our own OMP_NUM_THREADS)
-        _widened["operator"] = asked is not None
+    if _operator["chose"] is None:  # the first call decides (later ones see our own OMP_NUM_THREADS)
+        _operator["chose"] = asked is not None
     chosen = asked or default_threads()
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
