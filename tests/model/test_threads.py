@@ -41,7 +41,7 @@ WIDEN = ("from model.threads import configure, all_cores; configure({arg}); impo
          "configure(); print(a, b, c, torch.get_num_threads())")
 
 
-def test_all_cores_widens_for_a_long_pass_and_restores_after_the_last_user():
+def test_all_cores_widens_for_a_long_pass_and_restores_after_it():
     cores = len(os.sched_getaffinity(0))
     base = max(1, cores - 1)
     assert _run(WIDEN.format(arg="")) == f"{base} {max(cores, base)} {max(cores, base)} {base}"
