@@ -133,10 +133,10 @@ def grid_figure(
         yaxis=dict(title="head", tickmode="linear", dtick=1, range=[H - 0.5, -0.5], showgrid=False,
                    zeroline=False, tickfont_size=10),
     )
-    return go.Figure(data=[image, points, badges_trace(badge_text(scores, threshold))], layout=layout)
+    return go.Figure(data=[image, points, _badges_trace(badge_text(scores, threshold))], layout=layout)
 
 
-def badges_trace(text: np.ndarray) -> go.Scatter:
+def _badges_trace(text: np.ndarray) -> go.Scatter:
     """Each badged head's letters at its top-left corner. Not hoverable, so a click still lands on
     the head's point underneath."""
     layers, heads = np.nonzero(text != "")
