@@ -16,6 +16,7 @@ import numpy as np
 
 from model import LanguageModel
 from model.sampling import probabilities
+from pages.plotly_chart import COMPONENT as CHART_COMPONENT
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TEMPERATURES = (0.2, 0.5, 0.8, 1.3, 1.7, 2.5)
@@ -124,7 +125,7 @@ def sent_bytes(node) -> tuple[int, int]:
     proto = getattr(node, "proto", None)
     if proto is not None and hasattr(proto, "ByteSize"):
         total += proto.ByteSize()
-        charts += int(getattr(node, "type", "") == "plotly_chart")
+        charts += int(getattr(proto, "component_name", "") == CHART_COMPONENT)
     for child in getattr(node, "children", {}).values():
         t, c = sent_bytes(child)
         total, charts = total + t, charts + c

@@ -11,6 +11,7 @@ from model.facts import ModelFacts
 from model.tokens import readable_tokens
 from pages import kit
 from pages.contrast import Contrast
+from pages.plotly_chart import plotly_chart
 from viz import model_text
 from viz.ablation import (
     biggest_changes,
@@ -75,10 +76,12 @@ def _scan(lm, cap, pos: int, choice: Contrast) -> None:
         rows.append(_ablated(lm, cap, [(layer, h)])[pos])  # (V,)
         bar.progress((h + 1) / cap.summary.n_heads, text=f"{head_label(layer, h)} done")
     bar.empty()
-    cols[1].plotly_chart(scan_figure(head_effects(cap.logits[pos], rows), layer), key="abl_scan_chart")
+    with cols[1]:
+        plotly_chart(scan_figure(head_effects(cap.logits[pos], rows), layer), key="abl_scan_chart")
     if choice.b is not None:
         moved = [choice.of(row) - choice.of(cap.logits[pos]) for row in rows]
-        cols[1].plotly_chart(scan_figure(np.array(moved), layer, f"change of {choice.metric}"), key="abl_scan_contrast")
+        with cols[1]:
+            plotly_chart(scan_figure(np.array(moved), layer, f"change of {choice.metric}"), key="abl_scan_contrast")
 
 
 def _metrics(comp, before_top: float, after_top: float, changed: bool) -> None:
@@ -94,7 +97,7 @@ def _compare(lm, cap, pos: int, after, n: int, choice: Contrast) -> None:
     _metrics(comp, float(comp.before[0]), float(comp.after[0]), int(after_row.argmax()) != int(before_row.argmax()))
     st.metric(choice.metric, f"{choice.of(after_row):+.3f}", f"{choice.of(after_row) - choice.of(before_row):+.3f}",
               help="With the chosen heads off; the change is against the normal pass.")
-    st.plotly_chart(comparison_figure(comp, readable_tokens(lm.tokenizer, comp.ids)), key="abl_bars")
+    plotly_chart(comparison_figure(comp, readable_tokens(lm.tokenizer, comp.ids)), key="abl_bars")
     moves = biggest_changes(before_row, after_row, n=10)
     st.subheader("The biggest changes")
     st.dataframe(change_rows(moves, readable_tokens(lm.tokenizer, moves.ids)), hide_index=True,

@@ -10,6 +10,7 @@ from model import Capture, LanguageModel
 from model.facts import ModelFacts
 from model.head_scores import KIND_LABELS, head_stats, induction_scores, js_divergence_bits, top_heads
 from pages import kit
+from pages.plotly_chart import plotly_chart
 from viz import attention as va
 from viz import head_grid, head_table, model_text
 
@@ -63,11 +64,9 @@ def _select(layer: int, head: int) -> None:
     st.session_state["layer"], st.session_state["head"] = layer, head
 
 
-def _on_grid_pick() -> None:
+def _on_grid_pick(points: list[dict]) -> None:
     """A click on the overview opens that head."""
-    event = st.session_state.get("head_grid")
-    points = event.selection.points if event is not None else []
-    picked = head_grid.picked_head(list(points), st.session_state.get("_n_heads", 1))
+    picked = head_grid.picked_head(points, st.session_state.get("_n_heads", 1))
     if picked is not None:
         _select(*picked)
 
@@ -91,8 +90,7 @@ def _overview(cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, 
     image = kit.derived("head_grid_png", kit.current_key(), lambda: head_grid.thumbnail_uri(cap.attention))
     fig = head_grid.grid_figure(cap.attention, scores, selected, cap.summary.group_size, THRESHOLD, labels=KIND_LABELS,
                                 image_uri=image)
-    st.plotly_chart(fig, key="head_grid", on_select=_on_grid_pick, selection_mode="points",
-                    width="stretch", config={"displayModeBar": False})
+    plotly_chart(fig, key="head_grid", on_click=_on_grid_pick, config={"displayModeBar": False})
     st.caption("Blocks left to right, heads top to bottom; each thumbnail is one head's pattern with "
                "every row scaled to its own maximum. Click a head (or use the selectors) to open it. "
                "A letter in a corner marks a head whose head-type score reaches the threshold (legend under the "
@@ -101,7 +99,7 @@ def _overview(cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, 
 
 
 def _one_head(cap: Capture, layer: int, head: int) -> None:
-    st.plotly_chart(va.head_heatmap(cap, layer, head), key="head_heatmap", width="stretch")
+    plotly_chart(va.head_heatmap(cap, layer, head), key="head_heatmap")
     st.caption("Rows: the token reading (query). Columns: the token being read (key). Each row adds up to 1. "
                "Grey: future tokens, hidden by the causal mask.")
     st.download_button("Download this head as CSV", data=lambda: va.attention_csv(cap, layer, head),
@@ -115,7 +113,7 @@ def _from_one_token(cap: Capture, layer: int, head: int) -> None:
     column, _ = st.columns([2, 3])
     position = kit.select_position(cap, "Query token", where=column)
     kit.token_strip(cap, highlight=position)
-    st.plotly_chart(va.query_bars(cap, layer, head, position), key="query_bars", width="stretch")
+    plotly_chart(va.query_bars(cap, layer, head, position), key="query_bars")
 
 
 def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None:
@@ -127,7 +125,7 @@ def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None
              int(right.selectbox("and head", range(cap.summary.n_heads), key="cmp_head")))
     divergence = js_divergence_bits(cap.attention[layer, head], cap.attention[other])
     metric.metric("Difference (Jensen–Shannon)", f"{divergence:.3f} bits")
-    st.plotly_chart(va.compare_heads(cap, (layer, head), other), key="compare_heads", width="stretch")
+    plotly_chart(va.compare_heads(cap, (layer, head), other), key="compare_heads")
     st.caption("Both heads use the same 0..1 colour scale. Right: first minus second, red where the first "
                "head reads more, blue where the second does. The number is the Jensen–Shannon divergence "
                "between the two heads' rows, averaged over query tokens: 0 = identical, 1 bit = no overlap.")

@@ -10,6 +10,7 @@ from model.facts import ModelFacts
 from model.head_attribution import head_attribution, head_outputs
 from pages import kit
 from pages.contrast import Contrast
+from pages.plotly_chart import plotly_chart
 from viz import attribution as draw
 from viz import model_text
 from viz.head_attribution import head_heatmap, top_head_rows
@@ -57,7 +58,7 @@ def _heads(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast) -> None:
     with st.spinner("Running the model once more to keep every head's output…"):
         z = kit.derived("head_outputs", f"{kit.current_key()}\x1f{pos}", lambda: head_outputs(lm, cap, pos))
     heads = head_attribution(lm, z, pos, readout(lm, cap, pos, choice.a, choice.b))
-    st.plotly_chart(head_heatmap(heads, choice.metric), key="attr_heads")
+    plotly_chart(head_heatmap(heads, choice.metric), key="attr_heads")
     st.caption("Each block's attention output is the sum of its heads' writes (the output projection reads the heads "
                "side by side), so a block's heads plus its projection bias add up exactly to its attention bar above.")
     st.dataframe(top_head_rows(heads, N_TOP_HEADS), hide_index=True)
@@ -81,8 +82,8 @@ if cap is not None and lm is not None:
     except XrayError as exc:
         st.info(str(exc))
     else:
-        st.plotly_chart(draw.attribution_figure(attr, choice.a_name, versus_text=choice.b_name or None),
-                        key="attr_bars")
+        plotly_chart(draw.attribution_figure(attr, choice.a_name, versus_text=choice.b_name or None),
+                     key="attr_bars")
         norm = {"rms": "RMS", "layer": "standard deviation", "none": "1 (no final norm)"}[attr.norm_kind]
         st.caption(f"Linearised at this position: the final norm's divisor ({norm} of the final stream = "
                    f"{attr.scale:.3f}) is held fixed, so each part's share is "

@@ -10,6 +10,7 @@ from model import embeddings as emb
 from model.facts import ModelFacts
 from model.tokens import readable_tokens
 from pages import kit
+from pages.plotly_chart import plotly_chart
 from viz import embeddings as draw
 from viz import model_text
 
@@ -75,7 +76,7 @@ def _layer_map(cap: Capture, lm: LanguageModel, layer: int, kept: list[int], thr
     hovers += [f"{r.word} · {r.note} · norm {norms[len(kept) + n]:.1f}" for n, r in enumerate(refs)]
     groups = ["prompt"] * len(kept) + ["reference"] * len(refs)
     title = f"{kit.stream_name(layer)} · PCA of {len(points)} vectors" + (", each scaled to length 1" if normalize else "")
-    st.plotly_chart(draw.token_map_figure(proj.coords, labels, hovers, groups, proj.explained, title), key="emb_map")
+    plotly_chart(draw.token_map_figure(proj.coords, labels, hovers, groups, proj.explained, title), key="emb_map")
     if kept[0] == 1:
         sink, others = np.linalg.norm(cap.residual[layer, 0]), np.median(norms[: len(kept)])
         st.text(f"Left out: the first token ({cap.tokens[0]}), norm {sink:,.1f} at this depth; the median "
@@ -110,7 +111,7 @@ def _trajectories(cap: Capture, kept: list[int], three_d: bool, normalize: bool)
     if len(fit_on) > emb.MAX_FIT_POINTS:
         title += f" (fitted on an even sample of {emb.MAX_FIT_POINTS:,})"
     fig = draw.trajectory_figure(paths, [_label(cap, p) for p in chosen], proj.explained, title)
-    st.plotly_chart(fig, key="emb_paths")
+    plotly_chart(fig, key="emb_paths")
     st.caption("Markers grow with depth: the smallest dot is the embedding, the largest is after the last block.")
     if len(chosen) >= 2:
         sims = emb.cosine(cap.residual[:, chosen[0]], cap.residual[:, chosen[1]])  # (L+1,)

@@ -11,6 +11,7 @@ from model.flow_graph import DEFAULT_THRESHOLD, flow_paths
 from model.sampling import probabilities
 from model.tokens import readable_tokens
 from pages import kit
+from pages.plotly_chart import plotly_chart
 from viz import flow as draw
 
 EXPLANATION = """
@@ -44,11 +45,9 @@ open its largest head on the Attention page.
 """
 
 
-def _on_pick() -> None:
+def _on_pick(points: list[dict]) -> None:
     """A click on an attention edge's dot: remember its head; the page opens it below."""
-    event = st.session_state.get("flow_chart")
-    points = event.selection.points if event is not None else []
-    picked = draw.picked_head(list(points))
+    picked = draw.picked_head(points)
     if picked is not None:
         st.session_state["_flow_open"] = picked
 
@@ -97,8 +96,8 @@ if cap is not None and lm is not None:
         cols[2].metric("The model predicts next", _prediction(lm, cap, position))
         cols[3].metric("Edges kept", f"{len(paths.edges):,}",
                        help="Above the threshold and on a route down from the prediction.")
-        st.plotly_chart(draw.flow_figure(paths), key="flow_chart", on_select=_on_pick, selection_mode="points",
-                        width="stretch", config={"displayModeBar": False, "scrollZoom": True})
+        plotly_chart(draw.flow_figure(paths), key="flow_chart", on_click=_on_pick,
+                     config={"displayModeBar": False, "scrollZoom": True})
         st.caption("Orange: attention heads (one line per pair of tokens, all heads together; hover the dot for "
                    "the heads, click it to open the largest one). Purple: MLP. Grey: the residual stream. "
                    "Width: share of the edge in the state it feeds.")

@@ -11,6 +11,7 @@ from model.generation import MAX_STEPS, Decoding, Step, continuation_text, gener
 from model.sampling import top_tokens
 from model.tokens import readable_tokens
 from pages import kit
+from pages.plotly_chart import plotly_chart
 from viz.attention import head_heatmap
 from viz.generation import alternatives_rows, history_figure, history_rows
 from viz.next_token import next_token_figure
@@ -94,7 +95,7 @@ def _step_attention(lm, step: Step) -> None:
     cols = st.columns(2)
     layer = kit.select_layer(cap, where=cols[0])
     head = kit.select_head(cap, where=cols[1])
-    st.plotly_chart(head_heatmap(cap, layer, head), key="gen_attention")
+    plotly_chart(head_heatmap(cap, layer, head), key="gen_attention")
 
 
 def _show_step(lm, run: Run, step: Step) -> None:
@@ -104,7 +105,8 @@ def _show_step(lm, run: Run, step: Step) -> None:
     fig, _ = next_token_figure(step.logits, labels, n=12, temperature=t, top_k=None if s.greedy else s.top_k,
                                top_p=None if s.greedy else s.top_p, chosen=step.token_id)
     cols = st.columns([3, 2])
-    cols[0].plotly_chart(fig, key="gen_bars")
+    with cols[0]:
+        plotly_chart(fig, key="gen_bars")
     cols[1].caption(f"Step {step.index + 1}: chose this token with probability {step.probability:.1%}.")
     cols[1].dataframe(alternatives_rows(step), hide_index=True)
     cols[1].button("Use the text up to here as the prompt", key="gen_use", on_click=_use_as_prompt,
@@ -120,7 +122,7 @@ def _show(lm, run: Run) -> None:
         idx = st.slider("Step", 1, len(run.steps), value=len(run.steps), key="gen_step") - 1
     else:
         idx = 0
-    st.plotly_chart(history_figure(run.steps, selected=idx), key="gen_history")
+    plotly_chart(history_figure(run.steps, selected=idx), key="gen_history")
     with st.expander("Every step as a table"):
         st.dataframe(history_rows(run.steps), hide_index=True)
     _show_step(lm, run, run.steps[idx])

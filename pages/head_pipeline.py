@@ -8,6 +8,7 @@ from model import Capture, LanguageModel, XrayError
 from model.facts import ModelFacts
 from model.head_pipeline import HeadPipeline, head_pipeline
 from pages import kit
+from pages.plotly_chart import plotly_chart
 from viz import head_pipeline as draw
 from viz import model_text
 
@@ -40,7 +41,8 @@ def _steps(pipe: HeadPipeline, head: int, cap: Capture, window: tuple[int, int])
     for row in range(2):
         cols = st.columns(2)
         for col, step in zip(cols, steps[2 * row: 2 * row + 2]):
-            col.plotly_chart(draw.step_figure(pipe, head, cap.tokens, step, window), key=f"pipe_{step}")
+            with col:
+                plotly_chart(draw.step_figure(pipe, head, cap.tokens, step, window), key=f"pipe_{step}")
 
 
 def _one_query(pipe: HeadPipeline, head: int, cap: Capture) -> None:

@@ -12,6 +12,7 @@ from model import lesson_checks as checks
 from model.head_pipeline import HeadPipeline, head_pipeline
 from model.head_scores import KIND_LABELS, head_stats, induction_scores
 from pages import kit, session
+from pages.plotly_chart import plotly_chart
 from viz import head_grid, meaning
 from viz import head_pipeline as pipeline_figures
 
@@ -36,7 +37,7 @@ def _pipeline(lm: LanguageModel, cap: Capture, layer: int) -> HeadPipeline | Non
 
 def _figure(pipe: HeadPipeline, head: int, cap: Capture, step: pipeline_figures.Step, key: str) -> None:
     window = (max(0, cap.n_tokens - MAX_SHOWN), cap.n_tokens)
-    st.plotly_chart(pipeline_figures.step_figure(pipe, head, cap.tokens, step, window), key=key)
+    plotly_chart(pipeline_figures.step_figure(pipe, head, cap.tokens, step, window), key=key)
     if window[0]:
         st.caption(f"The last {MAX_SHOWN} of {cap.n_tokens} positions are drawn.")
 
@@ -93,8 +94,8 @@ def _mole_curves(lm: LanguageModel) -> None:
         return
     result = emb.compare_contexts([r for _, r, _ in found], [p for _, _, p in found])
     curves = {f"{i + 1} vs {j + 1}": v for (i, j), v in result.pairs.items()}
-    st.plotly_chart(meaning.similarity_figure(curves, result.baseline, "“mole” in four contexts: cosine, "
-                                              "block by block"), key="lesson_moles")
+    plotly_chart(meaning.similarity_figure(curves, result.baseline, "“mole” in four contexts: cosine, "
+                                           "block by block"), key="lesson_moles")
     st.caption("  ·  ".join(f"{n + 1}: {line}" for n, (line, _, _) in enumerate(found)))
 
 
@@ -109,10 +110,8 @@ def values(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     return verdict
 
 
-def _on_grid_pick() -> None:
-    event = st.session_state.get("lesson_head_grid")
-    points = event.selection.points if event is not None else []
-    picked = head_grid.picked_head(list(points), st.session_state.get("_n_heads", 1))
+def _on_grid_pick(points: list[dict]) -> None:
+    picked = head_grid.picked_head(points, st.session_state.get("_n_heads", 1))
     if picked is not None:
         st.session_state["layer"], st.session_state["head"] = picked
 
@@ -128,8 +127,7 @@ def heads(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     image = kit.derived("head_grid_png", kit.current_key(), lambda: head_grid.thumbnail_uri(cap.attention))
     fig = head_grid.grid_figure(cap.attention, scores_by_kind, (layer, head), cap.summary.group_size, 0.5,
                                 labels=KIND_LABELS, image_uri=image)
-    st.plotly_chart(fig, key="lesson_head_grid", on_select=_on_grid_pick, selection_mode="points",
-                    width="stretch", config={"displayModeBar": False})
+    plotly_chart(fig, key="lesson_head_grid", on_click=_on_grid_pick, config={"displayModeBar": False})
     st.caption("Blocks left to right, heads top to bottom: each thumbnail is one head's pattern on your prompt. "
                "Click a head to choose it.")
     return checks.induction_head(float(induction[layer, head]))

@@ -10,6 +10,7 @@ from model import embeddings as emb
 from model import lesson_checks as checks
 from model.tokens import readable_tokens
 from pages import kit, weights_panel
+from pages.plotly_chart import plotly_chart
 from viz import meaning
 
 EXAMPLE_ANALOGY = ("king - man + woman", "queen")
@@ -53,8 +54,8 @@ def directions(lm: LanguageModel, cap: Capture) -> checks.Check | None:
         return None
     points, names, kinds, arrows = emb.arithmetic_points(lm.tokenizer, lm.embedding_matrix, arith, n_nearest=6)
     proj = emb.fit_pca(points, 2)
-    st.plotly_chart(meaning.arithmetic_figure(proj.coords, names, kinds, proj.explained, arrows, expr),
-                    key="lesson_arrows")
+    plotly_chart(meaning.arithmetic_figure(proj.coords, names, kinds, proj.explained, arrows, expr),
+                 key="lesson_arrows")
     nearest = readable_tokens(lm.tokenizer, [i for i, _ in arith.nearest])
     st.text("Nearest tokens: " + ", ".join(f"{t} ({s:.2f})" for t, (_, s) in zip(nearest, arith.nearest)))
     if not expected.strip():

@@ -12,6 +12,7 @@ from model.generation import Decoding, continuation_text, generate
 from model.sampling import probabilities, sample_token, top_tokens
 from model.tokens import readable_tokens
 from pages import kit, session
+from pages.plotly_chart import plotly_chart
 from pages.weights_panel import weights
 from viz import model_text
 from viz.attribution import attribution_figure
@@ -34,7 +35,7 @@ def _bars(lm: LanguageModel, cap: Capture, temperature: float, key: str, chosen:
     labels = distinct_labels(readable_tokens(lm.tokenizer, ids), ids)
     fig, _ = next_token_figure(row, labels, N_BARS, temperature, chosen=chosen)
     st.caption(f"The next token after your prompt at T = {temperature:.2f} (outlined: T = 1, the model's own).")
-    st.plotly_chart(fig, key=key)
+    plotly_chart(fig, key=key)
 
 
 def mlp_figure(lm: LanguageModel, cap: Capture):
@@ -54,7 +55,7 @@ def mlp(lm: LanguageModel, cap: Capture) -> checks.Check | None:
         return None
     fig, shares = drawn
     st.caption(model_text.mlp_shape(lm.facts))  # this model's MLP, in words
-    st.plotly_chart(fig, key="lesson_mlp")
+    plotly_chart(fig, key="lesson_mlp")
     picked = st.selectbox("Block whose MLP pushes the top token up the most", list(range(len(shares))), index=None,
                           key="lesson_mlp_block", placeholder="Pick a block…")
     return None if picked is None else checks.strongest_block(shares, int(picked))
@@ -94,7 +95,7 @@ def _generation(lm: LanguageModel, cap: Capture, t: float, seed: int) -> None:
     if kept and kept[0] == key and kept[1]:
         written = continuation_text(lm, cap.token_ids.tolist(), [s.token_id for s in kept[1]])
         st.text("…" + cap.prompt[-60:] + written)
-        st.plotly_chart(history_figure(kept[1]), key="lesson_history")
+        plotly_chart(history_figure(kept[1]), key="lesson_history")
 
 
 def sampling(lm: LanguageModel, cap: Capture) -> checks.Check | None:

@@ -10,6 +10,7 @@ from model.facts import ModelFacts
 from model.logit_lens import LogitLens, lens_logits, logit_lens
 from model.tokens import readable_tokens
 from pages import kit
+from pages.plotly_chart import plotly_chart
 from viz import logit_lens as draw
 from viz import model_text
 
@@ -47,7 +48,7 @@ def _contrast(lm: LanguageModel, cap: Capture, pos: int) -> None:
     tokens = [choice.a] + ([choice.b] if choice.b is not None else [])
     logits = lens_logits(lm, cap, pos, tokens)  # (L+1, 1 or 2)
     values = logits[:, 0] - (logits[:, 1] if choice.b is not None else 0.0)
-    st.plotly_chart(draw.metric_figure(values, choice.metric, pos), key="lens_contrast")
+    plotly_chart(draw.metric_figure(values, choice.metric, pos), key="lens_contrast")
     if choice.b is not None:
         st.caption("Above zero the stream read at that depth already prefers A to B; the last point is the "
                    "model's own difference.")
@@ -57,7 +58,7 @@ def _follow(lm: LanguageModel, cap: Capture, lens: LogitLens, targets: np.ndarra
     st.subheader("2 · One position through the blocks")
     pos = kit.select_position(cap, "Position to follow", [int(p) for p in lens.positions])
     col = lens.column(pos)
-    st.plotly_chart(draw.tracked_figure(lens, pos, targets[col]), key="lens_tracked")
+    plotly_chart(draw.tracked_figure(lens, pos, targets[col]), key="lens_tracked")
     first = lens.first_top_layer(pos)
     names = draw.row_names(lens.top_ids.shape[0])
     st.caption(("The model's final choice is top-1 from " + names[first] + " on.") if first is not None
@@ -103,7 +104,7 @@ if cap is not None and lm is not None:
     else:
         targets = _texts(lm, lens.target_ids)
         st.subheader("1 · Top guess after every block, at every position")
-        st.plotly_chart(draw.lens_heatmap(lens, cap.tokens, _texts(lm, lens.top_ids), list(targets)), key="lens_map")
+        plotly_chart(draw.lens_heatmap(lens, cap.tokens, _texts(lm, lens.top_ids), list(targets)), key="lens_map")
         st.caption("Each cell shows the start of its top guess, cut to fit the cell (… marks a cut); hover over "
                    "a cell for the whole token. Early rows guess commas, spaces and full stops: there the vector is "
                    "still mostly the token's own embedding, and read out as a prediction it favours the tokens that "

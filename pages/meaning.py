@@ -8,6 +8,7 @@ from model import Capture, LanguageModel, XrayError
 from model import embeddings as emb
 from model.tokens import readable_tokens
 from pages import kit, session
+from pages.plotly_chart import plotly_chart
 from viz import embeddings as draw
 from viz import meaning, model_text
 
@@ -66,7 +67,7 @@ def _context_view(lm: LanguageModel) -> None:
     result = emb.compare_contexts([cap.residual for _, cap, _ in found], [pos for _, _, pos in found])
     names = {pair: f"sentence {pair[0] + 1} vs sentence {pair[1] + 1}" for pair in result.pairs}
     curves = {names[pair]: values for pair, values in result.pairs.items()}
-    st.plotly_chart(meaning.similarity_figure(curves, result.baseline), key="meaning_curves")
+    plotly_chart(meaning.similarity_figure(curves, result.baseline), key="meaning_curves")
     st.caption("Dashed line: the average cosine between the followed vector and the other tokens of the "
                "other contexts (first token left out): how alike unrelated vectors already are at that depth.")
     with st.expander("The numbers, block by block"):
@@ -77,7 +78,7 @@ def _context_view(lm: LanguageModel) -> None:
     labels = [f"{n + 1}. {cap.tokens[pos]} in “{_short(line, 22)}”" for n, (line, cap, pos) in enumerate(found)]
     title = f"The followed vectors in one PCA basis (the embedding and all {paths.shape[0] - 1} blocks of all contexts)"
     fig = draw.trajectory_figure(paths, labels, proj.explained, title, end_labels=[str(n + 1) for n in range(len(found))])
-    st.plotly_chart(fig, key="meaning_paths")
+    plotly_chart(fig, key="meaning_paths")
     st.caption("Markers grow with depth: the smallest dot is the embedding, the largest is after the last block.")
 
 
@@ -108,8 +109,9 @@ def _directions_view(lm: LanguageModel) -> None:
                    hide_index=True)
     points, names, kinds, arrows = emb.arithmetic_points(lm.tokenizer, lm.embedding_matrix, arith, n_nearest=8)
     proj = emb.fit_pca(points, 2)
-    right.plotly_chart(meaning.arithmetic_figure(proj.coords, names, kinds, proj.explained, arrows, expr),
-                       key="meaning_arrows")
+    with right:
+        plotly_chart(meaning.arithmetic_figure(proj.coords, names, kinds, proj.explained, arrows, expr),
+                     key="meaning_arrows")
     right.caption(f"The table ranks by direction (cosine), the plane shows positions: the result can point like a "
                   f"token yet sit away from it. The two axes keep {100 * proj.explained.sum():.0f}% of the spread "
                   "of these points.")

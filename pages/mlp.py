@@ -13,6 +13,7 @@ from model.neurons import ablated_logits, neuron_effects, neuron_vocab, neurons_
 from model.tokens import readable_tokens
 from pages import kit
 from pages.contrast import Contrast
+from pages.plotly_chart import plotly_chart
 from viz import mlp as draw
 from viz.ablation import comparison_figure, top_tokens_compared
 
@@ -57,17 +58,17 @@ def _steps(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, po
     if steps.stream is None:
         st.info("The norm in front of this MLP was not found among the block's modules, so the stages start "
                 "at the MLP's own input.")
-    st.plotly_chart(draw.stages_figure(steps), key="mlp_stages")
+    plotly_chart(draw.stages_figure(steps), key="mlp_stages")
 
 
 def _firing(cap: Capture, acts: MlpActivations, layer: int, pos: int) -> None:
     st.subheader("2 · Neurons that fire")
     hidden = acts.hidden[acts.of(layer)]  # (T, d_mlp)
     picks = draw.top_neurons(hidden[pos], N_NEURONS)
-    st.plotly_chart(draw.neurons_heatmap(hidden, cap.tokens, picks, layer), key="mlp_heat")
+    plotly_chart(draw.neurons_heatmap(hidden, cap.tokens, picks, layer), key="mlp_heat")
     st.caption(f"Columns: the {N_NEURONS} neurons of block {layer} with the largest |activation| at position {pos}; "
                "rows: every token of the prompt. Red fires positive, blue negative.")
-    st.plotly_chart(draw.layers_figure(acts.hidden[:, pos], N_NEURONS, pos), key="mlp_layers")
+    plotly_chart(draw.layers_figure(acts.hidden[:, pos], N_NEURONS, pos), key="mlp_layers")
 
 
 def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, pos: int, choice: Contrast) -> None:
@@ -99,7 +100,7 @@ def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, p
         if eff.activations[neuron] < 0:
             st.caption("This neuron's activation is negative here, so it writes its column reversed: it pushes up "
                        "the tokens its column suppresses.")
-    st.plotly_chart(draw.neuron_tokens_figure(cap.tokens, hidden[:, neuron], neuron, layer), key="mlp_tokens")
+    plotly_chart(draw.neuron_tokens_figure(cap.tokens, hidden[:, neuron], neuron, layer), key="mlp_tokens")
 
 
 def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: int, choice: Contrast) -> None:
@@ -122,8 +123,8 @@ def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: in
                    help="After switching the neurons off (the change is against the normal pass).")
     comp = top_tokens_compared(before_row, after_row, 10)
     cols[1].metric("KL divergence", f"{comp.kl_bits:.3f} bits", help="How far the whole distribution moved.")
-    st.plotly_chart(comparison_figure(comp, readable_tokens(lm.tokenizer, comp.ids.tolist()),
-                                      names=("every neuron on", "chosen neurons off")), key="mlp_abl_bars")
+    plotly_chart(comparison_figure(comp, readable_tokens(lm.tokenizer, comp.ids.tolist()),
+                                   names=("every neuron on", "chosen neurons off")), key="mlp_abl_bars")
 
 
 st.title("MLP: the other half of every block")

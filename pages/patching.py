@@ -21,6 +21,7 @@ from model.patching import (
 from model.sampling import probabilities
 from model.tokens import readable_tokens
 from pages import kit
+from pages.plotly_chart import plotly_chart
 from viz import patching as draw
 
 PRESETS = {  # name -> (clean, corrupted, answer A, answer B); each pair has equal token counts
@@ -117,7 +118,7 @@ def _exact(lm, pair, a: int, b: int, view: str, key: str):
 
 
 def _heatmap(grid, rows, cols, title: str, chart_key: str) -> None:
-    st.plotly_chart(draw.patching_heatmap(grid.values, rows, cols, title, grid.ran), key=chart_key)
+    plotly_chart(draw.patching_heatmap(grid.values, rows, cols, title, grid.ran), key=chart_key)
 
 
 def _comparison(exact_grid, estimate, rows, cols) -> None:
@@ -130,8 +131,9 @@ def _comparison(exact_grid, estimate, rows, cols) -> None:
            for layer, i, v in top_cells(exact_grid, 8)]
     left.dataframe(top, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.3f")
                                                         for c in ("exact", "estimate")})
-    right.plotly_chart(draw.agreement_figure(exact_grid.values, estimate.values, exact_grid.ran,
-                                             draw.cell_names(rows, cols, exact_grid.ran)), key="patch_agree")
+    with right:
+        plotly_chart(draw.agreement_figure(exact_grid.values, estimate.values, exact_grid.ran,
+                                          draw.cell_names(rows, cols, exact_grid.ran)), key="patch_agree")
 
 
 def _views(lm, pair, a: int, b: int, pair_key: str) -> None:

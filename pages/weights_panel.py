@@ -7,6 +7,7 @@ import streamlit as st
 from model import LanguageModel
 from model.weights import WeightTally, model_weights
 from pages import kit
+from pages.plotly_chart import plotly_chart
 from viz.weights import tally_figure, tally_rows
 
 
@@ -18,7 +19,7 @@ def weights(lm: LanguageModel) -> WeightTally:
 def show(lm: LanguageModel, key: str) -> WeightTally:
     """The chart and the table; `key` names the chart (one per page)."""
     tally = weights(lm)
-    st.plotly_chart(tally_figure(tally), key=key)
+    plotly_chart(tally_figure(tally), key=key)
     st.dataframe(tally_rows(tally), hide_index=True, column_config={
         "numbers": st.column_config.NumberColumn(format="localized"),
         "share": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)})

@@ -163,6 +163,26 @@ def test_flow_graph_click_opens_the_head(browser_page):
     assert page.locator(PROMPT_BOX).first.input_value().startswith("When Mary and John")  # prompt kept
 
 
+def test_head_grid_click_opens_the_head(browser_page):
+    """Attention: clicking a thumbnail of the overview opens that head below it."""
+    page = browser_page
+    open_page(page, "Attention")
+    assert wait_for_chart(page) >= 1 and not exception_texts(page)
+    x, y = page.evaluate(GRID_TARGET_JS, [3, 2])
+    page.mouse.click(x, y)
+    page.wait_for_function("() => document.body.innerText.includes('Block 3 · head 2')", timeout=60_000)
+    settle(page)
+    assert not exception_texts(page)
+
+
+GRID_TARGET_JS = """([block, head]) => {
+  const gd = document.querySelector('.js-plotly-plot');
+  gd.scrollIntoView({block: 'center'});
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  return [box.left + xa._offset + xa.l2p(block), box.top + ya._offset + ya.l2p(head)];
+}"""
+
+
 CLICK_TARGET_JS = """() => {
   const gd = document.querySelector('.js-plotly-plot');
   const index = gd.data.findIndex(t => t.name === 'attention edges');

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from page_charts import chart_json, charts, figures
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -30,7 +31,7 @@ def _show(at: AppTest, view: str) -> AppTest:
 
 def _sent_bytes(at: AppTest) -> int:
     """Figure JSON (the grid image travels inside it), table data and HTML of one page run."""
-    sent = sum(len(el.proto.spec) for el in at.get("plotly_chart"))
+    sent = sum(len(chart_json(el)) for el in charts(at))
     sent += sum(len(el.proto.arrow_data.data) for el in at.dataframe)
     return sent + sum(len(el.proto.body) for el in at.get("html"))
 
@@ -48,7 +49,7 @@ def test_page_draws_grid_and_heatmap_then_each_view(page: AppTest) -> None:
     assert not page.exception and not page.error
     assert [t.value for t in page.title] == ["Attention"]
     assert "Block 0 · head 0" in _subheaders(page)
-    specs = [json.loads(el.proto.spec) for el in page.get("plotly_chart")]
+    specs = figures(page)
     assert len(specs) == 2
     assert specs[0]["data"][0]["type"] == "image"  # the overview is one picture
     heatmap = json.dumps(specs[1], ensure_ascii=False)
@@ -56,7 +57,7 @@ def test_page_draws_grid_and_heatmap_then_each_view(page: AppTest) -> None:
     assert page.get("download_button")
     _show(page, "Compare two heads")
     assert not page.exception and [m.label for m in page.metric] == ["Difference (Jensen–Shannon)"]
-    assert page.metric[0].value.endswith("bits") and len(page.get("plotly_chart")) == 2
+    assert page.metric[0].value.endswith("bits") and len(charts(page)) == 2
     _show(page, "All heads (table)")
     assert not page.exception and len(page.dataframe) == 1
     assert any("9 query heads share 3 key/value heads" in c.value for c in page.caption)
@@ -71,7 +72,7 @@ def test_page_draws_grid_and_heatmap_then_each_view(page: AppTest) -> None:
 
 
 def test_grid_badges_are_legible_and_named_in_a_legend(page: AppTest) -> None:
-    grid = json.loads(page.get("plotly_chart")[0].proto.spec)
+    grid = json.loads(chart_json(charts(page)[0]))
     notes = grid["layout"]["annotations"]
     badges = next(t for t in grid["data"] if t.get("name") == "badges")
     assert badges["text"] and badges["textfont"]["size"] >= 12 and "white" in badges["textfont"]["shadow"]
@@ -84,7 +85,7 @@ def test_changing_layer_and_head_opens_that_head(page: AppTest) -> None:
     page.selectbox(key="head").set_value(3).run()
     assert not page.exception
     assert "Block 17 · head 3" in _subheaders(page)
-    heatmap = json.loads(page.get("plotly_chart")[1].proto.spec)
+    heatmap = json.loads(chart_json(charts(page)[1]))
     assert heatmap["layout"]["title"]["text"].startswith("Block 17 · head 3")
 
 
@@ -92,14 +93,14 @@ def test_query_token_choice_redraws_the_bars(page: AppTest) -> None:
     _show(page, "From one token")
     page.selectbox(key="position").set_value(14).run()  # the second "mole"
     assert not page.exception
-    bars = json.loads(page.get("plotly_chart")[1].proto.spec)
+    bars = json.loads(chart_json(charts(page)[1]))
     assert len(bars["data"][0]["x"]) == 15 and "·mole (14)" in bars["layout"]["title"]["text"]
 
 
 def test_every_view_sends_under_5_mb_at_256_tokens() -> None:
     at = _open(LONG)
     assert not at.exception
-    heatmap = json.loads(at.get("plotly_chart")[1].proto.spec)
+    heatmap = json.loads(chart_json(charts(at)[1]))
     assert len(heatmap["data"][0]["x"]) >= 240  # one key label per token
     for view in ("One head", "From one token", "Compare two heads", "All heads (table)"):
         sent = _sent_bytes(_show(at, view))

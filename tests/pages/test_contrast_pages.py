@@ -4,11 +4,11 @@ logit(A) − logit(B), and the top heads open on the Attention page."""
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from page_charts import figures
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -16,7 +16,7 @@ IOI = "When Mary and John went to the store, John gave a drink to"
 
 
 def _specs(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    return figures(at)
 
 
 def _open(page: str, prompt: str | None = IOI) -> AppTest:

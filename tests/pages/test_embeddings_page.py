@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from page_charts import chart_json, charts
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -14,7 +15,7 @@ MOLES = "The spy was a mole inside the agency. In the garden, a mole dug a tunne
 
 def _chart_specs(at: AppTest) -> list[str]:
     """Each plotly chart's figure JSON with unicode unescaped, so token text can be searched."""
-    return [json.dumps(json.loads(el.proto.spec), ensure_ascii=False) for el in at.get("plotly_chart")]
+    return [json.dumps(json.loads(chart_json(el)), ensure_ascii=False) for el in charts(at)]
 
 
 @pytest.fixture(scope="module")

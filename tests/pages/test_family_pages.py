@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from page_charts import charts
 from streamlit.testing.v1 import AppTest
 from tiny_families import build
 
@@ -39,7 +40,7 @@ def _messages(at: AppTest) -> str:
 def test_attribution_page_explains_gemma2_soft_cap(folders) -> None:
     at = _page(folders["gemma2"], "pages/attribution.py")
     assert "Gemma2ForCausalLM soft-caps its logits" in _messages(at)
-    assert not at.get("plotly_chart")
+    assert not charts(at)
 
 
 def test_step_by_step_page_explains_bloom(folders) -> None:
@@ -50,4 +51,4 @@ def test_step_by_step_page_explains_bloom(folders) -> None:
 
 def test_lens_page_draws_for_gemma2(folders) -> None:
     at = _page(folders["gemma2"], "pages/logit_lens.py")
-    assert at.get("plotly_chart") and not at.error
+    assert charts(at) and not at.error

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from page_charts import chart_json, charts
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -17,7 +18,7 @@ def _edges(at: AppTest) -> int:
 
 
 def _spec(at: AppTest) -> dict:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)
+    return json.loads(chart_json(charts(at)[0]))
 
 
 @pytest.fixture(scope="module")

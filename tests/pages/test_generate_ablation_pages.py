@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from page_charts import chart_json, charts
 from streamlit.testing.v1 import AppTest
 
 import model.ablation
@@ -31,7 +32,7 @@ def test_generate_greedy_then_walk_back():
     at.slider(key="gen_step").set_value(1).run()
     assert not at.exception
     assert at.dataframe[0].value["token"].iloc[0] == "·Paris"  # step 1's alternatives
-    assert len(at.get("plotly_chart")) == 3  # history, the step's bars, the step's attention
+    assert len(charts(at)) == 3  # history, the step's bars, the step's attention
 
 
 def test_generate_sampled_repeats_with_seed():
@@ -57,7 +58,7 @@ def test_ablation_changes_bars_and_is_cached(monkeypatch):
     assert not at.exception
     kl = at.metric[0].value
     assert kl.endswith("bits") and float(kl.split()[0]) > 0
-    assert len(at.get("plotly_chart")) == 1 and len(at.dataframe[0].value) == 10
+    assert len(charts(at)) == 1 and len(at.dataframe[0].value) == 10
     at.selectbox(key="position").set_value(2).run()  # another position: same ablated pass, no new run
     assert not at.exception
     at.selectbox(key="position").set_value(4).run()
@@ -70,5 +71,5 @@ def test_layer_scan_draws_one_bar_per_head():
     at.selectbox(key="abl_scan_layer").set_value(29)
     at.button(key="abl_scan").click().run()
     assert not at.exception
-    charts = at.get("plotly_chart")
-    assert len(charts) == 1 and "L29 H8" in charts[0].proto.spec
+    drawn = charts(at)
+    assert len(drawn) == 1 and "L29 H8" in chart_json(drawn[0])

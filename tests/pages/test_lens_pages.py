@@ -2,17 +2,17 @@
 draw without errors, and changing layer / head / token changes what is drawn."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from page_charts import figures
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def _specs(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    return figures(at)
 
 
 def _open(page: str) -> AppTest:

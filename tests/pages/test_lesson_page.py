@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from page_charts import charts
 from streamlit.testing.v1 import AppTest
 
 from pages.lesson_text import STEPS
@@ -42,7 +43,7 @@ def test_every_step_renders_from_a_link(step: int) -> None:
     assert at.subheader[0].value == f"Step {step} of {len(STEPS)} · {STEPS[step - 1].title}"
     assert at.query_params["step"] in (str(step), [str(step)])  # the link keeps the step
     if step not in FIGURE_FREE:
-        assert at.get("plotly_chart"), f"step {step} drew no live figure"
+        assert charts(at), f"step {step} drew no live figure"
     deeper = [link for link in at.get("page_link") if link.proto.label.startswith("Go deeper")]
     assert len(deeper) == 1 and deeper[0].proto.label.endswith(STEPS[step - 1].deeper_title)
 

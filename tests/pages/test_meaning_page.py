@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from page_charts import chart_json, charts
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def _figures(at: AppTest) -> dict[str, dict]:
-    return {el.proto.id: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+    return {el.proto.id: json.loads(chart_json(el)) for el in charts(at)}
 
 
 def _values(data) -> list[float]:

@@ -2,18 +2,18 @@
 neurons add up to the Attribution page's MLP bar, switching neurons off moves the prediction."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
+from page_charts import figures
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def _specs(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    return figures(at)
 
 
 def _open(page: str, prompt: str | None = None) -> AppTest:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from page_charts import chart_json, charts
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -22,17 +23,17 @@ def test_estimate_then_exact_heads():
     at = open_page()
     assert at.selectbox(key="patch_a").format_func(at.selectbox(key="patch_a").value).startswith("·Mary")
     assert at.selectbox(key="patch_b").format_func(at.selectbox(key="patch_b").value).startswith("·John")
-    charts = at.get("plotly_chart")
-    assert len(charts) == 1  # the residual estimate, at once
-    heatmap = json.loads(charts[0].proto.spec)["data"][0]
+    drawn = charts(at)
+    assert len(drawn) == 1  # the residual estimate, at once
+    heatmap = json.loads(chart_json(drawn[0]))["data"][0]
     assert heatmap["y"][0] == "embedding" and heatmap["y"][-1] == "after block 29"
     assert "·John/·Mary (9)" in heatmap["x"]  # the differing position names both tokens
     at.radio(key="patch_view").set_value("Attention heads").run()
     at.button(key="patch_run").click().run()
     assert not at.exception
-    charts = at.get("plotly_chart")
-    assert len(charts) == 3  # exact, estimate, and their agreement
-    assert "head 8" in charts[0].proto.spec and "block 29" in charts[0].proto.spec
+    drawn = charts(at)
+    assert len(drawn) == 3  # exact, estimate, and their agreement
+    assert "head 8" in chart_json(drawn[0]) and "block 29" in chart_json(drawn[0])
     r = float(at.metric[2].value)
     assert 0.5 < r <= 1.0  # the estimate agrees with exact patching on this example
     assert len(at.dataframe[0].value) == 8
@@ -43,5 +44,5 @@ def test_unequal_lengths_are_refused():
     at.text_input(key="patch_corrupted").set_value("When Mary went to the store, Mary gave a drink to").run()
     assert not at.exception
     assert "same number of tokens" in at.warning[0].value
-    assert not at.get("plotly_chart")
+    assert not charts(at)
     assert any("corrupted" in h.proto.body for h in at.get("html"))  # both rows still shown

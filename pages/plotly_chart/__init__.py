@@ -1,0 +1,64 @@
+"""Our plotly chart element: every page draws its figures through `plotly_chart`.
+
+st.plotly_chart gives each new figure a new element (its id hashes the spec), then draws it two or
+three times in the browser: once to mount, once more for its theme pass, once more for automargin
+(bench/README.md, felt latency). This element is kept across reruns under its key and calls
+Plotly.react once per new figure (an unchanged figure costs nothing), with the same light-theme look
+(light_template.json: the template Streamlit's theme gives a figure). plotly.js comes from the plotly
+package itself, served by Streamlit's component file route.
+
+Files: chart.js (the browser side), light_template.json.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import streamlit as st
+import streamlit.components.v1 as components
+
+COMPONENT = "xray_plotly_chart"
+_HERE = Path(__file__).parent
+_LIBRARY_DIR = Path(plotly.__file__).parent / "package_data"  # plotly.min.js, the version plotly.py writes for
+# The modebar Streamlit shows: no plotly logo, no selection tools (nothing here selects), no cloud upload.
+_BASE_CONFIG = {"displaylogo": False, "responsive": True,
+                "modeBarButtonsToRemove": ["lasso2d", "select2d", "sendChartToCloud"]}
+_JS = (f"const THEME = {(_HERE / 'light_template.json').read_text()};\n"
+       f"const BASE_CONFIG = {json.dumps(_BASE_CONFIG)};\n" + (_HERE / "chart.js").read_text())
+_mount = st.components.v2.component(COMPONENT, js=_JS, isolate_styles=False)  # plotly styles live in <head>
+
+
+def figure_json(fig: go.Figure) -> str:
+    """The figure as plotly JSON without its template: the browser applies the light theme's
+    (light_template.json), as st.plotly_chart does, instead of receiving Streamlit's placeholders."""
+    spec = fig.to_plotly_json()
+    spec["layout"] = {k: v for k, v in spec.get("layout", {}).items() if k != "template"}
+    return plotly.io.json.to_json_plotly(spec)
+
+
+def _library_path() -> str:
+    """plotly.min.js's path under the app's base URL (registering the folder is idempotent)."""
+    library = components.declare_component("plotly_js", path=str(_LIBRARY_DIR))
+    return f"component/{library.name}/plotly.min.js"
+
+
+def _on_click(key: str, then: Callable[[list[dict]], None]) -> None:
+    """Callback: the clicked points the browser reported -> `then(points)`."""
+    points = (st.session_state.get(key) or {}).get("click")
+    if isinstance(points, list) and points:
+        then(points)
+
+
+def plotly_chart(fig: go.Figure, *, key: str, on_click: Callable[[list[dict]], None] | None = None,
+                 config: dict | None = None) -> None:
+    """Draw `fig` full width in the current container. `on_click(points)` runs before the rerun a
+    click starts; each point has x, y, customdata, curve_number and point_index."""
+    data = {"figure": figure_json(fig), "library": _library_path(), "config": config or {},
+            "clicks": on_click is not None}
+    if on_click is None:
+        _mount(key=key, data=data)
+    else:
+        _mount(key=key, data=data, on_click_change=lambda: _on_click(key, on_click))

@@ -1,0 +1,82 @@
+// ---- chart.js: one plotly figure per host element (THEME and BASE_CONFIG are prepended by Python) ----
+// Streamlit calls the default export on mount and again on every rerun. The element is kept, so an
+// unchanged figure costs nothing and a new one is a single Plotly.react on the same plot, where
+// st.plotly_chart mounts a new element per figure and draws it two or three times.
+const views = new WeakMap();
+
+function libraryUrl(path) {
+  // Streamlit serves component files under <base>/component/ and its own bundle under <base>/static/.
+  const own = document.querySelector('script[src*="/static/js/"]');
+  const base = own ? own.src.slice(0, own.src.indexOf("static/js/")) : new URL("./", document.baseURI).href;
+  return base + path;
+}
+
+function loadPlotly(path) {
+  // One <script> per page, shared by every chart (plotly.js sets window.Plotly).
+  if (!window.__xrayPlotly) {
+    window.__xrayPlotly = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = libraryUrl(path);
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => { window.__xrayPlotly = null; reject(new Error(`could not load ${path}`)); };
+      document.head.appendChild(script);
+    });
+  }
+  return window.__xrayPlotly;
+}
+
+function themed(figure) {
+  // The look st.plotly_chart gives a figure in the light theme: its template, bold titles, full width.
+  const layout = figure.layout || {};
+  if (!layout.template) layout.template = THEME;
+  const title = layout.title;
+  if (title && typeof title.text === "string" && title.text && !title.text.startsWith("<b>")) {
+    title.text = `<b>${title.text}</b>`;
+  }
+  delete layout.width;
+  layout.autosize = true;
+  figure.layout = layout;
+  return figure;
+}
+
+function clickedPoints(event) {
+  // Plain numbers and strings only: what the page needs to know which mark was clicked.
+  return event.points.map((p) => ({
+    x: p.x, y: p.y, customdata: p.customdata === undefined ? null : p.customdata,
+    curve_number: p.curveNumber, point_index: p.pointIndex === undefined ? p.pointNumber : p.pointIndex,
+  }));
+}
+
+function view(parentElement) {
+  let v = views.get(parentElement);
+  if (!v) {
+    const div = document.createElement("div");
+    div.className = "xray-chart";
+    div.style.width = "100%";
+    parentElement.appendChild(div);
+    v = { div, spec: null, bound: false, trigger: null };
+    views.set(parentElement, v);
+  }
+  return v;
+}
+
+export default function plotlyChart({ data, parentElement, setTriggerValue }) {
+  const v = view(parentElement);
+  v.trigger = setTriggerValue;
+  if (v.spec === data.figure) return;
+  v.spec = data.figure;
+  const figure = themed(JSON.parse(data.figure));
+  if (data.clicks && !figure.layout.hovermode) figure.layout.hovermode = "closest"; // clicks need a hovered point
+  const config = { ...BASE_CONFIG, ...(data.config || {}) };
+  loadPlotly(data.library).then((Plotly) => {
+    if (v.spec !== data.figure) return null; // a newer figure arrived while plotly.js loaded
+    return Plotly.react(v.div, figure.data, figure.layout, config).then(() => {
+      if (data.clicks && !v.bound) {
+        v.bound = true;
+        v.div.on("plotly_click", (event) => v.trigger("click", clickedPoints(event)));
+      }
+    });
+  }).catch((error) => {
+    v.div.textContent = `The chart could not be drawn: ${error.message}`;
+  });
+}

@@ -1,0 +1,35 @@
+"""Our plotly element (pages/plotly_chart): the figure the browser gets is the figure viz/ built,
+minus Streamlit's placeholder template, and the browser can load plotly.js and the light theme."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit  # noqa: F401  (registers Streamlit's template as plotly's default, as in the app)
+
+from pages import plotly_chart as chart
+
+
+def _figure() -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=np.arange(12, dtype=np.float32).reshape(3, 4), x=list("abcd"), y=list("xyz")))
+    return fig.update_layout(title="who reads whom", height=300)
+
+
+def test_figure_json_is_the_figure_without_its_template():
+    fig = _figure()
+    sent = json.loads(chart.figure_json(fig))
+    full = json.loads(pio.to_json(fig, validate=False))
+    assert "template" in full["layout"] and "template" not in sent["layout"]
+    full["layout"].pop("template")
+    assert sent == full  # every trace and layout value, arrays included, travels unchanged
+
+
+def test_the_browser_gets_plotly_js_and_the_light_theme():
+    assert (chart._LIBRARY_DIR / "plotly.min.js").stat().st_size > 1_000_000
+    theme = json.loads((chart._HERE / "light_template.json").read_text())
+    # The look st.plotly_chart gave: axes that make room for long token labels, the app's font.
+    assert theme["layout"]["xaxis"]["automargin"] and theme["layout"]["yaxis"]["automargin"]
+    assert "Source Sans" in theme["layout"]["font"]["family"]
+    assert chart._JS.startswith("const THEME = {") and "export default function plotlyChart" in chart._JS
