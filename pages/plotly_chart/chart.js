@@ -55,15 +55,35 @@ function view(parentElement) {
     div.style.width = "100%";
     parentElement.appendChild(div);
     v = { div, spec: null, bound: false, trigger: null };
+    // Plotly follows window resizes only; a chart drawn in a hidden tab or a column that changes
+    // width must follow its own element.
+    v.observer = new ResizeObserver(() => {
+      const full = div._fullLayout;
+      if (window.Plotly && full && div.clientWidth > 0 && Math.abs(full.width - div.clientWidth) > 1) {
+        window.Plotly.Plots.resize(div);
+      }
+    });
+    v.observer.observe(div);
     views.set(parentElement, v);
   }
   return v;
 }
 
+function cleanup(parentElement) {
+  // Called by Streamlit when the element leaves the page: free plotly's listeners and memory.
+  return () => {
+    const v = views.get(parentElement);
+    if (!v) return;
+    v.observer.disconnect();
+    if (window.Plotly) window.Plotly.purge(v.div);
+    views.delete(parentElement);
+  };
+}
+
 export default function plotlyChart({ data, parentElement, setTriggerValue }) {
   const v = view(parentElement);
   v.trigger = setTriggerValue;
-  if (v.spec === data.figure) return;
+  if (v.spec === data.figure) return cleanup(parentElement);
   v.spec = data.figure;
   const figure = themed(JSON.parse(data.figure));
   if (data.clicks && !figure.layout.hovermode) figure.layout.hovermode = "closest"; // clicks need a hovered point
@@ -79,4 +99,5 @@ export default function plotlyChart({ data, parentElement, setTriggerValue }) {
   }).catch((error) => {
     v.div.textContent = `The chart could not be drawn: ${error.message}`;
   });
+  return cleanup(parentElement);
 }
