@@ -17,6 +17,7 @@ import streamlit as st  # noqa: E402
 from streamlit.delta_generator import DeltaGenerator  # noqa: E402
 
 from pages import common  # noqa: E402, F401  (first: leaves Streamlit's legacy pages/ mode on a fresh server)
+from pages import plotly_chart as plotly_js  # noqa: E402  (light: Streamlit has imported plotly already)
 
 logging.basicConfig(level=logging.INFO)
 
@@ -92,6 +93,7 @@ def _first_paint(page: st.Page) -> DeltaGenerator | None:
     with box.container():
         st.title(page.title)
         st.progress(0.05, text="Starting the model (first visit after a server start): loading PyTorch…")
+        plotly_js.preload()  # the browser loads plotly.js while the server imports torch
     return box
 
 

@@ -52,6 +52,12 @@ def _on_click(key: str, then: Callable[[list[dict]], None]) -> None:
         then(points)
 
 
+def preload() -> None:
+    """Start fetching and parsing plotly.js in the browser now, drawing nothing: a first visit calls
+    it while the server imports torch, so the first chart does not wait for the library."""
+    _mount(key="plotly_preload", data={"figure": None, "library": _library_path()}, height=0)
+
+
 def plotly_chart(fig: go.Figure, *, key: str, on_click: Callable[[list[dict]], None] | None = None,
                  config: dict | None = None) -> None:
     """Draw `fig` full width in the current container. `on_click(points)` runs before the rerun a

@@ -81,6 +81,10 @@ function cleanup(parentElement) {
 }
 
 export default function plotlyChart({ data, parentElement, setTriggerValue }) {
+  if (data.figure === null) { // preload(): fetch and parse plotly.js now, draw nothing
+    loadPlotly(data.library).catch(() => {});
+    return undefined;
+  }
   const v = view(parentElement);
   v.trigger = setTriggerValue;
   if (v.spec === data.figure) return cleanup(parentElement);

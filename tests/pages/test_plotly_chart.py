@@ -33,3 +33,19 @@ def test_the_browser_gets_plotly_js_and_the_light_theme():
     assert theme["layout"]["xaxis"]["automargin"] and theme["layout"]["yaxis"]["automargin"]
     assert "Source Sans" in theme["layout"]["font"]["family"]
     assert chart._JS.startswith("const THEME = {") and "export default function plotlyChart" in chart._JS
+
+
+def _preload_app() -> None:
+    from pages import plotly_chart
+
+    plotly_chart.preload()
+
+
+def test_preload_asks_the_browser_for_plotly_js_and_draws_nothing():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_preload_app).run()
+    (element,) = at.get("bidi_component")
+    data = json.loads(element.proto.json)
+    assert data["figure"] is None and data["library"].startswith("component/") and data["library"].endswith(
+        "/plotly.min.js")
