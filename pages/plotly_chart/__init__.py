@@ -22,7 +22,7 @@ import streamlit.components.v1 as components
 
 COMPONENT = "xray_plotly_chart"
 _HERE = Path(__file__).parent
-_LIBRARY_DIR = Path(plotly.__file__).parent / "package_data"  # plotly.min.js, the version plotly.py writes for
+_LIBRARY_DIR = Path(plotly.__file__).parent / "package_data"  # plotly.min.js: the plotly.js this plotly.py writes for
 # The modebar Streamlit shows: no plotly logo, no selection tools (nothing here selects), no cloud upload.
 _BASE_CONFIG = {"displaylogo": False, "responsive": True,
                 "modeBarButtonsToRemove": ["lasso2d", "select2d", "sendChartToCloud"]}
