@@ -50,9 +50,13 @@ def stages_figure(steps: MlpSteps) -> go.Figure:
         fig.add_trace(go.Scatter(y=values, mode="lines", line=dict(width=1, color=_STAGE_COLOURS[key]),
                                  name=key, showlegend=False,
                                  hovertemplate=f"{escape(key)}[%{{x}}] = %{{y:.4f}}<extra></extra>"), row=i, col=1)
-    fig.update_layout(height=150 * len(rows) + 60, margin=dict(l=10, r=10, t=60, b=10),
+    fig.update_layout(height=150 * len(rows) + 60, margin=dict(l=60, r=10, t=60, b=30),
                       title=f"Block {steps.layer}'s MLP at position {steps.position}, stage by stage "
                             f"({escape(steps.activation)})")
+    # Fixed margins wide enough for these numeric ticks: automargin on 16 axes laid the chart out a
+    # second time in the browser (0.37 s of a page switch; bench/README.md, fourth pass).
+    fig.update_xaxes(automargin=False)
+    fig.update_yaxes(automargin=False)
     fig.update_annotations(font_size=12, x=0, xanchor="left")
     return fig
 
