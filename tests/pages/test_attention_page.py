@@ -30,8 +30,9 @@ def _show(at: AppTest, view: str) -> AppTest:
 
 
 def _sent_bytes(at: AppTest) -> int:
-    """Figure JSON (the grid image travels inside it), table data and HTML of one page run."""
-    sent = sum(len(chart_json(el)) for el in charts(at))
+    """Chart elements whole (figure JSON with the grid image inside it, plus the element's own script
+    and theme, which travel with every chart), table data and HTML of one page run."""
+    sent = sum(el.proto.ByteSize() for el in charts(at))
     sent += sum(len(el.proto.arrow_data.data) for el in at.dataframe)
     return sent + sum(len(el.proto.body) for el in at.get("html"))
 
