@@ -1,5 +1,5 @@
 """The information-flow graph, timed: the default model at 64 tokens, from a cached capture to the
-figure's JSON (the recording pass, every edge weight, pruning, drawing). Median of REPEATS after a
+figure's JSON (the recording pass, the checks, pruning with the edge weights it needs, drawing). Median of REPEATS after a
 warm-up. `python -m bench.flow` runs just this row.
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ TEXT = Path(__file__).with_name("text.txt")
 
 @dataclass(frozen=True)
 class FlowResult:
-    graph_s: float  # median: recording pass + every edge weight
-    figure_s: float  # median: pruning at the default threshold + figure + its JSON
+    graph_s: float  # median: recording pass + checks + MLP edges
+    figure_s: float  # median: pruning at the default threshold (weighing the states on its routes) + figure + JSON
     edges: int  # edges kept at the default threshold, predicting from the last token
     cpu_s: float  # median process CPU time of the whole (all threads): what other load inflates little
 

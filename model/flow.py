@@ -120,19 +120,20 @@ def shares(distance: torch.Tensor, whole_norm: torch.Tensor) -> torch.Tensor:
     return (whole_norm - distance).clamp_(min=EPS)
 
 
-def _attention_layer(pattern: torch.Tensor, u: torch.Tensor, entering: torch.Tensor,
-                     mid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(T, T, H) head shares and (T,) residual share into each mid state, normalised per node.
-    One query row at a time: its (i + 1, H, D) parts stay in cache (3x faster than 16-row chunks)."""
-    H, T, _ = pattern.shape
-    norm = mid.abs().sum(-1)  # (T,)
-    heads = torch.zeros(T, T, H)  # stays 0 for later positions: they are no part of the sum
-    for i in range(T):
-        parts = pattern[:, i, : i + 1].T[..., None] * u[: i + 1]  # (i + 1, H, D)
-        heads[i, : i + 1] = shares(parts.sub_(mid[i]).abs_().sum(-1), norm[i])
-    residual = shares((mid - entering).abs().sum(-1), norm)  # (T,)
+def _mid_rows(pattern: torch.Tensor, u: torch.Tensor, entering: torch.Tensor, mid: torch.Tensor,
+              rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, T, H) head shares and (n,) residual share into the mid states at `rows`, normalised per
+    node. pattern: (H, n, T), the attention rows of those positions. One query row at a time: its
+    (i + 1, H, D) parts stay in cache (3x faster than 16-row chunks)."""
+    H, _, T = pattern.shape
+    norm = mid[rows].abs().sum(-1)  # (n,)
+    heads = torch.zeros(len(rows), T, H)  # stays 0 for later positions: they are no part of the sum
+    for k, i in enumerate(rows.tolist()):
+        parts = pattern[:, k, : i + 1].T[..., None] * u[: i + 1]  # (i + 1, H, D)
+        heads[k, : i + 1] = shares(parts.sub_(mid[i]).abs_().sum(-1), norm[k])
+    residual = shares((mid[rows] - entering[rows]).abs().sum(-1), norm)  # (n,)
     total = heads.sum((1, 2)) + residual
-    return heads / total[:, None, None], residual / total
+    return (heads / total[:, None, None]).numpy(), (residual / total).numpy()
 
 
 def _mlp_layer(mid: torch.Tensor, mlp_out: torch.Tensor, leaving: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,31 +155,33 @@ def _close(a: torch.Tensor, b: torch.Tensor, what: str, layer: int, tolerance: f
 
 
 def flow_graph(lm: LanguageModel, cap: Capture, progress: Callable[[float], None] | None = None) -> FlowGraph:
-    """Every edge weight of the information-flow graph for the capture's tokens. The work grows with
-    the square of the length (~1 s of CPU at 64 tokens, ~11 s at 256): `progress(fraction)` hears
-    after each block."""
+    """The information-flow graph of the capture's tokens: one recording pass, the checks that the
+    streams split exactly, the MLP edges; the attention edges are weighed as prunings ask for them
+    (FlowGraph). `progress(fraction)` hears after each block is checked."""
     values, mixed = record_values(lm, cap.token_ids.tolist())
-    H = cap.summary.n_heads
-    L, T = cap.summary.n_layers, cap.n_tokens
+    H, L, T = cap.summary.n_heads, cap.summary.n_layers, cap.n_tokens
     tolerance = 2e-3 if cap.dtype == "float32" else 5e-2  # 16-bit passes round each sum to ~3 digits
-    attention = np.zeros((L, T, T, H), dtype=np.float32)
-    attn_res, mlp, mlp_res = (np.zeros((L, T), dtype=np.float32) for _ in range(3))
-    with all_cores():  # seconds of arithmetic during which the person only waits
-        for layer in range(L):
-            pattern = torch.from_numpy(cap.attention[layer].copy())  # (H, T, T)
-            entering, leaving = (torch.from_numpy(cap.residual[i].copy()) for i in (layer, layer + 1))
-            attn_out, mlp_out = torch.from_numpy(cap.attn_out[layer].copy()), torch.from_numpy(cap.mlp_out[layer].copy())
-            _check_layer(lm.layout, layer, pattern, values[layer], mixed[layer], entering, attn_out, mlp_out, leaving,
-                         tolerance)
+    mlp, mlp_res = (np.zeros((L, T), dtype=np.float32) for _ in range(2))
+    for layer in range(L):
+        pattern = torch.from_numpy(cap.attention[layer].copy())  # (H, T, T)
+        entering, leaving = (torch.from_numpy(cap.residual[i].copy()) for i in (layer, layer + 1))
+        attn_out, mlp_out = torch.from_numpy(cap.attn_out[layer].copy()), torch.from_numpy(cap.mlp_out[layer].copy())
+        _check_layer(lm.layout, layer, pattern, values[layer], mixed[layer], entering, attn_out, mlp_out, leaving,
+                     tolerance)
+        m, r = _mlp_layer(entering + attn_out, mlp_out, leaving)
+        mlp[layer], mlp_res[layer] = m.numpy(), r.numpy()
+        if progress is not None:
+            progress((layer + 1) / L)
+
+    def weigh(layer: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with all_cores():  # the person waits for these rows
             w_o, _ = out_projection(lm.layout.out_projs[layer], H)
-            mid = entering + attn_out  # (T, D)
-            heads, res = _attention_layer(pattern, source_vectors(values[layer], w_o), entering, mid)
-            attention[layer], attn_res[layer] = heads.numpy(), res.numpy()
-            m, r = _mlp_layer(mid, mlp_out, leaving)
-            mlp[layer], mlp_res[layer] = m.numpy(), r.numpy()
-            if progress is not None:
-                progress((layer + 1) / L)
-    return FlowGraph(list(cap.tokens), attention, attn_res, mlp, mlp_res)
+            entering = torch.from_numpy(cap.residual[layer].copy())
+            mid = entering + torch.from_numpy(cap.attn_out[layer].copy())
+            pattern = torch.from_numpy(cap.attention[layer][:, rows])  # (H, n, T), a copy
+            return _mid_rows(pattern, source_vectors(values[layer], w_o), entering, mid, rows)
+
+    return FlowGraph(list(cap.tokens), mlp, mlp_res, H, weigh)
 
 
 def _check_layer(layout: Layout, layer: int, pattern, values, mixed, entering, attn_out, mlp_out, leaving,

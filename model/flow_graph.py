@@ -8,40 +8,73 @@ the embedding), 2l + 1 the stream after block l's attention, 2l + 2 the stream l
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 Kind = Literal["attention", "residual", "mlp"]
 DEFAULT_THRESHOLD = 0.04  # Ferrando & Voita's and LLM-TT's usual choice
+WeighMid = Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""(block, positions) -> the (n, T, H) head shares and the (n,) residual shares into those mid states."""
 
 
 @dataclass(frozen=True)
 class FlowGraph:
-    """Every edge weight of the full graph (before any threshold). float32, read-only."""
+    """Every edge weight of the full graph (before any threshold), float32.
+
+    The MLP and residual edges of each block come whole: they cost O(T·D). The edges into the mid
+    state at position i cost O(i·H·D) each, O(T²·H·D) in all, and a pruning walks through a few
+    percent of them (4% at 256 tokens and the default threshold), so `weigh` computes a mid state's
+    edges the first time a pruning asks for them and the graph keeps them. The arrays that keep them
+    are sized for every edge, so a cache that bounds memory counts the graph at its full size."""
 
     tokens: list[str]
-    attention: np.ndarray  # (L, T, T, H) share of source j via head h in the mid state of i; 0 for j > i
-    attn_residual: np.ndarray  # (L, T) share of the stream entering block l in its mid state
     mlp: np.ndarray  # (L, T) share of the MLP's output in the stream leaving block l
     mlp_residual: np.ndarray  # (L, T) share of the mid state in the stream leaving block l
+    n_heads: int
+    weigh: WeighMid
+    _attention: np.ndarray = field(init=False, repr=False)  # (L, T, T, H) source j via head h into mid i
+    _attn_residual: np.ndarray = field(init=False, repr=False)  # (L, T) the entering stream into mid i
+    _weighed: np.ndarray = field(init=False, repr=False)  # (L, T) which mid states are filled in
+    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        for name in ("attention", "attn_residual", "mlp", "mlp_residual"):
+        L, T = self.mlp.shape
+        object.__setattr__(self, "_attention", np.zeros((L, T, T, self.n_heads), dtype=np.float32))
+        object.__setattr__(self, "_attn_residual", np.zeros((L, T), dtype=np.float32))
+        object.__setattr__(self, "_weighed", np.zeros((L, T), dtype=bool))
+        for name in ("mlp", "mlp_residual"):
             getattr(self, name).setflags(write=False)
 
     @property
     def n_layers(self) -> int:
-        return int(self.attention.shape[0])
+        return int(self.mlp.shape[0])
 
     @property
     def n_tokens(self) -> int:
-        return int(self.attention.shape[1])
+        return int(self.mlp.shape[1])
 
-    @property
-    def n_heads(self) -> int:
-        return int(self.attention.shape[3])
+    def into_mid(self, layer: int, positions: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, T, H) each head's share of each source and (n,) the residual's share in the mid state
+        of block `layer` at `positions` (0 for a later source: it is no part of the sum)."""
+        rows = np.asarray(positions, dtype=np.int64)
+        with self._lock:  # sessions share one graph: each mid state is weighed once
+            missing = rows[~self._weighed[layer, rows]]
+            if missing.size:
+                heads, residual = self.weigh(layer, missing)
+                self._attention[layer, missing] = heads
+                self._attn_residual[layer, missing] = residual
+                self._weighed[layer, missing] = True
+            return self._attention[layer, rows], self._attn_residual[layer, rows]
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every attention edge, (L, T, T, H), and every residual edge into a mid state, (L, T)."""
+        every = np.arange(self.n_tokens)
+        pairs = [self.into_mid(layer, every) for layer in range(self.n_layers)]
+        return np.stack([h for h, _ in pairs]), np.stack([r for _, r in pairs])
 
 
 @dataclass(frozen=True)
@@ -75,16 +108,17 @@ class FlowPaths:
         return found
 
 
-def flow_paths(graph: FlowGraph, position: int, threshold: float = DEFAULT_THRESHOLD) -> FlowPaths:
+def flow_paths(graph: FlowGraph, position: int, threshold: float = DEFAULT_THRESHOLD,
+               progress: Callable[[float], None] | None = None) -> FlowPaths:
     """The edges above `threshold` on some route down from the last block's output at `position`.
-    An attention edge (position j -> i in block l) weighs the sum of its heads' shares, as in LLM-TT."""
+    An attention edge (position j -> i in block l) weighs the sum of its heads' shares, as in LLM-TT.
+    Only the mid states on such a route are weighed; `progress(fraction)` hears after each block."""
     L, T = graph.n_layers, graph.n_tokens
     if not 0 <= position < T:
         raise ValueError(f"position must be in 0..{T - 1}, got {position}")
     live = np.zeros(T, dtype=bool)  # positions alive at the current level
     live[position] = True
     edges: list[Edge] = []
-    pair = graph.attention.sum(-1)  # (L, T, T) summed over heads
     for layer in range(L - 1, -1, -1):
         top, mid, bottom = 2 * layer + 2, 2 * layer + 1, 2 * layer
         alive_mid = np.zeros(T, dtype=bool)
@@ -94,13 +128,18 @@ def flow_paths(graph: FlowGraph, position: int, threshold: float = DEFAULT_THRES
                     edges.append(Edge(kind, layer, (mid, int(i)), (top, int(i)), float(w)))
                     alive_mid[i] = True
         alive_bottom = np.zeros(T, dtype=bool)
-        for i in np.flatnonzero(alive_mid):
-            if graph.attn_residual[layer, i] > threshold:
-                edges.append(Edge("residual", layer, (bottom, int(i)), (mid, int(i)), float(graph.attn_residual[layer, i])))
+        mids = np.flatnonzero(alive_mid)
+        heads, residual = graph.into_mid(layer, mids)
+        pair = heads.sum(-1)  # (n, T) summed over heads
+        for k, i in enumerate(mids):
+            if residual[k] > threshold:
+                edges.append(Edge("residual", layer, (bottom, int(i)), (mid, int(i)), float(residual[k])))
                 alive_bottom[i] = True
-            for j in np.flatnonzero(pair[layer, i, : i + 1] > threshold):
-                heads = tuple(float(x) for x in graph.attention[layer, i, j])
-                edges.append(Edge("attention", layer, (bottom, int(j)), (mid, int(i)), float(pair[layer, i, j]), heads))
+            for j in np.flatnonzero(pair[k, : i + 1] > threshold):
+                weights = tuple(float(x) for x in heads[k, j])
+                edges.append(Edge("attention", layer, (bottom, int(j)), (mid, int(i)), float(pair[k, j]), weights))
                 alive_bottom[j] = True
         live = alive_bottom
+        if progress is not None:
+            progress((L - layer) / L)
     return FlowPaths(list(graph.tokens), L, position, threshold, edges)

@@ -3,6 +3,8 @@
 weights come from model/flow.py, the pruning from model/flow_graph.py, the drawing from viz/flow.py."""
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from model import XrayError
@@ -13,6 +15,8 @@ from model.tokens import readable_tokens
 from pages import kit
 from pages.plotly_chart import plotly_chart
 from viz import flow as draw
+
+PROGRESS_AFTER_S = 0.3  # a quicker pruning shows no bar (it would only flicker)
 
 EXPLANATION = """
 **Every state of the stream is a sum.** After a block's attention, the vector at a position is what
@@ -68,13 +72,26 @@ def _prediction(lm, cap, position: int) -> str:
 
 
 def _graph(lm, cap):
-    """Every edge weight, computed once per capture (seconds: the work grows with length squared)."""
+    """The graph, built once per capture: one recording pass, the checks, the MLP edges."""
     def compute():
-        bar = st.progress(0.0, text="Weighing every head, MLP and residual edge…")
-        graph = flow_graph(lm, cap, lambda done: bar.progress(done, text=f"Weighing edges: {done:.0%} of the blocks"))
+        bar = st.progress(0.0, text="Recording the values and checking that every block splits into its parts…")
+        graph = flow_graph(lm, cap, lambda done: bar.progress(done, text=f"Checking the blocks: {done:.0%}"))
         bar.empty()
         return graph
     return kit.derived("flow", kit.current_key(), compute)
+
+
+def _paths(graph, position: int, threshold: float):
+    """The pruned graph. The first walk through a state weighs its edges (the work grows with the
+    length squared): a bar shows when that takes a while, e.g. at a low threshold on a long prompt."""
+    slot, started = st.empty(), time.perf_counter()
+
+    def heard(done: float) -> None:
+        if time.perf_counter() - started > PROGRESS_AFTER_S:
+            slot.progress(done, text=f"Weighing the edges on the routes: {done:.0%} of the blocks")
+    paths = flow_paths(graph, position, threshold, heard)
+    slot.empty()
+    return paths
 
 
 st.title("Information flow: what fed this prediction")
@@ -92,7 +109,7 @@ if cap is not None and lm is not None:
     except XrayError as exc:
         st.info(str(exc))
     else:
-        paths = flow_paths(graph, position, threshold)
+        paths = _paths(graph, position, threshold)
         cols[2].metric("The model predicts next", _prediction(lm, cap, position))
         cols[3].metric("Edges kept", f"{len(paths.edges):,}",
                        help="Above the threshold and on a route down from the prediction.")

@@ -54,7 +54,8 @@ def test_shares_follow_the_l1_definition(flow):
         mid = entering + cap.attn_out[layer]
         parts = [cap.attention[layer, h, i, j] * u[j, h] for j in range(i + 1) for h in range(H)] + [entering[i]]
         expected = _reference_shares(parts, mid[i])
-        ours = np.append(graph.attention[layer, i, : i + 1].reshape(-1), graph.attn_residual[layer, i])
+        heads, residual = graph.into_mid(layer, [i])
+        ours = np.append(heads[0, : i + 1].reshape(-1), residual[0])
         assert np.allclose(ours, expected, atol=1e-5)
         mlp = _reference_shares([cap.mlp_out[layer, i], mid[i]], cap.residual[layer + 1, i])
         assert np.allclose([graph.mlp[layer, i], graph.mlp_residual[layer, i]], mlp, atol=1e-5)
@@ -62,12 +63,13 @@ def test_shares_follow_the_l1_definition(flow):
 
 def test_shares_into_every_node_add_up_to_one(flow):
     _, cap, graph = flow
-    into_mid = graph.attention.sum((2, 3)) + graph.attn_residual  # (L, T)
+    attention, attn_residual = graph.dense()
+    into_mid = attention.sum((2, 3)) + attn_residual  # (L, T)
     assert np.allclose(into_mid, 1, atol=1e-5)
     assert np.allclose(graph.mlp + graph.mlp_residual, 1, atol=1e-5)
     later = np.triu(np.ones((cap.n_tokens, cap.n_tokens), dtype=bool), k=1)
-    assert (graph.attention[:, later] == 0).all()  # no edge from a later position
-    assert (graph.attention[:, ~later] > 0).all()  # every earlier position's share keeps its eps floor
+    assert (attention[:, later] == 0).all()  # no edge from a later position
+    assert (attention[:, ~later] > 0).all()  # every earlier position's share keeps its eps floor
 
 
 def test_zero_threshold_keeps_every_route_into_the_last_position(flow):
@@ -106,5 +108,23 @@ def test_a_block_that_is_not_a_plain_sum_is_refused(flow):
 def test_progress_is_heard_once_per_block(flow):
     lm, cap, _ = flow
     heard: list[float] = []
-    flow_graph(lm, cap, heard.append)
+    graph = flow_graph(lm, cap, heard.append)
     assert heard == pytest.approx([(b + 1) / cap.summary.n_layers for b in range(cap.summary.n_layers)])
+    heard.clear()
+    flow_paths(graph, cap.n_tokens - 1, progress=heard.append)
+    assert heard == pytest.approx([(b + 1) / cap.summary.n_layers for b in range(cap.summary.n_layers)])
+
+
+def test_a_pruning_weighs_only_the_states_on_its_routes_and_each_once(flow):
+    lm, cap, _ = flow
+    asked: list[tuple[int, list[int]]] = []
+    plain = flow_graph(lm, cap)
+    graph = dataclasses.replace(plain, weigh=lambda layer, rows: asked.append((layer, rows.tolist()))
+                                or plain.weigh(layer, rows))
+    paths = flow_paths(graph, 2, threshold=0.04)
+    assert asked and all(max(rows) <= 2 for _, rows in asked)  # nothing after the prediction is weighed
+    targets = {(e.block, e.target[1]) for e in paths.edges if e.target[0] % 2 == 1}
+    assert targets <= {(layer, i) for layer, rows in asked for i in rows}
+    asked.clear()
+    again = flow_paths(graph, 2, threshold=0.04)
+    assert asked == [] and again.edges == paths.edges  # kept: a second pruning weighs nothing new

@@ -19,8 +19,9 @@ def _graph(seed: int = 0) -> FlowGraph:
     residual = rng.random((L, T)) * 3
     total = attention.sum((2, 3)) + residual
     mlp = rng.random((L, T))
-    return FlowGraph(TOKENS, (attention / total[..., None, None]).astype(np.float32),
-                     (residual / total).astype(np.float32), mlp.astype(np.float32), (1 - mlp).astype(np.float32))
+    heads, into_mid = (attention / total[..., None, None]).astype(np.float32), (residual / total).astype(np.float32)
+    return FlowGraph(TOKENS, mlp.astype(np.float32), (1 - mlp).astype(np.float32), H,
+                     lambda layer, rows: (heads[layer, rows], into_mid[layer, rows]))
 
 
 def test_every_kept_edge_is_drawn_with_width_by_weight():
