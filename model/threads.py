@@ -32,6 +32,15 @@ def default_threads() -> int:
     return max(1, _cores() - 1)
 
 
+def long_work_threads() -> int:
+    """Threads for one long computation during which the person only waits: every core, or the
+    operator's own count. The calling thread's torch count decides when it is already larger."""
+    import torch
+
+    saved = torch.get_num_threads()  # this thread's count: torch's thread setting is per thread
+    return saved if _operator["chose"] else max(saved, _cores())
+
+
 @contextmanager
 def all_cores() -> Iterator[None]:
     """Every core for one long computation during which the person only waits: the browser has
@@ -40,11 +49,11 @@ def all_cores() -> Iterator[None]:
     workers for every small operation costs more than it gains. An operator's own count is kept."""
     import torch
 
-    saved = torch.get_num_threads()  # this thread's count: torch's thread setting is per thread
-    if _operator["chose"] or saved >= _cores():
+    saved, wanted = torch.get_num_threads(), long_work_threads()
+    if wanted == saved:
         yield
         return
-    torch.set_num_threads(_cores())
+    torch.set_num_threads(wanted)
     try:
         yield
     finally:

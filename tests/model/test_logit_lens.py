@@ -1,5 +1,6 @@
 """The logit lens: its last row is the model's own logits, and its chunked summary matches a full
-numpy reference built from the weights (norm formula written out, not the model's module)."""
+numpy reference built from the weights (norm formula written out, not the model's module), whichever
+library multiplies by the unembedding."""
 from __future__ import annotations
 
 import numpy as np
@@ -42,10 +43,18 @@ def test_last_row_is_the_models_logits_default(default_lm):
     _assert_last_row_is_the_models_prediction(default_lm, default_lm.capture(PROMPT))
 
 
-def test_chunked_summary_matches_full_reference(tiny_lm, monkeypatch):
+@pytest.mark.parametrize("product", ["numpy", "torch"])
+def test_chunked_summary_matches_full_reference(tiny_lm, monkeypatch, product):
+    """Both ways of unembedding (numpy's BLAS in worker threads on the CPU, torch elsewhere) agree
+    with the float64 reference, chunk edges and all."""
     cap = tiny_lm.capture("one two three four five six")
     V = cap.summary.vocab_size
     monkeypatch.setattr(lens_module, "_CHUNK_FLOATS", 5 * V)  # 5 rows per chunk: chunk edges inside layers
+    head = tiny_lm.model.get_output_embeddings()
+    if product == "torch":
+        monkeypatch.setattr(lens_module, "_numpy_unembedding", lambda head: None)
+    else:
+        assert lens_module._numpy_unembedding(head) is not None  # a float32 nn.Linear on the CPU
     lens = logit_lens(tiny_lm, cap)
     n_rows, T, D = cap.residual.shape
     ref = _reference_logits(tiny_lm, cap.residual.reshape(-1, D)).reshape(n_rows, T, V)
