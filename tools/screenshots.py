@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from lesson_walk import walk  # noqa: E402
 
-from xray_app import CHROMIUM, FLAGS, exception_texts, nav_titles, open_page, running_app, settle, type_prompt  # noqa: E402
+from xray_app import CHROMIUM, FLAGS, draw_every_chart, exception_texts, nav_titles, open_page, running_app, settle, type_prompt  # noqa: E402
 
 
 def slug(title: str) -> str:
@@ -20,7 +20,9 @@ def slug(title: str) -> str:
 
 
 def _shoot(page, path: Path) -> int:
-    """One full-page PNG; returns the number of exception boxes on the page."""
+    """One full-page PNG, every chart drawn; returns the number of exception boxes on the page."""
+    draw_every_chart(page)
+    settle(page)
     page.screenshot(path=str(path), full_page=True)
     errors = exception_texts(page)
     print(f"{path}: {'OK' if not errors else errors}")

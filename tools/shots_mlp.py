@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from xray_app import CHROMIUM, FLAGS, exception_texts, open_page, running_app, settle, type_prompt  # noqa: E402
+from xray_app import CHROMIUM, FLAGS, draw_every_chart, exception_texts, open_page, running_app, settle, type_prompt  # noqa: E402
 
 IOI = "When Mary and John went to the store, John gave a drink to"
 
@@ -51,6 +51,7 @@ def main() -> int:
         choose(page, "Block", "29")
         switch_off(page, "switch off", "N1066")
         shots: dict[str, list[str]] = {}
+        draw_every_chart(page)
         page.screenshot(path=str(out / "mlp_paris_block29.png"), full_page=True)
         problems += len(exception_texts(page))
         type_prompt(page, IOI)
@@ -61,6 +62,7 @@ def main() -> int:
             choose(page, "contrast", "John")
             if title == "Ablation":
                 switch_off(page, "Heads to switch off", "L23 H3")
+            draw_every_chart(page)
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)
             shots[name] = exception_texts(page)
             problems += len(shots[name])

@@ -8,6 +8,7 @@ import unicodedata
 from model.tokens import character_labels
 
 TICK_FONT = dict(size=11, color="#1f2430", family="ui-monospace, monospace")  # dark, not plotly's pale grey
+TICK_CHAR_PX = 6.7  # TICK_FONT's monospace advance (0.6 em of 11 px, rounded up)
 PX_PER_LABEL = 13  # a label needs about this many pixels across the axis to stay apart from the next
 
 
@@ -52,6 +53,12 @@ def fit_ticks(n: int, axis_px: int) -> int:
 def text_width(text: str) -> int:
     """Width in narrow-character units: Chinese, Japanese, Korean and emoji count double."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def tick_label_px(labels: list[str]) -> int:
+    """Pixels the longest of these TICK_FONT labels takes along its own direction (an escaped entity
+    such as &lt; counts its every character: the estimate only errs wide)."""
+    return int(TICK_CHAR_PX * max((text_width(label) for label in labels), default=0)) + 1
 
 
 def cell_text(token: str, cell_px: float, px_per_char: float = 7.0) -> str:

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from model.tokens import character_labels
-from viz.labels import TICK_FONT, cell_text, escape, fit_ticks, short, stream_names
+from viz.labels import TICK_FONT, cell_text, escape, fit_ticks, short, stream_names, tick_label_px
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.logit_lens import LogitLens
@@ -61,10 +61,15 @@ def lens_heatmap(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, targ
         colorbar=dict(title="top-1 prob", thickness=12),
     ))
     step = fit_ticks(T, PLOT_PX)
+    # Margins computed here, not by plotly's automargin: measuring the labels after a draw and then
+    # drawing the heatmap's every cell again took 0.6 s of the browser per prompt edit (bench/README.md).
     fig.update_xaxes(title="position (the token read so far)", tickmode="array", tickvals=x[::step],
-                     ticktext=x[::step], type="category", tickfont=TICK_FONT)
-    fig.update_yaxes(title="residual stream read", autorange="reversed", type="category", tickfont=TICK_FONT)
-    fig.update_layout(height=height or max(420, 18 * n_rows + 160), margin=dict(l=10, r=10, t=40, b=10),
+                     ticktext=x[::step], type="category", tickfont=TICK_FONT, tickangle=-90, automargin=False)
+    fig.update_yaxes(title="residual stream read", autorange="reversed", type="category", tickfont=TICK_FONT,
+                     automargin=False)
+    fig.update_layout(height=height or max(420, 18 * n_rows + 160 + tick_label_px(x)),
+                      margin=dict(l=tick_label_px(row_names(n_rows)) + 40, r=10, t=40,
+                                  b=tick_label_px(x[::step]) + 45),
                       title="Top next-token guess at every depth (embedding, then after each block)")
     return fig
 

@@ -1,8 +1,11 @@
 // ---- chart.js: one plotly figure per host element (THEME and BASE_CONFIG are prepended by Python) ----
 // Streamlit calls the default export on mount and again on every rerun. The element is kept, so an
 // unchanged figure costs nothing and a new one is a single Plotly.react on the same plot, where
-// st.plotly_chart mounts a new element per figure and draws it two or three times.
+// st.plotly_chart mounts a new element per figure and draws it two or three times. A chart out of
+// sight (below the fold, in a hidden tab) is drawn when it comes within NEAR of the window: the
+// charts a person sees first do not wait for the ones further down.
 const views = new WeakMap();
+const NEAR = "400px 0px";
 
 function libraryUrl(path) {
   // Streamlit serves component files under <base>/component/ and its own bundle under <base>/static/.
@@ -64,6 +67,17 @@ function view(parentElement) {
       }
     });
     v.observer.observe(div);
+    v.visible = false; // until the first intersection report, which comes right after observe()
+    v.pending = null; // the latest figure's draw, waiting for the chart to come into sight
+    v.sight = new IntersectionObserver((entries) => {
+      v.visible = entries[entries.length - 1].isIntersecting;
+      if (v.visible && v.pending) {
+        const draw = v.pending;
+        v.pending = null;
+        draw();
+      }
+    }, { rootMargin: NEAR });
+    v.sight.observe(div);
     views.set(parentElement, v);
   }
   return v;
@@ -75,6 +89,7 @@ function cleanup(parentElement) {
     const v = views.get(parentElement);
     if (!v) return;
     v.observer.disconnect();
+    v.sight.disconnect();
     if (window.Plotly) window.Plotly.purge(v.div);
     views.delete(parentElement);
   };
@@ -92,6 +107,20 @@ export default function plotlyChart({ data, parentElement, setTriggerValue }) {
   const figure = themed(JSON.parse(data.figure));
   if (data.clicks && !figure.layout.hovermode) figure.layout.hovermode = "closest"; // clicks need a hovered point
   const config = { ...BASE_CONFIG, ...(data.config || {}) };
+  v.div.style.minHeight = `${figure.layout.height || 450}px`; // plotly's default height: no jump when drawn
+  whenInSight(v, () => draw(v, data, figure, config));
+  return cleanup(parentElement);
+}
+
+function whenInSight(v, work) {
+  v.pending = work;
+  if (v.visible) {
+    v.pending = null;
+    work();
+  }
+}
+
+function draw(v, data, figure, config) {
   loadPlotly(data.library).then((Plotly) => {
     if (v.spec !== data.figure) return null; // a newer figure arrived while plotly.js loaded
     return Plotly.react(v.div, figure.data, figure.layout, config).then(() => {
@@ -103,5 +132,4 @@ export default function plotlyChart({ data, parentElement, setTriggerValue }) {
   }).catch((error) => {
     v.div.textContent = `The chart could not be drawn: ${error.message}`;
   });
-  return cleanup(parentElement);
 }

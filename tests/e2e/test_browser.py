@@ -211,6 +211,18 @@ def test_patching_estimate_then_exact(browser_page):
     assert chart_count(page) == 3 and not exception_texts(page)  # exact, estimate, their agreement
 
 
+def test_a_chart_out_of_sight_is_drawn_when_it_comes_into_sight(browser_page):
+    """The charts on screen are drawn first; one further down waits until the person scrolls to it
+    (its place is kept, so nothing jumps), then draws."""
+    page = browser_page
+    open_page(page, "MLP")
+    settle(page)
+    hosts = page.locator(".xray-chart").count()
+    assert 1 <= page.locator(".xray-chart.js-plotly-plot").count() < hosts
+    assert chart_count(page) >= hosts  # scrolls each into sight
+    assert page.locator(".xray-chart.js-plotly-plot").count() == hosts and not exception_texts(page)
+
+
 def test_mlp_page_draws_its_views(browser_page):
     """The MLP page in the browser: the stages, both neuron maps and one neuron over the prompt."""
     page = browser_page

@@ -139,7 +139,29 @@ def exception_texts(page) -> list[str]:
     return [boxes.nth(i).inner_text()[:2000] for i in range(boxes.count())]
 
 
+# Our chart element draws a figure only once it comes near the window (pages/plotly_chart/chart.js):
+# bring each one into sight in turn and wait for its plot (or its error text), then scroll back up.
+_DRAW_EVERY_CHART_JS = """async () => {
+  for (const div of document.querySelectorAll('.xray-chart')) {
+    div.scrollIntoView({block: 'center'});
+    const since = performance.now();
+    while (!div.classList.contains('js-plotly-plot') && !div.textContent && performance.now() - since < 20000) {
+      await new Promise((done) => setTimeout(done, 50));
+    }
+  }
+  const first = document.querySelector('[data-testid="stMain"] h1');
+  if (first) first.scrollIntoView();
+}"""
+
+
+def draw_every_chart(page) -> None:
+    """Scroll every chart on the page into sight once, so that each is drawn."""
+    page.evaluate(_DRAW_EVERY_CHART_JS)
+
+
 def chart_count(page) -> int:
-    """Charts drawn on the page: plotly figures, images, and the browser-drawn next-token bars
-    (pages/temperature_bars, inside a shadow root that playwright's CSS locators pierce)."""
+    """Charts drawn on the page once each has been in sight: plotly figures, images, and the
+    browser-drawn next-token bars (pages/temperature_bars, inside a shadow root that playwright's
+    CSS locators pierce)."""
+    draw_every_chart(page)
     return page.locator(".js-plotly-plot, [data-testid='stImage'] img, [data-testid='stMain'] img, .xr-bars").count()
