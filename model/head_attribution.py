@@ -61,7 +61,7 @@ def head_outputs(lm: LanguageModel, cap: Capture, position: int) -> np.ndarray:
     if not 0 <= position < cap.n_tokens:
         raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
     z = np.full((s.n_layers, s.n_heads * s.head_dim), np.nan, dtype=np.float32)
-    lm.forward(cap.token_ids.tolist(), hooks=lambda layout: _keep_inputs(layout, position, z))
+    lm.forward(cap.token_ids.tolist(), hooks=lambda layout: _keep_inputs(layout, position, z), last_only=True)
     if np.isnan(z).any():
         raise CaptureError("The output projections were not all called: heads cannot be separated.")
     return z.reshape(s.n_layers, s.n_heads, s.head_dim)

@@ -190,7 +190,8 @@ def record_mlp(lm: LanguageModel, token_ids: Sequence[int], layers: Sequence[int
     T, D = len(token_ids), lm.summary.d_model
     inputs = np.full((len(chosen), T, D), np.nan, dtype=np.float32)
     hidden = np.full((len(chosen), T, width), np.nan, dtype=np.float32)
-    lm.forward(list(token_ids), hooks=lambda layout: _recording(layout, chosen, inputs, hidden))
+    lm.forward(list(token_ids), hooks=lambda layout: _recording(layout, chosen, inputs, hidden),
+               last_only=True)  # the logits are not read: one row of the unembedding, not T
     if np.isnan(inputs).any() or np.isnan(hidden).any():
         raise CaptureError("The MLP hooks did not record every chosen block.")
     return MlpActivations(layers=chosen, inputs=inputs, hidden=hidden)
