@@ -72,9 +72,9 @@ function view(parentElement) {
     v.sight = new IntersectionObserver((entries) => {
       v.visible = entries[entries.length - 1].isIntersecting;
       if (v.visible && v.pending) {
-        const draw = v.pending;
+        const work = v.pending;
         v.pending = null;
-        draw();
+        work();
       }
     }, { rootMargin: NEAR });
     v.sight.observe(div);

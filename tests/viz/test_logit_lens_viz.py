@@ -98,3 +98,16 @@ def test_wide_characters_count_double_in_a_cell():
 
     assert cell_text("我喜欢", 7 * 6) == "我喜欢" and cell_text("我喜欢", 7 * 5) == "我喜…"
     assert cell_text("·the", 7 * 1) == "" and cell_text(",", 7) == ","
+
+
+def test_margins_hold_the_longest_labels_without_a_second_layout():
+    """The heatmap draws once: its margins are set from its labels (plotly's automargin would lay out
+    its every cell again after measuring them), wide enough for the longest row and column names."""
+    tokens = ["我我我我我我", "·supercalifragilistic", "a"]
+    fig = lens_heatmap(_lens(31, 3), tokens, np.full((31, 3), "x", dtype=object), ["x"] * 3)
+    assert fig.layout.xaxis.automargin is False and fig.layout.yaxis.automargin is False
+    assert fig.layout.xaxis.tickangle == -90  # column labels run upwards: their length sets the bottom
+    char = 6.6  # an 11 px monospace advance
+    longest_column = max(len(t) + sum(1 for ch in t if ch == "我") for t in fig.data[0].x)
+    assert fig.layout.margin.b >= char * longest_column
+    assert fig.layout.margin.l >= char * len("after block 29")
