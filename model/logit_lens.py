@@ -154,5 +154,5 @@ def lens_logits(lm: LanguageModel, cap: Capture, position: int, token_ids: list[
     norm, head = lm.layout.final_norm, lm.model.get_output_embeddings()
     with lm.lock, torch.inference_mode():
         x = torch.tensor(cap.residual[:, position]).to(device=head.weight.device, dtype=head.weight.dtype)  # (L+1, D)
-        logits = logit_map.apply(head(norm(x) if norm is not None else x))  # (L+1, V) the model's own transform
+        logits = logit_map.apply(_unembed(head, _numpy_unembedding(head), norm(x) if norm is not None else x))  # (L+1, V)
         return logits[:, list(token_ids)].to(device="cpu", dtype=torch.float32).numpy()
