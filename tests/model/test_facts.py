@@ -35,6 +35,22 @@ def test_llama_like():
     assert (f.activation, f.gated_mlp, f.grouped_query) == ("silu", True, True)
 
 
+def test_the_block_shape_probe_runs_block_0_only_and_leaves_the_model_whole():
+    """Two whole passes cost ~0.4 s of a newcomer's first page on a laptop CPU; block 0 tells all."""
+    lm = LanguageModel(tiny_model("llama", 96), None, "tiny", "cpu", torch.float32)
+    later_blocks = []
+    handle = lm.layout.blocks[1].register_forward_hook(lambda *_: later_blocks.append(1))
+    try:
+        assert not model_facts(lm).parallel_blocks
+    finally:
+        handle.remove()
+    assert later_blocks == []
+    out = lm.forward([1, 2, 3])  # no probe hook left behind: the pass runs to the end
+    with torch.inference_mode():
+        ref = lm.model(torch.tensor([[1, 2, 3]])).logits[0].numpy()
+    assert abs(out.logits - ref).max() < 1e-5
+
+
 def test_parallel_block_and_alibi_found_from_the_model():
     """GPT-NeoX adds attention and MLP of one input (parallel); Bloom has no position vector or rotary
     module, only an ALiBi bias."""
