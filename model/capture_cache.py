@@ -12,7 +12,7 @@ from .lru import BoundedLRU
 from .settings import load_settings
 
 if TYPE_CHECKING:  # the type only: the cache itself needs no torch
-    from .language_model import LanguageModel
+    from .language_model import Hooks, LanguageModel
 
 
 class CaptureCache(BoundedLRU[Capture]):
@@ -22,14 +22,16 @@ class CaptureCache(BoundedLRU[Capture]):
         super().__init__(budget_bytes or load_settings().cache_mb * 2**20)
 
     def get_or_extend(self, key: str, lm: LanguageModel, *, prompt: str | None = None,
-                      ids: Sequence[int] | None = None, max_tokens: int | None = None) -> Capture:
+                      ids: Sequence[int] | None = None, max_tokens: int | None = None,
+                      also: Hooks | None = None) -> Capture:
         """The capture for key. On a miss, the prompt (tokenized with max_tokens) or the ids are
-        captured from the cached capture sharing the most leading tokens with them, or whole."""
+        captured from the cached capture sharing the most leading tokens with them, or whole; `also`
+        rides along a whole capture's pass only (an extension runs the new positions alone)."""
         def compute() -> Capture:
             token_ids = list(ids) if ids is not None else lm.encode(prompt or "", max_tokens)
             base = self.longest_shared(lm, token_ids)
             if base is None:
-                return lm.capture_ids(token_ids, prompt)
+                return lm.capture_ids(token_ids, prompt, also=also)
             return lm.extend_capture(base, token_ids, prompt)
 
         return self.get_or_compute(key, compute)

@@ -147,10 +147,15 @@ class LanguageModel:
         ids = self.encode(prompt, max_tokens)
         return self.capture_ids(ids, prompt=prompt)
 
-    def capture_ids(self, ids: list[int], prompt: str | None = None) -> Capture:
+    def capture_ids(self, ids: list[int], prompt: str | None = None, also: Hooks | None = None) -> Capture:
         """Capture a token sequence directly (used for generated continuations and tests). Captures
-        that other sessions ask for meanwhile may share its pass (model/batching.py)."""
-        return self._queue.capture(ids, prompt)
+        that other sessions ask for meanwhile may share its pass (model/batching.py). `also` installs
+        more hooks on the same pass (a page's own recording, e.g. the MLP neurons), which then runs
+        on its own: a page that needs both pays one pass over the prompt, not two."""
+        if also is None:
+            return self._queue.capture(ids, prompt)
+        with self.lock:
+            return self._capture_one(ids, prompt, also)
 
     def _capture_requests(self, requests: list[Request]) -> None:
         """Answer waiting capture requests: one alone exactly as ever, several in one padded pass (each
@@ -168,9 +173,10 @@ class LanguageModel:
                 request.error = exc
             request.done.set()
 
-    def _capture_one(self, ids: list[int], prompt: str | None) -> Capture:
+    def _capture_one(self, ids: list[int], prompt: str | None, also: Hooks | None = None) -> Capture:
         recorder = Recorder(self.summary, len(ids))
-        result = self.forward(ids, hooks=recorder.recording, attention=direct_attention, keep_kv=True)
+        hooks = recorder.recording if also is None else _both(recorder.recording, also)
+        result = self.forward(ids, hooks=hooks, attention=direct_attention, keep_kv=True)
         recorder.check()
         return self._assemble(ids, prompt, recorder, result.logits, result, result.seconds)
 
@@ -181,14 +187,7 @@ class LanguageModel:
         rows = [r.ids + [r.ids[-1]] * (longest - len(r.ids)) for r in requests]  # (B, longest)
         recorders = [Recorder(self.summary, len(r.ids), row=b, rows=len(requests)) for b, r in enumerate(requests)]
 
-        @contextmanager
-        def recording(layout: Layout) -> Iterator[None]:
-            with ExitStack() as stack:
-                for recorder in recorders:
-                    stack.enter_context(recorder.recording(layout))
-                yield
-
-        result = self.forward(rows, hooks=recording, keep_kv=True)
+        result = self.forward(rows, hooks=_both(*(recorder.recording for recorder in recorders)), keep_kv=True)
         for b, (request, recorder) in enumerate(zip(requests, recorders)):
             recorder.check()
             T = len(request.ids)
@@ -313,6 +312,17 @@ def _run_model(model: nn.Module, layout: Layout, input_ids: torch.Tensor, *, hoo
     kv = _kv(cache, layout, n_kv) if keep_kv and rows == 1 else None
     row_kv = tuple(_kv(cache, layout, n_kv, row) for row in range(rows)) if keep_kv and rows > 1 else ()
     return Forward(logits=logits, device=device, dtype=dtype, seconds=seconds, kv=kv, objective=value, row_kv=row_kv)
+
+
+def _both(*hooks: Hooks) -> Hooks:
+    """Several hooks installed on one pass, as one."""
+    @contextmanager
+    def installed(layout: Layout) -> Iterator[None]:
+        with ExitStack() as stack:
+            for install in hooks:
+                stack.enter_context(install(layout))
+            yield
+    return installed
 
 
 def _frozen(part: np.ndarray) -> np.ndarray:

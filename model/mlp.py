@@ -159,42 +159,62 @@ class MlpActivations:
         return self.layers.index(layer)
 
 
-def _keep(target: np.ndarray):
+class MlpRecording:
+    """Keeps the chosen blocks' MLP inputs and hidden activations during one pass over a whole prompt:
+    a pass of its own (record_mlp), or riding along the prompt's capture (`hooks` passed as the
+    capture's `also`), which spares a page that needs both a second pass over the prompt."""
+
+    def __init__(self, lm: LanguageModel, layers: Sequence[int]) -> None:
+        self.layers = tuple(sorted({int(layer) for layer in layers}))
+        for layer in self.layers:
+            mlp_parts(lm, layer)  # refuses an MLP it cannot open before running anything
+        self._inputs: dict[int, np.ndarray] = {}
+        self._hidden: dict[int, np.ndarray] = {}
+
+    @property
+    def recorded(self) -> bool:
+        """Whether a pass has run with these hooks (a capture served from a cache runs none)."""
+        return bool(self._inputs or self._hidden)
+
+    @contextmanager
+    def hooks(self, layout: Layout) -> Iterator[None]:
+        """Install the recording hooks for one pass (batch of one) over `layout`'s modules."""
+        handles = []
+        try:
+            for layer in self.layers:
+                parts = find_parts(layout.mlps[layer], layout.summary.d_model)
+                handles.append(layout.mlps[layer].register_forward_pre_hook(_keep(self._inputs, layer), with_kwargs=True))
+                handles.append(parts.down.register_forward_pre_hook(_keep(self._hidden, layer), with_kwargs=True))
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def result(self, n_tokens: int) -> MlpActivations:
+        """The recorded activations of a pass over `n_tokens` tokens; a CaptureError if one is missing."""
+        try:
+            inputs = np.stack([self._inputs[layer] for layer in self.layers])
+            hidden = np.stack([self._hidden[layer] for layer in self.layers])
+        except (KeyError, ValueError) as exc:
+            raise CaptureError("The MLP hooks did not record every chosen block.") from exc
+        if inputs.shape[1] != n_tokens or hidden.shape[1] != n_tokens:
+            raise CaptureError(f"The MLP hooks recorded {inputs.shape[1]} positions, not {n_tokens}.")
+        return MlpActivations(layers=self.layers, inputs=inputs, hidden=hidden)
+
+
+def _keep(store: dict[int, np.ndarray], layer: int):
     def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
         x = args[0] if args else next(iter(kwargs.values()))
-        target[...] = x[0].detach().to(device="cpu", dtype=torch.float32).numpy()
+        store[layer] = x[0].detach().to(device="cpu", dtype=torch.float32).numpy().copy()
     return hook
-
-
-@contextmanager
-def _recording(layout: Layout, layers: Sequence[int], inputs: np.ndarray, hidden: np.ndarray) -> Iterator[None]:
-    handles = []
-    try:
-        for row, layer in enumerate(layers):
-            parts = find_parts(layout.mlps[layer], layout.summary.d_model)
-            handles.append(layout.mlps[layer].register_forward_pre_hook(_keep(inputs[row]), with_kwargs=True))
-            handles.append(parts.down.register_forward_pre_hook(_keep(hidden[row]), with_kwargs=True))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def record_mlp(lm: LanguageModel, token_ids: Sequence[int], layers: Sequence[int]) -> MlpActivations:
     """One pass through the gateway that keeps the chosen blocks' MLP inputs and hidden activations
     (not part of every capture: at 256 tokens all 30 blocks of the default model are 47 MB)."""
-    chosen = tuple(sorted({int(layer) for layer in layers}))
-    for layer in chosen:
-        mlp_parts(lm, layer)  # refuses an MLP it cannot open before running anything
-    width = mlp_parts(lm, chosen[0]).width if chosen else 0
-    T, D = len(token_ids), lm.summary.d_model
-    inputs = np.full((len(chosen), T, D), np.nan, dtype=np.float32)
-    hidden = np.full((len(chosen), T, width), np.nan, dtype=np.float32)
-    lm.forward(list(token_ids), hooks=lambda layout: _recording(layout, chosen, inputs, hidden),
-               last_only=True)  # the logits are not read: one row of the unembedding, not T
-    if np.isnan(inputs).any() or np.isnan(hidden).any():
-        raise CaptureError("The MLP hooks did not record every chosen block.")
-    return MlpActivations(layers=chosen, inputs=inputs, hidden=hidden)
+    recording = MlpRecording(lm, layers)
+    lm.forward(list(token_ids), hooks=recording.hooks, last_only=True)  # logits unread: one unembedding row
+    return recording.result(len(token_ids))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import streamlit as st
 from model import Capture, LanguageModel, XrayError
 from model.capture_cache import CaptureCache
 from model.generation import ids_key
+from model.language_model import Hooks
 from pages import models, server, session
 
 
@@ -25,12 +26,13 @@ def current_key() -> str:
     return capture_key(session.model_name(), session.prompt(), session.token_limit())
 
 
-def capture_text(lm: LanguageModel, text: str) -> Capture:
+def capture_text(lm: LanguageModel, text: str, also: Hooks | None = None) -> Capture:
     """Any text on the sidebar's model, through the shared cache (raises XrayError when refused).
-    A text that extends a cached one (Append, typing at the end) runs only its new tokens."""
+    A text that extends a cached one (Append, typing at the end) runs only its new tokens; `also`
+    rides along a whole capture's pass."""
     limit = session.token_limit()
     key = capture_key(session.model_name(), text, limit)
-    return capture_cache().get_or_extend(key, lm, prompt=text, max_tokens=limit)
+    return capture_cache().get_or_extend(key, lm, prompt=text, max_tokens=limit, also=also)
 
 
 def capture_ids(lm: LanguageModel, ids: list[int]) -> Capture:
@@ -43,14 +45,15 @@ def last_capture() -> Capture | None:
     return capture_cache().get(current_key())
 
 
-def current_capture() -> Capture | None:
-    """The capture of the sidebar's prompt on the sidebar's model (cached), or None after a message."""
+def current_capture(also: Hooks | None = None) -> Capture | None:
+    """The capture of the sidebar's prompt on the sidebar's model (cached), or None after a message.
+    `also`: a page's own recording hooks, run on the capture's pass when it has to run whole."""
     lm = models.current_model()
     if lm is None:
         return None
     try:
         with st.spinner("Running the model…"):
-            return capture_text(lm, session.prompt())
+            return capture_text(lm, session.prompt(), also)
     except XrayError as exc:
         st.warning(str(exc))
         return None

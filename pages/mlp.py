@@ -8,7 +8,7 @@ import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.attribution import direct_logit_attribution, readout
-from model.mlp import MlpActivations, mlp_steps, record_mlp
+from model.mlp import MlpActivations, MlpRecording, mlp_steps, record_mlp
 from model.neurons import ablated_logits, neuron_effects, neuron_vocab, neurons_key
 from model.tokens import readable_tokens
 from pages import kit
@@ -42,8 +42,20 @@ before, so the change in the prediction is what those neurons did (directly and 
 """
 
 
-def _activations(lm: LanguageModel, cap: Capture) -> MlpActivations:
-    """Every block's MLP input and hidden neurons for this prompt: one extra pass, cached per prompt."""
+def _recording(lm: LanguageModel | None) -> MlpRecording | None:
+    """Every block's MLP neurons, to keep on the capture's own pass when the prompt has to run whole
+    (None where an MLP cannot be opened: _activations then says why)."""
+    try:
+        return None if lm is None else MlpRecording(lm, range(lm.summary.n_layers))
+    except XrayError:
+        return None
+
+
+def _activations(lm: LanguageModel, cap: Capture, recording: MlpRecording | None) -> MlpActivations:
+    """Every block's MLP input and hidden neurons for this prompt, cached per prompt: kept during the
+    capture's pass when it ran just now, else one more pass."""
+    if recording is not None and recording.recorded:
+        return kit.derived("mlp", kit.current_key(), lambda: recording.result(cap.n_tokens))
     with st.spinner("Running the model once more to keep every MLP's neurons…"):
         return kit.derived("mlp", kit.current_key(),
                            lambda: record_mlp(lm, cap.token_ids.tolist(), range(cap.summary.n_layers)))
@@ -130,7 +142,8 @@ def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: in
 st.title("MLP: the other half of every block")
 kit.explain("What an MLP does, and what a neuron is", EXPLANATION)
 lm = kit.current_model()
-cap = kit.current_capture()
+recording = _recording(lm)
+cap = kit.current_capture(also=recording.hooks if recording is not None else None)
 if lm is None or cap is None:
     st.stop()
 kit.token_strip(cap, highlight=kit.position_of(cap))
@@ -139,7 +152,7 @@ pos = kit.select_position(cap, "Position", where=cols[0])
 layer = kit.select_layer(cap, "Block", where=cols[1])
 choice = kit.contrast_token(lm, cap, pos, where=cols[2])
 try:
-    acts = _activations(lm, cap)
+    acts = _activations(lm, cap, recording)
     _steps(lm, cap, acts, layer, pos)
     _firing(cap, acts, layer, pos)
     _neuron(lm, cap, acts, layer, pos, choice)

@@ -29,3 +29,17 @@ def test_concurrent_requests_compute_once(tiny_lm):
     with ThreadPoolExecutor(8) as pool:
         caps = list(pool.map(lambda _: cache.get_or_compute("same", lambda: tiny_lm.capture("same prompt")), range(8)))
     assert cache.computed == 1 and all(c is caps[0] for c in caps)
+
+
+def test_hooks_ride_only_a_capture_that_runs_whole(tiny_lm):
+    """A page's recording rides the capture's pass on a miss; a cache hit runs no pass, and an
+    extension runs only the new positions, so neither records (the page then runs its own pass)."""
+    from model.mlp import MlpRecording
+
+    cache = CaptureCache(budget_bytes=2**30)
+    whole, hit, extended = (MlpRecording(tiny_lm, [0, 1]) for _ in range(3))
+    cap = cache.get_or_extend("a", tiny_lm, ids=[1, 2, 3], also=whole.hooks)
+    assert whole.recorded and whole.result(cap.n_tokens).hidden.shape[:2] == (2, 3)
+    cache.get_or_extend("a", tiny_lm, ids=[1, 2, 3], also=hit.hooks)
+    cache.get_or_extend("b", tiny_lm, ids=[1, 2, 3, 4], also=extended.hooks)
+    assert not hit.recorded and not extended.recorded

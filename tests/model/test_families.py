@@ -201,3 +201,23 @@ def test_mlp_neurons_and_heads_add_up_or_refuse(family_lm, family_run):
     except UnsupportedModelError as exc:
         assert family_lm.summary.architecture in str(exc) or "MLP" in str(exc), str(exc)
         print(f"{_family(family_lm)}: MLP view refused: {exc}")
+
+
+def test_mlp_neurons_kept_on_the_capture_pass_equal_a_pass_of_their_own(family_lm, family_run):
+    """The MLP page keeps every block's neurons during the capture's own pass (one pass per edit, not
+    two): the same numbers as record_mlp's separate pass, and the capture unchanged by the hooks."""
+    from model.mlp import MlpRecording, record_mlp
+
+    cap, _ = family_run
+    ids, layers = cap.token_ids.tolist(), range(cap.summary.n_layers)
+    try:
+        recording = MlpRecording(family_lm, layers)
+    except UnsupportedModelError:
+        return  # the MLP view refuses this family (test_mlp_neurons_and_heads_add_up_or_refuse)
+    ridden = family_lm.capture_ids(ids, cap.prompt, also=recording.hooks)
+    kept, own = recording.result(len(ids)), record_mlp(family_lm, ids, layers)
+    assert kept.layers == own.layers
+    np.testing.assert_allclose(kept.inputs, own.inputs, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(kept.hidden, own.hidden, atol=1e-5, rtol=1e-5)
+    for name in ("attention", "residual", "attn_out", "mlp_out", "logits"):
+        np.testing.assert_array_equal(getattr(ridden, name), getattr(cap, name), err_msg=name)
