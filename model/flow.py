@@ -11,8 +11,9 @@ include their bias, which therefore travels with each source; the output project
 to no source and stays in y only, as in LLM-TT). Parts of the state leaving the block: the mid state
 and the MLP's output. The shares into each node add up to 1.
 
-Values and the output projection's inputs come from one pass through the gateway; the pattern and
-the streams from the Capture. Three checks refuse a model where the split would not be exact.
+The pattern, the streams and the values (its key-value cache) all come from the Capture; a model
+whose cache is not one plain table per layer has its values recorded in one more pass. Two checks
+refuse a model where the split would not be exact.
 """
 from __future__ import annotations
 
@@ -54,20 +55,12 @@ AttentionMaskInterface.register(RECORDING, eager_mask)
 
 
 @contextmanager
-def _recording(layout: Layout, values: dict, mixed: dict) -> Iterator[None]:
-    """For one pass: each layer's values (from the attention registry) and its output projection's
-    input (the heads' outputs, concatenated), keyed by layer."""
-    def pre_hook(layer: int):
-        def hook(module: nn.Module, args: tuple) -> None:
-            mixed[layer] = args[0][0].detach().to(device="cpu", dtype=torch.float32)  # (T, H*hd)
-        return hook
-
+def _recording(layout: Layout, values: dict) -> Iterator[None]:
+    """For one pass: each layer's values (from the attention registry), keyed by layer."""
     with ExitStack() as stack:
         with _SLOTS_LOCK:
             _SLOTS.update({id(a): (values, i) for i, a in enumerate(layout.attentions)})
         stack.callback(_forget, layout)
-        for i, proj in enumerate(layout.out_projs):
-            stack.callback(proj.register_forward_pre_hook(pre_hook(i)).remove)
         yield
 
 
@@ -77,18 +70,26 @@ def _forget(layout: Layout) -> None:
             _SLOTS.pop(id(a), None)
 
 
-def record_values(lm: LanguageModel, ids: list[int]) -> tuple[dict, dict]:
-    """One pass: {layer: (KV, T, hd) values}, {layer: (T, H*hd) output projection input}."""
+def record_values(lm: LanguageModel, ids: list[int]) -> dict[int, torch.Tensor]:
+    """One pass: {layer: (KV, T, hd) values}, as each layer's attention read them."""
     if not type(lm.model)._can_set_attn_implementation():
         raise UnsupportedModelError(
             f"{lm.summary.architecture} does not route attention through transformers' attention "
             "registry, so its values cannot be recorded for the information-flow graph.")
     values: dict[int, torch.Tensor] = {}
-    mixed: dict[int, torch.Tensor] = {}
-    lm.forward(ids, hooks=lambda layout: _recording(layout, values, mixed), attention=RECORDING, last_only=True)
-    if len(values) != lm.summary.n_layers or len(mixed) != lm.summary.n_layers:
+    lm.forward(ids, hooks=lambda layout: _recording(layout, values), attention=RECORDING, last_only=True)
+    if len(values) != lm.summary.n_layers:
         raise UnsupportedModelError("Some layers' attention did not pass through the attention registry.")
-    return values, mixed
+    return values
+
+
+def layer_values(lm: LanguageModel, cap: Capture) -> dict[int, torch.Tensor]:
+    """Each layer's values (KV, T, hd): the ones the capture's own pass kept in its key-value cache, or,
+    for a model whose cache is not one plain table per layer (sliding windows), one recording pass.
+    The first spares a second pass over the prompt (~0.75 of a capture)."""
+    if cap.kv is None or cap.model_name != lm.name:
+        return record_values(lm, cap.token_ids.tolist())
+    return {layer: torch.from_numpy(np.array(v)) for layer, (_, v) in enumerate(cap.kv)}
 
 
 def out_projection(proj: nn.Module, n_heads: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -158,7 +159,7 @@ def flow_graph(lm: LanguageModel, cap: Capture, progress: Callable[[float], None
     """The information-flow graph of the capture's tokens: one recording pass, the checks that the
     streams split exactly, the MLP edges; the attention edges are weighed as prunings ask for them
     (FlowGraph). `progress(fraction)` hears after each block is checked."""
-    values, mixed = record_values(lm, cap.token_ids.tolist())
+    values = layer_values(lm, cap)
     H, L, T = cap.summary.n_heads, cap.summary.n_layers, cap.n_tokens
     tolerance = 2e-3 if cap.dtype == "float32" else 5e-2  # 16-bit passes round each sum to ~3 digits
     mlp, mlp_res = (np.zeros((L, T), dtype=np.float32) for _ in range(2))
@@ -166,8 +167,7 @@ def flow_graph(lm: LanguageModel, cap: Capture, progress: Callable[[float], None
         pattern = torch.from_numpy(cap.attention[layer].copy())  # (H, T, T)
         entering, leaving = (torch.from_numpy(cap.residual[i].copy()) for i in (layer, layer + 1))
         attn_out, mlp_out = torch.from_numpy(cap.attn_out[layer].copy()), torch.from_numpy(cap.mlp_out[layer].copy())
-        _check_layer(lm.layout, layer, pattern, values[layer], mixed[layer], entering, attn_out, mlp_out, leaving,
-                     tolerance)
+        _check_layer(lm.layout, layer, pattern, values[layer], entering, attn_out, mlp_out, leaving, tolerance)
         m, r = _mlp_layer(entering + attn_out, mlp_out, leaving)
         mlp[layer], mlp_res[layer] = m.numpy(), r.numpy()
         if progress is not None:
@@ -184,18 +184,18 @@ def flow_graph(lm: LanguageModel, cap: Capture, progress: Callable[[float], None
     return FlowGraph(list(cap.tokens), mlp, mlp_res, H, weigh)
 
 
-def _check_layer(layout: Layout, layer: int, pattern, values, mixed, entering, attn_out, mlp_out, leaving,
+def _check_layer(layout: Layout, layer: int, pattern, values, entering, attn_out, mlp_out, leaving,
                  tolerance: float) -> None:
-    """The pattern times the values is what the output projection read; the per-head pieces plus the
-    bias are the attention's output; entering + attention + MLP is the stream leaving the block."""
+    """The pattern times the values, through the output projection (plus its bias), is the attention's
+    output; entering + attention + MLP is the stream leaving the block. Together: every head's piece
+    the graph weighs adds up to what the model computed."""
     H, T, _ = pattern.shape
     group = H // values.shape[0]
     heads = torch.matmul(pattern, values.repeat_interleave(group, dim=0))  # (H, T, hd)
-    _close(heads.transpose(0, 1).reshape(T, -1), mixed, "the attention pattern times the values is not what "
-           "the output projection read (attention sinks, soft-capping or a different value path)", layer, tolerance)
     w_o, bias = out_projection(layout.out_projs[layer], H)
     rebuilt = torch.einsum("htk,hkd->td", heads, w_o) + (0 if bias is None else bias)
-    _close(rebuilt, attn_out, "the heads through the output projection are not the attention's output", layer,
-           tolerance)
+    _close(rebuilt, attn_out, "the attention pattern times the values, through the output projection, is not "
+           "the attention's output (attention sinks, soft-capping, a norm after attention or a different value "
+           "path)", layer, tolerance)
     _close(entering + attn_out + mlp_out, leaving, "the block is not entering stream + attention + MLP "
            "(parallel attention or norms after the sublayers)", layer, tolerance)

@@ -71,12 +71,23 @@ def _prediction(lm, cap, position: int) -> str:
     return f"{readable_tokens(lm.tokenizer, [top])[0]} ({p[top]:.0%})"
 
 
+def _late_bar(text: str):
+    """A progress callback that shows a bar only once the work has taken PROGRESS_AFTER_S (a short
+    job would only flash one), and the slot to empty afterwards. `text` is formatted with `done`."""
+    slot, started = st.empty(), time.perf_counter()
+
+    def heard(done: float) -> None:
+        if time.perf_counter() - started > PROGRESS_AFTER_S:
+            slot.progress(done, text=text.format(done=done))
+    return heard, slot
+
+
 def _graph(lm, cap):
-    """The graph, built once per capture: one recording pass, the checks, the MLP edges."""
+    """The graph, built once per capture: the checks that every block splits, the MLP edges."""
     def compute():
-        bar = st.progress(0.0, text="Recording the values and checking that every block splits into its parts…")
-        graph = flow_graph(lm, cap, lambda done: bar.progress(done, text=f"Checking the blocks: {done:.0%}"))
-        bar.empty()
+        heard, slot = _late_bar("Checking that every block splits into its parts: {done:.0%}")
+        graph = flow_graph(lm, cap, heard)
+        slot.empty()
         return graph
     return kit.derived("flow", kit.current_key(), compute)
 
@@ -84,11 +95,7 @@ def _graph(lm, cap):
 def _paths(graph, position: int, threshold: float):
     """The pruned graph. The first walk through a state weighs its edges (the work grows with the
     length squared): a bar shows when that takes a while, e.g. at a low threshold on a long prompt."""
-    slot, started = st.empty(), time.perf_counter()
-
-    def heard(done: float) -> None:
-        if time.perf_counter() - started > PROGRESS_AFTER_S:
-            slot.progress(done, text=f"Weighing the edges on the routes: {done:.0%} of the blocks")
+    heard, slot = _late_bar("Weighing the edges on the routes: {done:.0%} of the blocks")
     paths = flow_paths(graph, position, threshold, heard)
     slot.empty()
     return paths

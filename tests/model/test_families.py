@@ -21,6 +21,7 @@ NO_STEP_BY_STEP = {"bloom": "ALiBi", "falcon": "attention interface", "mpt": "at
                    "gpt_neo": "attention interface"}
 NO_ATTRIBUTION = {"gemma2": "soft-caps"}
 POST_NORM = {"olmo2", "gemma2", "gemma3_text"}  # attention output goes through a norm before the stream
+NO_FLOW = POST_NORM | {"granite"}  # the heads' pieces are not what the stream receives (a norm; a multiplier)
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -221,3 +222,20 @@ def test_mlp_neurons_kept_on_the_capture_pass_equal_a_pass_of_their_own(family_l
     np.testing.assert_allclose(kept.hidden, own.hidden, atol=1e-5, rtol=1e-5)
     for name in ("attention", "residual", "attn_out", "mlp_out", "logits"):
         np.testing.assert_array_equal(getattr(ridden, name), getattr(cap, name), err_msg=name)
+
+
+def test_flow_graph_splits_every_state_exactly_or_refuses(family_lm, family_run):
+    """The information-flow graph reads the values from the capture's key-value cache: on every family
+    its checked split holds (shares into each node add up to 1) or the page refuses and says why."""
+    from model.flow import flow_graph
+
+    cap, _ = family_run
+    try:
+        graph = flow_graph(family_lm, cap)
+    except UnsupportedModelError as exc:
+        assert _family(family_lm) in NO_FLOW, str(exc)
+        return
+    assert _family(family_lm) not in NO_FLOW
+    attention, residual = graph.dense()
+    np.testing.assert_allclose(attention.sum((2, 3)) + residual, 1, atol=1e-5)
+    np.testing.assert_allclose(graph.mlp + graph.mlp_residual, 1, atol=1e-5)

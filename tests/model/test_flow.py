@@ -25,7 +25,7 @@ def flow(tiny_lm):
 
 def test_head_pieces_plus_bias_rebuild_the_captured_attention_output(flow):
     lm, cap, _ = flow
-    values, _ = record_values(lm, cap.token_ids.tolist())
+    values = record_values(lm, cap.token_ids.tolist())  # a pass of its own: independent of the capture's cache
     H = cap.summary.n_heads
     assert values[0].shape[0] == cap.summary.n_kv_heads  # grouped-query: fewer value heads than heads (llama)
     for layer in range(cap.summary.n_layers):
@@ -45,7 +45,7 @@ def _reference_shares(parts: list[np.ndarray], whole: np.ndarray) -> np.ndarray:
 
 def test_shares_follow_the_l1_definition(flow):
     lm, cap, graph = flow
-    values, _ = record_values(lm, cap.token_ids.tolist())
+    values = record_values(lm, cap.token_ids.tolist())  # a pass of its own: independent of the capture's cache
     H, i = cap.summary.n_heads, cap.n_tokens - 1
     for layer in range(cap.summary.n_layers):
         w_o, _ = out_projection(lm.layout.out_projs[layer], H)
@@ -96,6 +96,31 @@ def test_pruning_keeps_heavy_edges_on_routes_to_the_prediction(flow):
         if e.kind == "attention":
             assert len(e.heads) == cap.summary.n_heads
             assert sum(e.heads) == pytest.approx(e.weight, rel=1e-5)
+
+
+def test_the_graph_reads_the_captures_values_with_no_second_pass_and_records_them_without_a_cache(flow):
+    """The values come from the capture's key-value cache (one pass per prompt, not two); a capture
+    without one (a sliding-window model) records them in a pass of its own: the same graph."""
+    lm, cap, graph = flow
+    passes: list[int] = []
+    handle = lm.layout.blocks[0].register_forward_hook(lambda *_: passes.append(1))
+    try:
+        flow_graph(lm, cap)
+        assert passes == []
+        recorded = flow_graph(lm, dataclasses.replace(cap, kv=None))
+        assert passes == [1]
+    finally:
+        handle.remove()
+    for ours, theirs in zip(graph.dense(), recorded.dense()):
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    np.testing.assert_allclose(graph.mlp, recorded.mlp, atol=1e-6)
+
+
+def test_attention_that_is_not_pattern_times_values_is_refused(flow):
+    lm, cap, _ = flow
+    bent = dataclasses.replace(cap, kv=tuple((k, v * 1.5) for k, v in cap.kv))  # as if a norm scaled the values
+    with pytest.raises(UnsupportedModelError, match="pattern times the values"):
+        flow_graph(lm, bent)
 
 
 def test_a_block_that_is_not_a_plain_sum_is_refused(flow):
