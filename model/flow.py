@@ -11,8 +11,8 @@ include their bias, which therefore travels with each source; the output project
 to no source and stays in y only, as in LLM-TT). Parts of the state leaving the block: the mid state
 and the MLP's output. The shares into each node add up to 1.
 
-The pattern, the streams and the values (its key-value cache) all come from the Capture; a model
-whose cache is not one plain table per layer has its values recorded in one more pass. Two checks
+The pattern, the streams and the values (its key-value cache) all come from the Capture
+(model/head_values.py); where it kept no usable values, they are recorded in one more pass. Two checks
 refuse a model where the split would not be exact.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .capture import Capture
 from .errors import UnsupportedModelError
 from .flow_graph import FlowGraph
 from .head_pipeline import _family_eager
+from .head_values import capture_values, mixed
 from .language_model import LanguageModel
 from .layout import Layout
 from .threads import all_cores
@@ -83,13 +84,11 @@ def record_values(lm: LanguageModel, ids: list[int]) -> dict[int, torch.Tensor]:
     return values
 
 
-def layer_values(lm: LanguageModel, cap: Capture) -> dict[int, torch.Tensor]:
-    """Each layer's values (KV, T, hd): the ones the capture's own pass kept in its key-value cache, or,
-    for a model whose cache is not one plain table per layer (sliding windows), one recording pass.
-    The first spares a second pass over the prompt (~0.75 of a capture)."""
-    if cap.kv is None or cap.model_name != lm.name:
-        return record_values(lm, cap.token_ids.tolist())
-    return {layer: torch.from_numpy(np.array(v)) for layer, (_, v) in enumerate(cap.kv)}
+def layer_values(lm: LanguageModel, cap: Capture) -> list[torch.Tensor] | dict[int, torch.Tensor]:
+    """Each layer's values (KV, T, hd): the ones the capture's pass kept in its key-value cache (no
+    second pass over the prompt, ~0.75 of a capture), else recorded in one pass."""
+    kept = capture_values(lm, cap)
+    return kept if kept is not None else record_values(lm, cap.token_ids.tolist())
 
 
 def out_projection(proj: nn.Module, n_heads: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -189,9 +188,8 @@ def _check_layer(layout: Layout, layer: int, pattern, values, entering, attn_out
     """The pattern times the values, through the output projection (plus its bias), is the attention's
     output; entering + attention + MLP is the stream leaving the block. Together: every head's piece
     the graph weighs adds up to what the model computed."""
-    H, T, _ = pattern.shape
-    group = H // values.shape[0]
-    heads = torch.matmul(pattern, values.repeat_interleave(group, dim=0))  # (H, T, hd)
+    H = pattern.shape[0]
+    heads = mixed(pattern, values)  # (H, T, hd)
     w_o, bias = out_projection(layout.out_projs[layer], H)
     rebuilt = torch.einsum("htk,hkd->td", heads, w_o) + (0 if bias is None else bias)
     _close(rebuilt, attn_out, "the attention pattern times the values, through the output projection, is not "

@@ -14,9 +14,11 @@ import torch
 from .attribution import Readout
 from .capture import Capture
 from .errors import CaptureError, UnsupportedModelError
+from .head_values import capture_values, mixed
 from .language_model import LanguageModel
 from .layout import Layout
-from .linear import bias, matrix
+from .linear import bias, is_projection, matrix
+from .probe import tolerance
 
 
 @dataclass(frozen=True)
@@ -56,15 +58,38 @@ def _keep_inputs(layout: Layout, position: int, target: np.ndarray) -> Iterator[
 
 
 def head_outputs(lm: LanguageModel, cap: Capture, position: int) -> np.ndarray:
-    """(L, H, head_dim) each head's output z_h at one position, from one pass through the gateway."""
+    """(L, H, head_dim) each head's output z_h at one position: read from the capture where its pattern
+    and values rebuild every block's attention output there, else from one pass through the gateway."""
     s = lm.summary
     if not 0 <= position < cap.n_tokens:
         raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
+    kept = _from_capture(lm, cap, position)
+    if kept is not None:
+        return kept
     z = np.full((s.n_layers, s.n_heads * s.head_dim), np.nan, dtype=np.float32)
     lm.forward(cap.token_ids.tolist(), hooks=lambda layout: _keep_inputs(layout, position, z), last_only=True)
     if np.isnan(z).any():
         raise CaptureError("The output projections were not all called: heads cannot be separated.")
     return z.reshape(s.n_layers, s.n_heads, s.head_dim)
+
+
+def _from_capture(lm: LanguageModel, cap: Capture, position: int) -> np.ndarray | None:
+    """(L, H, head_dim) the pattern row at `position` times the values, when every block's output
+    projection turns them into the attention output the capture holds; None otherwise."""
+    values = capture_values(lm, cap)
+    if values is None or not all(is_projection(proj) for proj in lm.layout.out_projs):
+        return None
+    tol = tolerance(getattr(torch, cap.dtype, torch.float32))
+    z = []
+    for layer, proj in enumerate(lm.layout.out_projs):
+        pattern = torch.from_numpy(cap.attention[layer][:, position:position + 1].copy())  # (H, 1, T)
+        heads = mixed(pattern, values[layer])[:, 0].numpy()  # (H, hd)
+        rebuilt = matrix(proj) @ heads.reshape(-1).astype(np.float64) + bias(proj)
+        target = cap.attn_out[layer, position]
+        if np.abs(rebuilt - target).max() > tol * max(1.0, float(np.abs(target).max())):
+            return None  # e.g. a gate or a norm between the heads and the projection: record them
+        z.append(heads)
+    return np.stack(z).astype(np.float32)
 
 
 def head_attribution(lm: LanguageModel, z: np.ndarray, position: int, read: Readout) -> HeadAttribution:

@@ -239,3 +239,24 @@ def test_flow_graph_splits_every_state_exactly_or_refuses(family_lm, family_run)
     attention, residual = graph.dense()
     np.testing.assert_allclose(attention.sum((2, 3)) + residual, 1, atol=1e-5)
     np.testing.assert_allclose(graph.mlp + graph.mlp_residual, 1, atol=1e-5)
+
+
+def test_head_outputs_read_from_the_capture_equal_a_recording_pass(family_lm, family_run):
+    """Attribution by head reads each head's output from the capture's pattern and values (no second
+    pass) where they rebuild the attention output; the numbers equal a pass that records them."""
+    import dataclasses
+
+    from model.head_attribution import head_outputs
+
+    cap, _ = family_run
+    pos = cap.n_tokens - 1
+    passes: list[int] = []
+    handle = family_lm.layout.blocks[0].register_forward_hook(lambda *_: passes.append(1))
+    try:
+        read = head_outputs(family_lm, cap, pos)
+        recorded = head_outputs(family_lm, dataclasses.replace(cap, kv=None), pos)
+    finally:
+        handle.remove()
+    np.testing.assert_allclose(read, recorded, atol=2e-5, rtol=1e-4)
+    if _family(family_lm) not in NO_FLOW and cap.kv is not None:
+        assert passes == [1]  # only the recording; the capture's own numbers sufficed
