@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from model.capture import Capture
 from model.tokens import character_labels
 from viz.export import file_name
-from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks
+from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks, tick_label_px
 
 MASK_NAME = "future tokens: masked"
 MASK_GREY = "#c4c7cc"
@@ -45,11 +45,20 @@ def _pattern(cap: Capture, layer: int, head: int) -> np.ndarray:
 
 
 def _ticks(tokens: list[str], axis_px: int) -> dict:
-    """Dark tick labels, every position while they fit in axis_px, else every k-th (never overlapping)."""
+    """Dark tick labels, every position while they fit in axis_px, else every k-th (never overlapping).
+    No automargin: _margins leaves room for them (upright on a horizontal axis: tickangle=-90)."""
     step = fit_ticks(len(tokens), axis_px)
     cats = hover_labels(tokens)
     short = axis_labels(tokens)
-    return dict(tickmode="array", tickvals=cats[::step], ticktext=short[::step], type="category", tickfont=TICK_FONT)
+    return dict(tickmode="array", tickvals=cats[::step], ticktext=short[::step], type="category", tickfont=TICK_FONT,
+                automargin=False)
+
+
+def _margins(tokens: list[str], *, top: int, right: int) -> dict:
+    """Margins that hold the token labels (_ticks) and the axis titles, computed here: plotly's automargin
+    measured them after a first draw and drew every heatmap again (~0.35 s of the browser per chart)."""
+    room = tick_label_px(axis_labels(tokens))
+    return dict(l=room + 40, r=right, t=top, b=room + 45)
 
 
 def mask_trace(n_tokens: int, cats: list[str], **kw) -> go.Heatmap:
@@ -101,10 +110,10 @@ def head_heatmap(cap: Capture, layer: int, head: int) -> go.Figure:
     height = _size(cap.n_tokens)
     fig.update_layout(
         title=f"Block {layer} · head {head} (key/value group {kv}): who each token reads",
-        height=height, margin=dict(l=10, r=10, t=70, b=10), plot_bgcolor="white",
+        height=height, margin=_margins(cap.tokens, top=70, right=90), plot_bgcolor="white",
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.0),
     )
-    fig.update_xaxes(title="key: the token being read", **_ticks(cap.tokens, PLOT_WIDTH))
+    fig.update_xaxes(title="key: the token being read", tickangle=-90, **_ticks(cap.tokens, PLOT_WIDTH))
     fig.update_yaxes(title="query: the token reading", autorange="reversed", **_ticks(cap.tokens, height - 270))
     return fig
 
@@ -121,10 +130,11 @@ def query_bars(cap: Capture, layer: int, head: int, position: int) -> go.Figure:
     ticks = _ticks(cap.tokens[: position + 1], PLOT_WIDTH)
     fig.update_layout(
         title=f"What {axis_labels(cap.tokens)[position]} reads in block {layer}, head {head}",
-        height=380, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white", bargap=0.15,
+        height=380 + tick_label_px(axis_labels(cap.tokens)), plot_bgcolor="white", bargap=0.15,
+        margin=_margins(cap.tokens[: position + 1], top=60, right=10) | dict(l=60),
     )
-    fig.update_xaxes(title="earlier token (key)", **ticks)
-    fig.update_yaxes(title="attention weight", range=[0, 1], gridcolor="#e6e8eb")
+    fig.update_xaxes(title="earlier token (key)", tickangle=-90, **ticks)
+    fig.update_yaxes(title="attention weight", range=[0, 1], gridcolor="#e6e8eb", automargin=False)
     return fig
 
 
@@ -158,11 +168,11 @@ def compare_heads(cap: Capture, first: tuple[int, int], second: tuple[int, int])
         coloraxis2=dict(cmin=-half, cmax=half, cmid=0.0, colorscale="RdBu_r",
                         colorbar=dict(title=dict(text="difference", side="top"), x=1.01, xanchor="left", y=0.0,
                                       yanchor="bottom", len=0.44, thickness=12)),
-        height=_size(min(cap.n_tokens, 24)), margin=dict(l=10, r=80, t=90, b=10), plot_bgcolor="white",
+        height=_size(min(cap.n_tokens, 24)), margin=_margins(cap.tokens, top=90, right=90), plot_bgcolor="white",
         legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0.0),
     )
     panel_px = PLOT_WIDTH // 3
-    fig.update_xaxes(**_ticks(cap.tokens, panel_px))
+    fig.update_xaxes(tickangle=-90, **_ticks(cap.tokens, panel_px))
     fig.update_yaxes(autorange="reversed", **_ticks(cap.tokens, _size(min(cap.n_tokens, 24)) - 270))
     fig.update_yaxes(showticklabels=False, col=2)
     fig.update_yaxes(showticklabels=False, col=3)

@@ -72,11 +72,24 @@ def test_every_query_labelled_up_to_150_tokens_then_thinned(capture_builder) -> 
     fig = va.head_heatmap(cap, 0, 0)
     assert len(fig.layout.yaxis.ticktext) == 150  # every row carries its token
     assert (fig.layout.height - 270) / 150 >= 13  # ... with room for it
-    assert fig.layout.xaxis.tickfont.size >= 11 and fig.layout.xaxis.tickangle is None  # dark, plotly's auto angle
+    assert fig.layout.xaxis.tickfont.size >= 11 and fig.layout.xaxis.tickangle == -90  # dark, upright
     cap = capture_builder(tokens=[f"t{i}" for i in range(300)], n_layers=1, n_heads=1)
     fig = va.head_heatmap(cap, 0, 0)
     rows_px = (fig.layout.height - 270) / len(fig.layout.yaxis.ticktext)
     assert rows_px >= 13 and len(fig.layout.xaxis.ticktext) * 13 <= va.PLOT_WIDTH and fig.layout.height <= 2250
+
+
+def test_token_axes_hold_their_longest_labels_without_a_second_layout(capture_builder) -> None:
+    """Each token heatmap draws once: margins set from the labels (plotly's automargin would measure
+    them after a first draw and draw every cell again), wide enough for the longest label."""
+    tokens = ["我我我我我我", "·supercalifragilistic", "a", "b"]
+    cap = capture_builder(tokens=tokens, n_layers=1, n_heads=2)
+    char = 6.6  # an 11 px monospace advance
+    for fig in (va.head_heatmap(cap, 0, 0), va.compare_heads(cap, (0, 0), (0, 1)), va.query_bars(cap, 0, 0, 3)):
+        assert all(axis.automargin is False for axis in (*fig.select_xaxes(), *fig.select_yaxes()))
+        longest = max(len(t) + sum(1 for ch in t if ch == "我") for t in fig.layout.xaxis.ticktext)
+        assert fig.layout.xaxis.tickangle == -90 and fig.layout.margin.b >= char * longest
+        assert fig.layout.margin.l >= (char * longest if fig.layout.yaxis.ticktext else 40)
 
 
 def test_query_bars_show_only_earlier_tokens_on_a_fixed_scale(synthetic_capture) -> None:
