@@ -12,8 +12,9 @@ to no source and stays in y only, as in LLM-TT). Parts of the state leaving the 
 and the MLP's output. The shares into each node add up to 1.
 
 The pattern, the streams and the values (its key-value cache) all come from the Capture
-(model/head_values.py); where it kept no usable values, they are recorded in one more pass. Two checks
-refuse a model where the split would not be exact.
+(model/head_values.py); where it kept no usable values, they are recorded in one more pass, with
+what the output projection read. The checks in _check_layer refuse a model where the split would
+not be exact.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from .capture import Capture
 from .errors import UnsupportedModelError
 from .flow_graph import FlowGraph
 from .head_pipeline import _family_eager
-from .head_values import capture_values, mixed
+from .head_values import capture_values, pattern_times_values
 from .language_model import LanguageModel
 from .layout import Layout
 from .threads import all_cores
@@ -56,12 +57,20 @@ AttentionMaskInterface.register(RECORDING, eager_mask)
 
 
 @contextmanager
-def _recording(layout: Layout, values: dict) -> Iterator[None]:
-    """For one pass: each layer's values (from the attention registry), keyed by layer."""
+def _recording(layout: Layout, values: dict, mixed: dict) -> Iterator[None]:
+    """For one pass: each layer's values (from the attention registry) and its output projection's
+    input (the heads' outputs, concatenated), keyed by layer."""
+    def pre_hook(layer: int):
+        def hook(module: nn.Module, args: tuple) -> None:
+            mixed[layer] = args[0][0].detach().to(device="cpu", dtype=torch.float32)  # (T, H*hd)
+        return hook
+
     with ExitStack() as stack:
         with _SLOTS_LOCK:
             _SLOTS.update({id(a): (values, i) for i, a in enumerate(layout.attentions)})
         stack.callback(_forget, layout)
+        for i, proj in enumerate(layout.out_projs):
+            stack.callback(proj.register_forward_pre_hook(pre_hook(i)).remove)
         yield
 
 
@@ -71,24 +80,27 @@ def _forget(layout: Layout) -> None:
             _SLOTS.pop(id(a), None)
 
 
-def record_values(lm: LanguageModel, ids: list[int]) -> dict[int, torch.Tensor]:
-    """One pass: {layer: (KV, T, hd) values}, as each layer's attention read them."""
+def record_values(lm: LanguageModel, ids: list[int]) -> tuple[dict, dict]:
+    """One pass: {layer: (KV, T, hd) values}, {layer: (T, H*hd) output projection input}."""
     if not type(lm.model)._can_set_attn_implementation():
         raise UnsupportedModelError(
             f"{lm.summary.architecture} does not route attention through transformers' attention "
             "registry, so its values cannot be recorded for the information-flow graph.")
     values: dict[int, torch.Tensor] = {}
-    lm.forward(ids, hooks=lambda layout: _recording(layout, values), attention=RECORDING, last_only=True)
-    if len(values) != lm.summary.n_layers:
+    mixed: dict[int, torch.Tensor] = {}
+    lm.forward(ids, hooks=lambda layout: _recording(layout, values, mixed), attention=RECORDING, last_only=True)
+    if len(values) != lm.summary.n_layers or len(mixed) != lm.summary.n_layers:
         raise UnsupportedModelError("Some layers' attention did not pass through the attention registry.")
-    return values
+    return values, mixed
 
 
-def layer_values(lm: LanguageModel, cap: Capture) -> list[torch.Tensor] | dict[int, torch.Tensor]:
-    """Each layer's values (KV, T, hd): the ones the capture's pass kept in its key-value cache (no
-    second pass over the prompt, ~0.75 of a capture), else recorded in one pass."""
+def layer_values(lm: LanguageModel, cap: Capture) -> tuple[list[torch.Tensor] | dict, dict | None]:
+    """Each layer's values (KV, T, hd) and, when recorded in a pass, the output projection's input.
+    The capture's own key-value cache spares that pass (~0.75 of a capture) where the end-to-end check
+    suffices (model/head_values.py); elsewhere the pass also records what the projection read, so
+    the pattern times the values can be checked against it directly."""
     kept = capture_values(lm, cap)
-    return kept if kept is not None else record_values(lm, cap.token_ids.tolist())
+    return (kept, None) if kept is not None else record_values(lm, cap.token_ids.tolist())
 
 
 def out_projection(proj: nn.Module, n_heads: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -155,10 +167,10 @@ def _close(a: torch.Tensor, b: torch.Tensor, what: str, layer: int, tolerance: f
 
 
 def flow_graph(lm: LanguageModel, cap: Capture, progress: Callable[[float], None] | None = None) -> FlowGraph:
-    """The information-flow graph of the capture's tokens: one recording pass, the checks that the
-    streams split exactly, the MLP edges; the attention edges are weighed as prunings ask for them
+    """The information-flow graph of the capture's tokens: the values (layer_values), the checks that
+    the streams split exactly, the MLP edges; the attention edges are weighed as prunings ask for them
     (FlowGraph). `progress(fraction)` hears after each block is checked."""
-    values = layer_values(lm, cap)
+    values, mixed = layer_values(lm, cap)
     H, L, T = cap.summary.n_heads, cap.summary.n_layers, cap.n_tokens
     tolerance = 2e-3 if cap.dtype == "float32" else 5e-2  # 16-bit passes round each sum to ~3 digits
     mlp, mlp_res = (np.zeros((L, T), dtype=np.float32) for _ in range(2))
@@ -166,7 +178,8 @@ def flow_graph(lm: LanguageModel, cap: Capture, progress: Callable[[float], None
         pattern = torch.from_numpy(cap.attention[layer].copy())  # (H, T, T)
         entering, leaving = (torch.from_numpy(cap.residual[i].copy()) for i in (layer, layer + 1))
         attn_out, mlp_out = torch.from_numpy(cap.attn_out[layer].copy()), torch.from_numpy(cap.mlp_out[layer].copy())
-        _check_layer(lm.layout, layer, pattern, values[layer], entering, attn_out, mlp_out, leaving, tolerance)
+        _check_layer(lm.layout, layer, pattern, values[layer], None if mixed is None else mixed[layer], entering,
+                     attn_out, mlp_out, leaving, tolerance)
         m, r = _mlp_layer(entering + attn_out, mlp_out, leaving)
         mlp[layer], mlp_res[layer] = m.numpy(), r.numpy()
         if progress is not None:
@@ -183,13 +196,17 @@ def flow_graph(lm: LanguageModel, cap: Capture, progress: Callable[[float], None
     return FlowGraph(list(cap.tokens), mlp, mlp_res, H, weigh)
 
 
-def _check_layer(layout: Layout, layer: int, pattern, values, entering, attn_out, mlp_out, leaving,
+def _check_layer(layout: Layout, layer: int, pattern, values, mixed, entering, attn_out, mlp_out, leaving,
                  tolerance: float) -> None:
-    """The pattern times the values, through the output projection (plus its bias), is the attention's
-    output; entering + attention + MLP is the stream leaving the block. Together: every head's piece
-    the graph weighs adds up to what the model computed."""
-    H = pattern.shape[0]
-    heads = mixed(pattern, values)  # (H, T, hd)
+    """The pattern times the values is what the output projection read (where recorded), and through
+    the projection (plus its bias) the attention's output; entering + attention + MLP is the stream
+    leaving the block. Together: every head's piece the graph weighs adds up to what the model did."""
+    H, T, _ = pattern.shape
+    heads = pattern_times_values(pattern, values)  # (H, T, hd)
+    if mixed is not None:
+        _close(heads.transpose(0, 1).reshape(T, -1), mixed, "the attention pattern times the values is not what "
+               "the output projection read (attention sinks, soft-capping or a different value path)", layer,
+               tolerance)
     w_o, bias = out_projection(layout.out_projs[layer], H)
     rebuilt = torch.einsum("htk,hkd->td", heads, w_o) + (0 if bias is None else bias)
     _close(rebuilt, attn_out, "the attention pattern times the values, through the output projection, is not "

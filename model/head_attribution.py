@@ -14,7 +14,7 @@ import torch
 from .attribution import Readout
 from .capture import Capture
 from .errors import CaptureError, UnsupportedModelError
-from .head_values import capture_values, mixed
+from .head_values import capture_values, pattern_times_values
 from .language_model import LanguageModel
 from .layout import Layout
 from .linear import bias, is_projection, matrix
@@ -83,7 +83,7 @@ def _from_capture(lm: LanguageModel, cap: Capture, position: int) -> np.ndarray 
     z = []
     for layer, proj in enumerate(lm.layout.out_projs):
         pattern = torch.from_numpy(cap.attention[layer][:, position:position + 1].copy())  # (H, 1, T)
-        heads = mixed(pattern, values[layer])[:, 0].numpy()  # (H, hd)
+        heads = pattern_times_values(pattern, values[layer])[:, 0].numpy()  # (H, hd)
         rebuilt = matrix(proj) @ heads.reshape(-1).astype(np.float64) + bias(proj)
         target = cap.attn_out[layer, position]
         if np.abs(rebuilt - target).max() > tol * max(1.0, float(np.abs(target).max())):

@@ -24,7 +24,7 @@ def capture_values(lm: LanguageModel, cap: Capture) -> list[torch.Tensor] | None
     return [torch.from_numpy(np.array(values)) for _, values in cap.kv]
 
 
-def mixed(pattern: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+def pattern_times_values(pattern: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """(H, n, hd) each head's output: its pattern rows (H, n, T) times its values (KV, T, hd). With
     grouped-query attention, query head h reads key-value head h // group."""
     group = pattern.shape[0] // values.shape[0]

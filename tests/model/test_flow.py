@@ -25,7 +25,7 @@ def flow(tiny_lm):
 
 def test_head_pieces_plus_bias_rebuild_the_captured_attention_output(flow):
     lm, cap, _ = flow
-    values = record_values(lm, cap.token_ids.tolist())  # a pass of its own: independent of the capture's cache
+    values, _ = record_values(lm, cap.token_ids.tolist())  # a pass of its own: independent of the capture's cache
     H = cap.summary.n_heads
     assert values[0].shape[0] == cap.summary.n_kv_heads  # grouped-query: fewer value heads than heads (llama)
     for layer in range(cap.summary.n_layers):
@@ -45,7 +45,7 @@ def _reference_shares(parts: list[np.ndarray], whole: np.ndarray) -> np.ndarray:
 
 def test_shares_follow_the_l1_definition(flow):
     lm, cap, graph = flow
-    values = record_values(lm, cap.token_ids.tolist())  # a pass of its own: independent of the capture's cache
+    values, _ = record_values(lm, cap.token_ids.tolist())  # a pass of its own: independent of the capture's cache
     H, i = cap.summary.n_heads, cap.n_tokens - 1
     for layer in range(cap.summary.n_layers):
         w_o, _ = out_projection(lm.layout.out_projs[layer], H)
@@ -120,6 +120,15 @@ def test_attention_that_is_not_pattern_times_values_is_refused(flow):
     lm, cap, _ = flow
     bent = dataclasses.replace(cap, kv=tuple((k, v * 1.5) for k, v in cap.kv))  # as if a norm scaled the values
     with pytest.raises(UnsupportedModelError, match="pattern times the values"):
+        flow_graph(lm, bent)
+
+
+def test_a_recording_pass_also_checks_what_the_output_projection_read(flow):
+    """Where the values are recorded (no usable cache), the pass keeps the projection's input too, and
+    the pattern times the values must equal it: a wrong pattern is named at that first step."""
+    lm, cap, _ = flow
+    bent = dataclasses.replace(cap, kv=None, attention=cap.attention * 0.5)
+    with pytest.raises(UnsupportedModelError, match="is not what the output projection read"):
         flow_graph(lm, bent)
 
 
