@@ -112,6 +112,10 @@ def _tied(model: nn.Module) -> bool:
     return out is not None and out.weight is model.get_input_embeddings().weight
 
 
+class _SeenEnough(Exception):
+    """Ends a probe pass at block 0's MLP input: nothing after it is read."""
+
+
 @contextmanager
 def _block0_probe(layout, seen: list, shift: bool):
     """Record block 0's MLP input for one pass, with noise added to its attention output if `shift`."""
@@ -135,10 +139,6 @@ def _block0_probe(layout, seen: list, shift: bool):
     finally:
         for handle in handles:
             handle.remove()
-
-
-class _SeenEnough(Exception):
-    """Ends a probe pass at block 0's MLP input: nothing after it is read."""
 
 
 def _parallel(lm: LanguageModel) -> bool:

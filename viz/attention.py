@@ -130,7 +130,7 @@ def query_bars(cap: Capture, layer: int, head: int, position: int) -> go.Figure:
     ticks = _ticks(cap.tokens[: position + 1], PLOT_WIDTH)
     fig.update_layout(
         title=f"What {axis_labels(cap.tokens)[position]} reads in block {layer}, head {head}",
-        height=380 + tick_label_px(axis_labels(cap.tokens)), plot_bgcolor="white", bargap=0.15,
+        height=380 + tick_label_px(axis_labels(cap.tokens)[: position + 1]), plot_bgcolor="white", bargap=0.15,
         margin=_margins(cap.tokens[: position + 1], top=60, right=10) | dict(l=60),
     )
     fig.update_xaxes(title="earlier token (key)", tickangle=-90, **ticks)
