@@ -105,10 +105,11 @@ if cap is not None and lm is not None:
         targets = _texts(lm, lens.target_ids)
         st.subheader("1 · Top guess after every block, at every position")
         plotly_chart(draw.lens_heatmap(lens, cap.tokens, _texts(lm, lens.top_ids), list(targets)), key="lens_map")
-        st.caption("Each cell shows the start of its top guess, cut to fit the cell (… marks a cut); hover over "
-                   "a cell for the whole token. Early rows guess commas, spaces and full stops: there the vector is "
-                   "still mostly the token's own embedding, and read out as a prediction it favours the tokens that "
-                   "are most frequent in all text, whatever the context.")
+        st.caption("Each cell shows the start of its top guess, cut to fit the cell (… marks a cut; cells too "
+                   "narrow for two characters show none); hover over a cell for the whole token. Early rows guess "
+                   "commas, spaces and full stops: there the vector is still mostly the token's own embedding, and "
+                   "read out as a prediction it favours the tokens that are most frequent in all text, whatever the "
+                   "context.")
         _follow(lm, cap, lens, targets)
 if lm is not None:
     kit.explain("What is the logit lens?", explanation(lm.facts))
