@@ -235,3 +235,27 @@ def test_mlp_page_draws_its_views(browser_page):
     assert chart_count(page) >= 4 and not exception_texts(page)
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert "SwiGLU" in main and "the block's MLP bar" in main
+
+
+def test_lens_cell_text_is_painted_and_hover_still_reaches_the_cells(browser_page):
+    """Heatmap cell text comes from our chart element's canvas, not plotly's per-cell SVG text: the
+    guesses must be on screen (painted pixels), and the hover must still answer through the canvas."""
+    page = browser_page
+    open_page(page, "Start here")
+    type_prompt(page, "The capital of France is")
+    open_page(page, "Logit lens")
+    assert wait_for_chart(page) >= 1 and not exception_texts(page)
+    lens = page.locator(".xray-chart.js-plotly-plot").first
+    lens.locator("canvas.xray-cell-text").wait_for(state="attached", timeout=CHART_WAIT_S * 1000)
+    painted = lens.evaluate("""(div) => {
+        const c = div.querySelector('canvas.xray-cell-text');
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 3; i < px.length; i += 4) n += px[i] > 0;
+        return n; }""")
+    assert painted > 500  # 31 rows x 6 columns of guesses, a few dozen pixels each
+    assert lens.locator("g.heatmap-label").count() == 0  # plotly no longer draws them one by one
+    box = lens.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.95)
+    page.wait_for_timeout(300)
+    assert "top:" in (lens.locator(".hoverlayer").text_content() or "")
