@@ -4,7 +4,9 @@ app.py` sharing this machine's cores (as on a student's laptop). Medians of seve
 - first visit: server start -> server answers -> page title with a progress line -> first full page
   (and anything that must never show: a raw pages/ module name, Streamlit's legacy list, an error);
 - prompt edit (Ctrl+Enter) -> page settled, on every page, at ~40 and ~256 tokens;
-- page switch with the capture cached -> settled;
+- page switch with the capture cached -> settled (at ~256 tokens, after those edits);
+- a widget change with the capture cached, at ~40 tokens (the page's first slider, one arrow step,
+  else its first selectbox, another option) -> settled;
 - one temperature step (arrow key on the Next-token slider) -> new numbers painted
   (bench/temperature_step.py's in-page clock);
 - the capture ms the app reports (sidebar caption) beside this bench's own capture of the same text.
@@ -72,6 +74,8 @@ class Felt:
     problems: list[str] = field(default_factory=list)
     edit: dict[tuple[str, int], list[float]] = field(default_factory=dict)  # (page, tokens) -> s
     switch: dict[str, list[float]] = field(default_factory=dict)
+    widget: dict[str, list[float]] = field(default_factory=dict)  # page -> s per widget change
+    widget_name: dict[str, str] = field(default_factory=dict)  # page -> which widget was changed
     temperature: list[float] = field(default_factory=list)
     app_capture: dict[int, list[tuple[str, float]]] = field(default_factory=dict)  # tokens -> (prompt, s)
     bench_capture: dict[int, list[float]] = field(default_factory=dict)  # this process, torch's default threads
@@ -125,6 +129,44 @@ def click_page(page, title: str) -> float:
     links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
     link = links.nth(nav_titles(page).index(title))
     return _act(page, link.click)
+
+
+def widget_changes(page, times: int) -> tuple[str, list[float]] | None:
+    """Change the open page's first main-area slider (one arrow step, back and forth) or, without
+    one, its first selectbox (another option each time): (which widget, seconds to settle each time);
+    None when the page has neither."""
+    main = page.locator('[data-testid="stMain"]')
+    slider = main.locator('[data-testid="stSlider"]:visible input[type=range]').first  # not in a hidden tab
+    box = main.locator('[data-testid="stSelectbox"]:visible').first
+    if slider.count():
+        at_end = float(slider.input_value()) >= float(slider.get_attribute("max"))
+        keys = (["ArrowLeft", "ArrowRight"] if at_end else ["ArrowRight", "ArrowLeft"]) * times
+        return f"slider '{slider.get_attribute('aria-label')}'", [
+            _act(page, lambda key=key: (slider.focus(), slider.press(key))) for key in keys[:times]]
+    if box.count():
+        label = box.locator("input[role=combobox]").get_attribute("aria-label")
+        times_s = [_pick_other(page, box) for _ in range(times)]
+        return None if None in times_s else (f"selectbox '{label}'", times_s)
+    return None
+
+
+def _pick_other(page, box) -> float | None:
+    """Open a selectbox and choose the first listed option that is not the current one; None when
+    its list does not open."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    current = box.locator("input[role=combobox]").input_value().strip()
+    box.scroll_into_view_if_needed()  # a list opened while the page scrolls closes again at once
+    page.wait_for_timeout(300)
+    box.locator("button[aria-haspopup=listbox]").click()
+    options = page.locator('[role="listbox"] [role="option"]')
+    try:
+        options.first.wait_for(timeout=5_000)
+    except PlaywrightTimeout:
+        page.keyboard.press("Escape")
+        return None
+    other = next(o for o in (options.nth(i) for i in range(options.count())) if o.inner_text().strip() != current)
+    return _act(page, other.click)
 
 
 def edit_prompt(page, text: str) -> float:
@@ -183,6 +225,13 @@ def session(felt: Felt, pw, env: dict[str, str], tokenizer) -> None:
             for title in titles:
                 felt.switch.setdefault(title, []).append(click_page(page, title))
         log("  page switch (cached): " + ", ".join(f"{t} {statistics.median(s):.2f}" for t, s in felt.switch.items()))
+        edit_prompt(page, prompts(LENGTHS[0], 1, tokenizer)[0])  # widgets at ~40 tokens, as the issue measured
+        for title in titles:
+            click_page(page, title)
+            changed = widget_changes(page, felt.repeats)
+            if changed is not None:
+                felt.widget_name[title], felt.widget[title] = changed
+                log(f"  widget change, {title:<24} {changed[0]}: " + " ".join(f"{s:.2f}" for s in changed[1]))
         click_page(page, "Next token")
         felt.temperature = [ms / 1000 for ms in temperature_step_ms(page, steps=max(10, 2 * felt.repeats))]
         log("  temperature steps ms: " + " ".join(f"{1000 * s:.0f}" for s in felt.temperature))
@@ -236,6 +285,9 @@ def checks(felt: Felt) -> list[Check]:
         out.append(Check(f"capture in the app / bench's capture, ~{n} tokens",
                          "n/a" if ratio is None else f"{_s(app, 'ms')} / {_s(own, 'ms')} = {ratio:.2f}x", "<= 1.3x",
                          None if ratio is None else ratio <= 1.3))
+    for title, values in felt.widget.items():
+        out.append(Check(f"widget change -> settled, {title} ({felt.widget_name[title]}), ~40 tokens", _s(_med(values)),
+                         "<= 1 s", _med(values) <= 1.0))
     temp = _med(felt.temperature)
     out.append(Check("temperature step -> new numbers on screen", _s(temp, "ms"), "<= 100 ms",
                      None if temp is None else temp <= 0.1))
@@ -246,7 +298,7 @@ def block(felt: Felt, stamp: str, env: dict[str, str]) -> list[str]:
     """The felt-latency section of bench/README.md."""
     titles = list(dict.fromkeys(t for t, _ in felt.edit))
     edit_rows = [[t] + [_s(_med(felt.edit.get((t, n), []))) for n in LENGTHS] + [_s(_med(felt.switch.get(t, [])))]
-                 for t in titles]
+                 + [_s(_med(felt.widget.get(t, [])))] for t in titles]
     cap_rows = [[f"~{n}", f"{min(felt.tokens[n])}-{max(felt.tokens[n])}", _s(_med([s for _, s in runs]), "ms"),
                  _s(_med(felt.bench_capture.get(n, [])), "ms"), _s(_med(felt.bench_capture_1.get(n, [])), "ms")]
                 for n, runs in felt.app_capture.items()]
@@ -262,7 +314,7 @@ def block(felt: Felt, stamp: str, env: dict[str, str]) -> list[str]:
              f"- one temperature step (arrow key) -> new numbers on screen: **{_s(temp, 'ms')}** median, "
              f"max {_s(max(felt.temperature, default=None), 'ms')} ({len(felt.temperature)} steps)", ""]
     lines += markdown_rows(["page", *(f"prompt edit -> settled, ~{n} tokens" for n in LENGTHS),
-                            "page switch, capture cached"], edit_rows)
+                            "page switch, capture cached (~256)", "widget change, capture cached (~40)"], edit_rows)
     lines += ["", "The capture as the app reports it (sidebar caption) and this bench's own capture of the same "
               "prompts (after the server stopped):", ""]
     lines += markdown_rows(["prompt", "tokens", "app reports (median)", "bench capture, default threads",
