@@ -166,8 +166,9 @@ function liftCellText(figure) {
 
 function withImageButton(v, config) {
   // The camera button exports what plotly draws: with lifted text, export the figure with its text.
+  // One button per chart: a new one at each draw would make every Plotly.react a full replot.
   if (!v.cellText.length) return config;
-  const download = {
+  v.imageButton = v.imageButton || {
     name: "toImageWithText", title: "Download plot as a png",
     icon: window.Plotly.Icons.camera,
     click: (gd) => downloadWithText(v, gd),
@@ -175,7 +176,7 @@ function withImageButton(v, config) {
   return {
     ...config,
     modeBarButtonsToRemove: [...(config.modeBarButtonsToRemove || []), "toImage"],
-    modeBarButtonsToAdd: [...(config.modeBarButtonsToAdd || []), download],
+    modeBarButtonsToAdd: [...(config.modeBarButtonsToAdd || []), v.imageButton],
   };
 }
 
