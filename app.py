@@ -11,7 +11,10 @@ from model.threads import configure
 # made a 41-token capture ~3x slower in the app than in bench/ (bench/README.md, felt latency).
 configure()  # passive OpenMP waiting, all cores but one (one on 2 cores); an operator's OMP_* wins
 
+import gc  # noqa: E402
 import logging  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 
 import streamlit as st  # noqa: E402
 from streamlit.delta_generator import DeltaGenerator  # noqa: E402
@@ -97,6 +100,25 @@ def _first_paint(page: st.Page) -> DeltaGenerator | None:
     return box
 
 
+@contextmanager
+def _collector_paused(fresh: bool) -> Iterator[None]:
+    """A fresh process imports torch and transformers and loads the model with Python's cyclic garbage
+    collector paused, then moves every object alive out of its reach (gc.freeze): the libraries' and the
+    model's ~650k objects live as long as the process. Each full collection during the imports walked
+    everything imported so far (first full page 10.7 -> 9.3 s, bench/README.md), and each one later walked it
+    again, several times a minute (~0.3 s of server CPU). Reference counting frees memory as before;
+    the ~6 MB of cycles left by the imports stay (a collection to free them walks 775k objects: 0.5 s)."""
+    if not fresh:
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 _secrets_to_env()  # before pages.server reads the settings
 st.set_page_config(page_title="Transformer X-ray", page_icon=":material/biotech:", layout="wide")
 page = st.navigation(PAGES, position="hidden")
@@ -104,21 +126,20 @@ st.html(_STILL_PAGE)
 _draw_navigation()
 first_paint = _first_paint(page)
 
-from pages import links, models, server, shared_keys, sidebar  # noqa: E402  (after the first paint: the model floor)
+with _collector_paused(first_paint is not None):
+    from pages import links, models, shared_keys, sidebar  # noqa: E402  (after the first paint: the model floor)
 
-shared_keys.carry()
-notices = links.read_url_once()
-sidebar.render()
-if first_paint is not None:
-    with first_paint.container():
-        st.title(page.title)
-        st.progress(0.5, text="Loading the embedded model…")
-lm = models.current_model()
+    shared_keys.carry()
+    notices = links.read_url_once()
+    sidebar.render()
+    if first_paint is not None:
+        with first_paint.container():
+            st.title(page.title)
+            st.progress(0.5, text="Loading the embedded model…")
+    lm = models.current_model()
 if first_paint is not None:
     first_paint.empty()
     _process()["model_loaded"] = lm is not None
-    if lm is not None:
-        server.freeze_library_objects()
 if lm is not None:
     notices += links.apply_geometry(lm.summary)
 for notice in notices:

@@ -1,10 +1,12 @@
 """The shell: start page, shared sidebar, prompt edits, shareable links and the capture export."""
 from __future__ import annotations
 
+import gc
 import io
 from pathlib import Path
 
 import numpy as np
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -79,3 +81,15 @@ def test_file_names_follow_prompt_and_view():
 
     assert file_name("The capital of France is", "attention_L5H3", "csv") == "attention_L5H3_the-capital-of-france-is.csv"
     assert file_name("<script>", "capture", "npz") == "capture_script.npz"
+
+
+def test_first_run_of_a_fresh_process_turns_the_collector_back_on():
+    """app.py imports and loads the model with the cyclic garbage collector paused. If it did not come
+    back on, every reference cycle made afterwards would stay in memory for the life of the server."""
+    st.cache_resource.clear()  # what a fresh process looks like: no model loaded yet
+    frozen = gc.get_freeze_count()
+    at = run_app()
+    assert not at.exception
+    assert metric_values(at)[:2] == ["5 × 576", "30"]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > frozen  # the libraries' objects were moved out of the collector's reach
