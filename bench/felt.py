@@ -152,7 +152,7 @@ def widget_changes(page, times: int) -> tuple[str, list[float]] | None:
 
 def _pick_other(page, box) -> float | None:
     """Open a selectbox and choose the first listed option that is not the current one; None when
-    its list does not open."""
+    its list does not open or offers no other option."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     current = box.locator("input[role=combobox]").input_value().strip()
@@ -165,7 +165,11 @@ def _pick_other(page, box) -> float | None:
     except PlaywrightTimeout:
         page.keyboard.press("Escape")
         return None
-    other = next(o for o in (options.nth(i) for i in range(options.count())) if o.inner_text().strip() != current)
+    other = next((o for o in (options.nth(i) for i in range(options.count())) if o.inner_text().strip() != current),
+                 None)
+    if other is None:  # a single option: nothing to change to
+        page.keyboard.press("Escape")
+        return None
     return _act(page, other.click)
 
 
