@@ -163,17 +163,36 @@ class Arithmetic:
     terms: list[tuple[int, WordVector]]  # (sign, word) in the order typed
     result: np.ndarray  # (D,) sum of signed vectors
     nearest: list[tuple[int, float]]  # (token id, cosine), input tokens excluded
-    excluded: tuple[int, ...]  # the input words' token ids
+    excluded: tuple[int, ...]  # the input words' token ids and their one-token spelling variants
     expected: WordVector | None = None
     expected_rank: int | None = None  # 1-based among all tokens except the inputs
     expected_cosine: float | None = None
+
+
+def spelling_variants(word: str) -> list[str]:
+    """The same word as it may stand in a text: as typed, lower case, capitalised; each with and without
+    the leading space most tokenizers fold into a word's token."""
+    text = word.strip()
+    cases = dict.fromkeys([text, text.lower(), text[:1].upper() + text[1:], text[:1].lower() + text[1:]])
+    return [form for case in cases for form in (" " + case, case)]
+
+
+def variant_ids(tokenizer, wv: WordVector) -> set[int]:
+    """A typed word's own tokens plus every spelling variant that is one token: the ids the arithmetic
+    leaves out, so 'Paris' never answers for ' Paris'. Pieces of several-token variants stay in."""
+    ids = set(wv.token_ids)
+    for form in spelling_variants(wv.word):
+        encoded = tokenizer(form, add_special_tokens=False)["input_ids"]
+        if len(encoded) == 1:
+            ids.add(int(encoded[0]))
+    return ids
 
 
 def vector_arithmetic(tokenizer, matrix: np.ndarray, expression: str, expected: str = "", k: int = 10) -> Arithmetic:
     """Evaluate 'a - b + c' on the embedding matrix (V, D); nearest tokens by cosine, inputs excluded."""
     terms = [(sign, word_vector(tokenizer, matrix, word)) for sign, word in parse_expression(expression)]
     result = np.sum([sign * wv.vector for sign, wv in terms], axis=0)  # (D,)
-    excluded = tuple(sorted({i for _, wv in terms for i in wv.token_ids}))
+    excluded = tuple(sorted({i for _, wv in terms for i in variant_ids(tokenizer, wv)}))
     nearest = nearest_tokens(result, matrix, k, exclude=excluded)
     if not expected.strip():
         return Arithmetic(terms, result, nearest, excluded)

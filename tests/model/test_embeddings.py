@@ -101,6 +101,22 @@ def test_king_minus_man_plus_woman_is_queen(toy) -> None:
     assert result.expected_rank == 1
 
 
+def test_every_spelling_of_a_typed_word_is_left_out(toy) -> None:
+    tok = WordTokenizer([*WORDS, "King", "Woman"])  # 'King' is its own token, as in real vocabularies
+    matrix = np.vstack([toy[1][:len(WORDS)], [[1, 0.2, 0, 0.2], [0, 1, 0, 0.2]], toy[1][len(WORDS):]])
+    result = emb.vector_arithmetic(tok, matrix, "king - man + woman", k=3)
+    assert {tok.vocab.index("King"), tok.vocab.index("Woman")} <= set(result.excluded)
+    assert result.nearest[0][0] == WORDS.index("queen")
+    assert emb.spelling_variants(" Paris ") == [" Paris", "Paris", " paris", "paris"]
+
+
+def test_paris_minus_france_plus_italy_lists_no_typed_word(default_lm) -> None:
+    """The lesson says the typed words are left out: no variant of them, with or without a space."""
+    arith = emb.vector_arithmetic(default_lm.tokenizer, default_lm.embedding_matrix, "Paris - France + Italy", k=10)
+    shown = {default_lm.tokenizer.decode([i]).strip().lower() for i, _ in arith.nearest}
+    assert not shown & {"paris", "france", "italy"}, shown
+
+
 def test_expected_rank_reports_a_miss(toy) -> None:
     tok, matrix = toy
     result = emb.vector_arithmetic(tok, matrix, "king - man + woman", expected="apple")
