@@ -145,6 +145,8 @@ if lm is not None:
 for notice in notices:
     st.warning(notice)
 links.clear_page_params()
-page.run()
-sidebar.render_footer()
-links.write_url()
+try:
+    page.run()
+    sidebar.render_footer()
+finally:  # also when a page stops or fails: the link keeps the prompt typed just before
+    links.write_url()

@@ -54,12 +54,6 @@ def _stats(cap: Capture) -> dict[str, np.ndarray]:
     return kit.derived("head_stats", kit.current_key(), lambda: head_stats(cap))
 
 
-def _clamp(key: str, size: int, default: int) -> None:
-    """Keep this page's own comparison choice valid for this model before its widget is drawn."""
-    if st.session_state.get(key) not in range(size):
-        st.session_state[key] = int(default)
-
-
 def _select(layer: int, head: int) -> None:
     st.session_state["layer"], st.session_state["head"] = layer, head
 
@@ -118,8 +112,8 @@ def _from_one_token(cap: Capture, layer: int, head: int) -> None:
 
 def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None:
     best_layer, best_head, _ = top_heads(induction, 1)[0]
-    _clamp("cmp_layer", cap.summary.n_layers, best_layer)
-    _clamp("cmp_head", cap.summary.n_heads, best_head)
+    kit.bind("cmp_layer", range(cap.summary.n_layers), best_layer)
+    kit.bind("cmp_head", range(cap.summary.n_heads), best_head)
     left, right, metric = st.columns([1, 1, 2])
     other = (int(left.selectbox("Compare with block", range(cap.summary.n_layers), key="cmp_layer")),
              int(right.selectbox("and head", range(cap.summary.n_heads), key="cmp_head")))

@@ -1,6 +1,7 @@
 """The token pickers every logit page shares: token A (whose logit to explain) and, optionally, a
 token B, so that every figure reports logit(A) − logit(B) ("why A and not B?"). The choices are
-the model's top tokens at the position; both persist across pages, clamped to each new position.
+the model's top tokens at the position, or any token typed in; both persist across pages, clamped to
+each new position.
 """
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import streamlit as st
 from model import Capture, LanguageModel
 from model.sampling import probabilities, top_tokens
 from model.tokens import readable_tokens
+from pages import pickers
 
 N_CHOICES = 10
 TOKEN_A, TOKEN_B = "attr_token", "contrast_token"  # session keys shared by the pages that explain a logit
+NO_B = -1  # B's "none" option: an int like the others (a None value would show as an empty box)
 _TYPED, _NOTE = "_contrast_typed", "_contrast_note"  # token ids typed in as B; why a typed text was refused
 
 
@@ -46,50 +49,49 @@ def single_token(tokenizer, text: str) -> int | None:
     return None
 
 
-def _typed(tokenizer) -> None:
-    """A B typed into the box (not among the offered tokens) becomes that token, when it is one."""
-    value = st.session_state.get(TOKEN_B)
+def _typed(tokenizer, key: str) -> None:
+    """A token typed into A's or B's box (not among the offered ones) becomes that token, when it is one."""
+    value = st.session_state.get(key)
     if not isinstance(value, str):
         return
     token = single_token(tokenizer, value)
     if token is None:
-        st.session_state[_NOTE] = f"“{value}” is more than one token for this model: type a single token."
+        st.session_state[_NOTE] = (key, f"“{value}” is more than one token for this model: type a single token.")
     else:
         st.session_state[_TYPED] = [token] + [t for t in st.session_state.get(_TYPED, []) if t != token][:4]
-    st.session_state[TOKEN_B] = token
+    st.session_state[key] = token
+
+
+def _note(key: str, where) -> None:
+    """Why a text typed into this box was refused (shown once, under that box)."""
+    note = st.session_state.get(_NOTE)
+    if note and note[0] == key:
+        del st.session_state[_NOTE]
+        where.caption(note[1])
 
 
 def contrast_token(lm: LanguageModel, cap: Capture, pos: int, *, where=st, label_a: str = "Token A (whose logit)",
                    ) -> Contrast:
-    """Two selectors side by side: A from the top tokens at `pos` (default: the top one), then B from
-    the others, a token typed in, or none (default: none)."""
+    """Two pickers side by side: A from the top tokens at `pos` (default: the top one) or typed in,
+    then B from the others, typed in, or none (default: none). Labels carry this capture's
+    probabilities, drawn fresh every run (pages/pickers.py)."""
     p = probabilities(cap.logits[pos], 1.0)
     ids = [int(i) for i in top_tokens(p, N_CHOICES)]
-    names = dict(zip(ids, readable_tokens(lm.tokenizer, ids)))
-    if st.session_state.get(TOKEN_A) not in ids:
-        st.session_state[TOKEN_A] = ids[0]
-    cols = where.columns(2)
-    a = cols[0].selectbox(label_a, ids, key=TOKEN_A, persist_state="session",
-                          format_func=lambda i: f"{names[i]}  ({p[i]:.1%})")
     typed = [t for t in st.session_state.get(_TYPED, []) if t not in ids and t < len(p)]
-    names.update(zip(typed, readable_tokens(lm.tokenizer, typed)))
-    others = [None] + [i for i in ids + typed if i != a]
-    if st.session_state.get(TOKEN_B) not in others:
-        st.session_state[TOKEN_B] = None
-    b = cols[1].selectbox("…and not token B (contrast)", others, key=TOKEN_B, persist_state="session",
-                          format_func=lambda i: _label(i, names, p), accept_new_options=True,
-                          on_change=_typed, args=(lm.tokenizer,),
-                          help="Pick a rival token, or type one: every figure then shows logit(A) − logit(B), the "
-                               "standard question of interpretability work: why this token and not that one?")
-    if note := st.session_state.pop(_NOTE, None):
-        cols[1].caption(note)
-    b = b if isinstance(b, int) else None  # a typed text is resolved by the callback on the next run
+    names = dict(zip(ids + typed, readable_tokens(lm.tokenizer, ids + typed)))
+    labels: dict[int, str] = {i: f"{names[i]}  ({p[i]:.1%})" for i in ids + typed}
+    cols = where.columns(2)
+    a = pickers.picker(label_a, labels, key=TOKEN_A, default=ids[0], where=cols[0], persist_state="session",
+                       accept_new_options=True, on_change=_typed, args=(lm.tokenizer, TOKEN_A),
+                       help="Pick one of the likeliest tokens here, or type any token.")
+    _note(TOKEN_A, cols[0])
+    a = a if isinstance(a, int) else ids[0]  # a typed text is resolved by the callback on the next run
+    others = {NO_B: "none: A's logit alone"} | {i: label for i, label in labels.items() if i != a}
+    b = pickers.picker("…and not token B (contrast)", others, key=TOKEN_B, default=NO_B, where=cols[1],
+                       persist_state="session", accept_new_options=True, on_change=_typed,
+                       args=(lm.tokenizer, TOKEN_B),
+                       help="Pick a rival token, or type one: every figure then shows logit(A) − logit(B), the "
+                            "standard question of interpretability work: why this token and not that one?")
+    _note(TOKEN_B, cols[1])
+    b = b if isinstance(b, int) and b != NO_B else None
     return Contrast(a, names[a], b, names[b] if b is not None else "")
-
-
-def _label(token, names: dict[int, str], p) -> str:
-    if token is None:
-        return "none: A's logit alone"
-    if isinstance(token, str):  # typed, not resolved yet
-        return token
-    return f"{names[token]}  ({p[token]:.1%})"

@@ -18,6 +18,7 @@ from pages import (
     contrast,
     links,
     models,
+    pickers,
     results,
     session,
     shared_keys,
@@ -36,6 +37,8 @@ token_limit = session.token_limit
 derived = results.derived  # derived(kind, key, compute): one bounded cache for every page's results
 forget = shared_keys.forget
 switch_page = shared_keys.switch_page  # keeps the sidebar's prompt and model across the switch
+bind = pickers.bind  # a picker's value re-bound before it is drawn (sliders, multiselects)
+picker = pickers.picker  # a selectbox or radio whose labels are never read back
 contrast_token = contrast.contrast_token  # token A and optional rival B: figures show logit(A) − logit(B)
 
 
@@ -46,11 +49,7 @@ def position_label(cap: Capture, pos: int) -> str:
 
 def _clamp(key: str, options: Sequence[int], default: int) -> int:
     """Keep a shared selection valid for this model and prompt before its widget is drawn."""
-    value = st.session_state.get(key)
-    if value not in options:
-        value = default
-    st.session_state[key] = int(value)
-    return int(value)
+    return int(pickers.bind(key, options, default))  # type: ignore[arg-type]
 
 
 def position_of(cap: Capture, options: Sequence[int] | None = None) -> int:
@@ -63,9 +62,9 @@ def position_of(cap: Capture, options: Sequence[int] | None = None) -> int:
 def select_position(cap: Capture, label: str, options: Sequence[int] | None = None, *, where=st) -> int:
     """The shared position selector (default: the last token)."""
     options = list(range(cap.n_tokens)) if options is None else list(options)
-    position_of(cap, options)
-    return int(where.selectbox(label, options, key="position", persist_state="session",
-                               format_func=lambda p: position_label(cap, p)))
+    labels = {p: position_label(cap, p) for p in options}
+    return int(pickers.picker(label, labels, key="position", default=options[-1], where=where,  # type: ignore[arg-type]
+                              persist_state="session"))
 
 
 def select_layer(cap: Capture, label: str = "Block", *, slider: bool = False, where=st) -> int:
@@ -80,12 +79,11 @@ def select_layer(cap: Capture, label: str = "Block", *, slider: bool = False, wh
 def select_head(cap: Capture, label: str = "Head", *, where=st) -> int:
     """The shared head selector; under grouped-query attention each head names the key/value head it shares."""
     cfg = cap.summary
-    _clamp("head", range(cfg.n_heads), 0)
     shared = cfg.n_kv_heads < cfg.n_heads
-    return int(where.selectbox(label, list(range(cfg.n_heads)), key="head", persist_state="session",
-                               on_change=links.write_url,
-                               format_func=lambda h: f"head {h} (key/value head {h // cfg.group_size})" if shared
-                               else f"head {h}"))
+    labels = {h: f"head {h} (key/value head {h // cfg.group_size})" if shared else f"head {h}"
+              for h in range(cfg.n_heads)}
+    return int(pickers.picker(label, labels, key="head", default=0, where=where,  # type: ignore[arg-type]
+                              persist_state="session", on_change=links.write_url))
 
 
 def temperature_slider(label: str = "Temperature", *, key: str = "temperature", where=st,

@@ -1,9 +1,10 @@
 """The guided lesson: twelve steps from text to sampled tokens, each with a short text, the live figure
-of the learner's own prompt, a task checked on that run, and a link to the full page. The step lives
-in the URL (?step=5), so a teacher can send a class to one step with one prompt."""
+of the learner's own prompt, a task checked on that run, and a link to the full page. The step and the
+finished steps live in the URL (?step=5&done=1,2), so a reload keeps the place and a teacher can send a
+class to one step with one prompt. No task passes on arrival: the learner's own answer or action counts."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import streamlit as st
 
@@ -21,46 +22,65 @@ DRAW: tuple[Callable[[LanguageModel, Capture], Check | None], ...] = (  # one pe
 PRESETS: dict[int, Callable[[Capture], dict[str, int]]] = {  # step -> shared values set when the learner arrives
     6: lesson_attention.sink_head,
 }
+HEAD_STEPS = range(4, 9)  # steps drawn on the shared block and head: each keeps the learner's own
+ACTIONS: dict[int, tuple[Callable[[], Hashable], str]] = {  # steps answered by changing a shared value
+    6: (lambda: _view(), "Choose a block and a head: the check runs on the head you pick."),
+    7: (lambda: _view(), "Choose a block and a head: the check runs on the head you pick."),
+    8: (lambda: _view(), "Choose a head (a click on the grid does it): the check runs on the head you pick."),
+    10: (lambda: kit.prompt(), "Edit the prompt in the sidebar: the check runs on the prompt you write."),
+    11: (lambda: st.session_state.get("temperature"), "Move the slider: the check runs at the temperature you set."),
+}
 STEP = "lesson_step"  # session key, 1-based like the URL
-_SEEN = "_lesson_seen_step"  # the step the presets were last applied for
+_SEEN = "_lesson_seen_step"  # the step the learner was on in the last run
+_VIEWS = "_lesson_views"  # step -> the (block, head) the learner left it on
+
+
+def _view() -> tuple[int | None, int | None]:
+    return st.session_state.get("layer"), st.session_state.get("head")
 
 
 def _read_url() -> None:
-    """A session's first visit: take ?step= from the link (a bad value gets a notice, not an error)."""
+    """A session's first visit: take ?step= and ?done= from the link (a bad value gets a notice)."""
     if st.session_state.get("_lesson_url_read"):
         return
     st.session_state["_lesson_url_read"] = True
     raw = st.query_params.get("step")
-    if raw is None:
-        return
-    if raw.isdigit() and 1 <= int(raw) <= len(STEPS):
+    if raw is not None and raw.isdigit() and 1 <= int(raw) <= len(STEPS):
         st.session_state[STEP] = st.session_state[_SEEN] = int(raw)  # a link's own layer/head stay
-    else:
+    elif raw is not None:
         st.warning(f"Ignored step '{raw[:20]}' from the link (the lesson has steps 1-{len(STEPS)}).")
+    finished = st.query_params.get("done")
+    if finished is not None and (notice := lesson_progress.read_param(finished, len(STEPS))):
+        st.warning(notice)
 
 
 def _go(step: int) -> None:
     st.session_state[STEP] = max(1, min(len(STEPS), step))
 
 
-def _label(step: int) -> str:
-    mark = "✓ " if step in lesson_progress.done() else ""
-    return f"{mark}{step} · {STEPS[step - 1].title}"
-
-
 def _stepper() -> None:
-    done = len(lesson_progress.done())
+    """The steps as a radio, drawn last so that its ✓ marks include this run's verdict."""
+    finished = lesson_progress.done()
     # A count, not st.progress: a progress bar says "work running" (the settle checks read it so too)
-    st.caption(f"**{done} of {len(STEPS)} tasks done** · ✓ marks a finished step")
-    st.radio("Steps", list(range(1, len(STEPS) + 1)), key=STEP, format_func=_label, persist_state="session",
-             label_visibility="collapsed")
+    st.caption(f"**{len(finished)} of {len(STEPS)} tasks done** · ✓ marks a finished step")
+    labels = {n: f"{'✓ ' * (n in finished)}{n} · {info.title}" for n, info in enumerate(STEPS, start=1)}
+    kit.picker("Steps", labels, key=STEP, default=1, radio=True, persist_state="session",
+               label_visibility="collapsed")
 
 
-def _apply_presets(step: int, cap: Capture) -> None:
-    """Arriving at a step from another step sets its preset view (once; the learner may change it)."""
+def _arrive(step: int, cap: Capture) -> None:
+    """Arriving from another step: the step we left keeps its block and head, and this step gets
+    back its own (or, on a first arrival, its preset view), so Previous and Next never overwrite an answer."""
     seen = st.session_state.get(_SEEN)
     st.session_state[_SEEN] = step
-    if seen is not None and seen != step and step in PRESETS:
+    if seen is None or seen == step:
+        return
+    views: dict[int, tuple[int | None, int | None]] = st.session_state.setdefault(_VIEWS, {})
+    if seen in HEAD_STEPS:
+        views[seen] = _view()
+    if step in views:
+        st.session_state["layer"], st.session_state["head"] = views[step]
+    elif step in PRESETS:
         st.session_state.update(PRESETS[step](cap))
 
 
@@ -71,6 +91,11 @@ def _step(step: int, lm: LanguageModel, cap: Capture) -> None:
     with st.container(border=True):
         st.markdown(f"**Try this.** {info.task}")
         check = DRAW[step - 1](lm, cap)
+        state, hint = ACTIONS.get(step, (lambda: None, ""))
+        did_act = lesson_progress.acted(step, state())  # every run: the first one records the arrival
+        if check is not None and check.passed and not did_act:
+            st.caption(("You finished this task earlier. " if step in lesson_progress.done() else "") + hint)
+            check = None  # what a link or a preset shows is not the learner's answer
         lesson_progress.verdict(step, check)
     cols = st.columns([1, 1, 2])
     cols[0].button("← Previous", key="lesson_prev", on_click=_go, args=(step - 1,), disabled=step == 1,
@@ -80,17 +105,23 @@ def _step(step: int, lm: LanguageModel, cap: Capture) -> None:
     cols[2].page_link(info.deeper, label=f"Go deeper: {info.deeper_title}", icon=":material/open_in_new:")
 
 
+def _link(step: int) -> None:
+    """The step and the finished steps ride in the link, so a reload keeps the learner's place."""
+    links.page_params(step=str(step), **({"done": lesson_progress.as_param()} if lesson_progress.done() else {}))
+
+
 st.title("Lesson: inside a transformer, step by step")
 _read_url()
-current = int(st.session_state.setdefault(STEP, 1))  # the stepper's value (drawn last: its ✓ marks are fresh)
-links.page_params(step=str(current))
+current = int(kit.bind(STEP, range(1, len(STEPS) + 1), 1))  # type: ignore[arg-type]
+_link(current)
 lm, cap = kit.current_model(), kit.current_capture()
 left, right = st.columns([1, 3], gap="large")
 if lm is not None and cap is not None:
-    _apply_presets(current, cap)
+    _arrive(current, cap)
     with right:
         _step(current, lm, cap)
 with left:
     _stepper()
-    st.caption("The prompt is the sidebar's: change it and every step follows. The step is in the link: "
-               "copy it to send someone here.")
+    st.caption("The prompt is the sidebar's: change it and every step follows. The step and your progress are "
+               "in the link: copy it to come back, or send it to someone.")
+_link(current)

@@ -43,8 +43,8 @@ def _figure(pipe: HeadPipeline, head: int, cap: Capture, step: pipeline_figures.
 
 
 def _position_answer(cap: Capture, label: str, key: str) -> int | None:
-    return st.selectbox(label, list(range(cap.n_tokens)), index=None, key=key,
-                        format_func=lambda p: kit.position_label(cap, p), placeholder="Pick a token…")
+    labels = {p: kit.position_label(cap, p) for p in range(cap.n_tokens)}
+    return kit.picker(label, labels, key=key, default=None, placeholder="Pick a token…", persist_state="session")
 
 
 def scores(lm: LanguageModel, cap: Capture) -> checks.Check | None:
@@ -66,7 +66,7 @@ def mask(lm: LanguageModel, cap: Capture) -> checks.Check | None:
         return None
     _figure(pipe, head, cap, "masked", "lesson_masked")
     answer = st.number_input(f"Hidden scores for these {cap.n_tokens} tokens", min_value=0, value=None, step=1,
-                             key="lesson_hidden_count")
+                             key="lesson_hidden_count", persist_state="session")
     return None if answer is None else checks.count(answer, int(pipe.masked.sum()), "hidden scores")
 
 

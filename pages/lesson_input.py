@@ -37,7 +37,7 @@ def embedding_matrix(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     st.caption(f"The embedding matrix is {rows:,} rows (one per token) × {cols} numbers. The prompt's first "
                f"token, {cap.tokens[0]}, reads row {int(cap.token_ids[0])}.")
     answer = st.number_input("Numbers in the embedding matrix", min_value=0, value=None, step=1,
-                             key="lesson_embedding_count")
+                             key="lesson_embedding_count", persist_state="session")
     return None if answer is None else checks.count(answer, table.params, "numbers in the embedding matrix")
 
 

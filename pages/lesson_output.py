@@ -56,8 +56,8 @@ def mlp(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     fig, shares = drawn
     st.caption(model_text.mlp_shape(lm.facts))  # this model's MLP, in words
     plotly_chart(fig, key="lesson_mlp")
-    picked = st.selectbox("Block whose MLP pushes the top token up the most", list(range(len(shares))), index=None,
-                          key="lesson_mlp_block", placeholder="Pick a block…")
+    picked = kit.picker("Block whose MLP pushes the top token up the most", {b: str(b) for b in range(len(shares))},
+                        key="lesson_mlp_block", default=None, placeholder="Pick a block…", persist_state="session")
     return None if picked is None else checks.strongest_block(shares, int(picked))
 
 
@@ -100,7 +100,8 @@ def _generation(lm: LanguageModel, cap: Capture, t: float, seed: int) -> None:
 
 def sampling(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     t = float(st.session_state.get("temperature", 1.0))
-    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=None, step=1, key="lesson_seed")
+    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=None, step=1, key="lesson_seed",
+                           persist_state="session")
     p = probabilities(cap.logits[-1], t)
     drawn = None if seed is None else sample_token(p, int(seed))
     _bars(lm, cap, t, "lesson_sampling", chosen=drawn)

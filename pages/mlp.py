@@ -95,12 +95,9 @@ def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, p
                       column_config={c: st.column_config.NumberColumn(format="%+.3f") for c in ("activation", "direct effect")})
     cols[0].caption(f"All {eff.effects.size:,} neurons add up to {eff.effects.sum():+.3f}, plus {eff.bias:+.3f} "
                     f"from the bias: {eff.total:+.3f}, the block's MLP bar on the Attribution page ({bar:+.3f}).")
-    options = [int(n) for n in strongest]
-    if st.session_state.get("mlp_neuron") not in options:
-        st.session_state["mlp_neuron"] = options[0]
+    labels = {int(n): f"N{n}  (effect {eff.effects[n]:+.3f})" for n in strongest}
     with cols[1]:
-        neuron = int(st.selectbox("Neuron", options, key="mlp_neuron",
-                                  format_func=lambda n: f"N{n}  (effect {eff.effects[n]:+.3f})"))
+        neuron = int(kit.picker("Neuron", labels, key="mlp_neuron", default=next(iter(labels))))
         st.metric(f"Direct effect on {choice.metric}", f"{eff.effects[neuron]:+.3f}",
                   help="activation × (its output column · the unembedding row(s) × final-norm weight) / the norm's divisor")
         vocab = neuron_vocab(lm, layer, neuron, k=10)

@@ -80,14 +80,13 @@ def _prompts() -> tuple[str, str]:
 
 
 def _answer(lm, label: str, key: str, options: list[int], pair) -> int:
-    """One answer token among both runs' likeliest next tokens (the example's answer included)."""
+    """One answer token among both runs' likeliest next tokens (the example's answer included); a new
+    pair starts on the example's answer, else the top token. Labels carry this pair's probabilities."""
     p, q = probabilities(pair.clean.last_logits, 1.0), probabilities(pair.corrupted.last_logits, 1.0)
     names = readable_tokens(lm.tokenizer, options)
+    labels = {i: f"{name}  (clean {p[i]:.1%} · corrupted {q[i]:.1%})" for i, name in zip(options, names)}
     wanted = answer_id(lm, st.session_state.get(key + "_text", ""))
-    if st.session_state.get(key) not in options:  # a new pair: the example's answer, else the top token
-        st.session_state[key] = wanted if wanted in options else options[0]
-    return st.selectbox(label, options, key=key,
-                        format_func=lambda i: f"{names[options.index(i)]}  (clean {p[i]:.1%} · corrupted {q[i]:.1%})")
+    return int(kit.picker(label, labels, key=key, default=wanted if wanted in options else options[0]))
 
 
 def _answer_options(lm, pair) -> list[int]:

@@ -93,7 +93,12 @@ def test_make_the_model_say_paris() -> None:
     at = open_lesson(step="10", prompt="The capital of England is")
     assert any("not 'Paris'" in t for t in verdicts(at)[1])
     at = open_lesson(step="10", prompt="The Eiffel Tower is in the city of")
+    assert not verdicts(at)[0] and 10 not in at.session_state["lesson_done"]  # a link never arrives solved
+    assert any("Edit the prompt in the sidebar" in c.value for c in at.caption)
+    at.session_state["prompt"] = "The Eiffel Tower stands in the city of"  # the learner's own edit
+    at.run()
     assert any("most likely next token is 'Paris'" in t for t in verdicts(at)[0])
+    assert 10 in at.session_state["lesson_done"]
 
 
 def test_next_moves_on_and_presets_the_softmax_step() -> None:
