@@ -1,6 +1,12 @@
 """One layer's attention, step by step, from the queries, keys and values the model really used
 (after rotary embeddings): raw scores, the causal mask, the softmax pattern, the value norms.
 
+Learned attention sinks (gpt-oss): each head has one extra logit that joins the softmax as a column no
+key owns and writes nothing, so a row's weights over the keys add up to less than 1. Our softmax
+includes it, and `sink_weight` says how much of each row it took. Every recording is checked against
+the family's own eager attention rerun in float32: where our steps do not rebuild its weights, or its
+output is not those weights times the values, step by step refuses and says which.
+
 How it records: transformers dispatches attention through a registry (`AttentionInterface`). We
 register "xray_record", which runs the model family's own eager attention and keeps its inputs for
 the one layer asked for. `LanguageModel.forward` swaps it in and restores the previous one; the same
@@ -8,6 +14,7 @@ name must be registered for masks too, or the model would run with no causal mas
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +32,7 @@ from .errors import CaptureError, UnsupportedModelError
 from .language_model import LanguageModel
 
 RECORDING = "xray_record"
+PATTERN_TOLERANCE = 1e-4  # our float64 softmax against the family's float32 one: rounding is ~1e-7
 _TARGETS: dict[int, _Slot] = {}  # id(attention module) -> where its inputs go
 _TARGETS_LOCK = threading.Lock()
 
@@ -51,10 +59,13 @@ class HeadPipeline:
     pattern: np.ndarray  # (H, T, T) the attention weights the model itself computed
     scaling: float  # the factor on q.k (1/sqrt(head_dim) for most models)
     group_size: int  # query heads per key/value head
+    sinks: np.ndarray | None = None  # (H,) learned sink logit per head (gpt-oss); None: the model has none
+    sink_weight: np.ndarray | None = None  # (H, T) share of each query row the sink took: 1 - the row's sum
 
     def __post_init__(self) -> None:
-        for name in ("query", "key", "value", "scores", "masked", "pattern"):
-            getattr(self, name).setflags(write=False)
+        for name in ("query", "key", "value", "scores", "masked", "pattern", "sinks", "sink_weight"):
+            if getattr(self, name) is not None:
+                getattr(self, name).setflags(write=False)
 
     @property
     def n_heads(self) -> int:
@@ -73,11 +84,15 @@ class HeadPipeline:
         """(T, T) raw scores with -inf where the mask hides a key."""
         return np.where(self.masked, -np.inf, self.scores[head]).astype(np.float32)
 
+    @property
+    def has_sinks(self) -> bool:
+        return self.sinks is not None
+
     def softmax(self, head: int) -> np.ndarray:
-        """(T, T) our own softmax of the masked scores (equals `pattern` up to rounding)."""
-        s = self.masked_scores(head).astype(np.float64)
-        e = np.exp(s - s.max(axis=-1, keepdims=True))
-        return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+        """(T, T) our own softmax of the masked scores, the sink's column included and then dropped
+        (equals `pattern` up to rounding)."""
+        sink = None if self.sinks is None else float(self.sinks[head])
+        return _softmax(self.masked_scores(head), sink)[:, :-1].astype(np.float32)
 
     def value_norms(self, head: int) -> np.ndarray:
         """(T,) length of each key position's value vector for this head's kv head."""
@@ -88,10 +103,50 @@ class HeadPipeline:
         return self.pattern[head] * self.value_norms(head)[None, :]
 
 
+def _softmax(masked: np.ndarray, sink: float | None) -> np.ndarray:
+    """(T, T + 1) float64 softmax of masked scores (T, T) with the sink logit as a last column (weight 0
+    when there is no sink): the column is what the rows lose."""
+    column = np.full((masked.shape[0], 1), -np.inf if sink is None else sink)  # (T, 1)
+    s = np.concatenate([masked.astype(np.float64), column], axis=-1)  # (T, T + 1)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _sink_weights(scores: np.ndarray, masked: np.ndarray, sinks: np.ndarray | None) -> np.ndarray | None:
+    """(H, T) the weight each head's sink takes from each query row; None without sinks."""
+    if sinks is None:
+        return None
+    rows = [_softmax(np.where(masked, -np.inf, scores[h]), float(sinks[h]))[:, -1] for h in range(len(sinks))]
+    return np.stack(rows).astype(np.float32)  # (H, T)
+
+
 def _family_eager(module: nn.Module) -> Callable:
     """The eager attention of the module's own model family (Llama's when it has none)."""
     family = sys.modules.get(type(module).__module__)
     return getattr(family, "eager_attention_forward", modeling_llama.eager_attention_forward)
+
+
+def _sink_logits(module: nn.Module, kwargs: dict) -> torch.Tensor | None:
+    """(H,) the learned sinks the family passes along (`s_aux`) or keeps on the module; None without."""
+    sinks = kwargs.get("s_aux")
+    if sinks is None:
+        sinks = getattr(module, "sinks", None)
+    return sinks if isinstance(sinks, torch.Tensor) else None
+
+
+def _float32(tensor):
+    """A float tensor in float32 (masks of bools and absent masks as they are)."""
+    return tensor.float() if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() else tensor
+
+
+def _reference(module: nn.Module, query, key, value, attention_mask, output, weights, scaling, **kwargs):
+    """The family's eager attention in float32 on the same inputs: (1, T, H, hd) output, (1, H, T, T)
+    weights. A float32 model's own call already is; a 16-bit one is run again (while its weights are
+    in place: offloaded blocks only have them during their forward)."""
+    if query.dtype == torch.float32:
+        return output, weights
+    return _family_eager(module)(module, *map(_float32, (query, key, value, attention_mask)),
+                                 scaling=scaling, dropout=0.0, **kwargs)
 
 
 def _record(module: nn.Module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
@@ -101,8 +156,13 @@ def _record(module: nn.Module, query, key, value, attention_mask, scaling=None, 
     slot = _TARGETS.get(id(module))
     if slot is not None:
         used = scaling if scaling is not None else query.shape[-1] ** -0.5
+        sinks = _sink_logits(module, kwargs)
+        ref_out, ref_weights = _reference(module, query, key, value, attention_mask, output, weights, scaling,
+                                          **kwargs)
         slot.tensors = {"query": query, "key": key, "value": value, "mask": attention_mask,
-                        "weights": weights, "scaling": float(used), "softcap": kwargs.get("softcap")}
+                        "weights": weights, "scaling": float(used), "softcap": kwargs.get("softcap"),
+                        "sinks": None if sinks is None else _to_numpy(sinks),
+                        "ref_out": ref_out, "ref_weights": ref_weights}
         raise _Recorded
     return output, weights
 
@@ -156,6 +216,50 @@ def _check_supported(lm: LanguageModel) -> None:
         )
 
 
+OWN_PATTERNS = " The captured patterns on the other pages are the model's own."
+
+
+def _refuse(lm: LanguageModel, why: str, tail: str = OWN_PATTERNS) -> UnsupportedModelError:
+    """The refusal, naming the architecture, its model type and the reason."""
+    config = lm.model.config
+    return UnsupportedModelError(f"Attention step by step is not available for {lm.summary.architecture} "
+                                 f"({config.model_type}): {why}{tail}")
+
+
+def _check_exact(lm: LanguageModel, pipe: HeadPipeline, rec: dict) -> None:
+    """Our softmax (sinks included) must rebuild the family's float32 weights, and those weights times
+    the values must be its output: otherwise a step would show a number the model never used."""
+    weights_off, output_off = _differences(pipe, rec["ref_weights"][0], rec["ref_out"][0])
+    if weights_off > PATTERN_TOLERANCE and pipe.has_sinks:
+        plain = dataclasses.replace(pipe, sinks=None, sink_weight=None)
+        if _differences(plain, rec["ref_weights"][0], rec["ref_out"][0])[0] <= PATTERN_TOLERANCE:
+            raise _refuse(lm, "its learned attention sinks do not join the softmax but scale each head's output "
+                          "after it, so the pattern it reports (rows adding up to 1) is not the weights that "
+                          "moved the output, and the value step would misstate what each key moves.", tail="")
+    if weights_off > PATTERN_TOLERANCE:
+        raise _refuse(lm, f"its attention weights are not the softmax of the scores shown here (they differ by "
+                      f"up to {weights_off:.3g}): the family computes them in a way these steps do not follow.")
+    if output_off > PATTERN_TOLERANCE:
+        raise _refuse(lm, f"its attention output is not the pattern times the values (off by up to "
+                      f"{output_off:.3g}): the family changes it after the softmax (an attention sink applied as "
+                      "a scale on the output, for one), so the value step would misstate what each key moves.")
+
+
+def _differences(pipe: HeadPipeline, weights: torch.Tensor, output: torch.Tensor) -> tuple[float, float]:
+    """Largest gap of our softmax from the family's weights (H, T, T), and of those weights times the
+    values from its output (T, H, hd), relative to the output's size. One head at a time: no (H, T, T) copies."""
+    if output.shape[:2] != (pipe.scores.shape[-1], pipe.n_heads):  # (T, H) expected
+        return 0.0, float("inf")
+    scale = max(1.0, float(output.abs().max()))
+    weights_off = output_off = 0.0
+    for h in range(pipe.n_heads):
+        theirs = _to_numpy(weights[h])  # (T, T)
+        weights_off = max(weights_off, float(np.abs(pipe.softmax(h) - theirs).max()))
+        rebuilt = theirs @ pipe.value[pipe.kv_head(h)]  # (T, hd)
+        output_off = max(output_off, float(np.abs(rebuilt - _to_numpy(output[:, h])).max()) / scale)
+    return weights_off, output_off
+
+
 @contextmanager
 def _target(module: nn.Module, slot: _Slot) -> Iterator[None]:
     """Let the recording attention keep `module`'s inputs in `slot` for one pass."""
@@ -188,15 +292,20 @@ def head_pipeline(lm: LanguageModel, token_ids: np.ndarray | list[int], layer: i
     ids = [int(i) for i in token_ids]
     rec = _run_recording(lm, layer, ids)
     query, key = rec["query"], rec["key"]  # (1, H, T, hd), (1, KV, T, hd)
-    n = len(ids)
-    return HeadPipeline(
+    scores = _scores(query, key, rec["scaling"], rec["softcap"])  # (H, T, T)
+    masked = _hidden(rec["mask"], len(ids))  # (T, T)
+    pipe = HeadPipeline(
         layer=layer,
         query=_to_numpy(query[0]),
         key=_to_numpy(key[0]),
         value=_to_numpy(rec["value"][0]),
-        scores=_scores(query, key, rec["scaling"], rec["softcap"]),
-        masked=_hidden(rec["mask"], n),
+        scores=scores,
+        masked=masked,
         pattern=_to_numpy(rec["weights"][0]),
         scaling=rec["scaling"],
         group_size=max(1, query.shape[1] // key.shape[1]),
+        sinks=rec["sinks"],
+        sink_weight=_sink_weights(scores, masked, rec["sinks"]),
     )
+    _check_exact(lm, pipe, rec)
+    return pipe

@@ -55,6 +55,9 @@ def _one_query(pipe: HeadPipeline, head: int, cap: Capture) -> None:
             for k in range(cap.n_tokens)]
     st.dataframe(rows, hide_index=True, column_config={
         "weight": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
+    note = draw.sink_row_note(pipe, head, q)
+    if note:
+        st.caption(note)
 
 
 def explanation(facts: ModelFacts) -> str:
@@ -87,6 +90,9 @@ if cap is not None and lm is not None:
     else:
         st.caption(draw.head_caption(pipe, head))
         _steps(pipe, head, cap, _window(cap))
+        sink = draw.sink_caption(pipe, head)
+        if sink:
+            st.caption(sink)
         _one_query(pipe, head, cap)
 if lm is not None:
     kit.explain("How one head turns scores into a pattern", explanation(lm.facts))

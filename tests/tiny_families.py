@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 PROMPT = "The cat sat on the mat and the dog"  # every token id < VOCAB
-VOCAB = 4096  # a small unembedding keeps 34 families fast; the tokenizer's ids above it are never used
+VOCAB = 4096  # a small unembedding keeps 35 families fast; the tokenizer's ids above it are never used
 SIZE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
             max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=None)
 GPT_STYLE = dict(n_embd=32, n_layer=2, n_head=4, n_positions=256)
@@ -45,7 +45,12 @@ FAMILIES: dict[str, dict] = {  # model_type -> what differs from SIZE (geometry,
     "falcon": {},
     "mpt": dict(d_model=32, n_heads=4, n_layers=2, max_seq_len=256),
     "persimmon": {},
+    "gpt_oss": dict(num_key_value_heads=2, head_dim=8, num_local_experts=4, num_experts_per_tok=2, sliding_window=4,
+                    rope_parameters=dict(rope_type="yarn", rope_theta=150000.0, factor=32.0, beta_fast=32.0,
+                                         beta_slow=1.0, original_max_position_embeddings=8)),  # 8 x 32 = 256
 }
+SINK_SCALE = 2.0  # spread of the learned attention sinks (gpt-oss): init leaves them ~0.02, too close to 0
+
 
 def build(family: str, vocab_size: int = VOCAB, seed: int = 0) -> torch.nn.Module:
     """A tiny random model of one family (eager attention: the capture reads its patterns)."""
@@ -53,4 +58,16 @@ def build(family: str, vocab_size: int = VOCAB, seed: int = 0) -> torch.nn.Modul
 
     torch.manual_seed(seed)
     config = AutoConfig.for_model(family, vocab_size=vocab_size, **{**SIZE, **FAMILIES[family]})
-    return AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    spread_sinks(model, seed)
+    return model
+
+
+def spread_sinks(model: torch.nn.Module, seed: int) -> None:
+    """Give every learned attention sink a clearly nonzero logit, so a plain softmax would be visibly off."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            sinks = getattr(module, "sinks", None)
+            if isinstance(sinks, torch.nn.Parameter):
+                sinks.copy_(torch.randn(sinks.shape, generator=generator) * SINK_SCALE)  # (H,)

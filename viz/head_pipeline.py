@@ -98,3 +98,23 @@ def head_caption(pipe: HeadPipeline, head: int) -> str:
     return (f"Block {pipe.layer}, head {head} reads key/value head {kv}, shared with query heads {shared} "
             f"(grouped-query attention, {pipe.group_size} query heads per key/value head). "
             f"Scale on q·k: {pipe.scaling:.4f}.")
+
+
+def sink_caption(pipe: HeadPipeline, head: int) -> str | None:
+    """Plain text for a model with learned attention sinks (gpt-oss): why the rows of (c) add up to
+    less than 1, and how much went to the sink. None for a model without sinks."""
+    if pipe.sinks is None or pipe.sink_weight is None:
+        return None
+    share = pipe.sink_weight[head]  # (T,)
+    return (f"Attention sink: this model gives head {head} one more logit in its softmax ({pipe.sinks[head]:.2f}, "
+            "learned in training) that belongs to no token and writes nothing. It took "
+            f"{share.min():.0%} to {share.max():.0%} of a row's weight here (mean {share.mean():.0%}), so each row "
+            "of (c) adds up to 1 minus that share.")
+
+
+def sink_row_note(pipe: HeadPipeline, head: int, query: int) -> str | None:
+    """One query row's split between the keys and the sink; None for a model without sinks."""
+    if pipe.sink_weight is None:
+        return None
+    sink = float(pipe.sink_weight[head, query])
+    return f"The keys share {1 - sink:.3f} of this row's weight; the attention sink took the other {sink:.3f}."
