@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from model.capture import Capture
 from model.tokens import character_labels
 from viz.export import file_name
-from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks, tick_label_px
+from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks, readable, tick_label_px
 
 MASK_NAME = "future tokens: masked"
 MASK_GREY = "#c4c7cc"
@@ -115,7 +115,7 @@ def head_heatmap(cap: Capture, layer: int, head: int) -> go.Figure:
     )
     fig.update_xaxes(title="key: the token being read", tickangle=-90, **_ticks(cap.tokens, PLOT_WIDTH))
     fig.update_yaxes(title="query: the token reading", autorange="reversed", **_ticks(cap.tokens, height - 270))
-    return fig
+    return readable(fig)
 
 
 def query_bars(cap: Capture, layer: int, head: int, position: int) -> go.Figure:
@@ -135,7 +135,7 @@ def query_bars(cap: Capture, layer: int, head: int, position: int) -> go.Figure:
     )
     fig.update_xaxes(title="earlier token (key)", tickangle=-90, **ticks)
     fig.update_yaxes(title="attention weight", range=[0, 1], gridcolor="#e6e8eb", automargin=False)
-    return fig
+    return readable(fig)
 
 
 def _difference_range(diff: np.ndarray) -> float:
@@ -176,7 +176,7 @@ def compare_heads(cap: Capture, first: tuple[int, int], second: tuple[int, int])
     fig.update_yaxes(autorange="reversed", **_ticks(cap.tokens, _size(min(cap.n_tokens, 24)) - 270))
     fig.update_yaxes(showticklabels=False, col=2)
     fig.update_yaxes(showticklabels=False, col=3)
-    return fig
+    return readable(fig)
 
 
 def attention_csv(cap: Capture, layer: int, head: int) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
-from viz.labels import escape
+from viz.labels import escape, readable
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.attribution import Attribution
@@ -53,7 +53,7 @@ def attribution_figure(attr: Attribution, token_text: str, height: int = 460, ve
                       title=f"Direct effect on {label} at position {attr.position}",
                       xaxis=dict(title="block (0-based)", type="category"), yaxis_title="logit share",
                       legend=dict(orientation="h", y=1.08))
-    return fig
+    return readable(fig)
 
 
 def summary_rows(attr: Attribution) -> list[dict]:

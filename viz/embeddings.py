@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .labels import escape, stream_name
+from .labels import escape, readable, stream_name
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 GROUP_STYLE = {  # marker style per group of points on the map
@@ -60,7 +60,7 @@ def _layout(fig: go.Figure, explained: np.ndarray, title: str, height: int = 560
         fig.update_layout(scene=dict(xaxis_title=titles[0], yaxis_title=titles[1], zaxis_title=titles[2]))
     else:
         fig.update_layout(xaxis_title=titles[0], yaxis_title=titles[1])
-    return fig
+    return readable(fig)
 
 
 def token_map_figure(coords: np.ndarray, labels: list[str], hovers: list[str], groups: list[str],
@@ -108,7 +108,7 @@ def trajectory_figure(paths: np.ndarray, names: list[str], explained: np.ndarray
     fig = _layout(fig, explained, title, height=620)
     fig.add_annotation(text="○ start (embedding) → ◆ end (after the last block)", showarrow=False,
                        xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom")
-    return fig
+    return readable(fig)
 
 
 def nearest_rows(tokens: list[str], ids: list[int], scores: list[float]) -> list[dict]:

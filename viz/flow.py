@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks
+from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks, readable
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.flow_graph import Edge, FlowPaths
@@ -145,7 +145,7 @@ def flow_figure(paths: FlowPaths, *, width_px: int = 1100) -> go.Figure:
         yaxis=dict(tickmode="array", tickvals=rows, ticktext=[level_name(2 * r) for r in rows], tickfont=TICK_FONT,
                    range=[-0.4, L + 0.4], showgrid=True, gridcolor="#eeeeee", zeroline=False),
     )
-    return fig
+    return readable(fig)
 
 
 def picked_head(points: list[dict]) -> tuple[int, int] | None:

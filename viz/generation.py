@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from model.generation import Step
 
-from .labels import escape, short
+from .labels import TICK_FONT, escape, readable, short
 
 _BAR, _SELECTED = "#3b6fd8", "#e8890c"
 
@@ -32,10 +32,10 @@ def history_figure(steps: list[Step], selected: int | None = None) -> go.Figure:
     ))
     fig.update_layout(
         height=300, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(title="probability when chosen", range=[0, 1.15]),
-        xaxis=dict(type="category", tickangle=-45 if len(steps) > 8 else 0, tickfont=dict(family="monospace")),
+        xaxis=dict(type="category", tickangle=-45 if len(steps) > 8 else 0, tickfont=TICK_FONT),
         title="Each generated token and how likely it was",
     )
-    return fig
+    return readable(fig)
 
 
 def alternatives_rows(step: Step) -> list[dict]:

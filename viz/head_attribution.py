@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.labels import escape
+from viz.labels import escape, readable
 
 if TYPE_CHECKING:  # types only
     from model.head_attribution import HeadAttribution
@@ -30,7 +30,7 @@ def head_heatmap(heads: HeadAttribution, metric: str, height: int | None = None)
     fig.update_xaxes(type="category", side="top")
     fig.update_layout(height=height or max(360, 16 * L + 120), margin=dict(l=10, r=10, t=70, b=10),
                       title=f"Each head's direct effect on {what} at position {heads.position}")
-    return fig
+    return readable(fig)
 
 
 def top_head_rows(heads: HeadAttribution, n: int = 8) -> list[dict]:

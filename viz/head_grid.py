@@ -12,6 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from viz.labels import readable
+
 CELL = 36  # pixels per thumbnail, border included
 _LOW = np.array([255, 255, 255], dtype=np.float32)  # weight 0: white
 _HIGH = np.array([8, 48, 107], dtype=np.float32)  # weight 1: dark blue (end of plotly's Blues)
@@ -129,11 +131,11 @@ def grid_figure(
         margin=dict(l=10, r=10, t=30, b=40), dragmode=False,
         plot_bgcolor="white", clickmode="event+select",
         xaxis=dict(title="block", tickmode="linear", dtick=1 if L <= 40 else 5, range=[-0.5, L - 0.5],
-                   showgrid=False, zeroline=False, tickfont_size=10, side="top"),
+                   showgrid=False, zeroline=False, side="top"),
         yaxis=dict(title="head", tickmode="linear", dtick=1, range=[H - 0.5, -0.5], showgrid=False,
-                   zeroline=False, tickfont_size=10),
+                   zeroline=False),
     )
-    return go.Figure(data=[image, points, _badges_trace(badge_text(scores, threshold))], layout=layout)
+    return readable(go.Figure(data=[image, points, _badges_trace(badge_text(scores, threshold))], layout=layout))
 
 
 def _badges_trace(text: np.ndarray) -> go.Scatter:

@@ -3,13 +3,56 @@ show as text; plus the one tick style every token axis uses."""
 from __future__ import annotations
 
 import html
+import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 from model.tokens import character_labels
 
-TICK_FONT = dict(size=11, color="#1f2430", family="ui-monospace, monospace")  # dark, not plotly's pale grey
-TICK_CHAR_PX = 6.7  # TICK_FONT's monospace advance (0.6 em of 11 px, rounded up)
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+INK = "#111827"  # near black: the light theme's #808495 grey washes out on a projector
+TICK_SIZE = 12  # px, the smallest text a figure draws: readable from the back of a room at 1280 x 720
+TICK_FONT = dict(size=TICK_SIZE, color=INK, family="ui-monospace, monospace")  # token axes
+TICK_CHAR_PX = 7.3  # TICK_FONT's monospace advance (0.6 em of 12 px, rounded up)
 PX_PER_LABEL = 13  # a label needs about this many pixels across the axis to stay apart from the next
+
+
+_BYTE = re.compile(r"<0x[0-9A-F]{2}>")
+BYTE_NOTE = ("byte token: the tokenizer has no piece for this character, so it spells the character's "
+             "UTF-8 bytes, one or a few to a token (<0xF0> is the byte F0 in hexadecimal)")
+
+
+def is_byte_token(token: str) -> bool:
+    """A readable token (model/tokens.py) that holds raw bytes such as <0xF0>: part of a character the
+    vocabulary has no piece for (an emoji, say)."""
+    return bool(_BYTE.search(token))
+
+
+def readable(fig: go.Figure) -> go.Figure:
+    """Every axis's tick labels and title, colour bars, legends and notes in INK, ticks at least TICK_SIZE:
+    the one text style of every figure (the browser's light theme would draw them pale grey)."""
+    fig.update_layout(font_color=INK, legend_font_color=INK)
+    scenes = [axis for scene in fig.select_scenes() for axis in (scene.xaxis, scene.yaxis, scene.zaxis)]
+    for axis in (*fig.select_xaxes(), *fig.select_yaxes(), *scenes):
+        axis.tickfont.color = INK
+        axis.tickfont.size = max(axis.tickfont.size or TICK_SIZE, TICK_SIZE)
+        axis.title.font.color = INK
+    for trace in fig.data:
+        bars = [trace.colorbar] if "colorbar" in trace else []
+        if "marker" in trace and "colorbar" in trace.marker and trace.marker.showscale:
+            bars.append(trace.marker.colorbar)
+        for bar in bars:
+            bar.tickfont.color = INK
+            bar.tickfont.size = max(bar.tickfont.size or TICK_SIZE, TICK_SIZE)
+    return fig
+
+
+def points(change: float, digits: int = 1) -> str:
+    """A difference of two probabilities in percentage points, '-5.0 pp': 50% -> 45% is -5 points,
+    not -5% (which would read as a tenth of 50%)."""
+    return f"{100 * change:+.{digits}f} pp"
 
 
 def stream_name(index: int) -> str:

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from model.tokens import character_labels
-from viz.labels import TICK_FONT, cell_text, escape, fit_ticks, short, stream_names, tick_label_px
+from viz.labels import TICK_FONT, cell_text, escape, fit_ticks, readable, short, stream_names, tick_label_px
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.logit_lens import LogitLens
@@ -76,7 +76,7 @@ def lens_heatmap(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, targ
                       margin=dict(l=tick_label_px(row_names(n_rows)) + 40, r=10, t=40,
                                   b=tick_label_px(x[::step]) + 45),
                       title="Top next-token guess at every depth (embedding, then after each block)")
-    return fig
+    return readable(fig)
 
 
 def tracked_figure(lens: LogitLens, position: int, target_text: str) -> go.Figure:
@@ -97,7 +97,7 @@ def tracked_figure(lens: LogitLens, position: int, target_text: str) -> go.Figur
     fig.update_xaxes(type="category", tickfont=TICK_FONT)
     fig.update_layout(height=400, margin=dict(l=10, r=70, t=80, b=10), legend=dict(orientation="h", y=1.08),
                       title=f"The model's final choice at position {position}: {label}")
-    return fig
+    return readable(fig)
 
 
 def metric_figure(values: np.ndarray, metric: str, position: int) -> go.Figure:
@@ -110,4 +110,4 @@ def metric_figure(values: np.ndarray, metric: str, position: int) -> go.Figure:
     fig.update_xaxes(type="category", tickfont=TICK_FONT)
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=50, b=10), yaxis_title="logits",
                       title=f"{what} read at every depth at position {position}")
-    return fig
+    return readable(fig)

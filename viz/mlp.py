@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.labels import TICK_FONT, axis_labels, escape, short
+from viz.labels import TICK_FONT, axis_labels, escape, readable, short
 
 if TYPE_CHECKING:  # types only
     from model.mlp import MlpSteps
@@ -58,7 +58,7 @@ def stages_figure(steps: MlpSteps) -> go.Figure:
     fig.update_xaxes(automargin=False)
     fig.update_yaxes(automargin=False)
     fig.update_annotations(font_size=12, x=0, xanchor="left")
-    return fig
+    return readable(fig)
 
 
 def top_neurons(values: np.ndarray, n: int) -> np.ndarray:
@@ -86,7 +86,7 @@ def neurons_heatmap(hidden: np.ndarray, tokens: list[str], neurons: np.ndarray, 
     fig.update_xaxes(type="category", side="top", tickfont=TICK_FONT)
     fig.update_layout(height=max(320, 20 * T + 140), margin=dict(l=10, r=10, t=80, b=10),
                       title=f"Block {layer}: the neurons that fire most at the chosen position, over the prompt")
-    return fig
+    return readable(fig)
 
 
 def layers_figure(hidden_at: np.ndarray, n: int, position: int) -> go.Figure:
@@ -105,7 +105,7 @@ def layers_figure(hidden_at: np.ndarray, n: int, position: int) -> go.Figure:
     fig.update_xaxes(type="category", side="top", title="rank by |activation| (cell text = neuron index)")
     fig.update_layout(height=max(360, 18 * L + 140), margin=dict(l=10, r=10, t=90, b=10),
                       title=f"Every block's strongest neurons at position {position}")
-    return fig
+    return readable(fig)
 
 
 def neuron_tokens_figure(tokens: list[str], activations: np.ndarray, neuron: int, layer: int,
@@ -132,7 +132,7 @@ def neuron_tokens_figure(tokens: list[str], activations: np.ndarray, neuron: int
     fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_layout(height=60 + 42 * n_rows, margin=dict(l=10, r=10, t=40, b=10),
                       title=f"Block {layer} neuron {neuron} over the prompt")
-    return fig
+    return readable(fig)
 
 
 def effect_rows(neurons: np.ndarray, activations: np.ndarray, effects: np.ndarray) -> list[dict]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .labels import TICK_FONT, escape, short, stream_names
+from .labels import TICK_FONT, escape, readable, short, stream_names
 
 VIEW_TITLES = {
     "residual": "Residual stream",
@@ -53,7 +53,7 @@ def patching_heatmap(values: np.ndarray, rows: list[str], cols: list[str], title
     fig.update_layout(title=title, height=max(320, 22 * len(rows) + 140), margin=dict(l=10, r=10, t=50, b=10))
     fig.update_xaxes(tickfont=TICK_FONT, tickangle=-45, type="category")
     fig.update_yaxes(tickfont=TICK_FONT, type="category")
-    return fig
+    return readable(fig)
 
 
 def agreement_figure(exact: np.ndarray, estimate: np.ndarray, ran: np.ndarray, labels: list[str]) -> go.Figure:
@@ -73,7 +73,7 @@ def agreement_figure(exact: np.ndarray, estimate: np.ndarray, ran: np.ndarray, l
     fig.update_layout(title="Estimate vs exact, one dot per patched cell", height=380,
                       margin=dict(l=10, r=10, t=50, b=10), xaxis_title="exact patching",
                       yaxis_title="attribution patching (estimate)")
-    return fig
+    return readable(fig)
 
 
 def cell_names(rows: list[str], cols: list[str], ran: np.ndarray) -> list[str]:
