@@ -127,11 +127,12 @@ _draw_navigation()
 first_paint = _first_paint(page)
 
 with _collector_paused(first_paint is not None):
-    from pages import links, models, shared_keys, sidebar  # noqa: E402  (after the first paint: the model floor)
+    from pages import links, models, session, shared_keys, sidebar  # noqa: E402  (after the first paint: the model floor)
 
     shared_keys.carry()
     notices = links.read_url_once()
     sidebar.render()
+    shared_keys.follow_prompt(session.prompt())
     if first_paint is not None:
         with first_paint.container():
             st.title(page.title)

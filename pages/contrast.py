@@ -17,7 +17,7 @@ from pages import pickers
 N_CHOICES = 10
 TOKEN_A, TOKEN_B = "attr_token", "contrast_token"  # session keys shared by the pages that explain a logit
 NO_B = -1  # B's "none" option: an int like the others (a None value would show as an empty box)
-_TYPED, _NOTE = "_contrast_typed", "_contrast_note"  # token ids typed in as B; why a typed text was refused
+_TYPED, _NOTE = "_contrast_typed", "_contrast_note"  # tokens typed in or linked, offered to A and B; why a text was refused
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,14 @@ def _typed(tokenizer, key: str) -> None:
     token = single_token(tokenizer, value)
     if token is None:
         st.session_state[_NOTE] = (key, f"“{value}” is more than one token for this model: type a single token.")
+        st.session_state[key] = None
     else:
-        st.session_state[_TYPED] = [token] + [t for t in st.session_state.get(_TYPED, []) if t != token][:4]
+        offer(token, key)
+
+
+def offer(token: int, key: str) -> None:
+    """Choose `token` for A or B (e.g. from a link), offering it beside the top tokens."""
+    st.session_state[_TYPED] = [token] + [t for t in st.session_state.get(_TYPED, []) if t != token][:4]
     st.session_state[key] = token
 
 

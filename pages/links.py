@@ -1,5 +1,6 @@
-"""Shareable links: the prompt, model, layer, head and temperature live in the URL query string,
-so a copied link opens the same view. Bad or stale values fall back to defaults with a notice.
+"""Shareable links: the prompt, model, layer, head, position, temperature and tokens A and B live in
+the URL query string, so a copied link opens the same view; a page adds its own values (the lesson's
+step, the patching pair). Bad or stale values fall back to defaults with a notice.
 """
 from __future__ import annotations
 
@@ -7,12 +8,21 @@ import streamlit as st
 
 from model.layout import ModelSummary
 from model.settings import DEFAULT_MODEL
-from pages import models, server, session
+from pages import contrast, models, server, session, shared_keys
 from pages.shared_keys import TEMPERATURE_RANGE
 
 MAX_URL_PROMPT = 4000  # characters; longer prompts are left out of links
 _PENDING = "_url_pending"
 _PAGE_PARAMS = "_url_page_params"  # a page's own values for its link (the lesson's step)
+_CHECKED = {"layer": "layer", "head": "head", "position": "position", "a": "token A", "b": "token B"}  # URL -> words
+
+
+def share_note(prompt: str) -> str:
+    """What copying the address bar shares (a prompt too long for a link is said, never dropped silently)."""
+    if len(prompt) <= MAX_URL_PROMPT:
+        return "Copy the address bar to share this exact view."
+    return (f"This prompt has {len(prompt):,} characters, more than a link carries ({MAX_URL_PROMPT:,}): a copied "
+            "link keeps the view's settings but opens the default prompt. Send the text along with it.")
 
 
 def _parse(kind: type, raw: str):
@@ -60,20 +70,27 @@ def read_url_once() -> list[str]:
         _read_model(params["model"], notices)
     if "temperature" in params:
         _read_temperature(params["temperature"], notices)
-    st.session_state[_PENDING] = {k: params[k] for k in ("layer", "head") if k in params}
+    st.session_state[_PENDING] = {k: params[k] for k in _CHECKED if k in params}
+    if "position" in params:  # the link's position belongs to the link's prompt: a new prompt moves it
+        shared_keys.follow_prompt(session.prompt())
     return notices
 
 
 def apply_geometry(summary: ModelSummary) -> list[str]:
-    """Layer and head from the link, checked against the loaded model's shape."""
+    """Layer, head, position and tokens A and B from the link, checked against the loaded model's shape
+    (a position past the prompt's end falls back to its last token where the selector is drawn)."""
     pending, notices = st.session_state.pop(_PENDING, {}), []
-    limits = {"layer": summary.n_layers, "head": summary.n_heads}
-    for key, raw in pending.items():
-        value = _parse(int, raw)
-        if value is None or not 0 <= value < limits[key]:
-            notices.append(f"Ignored {key} '{raw}' from the link (this model has {limits[key]} {key}s: 0-{limits[key] - 1}).")
+    limits = {"layer": summary.n_layers, "head": summary.n_heads, "a": summary.vocab_size,
+              "b": summary.vocab_size, "position": None}
+    for name, raw in pending.items():
+        value, limit = _parse(int, raw), limits[name]
+        if value is None or value < 0 or (limit is not None and value >= limit):
+            notices.append(f"Ignored {_CHECKED[name]} '{raw[:20]}' from the link" +
+                           (f" (this model has {limit:,}: 0-{limit - 1:,})." if limit is not None else "."))
+        elif name in ("a", "b"):
+            contrast.offer(value, contrast.TOKEN_A if name == "a" else contrast.TOKEN_B)
         else:
-            st.session_state[key] = value
+            st.session_state[name] = value
     return notices
 
 
@@ -95,9 +112,12 @@ def write_url() -> None:
     text = session.prompt()
     if len(text) <= MAX_URL_PROMPT:
         wanted["prompt"] = text
-    for key in ("layer", "head", "temperature"):
+    for key in ("layer", "head", "position", "temperature"):
         if key in state and state[key] is not None:
             wanted[key] = str(state[key])
+    for name, key in (("a", contrast.TOKEN_A), ("b", contrast.TOKEN_B)):
+        if isinstance(state.get(key), int) and state[key] != contrast.NO_B:
+            wanted[name] = str(state[key])
     wanted.update(state.get(_PAGE_PARAMS, {}))
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)

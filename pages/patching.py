@@ -20,7 +20,7 @@ from model.patching import (
 )
 from model.sampling import probabilities
 from model.tokens import readable_tokens
-from pages import kit
+from pages import kit, links
 from pages.plotly_chart import plotly_chart
 from viz import patching as draw
 
@@ -38,6 +38,7 @@ PRESETS = {  # name -> (clean, corrupted, answer A, answer B); each pair has equ
 VIEWS = {"Residual stream": "residual", "Attention output": "attn_out", "MLP output": "mlp_out",
          "Attention heads": "heads"}
 N_CHOICES = 8
+LINKED = {"clean": "patch_clean", "corrupted": "patch_corrupted", "answer_a": "patch_a_text", "answer_b": "patch_b_text"}
 
 EXPLANATION = """
 **The question.** Two prompts differ in one detail: the *clean* one makes the model say answer A,
@@ -65,10 +66,32 @@ exact patching to check it (one patched run per cell, many at once) and compare.
 
 def _apply_preset() -> None:
     clean, corrupted, a, b = PRESETS[st.session_state["patch_preset"]]
-    st.session_state.update(patch_clean=clean, patch_corrupted=corrupted, patch_a_text=a, patch_b_text=b)
+    st.session_state.update(patch_clean=clean, patch_corrupted=corrupted, patch_a_text=a, patch_b_text=b,
+                            patch_a=None, patch_b=None)  # the example's answers, not the last pair's picks
+
+
+def _read_link() -> None:
+    """A session's first visit: the pair and its answers from the link (?clean=&corrupted=&answer_a=...)."""
+    if st.session_state.get("_patch_link_read"):
+        return
+    st.session_state["_patch_link_read"] = True
+    for name, key in LINKED.items():
+        raw = st.query_params.get(name)
+        if raw is not None and 0 < len(raw) <= links.MAX_URL_PROMPT:
+            st.session_state[key] = raw
+        elif raw is not None:
+            st.warning(f"Ignored '{name}' from the link: it was empty or too long.")
+
+
+def _write_link(lm, a: int, b: int) -> None:
+    """The pair and the chosen answers, as text, ride in the page's link."""
+    texts = {"patch_clean": st.session_state["patch_clean"], "patch_corrupted": st.session_state["patch_corrupted"],
+             "patch_a_text": lm.tokenizer.decode([a]), "patch_b_text": lm.tokenizer.decode([b])}
+    links.page_params(**{name: texts[key] for name, key in LINKED.items() if len(texts[key]) <= links.MAX_URL_PROMPT})
 
 
 def _prompts() -> tuple[str, str]:
+    _read_link()
     first = next(iter(PRESETS))
     kit.set_defaults({"patch_preset": first, "patch_clean": PRESETS[first][0], "patch_corrupted": PRESETS[first][1],
                       "patch_a_text": PRESETS[first][2], "patch_b_text": PRESETS[first][3]})
@@ -190,6 +213,7 @@ try:
         a = _answer(lm, "Answer A (the clean prompt's)", "patch_a", options, pair)
     with cols[1]:
         b = _answer(lm, "Answer B (the corrupted prompt's)", "patch_b", options, pair)
+    _write_link(lm, a, b)
     clean_diff, corrupted_diff = pair.logit_diffs(a, b)
     cols = st.columns(2)
     cols[0].metric("logit(A) − logit(B), clean run", f"{clean_diff:+.2f}", help="This is the metric's 1.")

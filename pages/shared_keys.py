@@ -9,6 +9,7 @@ import streamlit as st
 SHARED_KEYS = ("layer", "head", "position", "temperature")
 SIDEBAR_KEYS = ("prompt", "token_limit", "model_choice", "model_custom")  # the sidebar's widgets
 _KEEP = "_switch_keep"
+_POSITION_PROMPT = "_position_prompt"  # the prompt the shared position points into
 TEMPERATURE_RANGE = (0.0, 2.0)  # the slider's range, and what a link may ask for
 TEMPERATURE_STEP = 0.05
 DEFAULT_TEMPERATURE = 1.0
@@ -36,6 +37,15 @@ def forget(key: str) -> None:
     page picks its default instead of getting the old value back from the mirror."""
     st.session_state.pop(key, None)
     st.session_state.pop(_mirror(key), None)
+
+
+def follow_prompt(prompt: str) -> None:
+    """A new prompt moves the shared position to its last token: an index into the old prompt means
+    another token in the new one. (A link that names a position calls this first, so it stays.)"""
+    if st.session_state.get(_POSITION_PROMPT) != prompt:
+        if _POSITION_PROMPT in st.session_state:
+            forget("position")
+        st.session_state[_POSITION_PROMPT] = prompt
 
 
 def switch_page(page: str) -> None:

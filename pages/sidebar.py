@@ -5,7 +5,7 @@ import streamlit as st
 
 from model.export import capture_npz
 from model.settings import DEFAULT_MODEL
-from pages import captures, models, server, session
+from pages import captures, links, models, server, session
 from viz import model_text
 from viz.export import file_name
 
@@ -63,9 +63,10 @@ def render() -> None:
 
 
 def render_footer() -> None:
-    """After the page ran: the facts of the pass it used and the capture download."""
+    """After the page ran: the facts of the pass it used, the capture download, and what a link shares."""
     cap = captures.last_capture()
     if cap is None:
+        st.sidebar.caption(links.share_note(session.prompt()))
         return
     with st.sidebar:
         st.caption(
@@ -79,4 +80,4 @@ def render_footer() -> None:
             mime="application/octet-stream", on_click="ignore", key="download_capture",
             help="Every array of this pass (attention, residual stream, logits...) for numpy.",
         )
-        st.caption("Copy the address bar to share this exact view.")
+        st.caption(links.share_note(cap.prompt))

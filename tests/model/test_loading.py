@@ -35,7 +35,7 @@ def test_missing_path():
 
 
 def test_truncated_weights(tmp_path, tokenizer):
-    from conftest import tiny_model
+    from tiny_models import tiny_model
 
     model = tiny_model("llama", len(tokenizer))
     model.save_pretrained(tmp_path)
@@ -47,7 +47,7 @@ def test_truncated_weights(tmp_path, tokenizer):
 
 
 def test_local_folder_loads_with_eager_attention(tmp_path, tokenizer):
-    from conftest import tiny_model
+    from tiny_models import tiny_model
 
     tiny_model("gpt2", len(tokenizer)).save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)

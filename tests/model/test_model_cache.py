@@ -16,7 +16,7 @@ from model.default_model import CACHE_ENV, _write_marker, cache_problem
 @pytest.fixture
 def saved(tmp_path, tokenizer):
     """A small model folder written the way the conversion writes it, marker last."""
-    from conftest import tiny_model
+    from tiny_models import tiny_model
 
     folder = tmp_path / "model"
     tiny_model("llama", len(tokenizer)).save_pretrained(folder)

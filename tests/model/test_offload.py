@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tiny_model
+from tiny_models import tiny_model
 
 from model import load_model
 from model.ablation import ablated_logits

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import tiny_model
+from tiny_models import tiny_model
 
 from model.layout import find_layout
 from model.weights import KINDS, tally_weights

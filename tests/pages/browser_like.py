@@ -24,17 +24,26 @@ class BrowserLike:
         self.shown: dict[str, str | None] = {}
 
     def pickers(self) -> Iterator[Any]:
-        for node in self.at.main:  # the sidebar's widgets are not in AppTest's tree under st.navigation
-            if isinstance(node, PICKERS):
-                yield node
+        for block in (self.at.main, self.at.sidebar):
+            for node in block:
+                if isinstance(node, PICKERS):
+                    yield node
 
-    def pick(self, widget: Any, value: Any) -> None:
-        """The person picks `value`: the browser then shows that option's label (as drawn last run)."""
-        widget.set_value(value)
-        label = None if value is None else widget.options[widget.index]
+    def pick(self, widget: Any, label: str | None) -> None:
+        """The person picks the option drawn as `label`, or types a new one: the browser sends that text."""
         self.shown[widget.id] = label
 
+    @property
+    def prompt(self) -> str:
+        return self.at.text_area(key="prompt").value
+
+    @prompt.setter
+    def prompt(self, text: str) -> None:
+        """The person edits the sidebar's prompt."""
+        self.at.text_area(key="prompt").input(text)
+
     def run(self) -> AppTest:
+        """One rerun, sending what the browser shows."""
         with _sending(self.shown):
             self.at.run()
         self._after_run()

@@ -1,26 +1,30 @@
 """The one way page tests open the app: `open_page(page, **link)` starts a fresh session as a shared
-link would (query params), runs the shell once, then switches to the page."""
+link would (query params), runs the shell once, then switches to the page. Every run goes through
+app.py, as on a server: AppTest would otherwise run a page file bare after a switch (below)."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
+from apptest_session import open_app_page
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+_INIT = PagesManager.__init__
 
 
-def open_app_page(page: str | None = None, *, timeout: float = 300, **params: str) -> AppTest:
-    """A fresh session on `page` (a path such as "pages/lesson.py"; None: the start page). AppTest cannot
-    open a page before app.py has run once in the session (it would run the page file bare)."""
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    if page is not None:
-        at.switch_page(page).run()
-    return at
+def _served_init(self, *args, **kwargs) -> None:
+    """AppTest resets Streamlit's legacy pages/ mode before every run, so a switched-to page ran without
+    the shell (no sidebar, no links, no shared keys). On a server st.navigation switches that mode off
+    for the life of the process; here it stays off, as there."""
+    _INIT(self, *args, **kwargs)
+    PagesManager.uses_pages_directory = False
+
+
+@pytest.fixture(autouse=True)
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(PagesManager, "__init__", _served_init)
+    yield
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import tiny_model
 from streamlit.testing.v1 import AppTest
+from tiny_models import tiny_model
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = ["overview", "attention", "head_pipeline", "ablation", "next_token", "attribution", "logit_lens",

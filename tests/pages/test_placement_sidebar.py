@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import tiny_model
 from streamlit.testing.v1 import AppTest
+from tiny_models import tiny_model
 
 from model.settings import parse_max_memory
 from viz.model_text import placement

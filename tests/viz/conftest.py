@@ -14,21 +14,6 @@ import pytest
 
 from model import Capture, ModelSummary
 
-
-def _reexport_root_helpers() -> None:
-    """Every conftest.py here is imported as module "conftest", and the last one wins: tests that run
-    `from conftest import tiny_model` would find this file. Re-export the root helpers so they still work."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("_xray_root_conftest", Path(__file__).parents[1] / "conftest.py")
-    root = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(root)
-    globals()["tiny_model"] = root.tiny_model
-
-
-_reexport_root_helpers()
-
 DEFAULT_TOKENS = ["The", "·spy", "·was", "·a", "·mole", "·inside", "·the", "·agency", "."]
 
 
