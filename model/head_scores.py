@@ -155,7 +155,22 @@ def repeated_random_ids(vocab_size: int, half: int, seed: int, low: int = 100) -
     return [int(t) for t in np.concatenate([first, first])]
 
 
-def induction_scores(lm: LanguageModel, half: int = 40, samples: int = 2, seed: int = 0) -> np.ndarray:
+INDUCTION_HALF = 40  # tokens in each copy of the induction probe's random sequence
+
+
+def induction_chance(half: int = INDUCTION_HALF) -> float:
+    """Mean share a head spreading its attention evenly gives the one induction key of each second-copy
+    row (query i sees i + 1 keys): what an induction score of 0 means in attention."""
+    return float(np.mean(1.0 / np.arange(half + 1, 2 * half + 1)))
+
+
+def share_from_score(score: float, chance: float) -> float:
+    """Undo the chance correction of pattern_score: about the attention share behind a score (exact
+    when every row has the same chance, within a fraction of a percent on the induction probe)."""
+    return float(np.clip(chance + score * (1.0 - chance), 0.0, 1.0))
+
+
+def induction_scores(lm: LanguageModel, half: int = INDUCTION_HALF, samples: int = 2, seed: int = 0) -> np.ndarray:
     """Induction score (L, H) of a model: pattern_score on `samples` seeded repeated sequences, averaged.
 
     Only the second copy's rows count: there every query has exactly one 'next after my last copy' key.

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .head_scores import pattern_score, previous_token_pattern
+from .head_scores import induction_chance, share_from_score
 from .sampling import probabilities, sample_token
 
-HEAD_THRESHOLD = 0.5  # a head "is" a previous-token / induction head from this score (the Attention page's badge)
+HEAD_THRESHOLD = 0.5  # a head "is" an induction head from this score (the head grid's badge I)
+SHARE_THRESHOLD = 0.5  # a previous-token head gives the token before at least half of a token's attention
+TIE_TOLERANCE = 0.05  # step 4: a key this close to the top score counts as the top (the map cannot tell them apart)
 COUNT_TOLERANCE = 0.01  # a count within 1% passes ("about 28 million")
 
 
@@ -55,26 +57,38 @@ def analogy(expression: str, rank: int | None, example: str) -> Check:
 
 
 def top_score(scores_row: np.ndarray, masked_row: np.ndarray, picked: int) -> Check:
-    """Step 4: the key with the highest score for one query, among the keys it may read."""
+    """Step 4: the key with the highest score for one query, among the keys it may read. A key within
+    TIE_TOLERANCE of the top passes too: near-ties look the same on the map."""
     allowed = np.where(np.asarray(masked_row, bool), -np.inf, np.asarray(scores_row, np.float64))  # (T,)
     best = int(np.argmax(allowed))
-    if picked == best:
-        return Check(True, f"Yes: key {best} scores {allowed[best]:.2f}, the highest this query gives.")
     if np.asarray(masked_row, bool)[picked]:
         return Check(False, f"Key {picked} comes after the query: the mask hides it. Look among the earlier keys.")
-    return Check(False, f"Key {picked} scores {allowed[picked]:.2f}; another visible key scores higher.")
+    if picked == best:
+        return Check(True, f"Yes: key {best} scores {allowed[best]:.2f}, the highest this query gives.")
+    if allowed[best] - allowed[picked] <= TIE_TOLERANCE:
+        return Check(True, f"Yes: key {picked} scores {allowed[picked]:.2f}, a tie with key {best} "
+                           f"({allowed[best]:.2f}): keys within {TIE_TOLERANCE} of the top count.")
+    return Check(False, f"Key {picked} scores {allowed[picked]:.2f}; another visible key scores higher. "
+                        "Point at a cell to read its score.")
+
+
+def previous_share(pattern: np.ndarray) -> float:
+    """Mean weight a query puts on the token just before it, from the third token on: the second token's
+    previous token is the first, where many heads park their weight whatever they do."""
+    return float(np.diagonal(pattern, offset=-1)[1:].mean())
 
 
 def previous_token_head(pattern: np.ndarray) -> Check:
-    """Step 6: a head (T, T) whose pattern reads the token just before each query."""
+    """Step 6: a head (T, T) that gives the token just before each query at least half its attention."""
     n = pattern.shape[-1]
     if n < 3:
         return Check(False, "The prompt needs at least 3 tokens to tell a previous-token head apart.")
-    score = float(pattern_score(pattern, previous_token_pattern(n)))
-    if score >= HEAD_THRESHOLD:
-        return Check(True, f"Previous-token score {score:.2f}: this head reads the token just before.")
-    return Check(False, f"Previous-token score {score:.2f} (needs {HEAD_THRESHOLD}): look for a bright line "
-                        "just below the diagonal, often in the first blocks.")
+    share = previous_share(pattern)
+    said = f"On average {share:.0%} of each token's attention goes to the token just before it"
+    if share >= SHARE_THRESHOLD:
+        return Check(True, f"{said}: this head reads the previous token.")
+    return Check(False, f"{said} (counted from the third token on); a previous-token head gives it at least "
+                        f"{SHARE_THRESHOLD:.0%}. Look for a dark line just below the diagonal, often in the first blocks.")
 
 
 def value_matters(weights_row: np.ndarray, weighted_row: np.ndarray) -> Check:
@@ -88,11 +102,17 @@ def value_matters(weights_row: np.ndarray, weighted_row: np.ndarray) -> Check:
 
 
 def induction_head(score: float) -> Check:
-    """Step 8: a head whose induction score (measured on a repeated random sequence) is high."""
+    """Step 8: a head whose induction score (measured on a repeated random sequence) is high. The score is
+    corrected for chance, so the verdict also says it as a plain share of attention."""
+    share = share_from_score(score, induction_chance())
+    said = (f"Induction score {score:.2f}: on a random text typed twice, about {share:.0%} of this head's "
+            "attention goes to the token that followed the earlier copy")
+    scale = (f"The score takes chance off: 0 is attention spread evenly (about {induction_chance():.0%} there), "
+             "1 is all of it, below 0 avoids it.")
     if score >= HEAD_THRESHOLD:
-        return Check(True, f"Induction score {score:.2f}: this head copies what followed the last time.")
-    return Check(False, f"Induction score {score:.2f} (needs {HEAD_THRESHOLD}): look in the middle blocks "
-                        "for the heads the grid marks I.")
+        return Check(True, f"{said}: an induction head. {scale}")
+    return Check(False, f"{said}. {scale} Induction heads (I in the grid) score at least {HEAD_THRESHOLD}: "
+                        "look in the middle blocks.")
 
 
 def strongest_block(shares: np.ndarray, picked: int, what: str = "MLP") -> Check:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from model.lesson_checks import HEAD_THRESHOLD, TIE_TOLERANCE
+
 
 @dataclass(frozen=True)
 class Step:
@@ -57,12 +59,13 @@ STEPS: tuple[Step, ...] = (
         "A query meets the keys: scores",
         "Attention lets a token gather information from earlier tokens. In one **head**, every token "
         "makes a **query** $q_i = W_Q x_i$ (what am I looking for?) and a **key** $k_j = W_K x_j$ (what "
-        "do I offer?). The **score** of query $i$ on key $j$ is their dot product, scaled by the vector "
-        "length $d_k$:\n\n"
+        "do I offer?). The **score** of query $i$ on key $j$ is their dot product divided by $\\sqrt{d_k}$, "
+        "where $d_k$ is the size of the query and key vectors (how many numbers each holds):\n\n"
         "$$s_{ij} = \\frac{q_i \\cdot k_j}{\\sqrt{d_k}}$$\n\n"
         "A large score means: this key answers this query well. The map shows every score of the chosen "
         "head, the real queries and keys the model used (rows: the reading token, columns: the read one).",
-        "For the **last token**, which key gets the **highest score**?",
+        "For the **last token**, which key gets the **highest score**? Read the last row (on a long prompt, "
+        f"point at a cell for its score); a key within {TIE_TOLERANCE} of the top counts too.",
         "pages/head_pipeline.py", "Attention step by step",
     ),
     Step(
@@ -83,7 +86,7 @@ STEPS: tuple[Step, ...] = (
         "The grid of weights is the head's **attention pattern**. Heads learn habits: some read the "
         "previous token, many park their weight on the first token when nothing else fits (the "
         "*attention sink*), some look for an earlier copy of the current word.",
-        "Find a head that attends to the **previous token** (score at least 0.5).",
+        "Find a head that gives the **previous token** at least half of each token's attention, on average.",
         "pages/attention.py", "Attention",
     ),
     Step(
@@ -106,8 +109,11 @@ STEPS: tuple[Step, ...] = (
         "next block starts from the updated vectors, so later heads can use what earlier heads found.\n\n"
         "Some behaviours need two heads in two blocks. An **induction head** finds the earlier copy of "
         "the current token and reads what came right after it, so a repeated text is continued the same "
-        "way (the badge **I** in the grid).",
-        "Pick an **induction head**: one whose induction score is at least 0.5.",
+        "way (the badge **I** in the grid).\n\n"
+        "The grid tests this on a random text typed twice. The **induction score** is the share of "
+        "attention on the token that followed the earlier copy, corrected for chance: 0 is what spreading "
+        "attention evenly gives, 1 is all of it, below 0 means the head avoids that token.",
+        f"Pick an **induction head**: one whose induction score is at least {HEAD_THRESHOLD}.",
         "pages/attention.py", "Attention (every head)",
     ),
     Step(

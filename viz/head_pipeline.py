@@ -10,19 +10,20 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.attention import MASK_GREY
-from viz.labels import escape, short, tick_step
+from viz.labels import escape, readable, short, tick_step
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.head_pipeline import HeadPipeline
 
 Step = Literal["scores", "masked", "pattern", "value_weighted"]
 STEPS: dict[Step, str] = {
-    "scores": "(a) raw scores q·k / √d",
+    "scores": "(a) raw scores q·k / √d_k",
     "masked": "(b) causal mask applied",
     "pattern": "(c) softmax: the attention pattern",
     "value_weighted": "(d) weight × |value| of each key",
 }
 MASKED_NAME = "masked (future key)"
+CELL_TEXT_MAX = 12  # positions: up to this many, each cell shows its value (two decimals)
 _HOVER = ("query %{y}<br>key %{x}<br>score %{customdata[0]:.3f} · %{meta}<br>"
           "weight %{customdata[1]:.3f} · weight×|v| %{customdata[2]:.3f}<extra></extra>")
 
@@ -59,6 +60,15 @@ def _colours(step: Step, z: np.ndarray) -> dict:
     return dict(colorscale="Blues", zmin=0.0, zmax=max(top, 1e-9), colorbar=dict(title=title, thickness=12))
 
 
+def _cell_values(z: np.ndarray) -> dict:
+    """Each cell's value written in it while the cells are wide enough (CELL_TEXT_MAX positions): near
+    ties such as 3.46 and 3.49 share a colour, their numbers do not."""
+    if z.shape[-1] > CELL_TEXT_MAX:
+        return {}
+    text = [["" if not np.isfinite(v) else f"{v:.2f}" for v in row] for row in z]
+    return dict(text=text, texttemplate="%{text}", textfont=dict(size=12))
+
+
 def step_figure(pipe: HeadPipeline, head: int, tokens: list[str], step: Step,
                 window: tuple[int, int] | None = None, height: int | None = None) -> go.Figure:
     """One step of one head as a (query x key) heatmap over positions window=(start, end)."""
@@ -71,7 +81,7 @@ def step_figure(pipe: HeadPipeline, head: int, tokens: list[str], step: Step,
     z = _values(step, score, masked, weight, weighted)
     fig = go.Figure(go.Heatmap(z=z, x=cats, y=cats, customdata=custom, hovertemplate=_HOVER,
                                meta="unmasked" if step != "scores" else "mask not applied yet",
-                               hoverongaps=False, name=STEPS[step], **_colours(step, z)))
+                               hoverongaps=False, name=STEPS[step], **_colours(step, z), **_cell_values(z)))
     if step != "scores":
         grey = np.where(masked, 1.0, np.nan).astype(np.float32)  # (W, W) only the masked cells
         fig.add_trace(go.Heatmap(z=grey, x=cats, y=cats, customdata=custom, hovertemplate=_HOVER,
@@ -85,7 +95,7 @@ def step_figure(pipe: HeadPipeline, head: int, tokens: list[str], step: Step,
     height = height or min(760, max(430, 200 + 9 * (end - start)))  # rows stay readable up to 64
     fig.update_layout(title=STEPS[step], height=height, margin=dict(l=10, r=10, t=40, b=10),
                       plot_bgcolor="white")
-    return fig
+    return readable(fig)
 
 
 def head_caption(pipe: HeadPipeline, head: int) -> str:

@@ -80,3 +80,18 @@ def test_induction_scores_on_a_tiny_model(tiny_lm) -> None:
     assert scores.shape == (summary.n_layers, summary.n_heads)
     assert np.all(np.isfinite(scores)) and np.all(scores <= 1.0 + 1e-5)
     assert np.array_equal(scores, hs.induction_scores(tiny_lm, half=8, samples=1))  # seeded
+
+
+def test_an_induction_score_reads_back_as_a_share_of_attention() -> None:
+    """On the probe's second copy, a head with share p on the induction key scores about (p - c) / (1 - c)."""
+    half = hs.INDUCTION_HALF
+    ids = np.array(hs.repeated_random_ids(500, half, seed=1))
+    pattern = hs.induction_pattern(ids)
+    pattern[:half] = 0
+    uniform = _uniform(2 * half)
+    observed = (uniform * pattern).sum(-1)[half:].mean()  # what spreading evenly gives the induction key
+    assert hs.induction_chance() == pytest.approx(observed, rel=1e-6)
+    head = 0.6 * _head_of(pattern) + 0.4 * uniform  # 60% on the key, the rest spread evenly
+    share = hs.share_from_score(float(hs.pattern_score(head, pattern)), hs.induction_chance())
+    assert share == pytest.approx((head * pattern).sum(-1)[half:].mean(), abs=0.005)
+    assert hs.share_from_score(0.0, 0.02) == pytest.approx(0.02) and hs.share_from_score(-5.0, 0.02) == 0.0

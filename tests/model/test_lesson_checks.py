@@ -36,14 +36,33 @@ def test_top_score_ignores_masked_keys():
     assert not checks.top_score(scores, masked, 2).passed
 
 
-def test_previous_token_head():
+def test_top_score_accepts_a_near_tie_and_says_so():
+    scores = np.array([1.0, 3.46, 3.49, 9.0])  # 3.46 and 3.49 look the same on the map
+    masked = np.array([False, False, False, True])
+    tie = checks.top_score(scores, masked, 1)
+    assert tie.passed and "tie with key 2" in tie.message and str(checks.TIE_TOLERANCE) in tie.message
+    assert checks.top_score(scores, masked, 2).passed
+    assert not checks.top_score(np.array([1.0, 3.3, 3.49]), np.zeros(3, bool), 1).passed
+
+
+def test_previous_token_head_reads_a_plain_share():
     T = 6
     previous = np.eye(T, k=-1)
     previous[0, 0] = 1.0
     uniform = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
-    assert checks.previous_token_head(previous).passed
-    assert not checks.previous_token_head(uniform).passed
+    done = checks.previous_token_head(previous)
+    assert done.passed and "On average 100% of each token's attention" in done.message
+    not_yet = checks.previous_token_head(uniform)  # rows 2..5 give 1/3, 1/4, 1/5, 1/6 to the token before
+    assert not not_yet.passed and f"{np.mean([1 / 3, 1 / 4, 1 / 5, 1 / 6]):.0%}" in not_yet.message
+    assert "score" not in not_yet.message  # a plain share, never a chance-corrected (maybe negative) score
     assert not checks.previous_token_head(np.eye(2)).passed  # too short to tell
+
+
+def test_a_first_token_head_is_no_previous_token_head():
+    """The second token's token before is the first token: a sink head must not pass on that row."""
+    sink = np.zeros((3, 3))
+    sink[:, 0] = 1.0  # row 1 puts all on token 0, which is also its previous token
+    assert checks.previous_share(sink) == 0.0 and not checks.previous_token_head(sink).passed
 
 
 def test_value_matters():
@@ -52,9 +71,11 @@ def test_value_matters():
     assert not checks.value_matters(weights, weights * np.array([1.0, 1.0, 1.0])).passed
 
 
-def test_induction_head():
+def test_induction_head_explains_its_chance_corrected_score():
     assert checks.induction_head(0.8).passed
-    assert not checks.induction_head(0.1).passed
+    low = checks.induction_head(-0.01)
+    assert not low.passed and "about 2%" in low.message and "spread evenly" in low.message
+    assert "about 80%" in checks.induction_head(0.8).message  # 0.8 of the way from chance (2%) to all
 
 
 def test_strongest_block():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from model.head_pipeline import HeadPipeline
-from viz.head_pipeline import MASKED_NAME, STEPS, head_caption, step_figure
+from viz.head_pipeline import CELL_TEXT_MAX, MASKED_NAME, STEPS, head_caption, step_figure
 
 
 def _pipe(T: int, H: int = 4, kv: int = 2, seed: int = 0) -> HeadPipeline:
@@ -73,3 +73,15 @@ def test_quotes_survive_plotly(capture_builder):
     fig = step_figure(_pipe(3), 0, cap.tokens, "pattern")
     assert fig.data[0].x[0] == '""" (pos 0)' and "&quot;" not in str(fig.layout.xaxis.ticktext)
     assert fig.data[0].x[2] == '"&lt;i&gt;" (pos 2)'
+
+
+def test_short_windows_write_each_score_in_its_cell(synthetic_capture) -> None:
+    """Near ties share a colour: up to CELL_TEXT_MAX positions each cell carries its value."""
+    tokens = synthetic_capture.tokens
+    pipe = _pipe(len(tokens))
+    fig = step_figure(pipe, 0, tokens, "masked")
+    text = fig.data[0].text
+    assert fig.data[0].texttemplate == "%{text}"
+    assert text[-1][0] == f"{pipe.scores[0, -1, 0]:.2f}" and text[0][-1] == ""  # masked cells stay blank
+    long = [f"t{i}" for i in range(CELL_TEXT_MAX + 1)]
+    assert step_figure(_pipe(len(long)), 0, long, "masked").data[0].text is None
