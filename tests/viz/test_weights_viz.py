@@ -28,3 +28,21 @@ def test_figure_bars_and_tied_label():
 
 def test_shape_text():
     assert shape_text(((49152, 576),)) == "49152 × 576"
+
+
+def test_a_hidden_kind_gives_its_count_away_nowhere():
+    """Lesson step 2 asks for the embedding's count: no row, bar label, hover, share or total may give it
+    (a total and the shares would let it be worked back by subtraction)."""
+    rows = tally_rows(TALLY, hidden=("embedding",))
+    assert rows[0]["numbers"] == "? (work it out)" and rows[1]["numbers"] == "144"
+    assert all("share" not in r for r in rows) and rows[0]["shape"] == "100 × 8"
+    fig = tally_figure(TALLY, hidden=("embedding",))
+    shown = " ".join([fig.layout.title.text, *fig.data[0].text, *fig.data[0].customdata])
+    assert "800" not in shown and "968" not in shown and "%" not in shown
+    assert "100 × 8" in fig.data[0].customdata[0] and fig.data[0].text[1] == "144"
+
+
+def test_figures_draw_dark_ticks_of_at_least_12_px():
+    fig = tally_figure(TALLY)
+    for axis in (fig.layout.xaxis, fig.layout.yaxis):
+        assert axis.tickfont.size >= 12 and axis.tickfont.color == "#111827"
