@@ -71,9 +71,24 @@ def test_near_labels_are_placed_apart() -> None:
 def test_similarity_curves_and_yardstick(cap) -> None:
     curves = {"<a> ↔ b": np.linspace(1, 0.5, 4), "a ↔ c": np.linspace(1, 0.8, 4)}
     fig = meaning.similarity_figure(curves, baseline=np.full(4, 0.3))
-    assert [t.name for t in fig.data] == ["&lt;a&gt; ↔ b", "a ↔ c", "yardstick: other words"]
+    assert [t.name for t in fig.data] == ["&lt;a&gt; ↔ b", "a ↔ c", "yardstick: other words (runs below the frame)"]
     assert fig.data[2].line.dash == "dash"
     assert fig.layout.yaxis.title.text == "cosine similarity"
+
+
+def test_similarity_axes_show_the_drift_and_never_cut_a_label() -> None:
+    """The lesson's 'mole' curves sit between 0.75 and 1: the frame fits them, not 0-1; depth labels are
+    short and upright ('emb', block numbers) under one axis title, thinned when there are many."""
+    curves = {"1 vs 2": np.linspace(1, 0.8, 31), "1 vs 3": np.linspace(1, 0.75, 31)}
+    fig = meaning.similarity_figure(curves, baseline=np.linspace(0.0, 0.7, 31))
+    low, high = fig.layout.yaxis.range
+    assert 0.7 < low < 0.75 and 1.0 < high < 1.05
+    axis = fig.layout.xaxis
+    assert axis.ticktext[:3] == ("emb", "0", "1") and axis.tickangle == 0 and "after block" in axis.title.text
+    assert max(len(t) for t in axis.ticktext) <= 3 and len(axis.ticktext) == 31
+    assert fig.data[0].customdata[5][1] == "after block 4"  # the hover keeps the full name
+    many = meaning.similarity_figure({"a": np.ones(81)})
+    assert len(many.layout.xaxis.ticktext) <= meaning.MAX_DEPTH_TICKS and many.layout.xaxis.ticktext[0] == "emb"
 
 
 def test_arithmetic_figure_draws_arrows_and_escapes(cap) -> None:
