@@ -22,6 +22,7 @@ from viz.ablation import (
     scan_figure,
     top_tokens_compared,
 )
+from viz.labels import points
 
 
 def explanation(facts: ModelFacts) -> str:
@@ -87,7 +88,8 @@ def _scan(lm, cap, pos: int, choice: Contrast) -> None:
 def _metrics(comp, before_top: float, after_top: float, changed: bool) -> None:
     cols = st.columns(3)
     cols[0].metric("KL divergence", f"{comp.kl_bits:.3f} bits", help="How far the whole distribution moved.")
-    cols[1].metric("Probability of the original favourite", f"{after_top:.1%}", f"{after_top - before_top:+.1%}")
+    cols[1].metric("Probability of the original favourite", f"{after_top:.1%}", points(after_top - before_top),
+                   help="The change is in percentage points (pp): 50% to 45% is −5 pp.")
     cols[2].metric("Favourite changed", "yes" if changed else "no")
 
 

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from model.sampling import probabilities, top_tokens
 
-from .labels import escape
+from .labels import TICK_FONT, escape, points, readable
 from .next_token import unique_labels
 
 _BEFORE, _AFTER = "#9aa5b5", "#d8573b"
@@ -61,18 +61,19 @@ def biggest_changes(before_row: np.ndarray, after_row: np.ndarray, n: int = 10, 
 
 def comparison_figure(comp: Comparison, labels: list[str], title: str = "",
                       names: tuple[str, str] = ("all heads on", "chosen heads off")) -> go.Figure:
-    """Grouped horizontal bars, before (grey) and after (red) for each token; the change in the hover.
+    """Grouped horizontal bars, before (grey) and after (red) for each token; the change in percentage
+    points at each red bar and in the hover.
     `names` label the two passes (heads by default; the MLP page switches neurons off)."""
     if len(labels) != len(comp.ids):
         raise ValueError(f"{len(labels)} labels for {len(comp.ids)} tokens")
     y = unique_labels(labels, comp.ids)
-    custom = np.stack([comp.ids.astype(str), [f"{c:+.4f}" for c in comp.change]], axis=-1)  # (M, 2)
+    custom = np.stack([comp.ids.astype(str), [points(c, 2) for c in comp.change]], axis=-1)  # (M, 2)
     hover = "%{y}<br>id %{customdata[0]}<br>p = %{x:.4f}<br>change %{customdata[1]}<extra>%{fullData.name}</extra>"
     fig = go.Figure([
         go.Bar(x=comp.before, y=y, orientation="h", name=names[0], marker_color=_BEFORE,
                customdata=custom, hovertemplate=hover),
         go.Bar(x=comp.after, y=y, orientation="h", name=names[1], marker_color=_AFTER,
-               customdata=custom, hovertemplate=hover, text=[f"{c:+.1%}" for c in comp.change],
+               customdata=custom, hovertemplate=hover, text=[points(c) for c in comp.change],
                textposition="outside", cliponaxis=False),
     ])
     top = float(max(comp.before.max(), comp.after.max()))
@@ -80,9 +81,9 @@ def comparison_figure(comp: Comparison, labels: list[str], title: str = "",
         barmode="group", title=title or None, height=140 + 34 * len(y), bargap=0.25,
         margin=dict(l=10, r=50, t=40 if title else 10, b=10), legend=dict(orientation="h", y=1.02, yanchor="bottom"),
         xaxis=dict(title="probability", range=[0, min(1.25, top * 1.2 + 0.03)]),
-        yaxis=dict(autorange="reversed", type="category", tickfont=dict(family="monospace")),
+        yaxis=dict(autorange="reversed", type="category", tickfont=TICK_FONT),
     )
-    return fig
+    return readable(fig)
 
 
 def change_rows(comp: Comparison, labels: list[str]) -> list[dict]:
@@ -115,4 +116,4 @@ def scan_figure(effects: np.ndarray, layer: int, measure: str = "KL divergence (
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(type="category"),
                       yaxis=dict(title=what, rangemode="tozero"),
                       title=f"Block {layer}: each head switched off on its own")
-    return fig
+    return readable(fig)

@@ -6,6 +6,7 @@ import pytest
 
 from model.sampling import probabilities
 from viz.ablation import biggest_changes, change_rows, comparison_figure, head_label, top_tokens_compared
+from viz.labels import points
 
 RNG = np.random.default_rng(5)
 BEFORE = (RNG.standard_normal(1000) * 2).astype(np.float32)  # (V,)
@@ -44,6 +45,15 @@ def test_figure_groups_before_and_after_with_escaped_labels():
     np.testing.assert_allclose(fig.data[1].x, comp.after)
     with pytest.raises(ValueError, match="labels"):
         comparison_figure(comp, ["a"])
+
+
+def test_changes_of_a_probability_are_percentage_points():
+    """0.50 -> 0.45 is -5 percentage points, never '-5.0%' (a tenth of 50% would be -5%)."""
+    comp = top_tokens_compared(BEFORE, shifted([3]), n=3)
+    fig = comparison_figure(comp, [f"t{i}" for i in comp.ids])
+    assert all(t.endswith(" pp") and "%" not in t for t in fig.data[1].text)
+    assert fig.data[1].text[0] == f"{100 * comp.change[0]:+.1f} pp"
+    assert points(-0.05) == "-5.0 pp" and points(0.0123, 2) == "+1.23 pp"
 
 
 def test_rows_and_names():
