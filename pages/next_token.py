@@ -13,7 +13,7 @@ from pages import kit, links
 from pages.shared_keys import DEFAULT_TEMPERATURE, TEMPERATURE_RANGE, TEMPERATURE_STEP
 from pages.temperature_bars import temperature_bars
 from viz import model_text
-from viz.next_token import csv_filename, distinct_labels, next_token_bars, table_csv, table_rows
+from viz.next_token import byte_token_note, csv_filename, distinct_labels, next_token_bars, table_csv, table_rows
 
 
 def explanation(facts: ModelFacts) -> str:
@@ -81,6 +81,9 @@ def live_bars(lm, cap, pos: int) -> None:
     labels = readable_tokens(lm.tokenizer, ids)
     temperature_bars(row, ids, distinct_labels(labels, ids), temperature=t, top_k=k, top_p=p, key="nt_bars",
                      limit=TEMPERATURE_RANGE[1], step=TEMPERATURE_STEP, on_report=links.write_url)
+    note = byte_token_note(labels)
+    if note:
+        st.caption(note)
     with st.expander("Table and download"):
         bars = next_token_bars(row, n, t, k, p)
         st.dataframe(table_rows(bars, labels), hide_index=True)

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from model.sampling import entropy_bits, probabilities, top_tokens
 
-from .labels import escape
+from .labels import TICK_FONT, escape, is_byte_token, readable
 
 REST_LABEL = "all other tokens"
 _COLOR, _GHOST, _REST, _CHOSEN = "#3b6fd8", "rgba(120,120,120,0.9)", "#b8c0cc", "#e8890c"
@@ -51,6 +51,22 @@ def percent(p: float) -> str:
     """A bar's text: '12.3%', '<0.1%' for tiny but non-zero, '0%' for filtered out."""
     return f"{p:.1%}" if p >= 0.0005 else ("<0.1%" if p > 0 else "0%")
 
+
+
+_PURE_BYTES = re.compile(r"·?(?:<0x[0-9A-F]{2}>)+")  # safe to quote in markdown: no other characters
+
+
+def byte_token_note(labels: list[str]) -> str | None:
+    """A caption (markdown) for bars that hold a byte token such as <0xF0><0x9F>, None when none does:
+    the first one by rank, named only when it is bytes alone (token text never goes into markdown)."""
+    rank = next((r for r, label in enumerate(labels) if is_byte_token(label)), None)
+    if rank is None:
+        return None
+    token = labels[rank]
+    named = f"`{token}` (#{rank + 1})" if _PURE_BYTES.fullmatch(token) else f"The token at #{rank + 1}"
+    return (f"{named} is a byte token: the tokenizer has no piece for many characters (most emoji), so it "
+            "spells their UTF-8 bytes, and the model writes such a character a few bytes at a time "
+            "(`<0xF0>` is the byte F0 in hexadecimal; it starts a four-byte character).")
 
 
 def distinct_labels(labels: list[str], ids: np.ndarray) -> list[str]:
@@ -97,9 +113,9 @@ def bars_figure(
         barmode="overlay", title=dict(text=title) if title else None, height=height or 120 + 24 * len(y),
         margin=dict(l=10, r=40, t=40 if title else 10, b=10), legend=dict(orientation="h", y=1.02, yanchor="bottom"),
         xaxis=dict(title=dict(text="probability"), range=[0, min(1.2, max(probs.max(), ghost.max()) * 1.15 + 0.02)]),
-        yaxis=dict(autorange="reversed", type="category", tickfont=dict(family="monospace")),
+        yaxis=dict(autorange="reversed", type="category", tickfont=TICK_FONT),
     )
-    return go.Figure(data=data, layout=layout)
+    return readable(go.Figure(data=data, layout=layout))
 
 
 def next_token_figure(

@@ -1,6 +1,7 @@
-"""The token strip: every token as a chip, with position and id on hover. Built as escaped HTML:
-a prompt containing tags or markdown shows those characters and never renders them. Tokens that
-only together spell a character (Chinese, emoji) sit in one group labelled with that character.
+"""The token strip: every token as a chip, with position and id on hover (on a byte token, also what
+its <0xNN> means). Built as escaped HTML: a prompt containing tags or markdown shows those characters
+and never renders them. Tokens that only together spell a character (Chinese, emoji) sit in one group
+labelled with that character.
 A long prompt starts as one scrollable line; a toggle wraps it onto as many lines as it needs.
 """
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import html
 
 from model.tokens import TokenView, token_views
+from viz.labels import BYTE_NOTE, is_byte_token
 
 ONE_LINE_AFTER = 40  # tokens: above this the strip starts as one scrollable line
 
@@ -30,7 +32,8 @@ def _chip(pos: int, view: TokenView, tid: int, highlight: int | None, text: str)
     """One token's chip; the hover keeps the byte view (the token alone) and the id."""
     cls = "xr-chip xr-hi" if pos == highlight else "xr-chip"
     alone = "" if view.raw == view.label else f" · alone: {view.raw}"
-    title = html.escape(f"position {pos} · id {tid} · {view.label}{alone}", quote=True)
+    note = f" · {BYTE_NOTE}" if is_byte_token(view.raw) else ""
+    title = html.escape(f"position {pos} · id {tid} · {view.label}{alone}{note}", quote=True)
     return f'<span class="{cls}" title="{title}">{html.escape(text)}<sub>{pos}</sub></span>'
 
 
@@ -38,7 +41,8 @@ def _group(views: list[TokenView], ids: list[int], highlight: int | None) -> str
     """Tokens that spell characters only together: the characters on top, each token's id below."""
     first = views[0]
     data = bytes.hex(first.spelled.encode("utf-8"), " ").upper()
-    title = html.escape(f"{first.spelled} · UTF-8 bytes {data} · split over {len(views)} tokens", quote=True)
+    title = html.escape(f"{first.spelled} · UTF-8 bytes {data} · split over {len(views)} tokens: the tokenizer "
+                        "has no piece for this character, so it spells its bytes", quote=True)
     chips = "".join(_chip(first.start + k, v, ids[k], highlight, f"id {ids[k]}") for k, v in enumerate(views))
     return (f'<span class="xr-group" title="{title}"><span class="xr-glyph">{html.escape(first.spelled)}</span>'
             f'<span class="xr-parts">{chips}</span></span>')

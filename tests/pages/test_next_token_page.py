@@ -89,3 +89,15 @@ def test_settings_survive_a_page_switch():
     assert not at.exception and not at.warning
     assert at.session_state["temperature"] == 0.4 and component_data(at)["temperature"] == 0.4
     assert len(labels(at)) == 7
+
+
+def test_a_byte_token_on_top_is_explained():
+    """After three pizza emoji the favourite is <0xF0><0x9F>, the start of the next emoji's bytes."""
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["prompt"] = "I love pizza 🍕🍕🍕"
+    at.run()
+    at.switch_page("pages/next_token.py").run()
+    assert not at.exception and labels(at)[0] == "<0xF0><0x9F>"
+    assert any("is a byte token" in c.value and "UTF-8" in c.value for c in at.caption)
+    default = open_page()
+    assert not any("byte token" in c.value for c in default.caption)

@@ -92,3 +92,13 @@ def test_quotes_use_an_entity_plotly_decodes():
     fig = bars_figure(next_token_bars(ROW, 2), ['."', "it's"])
     main, _ = traces(fig)
     assert main.y[0] == '."' and main.y[1] == "it's"
+
+
+def test_a_byte_token_among_the_bars_gets_a_caption():
+    from viz.next_token import byte_token_note
+
+    assert byte_token_note(["·Paris", "·the"]) is None
+    note = byte_token_note(["·I", "<0xF0><0x9F>", "↵"])
+    assert note.startswith("`<0xF0><0x9F>` (#2) is a byte token") and "UTF-8 bytes" in note
+    odd = byte_token_note(["a`<0xF0>*b*"])  # not bytes alone: never quoted into markdown
+    assert odd.startswith("The token at #1") and "*b*" not in odd

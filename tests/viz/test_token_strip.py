@@ -36,7 +36,7 @@ def test_split_character_is_one_group_with_its_ids():
     group = re.search(r'<span class="xr-group" title="([^"]*)"><span class="xr-glyph">(.*?)</span>', out)
     assert group and group.group(2) == "我" and "E6 88 91" in group.group(1)
     assert visible_text(out) == ["id 19805", "id 235", "是"]
-    assert 'title="position 0 · id 19805 · 我… · alone: &lt;0xE6&gt;&lt;0x88&gt;"' in out  # byte view on hover
+    assert 'title="position 0 · id 19805 · 我… · alone: &lt;0xE6&gt;&lt;0x88&gt; · byte token: ' in out  # byte view
     assert out.count('class="xr-chip xr-hi"') == 1
 
 
@@ -51,3 +51,14 @@ def test_long_prompt_starts_as_one_scrollable_line():
     short, long = token_strip_html(["a"] * 5, range(5)), token_strip_html(["a"] * 150, range(150))
     assert "xr-line" not in short.split("</style>", 1)[1]
     assert '<div class="xr-strip xr-line">' in long and "<details" in long and "150 tokens" in long
+
+
+def test_byte_tokens_explain_themselves_on_hover():
+    """An emoji the vocabulary lacks comes as <0xF0><0x9F>...: every chip holding bytes says why, and the
+    explanation is escaped like the rest (its own <0xF0> example included)."""
+    out = token_strip_html(["Hi", "<0xF0><0x9F>", "<0x91><0x8D>", "<0xF0>"], [1, 2, 3, 4])
+    titles = re.findall(r'<span class="xr-chip[^"]*" title="([^"]*)"', out)
+    assert "byte token" not in titles[0] and all("byte token: the tokenizer has no piece" in t for t in titles[1:])
+    assert all("<0x" not in t and "&lt;0xF0&gt; is the byte F0" in t for t in titles[1:])
+    group = re.search(r'<span class="xr-group" title="([^"]*)"', out).group(1)
+    assert "no piece for this character" in group
