@@ -39,7 +39,7 @@ STEPS: tuple[Step, ...] = (
         "$$x_i = W_E[\\,\\text{id}_i\\,] \\in \\mathbb{R}^{d}$$\n\n"
         "The embedding is only one of the model's matrices. Every block adds its own: the attention's "
         "query, key, value and output matrices and the MLP's. The chart counts every number this model "
-        "learned, by the kind of matrix it sits in.",
+        "learned, by the kind of matrix it sits in; the embedding's own count is left for you.",
         "How many numbers does the **embedding matrix** hold? Work it out from its shape.",
         "pages/overview.py", "Start here (weights at a glance)",
     ),

@@ -20,6 +20,7 @@ _HIGH = np.array([8, 48, 107], dtype=np.float32)  # weight 1: dark blue (end of 
 _MASKED = np.array([222, 224, 228], dtype=np.float32)  # future cells: light grey
 _BORDER = np.array([255, 255, 255], dtype=np.uint8)
 BADGES = {"previous": "P", "first": "F", "self": "S", "duplicate": "D", "induction": "I"}
+SCORE_SCALE = "score: share of attention on the pattern, chance taken off (0 = spread evenly, 1 = all, < 0 = avoids it)"
 # Near-black bold letters with a white halo: legible on the darkest thumbnail. One text trace, not one
 # annotation per head: plotly measures and lays out every annotation on each draw, and the grid is drawn
 # about three times per prompt in Streamlit (badges as annotations: 300 ms a draw; as one trace: 160 ms).
@@ -86,14 +87,14 @@ def badge_text(scores: dict[str, np.ndarray], threshold: float) -> np.ndarray:
 
 
 def _hover(scores: dict[str, np.ndarray], group_size: int) -> list[str]:
-    """One hover line per head (layer-major): its address, kv group and every score."""
+    """One hover per head (layer-major): its address, kv group, every score and what a score means."""
     first = next(iter(scores.values()))
     L, H = first.shape
     lines = []
     for layer in range(L):
         for head in range(H):
             parts = " · ".join(f"{kind} {scores[kind][layer, head]:.2f}" for kind in scores)
-            lines.append(f"L{layer}H{head} (kv group {head // group_size})<br>{parts}")
+            lines.append(f"L{layer}H{head} (kv group {head // group_size})<br>{parts}<br>{SCORE_SCALE}")
     return lines
 
 

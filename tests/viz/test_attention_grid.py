@@ -55,6 +55,7 @@ def test_grid_is_one_png_plus_clickable_points_and_a_selection_box(synthetic_cap
     assert png.size == (40, 60)
     points = next(t for t in fig.data if t.name == "pick a head")
     assert len(points.x) == 6 and "L1H2 (kv group 0)" in points.hovertext[5]
+    assert "chance taken off (0 = spread evenly" in points.hovertext[5]  # a negative score explained
     box = fig.layout.shapes[0]
     assert (box.x0, box.x1, box.y0, box.y1) == (0.5, 1.5, 1.5, 2.5)
 
