@@ -13,6 +13,8 @@ EXAMPLES = {
         "The cat sat on the mat and the dog ran to the park. The cat sat on the mat and the dog ran to the"
     ),
     "A line of code": "def add(a, b):\n    return a + b\n\nprint(add(2,",
+    "Who gets the drink? (indirect object)": "When Mary and John went to the store, John gave a drink to",
+    "Another language (French)": "La tour Eiffel se trouve dans la ville de",
 }
 DEFAULT_PROMPT = EXAMPLES["A fact to recall"]
 # One word in several senses, each clue BEFORE the word: a left-to-right model cannot use what

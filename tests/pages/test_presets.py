@@ -63,6 +63,8 @@ def test_two_meanings_example_separates_its_moles(default_lm):
 @pytest.mark.parametrize("example, token, at_least", [
     ("A fact to recall", " Paris", 0.5),  # measured 0.77
     ("A repeated sequence to copy", " park", 0.8),  # measured 0.96: the copy continues
+    ("Who gets the drink? (indirect object)", " Mary", 0.8),  # measured 0.92: the name not repeated
+    ("Another language (French)", " Paris", 0.25),  # measured 0.33, ahead of " la" (0.16)
 ])
 def test_examples_predict_what_they_show(default_lm, example, token, at_least):
     p = probabilities(default_lm.capture(EXAMPLES[example]).logits[-1], 1.0)
