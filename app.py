@@ -80,10 +80,12 @@ def _process() -> dict[str, bool]:
 # Streamlit's running-man status icon, spinners and the fade of stale elements animate for as long as
 # the model runs; a software-rendered browser repaints them on the same cores the capture needs. With
 # them still, settle times at ~40 tokens fell from 1.1-2.7 s to 0.7-1.4 s (bench/README.md, felt
-# latency). The indicators stay on screen; they only stop moving.
-_STILL_PAGE = """<style>
+# latency). The indicators stay on screen; they only stop moving. The main column also starts higher
+# (Streamlit's 6rem top padding), so a lesson step's figure fits a 1280x720 projector without scrolling.
+_PAGE_STYLE = """<style>
 *, *::before, *::after { animation-duration: 0s !important; animation-delay: 0s !important;
   animation-iteration-count: 1 !important; transition: none !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 </style>"""
 
 
@@ -122,7 +124,7 @@ def _collector_paused(fresh: bool) -> Iterator[None]:
 _secrets_to_env()  # before pages.server reads the settings
 st.set_page_config(page_title="Transformer X-ray", page_icon=":material/biotech:", layout="wide")
 page = st.navigation(PAGES, position="hidden")
-st.html(_STILL_PAGE)
+st.html(_PAGE_STYLE)
 _draw_navigation()
 first_paint = _first_paint(page)
 

@@ -58,14 +58,16 @@ def _go(step: int) -> None:
     st.session_state[STEP] = max(1, min(len(STEPS), step))
 
 
-def _stepper() -> None:
-    """The steps as a radio, drawn last so that its ✓ marks include this run's verdict."""
+def _stepper(where) -> None:
+    """The steps as one compact picker (a projector shows the step's figure without scrolling), drawn
+    last into its place at the top so that its ✓ marks include this run's verdict."""
     finished = lesson_progress.done()
-    # A count, not st.progress: a progress bar says "work running" (the settle checks read it so too)
-    st.caption(f"**{len(finished)} of {len(STEPS)} tasks done** · ✓ marks a finished step")
     labels = {n: f"{'✓ ' * (n in finished)}{n} · {info.title}" for n, info in enumerate(STEPS, start=1)}
-    kit.picker("Steps", labels, key=STEP, default=1, radio=True, persist_state="session",
+    kit.picker("Step", labels, key=STEP, default=1, where=where, persist_state="session",
                label_visibility="collapsed")
+    # A count, not st.progress: a progress bar says "work running" (the settle checks read it so too)
+    where.caption(f"**{len(finished)} of {len(STEPS)} tasks done** · ✓ marks a finished step · the step and "
+                  "your progress are in the link: copy it to come back or to send it.")
 
 
 def _arrive(step: int, cap: Capture) -> None:
@@ -85,10 +87,14 @@ def _arrive(step: int, cap: Capture) -> None:
 
 
 def _step(step: int, lm: LanguageModel, cap: Capture) -> None:
+    """The step's text on the left; its task, live figure and answer on the right, side by side."""
     info = STEPS[step - 1]
-    st.subheader(f"Step {step} of {len(STEPS)} · {info.title}")
-    st.markdown(info.text)
-    with st.container(border=True):
+    text, work = st.columns([2, 3], gap="medium")
+    with text:
+        st.subheader(f"Step {step} of {len(STEPS)} · {info.title}")
+        st.markdown(info.text)
+        st.page_link(info.deeper, label=f"Go deeper: {info.deeper_title}", icon=":material/open_in_new:")
+    with work, st.container(border=True):
         st.markdown(f"**Try this.** {info.task}")
         check = DRAW[step - 1](lm, cap)
         state, hint = ACTIONS.get(step, (lambda: None, ""))
@@ -97,12 +103,11 @@ def _step(step: int, lm: LanguageModel, cap: Capture) -> None:
             st.caption(("You finished this task earlier. " if step in lesson_progress.done() else "") + hint)
             check = None  # what a link or a preset shows is not the learner's answer
         lesson_progress.verdict(step, check)
-    cols = st.columns([1, 1, 2])
-    cols[0].button("← Previous", key="lesson_prev", on_click=_go, args=(step - 1,), disabled=step == 1,
-                   width="stretch")
-    cols[1].button("Next →", key="lesson_next", on_click=_go, args=(step + 1,), disabled=step == len(STEPS),
-                   width="stretch", type="primary")
-    cols[2].page_link(info.deeper, label=f"Go deeper: {info.deeper_title}", icon=":material/open_in_new:")
+        cols = st.columns(2)
+        cols[0].button("← Previous", key="lesson_prev", on_click=_go, args=(step - 1,), disabled=step == 1,
+                       width="stretch")
+        cols[1].button("Next →", key="lesson_next", on_click=_go, args=(step + 1,), disabled=step == len(STEPS),
+                       width="stretch", type="primary")
 
 
 def _link(step: int) -> None:
@@ -110,18 +115,15 @@ def _link(step: int) -> None:
     links.page_params(step=str(step), **({"done": lesson_progress.as_param()} if lesson_progress.done() else {}))
 
 
-st.title("Lesson: inside a transformer, step by step")
+heading, top = st.columns([3, 2], vertical_alignment="bottom")  # top: the stepper, filled last
+heading.title("Lesson: inside a transformer")
 _read_url()
 current = int(kit.bind(STEP, range(1, len(STEPS) + 1), 1))  # type: ignore[arg-type]
 _link(current)
 lm, cap = kit.current_model(), kit.current_capture()
-left, right = st.columns([1, 3], gap="large")
 if lm is not None and cap is not None:
     _arrive(current, cap)
-    with right:
-        _step(current, lm, cap)
-with left:
-    _stepper()
-    st.caption("The prompt is the sidebar's: change it and every step follows. The step and your progress are "
-               "in the link: copy it to come back, or send it to someone.")
+    _step(current, lm, cap)
+_stepper(top)
+st.caption("The prompt is the sidebar's: change it and every step follows.")
 _link(current)

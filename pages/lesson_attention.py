@@ -17,10 +17,11 @@ from viz import head_grid, meaning
 from viz import head_pipeline as pipeline_figures
 
 MAX_SHOWN = 48  # positions per heatmap in the lesson; a longer prompt shows its last ones
+FIGURE_HEIGHT = 360  # px: the step's figure fits a 1280x720 projector below its task and selectors
 
 
 def _head(cap: Capture) -> tuple[int, int]:
-    cols = st.columns([3, 2])
+    cols = st.columns(2)
     return kit.select_layer(cap, slider=True, where=cols[0]), kit.select_head(cap, where=cols[1])
 
 
@@ -37,7 +38,7 @@ def _pipeline(lm: LanguageModel, cap: Capture, layer: int) -> HeadPipeline | Non
 
 def _figure(pipe: HeadPipeline, head: int, cap: Capture, step: pipeline_figures.Step, key: str) -> None:
     window = (max(0, cap.n_tokens - MAX_SHOWN), cap.n_tokens)
-    plotly_chart(pipeline_figures.step_figure(pipe, head, cap.tokens, step, window), key=key)
+    plotly_chart(pipeline_figures.step_figure(pipe, head, cap.tokens, step, window, height=FIGURE_HEIGHT), key=key)
     if window[0]:
         st.caption(f"The last {MAX_SHOWN} of {cap.n_tokens} positions are drawn.")
 

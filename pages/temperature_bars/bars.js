@@ -76,7 +76,7 @@ function draw(view) {
   view.entropy.value.textContent = `${now.entropy.toFixed(2)} bits`;
   view.entropy.delta.textContent = `${signed(now.entropy - ghost.entropy, 2)} vs T = 1`;
   view.top.value.textContent = percent(now.probs[0]);
-  view.top.delta.textContent = `${signed(now.probs[0] - ghost.probs[0], 1, 100, "%")} vs T = 1`;
+  view.top.delta.textContent = `${signed(now.probs[0] - ghost.probs[0], 1, 100, " pp")} vs T = 1`;
   view.rest.value.textContent = percent(now.rest);
   view.legend.textContent = `Bars: T = ${t.toFixed(2)} · outlines: T = 1 (the model's own) · every number over all ${logits.length.toLocaleString("en")} tokens`;
   const p = [...now.probs, now.rest];

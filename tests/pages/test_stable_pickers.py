@@ -107,5 +107,5 @@ def test_lesson_step_after_a_passed_task(open_page, then: str) -> None:
 
 
 def _label_of_radio(at) -> str:
-    radio = at.radio(key="lesson_step")
+    radio = at.selectbox(key="lesson_step")
     return radio.options[radio.index]
