@@ -41,6 +41,8 @@ def _figure(pipe: HeadPipeline, head: int, cap: Capture, step: pipeline_figures.
     plotly_chart(pipeline_figures.step_figure(pipe, head, cap.tokens, step, window, height=FIGURE_HEIGHT), key=key)
     if window[0]:
         st.caption(f"The last {MAX_SHOWN} of {cap.n_tokens} positions are drawn.")
+    if step != "scores" and (sink := pipeline_figures.sink_caption(pipe, head)):
+        st.caption(sink)  # a model with learned attention sinks: its rows add up to less than 1
 
 
 def _position_answer(cap: Capture, label: str, key: str) -> int | None:

@@ -85,7 +85,9 @@ STEPS: tuple[Step, ...] = (
         "$$a_{ij} = \\frac{e^{s_{ij}}}{\\sum_{j' \\le i} e^{s_{ij'}}}$$\n\n"
         "The grid of weights is the head's **attention pattern**. Heads learn habits: some read the "
         "previous token, many park their weight on the first token when nothing else fits (the "
-        "*attention sink*), some look for an earlier copy of the current word.",
+        "*attention sink*), some look for an earlier copy of the current word. (A few models, gpt-oss "
+        "among them, learn a sink of their own: one extra score per head that belongs to no token. Their "
+        "rows then add up to less than 1, and a note under the figure says how much the sink took.)",
         "Find a head that gives the **previous token** at least half of each token's attention, on average.",
         "pages/attention.py", "Attention",
     ),

@@ -110,3 +110,29 @@ def test_next_moves_on_and_presets_the_softmax_step() -> None:
     at.switch_page("pages/head_pipeline.py").run()  # go deeper: the same head
     assert not at.exception
     assert (at.session_state["layer"], at.session_state["head"]) == (layer, head)
+
+
+def test_no_task_passes_on_arrival(open_page) -> None:
+    """Step 7 once passed on arrival (block 0 head 0 satisfies it); a teacher's link with a solving
+    head must not arrive solved either. Acting on the step (another head) is what counts."""
+    at = open_page("pages/lesson.py", step="7")
+    assert not verdicts(at)[0] and 7 not in at.session_state["lesson_done"]
+    assert any("Choose a block and a head" in c.value for c in at.caption)
+    at.selectbox(key="head").set_value(3).run()  # the learner looks at another head (it does not show it)
+    assert not verdicts(at)[0] and any("wins on both counts" in t for t in verdicts(at)[1])
+    at.selectbox(key="head").set_value(0).run()  # and comes back: now it is their answer
+    assert 7 in at.session_state["lesson_done"] and verdicts(at)[0]
+
+
+def test_previous_and_next_keep_each_steps_own_head(open_page) -> None:
+    at = open_page("pages/lesson.py", step="5")
+    at.button(key="lesson_next").click().run()  # step 6: the preset (sink) head
+    at.slider(key="layer").set_value(4).run()
+    at.selectbox(key="head").set_value(2).run()  # the learner's own answer on step 6
+    at.button(key="lesson_next").click().run()  # step 7
+    at.slider(key="layer").set_value(9).run()
+    at.button(key="lesson_prev").click().run()  # back on step 6: the learner's head, not the preset
+    assert not at.exception
+    assert at.session_state["lesson_step"] == 6 and (at.session_state["layer"], at.session_state["head"]) == (4, 2)
+    at.button(key="lesson_next").click().run()
+    assert (at.session_state["layer"], at.session_state["head"]) == (9, 2)  # step 7's own
