@@ -109,3 +109,19 @@ def test_lesson_step_after_a_passed_task(open_page, then: str) -> None:
 def _label_of_radio(at) -> str:
     radio = at.selectbox(key="lesson_step")
     return radio.options[radio.index]
+
+
+def test_lesson_step_12_writes_right_after_the_seed_passes(open_page) -> None:
+    """The repro on step 12: a seed that passes, then "Write 8 tokens" at once."""
+    browser = BrowserLike(open_page("pages/lesson.py", step="12", temperature="1.5"))
+    at = browser.run()
+    for seed in range(40):  # the learner tries seeds until one draws another token than the favourite
+        at.number_input(key="lesson_seed").set_value(seed)
+        browser.run()
+        if 12 in at.session_state["lesson_done"]:
+            break
+    assert 12 in at.session_state["lesson_done"]
+    at.button(key="lesson_generate").click()
+    browser.run()
+    assert not at.exception
+    assert any(t.value.startswith("…") for t in at.text)  # the continuation is shown
