@@ -21,10 +21,12 @@ def _served_init(self, *args, **kwargs) -> None:
     PagesManager.uses_pages_directory = False
 
 
-@pytest.fixture(autouse=True)
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(PagesManager, "__init__", _served_init)
-    yield
+@pytest.fixture(autouse=True, scope="session")
+def served() -> Iterator[None]:
+    """For every page test, module-scoped sessions included (set up before them)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PagesManager, "__init__", _served_init)
+        yield
 
 
 @pytest.fixture

@@ -3,24 +3,19 @@ stays light enough to send at 256 tokens."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from apptest_session import open_app_page
 from page_charts import chart_json, charts, figures
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 MOLES = "The spy was a mole inside the agency. In the garden, a mole dug a tunnel under the"
 LONG = " ".join(["The spy was a mole inside the agency."] * 28)  # ~250 tokens
 MAX_PAGE_BYTES = 5 * 2**20
 
 
 def _open(prompt: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["prompt"] = prompt
-    at.run()
-    at.switch_page("pages/attention.py").run()
-    return at
+    return open_app_page("pages/attention.py", prompt=prompt)
 
 
 def _show(at: AppTest, view: str) -> AppTest:

@@ -4,14 +4,13 @@ logit(A) − logit(B), and the top heads open on the Attention page."""
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_session import open_app_page
 from page_charts import figures
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 IOI = "When Mary and John went to the store, John gave a drink to"
 
 
@@ -20,11 +19,7 @@ def _specs(at: AppTest) -> list[dict]:
 
 
 def _open(page: str, prompt: str | None = IOI) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    if prompt is not None:
-        at.session_state["prompt"] = prompt
-    at.run()
-    at.switch_page(page).run()
+    at = open_app_page(page, **({"prompt": prompt} if prompt is not None else {}))
     assert not at.exception
     return at
 

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
+from apptest_session import open_app_page
 from page_charts import chart_json, charts
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 MOLES = "The spy was a mole inside the agency. In the garden, a mole dug a tunnel under the"
 
 
@@ -20,11 +19,7 @@ def _chart_specs(at: AppTest) -> list[str]:
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["prompt"] = MOLES
-    at.run()
-    at.switch_page("pages/embeddings.py").run()
-    return at
+    return open_app_page("pages/embeddings.py", prompt=MOLES)
 
 
 def test_page_draws_map_paths_and_table(page: AppTest) -> None:

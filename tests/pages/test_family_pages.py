@@ -1,14 +1,11 @@
 """Where a view refuses a model family, its page says so by name and reason; never a traceback."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from apptest_session import open_app_page
 from page_charts import charts
 from streamlit.testing.v1 import AppTest
 from tiny_families import build
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +21,7 @@ def folders(tokenizer, tmp_path_factory) -> dict[str, str]:
 
 
 def _page(model: str, page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params["model"] = model
-    at.query_params["prompt"] = "The cat sat on the mat"
-    at.run()
-    at.switch_page(page).run()
+    at = open_app_page(page, model=model, prompt="The cat sat on the mat")
     assert not at.exception
     return at
 

@@ -2,13 +2,10 @@
 draw without errors, and changing layer / head / token changes what is drawn."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from apptest_session import open_app_page
 from page_charts import figures
 from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def _specs(at: AppTest) -> list[dict]:
@@ -16,9 +13,7 @@ def _specs(at: AppTest) -> list[dict]:
 
 
 def _open(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page(page).run()
+    at = open_app_page(page)
     assert not at.exception
     return at
 
@@ -87,10 +82,7 @@ def test_attribution_page_splits_the_top_token() -> None:
 
 
 def test_long_prompt_reads_a_window_of_positions() -> None:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["prompt"] = " ".join(f"w{i}" for i in range(60))  # > 64 tokens
-    at.run()
-    at.switch_page("pages/logit_lens.py").run()
+    at = open_app_page("pages/logit_lens.py", prompt=" ".join(f"w{i}" for i in range(60)))  # > 64 tokens
     assert not at.exception
     window = at.slider(key="lens_window")
     heat = _specs(at)[0]

@@ -2,29 +2,19 @@
 right and wrong from the learner's own run, progress is kept, and the step survives in the URL."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from apptest_session import open_app_page
 from page_charts import charts
 from streamlit.testing.v1 import AppTest
 
 from pages.lesson_text import STEPS
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 FIGURE_FREE = {1}  # step 1 draws the token strip (HTML), not a chart
 
 
 def open_lesson(step: str | None = None, **params: str) -> AppTest:
-    """A fresh session: the shell reads a link carrying `params` (prompt...), then the lesson opens with
-    ?step= in its URL. (AppTest cannot open a page before app.py has run once in the session: it would run
-    the page file bare. The browser test opens /lesson?step=N&prompt=... directly.)"""
-    at = AppTest.from_file(APP, default_timeout=300)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    if step is not None:
-        at.query_params["step"] = step
-    at.switch_page("pages/lesson.py").run()
+    """A fresh session on a link to the lesson carrying ?step= and `params` (prompt...)."""
+    at = open_app_page("pages/lesson.py", **params, **({"step": step} if step is not None else {}))
     assert not at.exception, [e.value for e in at.exception]
     return at
 

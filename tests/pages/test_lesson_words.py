@@ -4,22 +4,16 @@ chance-corrected score, and step 4 writes each score in its cell."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+from apptest_session import open_app_page
 from page_charts import figures
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 EMBEDDING = 49152 * 576  # the default model's embedding matrix
 
 
 def open_step(step: int, **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    at.query_params["step"] = str(step)
-    at.switch_page("pages/lesson.py").run()
+    at = open_app_page("pages/lesson.py", step=str(step), **params)
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -50,7 +44,7 @@ def test_step_2_leaves_the_embedding_count_to_the_learner() -> None:
 
 
 def test_start_here_still_counts_everything() -> None:
-    at = AppTest.from_file(APP, default_timeout=300).run()
+    at = open_app_page()
     assert not at.exception
     assert any(f"{EMBEDDING:,}" in json.dumps(f) for f in figures(at))
 

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_session import open_app_page
 from page_charts import chart_json, charts
 from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def _figures(at: AppTest) -> dict[str, dict]:
@@ -34,10 +32,7 @@ def _figure(at: AppTest, fragment: str) -> dict:
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("pages/meaning.py").run()
-    return at
+    return open_app_page("pages/meaning.py")
 
 
 def test_default_contexts_give_one_curve_per_pair_starting_at_one(page: AppTest) -> None:

@@ -3,13 +3,11 @@ neurons add up to the Attribution page's MLP bar, switching neurons off moves th
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from apptest_session import open_app_page
 from page_charts import figures
 from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def _specs(at: AppTest) -> list[dict]:
@@ -17,11 +15,7 @@ def _specs(at: AppTest) -> list[dict]:
 
 
 def _open(page: str, prompt: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    if prompt is not None:
-        at.session_state["prompt"] = prompt
-    at.run()
-    at.switch_page(page).run()
+    at = open_app_page(page, **({"prompt": prompt} if prompt is not None else {}))
     assert not at.exception
     return at
 

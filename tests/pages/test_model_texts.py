@@ -3,13 +3,10 @@ GPT-2-like and a Llama-like tiny model, the sentences about head width, key/valu
 norm, tied embeddings and vocabulary differ as the two models do."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
+from apptest_session import open_app_page
 from tiny_models import tiny_model
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = ["overview", "attention", "head_pipeline", "ablation", "next_token", "attribution", "logit_lens",
          "embeddings", "meaning"]
 
@@ -30,11 +27,7 @@ def _page_texts(folder: str | None, pages: list[str] = PAGES) -> dict[str, str]:
     """Each page's markdown and metric tooltips, for a model folder (None: the default model)."""
     from pages import models
 
-    at = AppTest.from_file(APP, default_timeout=180)
-    if folder is not None:
-        at.session_state["model_choice"] = models.OTHER_MODEL
-        at.session_state["model_custom"] = folder
-    at.run()
+    at = open_app_page(state={"model_choice": models.OTHER_MODEL, "model_custom": folder} if folder else None)
     found = {}
     for page in pages:
         at.switch_page(f"pages/{page}.py").run()

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import numpy as np
+from apptest_session import open_app_page
 from streamlit.testing.v1 import AppTest
 
 from pages import captures
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
 
 def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180).run()
-    at.switch_page("pages/next_token.py").run()
+    at = open_app_page("pages/next_token.py")
     assert not at.exception
     return at
 
@@ -93,10 +90,7 @@ def test_settings_survive_a_page_switch():
 
 def test_a_byte_token_on_top_is_explained():
     """After three pizza emoji the favourite is <0xF0><0x9F>, the start of the next emoji's bytes."""
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params["prompt"] = "I love pizza 🍕🍕🍕"
-    at.run()
-    at.switch_page("pages/next_token.py").run()
+    at = open_app_page("pages/next_token.py", prompt="I love pizza 🍕🍕🍕")
     assert not at.exception and labels(at)[0] == "<0xF0><0x9F>"
     assert any("is a byte token" in c.value and "UTF-8" in c.value for c in at.caption)
     default = open_page()

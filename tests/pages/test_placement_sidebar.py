@@ -2,15 +2,11 @@
 the sidebar says where the blocks live."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
+from apptest_session import open_app_page
 from tiny_models import tiny_model
 
 from model.settings import parse_max_memory
 from viz.model_text import placement
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def test_max_memory_setting():
@@ -37,10 +33,7 @@ def test_sidebar_says_where_blocks_live(tmp_path, tokenizer, monkeypatch):
     monkeypatch.setenv("XRAY_OFFLOAD_DIR", str(tmp_path / "offload"))
     server.settings.clear()  # read once per process: read this test's settings
     try:
-        at = AppTest.from_file(APP, default_timeout=180)
-        at.session_state["model_choice"] = models.OTHER_MODEL
-        at.session_state["model_custom"] = str(folder)
-        at.run()
+        at = open_app_page(state={"model_choice": models.OTHER_MODEL, "model_custom": str(folder)})
         assert not at.exception
         captions = [c.value for c in at.sidebar.caption]
         assert "Blocks 0 on cpu, 1–2 on disk" in captions, captions

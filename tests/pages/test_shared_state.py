@@ -4,19 +4,15 @@ Generate's temperature while Greedy is chosen."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
+from apptest_session import open_app_page
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 LONG_PROMPT = "The cat sat on the mat and the dog ran to the park. " * 8  # ~100 tokens: past the lens window
 
 
 def start(prompt: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    if prompt is not None:
-        at.session_state["prompt"] = prompt
-    return at.run()
+    return open_app_page(**({"prompt": prompt} if prompt is not None else {}))
 
 
 def highlighted(at: AppTest) -> list[int]:

@@ -3,20 +3,15 @@ from __future__ import annotations
 
 import gc
 import io
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from apptest_session import open_app_page
 from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def run_app(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+    return open_app_page(**params)
 
 
 def metric_values(at: AppTest) -> list[str]:
