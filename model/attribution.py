@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from .capture import Capture
+from .devices import compute_device
 from .errors import UnsupportedModelError
 from .language_model import LanguageModel
-from .placement import compute_device
 from .probe import tolerance
 
 NormKind = Literal["rms", "layer", "none"]

@@ -25,10 +25,11 @@ from torch import nn
 from . import threads
 from .batching import CaptureQueue, Request
 from .capture import KV, Capture
+from .devices import compute_device
 from .errors import CaptureError, PromptError
 from .facts import ModelFacts, model_facts
 from .layout import Layout, find_layout
-from .placement import block_devices, compute_device, dispatched
+from .placement import block_devices, dispatched
 from .recorder import Recorder, direct_attention
 from .settings import load_settings
 from .tokens import clean_prompt, readable_tokens

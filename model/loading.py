@@ -14,9 +14,10 @@ import torch
 
 from . import default_model
 from .default_model import Progress
+from .devices import input_device
 from .errors import ModelLoadError, UnsupportedModelError
 from .language_model import LanguageModel
-from .placement import input_device, plan_device_map
+from .placement import plan_device_map
 
 log = logging.getLogger(__name__)
 

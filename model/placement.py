@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .devices import device_name
+from .layout import find_blocks
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -44,8 +47,6 @@ def keep_readouts_off_disk(model: nn.Module, plan: DeviceMap) -> DeviceMap:
 
 
 def _block_names(model: nn.Module) -> list[str]:
-    from .layout import find_blocks
-
     blocks = find_blocks(model)
     ids = {id(b) for b in blocks}
     return [name for name, module in model.named_modules() if id(module) in ids]
@@ -66,29 +67,13 @@ def _split(model: nn.Module, name: str, device, blocks: list[str]) -> DeviceMap:
     return out
 
 
-def input_device(model: nn.Module) -> str:
-    """Where a pass's token ids go: the device the input embeddings compute on."""
-    return _name(compute_device(model.get_input_embeddings()))
-
-
-def compute_device(module: nn.Module):
-    """The device a module computes on: accelerate's execution device when it placed the module (its
-    weights may sit on the CPU or disk meanwhile), else where its first weight lives."""
-    for m in (module, *module.modules()):
-        hook = getattr(m, "_hf_hook", None)
-        if getattr(hook, "execution_device", None) is not None:
-            return hook.execution_device
-    first = next((p for p in module.parameters() if p.device.type != "meta"), None)
-    return first.device if first is not None else "cpu"
-
-
 def block_devices(model: nn.Module, blocks: nn.ModuleList) -> tuple[str, ...]:
     """Where each block's weights live ("cuda:0", "cpu", "disk"), from the model's device map; every
     block on the model's device when it was not dispatched."""
     device_map = getattr(model, "hf_device_map", None)
     if not device_map:
         first = next(model.parameters(), None)
-        return tuple(_name(first.device) if first is not None else "cpu" for _ in blocks)
+        return tuple(device_name(first.device) if first is not None else "cpu" for _ in blocks)
     names = {id(module): name for name, module in model.named_modules()}
     out = []
     for block in blocks:
@@ -96,18 +81,10 @@ def block_devices(model: nn.Module, blocks: nn.ModuleList) -> tuple[str, ...]:
         owners = [key for key in device_map if key == "" or name == key or name.startswith(key + ".")]
         inner = {device_map[key] for key in device_map if key.startswith(name + ".")}
         devices = {device_map[max(owners, key=len)]} if owners else inner
-        out.append("+".join(sorted(_name(d) for d in devices)))
+        out.append("+".join(sorted(device_name(d) for d in devices)))
     return tuple(out)
 
 
 def dispatched(model: nn.Module) -> bool:
     """Was the model placed by a device map (accelerate's hooks move each block's inputs)?"""
     return getattr(model, "hf_device_map", None) is not None
-
-
-def _name(device) -> str:
-    """0 -> "cuda:0"; "disk", "cpu" and torch devices as they print."""
-    if isinstance(device, int):
-        return f"cuda:{device}"
-    return str(device)
-

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .placement import input_device
+from .devices import input_device
 
 _PROBE_TOKENS = 6
 _TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8}  # relative; half precision gets HALF_TOLERANCE
