@@ -1,4 +1,4 @@
-"""A thread-safe least-recently-used cache bounded by bytes (and optionally by entries), which
+"""A thread-safe least-recently-used cache bounded by bytes, which
 computes each missing key once however many threads ask for it at the same time.
 """
 from __future__ import annotations
@@ -16,13 +16,11 @@ def _nbytes(value) -> int:
 
 
 class BoundedLRU(Generic[V]):
-    """Values evicted oldest-first once their total size passes `budget_bytes` (or their count
-    passes `max_entries`). A value larger than the whole budget is returned but not kept."""
+    """Values evicted oldest-first once their total size passes `budget_bytes`. A value larger than
+    the whole budget is returned but not kept."""
 
-    def __init__(self, budget_bytes: int, max_entries: int | None = None,
-                 size: Callable[[V], int] = _nbytes) -> None:
+    def __init__(self, budget_bytes: int, size: Callable[[V], int] = _nbytes) -> None:
         self.budget_bytes = int(budget_bytes)
-        self.max_entries = max_entries
         self._size = size
         self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()  # key -> (value, bytes)
         self._total = 0
@@ -83,12 +81,9 @@ class BoundedLRU(Generic[V]):
                 return
             self._items[key] = (value, nbytes)
             self._total += nbytes
-            while len(self._items) > 1 and (self._total > self.budget_bytes or self._over_count()):
+            while len(self._items) > 1 and self._total > self.budget_bytes:
                 _, (_, evicted) = self._items.popitem(last=False)
                 self._total -= evicted
-
-    def _over_count(self) -> bool:
-        return self.max_entries is not None and len(self._items) > self.max_entries
 
     def _enter(self, key: Hashable) -> threading.Lock:
         with self._lock:

@@ -20,6 +20,7 @@ def _int(name: str, default: int, low: int = 1) -> int:
 class Settings:
     token_limit: int  # longest prompt a user may capture (XRAY_TOKEN_LIMIT)
     cache_mb: int  # byte budget of the shared capture cache (XRAY_CACHE_MB)
+    results_mb: int  # byte budget of the shared cache of derived results: lens, ablations... (XRAY_RESULTS_MB)
     max_models: int  # models kept loaded at once (XRAY_MAX_MODELS)
     allowed_models: tuple[str, ...]  # empty = any; else only these (XRAY_ALLOWED_MODELS, comma-separated)
     trust_remote_code: bool  # only ever from the operator (XRAY_TRUST_REMOTE_CODE=1), never the page
@@ -33,6 +34,7 @@ def load_settings() -> Settings:
     return Settings(
         token_limit=_int("XRAY_TOKEN_LIMIT", 512),
         cache_mb=_int("XRAY_CACHE_MB", 1024),
+        results_mb=_int("XRAY_RESULTS_MB", 512),
         max_models=_int("XRAY_MAX_MODELS", 2),
         allowed_models=allowed,
         trust_remote_code=os.environ.get("XRAY_TRUST_REMOTE_CODE", "") == "1",

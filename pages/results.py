@@ -13,9 +13,9 @@ import numpy as np
 import streamlit as st
 
 from model.lru import BoundedLRU
+from pages import server
 
 T = TypeVar("T")
-BUDGET_BYTES = 512 * 2**20  # every derived result together; one ablated pass at 512 tokens is ~100 MB
 
 
 def nbytes(value: Any) -> int:
@@ -33,8 +33,9 @@ def nbytes(value: Any) -> int:
 
 @st.cache_resource(show_spinner=False)
 def result_cache() -> BoundedLRU:
-    """The one derived-result cache of the process (a result larger than the budget is not kept)."""
-    return BoundedLRU(BUDGET_BYTES, size=nbytes)
+    """The one derived-result cache of the process, bounded by XRAY_RESULTS_MB (every result together;
+    one ablated pass at 512 tokens is ~100 MB); a result larger than the budget is not kept."""
+    return BoundedLRU(server.settings().results_mb * 2**20, size=nbytes)
 
 
 def derived(kind: str, key: str, compute: Callable[[], T]) -> T:
