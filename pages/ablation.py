@@ -22,6 +22,7 @@ from viz.ablation import (
     scan_figure,
     top_tokens_compared,
 )
+from viz.export import file_name, rows_csv
 from viz.labels import points
 
 
@@ -102,8 +103,17 @@ def _compare(lm, cap, pos: int, after, n: int, choice: Contrast) -> None:
     plotly_chart(comparison_figure(comp, readable_tokens(lm.tokenizer, comp.ids)), key="abl_bars")
     moves = biggest_changes(before_row, after_row, n=10)
     st.subheader("The biggest changes")
-    st.dataframe(change_rows(moves, readable_tokens(lm.tokenizer, moves.ids)), hide_index=True,
+    rows = change_rows(moves, readable_tokens(lm.tokenizer, moves.ids))
+    st.dataframe(rows, hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in ("before", "after", "change")})
+    _download("Download the biggest changes (CSV)", rows_csv(rows), f"ablation_changes_pos{pos}", cap.prompt,
+              "abl_changes_csv")
+
+
+def _download(label: str, text: str, kind: str, prompt: str, key: str) -> None:
+    """A CSV download; the click does not rerun the page (on_click="ignore")."""
+    st.download_button(label, text, file_name=file_name(prompt, kind, "csv"), mime="text/csv", key=key,
+                       on_click="ignore")
 
 
 st.title("Ablation: switch heads off")

@@ -13,17 +13,29 @@ from pages.contrast import Contrast
 from pages.plotly_chart import plotly_chart
 from viz import attribution as draw
 from viz import model_text
+from viz.export import file_name, grid_rows, rows_csv
 from viz.head_attribution import head_heatmap, top_head_rows
 
 N_TOP_HEADS = 6
 
 
-def _tables(attr) -> None:
+def _download(where, label: str, text: str, kind: str, prompt: str, key: str) -> None:
+    """A CSV download of one table; the click does not rerun the page (on_click="ignore")."""
+    where.download_button(label, text, file_name=file_name(prompt, kind, "csv"), mime="text/csv", key=key,
+                          on_click="ignore")
+
+
+def _tables(attr, prompt: str, pos: int) -> None:
     cols = st.columns(2)
     cols[0].caption("The shares add up")
     cols[0].dataframe(draw.summary_rows(attr), hide_index=True)
+    _download(cols[0], "Download the shares (CSV)", rows_csv(draw.summary_rows(attr)),
+              f"attribution_shares_pos{pos}", prompt, "attr_shares_csv")
     cols[1].caption("Biggest pushes")
     cols[1].dataframe(draw.top_contributors(attr, 6), hide_index=True)
+    every = draw.top_contributors(attr, 1 + 2 * len(attr.attn))  # the file holds every part, strongest first
+    _download(cols[1], "Download every part (CSV)", rows_csv(every), f"attribution_parts_pos{pos}", prompt,
+              "attr_parts_csv")
 
 
 def explanation(facts: ModelFacts) -> str:
@@ -62,6 +74,11 @@ def _heads(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast) -> None:
     st.caption("Each block's attention output is the sum of its heads' writes (the output projection reads the heads "
                "side by side), so a block's heads plus its projection bias add up exactly to its attention bar above.")
     st.dataframe(top_head_rows(heads, N_TOP_HEADS), hide_index=True)
+    L, H = heads.heads.shape
+    every = grid_rows({"share": heads.heads}, [f"block {i}" for i in range(L)], [f"head {h}" for h in range(H)],
+                      names=("block", "head"))  # all L x H heads, not only the strongest shown
+    _download(st, "Download every head's share (CSV)", rows_csv(every), f"attribution_heads_pos{pos}", cap.prompt,
+              "attr_heads_csv")
     cols = st.columns(N_TOP_HEADS)
     for col, (layer, head, value) in zip(cols, heads.top(N_TOP_HEADS)):
         if col.button(f"L{layer} H{head} ({value:+.2f})", key=f"attr_open_{layer}_{head}",
@@ -92,7 +109,7 @@ if cap is not None and lm is not None:
         if abs(attr.total - attr.logit) > 1e-2 * max(1.0, abs(attr.logit)):
             st.warning("The shares do not add up to the model's logit here: this model's blocks are not "
                        "plain residual additions, so read the bars as approximate.")
-        _tables(attr)
+        _tables(attr, cap.prompt, pos)
         _heads(lm, cap, pos, choice)
 if lm is not None:
     kit.explain("What direct logit attribution measures", explanation(lm.facts))

@@ -23,6 +23,7 @@ from model.tokens import readable_tokens
 from pages import kit, links
 from pages.plotly_chart import plotly_chart
 from viz import patching as draw
+from viz.export import file_name, grid_rows, rows_csv
 
 PRESETS = {  # name -> (clean, corrupted, answer A, answer B); each pair has equal token counts
     "Who gets the drink? (indirect object)": (
@@ -143,26 +144,46 @@ def _heatmap(grid, rows, cols, title: str, chart_key: str) -> None:
     plotly_chart(draw.patching_heatmap(grid.values, rows, cols, title, grid.ran), key=chart_key)
 
 
-def _comparison(exact_grid, estimate, rows, cols) -> None:
+def _comparison(exact_grid, estimate, rows, cols, plain_cols, prompt: str) -> None:
     r = correlation(exact_grid, estimate)
     left, right = st.columns([2, 3])
     left.metric("Correlation, estimate vs exact", "n/a" if r is None else f"{r:.3f}",
                 help="Pearson correlation over the cells that were patched (the others are 0 in both).")
     left.caption(f"Exact patching took {exact_grid.seconds:.1f} s for {int(exact_grid.ran.sum())} patched runs.")
-    top = [{"where": f"{rows[layer]} · {cols[i]}", "exact": v, "estimate": float(estimate.values[layer, i])}
-           for layer, i, v in top_cells(exact_grid, 8)]
-    left.dataframe(top, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                                        for c in ("exact", "estimate")})
+    top = draw.top_rows(top_cells(exact_grid, 8), estimate.values, rows, plain_cols)
+    left.dataframe(top, hide_index=True, column_order=("where", "exact", "estimate"),
+                   column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("exact", "estimate")})
+    _download(left, "Download the top cells (CSV)", rows_csv(top), f"patching_top_{exact_grid.view}", prompt,
+              "patch_top_csv")
     with right:
         plotly_chart(draw.agreement_figure(exact_grid.values, estimate.values, exact_grid.ran,
                                           draw.cell_names(rows, cols, exact_grid.ran)), key="patch_agree")
 
 
-def _views(lm, pair, a: int, b: int, pair_key: str) -> None:
+def _download(where, label: str, text: str, kind: str, prompt: str, key: str) -> None:
+    """A CSV download; the click does not rerun the page (on_click="ignore")."""
+    where.download_button(label, text, file_name=file_name(prompt, kind, "csv"), mime="text/csv", key=key,
+                          on_click="ignore")
+
+
+def _grid_download(exact_grid, estimate, rows, plain_cols, names: tuple[str, str], prompt: str) -> None:
+    """Every cell of the view: exact (when it ran), the estimate, and whether the cell was patched."""
+    values = {"estimate": estimate.values, "patched": estimate.ran}
+    if exact_grid is not None:
+        values = {"exact": exact_grid.values, **values}
+    text = rows_csv(grid_rows(values, rows, plain_cols, names=names))
+    label = "Download the grid (CSV)" if exact_grid is not None else "Download the estimate (CSV)"
+    _download(st, label, text, f"patching_{estimate.view}", prompt, "patch_grid_csv")
+
+
+def _views(lm, pair, a: int, b: int, pair_key: str, prompt: str) -> None:
+    """One view's estimate at once, its exact grid on request, and their tables (prompt: for file names)."""
     label = st.radio("What to patch", list(VIEWS), key="patch_view", horizontal=True, persist_state="session")
     view = VIEWS[label]
     rows = draw.layer_labels(view, pair.clean.sites[view].shape[0])
     cols = draw.column_labels(view, pair.clean.tokens, pair.corrupted.tokens, lm.summary.n_heads)
+    plain_cols = draw.plain_column_labels(view, pair.clean.tokens, pair.corrupted.tokens, lm.summary.n_heads)
+    names = ("layer", "head" if view == "heads" else "position")
     estimate = kit.derived("patching_attribution", f"{pair_key}\x1f{a}\x1f{b}",
                            lambda: attribution(lm, pair, a, b))[view]
     key = f"{pair_key}\x1f{a}\x1f{b}\x1f{view}"
@@ -177,14 +198,17 @@ def _views(lm, pair, a: int, b: int, pair_key: str) -> None:
     with right:  # drawn first: the estimate stays in view while the exact run works
         _heatmap(estimate, rows, cols, f"Estimate (attribution patching): {draw.VIEW_TITLES[view]}",
                  "patch_estimate_chart")
+    exact_grid = None
     with left:
         if key not in requested:
             st.info("Exact patching has not run for this view yet: press the button above. Meanwhile the "
                     "estimate on the right shows where to look.")
-            return
-        exact_grid = _exact(lm, pair, a, b, view, key)
-        _heatmap(exact_grid, rows, cols, f"Exact: {draw.VIEW_TITLES[view]}", "patch_exact_chart")
-    _comparison(exact_grid, estimate, rows, cols)
+        else:
+            exact_grid = _exact(lm, pair, a, b, view, key)
+            _heatmap(exact_grid, rows, cols, f"Exact: {draw.VIEW_TITLES[view]}", "patch_exact_chart")
+    _grid_download(exact_grid, estimate, rows, plain_cols, names, prompt)
+    if exact_grid is not None:
+        _comparison(exact_grid, estimate, rows, cols, plain_cols, prompt)
 
 
 def _pair(lm, clean: str, corrupted: str):
@@ -218,6 +242,6 @@ try:
     cols = st.columns(2)
     cols[0].metric("logit(A) − logit(B), clean run", f"{clean_diff:+.2f}", help="This is the metric's 1.")
     cols[1].metric("logit(A) − logit(B), corrupted run", f"{corrupted_diff:+.2f}", help="This is the metric's 0.")
-    _views(lm, pair, a, b, pair_key)
+    _views(lm, pair, a, b, pair_key, clean)
 except XrayError as exc:
     st.warning(str(exc))

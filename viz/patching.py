@@ -99,3 +99,22 @@ def aligned_tokens_html(clean: list[str], corrupted: list[str]) -> str:
     head = "".join(f'<td style="color:#8a93a3;font-size:11px;text-align:center">{i}</td>' for i in range(n))
     return ('<div style="overflow-x:auto"><table style="border-collapse:collapse;font-family:ui-monospace,'
             f'monospace;font-size:13px"><tr><th></th>{head}</tr>{"".join(rows)}</table></div>')
+
+
+def plain_position_labels(clean: list[str], corrupted: list[str]) -> list[str]:
+    """position_labels as plain text, untruncated: for tables and CSV files, which show text as is."""
+    if len(clean) != len(corrupted):
+        raise ValueError(f"the prompts have {len(clean)} and {len(corrupted)} tokens")
+    return [f"{a}{'' if a == b else '/' + b} ({i})" for i, (a, b) in enumerate(zip(clean, corrupted))]
+
+
+def plain_column_labels(view: str, clean: list[str], corrupted: list[str], n_heads: int) -> list[str]:
+    """column_labels as plain text (see plain_position_labels)."""
+    return [f"head {h}" for h in range(n_heads)] if view == "heads" else plain_position_labels(clean, corrupted)
+
+
+def top_rows(cells: list[tuple[int, int, float]], estimate: np.ndarray, rows: list[str], cols: list[str]) -> list[dict]:
+    """The strongest exact cells (row, column, value) with the estimate beside each: a table row each,
+    named in plain text, with both indices for a CSV."""
+    return [{"where": f"{rows[r]} · {cols[c]}", "exact": v, "estimate": float(estimate[r, c]), "row index": r,
+             "column index": c} for r, c, v in cells]

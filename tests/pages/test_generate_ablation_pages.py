@@ -2,24 +2,12 @@
 heads off changes the bars and is cached."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from page_charts import chart_json, charts
-from streamlit.testing.v1 import AppTest
 
 import model.ablation
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
-
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180).run()
-    at.switch_page(page).run()
-    assert not at.exception
-    return at
-
-
-def test_generate_greedy_then_walk_back():
+def test_generate_greedy_then_walk_back(open_page):
     at = open_page("pages/generate.py")
     assert at.info  # nothing generated yet
     at.number_input(key="gen_steps").set_value(4)
@@ -35,7 +23,7 @@ def test_generate_greedy_then_walk_back():
     assert len(charts(at)) == 3  # history, the step's bars, the step's attention
 
 
-def test_generate_sampled_repeats_with_seed():
+def test_generate_sampled_repeats_with_seed(open_page):
     texts = []
     for _ in range(2):
         at = open_page("pages/generate.py")
@@ -48,7 +36,7 @@ def test_generate_sampled_repeats_with_seed():
     assert texts[0] == texts[1] and texts[0].startswith("The capital of France is")
 
 
-def test_ablation_changes_bars_and_is_cached(monkeypatch):
+def test_ablation_changes_bars_and_is_cached(monkeypatch, open_page):
     calls = []
     real = model.ablation.ablated_logits
     monkeypatch.setattr(model.ablation, "ablated_logits", lambda *a: calls.append(a[2]) or real(*a))
@@ -66,7 +54,7 @@ def test_ablation_changes_bars_and_is_cached(monkeypatch):
     assert len(calls) == 1  # one ablated pass for three views
 
 
-def test_layer_scan_draws_one_bar_per_head():
+def test_layer_scan_draws_one_bar_per_head(open_page):
     at = open_page("pages/ablation.py")
     at.selectbox(key="abl_scan_layer").set_value(29)
     at.button(key="abl_scan").click().run()

@@ -60,3 +60,13 @@ def test_aligned_tokens_escape_and_mark_differences():
     assert html.count("background:") == 2  # position 1, in both rows
     uneven = aligned_tokens_html(["a", "b"], ["a"])
     assert "—" in uneven and uneven.count("background:") == 2
+
+
+def test_plain_labels_and_top_rows_are_text_as_is():
+    from viz.patching import plain_column_labels, plain_position_labels, top_rows
+
+    assert plain_position_labels(["<b>", "·a"], ["<b>", "·bcdefghijklmnop"]) == ["<b> (0)", "·a/·bcdefghijklmnop (1)"]
+    assert plain_column_labels("heads", CLEAN, CORRUPTED, 2) == ["head 0", "head 1"]
+    estimate = np.array([[0.1, 0.2], [0.3, 0.4]])
+    rows = top_rows([(1, 0, 0.9)], estimate, ["block 0", "block 1"], ["a (0)", "b (1)"])
+    assert rows == [{"where": "block 1 · a (0)", "exact": 0.9, "estimate": 0.3, "row index": 1, "column index": 0}]
