@@ -2,7 +2,6 @@
 pass is cached per (model, prompt, heads) in the kit's bounded cache shared by every session."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from model import XrayError
@@ -19,7 +18,9 @@ from viz.ablation import (
     comparison_figure,
     head_effects,
     head_label,
-    scan_figure,
+    metric_changes,
+    scan_pair_figure,
+    scan_rows,
     top_tokens_compared,
 )
 from viz.export import file_name, rows_csv
@@ -61,7 +62,8 @@ def _ablated(lm, cap, heads):
 
 
 def _scan(lm, cap, pos: int, choice: Contrast) -> None:
-    """Each head of one block switched off alone: which of them this prediction leans on."""
+    """Each head of one block switched off alone: which of them this prediction leans on (KL), and
+    which way each moves the answer (the change of logit(A) − logit(B), or of logit(A))."""
     st.subheader("Which heads of a block matter here?")
     cols = st.columns([1, 3])
     layer = cols[0].selectbox("Block to scan", list(range(cap.summary.n_layers)), key="abl_scan_layer",
@@ -70,7 +72,7 @@ def _scan(lm, cap, pos: int, choice: Contrast) -> None:
         st.session_state["abl_scan_done"] = (kit.current_key(), layer)
     if st.session_state.get("abl_scan_done") != (kit.current_key(), layer):
         cols[1].caption(f"Runs the model {cap.summary.n_heads} times, once per head of the block, and shows how far "
-                        "each switch-off moves the prediction (KL divergence).")
+                        f"each switch-off moves the prediction (KL divergence) and how it moves {choice.metric}.")
         return
     bar = st.progress(0.0, text="Switching heads off one by one…")
     rows = []
@@ -78,12 +80,15 @@ def _scan(lm, cap, pos: int, choice: Contrast) -> None:
         rows.append(_ablated(lm, cap, [(layer, h)])[pos])  # (V,)
         bar.progress((h + 1) / cap.summary.n_heads, text=f"{head_label(layer, h)} done")
     bar.empty()
+    kl = head_effects(cap.logits[pos], rows)  # (H,)
+    moved = metric_changes(cap.logits[pos], rows, choice.a, choice.b)  # (H,)
+    table = scan_rows(layer, kl, moved, choice.metric)
     with cols[1]:
-        plotly_chart(scan_figure(head_effects(cap.logits[pos], rows), layer), key="abl_scan_chart")
-    if choice.b is not None:
-        moved = [choice.of(row) - choice.of(cap.logits[pos]) for row in rows]
-        with cols[1]:
-            plotly_chart(scan_figure(np.array(moved), layer, f"change of {choice.metric}"), key="abl_scan_contrast")
+        plotly_chart(scan_pair_figure(kl, moved, layer, choice.metric), key="abl_scan_chart")
+        st.dataframe(table, hide_index=True, column_order=[c for c in table[0] if c not in ("block", "head index")],
+                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in list(table[0])[3:]})
+        _download("Download the scan (CSV)", rows_csv(table), f"ablation_scan_L{layer}_pos{pos}", cap.prompt,
+                  "abl_scan_csv")
 
 
 def _metrics(comp, before_top: float, after_top: float, changed: bool) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from model.sampling import probabilities, top_tokens
 
@@ -14,6 +15,7 @@ from .labels import TICK_FONT, escape, points, readable
 from .next_token import unique_labels
 
 _BEFORE, _AFTER = "#9aa5b5", "#d8573b"
+_UP, _DOWN = "#3d6fd6", "#d8573b"  # a metric pushed up (blue) or down (red), as on the Attribution page
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,4 +118,38 @@ def scan_figure(effects: np.ndarray, layer: int, measure: str = "KL divergence (
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(type="category"),
                       yaxis=dict(title=what, rangemode="tozero"),
                       title=f"Block {layer}: each head switched off on its own")
+    return readable(fig)
+
+
+def metric_changes(before_row: np.ndarray, after_rows: list[np.ndarray], a: int, b: int | None) -> np.ndarray:
+    """(H,) how each ablation moved the contrast metric: logit(a) − logit(b) after minus before
+    (logit(a) alone when b is None). Logit differences, not probabilities: the metric patching uses."""
+    def metric(row: np.ndarray) -> float:
+        return float(row[a]) - (float(row[b]) if b is not None else 0.0)
+
+    return np.array([metric(row) - metric(before_row) for row in after_rows], dtype=np.float64)
+
+
+def scan_rows(layer: int, kl: np.ndarray, moved: np.ndarray, metric: str) -> list[dict]:
+    """One table row per head of the scanned block: its KL and the change of the metric (plain text)."""
+    return [{"head": head_label(layer, h), "block": layer, "head index": h, "KL (bits)": float(k),
+             f"change of {metric}": float(m)} for h, (k, m) in enumerate(zip(kl, moved))]
+
+
+def scan_pair_figure(kl: np.ndarray, moved: np.ndarray, layer: int, metric: str) -> go.Figure:
+    """The block scan as two rows of bars over the same heads: KL (how far the whole prediction moved)
+    above, the change of the metric (which way the answer moved) below. `metric` is plain text."""
+    names = [head_label(layer, h) for h in range(len(kl))]
+    what = escape(f"change of {metric}")
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=["KL divergence (bits)", what])
+    fig.add_trace(go.Bar(x=names, y=kl, marker_color=_AFTER, text=[f"{e:.3f}" for e in kl], textposition="outside",
+                         cliponaxis=False, hovertemplate="%{x}<br>KL = %{y:.4f} bits<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=moved, marker_color=[_UP if m >= 0 else _DOWN for m in moved],
+                         text=[f"{m:+.3f}" for m in moved], textposition="outside", cliponaxis=False,
+                         hovertemplate=f"%{{x}}<br>{what} = %{{y:+.4f}}<extra></extra>"), row=2, col=1)
+    fig.update_layout(height=480, margin=dict(l=10, r=10, t=60, b=10), showlegend=False,
+                      title=f"Block {layer}: each head switched off on its own")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
     return readable(fig)

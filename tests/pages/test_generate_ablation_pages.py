@@ -2,9 +2,15 @@
 heads off changes the bars and is cached."""
 from __future__ import annotations
 
+import json
+
+import pytest
 from page_charts import chart_json, charts
 
 import model.ablation
+from model.ablation import ablated_logits
+
+IOI = "When Mary and John went to the store, John gave a drink to"
 
 
 def test_generate_greedy_then_walk_back(open_page):
@@ -61,3 +67,29 @@ def test_layer_scan_draws_one_bar_per_head(open_page):
     assert not at.exception
     drawn = charts(at)
     assert len(drawn) == 1 and "L29 H8" in chart_json(drawn[0])
+    spec = json.loads(chart_json(drawn[0]))
+    assert len(spec["data"]) == 2  # KL above, the change of logit(A) below (no B chosen)
+    assert spec["layout"]["annotations"][1]["text"] == "change of logit(·Paris)"
+    table = at.dataframe[0].value
+    assert list(table["head"]) == [f"L29 H{h}" for h in range(9)] and "change of logit(·Paris)" in table.columns
+
+
+def test_scan_reports_a_minus_b_as_the_heads_own_ablated_logits_give_it(open_page, default_lm):
+    """The scan's change of logit(·Mary) − logit(·John) for each head of block 23 equals the change
+    read straight from that head's ablated logits on the default model."""
+    at = open_page("pages/ablation.py", prompt=IOI)
+    box = at.selectbox(key="contrast_token")
+    box.select_index(next(i for i, label in enumerate(box.options) if label.startswith("·John"))).run()
+    at.selectbox(key="abl_scan_layer").set_value(23)
+    at.button(key="abl_scan").click().run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    column = "change of logit(·Mary) − logit(·John)"
+    ids = default_lm.encode(IOI)
+    mary, john = (default_lm.tokenizer(t, add_special_tokens=False)["input_ids"][0] for t in (" Mary", " John"))
+    clean = default_lm.capture(IOI).logits[-1]
+    for h in range(9):
+        row = ablated_logits(default_lm, ids, [(23, h)])[-1]  # (V,)
+        direct = float(row[mary] - row[john]) - float(clean[mary] - clean[john])
+        assert table[column].iloc[h] == pytest.approx(direct, abs=1e-3)
+    assert table[column].iloc[3] == table[column].min() < -1  # L23 H3 separates Mary from John most

@@ -77,3 +77,8 @@ def test_ablation_table_downloads(open_page, files):
     shown = at.dataframe[0].value
     assert [r["token"] for r in changes] == list(shown["token"])
     assert float(changes[0]["change"]) == pytest.approx(shown["change"].iloc[0])
+    at.selectbox(key="abl_scan_layer").set_value(3)
+    at.button(key="abl_scan").click().run()
+    scan = table(files["ablation_scan_L3_pos4_the-capital-of-france-is.csv"])
+    assert [r["head"] for r in scan] == [f"L3 H{h}" for h in range(9)]
+    assert float(scan[0]["KL (bits)"]) == pytest.approx(at.dataframe[1].value["KL (bits)"].iloc[0])

@@ -73,3 +73,27 @@ def test_head_scan_effects_and_figure():
     assert effects[0] == 0 and 0 < effects[1] < effects[2]
     fig = scan_figure(effects, layer=2)
     assert list(fig.data[0].x) == ["L2 H0", "L2 H1", "L2 H2"]
+
+
+def test_metric_changes_rows_and_the_pair_figure():
+    from viz.ablation import metric_changes, scan_pair_figure, scan_rows
+
+    rows = [BEFORE.copy(), shifted([4]), shifted([4, 9])]
+    moved = metric_changes(BEFORE, rows, a=4, b=9)  # (H,)
+    assert moved[0] == 0 and moved[2] == pytest.approx(-float(BEFORE[4] - BEFORE[9]))  # both lifted to one value
+    assert moved[1] == pytest.approx(float(rows[1][4] - rows[1][9]) - float(BEFORE[4] - BEFORE[9]))
+    alone = metric_changes(BEFORE, rows, a=4, b=None)
+    assert alone[1] == pytest.approx(float(rows[1][4] - BEFORE[4])) and alone[1] > 0
+    kl = head_effects_of(rows)
+    table = scan_rows(2, kl, moved, "logit(a) − logit(b)")
+    assert table[1] == {"head": "L2 H1", "block": 2, "head index": 1, "KL (bits)": kl[1],
+                        "change of logit(a) − logit(b)": moved[1]}
+    fig = scan_pair_figure(kl, moved, 2, "logit(<a>) − logit(b)")
+    assert [list(t.x) for t in fig.data] == [["L2 H0", "L2 H1", "L2 H2"]] * 2
+    assert list(fig.data[1].y) == list(moved) and "&lt;a&gt;" in fig.data[1].hovertemplate  # text, not markup
+
+
+def head_effects_of(rows):
+    from viz.ablation import head_effects
+
+    return head_effects(BEFORE, rows)
