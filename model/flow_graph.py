@@ -3,8 +3,9 @@ its pruning: keep the edges whose weight exceeds a threshold and that lead, back
 leaving the last block at one position; the rest fed that prediction through no important route.
 Plain numpy (no torch): viz draws what this returns.
 
-Levels number the residual states bottom to top: level 2l is the stream entering block l (level 0 is
-the embedding), 2l + 1 the stream after block l's attention, 2l + 2 the stream leaving block l.
+Levels number the residual states from the embedding on: level 2l is the stream entering block l
+(level 0 is the embedding), 2l + 1 the stream after block l's attention, 2l + 2 the stream leaving
+block l.
 """
 from __future__ import annotations
 

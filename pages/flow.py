@@ -41,10 +41,10 @@ prediction: the graph answers "what fed this prediction?". Raise the threshold f
 only; lower it to see more. The method needs one extra pass of the model, about 100 times cheaper
 than patching every component.
 
-**Reading it.** Tokens run left to right, the embedding is at the bottom and every block adds two
-rows (after its attention, after its MLP). Orange lines are attention heads moving information
-between tokens, purple bows are MLPs, grey lines are the residual stream carrying a token's own
-vector up. Wider = larger share. Hover an orange dot to see which heads carry the edge; click it to
+**Reading it.** Tokens run left to right; the embedding is at the top and every block adds two rows
+below it (after its attention, after its MLP), as in every figure of the app, down to the prediction
+(the red star). Orange lines are attention heads moving information between tokens, purple bows are
+MLPs, grey lines are the residual stream carrying a token's own vector down. Wider = larger share. Hover an orange dot to see which heads carry the edge; click it to
 open its largest head on the Attention page.
 """
 

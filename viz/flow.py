@@ -1,7 +1,7 @@
-"""The information-flow graph drawn: tokens left to right, residual states bottom to top (two rows per
-block: after its attention, after its MLP), one line per kept edge, its width by weight and its colour
-by kind. A marker at the middle of each edge carries the hover and, for attention edges, the
-(block, head) a click opens.
+"""The information-flow graph drawn: tokens left to right, residual states top to bottom like every
+block figure (the embedding on top, then two rows per block: after its attention, after its MLP),
+one line per kept edge, its width by weight and its colour by kind. A marker at the middle of each
+edge carries the hover and, for attention edges, the (block, head) a click opens.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks, readable
+from viz.labels import TICK_FONT, axis_labels, blocks_top_down, escape, fit_ticks, readable
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.flow_graph import Edge, FlowPaths
@@ -126,7 +126,8 @@ def _node_trace(paths: FlowPaths) -> go.Scatter:
 
 
 def flow_figure(paths: FlowPaths, *, width_px: int = 1100) -> go.Figure:
-    """The pruned graph as one plotly figure (layers bottom to top, tokens left to right)."""
+    """The pruned graph as one plotly figure (the embedding on top, the prediction's state at the
+    bottom, tokens left to right)."""
     T, L = len(paths.tokens), paths.n_layers
     fig = go.Figure(_line_traces(paths.edges, paths.threshold) + _marker_traces(paths.edges, paths.tokens)
                     + [_node_trace(paths)] + _legend())
@@ -142,9 +143,9 @@ def flow_figure(paths: FlowPaths, *, width_px: int = 1100) -> go.Figure:
                    x=0.5, y=0.995),
         xaxis=dict(tickmode="array", tickvals=list(range(0, T, step)), ticktext=axis_labels(paths.tokens)[::step],
                    tickangle=-60, tickfont=TICK_FONT, range=[-0.7, T - 0.3], showgrid=False, zeroline=False),
-        yaxis=dict(tickmode="array", tickvals=rows, ticktext=[level_name(2 * r) for r in rows], tickfont=TICK_FONT,
-                   range=[-0.4, L + 0.4], showgrid=True, gridcolor="#eeeeee", zeroline=False),
     )
+    blocks_top_down(fig, (-0.4, L + 0.4), tickmode="array", tickvals=rows, ticktext=[level_name(2 * r) for r in rows],
+                    tickfont=TICK_FONT, showgrid=True, gridcolor="#eeeeee", zeroline=False)
     return readable(fig)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.labels import escape, readable
+from viz.labels import blocks_top_down, escape, readable
 
 if TYPE_CHECKING:  # types only
     from model.head_attribution import HeadAttribution
@@ -26,7 +26,7 @@ def head_heatmap(heads: HeadAttribution, metric: str, height: int | None = None)
         zmid=0.0, zmin=-limit, zmax=limit, colorscale=DIVERGING, colorbar=dict(title="share", thickness=12),
         hovertemplate=f"%{{y}} %{{x}}: %{{z:+.3f}} on {what}<extra></extra>",
     ))
-    fig.update_yaxes(autorange="reversed", type="category", title="block")
+    blocks_top_down(fig, type="category", title="block")
     fig.update_xaxes(type="category", side="top")
     fig.update_layout(height=height or max(360, 16 * L + 120), margin=dict(l=10, r=10, t=70, b=10),
                       title=f"Each head's direct effect on {what} at position {heads.position}")

@@ -114,3 +114,17 @@ def cell_text(token: str, cell_px: float, px_per_char: float = 7.0) -> str:
     while cut and text_width(cut) + 1 > room:
         cut = cut[:-1]
     return escape(cut + "…") if cut else ""
+
+
+def blocks_top_down(fig: go.Figure, span: tuple[float, float] | None = None, **axis) -> go.Figure:
+    """The one block order of every figure whose rows are blocks (or residual streams): the embedding
+    and block 0 on top, deeper blocks below, read downward like the lesson's "embedding, block 0,
+    block 1…". Plotly draws a y axis upward (first category at the bottom), so it is reversed: a
+    category axis by autorange; a numeric one, whose rows run from span[0] (block 0) to span[1], by a
+    range from span[1] at the bottom to span[0] at the top. Figures with blocks as columns keep them
+    left to right, plotly's own order. `axis`: more y-axis settings."""
+    if span is None:
+        fig.update_yaxes(autorange="reversed", **axis)
+    else:
+        fig.update_yaxes(range=[span[1], span[0]], autorange=False, **axis)
+    return fig

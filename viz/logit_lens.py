@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from model.tokens import character_labels
-from viz.labels import TICK_FONT, cell_text, escape, fit_ticks, readable, short, stream_names, tick_label_px
+from viz.labels import TICK_FONT, blocks_top_down, cell_text, escape, fit_ticks, readable, short, stream_names, tick_label_px
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.logit_lens import LogitLens
@@ -70,8 +70,7 @@ def lens_heatmap(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, targ
     # drawing the heatmap's every cell again took 0.6 s of the browser per prompt edit (bench/README.md).
     fig.update_xaxes(title="position (the token read so far)", tickmode="array", tickvals=x[::step],
                      ticktext=x[::step], type="category", tickfont=TICK_FONT, tickangle=-90, automargin=False)
-    fig.update_yaxes(title="residual stream read", autorange="reversed", type="category", tickfont=TICK_FONT,
-                     automargin=False)
+    blocks_top_down(fig, title="residual stream read", type="category", tickfont=TICK_FONT, automargin=False)
     fig.update_layout(height=height or max(420, 18 * n_rows + 160 + tick_label_px(x)),
                       margin=dict(l=tick_label_px(row_names(n_rows)) + 40, r=10, t=40,
                                   b=tick_label_px(x[::step]) + 45),

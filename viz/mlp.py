@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.labels import TICK_FONT, axis_labels, escape, readable, short
+from viz.labels import TICK_FONT, axis_labels, blocks_top_down, escape, readable, short
 
 if TYPE_CHECKING:  # types only
     from model.mlp import MlpSteps
@@ -101,7 +101,7 @@ def layers_figure(hidden_at: np.ndarray, n: int, position: int) -> go.Figure:
         colorbar=dict(title="activation", thickness=12),
         hovertemplate="%{y}, neuron %{text}<br>activation %{z:+.3f}<extra></extra>",
     ))
-    fig.update_yaxes(autorange="reversed", type="category")
+    blocks_top_down(fig, type="category")
     fig.update_xaxes(type="category", side="top", title="rank by |activation| (cell text = neuron index)")
     fig.update_layout(height=max(360, 18 * L + 140), margin=dict(l=10, r=10, t=90, b=10),
                       title=f"Every block's strongest neurons at position {position}")

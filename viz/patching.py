@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .labels import TICK_FONT, escape, readable, short, stream_names
+from .labels import TICK_FONT, blocks_top_down, escape, readable, short, stream_names
 
 VIEW_TITLES = {
     "residual": "Residual stream",
@@ -39,8 +39,9 @@ def column_labels(view: str, clean: list[str], corrupted: list[str], n_heads: in
 
 def patching_heatmap(values: np.ndarray, rows: list[str], cols: list[str], title: str,
                      ran: np.ndarray | None = None) -> go.Figure:
-    """(rows, cols) normalised metric; hover says how much of the clean answer came back. Cells a
-    patch cannot change (`ran` False) say so in their hover."""
+    """(rows, cols) normalised metric, rows in block order (drawn block 0 on top, as every block figure
+    is); hover says how much of the clean answer came back. Cells a patch cannot change (`ran` False)
+    say so in their hover."""
     if values.shape != (len(rows), len(cols)):
         raise ValueError(f"values {values.shape} vs {len(rows)} row and {len(cols)} column labels")
     span = max(1.0, float(np.abs(values).max()))  # 1 always inside the scale: clean is full colour
@@ -52,7 +53,7 @@ def patching_heatmap(values: np.ndarray, rows: list[str], cols: list[str], title
     ))
     fig.update_layout(title=title, height=max(320, 22 * len(rows) + 140), margin=dict(l=10, r=10, t=50, b=10))
     fig.update_xaxes(tickfont=TICK_FONT, tickangle=-45, type="category")
-    fig.update_yaxes(tickfont=TICK_FONT, type="category")
+    blocks_top_down(fig, tickfont=TICK_FONT, type="category")
     return readable(fig)
 
 
