@@ -8,7 +8,7 @@ from model.threads import configure
 
 # Before anything imports torch (the first paint comes first, the model after it): the browser, the
 # server and the capture share a student's few cores, and spinning OpenMP workers, one per core,
-# made a 41-token capture ~3x slower in the app than in bench/ (bench/README.md, felt latency).
+# made a 41-token capture ~3x slower in the app than in bench/ (bench/HISTORY.md, 2026-11-26 threads).
 configure()  # passive OpenMP waiting, all cores but one (one on 2 cores); an operator's OMP_* wins
 
 import gc  # noqa: E402
@@ -79,9 +79,9 @@ def _process() -> dict[str, bool]:
 
 # Streamlit's running-man status icon, spinners and the fade of stale elements animate for as long as
 # the model runs; a software-rendered browser repaints them on the same cores the capture needs. With
-# them still, settle times at ~40 tokens fell from 1.1-2.7 s to 0.7-1.4 s (bench/README.md, felt
-# latency). The indicators stay on screen; they only stop moving. The main column also starts higher
-# (Streamlit's 6rem top padding), so a lesson step's figure fits a 1280x720 projector without scrolling.
+# them still, settle times at ~40 tokens fell from 1.1-2.7 s to 0.7-1.4 s (bench/HISTORY.md, 2026-11-26
+# profiling the pages). The indicators stay on screen; they only stop moving. The main column also starts
+# higher (Streamlit's 6rem top padding), so a lesson step's figure fits a 1280x720 projector without scrolling.
 _PAGE_STYLE = """<style>
 *, *::before, *::after { animation-duration: 0s !important; animation-delay: 0s !important;
   animation-iteration-count: 1 !important; transition: none !important; }
@@ -107,9 +107,10 @@ def _collector_paused(fresh: bool) -> Iterator[None]:
     """A fresh process imports torch and transformers and loads the model with Python's cyclic garbage
     collector paused, then moves every object alive out of its reach (gc.freeze): the libraries' and the
     model's ~650k objects live as long as the process. Each full collection during the imports walked
-    everything imported so far (first full page 10.7 -> 9.3 s, bench/README.md), and each one later walked it
-    again, several times a minute (~0.3 s of server CPU). Reference counting frees memory as before;
-    the ~6 MB of cycles left by the imports stay (a collection to free them walks 775k objects: 0.5 s)."""
+    everything imported so far (first full page 10.7 -> 9.3 s, bench/HISTORY.md, 2026-11-26 eighth pass),
+    and each one later walked it again, several times a minute (~0.3 s of server CPU). Reference counting
+    frees memory as before; the ~6 MB of cycles left by the imports stay (a collection to free them walks
+    775k objects: 0.5 s)."""
     if not fresh:
         yield
         return

@@ -55,7 +55,7 @@ def _chunk_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
     """Top-1 id/prob and the targets' prob/rank for a (N, V) block of logits (overwritten: it is the
     chunk's own scratch). On the CPU the statistics run in numpy: its argmax, counted comparison and
     exp run 5x, 2x and up to 5x faster there than torch's topk(1), bool sum and exp, and the statistics
-    took as long as the unembedding itself (bench/README.md, felt latency)."""
+    took as long as the unembedding itself (bench/HISTORY.md, 2026-11-26 sixth pass)."""
     logits = logits.float()
     target_logit = logits.gather(1, targets[:, None])  # (N, 1)
     if logits.device.type == "cpu":
@@ -76,7 +76,7 @@ def _chunk_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
 def _numpy_unembedding(head: nn.Module) -> tuple[np.ndarray, np.ndarray | None] | None:
     """The unembedding as a (D, V) float32 numpy view and its bias, when it is a plain nn.Linear on the
     CPU in float32; else None (torch computes it). numpy's OpenBLAS runs this product at 1.5-1.8x the
-    speed of torch's MKL sgemm on the AMD CPUs measured (bench/README.md, fifth pass)."""
+    speed of torch's MKL sgemm on the AMD CPUs measured (bench/HISTORY.md, 2026-11-26 fifth pass)."""
     if type(head) is not nn.Linear or head.weight.device.type != "cpu" or head.weight.dtype != torch.float32:
         return None
     bias = None if head.bias is None else head.bias.detach().numpy()

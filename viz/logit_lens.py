@@ -67,7 +67,7 @@ def lens_heatmap(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, targ
     ))
     step = fit_ticks(T, PLOT_PX)
     # Margins computed here, not by plotly's automargin: measuring the labels after a draw and then
-    # drawing the heatmap's every cell again took 0.6 s of the browser per prompt edit (bench/README.md).
+    # drawing the heatmap's every cell again took 0.6 s of the browser per prompt edit (bench/HISTORY.md, 2026-11-26 fifth pass).
     fig.update_xaxes(title="position (the token read so far)", tickmode="array", tickvals=x[::step],
                      ticktext=x[::step], type="category", tickfont=TICK_FONT, tickangle=-90, automargin=False)
     blocks_top_down(fig, title="residual stream read", type="category", tickfont=TICK_FONT, automargin=False)

@@ -54,7 +54,7 @@ def stages_figure(steps: MlpSteps) -> go.Figure:
                       title=f"Block {steps.layer}'s MLP at position {steps.position}, stage by stage "
                             f"({escape(steps.activation)})")
     # Fixed margins wide enough for these numeric ticks: automargin on 16 axes laid the chart out a
-    # second time in the browser (0.37 s of a page switch; bench/README.md, fourth pass).
+    # second time in the browser (0.37 s of a page switch; bench/HISTORY.md, 2026-11-26 fourth pass).
     fig.update_xaxes(automargin=False)
     fig.update_yaxes(automargin=False)
     fig.update_annotations(font_size=12, x=0, xanchor="left")

@@ -2,7 +2,7 @@
 
 st.plotly_chart gives each new figure a new element (its id hashes the spec), then draws it two or
 three times in the browser: once to mount, once more for its theme pass, once more for automargin
-(bench/README.md, felt latency). This element is kept across reruns under its key and calls
+(bench/HISTORY.md, 2026-11-26 third and fourth passes). This element is kept across reruns under its key and calls
 Plotly.react once per new figure (an unchanged figure costs nothing), with the same light-theme look
 (light_template.json: the template Streamlit's theme gives a figure). Heatmap cells' plain text is
 painted on one canvas over the plot instead of one SVG element per cell (0.3-0.4 s less per logit lens

@@ -145,7 +145,7 @@ function draw(v, data, figure, config) {
 
 // ---- heatmap cell text on a canvas ----
 // Plotly draws each heatmap cell's text as its own SVG element, styled and measured one by one: the
-// logit lens's 40 x 31 cells took 0.3-0.4 s of the browser per draw (bench/README.md). The same texts,
+// logit lens's 40 x 31 cells took 0.3-0.4 s of the browser per draw (bench/HISTORY.md, 2026-11-26 seventh pass). The same texts,
 // at the same places, font and colours (plotly's rules, below), painted on one canvas laid right over
 // the plot's layer, take a few ms. Only plain texts shown whole ("%{text}") are lifted.
 
