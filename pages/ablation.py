@@ -1,11 +1,12 @@
-"""Ablation: switch attention heads off and watch the next-token prediction change. The ablated
-pass is cached per (model, prompt, heads) in the kit's bounded cache shared by every session."""
+"""Ablation: switch attention heads off (zero, their mean, or resampled from another prompt; at every
+position or chosen ones) and watch the next-token prediction change. The ablated pass is cached per
+(model, prompt, heads, ablation) in the kit's bounded cache shared by every session."""
 from __future__ import annotations
 
 import streamlit as st
 
-from model import XrayError
-from model.ablation import ablated_logits, heads_key
+from model import PromptError, XrayError
+from model.ablation import Ablation, Values, ablated_logits, heads_key, replacement_values, source_ids
 from model.facts import ModelFacts
 from model.tokens import readable_tokens
 from pages import kit
@@ -25,6 +26,11 @@ from viz.ablation import (
 )
 from viz.export import file_name, rows_csv
 from viz.labels import points
+from viz.token_strip import token_strip_html
+
+HOWS = {"zero": "zero", "mean": "its mean over the prompt", "resample": "resample from another prompt"}
+WHERE = {"all": "every position", "chosen": "chosen positions"}
+OFF_NAMES = {"zero": "chosen heads off", "mean": "chosen heads at their mean", "resample": "chosen heads resampled"}
 
 
 def explanation(facts: ModelFacts) -> str:
@@ -40,6 +46,14 @@ do the same job). If it moves a lot, the head was carrying something the predict
 heads that copy earlier text on the repeated-sequence example. The grey bars are the normal pass,
 the red bars the pass with the chosen heads off, both over the whole vocabulary at temperature 1.
 **KL divergence** sums up how far the whole distribution moved, in bits (0 = identical).
+
+**Other ways to switch a head off.** Zero is the bluntest: a head's output is rarely near zero, so
+the next layers see something they never saw. *Mean* puts in the head's average output over this
+prompt's positions (from the normal pass): the head still adds what it always adds, only what
+depends on the token is gone. *Resample* puts in the head's output from a run of another prompt of
+the same number of tokens, position by position: the head now says what it would about that prompt
+(with the IOI example, another pair of names). *Chosen positions* switches the head off only at the
+tokens you pick; positions before the first one cannot change, since attention looks only back.
 """
 
 
@@ -54,14 +68,63 @@ def _heads(cap) -> list[tuple[int, int]]:
                           select_all=False, wrap=True)  # Enter on "L23 H" picks one head; every chip shows
 
 
-def _ablated(lm, cap, heads):
-    """(T, V) logits with the heads off, computed once per model, prompt and set of heads."""
+def _positions(cap) -> tuple[int, ...]:
+    """The positions to ablate at, labelled by token and index (labels drawn now, never read back)."""
+    options = list(range(cap.n_tokens))
+    kept = [p for p in st.session_state.get("abl_positions", []) if p in options]
+    st.session_state["abl_positions"] = kept  # another prompt drops positions it does not have
+    return tuple(sorted(st.multiselect("Positions", options, key="abl_positions", persist_state="session",
+                                       format_func=lambda p: kit.position_label(cap, p), placeholder="pick tokens")))
+
+
+def _source(lm, cap) -> tuple[int, ...]:
+    """The resampling prompt's ids, its tokens shown; a PromptError says why it cannot be used."""
+    text = st.text_input(f"Prompt to resample from ({cap.n_tokens} tokens, like this one)", key="abl_source",
+                         persist_state="session", placeholder="e.g. the same sentence with other names")
+    if not text:
+        raise PromptError(f"Type a prompt of {cap.n_tokens} tokens to resample the heads' outputs from.")
+    ids = lm.encode(text, kit.token_limit())
+    st.html(token_strip_html(readable_tokens(lm.tokenizer, ids), ids))
+    return source_ids(lm, text, cap.n_tokens, kit.token_limit())
+
+
+def _ablation(lm, cap) -> Ablation | None:
+    """How and where the chosen heads are switched off (zero at every position, as before, by
+    default); None until chosen positions are picked."""
+    cols = st.columns(2)
+    how = kit.picker("How to switch a head off", HOWS, key="abl_how", default="zero", where=cols[0], radio=True,
+                     horizontal=True, persist_state="session",
+                     help="Zero: the head adds nothing. Mean: its average output over this prompt. Resample: its "
+                          "output on another prompt, position by position.")
+    where = kit.picker("Where", WHERE, key="abl_where", default="all", where=cols[1], radio=True, horizontal=True,
+                       persist_state="session")
+    positions = _positions(cap) if where == "chosen" else None
+    source = _source(lm, cap) if how == "resample" else None
+    if positions == ():
+        st.info("Choose one or more positions to switch the heads off at.")
+        return None
+    return Ablation(how, positions, source)
+
+
+def _values(lm, cap, ablation: Ablation, layers: set[int]) -> Values:
+    """What replaces the heads' outputs in these layers, recorded once per prompt, way and source
+    (the positions do not change it): one recording serves a whole block scan."""
+    if ablation.how == "zero":
+        return {}
+    recorded = Ablation(ablation.how, None, ablation.source)
+    key = "\x1f".join([kit.current_key(), recorded.key(), ",".join(map(str, sorted(layers)))])
+    return kit.derived("ablation_values", key, lambda: replacement_values(lm, cap.token_ids.tolist(), recorded, layers))
+
+
+def _ablated(lm, cap, heads, ablation: Ablation):
+    """(T, V) logits with the heads ablated, computed once per model, prompt, set of heads and ablation."""
+    key = kit.current_key() + "\x1f" + heads_key(heads) + ("\x1f" + ablation.key() if ablation.key() else "")
     with st.spinner("Running the model with those heads off…"):
-        return kit.derived("ablation", kit.current_key() + "\x1f" + heads_key(heads),
-                           lambda: ablated_logits(lm, cap.token_ids.tolist(), heads))
+        return kit.derived("ablation", key, lambda: ablated_logits(
+            lm, cap.token_ids.tolist(), heads, ablation, _values(lm, cap, ablation, {layer for layer, _ in heads})))
 
 
-def _scan(lm, cap, pos: int, choice: Contrast) -> None:
+def _scan(lm, cap, pos: int, choice: Contrast, ablation: Ablation) -> None:
     """Each head of one block switched off alone: which of them this prediction leans on (KL), and
     which way each moves the answer (the change of logit(A) − logit(B), or of logit(A))."""
     st.subheader("Which heads of a block matter here?")
@@ -77,7 +140,7 @@ def _scan(lm, cap, pos: int, choice: Contrast) -> None:
     bar = st.progress(0.0, text="Switching heads off one by one…")
     rows = []
     for h in range(cap.summary.n_heads):
-        rows.append(_ablated(lm, cap, [(layer, h)])[pos])  # (V,)
+        rows.append(_ablated(lm, cap, [(layer, h)], ablation)[pos])  # (V,)
         bar.progress((h + 1) / cap.summary.n_heads, text=f"{head_label(layer, h)} done")
     bar.empty()
     kl = head_effects(cap.logits[pos], rows)  # (H,)
@@ -99,13 +162,15 @@ def _metrics(comp, before_top: float, after_top: float, changed: bool) -> None:
     cols[2].metric("Favourite changed", "yes" if changed else "no")
 
 
-def _compare(lm, cap, pos: int, after, n: int, choice: Contrast) -> None:
+def _compare(lm, cap, pos: int, after, n: int, choice: Contrast, ablation: Ablation) -> None:
     before_row, after_row = cap.logits[pos], after[pos]  # (V,), (V,)
     comp = top_tokens_compared(before_row, after_row, n)
     _metrics(comp, float(comp.before[0]), float(comp.after[0]), int(after_row.argmax()) != int(before_row.argmax()))
     st.metric(choice.metric, f"{choice.of(after_row):+.3f}", f"{choice.of(after_row) - choice.of(before_row):+.3f}",
               help="With the chosen heads off; the change is against the normal pass.")
-    plotly_chart(comparison_figure(comp, readable_tokens(lm.tokenizer, comp.ids)), key="abl_bars")
+    off = OFF_NAMES[ablation.how] + ("" if ablation.positions is None else " at chosen positions")
+    plotly_chart(comparison_figure(comp, readable_tokens(lm.tokenizer, comp.ids), names=("all heads on", off)),
+                 key="abl_bars")
     moves = biggest_changes(before_row, after_row, n=10)
     st.subheader("The biggest changes")
     rows = change_rows(moves, readable_tokens(lm.tokenizer, moves.ids))
@@ -137,10 +202,13 @@ with cols[0]:
 with cols[1]:
     n_bars = int(st.number_input("Bars", 3, 40, value=10, key="abl_n", persist_state="session"))
 try:
+    ablation = _ablation(lm, cap)
+    if ablation is None:
+        st.stop()
     if heads:
-        _compare(lm, cap, pos, _ablated(lm, cap, heads), n_bars, choice)
+        _compare(lm, cap, pos, _ablated(lm, cap, heads, ablation), n_bars, choice, ablation)
     else:
         st.info("Choose one or more heads to switch off; the bars then compare the prediction before and after.")
-    _scan(lm, cap, pos, choice)
+    _scan(lm, cap, pos, choice, ablation)
 except XrayError as exc:
     st.warning(str(exc))

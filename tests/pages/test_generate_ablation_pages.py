@@ -1,5 +1,6 @@
 """The Generate and Ablation pages: generation keeps its steps and walks back through them; switching
-heads off changes the bars and is cached."""
+heads off changes the bars and is cached; the block scan's A − B change is each head's own; mean and
+resample ablation at chosen positions."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ import pytest
 from page_charts import chart_json, charts
 
 import model.ablation
-from model.ablation import ablated_logits
+from model.ablation import Ablation, ablated_logits
 
 IOI = "When Mary and John went to the store, John gave a drink to"
 
@@ -93,3 +94,33 @@ def test_scan_reports_a_minus_b_as_the_heads_own_ablated_logits_give_it(open_pag
         direct = float(row[mary] - row[john]) - float(clean[mary] - clean[john])
         assert table[column].iloc[h] == pytest.approx(direct, abs=1e-3)
     assert table[column].iloc[3] == table[column].min() < -1  # L23 H3 separates Mary from John most
+
+
+def test_mean_and_resample_at_chosen_positions(open_page, default_lm):
+    """Mean ablation at chosen positions draws its own bars; resampling needs a prompt of the same
+    token count (else the page says why) and resampling the prompt from itself changes nothing."""
+    at = open_page("pages/ablation.py", prompt=IOI)
+    at.multiselect(key="abl_heads").set_value([(23, 3), (21, 2)]).run()
+    zero_kl = float(at.metric[0].value.split()[0])
+    at.radio(key="abl_how").set_value("mean").run()
+    at.radio(key="abl_where").set_value("chosen").run()
+    assert not at.exception and any("Choose one or more positions" in i.value for i in at.info)
+    at.multiselect(key="abl_positions").set_value([13]).run()
+    assert not at.exception
+    assert "13)" in at.multiselect(key="abl_positions").format_func(13)  # the token, then its index
+    mean_kl = float(at.metric[0].value.split()[0])
+    assert mean_kl > 0 and mean_kl != zero_kl
+    assert "chosen heads at their mean at chosen positions" in chart_json(charts(at)[0])
+    ids = default_lm.encode(IOI)
+    direct = ablated_logits(default_lm, ids, [(21, 2), (23, 3)], Ablation("mean", (13,)))[-1]
+    shown = next(m for m in at.metric if m.label.startswith("logit("))
+    assert float(shown.value) == pytest.approx(float(direct.max()), abs=2e-3)  # A is the top token
+
+    at.radio(key="abl_how").set_value("resample").run()
+    assert any("Type a prompt of 14 tokens" in w.value for w in at.warning)
+    at.text_input(key="abl_source").set_value("When Mary went to the store, John gave a drink to").run()
+    assert any("same number of tokens" in w.value for w in at.warning) and not at.exception
+    at.text_input(key="abl_source").set_value(IOI).run()
+    assert not at.exception and at.metric[0].value == "0.000 bits" and at.metric[2].value == "no"
+    at.text_input(key="abl_source").set_value("When Tom and James went to the store, James gave a drink to").run()
+    assert not at.exception and float(at.metric[0].value.split()[0]) > 0
