@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
 import torch
@@ -29,10 +30,14 @@ from .devices import compute_device
 from .errors import CaptureError, PromptError
 from .facts import ModelFacts, model_facts
 from .layout import Layout, find_layout
+from .linear import weight_of
 from .placement import block_devices, dispatched
 from .recorder import Recorder, direct_attention
 from .settings import load_settings
 from .tokens import clean_prompt, readable_tokens
+
+if TYPE_CHECKING:  # transformers loads on first use (model/__init__.py); its type is for the checker only
+    from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ _CHARS_PER_TOKEN_CEILING = 64  # a prompt longer than limit x this is refused be
 _OOM_DEVICE = "cpu (GPU out of memory)"
 
 Hooks = Callable[[Layout], AbstractContextManager]  # installs hooks on a layout's modules for one pass
-Attention = Callable[[nn.Module, Layout, torch.Tensor], "str | None"]  # picks an implementation per pass
+Attention = Callable[["PreTrainedModel", Layout, torch.Tensor], "str | None"]  # picks an implementation per pass
 Objective = Callable[[torch.Tensor], torch.Tensor]  # logits (B, T, V) -> the scalar to differentiate
 
 
@@ -60,7 +65,7 @@ class Forward:
 class LanguageModel:
     """A Hugging Face causal LM ready to be captured. Build it with `model.load_model`."""
 
-    def __init__(self, model: nn.Module, tokenizer, name: str, device: str, dtype: torch.dtype) -> None:
+    def __init__(self, model: PreTrainedModel, tokenizer, name: str, device: str, dtype: torch.dtype) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
@@ -70,7 +75,7 @@ class LanguageModel:
         self.summary = self.layout.summary
         self.block_devices = block_devices(model, self.layout.blocks)  # where each block's weights live
         self.lock = threading.RLock()  # hold it to run the shared model or hook its modules
-        self._cpu_twin: tuple[nn.Module, Layout] | None = None
+        self._cpu_twin: tuple[PreTrainedModel, Layout] | None = None
         self._queue = CaptureQueue(self.lock, self._capture_requests)
 
     @property
@@ -121,12 +126,11 @@ class LanguageModel:
         the input embeddings: tensor hooks the `hooks` put on activations receive their gradients
         (parameters' .grad are never touched). Failures are CaptureErrors."""
         input_ids = _input_ids(ids, batch)
-        run = dict(hooks=hooks, attention=attention, last_only=last_only, past=past, keep_kv=keep_kv,
-                   objective=objective)
+        run = functools.partial(_run_model, hooks=hooks, attention=attention, last_only=last_only, past=past,
+                                keep_kv=keep_kv, objective=objective)
         with self.lock:
             try:
-                return _run_model(self.model, self.layout, input_ids.to(self.device), **run,
-                                  device=self.device, dtype=self.dtype_name)
+                return run(self.model, self.layout, input_ids.to(self.device), device=self.device, dtype=self.dtype_name)
             except torch.OutOfMemoryError as exc:
                 if dispatched(self.model):  # spread over devices: no single-CPU copy to fall back on
                     _free_gpu_memory()
@@ -135,7 +139,7 @@ class LanguageModel:
                 _free_gpu_memory()
                 model, layout = self._cpu_model()
                 try:
-                    return _run_model(model, layout, input_ids, **run, device=_OOM_DEVICE, dtype="float32")
+                    return run(model, layout, input_ids, device=_OOM_DEVICE, dtype="float32")
                 except (RuntimeError, MemoryError) as exc:  # the CPU copy ran out too: a message, not a crash
                     raise CaptureError(
                         f"Out of memory for {len(ids):,} tokens on the GPU and on the CPU: shorten the prompt."
@@ -206,7 +210,7 @@ class LanguageModel:
         float tolerance. A base of another model, or without keys and values, gives a full capture."""
         start = time.perf_counter()
         shared = self.shared_prefix(base, ids)
-        if shared == 0:
+        if shared == 0 or base.kv is None:  # shared_prefix is 0 without keys and values; the check narrows kv
             return self.capture_ids(ids, prompt)
         recorder = Recorder(self.summary, len(ids), start=shared)
         if shared == len(ids):  # ids are a prefix of base: nothing new to run
@@ -249,7 +253,7 @@ class LanguageModel:
             kv=result.kv,
         )
 
-    def _cpu_model(self) -> tuple[nn.Module, Layout]:
+    def _cpu_model(self) -> tuple[PreTrainedModel, Layout]:
         """A float32 CPU copy and its layout, made once, for retrying a pass the GPU had no memory for."""
         if self._cpu_twin is None:
             import copy
@@ -266,13 +270,13 @@ class LanguageModel:
     @cached_property
     def embedding_matrix(self) -> np.ndarray:
         """The input embedding matrix (V, D) as read-only float32 numpy, made once."""
-        weight = self.model.get_input_embeddings().weight.detach()
+        weight = weight_of(self.model.get_input_embeddings()).detach()
         matrix = weight.to(device="cpu", dtype=torch.float32).numpy()
         matrix.setflags(write=False)
         return matrix
 
 
-def _run_model(model: nn.Module, layout: Layout, input_ids: torch.Tensor, *, hooks: Hooks | None,
+def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, *, hooks: Hooks | None,
                attention: str | Attention | None, last_only: bool, past: KV | None, keep_kv: bool,
                objective: Objective | None, device: str, dtype: str) -> Forward:
     """One pass of `model` with the hooks and attention asked for, undone in finally: no-grad, or
@@ -280,7 +284,8 @@ def _run_model(model: nn.Module, layout: Layout, input_ids: torch.Tensor, *, hoo
     name = attention(model, layout, input_ids) if callable(attention) else attention
     cache = _cache(model, layout, past, input_ids.shape[0]) if past is not None or keep_kv else None
     kwargs = dict(input_ids=input_ids, use_cache=cache is not None, cache=cache)
-    if last_only and input_ids.shape[0] > 1 and _keeps_logits(type(model)):
+    # A class is hashable; mypy checks type[X] against Hashable through X's own __hash__ (python/mypy#11470).
+    if last_only and input_ids.shape[0] > 1 and _keeps_logits(type(model)):  # type: ignore[arg-type]
         # A batch unembeds the last position only. Not for single passes: their last row stays
         # bitwise equal to a capture's (a batch's rows differ in the last bits anyway).
         kwargs["logits_to_keep"] = 1
@@ -333,9 +338,14 @@ def _frozen(part: np.ndarray) -> np.ndarray:
     return copy
 
 
+def _is_rows(ids: Sequence[int] | Sequence[Sequence[int]]) -> TypeGuard[Sequence[Sequence[int]]]:
+    """Whether ids are rows of ids (their first item says which form they have)."""
+    return len(ids) > 0 and not isinstance(ids[0], (int, np.integer))
+
+
 def _input_ids(ids: Sequence[int] | Sequence[Sequence[int]], batch: int) -> torch.Tensor:
     """(B, T) token ids: one sequence repeated `batch` times, or rows of equal length."""
-    if len(ids) and not isinstance(ids[0], (int, np.integer)):
+    if _is_rows(ids):
         rows = [list(row) for row in ids]
         if batch != 1 or len({len(row) for row in rows}) != 1:
             raise ValueError("Rows of ids must all have one length (pad them) and cannot be repeated.")
@@ -344,13 +354,13 @@ def _input_ids(ids: Sequence[int] | Sequence[Sequence[int]], batch: int) -> torc
 
 
 @functools.cache
-def _keeps_logits(model_type: type) -> bool:
+def _keeps_logits(model_type: type[PreTrainedModel]) -> bool:
     """Whether a model class's forward can skip the unembedding of all but the last positions."""
     return "logits_to_keep" in inspect.signature(model_type.forward).parameters
 
 
 @contextmanager
-def _differentiable_embeddings(model: nn.Module) -> Iterator[list[torch.Tensor]]:
+def _differentiable_embeddings(model: PreTrainedModel) -> Iterator[list[torch.Tensor]]:
     """Make the input embeddings a leaf that requires grad (whatever the parameters' flags), so a
     gradient pass reaches every activation after them; yields the list that receives the leaf."""
     leaves: list[torch.Tensor] = []
@@ -367,7 +377,7 @@ def _differentiable_embeddings(model: nn.Module) -> Iterator[list[torch.Tensor]]
         handle.remove()
 
 
-def _cache(model: nn.Module, layout: Layout, past: KV | None, batch: int = 1):
+def _cache(model: PreTrainedModel, layout: Layout, past: KV | None, batch: int = 1):
     """A transformers DynamicCache for this model, filled with `past` (repeated over the batch) in the
     model's dtype, each layer's keys and values on the device its block computes on (blocks may live
     on different devices)."""
@@ -393,19 +403,20 @@ def _kv(cache, layout: Layout, n_tokens: int, row: int = 0) -> KV | None:
     layers = getattr(cache, "layers", None) or []
     if len(layers) != layout.summary.n_layers:
         return None
-    kv = []
+    kv: list[tuple[np.ndarray, np.ndarray]] = []
     for layer in layers:
-        if type(layer) is not DynamicLayer or layer.keys is None or layer.keys.shape[-2] != n_tokens:
+        if type(layer) is not DynamicLayer or layer.keys is None or layer.values is None \
+                or layer.keys.shape[-2] != n_tokens:
             return None
-        pair = tuple(t[row].to(device="cpu", dtype=torch.float32).numpy() for t in (layer.keys, layer.values))
-        for array in pair:
+        keys, values = (t[row].to(device="cpu", dtype=torch.float32).numpy() for t in (layer.keys, layer.values))
+        for array in (keys, values):
             array.setflags(write=False)
-        kv.append(pair)
+        kv.append((keys, values))
     return tuple(kv)
 
 
 @contextmanager
-def _attention_implementation(model: nn.Module, name: str) -> Iterator[None]:
+def _attention_implementation(model: PreTrainedModel, name: str) -> Iterator[None]:
     """Swap the model's attention implementation for one pass and restore the one it had."""
     previous = model.config._attn_implementation
     model.set_attn_implementation(name)
