@@ -11,6 +11,11 @@ include their bias, which therefore travels with each source; the output project
 to no source and stays in y only, as in LLM-TT). Parts of the state leaving the block: the mid state
 and the MLP's output. The shares into each node add up to 1.
 
+An edge into the prediction's position can also be read through a metric (read_sources,
+metric_direction): its pieces dotted with the direction of logit(A) − logit(B) there, as
+model/attribution.py reads a block's output. The shares weigh how much a piece looks like the state it
+joins; the reading, which head's piece writes the difference between A and B.
+
 The pattern, the streams and the values (its key-value cache) all come from the Capture
 (model/head_values.py); where it kept no usable values, they are recorded in one more pass, with
 what the output projection read. The checks in _check_layer refuse a model where the split would
@@ -28,6 +33,7 @@ from torch import nn
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
+from .attribution import readout
 from .capture import Capture
 from .errors import UnsupportedModelError
 from .flow_graph import FlowGraph
@@ -127,6 +133,26 @@ def source_vectors(values: torch.Tensor, w_o: torch.Tensor) -> torch.Tensor:
     return torch.einsum("htk,hkd->thd", v, w_o)
 
 
+def read_sources(pattern: torch.Tensor, values: torch.Tensor, w_o: torch.Tensor, direction: np.ndarray) -> np.ndarray:
+    """(T, H) each source's piece via each head into one mid state, A[h,i,j] v_j^h W_O^h, dotted with
+    `direction` (D,), in float64. pattern: (H, T), the attention row of that state's position. Each
+    head's slice of the output projection is read first, (H, hd), so no (T, H, D) piece is built."""
+    through = torch.einsum("hkd,d->hk", w_o.double(), torch.from_numpy(np.asarray(direction, dtype=np.float64)))
+    group = w_o.shape[0] // values.shape[0]
+    v = values.double().repeat_interleave(group, dim=0)  # (H, T, hd)
+    return (pattern.double() * torch.einsum("htk,hk->ht", v, through)).T.numpy()
+
+
+def metric_direction(lm: LanguageModel, cap: Capture, position: int, a: int, b: int | None = None) -> np.ndarray:
+    """(D,) the vector whose dot product with a piece written into the stream at `position` is that
+    piece's direct share of logit(a) [− logit(b)]: model/attribution's readout (the final norm's divisor
+    held fixed) as one vector, centred for a LayerNorm (which subtracts each piece's mean), so the edges
+    read through it add up like the Attribution page's bars."""
+    read = readout(lm, cap, position, a, b)
+    direction = read.direction - read.direction.mean() if read.norm_kind == "layer" else read.direction
+    return direction / read.scale
+
+
 def shares(distance: torch.Tensor, whole_norm: torch.Tensor) -> torch.Tensor:
     """max(eps, |y|_1 - |y - part|_1), unnormalised; whole_norm broadcasts against distance."""
     return (whole_norm - distance).clamp_(min=EPS)
@@ -169,7 +195,7 @@ def _close(a: torch.Tensor, b: torch.Tensor, what: str, layer: int, tolerance: f
 def flow_graph(lm: LanguageModel, cap: Capture, progress: Callable[[float], None] | None = None) -> FlowGraph:
     """The information-flow graph of the capture's tokens: the values (layer_values), the checks that
     the streams split exactly, the MLP edges; the attention edges are weighed as prunings ask for them
-    (FlowGraph). `progress(fraction)` hears after each block is checked."""
+    and read through a metric as a page asks (FlowGraph, read_edges). `progress(fraction)` hears after each block is checked."""
     values, mixed = layer_values(lm, cap)
     H, L, T = cap.summary.n_heads, cap.summary.n_layers, cap.n_tokens
     tolerance = 2e-3 if cap.dtype == "float32" else 5e-2  # 16-bit passes round each sum to ~3 digits
@@ -193,7 +219,11 @@ def flow_graph(lm: LanguageModel, cap: Capture, progress: Callable[[float], None
             pattern = torch.from_numpy(cap.attention[layer][:, rows])  # (H, n, T), a copy
             return _mid_rows(pattern, source_vectors(values[layer], w_o), entering, mid, rows)
 
-    return FlowGraph(list(cap.tokens), mlp, mlp_res, H, weigh)
+    def read(layer: int, position: int, direction: np.ndarray) -> np.ndarray:
+        w_o, _ = out_projection(lm.layout.out_projs[layer], H)
+        return read_sources(torch.from_numpy(cap.attention[layer][:, position].copy()), values[layer], w_o, direction)
+
+    return FlowGraph(list(cap.tokens), mlp, mlp_res, H, weigh, read)
 
 
 def _check_layer(layout: Layout, layer: int, pattern, values, mixed, entering, attn_out, mlp_out, leaving,

@@ -20,6 +20,9 @@ Kind = Literal["attention", "residual", "mlp"]
 DEFAULT_THRESHOLD = 0.04  # Ferrando & Voita's and LLM-TT's usual choice
 WeighMid = Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """(block, positions) -> the (n, T, H) head shares and the (n,) residual shares into those mid states."""
+ReadInto = Callable[[int, int, np.ndarray], np.ndarray]
+"""(block, position, direction (D,)) -> (T, H) each source's piece via each head into that mid state,
+dotted with the direction (0 for a later source)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class FlowGraph:
     mlp_residual: np.ndarray  # (L, T) share of the mid state in the stream leaving block l
     n_heads: int
     weigh: WeighMid
+    read: ReadInto | None = None  # the pieces read through a direction (read_edges); None: a graph of shares only
     _attention: np.ndarray = field(init=False, repr=False)  # (L, T, T, H) source j via head h into mid i
     _attn_residual: np.ndarray = field(init=False, repr=False)  # (L, T) the entering stream into mid i
     _weighed: np.ndarray = field(init=False, repr=False)  # (L, T) which mid states are filled in
@@ -70,6 +74,11 @@ class FlowGraph:
                 self._attn_residual[layer, missing] = residual
                 self._weighed[layer, missing] = True
             return self._attention[layer, rows], self._attn_residual[layer, rows]
+
+    def weights_into(self, position: int) -> np.ndarray:
+        """(L, T) the weight of every attention edge into the mid states at `position` (its heads'
+        shares summed, as a pruning weighs it), kept by a pruning or not."""
+        return np.stack([self.into_mid(layer, [position])[0][0].sum(-1) for layer in range(self.n_layers)])
 
     def dense(self) -> tuple[np.ndarray, np.ndarray]:
         """Every attention edge, (L, T, T, H), and every residual edge into a mid state, (L, T)."""
@@ -144,3 +153,44 @@ def flow_paths(graph: FlowGraph, position: int, threshold: float = DEFAULT_THRES
         if progress is not None:
             progress((L - layer) / L)
     return FlowPaths(list(graph.tokens), L, position, threshold, edges)
+
+
+@dataclass(frozen=True)
+class EdgeReading:
+    """The attention edges into one position's mid states, read through a direction: for logit(A) −
+    logit(B), W_U[A] − W_U[B] through the final norm held fixed (model/flow.metric_direction). The
+    shares say how much a piece looks like the state it joins (L1); the reading says what it writes
+    into the metric directly. It is linear: an edge's heads add up to the edge, and every edge of a
+    block plus its output projection's bias to that block's attention bar on the Attribution page."""
+
+    position: int
+    heads: np.ndarray  # (L, T, H) head h's piece of the edge source j -> position in block l, read
+
+    @property
+    def edges(self) -> np.ndarray:
+        """(L, T) each edge read whole: the sum of its heads (0 from a later source)."""
+        return self.heads.sum(-1)
+
+    def carrier(self, block: int, source: int) -> int:
+        """The head that carries the most of an edge's value: the largest part in the edge's own
+        direction (the most positive on an edge that raises the metric, the most negative on one that
+        lowers it), so a head that works against its edge is never named for it."""
+        parts = self.heads[block, source]  # (H,)
+        return int(np.argmax(parts if parts.sum() >= 0 else -parts))
+
+    def strongest(self, n: int) -> list[tuple[int, int]]:
+        """The n edges with the largest value either way, as (block, source), strongest first."""
+        T = self.heads.shape[1]
+        order = np.argsort(-np.abs(self.edges), axis=None, kind="stable")[:n]
+        return [(int(k // T), int(k % T)) for k in order]
+
+
+def read_edges(graph: FlowGraph, position: int, direction: np.ndarray) -> EdgeReading:
+    """Every attention edge into the mid states at `position` (all blocks, kept by a pruning or not),
+    read through `direction` (D,): the graph's own values and pattern, no pass of the model."""
+    if graph.read is None:
+        raise ValueError("this graph was built without its values: it cannot read its edges")
+    if not 0 <= position < graph.n_tokens:
+        raise ValueError(f"position must be in 0..{graph.n_tokens - 1}, got {position}")
+    direction = np.asarray(direction, dtype=np.float64)
+    return EdgeReading(position, np.stack([graph.read(layer, position, direction) for layer in range(graph.n_layers)]))
