@@ -10,6 +10,7 @@ from .errors import UnsupportedModelError
 
 if TYPE_CHECKING:  # torch only where a model is inspected: ModelSummary stays a light import
     from torch import nn
+    from transformers import PreTrainedModel
 
     from .probe import LogitMap, Writes
 
@@ -51,12 +52,12 @@ class Layout:
     logit_map: LogitMap  # how the logits follow from the unembedding of the final norm's output
 
 
-def _architecture(model: nn.Module) -> str:
+def _architecture(model: PreTrainedModel) -> str:
     archs = getattr(model.config, "architectures", None) or [type(model).__name__]
     return archs[0]
 
 
-def _find_blocks(model: nn.Module, n_layers: int) -> nn.ModuleList:
+def _find_blocks(model: PreTrainedModel, n_layers: int) -> nn.ModuleList:
     """The outermost ModuleList of n_layers modules of one class: the decoder stack."""
     from torch import nn
 
@@ -103,7 +104,9 @@ def _mlp(block: nn.Module, attn: nn.Module, d_model: int, arch: str) -> nn.Modul
 
 def _in_out(linear: nn.Module) -> tuple[int, int]:
     """(input features, output features) of a Linear (weight (out, in)) or GPT-2 Conv1D (weight (in, out))."""
-    rows, cols = linear.weight.shape
+    from .linear import weight_of
+
+    rows, cols = weight_of(linear).shape
     return (rows, cols) if type(linear).__name__ == "Conv1D" else (cols, rows)
 
 
@@ -134,7 +137,7 @@ def _final_norm(model: nn.Module, blocks: nn.ModuleList) -> nn.Module | None:
     return norm
 
 
-def summarize(model: nn.Module, name: str) -> ModelSummary:
+def summarize(model: PreTrainedModel, name: str) -> ModelSummary:
     cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     n_heads = int(cfg.num_attention_heads)
     d_model = int(cfg.hidden_size)
@@ -152,13 +155,13 @@ def summarize(model: nn.Module, name: str) -> ModelSummary:
     )
 
 
-def find_blocks(model: nn.Module) -> nn.ModuleList:
+def find_blocks(model: PreTrainedModel) -> nn.ModuleList:
     """The decoder blocks alone, from the structure (no pass: works on a model whose weights are not
     loaded yet, as when planning a device map)."""
     return _find_blocks(model, summarize(model, "").n_layers)
 
 
-def find_layout(model: nn.Module, name: str) -> Layout:
+def find_layout(model: PreTrainedModel, name: str) -> Layout:
     """Locate every module a capture needs, or explain which part is missing."""
     summary = summarize(model, name)
     arch = summary.architecture

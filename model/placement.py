@@ -15,6 +15,7 @@ from .layout import find_blocks
 if TYPE_CHECKING:
     import torch
     from torch import nn
+    from transformers import PreTrainedModel
 
 DeviceMap = dict[str, "int | str"]
 
@@ -35,7 +36,7 @@ def plan_device_map(config, dtype: torch.dtype, mode: str, max_memory: dict | No
     return keep_readouts_off_disk(empty, plan)
 
 
-def keep_readouts_off_disk(model: nn.Module, plan: DeviceMap) -> DeviceMap:
+def keep_readouts_off_disk(model: PreTrainedModel, plan: DeviceMap) -> DeviceMap:
     """Split entries that hold a block together with other modules, then move any module outside the
     blocks from "disk" to "cpu" (the analyses read the embeddings, final norm and unembedding)."""
     blocks = _block_names(model)
@@ -46,7 +47,7 @@ def keep_readouts_off_disk(model: nn.Module, plan: DeviceMap) -> DeviceMap:
             for name, device in split.items()}
 
 
-def _block_names(model: nn.Module) -> list[str]:
+def _block_names(model: PreTrainedModel) -> list[str]:
     blocks = find_blocks(model)
     ids = {id(b) for b in blocks}
     return [name for name, module in model.named_modules() if id(module) in ids]
