@@ -1,6 +1,7 @@
 """Information flow: which routes through the heads, MLPs and residual stream fed one prediction
-(Ferrando & Voita 2024, as LLM Transparency Tool computes it). Widgets and layout only: the edge
-weights come from model/flow.py, the pruning from model/flow_graph.py, the drawing from viz/flow.py."""
+(Ferrando & Voita 2024, as LLM Transparency Tool computes it), and which head on each edge into the
+prediction writes logit(A) − logit(B). Widgets and layout only: the edge weights and readings come from
+model/flow.py, the pruning from model/flow_graph.py, the drawing and the tables from viz/flow.py."""
 from __future__ import annotations
 
 import time
@@ -8,13 +9,15 @@ import time
 import streamlit as st
 
 from model import XrayError
-from model.flow import flow_graph
-from model.flow_graph import DEFAULT_THRESHOLD, flow_paths
+from model.flow import flow_graph, metric_direction
+from model.flow_graph import DEFAULT_THRESHOLD, EdgeReading, FlowGraph, FlowPaths, flow_paths, read_edges
 from model.sampling import probabilities
 from model.tokens import readable_tokens
 from pages import kit
+from pages.contrast import Contrast
 from pages.plotly_chart import plotly_chart
 from viz import flow as draw
+from viz.export import file_name, rows_csv
 
 PROGRESS_AFTER_S = 0.3  # a quicker pruning shows no bar (it would only flicker)
 
@@ -44,8 +47,20 @@ than patching every component.
 **Reading it.** Tokens run left to right; the embedding is at the top and every block adds two rows
 below it (after its attention, after its MLP), as in every figure of the app, down to the prediction
 (the red star). Orange lines are attention heads moving information between tokens, purple bows are
-MLPs, grey lines are the residual stream carrying a token's own vector down. Wider = larger share. Hover an orange dot to see which heads carry the edge; click it to
-open its largest head on the Attention page.
+MLPs, grey lines are the residual stream carrying a token's own vector down. Wider = larger share.
+Hover an orange dot to see which heads carry the edge; click it to open its largest head on the
+Attention page.
+
+**Which head writes "A and not B"?** The weights say how much a piece *looks like* the state it
+joins, not what it does to the prediction. So the edges into the predicted position are also read
+through the tokens picked below: each head's piece, dotted with the unembedding row of A minus that
+of B (through the final norm, its divisor held fixed, as on the Attribution page), gives that piece's
+direct effect on logit(A) − logit(B). This reading adds up: an edge's heads sum to the edge, and a
+block's edges plus its output bias to the block's attention bar on Attribution. The head named on
+each edge is the one with the largest part in the edge's own direction. The two measures can
+disagree: a head that pushes B *down* (reading the rival token and writing "not that one") can
+write much of the difference through a piece that looks little like the state, and its edge is
+pruned from the graph; the second table lists the strongest edges whether the graph keeps them or not.
 """
 
 
@@ -92,6 +107,39 @@ def _graph(lm, cap):
     return kit.derived("flow", kit.current_key(), compute)
 
 
+def _reading(lm, cap, graph: FlowGraph, position: int, choice: Contrast) -> EdgeReading | None:
+    """The edges into the prediction read through the chosen metric; None (with why) where the logits
+    are not a linear readout of the stream (model/attribution.py refuses, e.g. soft-capped logits)."""
+    try:
+        return read_edges(graph, position, metric_direction(lm, cap, position, choice.a, choice.b))
+    except XrayError as exc:
+        st.caption(f"The edges are not read through {choice.metric} for this model: {exc}")
+        return None
+
+
+def _download(label: str, rows: list[dict], kind: str, prompt: str, key: str) -> None:
+    """A CSV download of a table's rows; the click does not rerun the page (on_click="ignore")."""
+    st.download_button(label, rows_csv(rows), file_name=file_name(prompt, kind, "csv"), mime="text/csv", key=key,
+                       on_click="ignore")
+
+
+def _tables(graph: FlowGraph, paths: FlowPaths, reading: EdgeReading | None, metric: str, prompt: str) -> None:
+    """The heaviest kept edges (with their reading where they feed the prediction directly) and, with a
+    reading, the edges into the prediction that write the most of the metric, kept or not."""
+    pos = paths.position
+    st.caption("The heaviest attention edges kept" + ("" if reading is None else
+               f"; those into the prediction also give their direct effect on {metric} and the head carrying most of it"))
+    st.dataframe(draw.edge_rows(paths, reading=reading, metric=metric), hide_index=True)
+    _download("Download every kept attention edge (CSV)", draw.edge_rows(paths, None, reading, metric),
+              f"flow_edges_pos{pos}", prompt, "flow_edges_csv")
+    if reading is not None:
+        st.caption(f"The edges into the prediction with the largest direct effect on {metric}, drawn in the graph or "
+                   "not (a small weight can carry a large effect: see “Which head writes” above)")
+        rows = draw.reading_rows(reading, paths, graph.weights_into(pos), metric)
+        st.dataframe(rows, hide_index=True)
+        _download("Download these edges (CSV)", rows, f"flow_effects_pos{pos}", prompt, "flow_effects_csv")
+
+
 def _paths(graph, position: int, threshold: float):
     """The pruned graph. The first walk through a state weighs its edges (the work grows with the
     length squared): a bar shows when that takes a while, e.g. at a low threshold on a long prompt."""
@@ -111,19 +159,22 @@ if cap is not None and lm is not None:
     threshold = cols[1].slider("Threshold", 0.01, 0.5, DEFAULT_THRESHOLD, step=0.01, key="flow_threshold",
                                persist_state="session",
                                help="Edges with a smaller share than this are dropped (default 0.04).")
+    choice = kit.contrast_token(lm, cap, position, where=st.columns([2, 1])[0],
+                                label_a="Token A (read through the edges into the prediction)")
     try:
         graph = _graph(lm, cap)
     except XrayError as exc:
         st.info(str(exc))
     else:
         paths = _paths(graph, position, threshold)
+        reading = _reading(lm, cap, graph, position, choice)
         cols[2].metric("The model predicts next", _prediction(lm, cap, position))
         cols[3].metric("Edges kept", f"{len(paths.edges):,}",
                        help="Above the threshold and on a route down from the prediction.")
-        plotly_chart(draw.flow_figure(paths), key="flow_chart", on_click=_on_pick,
-                     config={"displayModeBar": False, "scrollZoom": True})
+        plotly_chart(draw.flow_figure(paths, reading=reading, metric=choice.metric), key="flow_chart",
+                     on_click=_on_pick, config={"displayModeBar": False, "scrollZoom": True})
         st.caption("Orange: attention heads (one line per pair of tokens, all heads together; hover the dot for "
-                   "the heads, click it to open the largest one). Purple: MLP. Grey: the residual stream. "
+                   "the heads and, on an edge into the prediction, its direct effect on "
+                   f"{choice.metric}; click it to open the largest head). Purple: MLP. Grey: the residual stream. "
                    "Width: share of the edge in the state it feeds.")
-        st.caption("The heaviest attention edges kept")
-        st.dataframe(draw.edge_rows(paths), hide_index=True)
+        _tables(graph, paths, reading, choice.metric, cap.prompt)

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from viz.labels import TICK_FONT, axis_labels, blocks_top_down, escape, fit_ticks, readable
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
-    from model.flow_graph import Edge, FlowPaths
+    from model.flow_graph import Edge, EdgeReading, FlowPaths
 
 COLOURS = {"attention": "#e66101", "mlp": "#5e3c99", "residual": "#8c8c8c"}
 NAMES = {"attention": "attention head", "mlp": "MLP", "residual": "residual"}
@@ -81,7 +81,22 @@ def top_head(edge: Edge) -> int:
     return int(np.argmax(edge.heads))
 
 
-def _hover(edge: Edge, tokens: list[str]) -> str:
+def reads(edge: Edge, reading: EdgeReading | None) -> bool:
+    """Whether the reading covers this edge: an attention edge into the position it was read at."""
+    return reading is not None and edge.kind == "attention" and edge.target[1] == reading.position
+
+
+def _reading_line(edge: Edge, reading: EdgeReading | None, metric: str) -> str:
+    """'<br>logit(·Mary) − logit(·John) via this edge: +3.57, most by head 0 (+1.14)', or '' off the reading."""
+    if not reads(edge, reading):
+        return ""
+    j = edge.source[1]
+    h = reading.carrier(edge.block, j)
+    return (f"<br>{escape(metric)} via this edge: {reading.edges[edge.block, j]:+.3f}, most by head {h} "
+            f"({reading.heads[edge.block, j, h]:+.3f})")
+
+
+def _hover(edge: Edge, tokens: list[str], reading: EdgeReading | None = None, metric: str = "") -> str:
     j, i = edge.source[1], edge.target[1]
     source, target = escape(tokens[j]), escape(tokens[i])
     if edge.kind == "mlp":
@@ -89,10 +104,12 @@ def _hover(edge: Edge, tokens: list[str]) -> str:
     order = np.argsort(edge.heads)[::-1][:HEADS_IN_HOVER]
     heads = "<br>".join(f"block {edge.block}, head {h}: {edge.heads[h]:.3f}" for h in order)
     return (f"attention, block {edge.block}: {source} ({j}) → {target} ({i})<br>weight {edge.weight:.3f} "
-            f"(all heads)<br>{heads}<br><i>click: open block {edge.block}, head {top_head(edge)}</i>")
+            f"(all heads)<br>{heads}{_reading_line(edge, reading, metric)}<br>"
+            f"<i>click: open block {edge.block}, head {top_head(edge)}</i>")
 
 
-def _marker_traces(edges: list[Edge], tokens: list[str]) -> list[go.Scatter]:
+def _marker_traces(edges: list[Edge], tokens: list[str], reading: EdgeReading | None = None,
+                   metric: str = "") -> list[go.Scatter]:
     """Midpoint markers: attention ones (visible) carry (block, head) to click; MLP ones (invisible, at
     the bow's apex) only hover. Residual edges get none: a dot on their line would steal the clicks
     meant for the head dots beside it (the nodes at both ends hover instead)."""
@@ -107,7 +124,7 @@ def _marker_traces(edges: list[Edge], tokens: list[str]) -> list[go.Scatter]:
             x=[m[0] for m in mids], y=[m[1] for m in mids], mode="markers", name=f"{kind} edges",
             marker=dict(size=7 if kind == "attention" else 5, color=COLOURS[kind],
                         opacity=0.9 if kind == "attention" else 0.0, line=dict(width=0)),
-            customdata=custom, hovertext=[_hover(e, tokens) for e in chosen], hoverinfo="text",
+            customdata=custom, hovertext=[_hover(e, tokens, reading, metric) for e in chosen], hoverinfo="text",
             showlegend=False))
     return traces
 
@@ -125,11 +142,13 @@ def _node_trace(paths: FlowPaths) -> go.Scatter:
                       marker=dict(size=4, color="#1f2430"), name="residual state", showlegend=False)
 
 
-def flow_figure(paths: FlowPaths, *, width_px: int = 1100) -> go.Figure:
+def flow_figure(paths: FlowPaths, *, width_px: int = 1100, reading: EdgeReading | None = None,
+                metric: str = "") -> go.Figure:
     """The pruned graph as one plotly figure (the embedding on top, the prediction's state at the
-    bottom, tokens left to right)."""
+    bottom, tokens left to right). With a reading of the edges into the prediction through `metric`
+    (plain text, e.g. 'logit(·Mary) − logit(·John)'), their hovers give it and the head carrying most."""
     T, L = len(paths.tokens), paths.n_layers
-    fig = go.Figure(_line_traces(paths.edges, paths.threshold) + _marker_traces(paths.edges, paths.tokens)
+    fig = go.Figure(_line_traces(paths.edges, paths.threshold) + _marker_traces(paths.edges, paths.tokens, reading, metric)
                     + [_node_trace(paths)] + _legend())
     fig.add_trace(go.Scatter(x=[paths.position], y=[L], mode="markers", hoverinfo="skip", showlegend=False,
                              marker=dict(size=16, symbol="star", color="#d7191c")))
@@ -158,9 +177,39 @@ def picked_head(points: list[dict]) -> tuple[int, int] | None:
     return None
 
 
-def edge_rows(paths: FlowPaths, n: int = 10) -> list[dict]:
-    """The heaviest attention edges of the pruned graph as table rows (the graph's main routes)."""
+def reading_columns(metric: str) -> tuple[str, str, str]:
+    """The columns a reading adds to an edge's row (plain text): its value, its head, that head's part."""
+    return f"direct effect on {metric}", "head carrying most of it", "that head's part"
+
+
+def _reading_cells(block: int, source: int, reading: EdgeReading, metric: str) -> dict:
+    value, head, part = reading_columns(metric)
+    h = reading.carrier(block, source)
+    return {value: round(float(reading.edges[block, source]), 3), head: f"L{block} H{h}",
+            part: round(float(reading.heads[block, source, h]), 3)}
+
+
+def edge_rows(paths: FlowPaths, n: int | None = 10, reading: EdgeReading | None = None, metric: str = "") -> list[dict]:
+    """The heaviest attention edges of the pruned graph as table rows (the graph's main routes; n=None:
+    every one). With a reading, the edges into its position also give their direct effect on `metric`
+    and the head that carries most of it (blank on the others: they feed the prediction only through
+    later states)."""
     heads = sorted((e for e in paths.edges if e.kind == "attention"), key=lambda e: -e.weight)[:n]
+    blank = dict.fromkeys(reading_columns(metric)) if reading is not None else {}
     return [{"block": e.block, "head (largest)": top_head(e), "from": f"{paths.tokens[e.source[1]]} ({e.source[1]})",
              "to": f"{paths.tokens[e.target[1]]} ({e.target[1]})", "weight": round(e.weight, 3),
-             "largest head's share": round(max(e.heads), 3)} for e in heads]
+             "largest head's share": round(max(e.heads), 3),
+             **(_reading_cells(e.block, e.source[1], reading, metric) if reads(e, reading) else blank)}
+            for e in heads]
+
+
+def reading_rows(reading: EdgeReading, paths: FlowPaths, weights: np.ndarray, metric: str, n: int = 8) -> list[dict]:
+    """The edges into the reading's position with the largest direct effect on `metric` either way,
+    kept by the pruning or not: each with its head, its weight (weights: (L, T) every such edge's
+    share, heads summed) and whether the graph above draws it. A head can write much of the metric
+    through an edge whose piece looks little like the state it joins: a small weight, pruned."""
+    i = reading.position
+    kept = {(e.block, e.source[1]) for e in paths.edges if reads(e, reading)}
+    return [{"block": b, "from": f"{paths.tokens[j]} ({j})", "to": f"{paths.tokens[i]} ({i})",
+             **_reading_cells(b, j, reading, metric), "weight": round(float(weights[b, j]), 3),
+             "in the graph": (b, j) in kept} for b, j in reading.strongest(n)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.flow_graph import FlowGraph, flow_paths
-from viz.flow import edge_rows, flow_figure, level_name, picked_head
+from model.flow_graph import EdgeReading, FlowGraph, flow_paths
+from viz.flow import edge_rows, flow_figure, level_name, picked_head, reading_columns, reading_rows
 
 TOKENS = ["<b>", "·Mary", "·and", "·John", "·gave"]
 
@@ -62,3 +62,30 @@ def test_depth_vocabulary_and_table():
                                                  "block 1, after attention"]
     rows = edge_rows(flow_paths(_graph(), 4, threshold=0.02), n=3)
     assert len(rows) <= 3 and rows == sorted(rows, key=lambda r: -r["weight"])
+
+
+def _reading(paths) -> EdgeReading:
+    """A reading of the edges into the prediction: head h's part of edge (b, j) is b + j + 1 - h / 4."""
+    L, T, H = 3, len(TOKENS), 4
+    heads = np.fromfunction(lambda b, j, h: b + j + 1 - h / 4, (L, T, H))
+    heads[:, paths.position + 1:] = 0
+    return EdgeReading(paths.position, heads)
+
+
+def test_a_reading_names_the_head_on_each_edge_into_the_prediction():
+    paths = flow_paths(_graph(), 4, threshold=0.02)
+    reading = _reading(paths)
+    metric = "logit(·<b>) − logit(·John)"
+    value, head, part = reading_columns(metric)
+    rows = edge_rows(paths, None, reading, metric)
+    assert len(rows) == sum(e.kind == "attention" for e in paths.edges)  # n=None: every kept head edge
+    into = [r for r in rows if r["to"] == "·gave (4)"]
+    assert into and all(r[head] == f"L{r['block']} H0" for r in into)  # the most positive part of each
+    assert all(r[value] == round(float(reading.edges[r["block"], int(r["from"].split("(")[1][:-1])]), 3) for r in into)
+    assert all(r[value] is None and r[head] is None for r in rows if r["to"] != "·gave (4)")
+    dots = next(t for t in flow_figure(paths, reading=reading, metric=metric).data if t.name == "attention edges")
+    hovers = [h for h, e in zip(dots.hovertext, [e for e in paths.edges if e.kind == "attention"]) if e.target[1] == 4]
+    assert all("logit(·&lt;b&gt;) − logit(·John) via this edge" in h and "most by head 0" in h for h in hovers)
+    strongest = reading_rows(reading, paths, np.zeros((3, len(TOKENS))), metric, n=3)
+    assert [(r["block"], r["from"]) for r in strongest] == [(2, "·gave (4)"), (1, "·gave (4)"), (2, "·John (3)")]
+    assert all(isinstance(r["in the graph"], bool) for r in strongest)
