@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .devices import input_device
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 _PROBE_TOKENS = 6
 _TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8}  # relative; half precision gets HALF_TOLERANCE
@@ -63,21 +67,22 @@ class _Tape:
     """Forward hooks that keep a float64 copy of chosen modules' inputs and outputs for one pass."""
 
     def __init__(self) -> None:
-        self.outputs: dict[int, torch.Tensor] = {}
+        self.outputs: dict[int, torch.Tensor] = {}  # a module's first tensor output, once it ran
         self.inputs: dict[int, torch.Tensor] = {}
+        self.watched: set[int] = set()
         self.handles: list = []
 
     def watch(self, module: nn.Module) -> None:
-        if id(module) in self.outputs:
+        if id(module) in self.watched:
             return
-        self.outputs[id(module)] = None  # type: ignore[assignment]
+        self.watched.add(id(module))
 
         def hook(mod, args, kwargs, output) -> None:
             x = args[0] if args else kwargs.get("hidden_states")
             if isinstance(x, torch.Tensor) and id(mod) not in self.inputs:
                 self.inputs[id(mod)] = x.detach().double().cpu().clone()
             first = _first(output)
-            if isinstance(first, torch.Tensor) and self.outputs.get(id(mod)) is None:
+            if isinstance(first, torch.Tensor) and id(mod) not in self.outputs:
                 self.outputs[id(mod)] = first.detach().double().cpu().clone()
 
         self.handles.append(module.register_forward_hook(hook, with_kwargs=True))
@@ -127,7 +132,7 @@ def _logit_maps(config) -> list[LogitMap]:
     return [LogitMap(s, c) for c, s in itertools.product([*caps, None], [*scales, 1.0])]
 
 
-def probe(model: nn.Module, blocks: nn.ModuleList, attentions: list[nn.Module], mlps: list[nn.Module],
+def probe(model: PreTrainedModel, blocks: nn.ModuleList, attentions: list[nn.Module], mlps: list[nn.Module],
           out_projs: list[nn.Module], final_norm: nn.Module | None, arch: str) -> tuple[Writes, LogitMap]:
     """Run a few tokens through the model with hooks and read off its residual writes and logit map."""
     params = next(model.parameters())
@@ -177,7 +182,7 @@ def _find_logit_map(tape: _Tape, last: nn.Module, norm: nn.Module | None, head: 
                     config, tol: float, arch: str) -> LogitMap:
     stream = tape.outputs[id(last)]  # (1, T, D) what the last block leaves in the stream
     normed = stream if norm is None else tape.outputs.get(id(norm))
-    if norm is not None and (normed is None or not _close(tape.inputs[id(norm)], stream, tol)):
+    if normed is None or (norm is not None and not _close(tape.inputs[id(norm)], stream, tol)):
         return LogitMap(problem=f"{arch}'s final norm does not read the last block's output directly.")
     if not _close(tape.inputs[id(head)], normed, tol):
         return LogitMap(problem=f"{arch}'s unembedding does not read the final norm's output directly.")
