@@ -39,9 +39,9 @@ def column_labels(view: str, clean: list[str], corrupted: list[str], n_heads: in
 
 def patching_heatmap(values: np.ndarray, rows: list[str], cols: list[str], title: str,
                      ran: np.ndarray | None = None) -> go.Figure:
-    """(rows, cols) normalised metric, rows in block order (drawn block 0 on top, as every block figure
-    is); hover says how much of the clean answer came back. Cells a patch cannot change (`ran` False)
-    say so in their hover."""
+    """(rows, cols) normalised metric, the first row drawn on top (the embedding or block 0, as in every
+    block figure; head 0 in one block's heads); hover says how much of the clean answer came back.
+    Cells a patch cannot change (`ran` False) say so in their hover."""
     if values.shape != (len(rows), len(cols)):
         raise ValueError(f"values {values.shape} vs {len(rows)} row and {len(cols)} column labels")
     span = max(1.0, float(np.abs(values).max()))  # 1 always inside the scale: clean is full colour
