@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import nn
+    from transformers import PreTrainedModel
 
 
-def input_device(model: nn.Module) -> str:
+def input_device(model: PreTrainedModel) -> str:
     """Where a pass's token ids go: the device the input embeddings compute on."""
     return device_name(compute_device(model.get_input_embeddings()))
 
@@ -17,9 +18,9 @@ def compute_device(module: nn.Module):
     """The device a module computes on: accelerate's execution device when it placed the module (its
     weights may sit on the CPU or disk meanwhile), else where its first weight lives."""
     for m in (module, *module.modules()):
-        hook = getattr(m, "_hf_hook", None)
-        if getattr(hook, "execution_device", None) is not None:
-            return hook.execution_device
+        device = getattr(getattr(m, "_hf_hook", None), "execution_device", None)
+        if device is not None:
+            return device
     first = next((p for p in module.parameters() if p.device.type != "meta"), None)
     return first.device if first is not None else "cpu"
 

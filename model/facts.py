@@ -7,14 +7,18 @@ math (a probe), not from class names.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # torch only where a model is inspected: ModelFacts stays a light import for viz/
     from torch import nn
+    from transformers import PreTrainedModel
 
     from .language_model import LanguageModel
+    from .layout import Layout
 
 Positions = Literal["rotary", "learned", "alibi", "none"]
 Norm = Literal["rms", "layer", "none"]
@@ -67,11 +71,11 @@ def model_facts(lm: LanguageModel) -> ModelFacts:
     )
 
 
-def _text_config(model: nn.Module):
+def _text_config(model: PreTrainedModel):
     return model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
 
 
-def _positions(model: nn.Module, cfg, blocks: nn.Module) -> Positions:
+def _positions(model: PreTrainedModel, cfg, blocks: nn.Module) -> Positions:
     """ALiBi from the config (bloom, mpt, falcon's flag); learned when an embedding table besides the
     tokens' sits outside the blocks; rotary when a rotary module exists or the config names one."""
     from torch import nn
@@ -107,7 +111,7 @@ def _norm_kind(lm: LanguageModel) -> Norm:
     return "layer" if torch.allclose(a.float(), b.float(), atol=tol, rtol=tol) else "rms"
 
 
-def _tied(model: nn.Module) -> bool:
+def _tied(model: PreTrainedModel) -> bool:
     out = model.get_output_embeddings()
     return out is not None and out.weight is model.get_input_embeddings().weight
 
@@ -117,7 +121,7 @@ class _SeenEnough(Exception):
 
 
 @contextmanager
-def _block0_probe(layout, seen: list, shift: bool):
+def _block0_probe(layout: Layout, seen: list, shift: bool) -> Iterator[None]:
     """Record block 0's MLP input for one pass, with noise added to its attention output if `shift`."""
     import torch
 
@@ -149,7 +153,7 @@ def _parallel(lm: LanguageModel) -> bool:
     seen: list = []
     for shift in (False, True):
         with suppress(_SeenEnough):
-            lm.forward(ids, hooks=lambda layout, shift=shift: _block0_probe(layout, seen, shift), last_only=True)
+            lm.forward(ids, hooks=partial(_block0_probe, seen=seen, shift=shift), last_only=True)
     plain, shifted = seen
     return bool(torch.allclose(plain, shifted, atol=1e-5, rtol=1e-4))
 

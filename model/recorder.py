@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -18,6 +19,9 @@ from transformers.models.llama.modeling_llama import eager_attention_forward, re
 from .capture import Capture
 from .errors import CaptureError
 from .layout import Layout, ModelSummary
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 def _first_tensor(output) -> torch.Tensor:
@@ -156,12 +160,14 @@ _SINKS_LOCK = threading.Lock()
 def _direct_attention(module: nn.Module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
     """Llama eager attention whose softmax lands in the recorder's array; plain eager if not ours."""
     sink = _SINKS.get(id(module))
-    plain = sink is None or dropout or kwargs.get("softcap") or kwargs.get("s_aux") is not None
-    if plain or (attention_mask is not None and attention_mask.dtype == torch.bool):
+    plain = dropout or kwargs.get("softcap") or kwargs.get("s_aux") is not None
+    if sink is None or plain or (attention_mask is not None and attention_mask.dtype == torch.bool):
         return eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
     recorder, layer = sink
-    key_states = repeat_kv(key, module.num_key_value_groups)  # (1, H, T, hd)
-    value_states = repeat_kv(value, module.num_key_value_groups)  # (1, H, T, hd)
+    # A plain int on every Llama-family attention; nn.Module types an unknown attribute Tensor | Module.
+    groups = cast(int, module.num_key_value_groups)
+    key_states = repeat_kv(key, groups)  # (1, H, T, hd)
+    value_states = repeat_kv(value, groups)  # (1, H, T, hd)
     scores = torch.matmul(query, key_states.transpose(2, 3)).mul_(scaling)  # (1, H, T, T)
     if attention_mask is not None:
         scores.add_(attention_mask)  # (1, 1, T, T) additive causal mask, broadcast over heads
@@ -182,7 +188,7 @@ def _family(module: nn.Module) -> str:
     return parts[2] if len(parts) > 3 and parts[:2] == ["transformers", "models"] else ""
 
 
-def _can_write_directly(model: nn.Module, layout: Layout, input_ids: torch.Tensor) -> bool:
+def _can_write_directly(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor) -> bool:
     """Only single-sequence float32 CPU passes of eager Llama-family models; everything else (batches
     too) keeps the copying hooks."""
     params = next(model.parameters())
@@ -195,6 +201,6 @@ def _can_write_directly(model: nn.Module, layout: Layout, input_ids: torch.Tenso
     )
 
 
-def direct_attention(model: nn.Module, layout: Layout, input_ids: torch.Tensor) -> str | None:
+def direct_attention(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor) -> str | None:
     """The attention implementation a capture swaps in: the direct one where it applies, else none."""
     return DIRECT if _can_write_directly(model, layout, input_ids) else None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import nn
+    from transformers import PreTrainedModel
 
     from .language_model import LanguageModel
     from .layout import Layout
@@ -62,7 +63,7 @@ def _by_names(leaf: str, table: dict[str, set[str]], fallback: str) -> str:
     return next((kind for kind, names in table.items() if leaf in names), fallback)
 
 
-def _owners(model: nn.Module, layout: Layout) -> dict[int, str]:
+def _owners(model: PreTrainedModel, layout: Layout) -> dict[int, str]:
     """Parameter id -> the part of the model that owns it (attention, out, mlp, embedding...)."""
     owner: dict[int, str] = {}
 
@@ -95,13 +96,13 @@ def _kind(name: str, part: str | None) -> str:
     return "position embedding" if leaf in _POSITION_NAMES else "other"
 
 
-def tied_unembedding(model: nn.Module) -> bool:
+def tied_unembedding(model: PreTrainedModel) -> bool:
     """Whether the output (unembedding) matrix is the input embedding matrix itself."""
     out, inp = model.get_output_embeddings(), model.get_input_embeddings()
     return out is not None and inp is not None and out.weight is inp.weight
 
 
-def tally_weights(model: nn.Module, layout: Layout) -> WeightTally:
+def tally_weights(model: PreTrainedModel, layout: Layout) -> WeightTally:
     """Every distinct parameter of the model by kind (tied matrices count once, under 'embedding')."""
     owner = _owners(model, layout)
     groups: dict[str, list[tuple[int, ...]]] = {}
