@@ -186,7 +186,7 @@ GRID_TARGET_JS = """([block, head]) => {
 CLICK_TARGET_JS = """() => {
   const gd = document.querySelector('.js-plotly-plot');
   const index = gd.data.findIndex(t => t.name === 'attention edges');
-  const k = 0;  // the topmost dot (edges run from the last block down): least crowded
+  const k = 0;  // the first dot: the last block's edge, drawn at the bottom (block 0 on top), least crowded
   const dot = gd.querySelectorAll('.scatterlayer .trace')[index].querySelectorAll('path.point')[k];
   dot.scrollIntoView({block: 'center'});
   const box = dot.getBoundingClientRect();
