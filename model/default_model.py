@@ -168,7 +168,8 @@ def _convert(source: Path, out: Path, progress: Progress) -> None:
     progress("Dequantizing the weights (one-time setup, ~20 s)", 0.35)
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
     # The GGUF loader leaves a quantization config behind that makes save_pretrained refuse.
-    model.hf_quantizer = None
+    # hf_quantizer is set by transformers at load time, undeclared; nn.Module.__setattr__ takes Tensor | Module.
+    model.hf_quantizer = None  # type: ignore[assignment]
     model.config.quantization_config = None
     if hasattr(model.config, "quantization_config"):
         delattr(model.config, "quantization_config")

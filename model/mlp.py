@@ -17,7 +17,7 @@ from .capture import Capture
 from .errors import CaptureError, UnsupportedModelError
 from .language_model import LanguageModel
 from .layout import Layout
-from .linear import is_projection, widths
+from .linear import is_projection, weight_of, widths
 
 _CHECK_TOLERANCE = 1e-4  # our recomposition vs the MLP module on a probe (relative)
 _EXPERT_HINTS = ("expert", "router", "moe", "switch")
@@ -111,7 +111,7 @@ def _find_parts(mlp: nn.Module, d_model: int) -> MlpParts:
     readers.sort(key=lambda nm: "gate" not in nm[0])  # a child named gate first, if any
     options = [(readers[0][1], None)] if len(readers) == 1 else [
         (readers[1][1], readers[0][1]), (readers[0][1], readers[1][1])]  # (up, gate): both ways round
-    weight = down.weight
+    weight = weight_of(down)
     probe = torch.randn(3, d_model, generator=torch.Generator().manual_seed(0)).to(weight.device, weight.dtype)
     with torch.inference_mode():
         for up, gate in options:
@@ -262,7 +262,7 @@ def mlp_steps(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int,
     if not 0 <= position < cap.n_tokens:
         raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
     parts = mlp_parts(lm, layer)
-    weight = parts.down.weight
+    weight = weight_of(parts.down)
     x = torch.tensor(acts.inputs[acts.of(layer), position]).to(weight.device, weight.dtype)  # (D,)
     with lm.lock, torch.inference_mode():
         stream, norm_name = _norm_before(lm, cap, layer, position, x)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 THREADS_ENV = "XRAY_TORCH_THREADS"  # operator override of the intra-op thread count
 LARGE_PASS_TOKENS = 128  # a pass over at least this many tokens (all rows) runs on every core
 
-_operator = {"chose": None}  # whether an operator set the thread count (then all_cores() keeps it)
+_operator: dict[str, bool | None] = {"chose": None}  # whether an operator set the thread count (then all_cores() keeps it)
 
 
 def _cores() -> int:

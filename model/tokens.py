@@ -130,9 +130,10 @@ def token_views(tokens: list[str]) -> list[TokenView]:
         pos, item = stream[i]
         n = _utf8_length(item) if isinstance(item, int) else 0
         chunk = stream[i : i + n]
-        if n and len(chunk) == n and all(isinstance(b, int) for _, b in chunk):
+        data = [b for _, b in chunk if isinstance(b, int)]
+        if n and len(chunk) == n and len(data) == n:
             try:
-                ch = make_visible(bytes(b for _, b in chunk).decode("utf-8"))
+                ch = make_visible(bytes(data).decode("utf-8"))
             except UnicodeDecodeError:
                 ch = ""
             if ch:
