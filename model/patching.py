@@ -8,13 +8,18 @@ whose clean values equal the corrupted ones changes nothing (exactly 0, not run)
 position p cannot change earlier positions, so its run starts at p from the corrupted run's keys and
 values. Attribution patching is the first-order estimate: (clean - corrupted) . gradient of the
 metric on the corrupted run, from one forward and one backward pass.
+
+One block's heads can also be patched one position at a time (the "head_positions" grid, heads x
+positions): the same patch as the heads view, restricted to one position, so its estimate is the
+heads view's estimate split over positions, and patching all of a head's positions at once is
+exactly the heads view's cell.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -31,6 +36,8 @@ if TYPE_CHECKING:  # the type only: language_model does not import this module
 MAX_TOKENS = 64  # exact patching costs ~ layers x tokens^2 token-passes: the page keeps prompts short
 TOKENS_PER_PASS = 512  # batch rows x computed positions in one forward (measured: bench/patching.py)
 Progress = Callable[[int, int], None]  # (patched runs done, patched runs in all)
+GridView = Literal["residual", "attn_out", "mlp_out", "heads", "head_positions"]
+Cell = tuple[int, int]  # (row, column) of a grid: (layer, position or head), or (head, position)
 
 
 class PatchingCancelled(XrayError):
@@ -69,11 +76,13 @@ class PatchPair:
 class PatchGrid:
     """One view's result: the normalised metric per cell (1 = clean answer back, 0 = as corrupted)."""
 
-    view: View
+    view: GridView
     method: str  # "exact" or "attribution"
-    values: np.ndarray  # (layers, T) for residual / attn_out / mlp_out, (L, H) for heads
+    values: np.ndarray  # (layers, T) for residual / attn_out / mlp_out, (L, H) for heads, (H, T) head_positions
     ran: np.ndarray  # (same) bool: cells whose patch changes something; the others are exactly 0
     seconds: float
+    layer: int | None = None  # head_positions: the block
+    by_position: np.ndarray | None = None  # attribution of heads: (L, H, T), each cell split over positions
 
 
 def record(lm: LanguageModel, ids: list[int]) -> Recording:
@@ -154,6 +163,17 @@ def _patch_edit(view: View, clean: np.ndarray, rows: list[tuple[int, int]], star
     return edit
 
 
+def _forward_diffs(lm: LanguageModel, pair: PatchPair, edits: dict[Site, Edit], start: int, n: int, a: int,
+                   b: int) -> np.ndarray:
+    """Logit differences (n,) of n patched copies of the corrupted run in one forward, from `start`
+    on (earlier positions' keys and values come from the corrupted run)."""
+    past = tuple((k[:, :start], v[:, :start]) for k, v in pair.corrupted.kv) if start else None
+    result = lm.forward(list(pair.corrupted.ids[start:]), hooks=lambda layout: editing(layout, edits),
+                        last_only=True, past=past, batch=n)
+    logits = np.atleast_2d(result.logits)  # (n, V)
+    return logits[:, a] - logits[:, b]
+
+
 def _run_batch(lm: LanguageModel, pair: PatchPair, view: View, cells: list[tuple[int, int]], start: int,
                a: int, b: int) -> np.ndarray:
     """Logit differences (n,) of n patched runs in one forward, all starting at `start`."""
@@ -162,23 +182,16 @@ def _run_batch(lm: LanguageModel, pair: PatchPair, view: View, cells: list[tuple
         by_layer.setdefault(layer, []).append((row, index))
     edits = {(view, layer): _patch_edit(view, pair.clean.sites[view][layer], rows, start, pair.summary.head_dim)
              for layer, rows in by_layer.items()}
-    past = tuple((k[:, :start], v[:, :start]) for k, v in pair.corrupted.kv) if start else None
-    result = lm.forward(list(pair.corrupted.ids[start:]), hooks=lambda layout: editing(layout, edits),
-                        last_only=True, past=past, batch=len(cells))
-    logits = np.atleast_2d(result.logits)  # (n, V)
-    return logits[:, a] - logits[:, b]
+    return _forward_diffs(lm, pair, edits, start, len(cells), a, b)
 
 
-def exact(lm: LanguageModel, pair: PatchPair, a: int, b: int, view: View, *, progress: Progress | None = None,
-          cancel: Callable[[], bool] | None = None, tokens_per_pass: int = TOKENS_PER_PASS) -> PatchGrid:
-    """Exact patching of every cell of a view, batched; `cancel()` returning True stops it between
-    batches (PatchingCancelled). tokens_per_pass=1 runs one patch per forward."""
-    began = time.perf_counter()
+def _sweep(pair: PatchPair, a: int, b: int, starts: dict[Cell, int], run: Callable[[list[Cell], int], np.ndarray],
+           values: np.ndarray, progress: Progress | None, cancel: Callable[[], bool] | None,
+           tokens_per_pass: int) -> None:
+    """Fill `values` with the normalised metric of every cell's patched run, batched by start:
+    run(cells, start) gives their logit differences; `cancel()` True stops between batches."""
     zero, unit = _baseline(pair, a, b)
-    cells = needed(pair, view)
-    starts = _starts(pair, view, cells)
-    values = np.zeros(cells.shape, dtype=np.float64)
-    groups: dict[int, list[tuple[int, int]]] = {}
+    groups: dict[int, list[Cell]] = {}
     for cell, start in starts.items():
         groups.setdefault(start, []).append(cell)
     done, total = 0, len(starts)
@@ -188,13 +201,96 @@ def exact(lm: LanguageModel, pair: PatchPair, a: int, b: int, view: View, *, pro
             if cancel is not None and cancel():
                 raise PatchingCancelled(f"Stopped after {done} of {total} patched runs.")
             chunk = group[i:i + size]
-            diffs = _run_batch(lm, pair, view, chunk, start, a, b)
-            for (layer, index), diff in zip(chunk, diffs):
-                values[layer, index] = (diff - zero) / unit
+            for cell, diff in zip(chunk, run(chunk, start)):
+                values[cell] = (diff - zero) / unit
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
+
+
+def exact(lm: LanguageModel, pair: PatchPair, a: int, b: int, view: View, *, progress: Progress | None = None,
+          cancel: Callable[[], bool] | None = None, tokens_per_pass: int = TOKENS_PER_PASS) -> PatchGrid:
+    """Exact patching of every cell of a view, batched; `cancel()` returning True stops it between
+    batches (PatchingCancelled). tokens_per_pass=1 runs one patch per forward."""
+    began = time.perf_counter()
+    _baseline(pair, a, b)
+    cells = needed(pair, view)
+    values = np.zeros(cells.shape, dtype=np.float64)
+    _sweep(pair, a, b, _starts(pair, view, cells), lambda chunk, start: _run_batch(lm, pair, view, chunk, start, a, b),
+           values, progress, cancel, tokens_per_pass)
     return PatchGrid(view, "exact", values, cells, time.perf_counter() - began)
+
+
+def _head_differs(pair: PatchPair, layer: int) -> np.ndarray:
+    """(H, T) bool: where one head's output at one position differs between the two runs."""
+    cfg, T = pair.summary, pair.n_tokens
+    differs = pair.clean.sites["heads"][layer] != pair.corrupted.sites["heads"][layer]  # (T, H*hd)
+    return differs.reshape(T, cfg.n_heads, cfg.head_dim).any(axis=2).T
+
+
+def needed_head_positions(pair: PatchPair, layer: int) -> np.ndarray:
+    """(H, T) bool: the cells of one block's heads x positions whose patch can move the metric. The
+    last block's outputs before the last position reach no later attention, so never the answer."""
+    cells = _head_differs(pair, layer)
+    if layer == pair.summary.n_layers - 1:
+        cells[:, : pair.n_tokens - 1] = False
+    return cells
+
+
+def _head_positions_edit(clean: np.ndarray, rows: list[tuple[int, int, tuple[int, ...]]], start: int,
+                         head_dim: int) -> Edit:
+    """Write the clean output of each (batch row, head) at its positions (all >= start) into a run
+    starting at `start`; the head's other positions keep the corrupted values."""
+    def edit(t: torch.Tensor) -> torch.Tensor:  # (B, T - start, n_heads * head_dim)
+        source = torch.as_tensor(clean, device=t.device, dtype=t.dtype)  # (T, width)
+        t = t.clone()
+        for row, head, positions in rows:
+            cols = slice(head * head_dim, (head + 1) * head_dim)
+            t[row, [p - start for p in positions], cols] = source[list(positions), cols]
+        return t
+    return edit
+
+
+def _run_head_positions(lm: LanguageModel, pair: PatchPair, layer: int, cells: list[tuple[int, tuple[int, ...]]],
+                        start: int, a: int, b: int) -> np.ndarray:
+    """Logit differences (n,) of n runs, each patching one head of `layer` at some positions (>= start)."""
+    rows = [(row, head, positions) for row, (head, positions) in enumerate(cells)]
+    edits = {("heads", layer): _head_positions_edit(pair.clean.sites["heads"][layer], rows, start,
+                                                    pair.summary.head_dim)}
+    return _forward_diffs(lm, pair, edits, start, len(cells), a, b)
+
+
+def exact_head_positions(lm: LanguageModel, pair: PatchPair, a: int, b: int, layer: int, *,
+                         progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
+                         tokens_per_pass: int = TOKENS_PER_PASS) -> PatchGrid:
+    """Exact patching of one block's heads, one position at a time: cell (h, p) puts the clean
+    output of head h at position p alone into the corrupted run. Batched and cancellable like exact."""
+    began = time.perf_counter()
+    _baseline(pair, a, b)
+    cells = needed_head_positions(pair, layer)
+    values = np.zeros(cells.shape, dtype=np.float64)  # (H, T)
+    reuse = pair.corrupted.kv is not None  # else every run is full length
+    starts = {(int(h), int(p)): int(p) if reuse else 0 for h, p in zip(*np.nonzero(cells))}
+
+    def run(chunk: list[Cell], start: int) -> np.ndarray:
+        return _run_head_positions(lm, pair, layer, [(h, (p,)) for h, p in chunk], start, a, b)
+
+    _sweep(pair, a, b, starts, run, values, progress, cancel, tokens_per_pass)
+    return PatchGrid("head_positions", "exact", values, cells, time.perf_counter() - began, layer)
+
+
+def patch_head(lm: LanguageModel, pair: PatchPair, a: int, b: int, layer: int, head: int,
+               positions: list[int]) -> float:
+    """The normalised metric of one run patching head `head` of `layer` at the given positions
+    together (all of them = the heads view's cell); exactly 0 when none of them differs."""
+    zero, unit = _baseline(pair, a, b)
+    differs = _head_differs(pair, layer)[head]  # (T,)
+    moved = sorted({int(p) for p in positions if differs[p]})
+    if not moved:
+        return 0.0
+    start = moved[0] if pair.corrupted.kv is not None else 0
+    diff = _run_head_positions(lm, pair, layer, [(head, tuple(moved))], start, a, b)[0]
+    return float((diff - zero) / unit)
 
 
 def attribution(lm: LanguageModel, pair: PatchPair, a: int, b: int) -> dict[View, PatchGrid]:
@@ -223,12 +319,24 @@ def attribution(lm: LanguageModel, pair: PatchPair, a: int, b: int) -> dict[View
     grids = {}
     for view in VIEWS:
         delta = (pair.clean.sites[view].astype(np.float64) - pair.corrupted.sites[view]) * grads[view]
-        if view == "heads":  # (L, T, H*hd) -> (L, H): the head's slice, summed over every position
-            per_cell = delta.reshape(cfg.n_layers, pair.n_tokens, cfg.n_heads, cfg.head_dim).sum(axis=(1, 3))
+        split = None
+        if view == "heads":  # (L, T, H*hd) -> (L, H, T) per position -> (L, H): summed over every position
+            split = delta.reshape(cfg.n_layers, pair.n_tokens, cfg.n_heads, cfg.head_dim).sum(axis=3)
+            split = split.transpose(0, 2, 1) / unit
+            per_cell = split.sum(axis=2)
         else:
-            per_cell = delta.sum(axis=-1)  # (layers, T)
-        grids[view] = PatchGrid(view, "attribution", per_cell / unit, needed(pair, view), seconds)
+            per_cell = delta.sum(axis=-1) / unit  # (layers, T)
+        grids[view] = PatchGrid(view, "attribution", per_cell, needed(pair, view), seconds, by_position=split)
     return grids
+
+
+def head_positions_estimate(pair: PatchPair, heads: PatchGrid, layer: int) -> PatchGrid:
+    """The attribution estimate of one block's heads x positions, read from the heads view's estimate
+    (`heads`, from attribution): its cells split over positions, so each row sums to the heads cell."""
+    if heads.by_position is None:
+        raise ValueError("the heads estimate was made without its per-position split")
+    return PatchGrid("head_positions", "attribution", heads.by_position[layer], needed_head_positions(pair, layer),
+                     heads.seconds, layer)
 
 
 def correlation(exact_grid: PatchGrid, estimate: PatchGrid) -> float | None:

@@ -3,16 +3,25 @@ difference. The attribution estimate draws at once; exact patching runs on a but
 bar and a cancel. Widgets and layout only: the math is in model/patching.py."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
 import streamlit as st
 
 from model import XrayError
 from model.patching import (
     MAX_TOKENS,
+    PatchGrid,
+    Progress,
     answer_id,
     attribution,
     correlation,
     exact,
+    exact_head_positions,
+    head_positions_estimate,
     needed,
+    needed_head_positions,
     prompt_tokens,
     record_pair,
     top_cells,
@@ -37,7 +46,7 @@ PRESETS = {  # name -> (clean, corrupted, answer A, answer B); each pair has equ
     "Which capital? (factual recall)": ("The capital of France is", "The capital of Italy is", " Paris", " Rome"),
 }
 VIEWS = {"Residual stream": "residual", "Attention output": "attn_out", "MLP output": "mlp_out",
-         "Attention heads": "heads"}
+         "Attention heads": "heads", "Heads of one block, per position": "head_positions"}
 N_CHOICES = 8
 LINKED = {"clean": "patch_clean", "corrupted": "patch_corrupted", "answer_a": "patch_a_text", "answer_b": "patch_b_text"}
 
@@ -56,7 +65,9 @@ there are the same in both runs, so there is nothing to patch.
 **Views.** *Residual stream*: the whole running sum at a position (embedding, or after block l).
 *Attention output* and *MLP output*: what block l's attention or MLP adds at one position.
 *Attention heads*: one head's output at every position at once (its slice of the input to the
-attention's output projection).
+attention's output projection). *Heads of one block, per position*: the same slice, one head at one
+position at a time, for the block you pick: where in the prompt a head's output matters. A head's
+cells there do not add up to its cell in *Attention heads* (the patches interact), but its estimates do.
 
 **Attribution patching** is the quick estimate: one forward and one backward pass of the corrupted
 prompt give the gradient of the metric at every activation, and (clean − corrupted) · gradient
@@ -124,7 +135,7 @@ def _cancel(key: str) -> None:
     st.session_state["patch_cancelled"] = True
 
 
-def _exact(lm, pair, a: int, b: int, view: str, key: str):
+def _exact(run: Callable[[Progress], PatchGrid], key: str) -> PatchGrid:
     """The exact grid, computed once per key: a progress bar and a Cancel button while it runs."""
     box = st.empty()  # the bar and the button, cleared when the grid is ready
     with box.container():
@@ -135,25 +146,66 @@ def _exact(lm, pair, a: int, b: int, view: str, key: str):
     def progress(done: int, total: int) -> None:  # also where a Cancel click stops this script run
         bar.progress(done / total, text=f"Exact patching: {done} of {total} patched runs")
 
-    grid = kit.derived("patching_exact", key, lambda: exact(lm, pair, a, b, view, progress=progress))
+    grid = kit.derived("patching_exact", key, lambda: run(progress))
     box.empty()
     return grid
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """What one choice of "What to patch" draws: its labels, its estimate, and how to run it exactly."""
+
+    kind: str  # the file name's part: the view (and the block)
+    title: str
+    rows: list[str]
+    cols: list[str]  # escaped, for the figures
+    plain_cols: list[str]  # as is, for tables and files
+    names: tuple[str, str]  # what a row and a column are, for files
+    estimate: PatchGrid
+    n_runs: int
+    key: str  # the exact grid's cache key
+    run: Callable[[Progress], PatchGrid]
+
+
+def _whole_model(lm, pair, a: int, b: int, view: str, estimates: dict, key: str) -> _Grid:
+    """A view over every block: residual / attn_out / mlp_out (blocks x positions), heads (blocks x heads)."""
+    clean, corrupted, H = pair.clean.tokens, pair.corrupted.tokens, lm.summary.n_heads
+    return _Grid(view, draw.VIEW_TITLES[view], draw.layer_labels(view, pair.clean.sites[view].shape[0]),
+                 draw.column_labels(view, clean, corrupted, H), draw.plain_column_labels(view, clean, corrupted, H),
+                 ("layer", "head" if view == "heads" else "position"), estimates[view],
+                 int(needed(pair, view).sum()), key, lambda progress: exact(lm, pair, a, b, view, progress=progress))
+
+
+def _one_block(lm, pair, a: int, b: int, estimates: dict, key: str) -> _Grid:
+    """One block's heads x positions; the block picker starts on the block of the strongest head estimate."""
+    heads = estimates["heads"]
+    strongest = int(np.unravel_index(np.argmax(np.abs(heads.values)), heads.values.shape)[0])
+    layer = int(kit.picker("Block", {i: f"block {i}" for i in range(lm.summary.n_layers)}, key="patch_block",
+                           default=strongest, persist_state="session",
+                           help="Starts on the block of the strongest head in the estimate of 'Attention heads'."))
+    clean, corrupted = pair.clean.tokens, pair.corrupted.tokens
+    return _Grid(f"head_positions_L{layer}", draw.head_positions_title(layer), draw.head_labels(lm.summary.n_heads),
+                 draw.position_labels(clean, corrupted), draw.plain_position_labels(clean, corrupted),
+                 ("head", "position"), head_positions_estimate(pair, heads, layer),
+                 int(needed_head_positions(pair, layer).sum()), f"{key}\x1f{layer}",
+                 lambda progress: exact_head_positions(lm, pair, a, b, layer, progress=progress))
 
 
 def _heatmap(grid, rows, cols, title: str, chart_key: str) -> None:
     plotly_chart(draw.patching_heatmap(grid.values, rows, cols, title, grid.ran), key=chart_key)
 
 
-def _comparison(exact_grid, estimate, rows, cols, plain_cols, prompt: str) -> None:
+def _comparison(exact_grid: PatchGrid, grid: _Grid, prompt: str) -> None:
+    estimate, rows, cols = grid.estimate, grid.rows, grid.cols
     r = correlation(exact_grid, estimate)
     left, right = st.columns([2, 3])
     left.metric("Correlation, estimate vs exact", "n/a" if r is None else f"{r:.3f}",
                 help="Pearson correlation over the cells that were patched (the others are 0 in both).")
     left.caption(f"Exact patching took {exact_grid.seconds:.1f} s for {int(exact_grid.ran.sum())} patched runs.")
-    top = draw.top_rows(top_cells(exact_grid, 8), estimate.values, rows, plain_cols)
+    top = draw.top_rows(top_cells(exact_grid, 8), estimate.values, rows, grid.plain_cols)
     left.dataframe(top, hide_index=True, column_order=("where", "exact", "estimate"),
                    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("exact", "estimate")})
-    _download(left, "Download the top cells (CSV)", rows_csv(top), f"patching_top_{exact_grid.view}", prompt,
+    _download(left, "Download the top cells (CSV)", rows_csv(top), f"patching_top_{grid.kind}", prompt,
               "patch_top_csv")
     with right:
         plotly_chart(draw.agreement_figure(exact_grid.values, estimate.values, exact_grid.ran,
@@ -166,49 +218,45 @@ def _download(where, label: str, text: str, kind: str, prompt: str, key: str) ->
                           on_click="ignore")
 
 
-def _grid_download(exact_grid, estimate, rows, plain_cols, names: tuple[str, str], prompt: str) -> None:
+def _grid_download(grid: _Grid, exact_grid, prompt: str) -> None:
     """Every cell of the view: exact (when it ran), the estimate, and whether the cell was patched."""
-    values = {"estimate": estimate.values, "patched": estimate.ran}
+    values = {"estimate": grid.estimate.values, "patched": grid.estimate.ran}
     if exact_grid is not None:
         values = {"exact": exact_grid.values, **values}
-    text = rows_csv(grid_rows(values, rows, plain_cols, names=names))
+    text = rows_csv(grid_rows(values, grid.rows, grid.plain_cols, names=grid.names))
     label = "Download the grid (CSV)" if exact_grid is not None else "Download the estimate (CSV)"
-    _download(st, label, text, f"patching_{estimate.view}", prompt, "patch_grid_csv")
+    _download(st, label, text, f"patching_{grid.kind}", prompt, "patch_grid_csv")
 
 
 def _views(lm, pair, a: int, b: int, pair_key: str, prompt: str) -> None:
     """One view's estimate at once, its exact grid on request, and their tables (prompt: for file names)."""
     label = st.radio("What to patch", list(VIEWS), key="patch_view", horizontal=True, persist_state="session")
     view = VIEWS[label]
-    rows = draw.layer_labels(view, pair.clean.sites[view].shape[0])
-    cols = draw.column_labels(view, pair.clean.tokens, pair.corrupted.tokens, lm.summary.n_heads)
-    plain_cols = draw.plain_column_labels(view, pair.clean.tokens, pair.corrupted.tokens, lm.summary.n_heads)
-    names = ("layer", "head" if view == "heads" else "position")
-    estimate = kit.derived("patching_attribution", f"{pair_key}\x1f{a}\x1f{b}",
-                           lambda: attribution(lm, pair, a, b))[view]
+    estimates = kit.derived("patching_attribution", f"{pair_key}\x1f{a}\x1f{b}", lambda: attribution(lm, pair, a, b))
     key = f"{pair_key}\x1f{a}\x1f{b}\x1f{view}"
+    grid = (_one_block(lm, pair, a, b, estimates, key) if view == "head_positions"
+            else _whole_model(lm, pair, a, b, view, estimates, key))
     requested = st.session_state.setdefault("patch_exact_keys", set())
-    n_runs = int(needed(pair, view).sum())
-    if st.button(f"Run exact patching ({n_runs} patched runs)", key="patch_run", type="primary"):
-        requested.add(key)
+    if st.button(f"Run exact patching ({grid.n_runs} patched runs)", key="patch_run", type="primary"):
+        requested.add(grid.key)
         st.session_state["patch_cancelled"] = False
     if st.session_state.get("patch_cancelled"):
         st.info("Exact patching was cancelled. The estimate below is still valid; run the exact one any time.")
     left, right = st.columns(2)
     with right:  # drawn first: the estimate stays in view while the exact run works
-        _heatmap(estimate, rows, cols, f"Estimate (attribution patching): {draw.VIEW_TITLES[view]}",
+        _heatmap(grid.estimate, grid.rows, grid.cols, f"Estimate (attribution patching): {grid.title}",
                  "patch_estimate_chart")
     exact_grid = None
     with left:
-        if key not in requested:
+        if grid.key not in requested:
             st.info("Exact patching has not run for this view yet: press the button above. Meanwhile the "
                     "estimate on the right shows where to look.")
         else:
-            exact_grid = _exact(lm, pair, a, b, view, key)
-            _heatmap(exact_grid, rows, cols, f"Exact: {draw.VIEW_TITLES[view]}", "patch_exact_chart")
-    _grid_download(exact_grid, estimate, rows, plain_cols, names, prompt)
+            exact_grid = _exact(grid.run, grid.key)
+            _heatmap(exact_grid, grid.rows, grid.cols, f"Exact: {grid.title}", "patch_exact_chart")
+    _grid_download(grid, exact_grid, prompt)
     if exact_grid is not None:
-        _comparison(exact_grid, estimate, rows, cols, plain_cols, prompt)
+        _comparison(exact_grid, grid, prompt)
 
 
 def _pair(lm, clean: str, corrupted: str):

@@ -119,3 +119,13 @@ def top_rows(cells: list[tuple[int, int, float]], estimate: np.ndarray, rows: li
     named in plain text, with both indices for a CSV."""
     return [{"where": f"{rows[r]} · {cols[c]}", "exact": v, "estimate": float(estimate[r, c]), "row index": r,
              "column index": c} for r, c, v in cells]
+
+
+def head_labels(n_heads: int) -> list[str]:
+    """The y labels of one block's heads x positions grid."""
+    return [f"head {h}" for h in range(n_heads)]
+
+
+def head_positions_title(layer: int) -> str:
+    """What the heads x positions grid of one block shows (a VIEW_TITLES entry for one block)."""
+    return f"Block {layer}'s heads, one position at a time"

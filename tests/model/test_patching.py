@@ -14,10 +14,15 @@ from model.patching import (
     PatchingCancelled,
     PatchPair,
     _run_batch,
+    _run_head_positions,
     attribution,
     correlation,
     exact,
+    exact_head_positions,
+    head_positions_estimate,
     needed,
+    needed_head_positions,
+    patch_head,
     record_pair,
     top_cells,
 )
@@ -205,3 +210,71 @@ def test_progress_cancel_and_length_mismatch(setup):
     with pytest.raises(PromptError, match="nothing for a patch to recover"):
         exact(lm, PatchPair(pair.clean, pair.clean, pair.summary), a, b, "residual")
     assert hook_count(lm) == before  # every patch's hooks removed, cancelled and refused runs too
+
+
+# One block's heads, one position at a time.
+
+def reference_head_position(lm, pair, layer, head, position, a, b) -> float:
+    """One patched run, written by hand: one head's slice at one position."""
+    source = clean_activation(lm, pair.clean.ids, "heads", layer)
+    cols = slice(head * lm.summary.head_dim, (head + 1) * lm.summary.head_dim)
+
+    def change(t):
+        t = t.clone()
+        t[:, position, cols] = source[:, position, cols]
+        return t
+
+    logits = hooked_run(lm, list(pair.corrupted.ids), "heads", layer, change)
+    return normalised(pair, metric(logits, a, b), a, b)
+
+
+@pytest.mark.parametrize("layer", [0, 2])
+def test_head_positions_equal_hand_made_single_position_patches(setup, layer):
+    lm, pair, a, b = setup
+    grid = exact_head_positions(lm, pair, a, b, layer)
+    H, T = lm.summary.n_heads, pair.n_tokens
+    assert grid.values.shape == (H, T) and grid.layer == layer and grid.view == "head_positions"
+    reference = np.array([[reference_head_position(lm, pair, layer, h, p, a, b) for p in range(T)] for h in range(H)])
+    np.testing.assert_allclose(grid.values, reference, atol=1e-4)
+    np.testing.assert_allclose(exact_head_positions(lm, pair, a, b, layer, tokens_per_pass=1).values, grid.values,
+                               atol=1e-4)
+    assert np.all(grid.values[~grid.ran] == 0) and not grid.ran[:, :9].any()  # identical prefix: nothing to patch
+    if layer == lm.summary.n_layers - 1:  # the last block reaches the answer only from the last position
+        assert not grid.ran[:, :-1].any() and np.abs(reference[:, :-1]).max() < 1e-5
+    else:
+        assert np.abs(reference).max() > 0.01
+
+
+def test_head_positions_clean_into_clean_gives_one(setup):
+    lm, pair, a, b = setup
+    clean_twice = PatchPair(pair.clean, pair.clean, pair.summary)
+    for start in (0, pair.n_tokens // 2):
+        cells = [(h, (p,)) for h in range(lm.summary.n_heads) for p in range(start, pair.n_tokens)]
+        diffs = _run_head_positions(lm, clean_twice, 1, cells, start, a, b)
+        np.testing.assert_allclose([normalised(pair, d, a, b) for d in diffs], 1.0, atol=1e-4)
+
+
+def test_all_positions_of_a_head_at_once_is_the_heads_cell(setup):
+    lm, pair, a, b = setup
+    heads = exact(lm, pair, a, b, "heads")
+    every = list(range(pair.n_tokens))
+    at_once = np.array([[patch_head(lm, pair, a, b, layer, h, every) for h in range(lm.summary.n_heads)]
+                        for layer in range(lm.summary.n_layers)])
+    np.testing.assert_allclose(at_once, heads.values, atol=1e-5)
+    assert patch_head(lm, pair, a, b, 1, 0, list(range(9))) == 0.0  # the identical prefix changes nothing
+    one = exact_head_positions(lm, pair, a, b, 1)
+    assert patch_head(lm, pair, a, b, 1, 2, [11]) == pytest.approx(one.values[2, 11], abs=1e-5)
+
+
+def test_head_positions_estimate_splits_the_heads_estimate(setup):
+    lm, pair, a, b = setup
+    grids = attribution(lm, pair, a, b)
+    for layer in range(lm.summary.n_layers):
+        split = head_positions_estimate(pair, grids["heads"], layer)
+        assert split.values.shape == (lm.summary.n_heads, pair.n_tokens) and split.method == "attribution"
+        np.testing.assert_allclose(split.values.sum(axis=1), grids["heads"].values[layer], rtol=1e-9, atol=1e-12)
+        assert np.array_equal(split.ran, needed_head_positions(pair, layer))
+        assert np.all(split.values[:, :9] == 0)  # identical prefix: clean - corrupted = 0 there
+    exact_grid = exact_head_positions(lm, pair, a, b, 1)
+    r = correlation(exact_grid, head_positions_estimate(pair, grids["heads"], 1))
+    assert r is None or -1 <= r <= 1

@@ -1,26 +1,21 @@
 """The Patching page on the default model: the indirect-object example draws its estimate at once,
 exact patching runs on the button and is compared with it, and prompts of different token lengths
-are refused with a message while both token rows stay visible."""
+are refused with a message while both token rows stay visible; one block's heads patched position by
+position."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+import numpy as np
+import pytest
 from page_charts import chart_json, charts
-from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    at.switch_page("pages/patching.py").run()
-    assert not at.exception
-    return at
+IOI = ("When Mary and John went to the store, John gave a drink to",  # the first example pair
+       "When Mary and John went to the store, Mary gave a drink to")
 
 
-def test_estimate_then_exact_heads():
-    at = open_page()
+def test_estimate_then_exact_heads(open_page):
+    at = open_page("pages/patching.py")
     assert at.selectbox(key="patch_a").format_func(at.selectbox(key="patch_a").value).startswith("·Mary")
     assert at.selectbox(key="patch_b").format_func(at.selectbox(key="patch_b").value).startswith("·John")
     drawn = charts(at)
@@ -39,10 +34,36 @@ def test_estimate_then_exact_heads():
     assert len(at.dataframe[0].value) == 8
 
 
-def test_unequal_lengths_are_refused():
-    at = open_page()
+def test_unequal_lengths_are_refused(open_page):
+    at = open_page("pages/patching.py")
     at.text_input(key="patch_corrupted").set_value("When Mary went to the store, Mary gave a drink to").run()
     assert not at.exception
     assert "same number of tokens" in at.warning[0].value
     assert not charts(at)
     assert any("corrupted" in h.proto.body for h in at.get("html"))  # both rows still shown
+
+
+def test_heads_of_one_block_per_position(open_page, default_lm):
+    from model.patching import exact, patch_head, record_pair
+
+    at = open_page("pages/patching.py")
+    at.radio(key="patch_view").set_value("Heads of one block, per position").run()
+    assert not at.exception
+    block = at.selectbox(key="patch_block").value
+    assert at.selectbox(key="patch_block").format_func(block) == f"block {block}"
+    estimate = json.loads(chart_json(charts(at)[0]))["data"][0]
+    assert estimate["y"] == [f"head {h}" for h in range(9)] and "·John/·Mary (9)" in estimate["x"]
+    at.selectbox(key="patch_block").set_value(21).run()
+    at.button(key="patch_run").click().run()
+    assert not at.exception
+    drawn = charts(at)
+    assert len(drawn) == 3 and "Block 21" in chart_json(drawn[0])
+    top = at.dataframe[0].value
+    assert len(top) == 8 and top["where"].iloc[0].startswith("head ")
+    pair = record_pair(default_lm, *IOI)
+    a, b = (default_lm.tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in (" Mary", " John"))
+    head, position = int(top["row index"].iloc[0]), int(top["column index"].iloc[0])
+    assert top["exact"].iloc[0] == pytest.approx(patch_head(default_lm, pair, a, b, 21, head, [position]), abs=1e-3)
+    whole = exact(default_lm, pair, a, b, "heads").values[21, head]
+    assert patch_head(default_lm, pair, a, b, 21, head, list(range(pair.n_tokens))) == pytest.approx(whole, abs=1e-4)
+    assert np.isfinite(top["estimate"]).all()
