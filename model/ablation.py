@@ -115,10 +115,11 @@ def heads_replaced(layout: Layout, heads: Iterable[Head], ablation: Ablation = Z
     summary = layout.summary
     chosen = normalize_heads(heads, summary.n_layers, summary.n_heads)
     by_layer = _slices(chosen, summary.head_dim)
-    if ablation.how != "zero" and not by_layer.keys() <= (values or {}).keys():
+    given = values or {}
+    if ablation.how != "zero" and not by_layer.keys() <= given.keys():
         raise ValueError(f"{ablation.how} ablation needs the replacement values of layers {sorted(by_layer)}")
     edits: dict[Site, Edit] = {("heads", layer): _replace(slices, ablation.positions,
-                                                          None if ablation.how == "zero" else values[layer])
+                                                          None if ablation.how == "zero" else given[layer])
                                for layer, slices in by_layer.items()}
     with editing(layout, edits):
         yield
@@ -152,7 +153,7 @@ def replacement_values(lm: LanguageModel, ids: Sequence[int], ablation: Ablation
     positions; for resample, the source prompt's own outputs. Zero needs none ({})."""
     if ablation.how == "zero":
         return {}
-    if ablation.how == "resample":
+    if ablation.source is not None:  # resample
         if len(ablation.source) != len(ids):
             raise PromptError(f"The prompt to resample from has {len(ablation.source)} tokens, this one {len(ids)}.")
         return head_inputs(lm, ablation.source, layers)

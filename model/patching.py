@@ -69,7 +69,8 @@ class PatchPair:
 
     def logit_diffs(self, a: int, b: int) -> tuple[float, float]:
         """logit(a) - logit(b) at the last position of the clean and of the corrupted run."""
-        return tuple(float(r.last_logits[a]) - float(r.last_logits[b]) for r in (self.clean, self.corrupted))
+        clean, corrupted = (float(r.last_logits[a]) - float(r.last_logits[b]) for r in (self.clean, self.corrupted))
+        return clean, corrupted
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,8 @@ def _forward_diffs(lm: LanguageModel, pair: PatchPair, edits: dict[Site, Edit], 
                    b: int) -> np.ndarray:
     """Logit differences (n,) of n patched copies of the corrupted run in one forward, from `start`
     on (earlier positions' keys and values come from the corrupted run)."""
-    past = tuple((k[:, :start], v[:, :start]) for k, v in pair.corrupted.kv) if start else None
+    kv = pair.corrupted.kv  # None only where every run starts at 0
+    past = tuple((k[:, :start], v[:, :start]) for k, v in kv) if start and kv is not None else None
     result = lm.forward(list(pair.corrupted.ids[start:]), hooks=lambda layout: editing(layout, edits),
                         last_only=True, past=past, batch=n)
     logits = np.atleast_2d(result.logits)  # (n, V)
@@ -255,8 +257,8 @@ def _run_head_positions(lm: LanguageModel, pair: PatchPair, layer: int, cells: l
                         start: int, a: int, b: int) -> np.ndarray:
     """Logit differences (n,) of n runs, each patching one head of `layer` at some positions (>= start)."""
     rows = [(row, head, positions) for row, (head, positions) in enumerate(cells)]
-    edits = {("heads", layer): _head_positions_edit(pair.clean.sites["heads"][layer], rows, start,
-                                                    pair.summary.head_dim)}
+    edits: dict[Site, Edit] = {("heads", layer): _head_positions_edit(pair.clean.sites["heads"][layer], rows, start,
+                                                                      pair.summary.head_dim)}
     return _forward_diffs(lm, pair, edits, start, len(cells), a, b)
 
 
