@@ -41,6 +41,7 @@ from .head_pipeline import _family_eager
 from .head_values import capture_values, pattern_times_values
 from .language_model import LanguageModel
 from .layout import Layout
+from .linear import weight_of
 from .threads import all_cores
 
 EPS = 1e-5  # LLM-TT's floor on a part's contribution (keeps every share positive, sums non-zero)
@@ -112,7 +113,7 @@ def layer_values(lm: LanguageModel, cap: Capture) -> tuple[list[torch.Tensor] | 
 def out_projection(proj: nn.Module, n_heads: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(H, hd, D) the output projection split per head, and its bias (D,) or None.
     nn.Linear stores (out, in); GPT-2's Conv1D stores (in, out)."""
-    weight = proj.weight.detach().to(device="cpu", dtype=torch.float32)
+    weight = weight_of(proj).detach().to(device="cpu", dtype=torch.float32)
     if type(proj).__name__ == "Conv1D":
         per_input = weight  # (H*hd, D)
     elif isinstance(proj, nn.Linear):

@@ -133,7 +133,8 @@ def flow_paths(graph: FlowGraph, position: int, threshold: float = DEFAULT_THRES
         top, mid, bottom = 2 * layer + 2, 2 * layer + 1, 2 * layer
         alive_mid = np.zeros(T, dtype=bool)
         for i in np.flatnonzero(live):
-            for kind, w in (("mlp", graph.mlp[layer, i]), ("residual", graph.mlp_residual[layer, i])):
+            weighed: tuple[tuple[Kind, float], ...] = (("mlp", graph.mlp[layer, i]), ("residual", graph.mlp_residual[layer, i]))
+            for kind, w in weighed:
                 if w > threshold:
                     edges.append(Edge(kind, layer, (mid, int(i)), (top, int(i)), float(w)))
                     alive_mid[i] = True
