@@ -32,7 +32,8 @@ def _shoot(page, path: Path) -> int:
 def _lesson(page, out: Path) -> int:
     """Every step of the Lesson, from step 1 by its Next button: lesson_step_01.png ..."""
     open_page(page, "Lesson")
-    page.get_by_text("1 · Text becomes tokens").click()
+    page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first.click()  # the stepper
+    page.get_by_role("option", name="1 · Text becomes tokens").click()
     settle(page)
     problems = 0
     for step in walk(page):
