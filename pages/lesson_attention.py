@@ -17,7 +17,12 @@ from viz import head_grid, meaning
 from viz import head_pipeline as pipeline_figures
 
 MAX_SHOWN = 48  # positions per heatmap in the lesson; a longer prompt shows its last ones
-FIGURE_HEIGHT = 360  # px: the step's figure fits a 1280x720 projector below its task and selectors
+
+
+def _height(shown: int) -> int:
+    """px: a short prompt's figure fits a 1280x720 projector below its task and selectors; a long one
+    grows so that its rows stay readable (9 px each)."""
+    return min(560, max(360, 180 + 9 * shown))
 
 
 def _head(cap: Capture) -> tuple[int, int]:
@@ -38,7 +43,8 @@ def _pipeline(lm: LanguageModel, cap: Capture, layer: int) -> HeadPipeline | Non
 
 def _figure(pipe: HeadPipeline, head: int, cap: Capture, step: pipeline_figures.Step, key: str) -> None:
     window = (max(0, cap.n_tokens - MAX_SHOWN), cap.n_tokens)
-    plotly_chart(pipeline_figures.step_figure(pipe, head, cap.tokens, step, window, height=FIGURE_HEIGHT), key=key)
+    figure = pipeline_figures.step_figure(pipe, head, cap.tokens, step, window, height=_height(window[1] - window[0]))
+    plotly_chart(figure, key=key)
     if window[0]:
         st.caption(f"The last {MAX_SHOWN} of {cap.n_tokens} positions are drawn.")
     if step != "scores" and (sink := pipeline_figures.sink_caption(pipe, head)):
