@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model import LanguageModel
-from model.flow import flow_graph
-from model.flow_graph import DEFAULT_THRESHOLD, flow_paths
+from model.analyses.flow import flow_graph
+from model.analyses.flow_graph import DEFAULT_THRESHOLD, flow_paths
 from viz.flow import flow_figure
 
 N_TOKENS, REPEATS, TARGET_S = 64, 5, 3.0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model import LanguageModel
-from model.generation import Decoding, generate
+from model.analyses.generation import Decoding, generate
 
 PREFIX, GENERATE_CONTEXT, GENERATE_STEPS, REPEATS = 64, 20, 12, 9
 TEXT = Path(__file__).with_name("text.txt")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from model import LanguageModel
-from model.sampling import probabilities
+from model.analyses.sampling import probabilities
 from pages.plotly_chart import COMPONENT as CHART_COMPONENT
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -77,7 +77,7 @@ def _bars_fn(lm: LanguageModel) -> tuple[Callable[[np.ndarray, float], str], str
 
     try:
         nt = importlib.import_module("viz.next_token")
-        from model.sampling import top_tokens as ranked
+        from model.analyses.sampling import top_tokens as ranked
 
         figure = nt.next_token_figure
     except (ImportError, AttributeError):
@@ -88,7 +88,7 @@ def _bars_fn(lm: LanguageModel) -> tuple[Callable[[np.ndarray, float], str], str
             top = np.argsort(-p)[:20]
             labels = readable_tokens(lm.tokenizer, top)
             return go.Figure(go.Bar(x=p[top], y=labels, orientation="h")).to_json()
-        return fallback, "model.sampling.probabilities + plotly Bar of the top 20 + to_json"
+        return fallback, "model.analyses.sampling.probabilities + plotly Bar of the top 20 + to_json"
 
     def bars(row: np.ndarray, t: float) -> str:
         labels = readable_tokens(lm.tokenizer, ranked(row, 20))

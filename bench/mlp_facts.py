@@ -16,10 +16,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model import load_model  # noqa: E402
-from model.attribution import direct_logit_attribution, readout  # noqa: E402
-from model.head_attribution import head_attribution, head_outputs  # noqa: E402
-from model.mlp import record_mlp  # noqa: E402
-from model.neurons import neuron_effects, neuron_vocab  # noqa: E402
+from model.analyses.attribution import direct_logit_attribution, readout  # noqa: E402
+from model.analyses.head_attribution import head_attribution, head_outputs  # noqa: E402
+from model.analyses.mlp import record_mlp  # noqa: E402
+from model.analyses.neurons import neuron_effects, neuron_vocab  # noqa: E402
 from model.tokens import readable_tokens  # noqa: E402
 
 

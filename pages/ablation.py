@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from model import PromptError, XrayError
-from model.ablation import Ablation, Values, ablated_logits, heads_key, replacement_values, source_ids
+from model.analyses.ablation import Ablation, Values, ablated_logits, heads_key, replacement_values, source_ids
 from model.facts import ModelFacts
 from model.tokens import readable_tokens
 from pages import kit

@@ -7,8 +7,8 @@ import numpy as np
 import streamlit as st
 
 from model import Capture, LanguageModel
+from model.analyses.head_scores import KIND_LABELS, head_stats, induction_scores, js_divergence_bits, top_heads
 from model.facts import ModelFacts
-from model.head_scores import KIND_LABELS, head_stats, induction_scores, js_divergence_bits, top_heads
 from pages import kit
 from pages.plotly_chart import plotly_chart
 from viz import attention as va

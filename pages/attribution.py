@@ -1,13 +1,13 @@
 """Attribution: which blocks push one token's logit up or down, directly. Widgets and layout only;
-the split is computed in model/attribution.py."""
+the split is computed in model/analyses/attribution.py."""
 from __future__ import annotations
 
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
-from model.attribution import direct_logit_attribution, readout
+from model.analyses.attribution import direct_logit_attribution, readout
+from model.analyses.head_attribution import head_attribution, head_outputs
 from model.facts import ModelFacts
-from model.head_attribution import head_attribution, head_outputs
 from pages import kit
 from pages.contrast import Contrast
 from pages.plotly_chart import plotly_chart

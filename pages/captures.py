@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
+from model.analyses.generation import ids_key
 from model.capture_cache import CaptureCache
-from model.generation import ids_key
 from model.language_model import Hooks
 from pages import models, server, session
 

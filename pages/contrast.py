@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from model import Capture, LanguageModel
-from model.sampling import probabilities, top_tokens
+from model.analyses.sampling import probabilities, top_tokens
 from model.tokens import readable_tokens
 from pages import pickers
 

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
-from model import embeddings as emb
+from model.analyses import embeddings as emb
 from model.facts import ModelFacts
 from model.tokens import readable_tokens
 from pages import kit

@@ -1,7 +1,7 @@
 """Information flow: which routes through the heads, MLPs and residual stream fed one prediction
 (Ferrando & Voita 2024, as LLM Transparency Tool computes it), and which head on each edge into the
 prediction writes logit(A) − logit(B). Widgets and layout only: the edge weights and readings come from
-model/flow.py, the pruning from model/flow_graph.py, the drawing and the tables from viz/flow.py."""
+model/analyses/flow.py, the pruning from model/analyses/flow_graph.py, the drawing and the tables from viz/flow.py."""
 from __future__ import annotations
 
 import time
@@ -9,9 +9,9 @@ import time
 import streamlit as st
 
 from model import XrayError
-from model.flow import flow_graph, metric_direction
-from model.flow_graph import DEFAULT_THRESHOLD, EdgeReading, FlowGraph, FlowPaths, flow_paths, read_edges
-from model.sampling import probabilities
+from model.analyses.flow import flow_graph, metric_direction
+from model.analyses.flow_graph import DEFAULT_THRESHOLD, EdgeReading, FlowGraph, FlowPaths, flow_paths, read_edges
+from model.analyses.sampling import probabilities
 from model.tokens import readable_tokens
 from pages import kit
 from pages.contrast import Contrast
@@ -109,7 +109,7 @@ def _graph(lm, cap):
 
 def _reading(lm, cap, graph: FlowGraph, position: int, choice: Contrast) -> EdgeReading | None:
     """The edges into the prediction read through the chosen metric; None (with why) where the logits
-    are not a linear readout of the stream (model/attribution.py refuses, e.g. soft-capped logits)."""
+    are not a linear readout of the stream (model/analyses/attribution.py refuses, e.g. soft-capped logits)."""
     try:
         return read_edges(graph, position, metric_direction(lm, cap, position, choice.a, choice.b))
     except XrayError as exc:

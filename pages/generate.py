@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from model import XrayError
-from model.generation import MAX_STEPS, Decoding, Step, continuation_text, generate
-from model.sampling import top_tokens
+from model.analyses.generation import MAX_STEPS, Decoding, Step, continuation_text, generate
+from model.analyses.sampling import top_tokens
 from model.tokens import readable_tokens
 from pages import kit
 from pages.plotly_chart import plotly_chart

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
+from model.analyses.head_pipeline import HeadPipeline, head_pipeline
 from model.facts import ModelFacts
-from model.head_pipeline import HeadPipeline, head_pipeline
 from pages import kit
 from pages.plotly_chart import plotly_chart
 from viz import head_pipeline as draw

@@ -9,7 +9,7 @@ from collections.abc import Callable, Hashable
 import streamlit as st
 
 from model import Capture, LanguageModel
-from model.lesson_checks import Check
+from model.analyses.lesson_checks import Check
 from pages import kit, lesson_attention, lesson_input, lesson_output, lesson_progress, links
 from pages.lesson_text import STEPS
 

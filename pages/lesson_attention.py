@@ -7,10 +7,10 @@ import numpy as np
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
-from model import embeddings as emb
-from model import lesson_checks as checks
-from model.head_pipeline import HeadPipeline, head_pipeline
-from model.head_scores import KIND_LABELS, head_stats, induction_scores
+from model.analyses import embeddings as emb
+from model.analyses import lesson_checks as checks
+from model.analyses.head_pipeline import HeadPipeline, head_pipeline
+from model.analyses.head_scores import KIND_LABELS, head_stats, induction_scores
 from pages import kit, session
 from pages.plotly_chart import plotly_chart
 from viz import head_grid, meaning

@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from model import Capture, LanguageModel
-from model import embeddings as emb
-from model import lesson_checks as checks
+from model.analyses import embeddings as emb
+from model.analyses import lesson_checks as checks
 from model.tokens import readable_tokens
 from pages import kit, weights_panel
 from pages.plotly_chart import plotly_chart

@@ -6,10 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
-from model import lesson_checks as checks
-from model.attribution import direct_logit_attribution
-from model.generation import Decoding, continuation_text, generate
-from model.sampling import probabilities, sample_token, top_tokens
+from model.analyses import lesson_checks as checks
+from model.analyses.attribution import direct_logit_attribution
+from model.analyses.generation import Decoding, continuation_text, generate
+from model.analyses.sampling import probabilities, sample_token, top_tokens
 from model.tokens import readable_tokens
 from pages import kit, session
 from pages.plotly_chart import plotly_chart

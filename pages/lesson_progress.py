@@ -8,7 +8,7 @@ from collections.abc import Hashable
 
 import streamlit as st
 
-from model.lesson_checks import Check
+from model.analyses.lesson_checks import Check
 
 DONE = "lesson_done"  # session key: the set of step numbers whose task passed
 _ARRIVAL = "_lesson_arrival"  # step -> what the learner's action changes, as it was when they arrived

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.lesson_checks import HEAD_THRESHOLD, TIE_TOLERANCE
+from model.analyses.lesson_checks import HEAD_THRESHOLD, TIE_TOLERANCE
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """Logit lens: what the model would predict if it stopped after each block. Widgets and layout
-only; the lens itself is computed in model/logit_lens.py and cached by the kit per prompt."""
+only; the lens itself is computed in model/analyses/logit_lens.py and cached by the kit per prompt."""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
+from model.analyses.logit_lens import LogitLens, lens_logits, logit_lens
 from model.facts import ModelFacts
-from model.logit_lens import LogitLens, lens_logits, logit_lens
 from model.tokens import readable_tokens
 from pages import kit
 from pages.plotly_chart import plotly_chart

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
-from model import embeddings as emb
+from model.analyses import embeddings as emb
 from model.tokens import readable_tokens
 from pages import kit, session
 from pages.plotly_chart import plotly_chart

@@ -1,15 +1,15 @@
 """The MLP page: the other half of every block, opened up. One position through one block's MLP
 stage by stage, the neurons that fire, what one neuron writes, and neurons switched off. Widgets
-and layout only; the MLP's activations are recorded on demand (model/mlp.py) and cached per prompt.
+and layout only; the MLP's activations are recorded on demand (model/analyses/mlp.py) and cached per prompt.
 """
 from __future__ import annotations
 
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
-from model.attribution import direct_logit_attribution, readout
-from model.mlp import MlpActivations, MlpRecording, mlp_steps, record_mlp
-from model.neurons import ablated_logits, neuron_effects, neuron_vocab, neurons_key
+from model.analyses.attribution import direct_logit_attribution, readout
+from model.analyses.mlp import MlpActivations, MlpRecording, mlp_steps, record_mlp
+from model.analyses.neurons import ablated_logits, neuron_effects, neuron_vocab, neurons_key
 from model.tokens import readable_tokens
 from pages import kit
 from pages.contrast import Contrast

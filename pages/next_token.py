@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from model.analyses.generation import continuation_text
+from model.analyses.sampling import probabilities, sample_token, top_tokens
 from model.facts import ModelFacts
-from model.generation import continuation_text
-from model.sampling import probabilities, sample_token, top_tokens
 from model.tokens import readable_tokens
 from pages import kit, links
 from pages.shared_keys import DEFAULT_TEMPERATURE, TEMPERATURE_RANGE, TEMPERATURE_STEP

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model.sampling import probabilities, top_tokens
+from model.analyses.sampling import probabilities, top_tokens
 from model.tokens import readable_tokens
 from pages import kit, weights_panel
 from viz import model_text

@@ -1,6 +1,6 @@
 """Activation patching: a clean and a corrupted prompt, two answers, and which activations carry the
 difference. The attribution estimate draws at once; exact patching runs on a button with a progress
-bar and a cancel. Widgets and layout only: the math is in model/patching.py."""
+bar and a cancel. Widgets and layout only: the math is in model/analyses/patching.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from model import XrayError
-from model.patching import (
+from model.analyses.patching import (
     MAX_TOKENS,
     PatchGrid,
     Progress,
@@ -27,7 +27,7 @@ from model.patching import (
     top_cells,
     top_tokens,
 )
-from model.sampling import probabilities
+from model.analyses.sampling import probabilities
 from model.tokens import readable_tokens
 from pages import kit, links
 from pages.plotly_chart import plotly_chart

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model.export import capture_npz
+from model.analyses.export import capture_npz
 from model.settings import DEFAULT_MODEL
 from pages import captures, links, models, server, session
 from viz import model_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from model import LanguageModel
-from model.weights import WeightTally, model_weights
+from model.analyses.weights import WeightTally, model_weights
 from pages import kit
 from pages.plotly_chart import plotly_chart
 from viz.weights import tally_figure, tally_rows

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from model.sampling import probabilities, top_tokens
+from model.analyses.sampling import probabilities, top_tokens
 
 from .labels import TICK_FONT, escape, points, readable
 from .next_token import unique_labels

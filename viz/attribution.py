@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from viz.labels import escape, readable
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
-    from model.attribution import Attribution
+    from model.analyses.attribution import Attribution
 
 UP, DOWN = "#2166ac", "#b2182b"  # diverging: pushes the logit up / down
 PARTS = {"attention": "", "MLP": "/"}  # bar fill pattern per part, colour carries the sign

@@ -1,5 +1,5 @@
 """Drawing token vectors: a PCA map of one layer (2-D or 3-D) and paths through the layers.
-Inputs are coordinates already projected by model/embeddings.py; every text shown is escaped.
+Inputs are coordinates already projected by model/analyses/embeddings.py; every text shown is escaped.
 """
 from __future__ import annotations
 

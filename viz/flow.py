@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from viz.labels import TICK_FONT, axis_labels, blocks_top_down, escape, fit_ticks, readable
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
-    from model.flow_graph import Edge, EdgeReading, FlowPaths
+    from model.analyses.flow_graph import Edge, EdgeReading, FlowPaths
 
 COLOURS = {"attention": "#e66101", "mlp": "#5e3c99", "residual": "#8c8c8c"}
 NAMES = {"attention": "attention head", "mlp": "MLP", "residual": "residual"}

@@ -1,12 +1,12 @@
 """Generation history: which token each step chose and how likely it was, and the alternatives the
-model weighed at a step. Steps come from model.generation; nothing here runs a model.
+model weighed at a step. Steps come from model.analyses.generation; nothing here runs a model.
 """
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 
-from model.generation import Step
+from model.analyses.generation import Step
 
 from .labels import TICK_FONT, escape, readable, short
 

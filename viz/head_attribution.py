@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from viz.labels import blocks_top_down, escape, readable
 
 if TYPE_CHECKING:  # types only
-    from model.head_attribution import HeadAttribution
+    from model.analyses.head_attribution import HeadAttribution
 
 DIVERGING = "RdBu"  # red = down, blue = up (plotly's RdBu runs red -> blue)
 

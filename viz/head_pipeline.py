@@ -13,7 +13,7 @@ from viz.attention import MASK_GREY
 from viz.labels import escape, readable, short, tick_step
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
-    from model.head_pipeline import HeadPipeline
+    from model.analyses.head_pipeline import HeadPipeline
 
 Step = Literal["scores", "masked", "pattern", "value_weighted"]
 STEPS: dict[Step, str] = {

@@ -13,7 +13,7 @@ from model.tokens import character_labels
 from viz.labels import TICK_FONT, blocks_top_down, cell_text, escape, fit_ticks, readable, short, stream_names, tick_label_px
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
-    from model.logit_lens import LogitLens
+    from model.analyses.logit_lens import LogitLens
 
 
 PLOT_PX = 860  # px across the cells the chart is assumed to get: cell text is cut to fit it

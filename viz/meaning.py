@@ -1,5 +1,5 @@
 """Drawing meaning: similarity of one word across contexts, layer by layer, and word arithmetic as
-arrows in a plane. Inputs are plain arrays from model/embeddings.py; every text shown is escaped.
+arrows in a plane. Inputs are plain arrays from model/analyses/embeddings.py; every text shown is escaped.
 """
 from __future__ import annotations
 

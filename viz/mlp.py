@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 from viz.labels import TICK_FONT, axis_labels, blocks_top_down, escape, readable, short
 
 if TYPE_CHECKING:  # types only
-    from model.mlp import MlpSteps
+    from model.analyses.mlp import MlpSteps
 
 DIVERGING = "RdBu_r"  # blue = negative, red = positive activation
 _STAGE_COLOURS = {"stream": "#6b7280", "norm": "#1f77b4", "gate": "#9467bd", "up": "#2ca02c",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from model.sampling import entropy_bits, probabilities, top_tokens
+from model.analyses.sampling import entropy_bits, probabilities, top_tokens
 
 from .labels import TICK_FONT, escape, is_byte_token, readable
 

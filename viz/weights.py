@@ -1,4 +1,4 @@
-"""Weights at a glance: the parameter tally (model/weights.py) as table rows and one bar chart.
+"""Weights at a glance: the parameter tally (model/analyses/weights.py) as table rows and one bar chart.
 Plain data in, plotly out; the tally's kinds keep the lesson's order (embedding first). A kind can be
 `hidden`: its count (and anything it could be worked back from: shares, the total) is left out, for a
 lesson task that asks the learner to work that count out."""
@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from viz.labels import readable
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
-    from model.weights import WeightTally
+    from model.analyses.weights import WeightTally
 
 ASKED = "? (work it out)"  # shown instead of a count the learner is asked for
 

@@ -1,6 +1,6 @@
 """The live temperature bars: a browser component that gets one logits row and redraws the bars,
 entropy and "all other tokens" at every slider step without a server round trip (softmax.mjs, the
-same float64 math as model/sampling.py over the full vocabulary), then reports the chosen
+same float64 math as model/analyses/sampling.py over the full vocabulary), then reports the chosen
 temperature back to Python on release so the session, the link and the rest of the page follow.
 
 Files: softmax.mjs (the math, also run by node in the tests), bars.js (the view), bars.css.

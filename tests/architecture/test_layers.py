@@ -1,6 +1,7 @@
 """Our own layers, read from every first-party import (ast; imports inside functions count, imports
-under `if TYPE_CHECKING:` do not, since they never run): model <- viz <- pages <- app. No module
-imports a layer above its own, and no modules import each other in a circle."""
+under `if TYPE_CHECKING:` do not, since they never run): the engine and plain types (model/) <- the
+analyses (model/analyses/) <- viz <- pages <- app. No module imports a layer above its own, and no
+modules import each other in a circle."""
 from __future__ import annotations
 
 import ast
@@ -8,13 +9,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ("model", "viz", "pages", "app")  # each may import only those before it (and itself)
+TOPS = ("model", "viz", "pages", "app")  # the first-party top-level packages (app: app.py)
+LAYERS = ("model", "model.analyses", "viz", "pages", "app")  # each may import only those before it (and itself)
+
+
+def layer(module: str) -> str:
+    """The layer a dotted module name belongs to: the longest layer name it starts with."""
+    return max((name for name in LAYERS if module == name or module.startswith(name + ".")), key=len)
 
 
 def _modules(root: Path) -> dict[str, Path]:
     """Dotted name -> file for every first-party module under `root`."""
     found = {}
-    for path in [*root.glob("*.py"), *(p for top in LAYERS for p in (root / top).rglob("*.py"))]:
+    for path in [*root.glob("*.py"), *(p for top in TOPS for p in (root / top).rglob("*.py"))]:
         parts = path.relative_to(root).with_suffix("").parts
         found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return found
@@ -86,9 +93,9 @@ def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
 
 
 def upward(graph: dict[str, dict[str, int]]) -> list[str]:
-    rank = {layer: n for n, layer in enumerate(LAYERS)}
+    rank = {name: n for n, name in enumerate(LAYERS)}
     return [f"{a} (line {line}) imports {b}, a layer above it" for a, targets in graph.items()
-            for b, line in targets.items() if rank[b.split(".")[0]] > rank[a.split(".")[0]]]
+            for b, line in targets.items() if rank[layer(b)] > rank[layer(a)]]
 
 
 def test_no_layer_imports_one_above_it() -> None:
@@ -109,7 +116,11 @@ def test_the_checker_sees_a_circle_and_an_upward_import(tmp_path: Path) -> None:
     (tmp_path / "model" / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                                              "    from .a import y\nimport pages.p\n")
     (tmp_path / "pages" / "p.py").write_text("from model import c\n")
+    (tmp_path / "model" / "analyses").mkdir()
+    (tmp_path / "model" / "analyses" / "lens.py").write_text("from .. import a\n")
+    (tmp_path / "model" / "d.py").write_text("from .analyses import lens\n")  # the engine reaching into an analysis
     graph = import_graph(tmp_path)
     assert cycles(graph) == [["model.a", "model.b"], ["model.c", "pages.p"]]
-    assert upward(graph) == ["model.c (line 4) imports pages.p, a layer above it"]
+    assert sorted(upward(graph)) == ["model.c (line 4) imports pages.p, a layer above it",
+                             "model.d (line 1) imports model.analyses.lens, a layer above it"]
     assert "model.a" not in graph["model.c"]  # a TYPE_CHECKING import never runs

@@ -1,10 +1,10 @@
 """The Next-token bars computed in the browser: a link's temperature opens them, every number the
-browser draws matches model.sampling in Python, and arrow keys redraw them without the server."""
+browser draws matches model.analyses.sampling in Python, and arrow keys redraw them without the server."""
 from __future__ import annotations
 
 import pytest
 
-from model.sampling import entropy_bits, probabilities
+from model.analyses.sampling import entropy_bits, probabilities
 from viz.next_token import next_token_bars, percent
 
 from xray_app import CHROMIUM, FLAGS, exception_texts, running_app, settle

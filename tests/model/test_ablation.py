@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.ablation import (
+from model.analyses.ablation import (
     Ablation,
     ablated_logits,
     heads_key,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.attribution import direct_logit_attribution, final_norm
+from model.analyses.attribution import direct_logit_attribution, final_norm
 
 
 def test_shares_sum_to_the_logit_tiny(tiny_lm):

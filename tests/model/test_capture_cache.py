@@ -34,7 +34,7 @@ def test_concurrent_requests_compute_once(tiny_lm):
 def test_hooks_ride_only_a_capture_that_runs_whole(tiny_lm):
     """A page's recording rides the capture's pass on a miss; a cache hit runs no pass, and an
     extension runs only the new positions, so neither records (the page then runs its own pass)."""
-    from model.mlp import MlpRecording
+    from model.analyses.mlp import MlpRecording
 
     cache = CaptureCache(budget_bytes=2**30)
     whole, hit, extended = (MlpRecording(tiny_lm, [0, 1]) for _ in range(3))

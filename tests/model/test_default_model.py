@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from model import PromptError
+from model.analyses.sampling import probabilities
 from model.default_model import converted_dir, gguf_path, is_converted
-from model.sampling import probabilities
 
 
 def test_ships_in_a_package_and_is_converted():

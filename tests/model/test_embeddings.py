@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import embeddings as emb
+from model.analyses import embeddings as emb
 
 
 class WordTokenizer:
@@ -209,7 +209,7 @@ def test_math_and_drawing_floors_do_not_import_streamlit() -> None:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    for name in ("model/embeddings.py", "viz/embeddings.py", "viz/meaning.py"):
+    for name in ("model/analyses/embeddings.py", "viz/embeddings.py", "viz/meaning.py"):
         assert "streamlit" not in (root / name).read_text()
 
 

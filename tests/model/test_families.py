@@ -9,12 +9,12 @@ import torch
 from tiny_families import FAMILIES, PROMPT, build
 
 from model import LanguageModel, UnsupportedModelError, load_model
-from model.ablation import ablated_logits
-from model.attribution import direct_logit_attribution, final_norm
-from model.generation import Decoding, generate
-from model.head_pipeline import head_pipeline
-from model.head_scores import head_stats, head_type_scores, induction_scores
-from model.logit_lens import logit_lens
+from model.analyses.ablation import ablated_logits
+from model.analyses.attribution import direct_logit_attribution, final_norm
+from model.analyses.generation import Decoding, generate
+from model.analyses.head_pipeline import head_pipeline
+from model.analyses.head_scores import head_stats, head_type_scores, induction_scores
+from model.analyses.logit_lens import logit_lens
 
 # Views that refuse, and a phrase their message must hold (besides the architecture's name).
 NO_STEP_BY_STEP = {"bloom": "ALiBi", "falcon": "attention interface", "mpt": "attention interface",
@@ -173,10 +173,10 @@ def test_batched_rows_equal_single_captures(family_lm, family_run):
 def test_mlp_neurons_and_heads_add_up_or_refuse(family_lm, family_run):
     """The MLP page and the per-head split on every family: the stages rebuild the captured MLP write,
     neurons and heads add up to their block's attribution bar, or the view refuses (never a wrong sum)."""
-    from model.attribution import readout
-    from model.head_attribution import head_attribution, head_outputs
-    from model.mlp import mlp_steps, record_mlp
-    from model.neurons import neuron_effects
+    from model.analyses.attribution import readout
+    from model.analyses.head_attribution import head_attribution, head_outputs
+    from model.analyses.mlp import mlp_steps, record_mlp
+    from model.analyses.neurons import neuron_effects
 
     cap, _ = family_run
     pos, token = cap.n_tokens - 1, int(cap.logits[-1].argmax())
@@ -207,7 +207,7 @@ def test_mlp_neurons_and_heads_add_up_or_refuse(family_lm, family_run):
 def test_mlp_neurons_kept_on_the_capture_pass_equal_a_pass_of_their_own(family_lm, family_run):
     """The MLP page keeps every block's neurons during the capture's own pass (one pass per edit, not
     two): the same numbers as record_mlp's separate pass, and the capture unchanged by the hooks."""
-    from model.mlp import MlpRecording, record_mlp
+    from model.analyses.mlp import MlpRecording, record_mlp
 
     cap, _ = family_run
     ids, layers = cap.token_ids.tolist(), range(cap.summary.n_layers)
@@ -227,7 +227,7 @@ def test_mlp_neurons_kept_on_the_capture_pass_equal_a_pass_of_their_own(family_l
 def test_flow_graph_splits_every_state_exactly_or_refuses(family_lm, family_run):
     """The information-flow graph reads the values from the capture's key-value cache: on every family
     its checked split holds (shares into each node add up to 1) or the page refuses and says why."""
-    from model.flow import flow_graph
+    from model.analyses.flow import flow_graph
 
     cap, _ = family_run
     try:
@@ -246,7 +246,7 @@ def test_head_outputs_read_from_the_capture_equal_a_recording_pass(family_lm, fa
     pass) where they rebuild the attention output; the numbers equal a pass that records them."""
     import dataclasses
 
-    from model.head_attribution import head_outputs
+    from model.analyses.head_attribution import head_outputs
 
     cap, _ = family_run
     pos = cap.n_tokens - 1

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from model import UnsupportedModelError
-from model.attribution import direct_logit_attribution, readout
-from model.flow import EPS, flow_graph, metric_direction, out_projection, record_values, source_vectors
-from model.flow_graph import DEFAULT_THRESHOLD, EdgeReading, flow_paths, read_edges
-from model.head_attribution import head_attribution, head_outputs
+from model.analyses.attribution import direct_logit_attribution, readout
+from model.analyses.flow import EPS, flow_graph, metric_direction, out_projection, record_values, source_vectors
+from model.analyses.flow_graph import DEFAULT_THRESHOLD, EdgeReading, flow_paths, read_edges
+from model.analyses.head_attribution import head_attribution, head_outputs
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"
 

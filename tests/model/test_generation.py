@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.generation import Decoding, continuation_text, generate, ids_key, last_logits
+from model.analyses.generation import Decoding, continuation_text, generate, ids_key, last_logits
 
 PROMPT = "Once upon a time there was"
 

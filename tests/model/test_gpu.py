@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model import load_model
-from model.sampling import probabilities
+from model.analyses.sampling import probabilities
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -39,7 +39,7 @@ def test_gpu_extension_matches_full_capture(default_lm):
 
 def test_gpu_attribution_adds_up_in_bfloat16():
     """The final norm's check must allow for bfloat16: the view once refused the default model there."""
-    from model.attribution import direct_logit_attribution
+    from model.analyses.attribution import direct_logit_attribution
 
     gpu = load_model(device="cuda", dtype="bfloat16")
     cap = gpu.capture("The capital of France is")
@@ -52,7 +52,7 @@ def test_gpu_attribution_adds_up_in_bfloat16():
 def test_gpu_flow_graph_matches_cpu(default_lm):
     """The information-flow graph from a bfloat16 GPU pass: shares still add up to 1 and stay close to
     the float32 CPU graph's (unverified on a GPU when written: no device run was spent on it)."""
-    from model.flow import flow_graph
+    from model.analyses.flow import flow_graph
 
     gpu = load_model(device="cuda", dtype="bfloat16")
     prompt = "When Mary and John went to the store, John gave a drink to"
@@ -66,10 +66,10 @@ def test_gpu_flow_graph_matches_cpu(default_lm):
 def test_gpu_mlp_neurons_and_heads_add_up_in_bfloat16():
     """Issue 10's views on the GPU: the MLP stages rebuild mlp_out, neurons and heads add up to their
     bars, and switching no neuron off leaves the logits as they were."""
-    from model.attribution import direct_logit_attribution, readout
-    from model.head_attribution import head_attribution, head_outputs
-    from model.mlp import mlp_steps, record_mlp
-    from model.neurons import ablated_logits, neuron_effects
+    from model.analyses.attribution import direct_logit_attribution, readout
+    from model.analyses.head_attribution import head_attribution, head_outputs
+    from model.analyses.mlp import mlp_steps, record_mlp
+    from model.analyses.neurons import ablated_logits, neuron_effects
 
     gpu = load_model(device="cuda", dtype="bfloat16")
     cap = gpu.capture("When Mary and John went to the store, John gave a drink to")

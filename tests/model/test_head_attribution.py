@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.attribution import direct_logit_attribution, readout
-from model.head_attribution import head_attribution, head_outputs
+from model.analyses.attribution import direct_logit_attribution, readout
+from model.analyses.head_attribution import head_attribution, head_outputs
 from model.linear import bias, matrix
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"

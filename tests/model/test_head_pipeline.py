@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from model.head_pipeline import head_pipeline
+from model.analyses.head_pipeline import head_pipeline
 
 PROMPT = "The cat sat on the mat and the cat"
 

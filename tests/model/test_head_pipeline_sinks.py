@@ -9,8 +9,8 @@ import torch
 from tiny_families import PROMPT, SIZE, build, spread_sinks
 
 from model import LanguageModel, UnsupportedModelError
-from model import head_pipeline as hp
-from model.head_pipeline import head_pipeline
+from model.analyses import head_pipeline as hp
+from model.analyses.head_pipeline import head_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import head_scores as hs
+from model.analyses import head_scores as hs
 
 T = 24
 IDS = np.array(hs.repeated_random_ids(500, T // 2, seed=3))  # a repeated sequence: duplicates + induction

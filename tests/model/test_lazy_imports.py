@@ -19,9 +19,9 @@ def _imports(code: str) -> set[str]:
 
 @pytest.mark.parametrize("code", [
     "import model",
-    "import model.sampling, model.tokens, model.settings, model.layout, model.capture, model.export",
+    "import model.analyses.sampling, model.tokens, model.settings, model.layout, model.capture, model.analyses.export",
     "from model import Capture, ModelSummary, XrayError, PromptError",
-    "import model.generation, model.lru, model.capture_cache, model.head_scores, model.threads",
+    "import model.analyses.generation, model.lru, model.capture_cache, model.analyses.head_scores, model.threads",
 ])
 def test_light_imports_load_no_torch(code):
     assert _imports(code) == set()

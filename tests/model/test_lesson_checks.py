@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model import lesson_checks as checks
-from model.sampling import sample_token
+from model.analyses import lesson_checks as checks
+from model.analyses.sampling import sample_token
 
 
 def test_split_word():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from model import logit_lens as lens_module
-from model.logit_lens import logit_lens
+from model.analyses import logit_lens as lens_module
+from model.analyses.logit_lens import logit_lens
 
 PROMPT = "The capital of France is"
 
@@ -104,7 +104,7 @@ def test_a_window_of_positions_equals_those_columns(tiny_lm):
 def test_lens_logits_of_two_tokens_match_the_reference(tiny_lm):
     """Contrast mode's lens: each depth's logit(A) - logit(B) equals the float64 reference's, and the
     last depth is the model's own difference."""
-    from model.logit_lens import lens_logits
+    from model.analyses.logit_lens import lens_logits
 
     cap = tiny_lm.capture(PROMPT)
     pos, a, b = cap.n_tokens - 1, 5, 17

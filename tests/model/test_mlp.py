@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from model.attribution import direct_logit_attribution, readout
+from model.analyses.attribution import direct_logit_attribution, readout
+from model.analyses.mlp import find_parts, mlp_steps, record_mlp
+from model.analyses.neurons import ablated_logits, neuron_effects, neuron_vocab
 from model.errors import UnsupportedModelError
 from model.linear import matrix
-from model.mlp import find_parts, mlp_steps, record_mlp
-from model.neurons import ablated_logits, neuron_effects, neuron_vocab
 
 PROMPT = "The capital of France is Paris and the capital of Italy is"
 

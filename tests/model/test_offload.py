@@ -7,10 +7,10 @@ import pytest
 from tiny_models import tiny_model
 
 from model import load_model
-from model.ablation import ablated_logits
-from model.attribution import direct_logit_attribution
-from model.head_pipeline import head_pipeline
-from model.logit_lens import logit_lens
+from model.analyses.ablation import ablated_logits
+from model.analyses.attribution import direct_logit_attribution
+from model.analyses.head_pipeline import head_pipeline
+from model.analyses.logit_lens import logit_lens
 
 PROMPT = "The spy was a mole. The spy was"
 BLOCK_0 = 50_000  # bytes: room for block 0 of the tiny Llama (~37 KB), not for block 1 too

@@ -1,4 +1,4 @@
-"""Activation patching against references written here, independently of model/patching.py: plain
+"""Activation patching against references written here, independently of model/analyses/patching.py: plain
 full-length runs of the model with one hand-made hook each (no batching, no keys and values, no
 skipped cells), and torch.autograd on retained activations for attribution patching."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from model import PromptError
-from model.patching import (
+from model.analyses.patching import (
     PatchingCancelled,
     PatchPair,
     _run_batch,

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from model import LanguageModel
+from model.analyses.generation import Decoding, generate, last_logits
 from model.capture_cache import CaptureCache
-from model.generation import Decoding, generate, last_logits
 
 PROMPT = "The quick brown fox jumps over the lazy dog because it can, and then it runs home again"
 FIELDS = ("attention", "residual", "attn_out", "mlp_out", "logits")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.sampling import entropy_bits, probabilities, sample_token, top_tokens
+from model.analyses.sampling import entropy_bits, probabilities, sample_token, top_tokens
 
 RNG = np.random.default_rng(0)
 LOGITS = (RNG.standard_normal(49152) * 4).astype(np.float32)

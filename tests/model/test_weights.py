@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from tiny_models import tiny_model
 
+from model.analyses.weights import KINDS, tally_weights
 from model.layout import find_layout
-from model.weights import KINDS, tally_weights
 
 
 def _by_kind(tally) -> dict:

@@ -8,8 +8,8 @@ import json
 import pytest
 from page_charts import chart_json, charts
 
-import model.ablation
-from model.ablation import Ablation, ablated_logits
+import model.analyses.ablation
+from model.analyses.ablation import Ablation, ablated_logits
 
 IOI = "When Mary and John went to the store, John gave a drink to"
 
@@ -45,8 +45,8 @@ def test_generate_sampled_repeats_with_seed(open_page):
 
 def test_ablation_changes_bars_and_is_cached(monkeypatch, open_page):
     calls = []
-    real = model.ablation.ablated_logits
-    monkeypatch.setattr(model.ablation, "ablated_logits", lambda *a: calls.append(a[2]) or real(*a))
+    real = model.analyses.ablation.ablated_logits
+    monkeypatch.setattr(model.analyses.ablation, "ablated_logits", lambda *a: calls.append(a[2]) or real(*a))
     at = open_page("pages/ablation.py")
     assert at.info  # no heads chosen yet
     at.multiselect(key="abl_heads").set_value([(0, h) for h in range(9)]).run()

@@ -44,7 +44,7 @@ def test_unequal_lengths_are_refused(open_page):
 
 
 def test_heads_of_one_block_per_position(open_page, default_lm):
-    from model.patching import exact, patch_head, record_pair
+    from model.analyses.patching import exact, patch_head, record_pair
 
     at = open_page("pages/patching.py")
     at.radio(key="patch_view").set_value("Heads of one block, per position").run()

@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from model.embeddings import cosine, word_positions
-from model.sampling import probabilities
+from model.analyses.embeddings import cosine, word_positions
+from model.analyses.sampling import probabilities
 from pages.session import EXAMPLES, MOLE_CONTEXTS
 
 TREND = 0.08  # the last 5 depths average at least this much below the first 3 (measured 0.11 for the

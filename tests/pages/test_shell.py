@@ -62,7 +62,7 @@ def test_bad_link_values_fall_back_with_notice():
 
 
 def test_capture_exports_as_npz(default_lm):
-    from model.export import capture_npz
+    from model.analyses.export import capture_npz
 
     cap = default_lm.capture("a b c")
     data = np.load(io.BytesIO(capture_npz(cap)))

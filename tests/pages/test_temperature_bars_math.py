@@ -1,5 +1,5 @@
 """The temperature bars compute in the browser: their JavaScript math, run under node, must give the
-same float64 numbers as model.sampling over the full vocabulary (ties to the lower id included)."""
+same float64 numbers as model.analyses.sampling over the full vocabulary (ties to the lower id included)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.sampling import entropy_bits, probabilities, top_tokens
+from model.analyses.sampling import entropy_bits, probabilities, top_tokens
 from pages.temperature_bars import logits_payload
 from viz.next_token import next_token_bars
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.sampling import entropy_bits, probabilities
+from model.analyses.sampling import entropy_bits, probabilities
 
 from apptest_helpers import ask_for_model, run_app, shown_text, vectors_metric
 from test_hostile_prompts import chip_texts

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.sampling import probabilities
+from model.analyses.sampling import probabilities
 from viz.ablation import biggest_changes, change_rows, comparison_figure, head_label, top_tokens_compared
 from viz.labels import points
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.attribution import Attribution
+from model.analyses.attribution import Attribution
 from viz.attribution import DOWN, UP, attribution_figure, summary_rows, top_contributors
 
 

@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pytest
 
-from model.attribution import Attribution
-from model.flow_graph import FlowGraph, flow_paths
-from model.head_attribution import HeadAttribution
-from model.logit_lens import LogitLens
+from model.analyses.attribution import Attribution
+from model.analyses.flow_graph import FlowGraph, flow_paths
+from model.analyses.head_attribution import HeadAttribution
+from model.analyses.logit_lens import LogitLens
 from viz import head_grid
 from viz.attribution import attribution_figure
 from viz.flow import flow_figure

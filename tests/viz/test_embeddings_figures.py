@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import embeddings as emb
+from model.analyses import embeddings as emb
 from viz import embeddings as draw
 from viz import meaning
 

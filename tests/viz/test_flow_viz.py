@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.flow_graph import EdgeReading, FlowGraph, flow_paths
+from model.analyses.flow_graph import EdgeReading, FlowGraph, flow_paths
 from viz.flow import edge_rows, flow_figure, level_name, picked_head, reading_columns, reading_rows
 
 TOKENS = ["<b>", "·Mary", "·and", "·John", "·gave"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.generation import Step
+from model.analyses.generation import Step
 from viz.generation import alternatives_rows, history_figure, history_rows, step_labels
 
 

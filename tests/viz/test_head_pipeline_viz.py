@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.head_pipeline import HeadPipeline
+from model.analyses.head_pipeline import HeadPipeline
 from viz.head_pipeline import CELL_TEXT_MAX, MASKED_NAME, STEPS, head_caption, step_figure
 
 

@@ -7,7 +7,7 @@ import html
 import numpy as np
 import pytest
 
-from model.logit_lens import LogitLens
+from model.analyses.logit_lens import LogitLens
 from viz.logit_lens import MIN_TEXT_CELL_PX, PLOT_PX, lens_heatmap, row_names, tracked_figure
 
 

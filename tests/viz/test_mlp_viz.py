@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.head_attribution import HeadAttribution
-from model.mlp import MlpSteps
+from model.analyses.head_attribution import HeadAttribution
+from model.analyses.mlp import MlpSteps
 from viz.head_attribution import head_heatmap, top_head_rows
 from viz.mlp import layers_figure, neuron_tokens_figure, neurons_heatmap, stages, stages_figure, top_neurons
 

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from model.sampling import probabilities, top_tokens
+from model.analyses.sampling import probabilities, top_tokens
 from viz.next_token import (
     REST_LABEL,
     bars_figure,

@@ -1,7 +1,7 @@
 """Weights at a glance drawn from a hand-made tally: rows, shares, shapes and the tied note."""
 from __future__ import annotations
 
-from model.weights import WeightKind, WeightTally
+from model.analyses.weights import WeightKind, WeightTally
 from viz.weights import shape_text, tally_figure, tally_rows
 
 TALLY = WeightTally(

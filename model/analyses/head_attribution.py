@@ -11,14 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..capture import Capture
+from ..errors import CaptureError, UnsupportedModelError
+from ..language_model import LanguageModel
+from ..layout import Layout
+from ..linear import bias, is_projection, matrix
+from ..probe import tolerance
 from .attribution import Readout
-from .capture import Capture
-from .errors import CaptureError, UnsupportedModelError
 from .head_values import capture_values, pattern_times_values
-from .language_model import LanguageModel
-from .layout import Layout
-from .linear import bias, is_projection, matrix
-from .probe import tolerance
 
 
 @dataclass(frozen=True)

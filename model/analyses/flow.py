@@ -13,11 +13,11 @@ and the MLP's output. The shares into each node add up to 1.
 
 An edge into the prediction's position can also be read through a metric (read_sources,
 metric_direction): its pieces dotted with the direction of logit(A) − logit(B) there, as
-model/attribution.py reads a block's output. The shares weigh how much a piece looks like the state it
+model/analyses/attribution.py reads a block's output. The shares weigh how much a piece looks like the state it
 joins; the reading, which head's piece writes the difference between A and B.
 
 The pattern, the streams and the values (its key-value cache) all come from the Capture
-(model/head_values.py); where it kept no usable values, they are recorded in one more pass, with
+(model/analyses/head_values.py); where it kept no usable values, they are recorded in one more pass, with
 what the output projection read. The checks in _check_layer refuse a model where the split would
 not be exact.
 """
@@ -33,16 +33,16 @@ from torch import nn
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
+from ..capture import Capture
+from ..errors import UnsupportedModelError
+from ..language_model import LanguageModel
+from ..layout import Layout
+from ..linear import weight_of
+from ..threads import all_cores
 from .attribution import readout
-from .capture import Capture
-from .errors import UnsupportedModelError
 from .flow_graph import FlowGraph
 from .head_pipeline import _family_eager
 from .head_values import capture_values, pattern_times_values
-from .language_model import LanguageModel
-from .layout import Layout
-from .linear import weight_of
-from .threads import all_cores
 
 EPS = 1e-5  # LLM-TT's floor on a part's contribution (keeps every share positive, sums non-zero)
 RECORDING = "xray_flow"
@@ -104,7 +104,7 @@ def record_values(lm: LanguageModel, ids: list[int]) -> tuple[dict, dict]:
 def layer_values(lm: LanguageModel, cap: Capture) -> tuple[list[torch.Tensor] | dict, dict | None]:
     """Each layer's values (KV, T, hd) and, when recorded in a pass, the output projection's input.
     The capture's own key-value cache spares that pass (~0.75 of a capture) where the end-to-end check
-    suffices (model/head_values.py); elsewhere the pass also records what the projection read, so
+    suffices (model/analyses/head_values.py); elsewhere the pass also records what the projection read, so
     the pattern times the values can be checked against it directly."""
     kept = capture_values(lm, cap)
     return (kept, None) if kept is not None else record_values(lm, cap.token_ids.tolist())

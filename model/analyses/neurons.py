@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UnsupportedModelError
+from ..language_model import LanguageModel
+from ..layout import Layout
+from ..linear import bias, matrix
 from .attribution import Readout, final_norm
-from .errors import UnsupportedModelError
-from .language_model import LanguageModel
-from .layout import Layout
-from .linear import bias, matrix
 from .mlp import find_parts, mlp_parts
 
 Neuron = tuple[int, int]  # (block, neuron)

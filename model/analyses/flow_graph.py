@@ -1,4 +1,4 @@
-"""The information-flow graph as plain numpy (every edge weight, model/flow.py computes them), and
+"""The information-flow graph as plain numpy (every edge weight, model/analyses/flow.py computes them), and
 its pruning: keep the edges whose weight exceeds a threshold and that lead, backwards, to the state
 leaving the last block at one position; the rest fed that prediction through no important route.
 Plain numpy (no torch): viz draws what this returns.
