@@ -19,8 +19,8 @@ from contextlib import contextmanager  # noqa: E402
 import streamlit as st  # noqa: E402
 from streamlit.delta_generator import DeltaGenerator  # noqa: E402
 
-from pages import common  # noqa: E402, F401  (first: leaves Streamlit's legacy pages/ mode on a fresh server)
-from pages import plotly_chart as plotly_js  # noqa: E402  (light: Streamlit has imported plotly already)
+from pages.kit import common  # noqa: E402, F401  (first: leaves Streamlit's legacy pages/ mode on a fresh server)
+from pages.kit import plotly_chart as plotly_js  # noqa: E402  (light: Streamlit has imported plotly already)
 
 logging.basicConfig(level=logging.INFO)
 
@@ -130,7 +130,7 @@ _draw_navigation()
 first_paint = _first_paint(page)
 
 with _collector_paused(first_paint is not None):
-    from pages import links, models, session, shared_keys, sidebar  # noqa: E402  (after the first paint: the model floor)
+    from pages.kit import links, models, session, shared_keys, sidebar  # noqa: E402  (after the first paint: the model floor)
 
     shared_keys.carry()
     notices = links.read_url_once()

@@ -16,7 +16,7 @@ import numpy as np
 
 from model import LanguageModel
 from model.analyses.sampling import probabilities
-from pages.plotly_chart import COMPONENT as CHART_COMPONENT
+from pages.kit.plotly_chart import COMPONENT as CHART_COMPONENT
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TEMPERATURES = (0.2, 0.5, 0.8, 1.3, 1.7, 2.5)
@@ -149,7 +149,7 @@ def _apptest():
 def _app_model():
     """The model object the app itself cached (same process as AppTest), to hook a counter on."""
     from model.settings import DEFAULT_MODEL
-    from pages import models
+    from pages.kit import models
 
     return models._load(DEFAULT_MODEL)
 

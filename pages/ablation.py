@@ -10,8 +10,8 @@ from model.analyses.ablation import Ablation, Values, ablated_logits, heads_key,
 from model.facts import ModelFacts
 from model.tokens import readable_tokens
 from pages import kit
-from pages.contrast import Contrast
-from pages.plotly_chart import plotly_chart
+from pages.kit.contrast import Contrast
+from pages.kit.plotly_chart import plotly_chart
 from viz import model_text
 from viz.ablation import (
     biggest_changes,

@@ -10,7 +10,7 @@ from model import Capture, LanguageModel
 from model.analyses.head_scores import KIND_LABELS, head_stats, induction_scores, js_divergence_bits, top_heads
 from model.facts import ModelFacts
 from pages import kit
-from pages.plotly_chart import plotly_chart
+from pages.kit.plotly_chart import plotly_chart
 from viz import attention as va
 from viz import head_grid, head_table, model_text
 

@@ -9,8 +9,8 @@ from model.analyses.attribution import direct_logit_attribution, readout
 from model.analyses.head_attribution import head_attribution, head_outputs
 from model.facts import ModelFacts
 from pages import kit
-from pages.contrast import Contrast
-from pages.plotly_chart import plotly_chart
+from pages.kit.contrast import Contrast
+from pages.kit.plotly_chart import plotly_chart
 from viz import attribution as draw
 from viz import model_text
 from viz.export import file_name, grid_rows, rows_csv

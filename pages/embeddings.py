@@ -10,7 +10,7 @@ from model.analyses import embeddings as emb
 from model.facts import ModelFacts
 from model.tokens import readable_tokens
 from pages import kit
-from pages.plotly_chart import plotly_chart
+from pages.kit.plotly_chart import plotly_chart
 from viz import embeddings as draw
 from viz import model_text
 

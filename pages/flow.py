@@ -14,8 +14,8 @@ from model.analyses.flow_graph import DEFAULT_THRESHOLD, EdgeReading, FlowGraph,
 from model.analyses.sampling import probabilities
 from model.tokens import readable_tokens
 from pages import kit
-from pages.contrast import Contrast
-from pages.plotly_chart import plotly_chart
+from pages.kit.contrast import Contrast
+from pages.kit.plotly_chart import plotly_chart
 from viz import flow as draw
 from viz.export import file_name, rows_csv
 

@@ -11,7 +11,7 @@ from model.analyses.generation import MAX_STEPS, Decoding, Step, continuation_te
 from model.analyses.sampling import top_tokens
 from model.tokens import readable_tokens
 from pages import kit
-from pages.plotly_chart import plotly_chart
+from pages.kit.plotly_chart import plotly_chart
 from viz.attention import head_heatmap
 from viz.generation import alternatives_rows, history_figure, history_rows
 from viz.next_token import next_token_figure

@@ -8,7 +8,7 @@ from model import Capture, LanguageModel, XrayError
 from model.analyses.head_pipeline import HeadPipeline, head_pipeline
 from model.facts import ModelFacts
 from pages import kit
-from pages.plotly_chart import plotly_chart
+from pages.kit.plotly_chart import plotly_chart
 from viz import head_pipeline as draw
 from viz import model_text
 

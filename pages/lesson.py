@@ -10,8 +10,13 @@ import streamlit as st
 
 from model import Capture, LanguageModel
 from model.analyses.lesson_checks import Check
-from pages import kit, lesson_attention, lesson_input, lesson_output, lesson_progress, links
-from pages.lesson_text import STEPS
+from pages import kit
+from pages.kit import links
+from pages.lesson_steps import attention as lesson_attention
+from pages.lesson_steps import input_side as lesson_input
+from pages.lesson_steps import output_side as lesson_output
+from pages.lesson_steps import progress as lesson_progress
+from pages.lesson_steps.text import STEPS
 
 DRAW: tuple[Callable[[LanguageModel, Capture], Check | None], ...] = (  # one per STEPS entry, same order
     lesson_input.tokens, lesson_input.embedding_matrix, lesson_input.directions,

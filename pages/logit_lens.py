@@ -10,7 +10,7 @@ from model.analyses.logit_lens import LogitLens, lens_logits, logit_lens
 from model.facts import ModelFacts
 from model.tokens import readable_tokens
 from pages import kit
-from pages.plotly_chart import plotly_chart
+from pages.kit.plotly_chart import plotly_chart
 from viz import logit_lens as draw
 from viz import model_text
 

@@ -7,12 +7,13 @@ import streamlit as st
 from model import Capture, LanguageModel, XrayError
 from model.analyses import embeddings as emb
 from model.tokens import readable_tokens
-from pages import kit, session
-from pages.plotly_chart import plotly_chart
+from pages import kit
+from pages.kit import session
+from pages.kit.plotly_chart import plotly_chart
 from viz import embeddings as draw
 from viz import meaning, model_text
 
-DEFAULT_CONTEXTS = "\n".join(session.MOLE_CONTEXTS)  # the clue before the word (pages/session.py)
+DEFAULT_CONTEXTS = "\n".join(session.MOLE_CONTEXTS)  # the clue before the word (pages/kit/session.py)
 ARITHMETIC_EXAMPLES = {
     "king - man + woman": "queen",
     "Berlin - Germany + France": "Paris",

@@ -12,8 +12,8 @@ from model.analyses.mlp import MlpActivations, MlpRecording, mlp_steps, record_m
 from model.analyses.neurons import ablated_logits, neuron_effects, neuron_vocab, neurons_key
 from model.tokens import readable_tokens
 from pages import kit
-from pages.contrast import Contrast
-from pages.plotly_chart import plotly_chart
+from pages.kit.contrast import Contrast
+from pages.kit.plotly_chart import plotly_chart
 from viz import mlp as draw
 from viz.ablation import comparison_figure, top_tokens_compared
 

@@ -9,9 +9,10 @@ from model.analyses.generation import continuation_text
 from model.analyses.sampling import probabilities, sample_token, top_tokens
 from model.facts import ModelFacts
 from model.tokens import readable_tokens
-from pages import kit, links
-from pages.shared_keys import DEFAULT_TEMPERATURE, TEMPERATURE_RANGE, TEMPERATURE_STEP
-from pages.temperature_bars import temperature_bars
+from pages import kit
+from pages.kit import links
+from pages.kit.shared_keys import DEFAULT_TEMPERATURE, TEMPERATURE_RANGE, TEMPERATURE_STEP
+from pages.kit.temperature_bars import temperature_bars
 from viz import model_text
 from viz.next_token import byte_token_note, csv_filename, distinct_labels, next_token_bars, table_csv, table_rows
 

@@ -5,7 +5,8 @@ import streamlit as st
 
 from model.analyses.sampling import probabilities, top_tokens
 from model.tokens import readable_tokens
-from pages import kit, weights_panel
+from pages import kit
+from pages.kit import weights_panel
 from viz import model_text
 
 st.title("Inside a transformer, one prompt at a time")

@@ -29,8 +29,9 @@ from model.analyses.patching import (
 )
 from model.analyses.sampling import probabilities
 from model.tokens import readable_tokens
-from pages import kit, links
-from pages.plotly_chart import plotly_chart
+from pages import kit
+from pages.kit import links
+from pages.kit.plotly_chart import plotly_chart
 from viz import patching as draw
 from viz.export import file_name, grid_rows, rows_csv
 

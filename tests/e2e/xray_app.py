@@ -139,7 +139,7 @@ def exception_texts(page) -> list[str]:
     return [boxes.nth(i).inner_text()[:2000] for i in range(boxes.count())]
 
 
-# Our chart element draws a figure only once it comes near the window (pages/plotly_chart/chart.js):
+# Our chart element draws a figure only once it comes near the window (pages/kit/plotly_chart/chart.js):
 # bring each one into sight in turn and wait for its plot (or its error text), then scroll back up.
 _DRAW_EVERY_CHART_JS = """async () => {
   for (const div of document.querySelectorAll('.xray-chart')) {

@@ -6,7 +6,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-from pages.plotly_chart import COMPONENT
+from pages.kit.plotly_chart import COMPONENT
 
 
 def charts(at: AppTest) -> list:

@@ -84,7 +84,7 @@ def test_mlp_page_takes_the_same_contrast() -> None:
 def test_a_typed_rival_is_one_token_or_refused(tokenizer) -> None:
     """What the B box makes of typed text (AppTest cannot type new options; the browser check is
     tools/shots_mlp.py): a word inside a sentence gets its leading space, several tokens are refused."""
-    from pages.contrast import single_token
+    from pages.kit.contrast import single_token
 
     rome = tokenizer(" Rome", add_special_tokens=False)["input_ids"]
     assert len(rome) == 1 and single_token(tokenizer, "Rome") == rome[0] == single_token(tokenizer, " Rome")

@@ -75,7 +75,7 @@ def test_nearest_tokens_warn_at_mid_depth_with_the_cosine(page: AppTest) -> None
 def test_the_sidebar_two_meanings_example_drifts_apart(page: AppTest) -> None:
     """The 'One word, two meanings' example has each clue (spy, garden) before its mole: on the default
     model the two moles start identical and end clearly apart."""
-    from pages.session import EXAMPLES
+    from pages.kit.session import EXAMPLES
 
     assert EXAMPLES["One word, two meanings"] == MOLES
     line = next(t.value for t in page.text if t.value.startswith("Cosine between ·mole (4) and ·mole (14)"))

@@ -7,7 +7,7 @@ from apptest_session import open_app_page
 from page_charts import charts
 from streamlit.testing.v1 import AppTest
 
-from pages.lesson_text import STEPS
+from pages.lesson_steps.text import STEPS
 
 FIGURE_FREE = {1}  # step 1 draws the token strip (HTML), not a chart
 

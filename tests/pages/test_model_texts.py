@@ -25,7 +25,7 @@ def texts(tmp_path_factory, tokenizer) -> dict[str, dict[str, str]]:
 
 def _page_texts(folder: str | None, pages: list[str] = PAGES) -> dict[str, str]:
     """Each page's markdown and metric tooltips, for a model folder (None: the default model)."""
-    from pages import models
+    from pages.kit import models
 
     at = open_app_page(state={"model_choice": models.OTHER_MODEL, "model_custom": folder} if folder else None)
     found = {}

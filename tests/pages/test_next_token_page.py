@@ -9,7 +9,7 @@ import numpy as np
 from apptest_session import open_app_page
 from streamlit.testing.v1 import AppTest
 
-from pages import captures
+from pages.kit import captures
 
 
 def open_page() -> AppTest:

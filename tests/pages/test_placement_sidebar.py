@@ -22,7 +22,7 @@ def test_placement_sentence():
 
 
 def test_sidebar_says_where_blocks_live(tmp_path, tokenizer, monkeypatch):
-    from pages import models, server
+    from pages.kit import models, server
 
     folder = tmp_path / "spread-llama"
     tiny_model("llama", len(tokenizer)).save_pretrained(folder)

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit  # noqa: F401  (registers Streamlit's template as plotly's default, as in the app)
 
-from pages import plotly_chart as chart
+from pages.kit import plotly_chart as chart
 
 
 def _figure() -> go.Figure:
@@ -36,7 +36,7 @@ def test_the_browser_gets_plotly_js_and_the_light_theme():
 
 
 def _preload_app() -> None:
-    from pages import plotly_chart
+    from pages.kit import plotly_chart
 
     plotly_chart.preload()
 

@@ -10,7 +10,7 @@ import pytest
 
 from model.analyses.embeddings import cosine, word_positions
 from model.analyses.sampling import probabilities
-from pages.session import EXAMPLES, MOLE_CONTEXTS
+from pages.kit.session import EXAMPLES, MOLE_CONTEXTS
 
 TREND = 0.08  # the last 5 depths average at least this much below the first 3 (measured 0.11 for the
 # two animal moles, 0.15-0.26 for different senses)

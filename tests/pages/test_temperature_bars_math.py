@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from model.analyses.sampling import entropy_bits, probabilities, top_tokens
-from pages.temperature_bars import logits_payload
+from pages.kit.temperature_bars import logits_payload
 from viz.next_token import next_token_bars
 
 DRIVER = Path(__file__).with_name("softmax_cases.mjs")

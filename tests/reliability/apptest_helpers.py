@@ -33,7 +33,7 @@ def ask_for_model(typed: str, **params: str) -> AppTest:
     AppTest drops sidebar widgets from its tree after a rerun under st.navigation, so the choice
     is made before the first run, where sidebar messages are still visible.
     """
-    from pages import models
+    from pages.kit import models
 
     at = AppTest.from_file(APP, default_timeout=180)
     for key, value in params.items():

@@ -33,7 +33,7 @@ def next_token_page():
     ],
 )
 def test_sampling_extremes_on_the_page(next_token_page, settings, top):
-    from pages import captures
+    from pages.kit import captures
 
     at, computed = next_token_page, captures.capture_cache().computed
     defaults = {"temperature": 1.0, "nt_top_k": 0, "nt_top_p": 1.0}
@@ -106,7 +106,7 @@ def test_link_prompt_with_script_stays_text():
 @pytest.fixture
 def operator_env(monkeypatch):
     """Set XRAY_* variables for one test; the process-wide settings cache is cleared around it."""
-    from pages import server
+    from pages.kit import server
 
     server.settings.clear()
     yield monkeypatch
@@ -142,6 +142,6 @@ def test_remote_code_cannot_be_turned_on_from_the_page(operator_env, tmp_path):
     labels = " ".join(str(getattr(w, "label", "")) for w in at.sidebar)
     assert "remote" not in labels.lower()  # no widget offers it
     assert "trust_remote_code" in " ".join(e.value for e in at.sidebar.error)
-    from pages import server
+    from pages.kit import server
 
     assert server.settings().trust_remote_code is False

@@ -9,8 +9,9 @@ from model import Capture, LanguageModel
 from model.analyses import embeddings as emb
 from model.analyses import lesson_checks as checks
 from model.tokens import readable_tokens
-from pages import kit, weights_panel
-from pages.plotly_chart import plotly_chart
+from pages import kit
+from pages.kit import weights_panel
+from pages.kit.plotly_chart import plotly_chart
 from viz import meaning
 
 EXAMPLE_ANALOGY = ("king - man + woman", "queen")

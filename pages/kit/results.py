@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from model.lru import BoundedLRU
-from pages import server
+from pages.kit import server
 
 T = TypeVar("T")
 

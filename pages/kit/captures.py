@@ -8,7 +8,7 @@ from model import Capture, LanguageModel, XrayError
 from model.analyses.generation import ids_key
 from model.capture_cache import CaptureCache
 from model.language_model import Hooks
-from pages import models, server, session
+from pages.kit import models, server, session
 
 
 @st.cache_resource(show_spinner=False)

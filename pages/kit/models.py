@@ -6,7 +6,7 @@ import streamlit as st
 
 from model import LanguageModel, XrayError, default_model, load_model
 from model.settings import DEFAULT_MODEL, load_settings
-from pages import server, session
+from pages.kit import server, session
 
 OTHER_MODEL = "Other (hub id or local folder)…"  # the sidebar's choice for a typed hub id or folder
 

@@ -8,8 +8,8 @@ import streamlit as st
 
 from model.layout import ModelSummary
 from model.settings import DEFAULT_MODEL
-from pages import contrast, models, server, session, shared_keys
-from pages.shared_keys import TEMPERATURE_RANGE
+from pages.kit import contrast, models, server, session, shared_keys
+from pages.kit.shared_keys import TEMPERATURE_RANGE
 
 MAX_URL_PROMPT = 4000  # characters; longer prompts are left out of links
 _PENDING = "_url_pending"

@@ -11,9 +11,10 @@ from model.analyses.attribution import direct_logit_attribution
 from model.analyses.generation import Decoding, continuation_text, generate
 from model.analyses.sampling import probabilities, sample_token, top_tokens
 from model.tokens import readable_tokens
-from pages import kit, session
-from pages.plotly_chart import plotly_chart
-from pages.weights_panel import weights
+from pages import kit
+from pages.kit import session
+from pages.kit.plotly_chart import plotly_chart
+from pages.kit.weights_panel import weights
 from viz import model_text
 from viz.attribution import attribution_figure
 from viz.generation import history_figure

@@ -11,8 +11,9 @@ from model.analyses import embeddings as emb
 from model.analyses import lesson_checks as checks
 from model.analyses.head_pipeline import HeadPipeline, head_pipeline
 from model.analyses.head_scores import KIND_LABELS, head_stats, induction_scores
-from pages import kit, session
-from pages.plotly_chart import plotly_chart
+from pages import kit
+from pages.kit import session
+from pages.kit.plotly_chart import plotly_chart
 from viz import head_grid, meaning
 from viz import head_pipeline as pipeline_figures
 

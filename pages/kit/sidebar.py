@@ -5,7 +5,7 @@ import streamlit as st
 
 from model.analyses.export import capture_npz
 from model.settings import DEFAULT_MODEL
-from pages import captures, links, models, server, session
+from pages.kit import captures, links, models, server, session
 from viz import model_text
 from viz.export import file_name
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from model import Capture
-from pages import (
+from pages.kit import (
     captures,
     common,  # noqa: F401  (importing it leaves Streamlit's legacy pages/ mode)
     contrast,
@@ -23,7 +23,7 @@ from pages import (
     session,
     shared_keys,
 )
-from pages.shared_keys import TEMPERATURE_RANGE, TEMPERATURE_STEP
+from pages.kit.shared_keys import TEMPERATURE_RANGE, TEMPERATURE_STEP
 from viz.labels import short, stream_name  # noqa: F401  (stream_name: the one layer vocabulary, for pages)
 from viz.token_strip import token_strip_html
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from model.settings import DEFAULT_MODEL
-from pages import server
+from pages.kit import server
 
 EXAMPLES = {
     "A fact to recall": "The capital of France is",

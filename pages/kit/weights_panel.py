@@ -7,7 +7,7 @@ import streamlit as st
 from model import LanguageModel
 from model.analyses.weights import WeightTally, model_weights
 from pages import kit
-from pages.plotly_chart import plotly_chart
+from pages.kit.plotly_chart import plotly_chart
 from viz.weights import tally_figure, tally_rows
 
 # Counts a chart must not print, by chart key: lesson step 2 asks how many numbers the embedding holds.

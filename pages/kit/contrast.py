@@ -12,7 +12,7 @@ import streamlit as st
 from model import Capture, LanguageModel
 from model.analyses.sampling import probabilities, top_tokens
 from model.tokens import readable_tokens
-from pages import pickers
+from pages.kit import pickers
 
 N_CHOICES = 10
 TOKEN_A, TOKEN_B = "attr_token", "contrast_token"  # session keys shared by the pages that explain a logit
@@ -80,7 +80,7 @@ def contrast_token(lm: LanguageModel, cap: Capture, pos: int, *, where=st, label
                    ) -> Contrast:
     """Two pickers side by side: A from the top tokens at `pos` (default: the top one) or typed in,
     then B from the others, typed in, or none (default: none). Labels carry this capture's
-    probabilities, drawn fresh every run (pages/pickers.py)."""
+    probabilities, drawn fresh every run (pages/kit/pickers.py)."""
     p = probabilities(cap.logits[pos], 1.0)
     ids = [int(i) for i in top_tokens(p, N_CHOICES)]
     typed = [t for t in st.session_state.get(_TYPED, []) if t not in ids and t < len(p)]
