@@ -8,6 +8,7 @@ changed after loading.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -146,6 +147,14 @@ class LanguageModel:
                     ) from exc
             except RuntimeError as exc:
                 raise CaptureError(f"The forward pass failed: {exc}") from exc
+
+    @contextmanager
+    def modules(self, *, inference: bool = True) -> Iterator[None]:
+        """The door for running the model's own modules outside a whole pass (a norm, one MLP, the
+        unembedding): the model's lock, in inference mode unless told otherwise. Analyses never take
+        the lock themselves; a whole pass goes through `forward` or a capture."""
+        with self.lock, (torch.inference_mode() if inference else contextlib.nullcontext()):
+            yield
 
     def capture(self, prompt: str, max_tokens: int | None = None) -> Capture:
         """One forward pass with every layer hooked (no gradient): the prompt's Capture."""

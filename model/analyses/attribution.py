@@ -88,7 +88,7 @@ def _in_dtype(lm: LanguageModel, x: np.ndarray) -> np.ndarray:
 
 def _run(lm: LanguageModel, module: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     """The module on rows x (N, D) already in the model's dtype, back as float64."""
-    with lm.lock, torch.inference_mode():
+    with lm.modules():
         out = module(torch.tensor(x).to(device=compute_device(module), dtype=lm.dtype))
     return out.detach().to(device="cpu", dtype=torch.float64).numpy()
 

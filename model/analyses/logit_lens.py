@@ -139,7 +139,7 @@ def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = 
         for key, value in zip(("top_id", "top_p", "target_p", "rank"), _chunk_stats(logits, tgt)):
             out[key][start:start + len(tgt)] = value.cpu().numpy()
 
-    with lm.lock, torch.inference_mode(), all_cores():
+    with lm.modules(), all_cores():
         _in_workers(chunk, range(0, n_rows * T, step), long_work_threads() if numpy_head else 1)
     shape = (n_rows, T)
     return LogitLens(
@@ -161,7 +161,7 @@ def lens_logits(lm: LanguageModel, cap: Capture, position: int, token_ids: list[
     if logit_map.problem:
         raise UnsupportedModelError(f"{logit_map.problem} The logit lens is not shown for this model.")
     norm, head = lm.layout.final_norm, lm.model.get_output_embeddings()
-    with lm.lock, torch.inference_mode():
+    with lm.modules():
         x = torch.tensor(cap.residual[:, position]).to(device=head.weight.device, dtype=head.weight.dtype)  # (L+1, D)
         logits = logit_map.apply(_unembed(head, _numpy_unembedding(head), norm(x) if norm is not None else x))  # (L+1, V)
         return logits[:, list(token_ids)].to(device="cpu", dtype=torch.float32).numpy()

@@ -125,7 +125,7 @@ def mlp_parts(lm: LanguageModel, layer: int) -> MlpParts:
     """The parts of block `layer`'s MLP (run under the model's lock: the probe uses the shared modules)."""
     if not 0 <= layer < lm.summary.n_layers:
         raise ValueError(f"layer must be in 0..{lm.summary.n_layers - 1}, got {layer}")
-    with lm.lock:
+    with lm.modules(inference=False):
         return find_parts(lm.layout.mlps[layer], lm.summary.d_model)
 
 
@@ -264,7 +264,7 @@ def mlp_steps(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int,
     parts = mlp_parts(lm, layer)
     weight = weight_of(parts.down)
     x = torch.tensor(acts.inputs[acts.of(layer), position]).to(weight.device, weight.dtype)  # (D,)
-    with lm.lock, torch.inference_mode():
+    with lm.modules():
         stream, norm_name = _norm_before(lm, cap, layer, position, x)
         up = parts.up(x)  # (d_mlp,)
         gate = parts.gate(x) if parts.gate is not None else None  # (d_mlp,)
