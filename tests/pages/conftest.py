@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from apptest_session import open_app_page
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
@@ -32,3 +33,18 @@ def served() -> Iterator[None]:
 @pytest.fixture
 def open_page() -> Callable[..., AppTest]:
     return open_app_page
+
+
+@pytest.fixture
+def files(monkeypatch) -> dict[str, str]:
+    """Every file a page hands to a download button during the test: file name -> text."""
+    kept: dict[str, str] = {}
+    real = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, data, mimetype, kind, filename=None):
+        if filename and isinstance(data, bytes):
+            kept[filename] = data.decode("utf-8")
+        return real(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    return kept

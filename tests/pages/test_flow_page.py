@@ -11,7 +11,6 @@ import json
 import pytest
 from apptest_session import open_app_page
 from page_charts import chart_json, charts
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"
@@ -33,19 +32,6 @@ def flow_page() -> AppTest:
     return at
 
 
-@pytest.fixture
-def files(monkeypatch) -> dict[str, str]:
-    """Every file the page hands to a download button from now on: file name -> text."""
-    kept: dict[str, str] = {}
-    real = MemoryMediaFileStorage.load_and_get_id
-
-    def keep(self, data, mimetype, kind, filename=None):
-        if filename and isinstance(data, bytes):
-            kept[filename] = data.decode("utf-8")
-        return real(self, data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
-    return kept
 
 
 def _versus(at: AppTest, token: str) -> AppTest:

@@ -6,22 +6,6 @@ import csv
 import io
 
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-
-@pytest.fixture
-def files(monkeypatch) -> dict[str, str]:
-    """Every file a page hands to a download button this test: file name -> text."""
-    kept: dict[str, str] = {}
-    real = MemoryMediaFileStorage.load_and_get_id
-
-    def keep(self, data, mimetype, kind, filename=None):
-        if filename and isinstance(data, bytes):
-            kept[filename] = data.decode("utf-8")
-        return real(self, data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
-    return kept
 
 
 def table(text: str) -> list[dict[str, str]]:
