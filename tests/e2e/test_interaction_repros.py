@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from xray_app import CHROMIUM, FLAGS, PROMPT_BOX, exception_texts, running_app, settle, wait_busy
+from xray_app import PROMPT_BOX, exception_texts, open_tab, settle, wait_busy
 
 pytestmark = pytest.mark.e2e
 MAIN = '[data-testid="stMain"]'
@@ -26,24 +26,6 @@ LONG_WORD, SHORT_WORD = "antidisestablishmentarianism", "cat"
 OLD_PROMPT = "When Mary and John went to the store, John gave a drink to"
 NEW_PROMPT = "When Mary and John went to the park, John gave a ball to"
 TOKEN_A, TOKEN_B = "Token whose logit to split", "…and not token B (contrast)"
-
-
-@pytest.fixture(scope="module")
-def app():
-    """One server and one browser for both repros."""
-    from playwright.sync_api import sync_playwright
-
-    with running_app() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield url, browser
-        browser.close()
-
-
-def _open(browser, address: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(address, timeout=180_000)
-    settle(page, timeout=180)
-    return page
 
 
 def _act(page, action) -> None:
@@ -140,7 +122,7 @@ def _pass_step_one(page) -> None:
 
 def test_lesson_a_second_word_after_a_pass(app):
     url, browser = app
-    page = _open(browser, f"{url}/lesson?step=1")
+    page = open_tab(browser, f"{url}/lesson?step=1")
     _pass_step_one(page)
     _type_word(page, SHORT_WORD)  # before the fix: ValueError, and every widget gone
     _wait_for(page, f"the verdict on {SHORT_WORD!r} (or an exception)",
@@ -162,7 +144,7 @@ def test_lesson_a_second_word_after_a_pass(app):
 
 def test_lesson_next_after_a_pass(app):
     url, browser = app
-    page = _open(browser, f"{url}/lesson?step=1")
+    page = open_tab(browser, f"{url}/lesson?step=1")
     _pass_step_one(page)
     _act(page, page.get_by_role("button", name="Next →").click)
     _no_exception(page, "after Next")
@@ -220,7 +202,7 @@ def _check_pickers(page, p: dict[str, float], where: str) -> None:
 
 def test_attribution_pickers_follow_a_new_prompt(app):
     url, browser = app
-    page = _open(browser, f"{url}/attribution?prompt={OLD_PROMPT.replace(' ', '+')}")
+    page = open_tab(browser, f"{url}/attribution?prompt={OLD_PROMPT.replace(' ', '+')}")
     assert _shown(page, TOKEN_A).startswith("·Mary")
     _choose(page, TOKEN_B, re.compile(r"^\s*·John"))
     assert _shown(page, TOKEN_B).startswith("·John")

@@ -5,28 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from xray_app import CHROMIUM, FLAGS, exception_texts, running_app, settle
+from xray_app import exception_texts, open_tab, settle
 
 pytestmark = pytest.mark.e2e
 CHIPS = '[data-testid="stMultiSelect"] .react-aria-ComboBox [data-tag]'  # the visible chips (a hidden template copies them)
-
-
-@pytest.fixture(scope="module")
-def app():
-    """One server and one browser for the module."""
-    from playwright.sync_api import sync_playwright
-
-    with running_app() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield url, browser
-        browser.close()
-
-
-def _open(browser, address: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(address, timeout=180_000)
-    settle(page, timeout=180)
-    return page
 
 
 TEMPERATURE = '.xr-temperature input[type="range"]'  # the Next-token bars' own slider (drawn in the browser)
@@ -34,21 +16,21 @@ TEMPERATURE = '.xr-temperature input[type="range"]'  # the Next-token bars' own 
 
 def test_copied_link_keeps_the_temperature(app):
     url, browser = app
-    page = _open(browser, f"{url}/next_token")
+    page = open_tab(browser, f"{url}/next_token")
     page.locator(TEMPERATURE).focus()
     for _ in range(10):  # 1.00 -> 0.50 in steps of 0.05: the browser redraws, then reports the value
         page.keyboard.press("ArrowLeft")
     page.wait_for_function("() => new URLSearchParams(location.search).get('temperature') === '0.5'", timeout=30_000)
     settle(page)
     assert float(page.locator(TEMPERATURE).input_value()) == 0.5
-    copied = _open(browser, page.url)  # the link, opened in a fresh session
+    copied = open_tab(browser, page.url)  # the link, opened in a fresh session
     assert float(copied.locator(TEMPERATURE).input_value()) == 0.5
     assert not exception_texts(page) and not exception_texts(copied)
 
 
 def test_typing_a_layer_then_enter_switches_off_one_head(app):
     url, browser = app
-    page = _open(browser, f"{url}/ablation")
+    page = open_tab(browser, f"{url}/ablation")
     box = page.locator('[data-testid="stMultiSelect"] input').first
     for typed in ["L23 H", "L23 H1", "L5 H", "L6 H", "L7 H", "L8 H", "L9 H", "L10 H", "L11 H"]:
         box.click()

@@ -165,3 +165,11 @@ def chart_count(page) -> int:
     CSS locators pierce)."""
     draw_every_chart(page)
     return page.locator(".js-plotly-plot, [data-testid='stImage'] img, [data-testid='stMain'] img, .xr-bars").count()
+
+
+def open_tab(browser, address: str):
+    """A new tab (a new Streamlit session) on `address`, settled."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(address, timeout=180_000)
+    settle(page, timeout=180)
+    return page
