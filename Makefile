@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Where `make run` listens: this machine only (a laptop). ADDRESS=0.0.0.0 serves the network.
 ADDRESS ?= localhost
 # The browser, the server and the capture share the cores: OpenMP's workers wait passively
-# (bench/HISTORY.md, 2026-11-26 threads). app.py's model.threads.configure() sets the same default and
+# (bench/HISTORY.md, 2026-11-26 threads). app.py's model.engine.threads.configure() sets the same default and
 # the thread count (all cores but one); OMP_NUM_THREADS or XRAY_TORCH_THREADS here win.
 APP_THREADS := OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE}
 
@@ -27,7 +27,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 setup: $(STAMP)
 
 model: setup
-	$(PY) -c "from model.default_model import main; main()"
+	$(PY) -c "from model.engine.default_model import main; main()"
 
 run: model
 	@echo "Starting the app: open the URL printed below."

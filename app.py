@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from model.threads import configure
+from model.engine.threads import configure
 
 # Before anything imports torch (the first paint comes first, the model after it): the browser, the
 # server and the capture share a student's few cores, and spinning OpenMP workers, one per core,

@@ -1,5 +1,5 @@
 """Captures asked for at once (a classroom): N sessions' ~40-token prompts captured one after the
-other against the same N asked for together, which share padded passes (model/batching.py). Prints
+other against the same N asked for together, which share padded passes (model/engine/batching.py). Prints
 wall and process CPU seconds per capture, and the ratio.
 
     .venv/bin/python bench/batching.py [--sessions 4 8] [--repeats 3]
@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, nargs="+", default=[4, 8])
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from model.threads import configure
+    from model.engine.threads import configure
 
     configure()  # the app's thread settings
     from model import load_model

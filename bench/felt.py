@@ -90,7 +90,7 @@ def log(message: str) -> None:
 def _tokenizer():
     from transformers import AutoTokenizer
 
-    from model.default_model import ensure_converted
+    from model.engine.default_model import ensure_converted
 
     return AutoTokenizer.from_pretrained(str(ensure_converted()))
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from model import LanguageModel, default_model
+from model import LanguageModel
+from model.engine import default_model
 
 ROWS = ("bare forward", "forward + attentions + hidden states", "lm.capture_ids", "TransformerLens run_with_cache")
 LENGTHS = (16, 64, 256, 1024)

@@ -73,7 +73,7 @@ def count_forwards(lm: LanguageModel) -> Iterator[list[int]]:
 
 def _bars_fn(lm: LanguageModel) -> tuple[Callable[[np.ndarray, float], str], str]:
     """The page's own bars code if viz/next_token.py has it, else probabilities + a top-20 bar."""
-    from model.tokens import readable_tokens
+    from model.core.tokens import readable_tokens
 
     try:
         nt = importlib.import_module("viz.next_token")
@@ -148,7 +148,7 @@ def _apptest():
 
 def _app_model():
     """The model object the app itself cached (same process as AppTest), to hook a counter on."""
-    from model.settings import DEFAULT_MODEL
+    from model.core.settings import DEFAULT_MODEL
     from pages.kit import models
 
     return models._load(DEFAULT_MODEL)

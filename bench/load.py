@@ -83,7 +83,7 @@ def server_cpu_seconds(pid: int) -> float:
 
 def capture_cpu_seconds(text: str, repeats: int = 5) -> tuple[int, float]:
     """Tokens of `text` and the median CPU seconds of one capture of it, with the app's thread settings."""
-    from model.threads import configure
+    from model.engine.threads import configure
 
     configure()
     from model import load_model

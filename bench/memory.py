@@ -47,7 +47,7 @@ def capture_peak(n_tokens: int) -> dict:
 
 def cache_peak(n_tokens: int, n_prompts: int) -> dict:
     """n different n-token prompts through a CaptureCache with the default budget."""
-    from model.capture_cache import CaptureCache
+    from model.engine.capture_cache import CaptureCache
 
     start = _peak_mb()
     lm, ids = _model_and_ids()

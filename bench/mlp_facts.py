@@ -20,7 +20,7 @@ from model.analyses.attribution import direct_logit_attribution, readout  # noqa
 from model.analyses.head_attribution import head_attribution, head_outputs  # noqa: E402
 from model.analyses.mlp import record_mlp  # noqa: E402
 from model.analyses.neurons import neuron_effects, neuron_vocab  # noqa: E402
-from model.tokens import readable_tokens  # noqa: E402
+from model.core.tokens import readable_tokens  # noqa: E402
 
 
 def single_token(lm, text: str) -> int:

@@ -48,7 +48,7 @@ def timed(compute):
 
 
 def measure(lm, log=print) -> PatchingResult:
-    from model import patching
+    from model.analyses import patching
 
     a, b = (patching.answer_id(lm, w) for w in ANSWERS)
     residual = {}

@@ -8,19 +8,19 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from .errors import CaptureError, ModelLoadError, PromptError, UnsupportedModelError, XrayError
+from .core.errors import CaptureError, ModelLoadError, PromptError, UnsupportedModelError, XrayError
 
 if TYPE_CHECKING:
-    from .capture import Capture
-    from .language_model import LanguageModel
-    from .layout import ModelSummary
-    from .loading import load_model
+    from .core.capture import Capture
+    from .core.description import ModelSummary
+    from .engine.language_model import LanguageModel
+    from .engine.loading import load_model
 
 _LAZY = {  # name -> the submodule that defines it
-    "Capture": "capture",
-    "LanguageModel": "language_model",
-    "ModelSummary": "layout",
-    "load_model": "loading",
+    "Capture": "core.capture",
+    "LanguageModel": "engine.language_model",
+    "ModelSummary": "core.description",
+    "load_model": "engine.loading",
 }
 
 __all__ = [

@@ -7,8 +7,8 @@ import streamlit as st
 
 from model import PromptError, XrayError
 from model.analyses.ablation import Ablation, Values, ablated_logits, heads_key, replacement_values, source_ids
-from model.facts import ModelFacts
-from model.tokens import readable_tokens
+from model.core.description import ModelFacts
+from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit.contrast import Contrast
 from pages.kit.plotly_chart import plotly_chart

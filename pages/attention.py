@@ -8,7 +8,7 @@ import streamlit as st
 
 from model import Capture, LanguageModel
 from model.analyses.head_scores import KIND_LABELS, head_stats, induction_scores, js_divergence_bits, top_heads
-from model.facts import ModelFacts
+from model.core.description import ModelFacts
 from pages import kit
 from pages.kit.plotly_chart import plotly_chart
 from viz import attention as va

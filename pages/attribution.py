@@ -7,7 +7,7 @@ import streamlit as st
 from model import Capture, LanguageModel, XrayError
 from model.analyses.attribution import direct_logit_attribution, readout
 from model.analyses.head_attribution import head_attribution, head_outputs
-from model.facts import ModelFacts
+from model.core.description import ModelFacts
 from pages import kit
 from pages.kit.contrast import Contrast
 from pages.kit.plotly_chart import plotly_chart

@@ -7,8 +7,8 @@ import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.analyses import embeddings as emb
-from model.facts import ModelFacts
-from model.tokens import readable_tokens
+from model.core.description import ModelFacts
+from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit.plotly_chart import plotly_chart
 from viz import embeddings as draw

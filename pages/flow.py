@@ -12,7 +12,7 @@ from model import XrayError
 from model.analyses.flow import flow_graph, metric_direction
 from model.analyses.flow_graph import DEFAULT_THRESHOLD, EdgeReading, FlowGraph, FlowPaths, flow_paths, read_edges
 from model.analyses.sampling import probabilities
-from model.tokens import readable_tokens
+from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit.contrast import Contrast
 from pages.kit.plotly_chart import plotly_chart

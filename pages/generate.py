@@ -9,7 +9,7 @@ import streamlit as st
 from model import XrayError
 from model.analyses.generation import MAX_STEPS, Decoding, Step, continuation_text, generate
 from model.analyses.sampling import top_tokens
-from model.tokens import readable_tokens
+from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit.plotly_chart import plotly_chart
 from viz.attention import head_heatmap

@@ -6,7 +6,7 @@ import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.analyses.head_pipeline import HeadPipeline, head_pipeline
-from model.facts import ModelFacts
+from model.core.description import ModelFacts
 from pages import kit
 from pages.kit.plotly_chart import plotly_chart
 from viz import head_pipeline as draw

@@ -6,7 +6,7 @@ import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.analyses import embeddings as emb
-from model.tokens import readable_tokens
+from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit import session
 from pages.kit.plotly_chart import plotly_chart

@@ -10,7 +10,7 @@ from model import Capture, LanguageModel, XrayError
 from model.analyses.attribution import direct_logit_attribution, readout
 from model.analyses.mlp import MlpActivations, MlpRecording, mlp_steps, record_mlp
 from model.analyses.neurons import ablated_logits, neuron_effects, neuron_vocab, neurons_key
-from model.tokens import readable_tokens
+from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit.contrast import Contrast
 from pages.kit.plotly_chart import plotly_chart

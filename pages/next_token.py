@@ -7,8 +7,8 @@ import streamlit as st
 
 from model.analyses.generation import continuation_text
 from model.analyses.sampling import probabilities, sample_token, top_tokens
-from model.facts import ModelFacts
-from model.tokens import readable_tokens
+from model.core.description import ModelFacts
+from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit import links
 from pages.kit.shared_keys import DEFAULT_TEMPERATURE, TEMPERATURE_RANGE, TEMPERATURE_STEP

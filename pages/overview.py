@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from model.analyses.sampling import probabilities, top_tokens
-from model.tokens import readable_tokens
+from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit import weights_panel
 from viz import model_text

@@ -28,7 +28,7 @@ from model.analyses.patching import (
     top_tokens,
 )
 from model.analyses.sampling import probabilities
-from model.tokens import readable_tokens
+from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit import links
 from pages.kit.plotly_chart import plotly_chart

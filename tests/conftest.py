@@ -8,7 +8,7 @@ import torch
 from tiny_models import tiny_model
 
 from model import LanguageModel, load_model
-from model.default_model import ensure_converted
+from model.engine.default_model import ensure_converted
 
 TESTS = Path(__file__).resolve().parent
 

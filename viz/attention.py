@@ -12,8 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from model.capture import Capture
-from model.tokens import character_labels
+from model.core.capture import Capture
+from model.core.tokens import character_labels
 from viz.export import file_name
 from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks, readable, tick_label_px
 

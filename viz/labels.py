@@ -7,7 +7,7 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING
 
-from model.tokens import character_labels
+from model.core.tokens import character_labels
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -25,7 +25,7 @@ BYTE_NOTE = ("byte token: the tokenizer has no piece for this character, so it s
 
 
 def is_byte_token(token: str) -> bool:
-    """A readable token (model/tokens.py) that holds raw bytes such as <0xF0>: part of a character the
+    """A readable token (model/core/tokens.py) that holds raw bytes such as <0xF0>: part of a character the
     vocabulary has no piece for (an emoji, say)."""
     return bool(_BYTE.search(token))
 

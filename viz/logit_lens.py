@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from model.tokens import character_labels
+from model.core.tokens import character_labels
 from viz.labels import TICK_FONT, blocks_top_down, cell_text, escape, fit_ticks, readable, short, stream_names, tick_label_px
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time

@@ -3,7 +3,7 @@ a GPT-2 or Pythia page never repeats what only holds for the default model (rota
 Plain markdown strings; pages put them into their explanations."""
 from __future__ import annotations
 
-from model.facts import ModelFacts
+from model.core.description import ModelFacts
 
 _NORM_NAMES = {"rms": "RMSNorm", "layer": "LayerNorm", "none": "no norm"}
 _ACTIVATIONS = {  # config names -> what a reader knows them as

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from model.tokens import TokenView, token_views
+from model.core.tokens import TokenView, token_views
 from viz.labels import BYTE_NOTE, is_byte_token
 
 ONE_LINE_AFTER = 40  # tokens: above this the strip starts as one scrollable line

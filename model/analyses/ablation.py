@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
-from ..errors import PromptError
-from ..layout import Layout
-from ..patch_sites import Edit, Site, editing
+from ..core.errors import PromptError
+from ..engine.layout import Layout
+from ..engine.patch_sites import Edit, Site, editing
 
 if TYPE_CHECKING:  # the type only: language_model does not import this module
-    from ..language_model import LanguageModel
+    from ..engine.language_model import LanguageModel
 
 Head = tuple[int, int]  # (layer, query head)
 How = Literal["zero", "mean", "resample"]

@@ -17,11 +17,11 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ..capture import Capture
-from ..devices import compute_device
-from ..errors import UnsupportedModelError
-from ..language_model import LanguageModel
-from ..probe import tolerance
+from ..core.capture import Capture
+from ..core.errors import UnsupportedModelError
+from ..engine.devices import compute_device
+from ..engine.language_model import LanguageModel
+from ..engine.probe import tolerance
 
 NormKind = Literal["rms", "layer", "none"]
 _CHECK_TOLERANCE = 1e-3  # our formula vs the norm module on probe vectors (relative; more in half precision)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.decomposition import PCA
 
-from ..tokens import readable_tokens
+from ..core.tokens import readable_tokens
 
 _EPS = 1e-12
 MAX_FIT_POINTS = 4096  # a PCA basis is fitted on at most this many vectors (an even sample beyond)

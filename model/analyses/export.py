@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from ..capture import Capture
+from ..core.capture import Capture
 
 
 def capture_npz(cap: Capture) -> bytes:

@@ -33,12 +33,12 @@ from torch import nn
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
-from ..capture import Capture
-from ..errors import UnsupportedModelError
-from ..language_model import LanguageModel
-from ..layout import Layout
-from ..linear import weight_of
-from ..threads import all_cores
+from ..core.capture import Capture
+from ..core.errors import UnsupportedModelError
+from ..engine.language_model import LanguageModel
+from ..engine.layout import Layout
+from ..engine.linear import weight_of
+from ..engine.threads import all_cores
 from .attribution import readout
 from .flow_graph import FlowGraph
 from .head_pipeline import _family_eager

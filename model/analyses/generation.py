@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..tokens import readable_tokens
+from ..core.tokens import readable_tokens
 from .sampling import probabilities, sample_token, top_tokens
 
 if TYPE_CHECKING:  # the type only: language_model does not import this module
-    from ..language_model import LanguageModel
+    from ..engine.language_model import LanguageModel
 
 MAX_STEPS = 64  # a page may ask for at most this many steps at once
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..capture import Capture
-from ..errors import CaptureError, UnsupportedModelError
-from ..language_model import LanguageModel
-from ..layout import Layout
-from ..linear import bias, is_projection, matrix
-from ..probe import tolerance
+from ..core.capture import Capture
+from ..core.errors import CaptureError, UnsupportedModelError
+from ..engine.language_model import LanguageModel
+from ..engine.layout import Layout
+from ..engine.linear import bias, is_projection, matrix
+from ..engine.probe import tolerance
 from .attribution import Readout
 from .head_values import capture_values, pattern_times_values
 

@@ -28,8 +28,8 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from transformers.models.llama import modeling_llama
 
-from ..errors import CaptureError, UnsupportedModelError
-from ..language_model import LanguageModel
+from ..core.errors import CaptureError, UnsupportedModelError
+from ..engine.language_model import LanguageModel
 
 RECORDING = "xray_record"
 PATTERN_TOLERANCE = 1e-4  # our float64 softmax against the family's float32 one: rounding is ~1e-7

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..capture import Capture
-    from ..language_model import LanguageModel
+    from ..core.capture import Capture
+    from ..engine.language_model import LanguageModel
 
 KIND_LABELS: dict[str, str] = {
     "previous": "previous-token",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..capture import Capture
-from ..language_model import LanguageModel
+from ..core.capture import Capture
+from ..engine.language_model import LanguageModel
 
 
 def capture_values(lm: LanguageModel, cap: Capture) -> list[torch.Tensor] | None:

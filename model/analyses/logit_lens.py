@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..capture import Capture
-from ..errors import UnsupportedModelError
-from ..language_model import LanguageModel
-from ..threads import all_cores, long_work_threads
+from ..core.capture import Capture
+from ..core.errors import UnsupportedModelError
+from ..engine.language_model import LanguageModel
+from ..engine.threads import all_cores, long_work_threads
 
 _CHUNK_FLOATS = 2**23  # logits one worker holds at once (32 MB in float32: their statistics stay in cache)
 

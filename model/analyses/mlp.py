@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..capture import Capture
-from ..errors import CaptureError, UnsupportedModelError
-from ..language_model import LanguageModel
-from ..layout import Layout
-from ..linear import is_projection, weight_of, widths
+from ..core.capture import Capture
+from ..core.errors import CaptureError, UnsupportedModelError
+from ..engine.language_model import LanguageModel
+from ..engine.layout import Layout
+from ..engine.linear import is_projection, weight_of, widths
 
 _CHECK_TOLERANCE = 1e-4  # our recomposition vs the MLP module on a probe (relative)
 _EXPERT_HINTS = ("expert", "router", "moe", "switch")

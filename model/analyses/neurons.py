@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UnsupportedModelError
-from ..language_model import LanguageModel
-from ..layout import Layout
-from ..linear import bias, matrix
+from ..core.errors import UnsupportedModelError
+from ..engine.language_model import LanguageModel
+from ..engine.layout import Layout
+from ..engine.linear import bias, matrix
 from .attribution import Readout, final_norm
 from .mlp import find_parts, mlp_parts
 

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
-from ..capture import KV
-from ..errors import PromptError, XrayError
-from ..layout import ModelSummary
-from ..patch_sites import VIEWS, Edit, Site, View, all_sites, editing, n_layers, width
-from ..tokens import readable_tokens
+from ..core.capture import KV
+from ..core.description import ModelSummary
+from ..core.errors import PromptError, XrayError
+from ..core.tokens import readable_tokens
+from ..engine.patch_sites import VIEWS, Edit, Site, View, all_sites, editing, n_layers, width
 
 if TYPE_CHECKING:  # the type only: language_model does not import this module
-    from ..language_model import LanguageModel
+    from ..engine.language_model import LanguageModel
 
 MAX_TOKENS = 64  # exact patching costs ~ layers x tokens^2 token-passes: the page keeps prompts short
 TOKENS_PER_PASS = 512  # batch rows x computed positions in one forward (measured: bench/patching.py)

@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from torch import nn
     from transformers import PreTrainedModel
 
-    from ..language_model import LanguageModel
-    from ..layout import Layout
+    from ..engine.language_model import LanguageModel
+    from ..engine.layout import Layout
 
 # Leaf module names (lower case) by kind, matched inside a block's attention or MLP. Fused matrices
 # are their own kind: splitting one tensor into thirds would invent a boundary the model may not have.

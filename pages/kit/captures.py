@@ -6,8 +6,8 @@ import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.analyses.generation import ids_key
-from model.capture_cache import CaptureCache
-from model.language_model import Hooks
+from model.engine.capture_cache import CaptureCache
+from model.engine.language_model import Hooks
 from pages.kit import models, server, session
 
 

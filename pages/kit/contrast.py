@@ -11,7 +11,7 @@ import streamlit as st
 
 from model import Capture, LanguageModel
 from model.analyses.sampling import probabilities, top_tokens
-from model.tokens import readable_tokens
+from model.core.tokens import readable_tokens
 from pages.kit import pickers
 
 N_CHOICES = 10

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model.layout import ModelSummary
-from model.settings import DEFAULT_MODEL
+from model.core.description import ModelSummary
+from model.core.settings import DEFAULT_MODEL
 from pages.kit import contrast, models, server, session, shared_keys
 from pages.kit.shared_keys import TEMPERATURE_RANGE
 

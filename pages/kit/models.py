@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model import LanguageModel, XrayError, default_model, load_model
-from model.settings import DEFAULT_MODEL, load_settings
+from model import LanguageModel, XrayError, load_model
+from model.core.settings import DEFAULT_MODEL, load_settings
+from model.engine import default_model
 from pages.kit import server, session
 
 OTHER_MODEL = "Other (hub id or local folder)…"  # the sidebar's choice for a typed hub id or folder

@@ -1,7 +1,7 @@
 """Results derived from a capture (logit lens, head statistics, one layer's queries and keys, ablated
 logits, induction scores): one process-wide, byte-bounded LRU shared by every session.
 
-Pages reach it only through `derived(kind, key, compute)`; the cache is the generic one (model/lru.py).
+Pages reach it only through `derived(kind, key, compute)`; the cache is the generic one (model/engine/lru.py).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 import streamlit as st
 
-from model.lru import BoundedLRU
+from model.engine.lru import BoundedLRU
 from pages.kit import server
 
 T = TypeVar("T")

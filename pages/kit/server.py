@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model.settings import Settings, load_settings
+from model.core.settings import Settings, load_settings
 
 
 @st.cache_resource(show_spinner=False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model.settings import DEFAULT_MODEL
+from model.core.settings import DEFAULT_MODEL
 from pages.kit import server
 
 EXAMPLES = {

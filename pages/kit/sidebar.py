@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from model.analyses.export import capture_npz
-from model.settings import DEFAULT_MODEL
+from model.core.settings import DEFAULT_MODEL
 from pages.kit import captures, links, models, server, session
 from viz import model_text
 from viz.export import file_name

@@ -8,7 +8,7 @@ import streamlit as st
 from model import Capture, LanguageModel
 from model.analyses import embeddings as emb
 from model.analyses import lesson_checks as checks
-from model.tokens import readable_tokens
+from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit import weights_panel
 from pages.kit.plotly_chart import plotly_chart

@@ -10,7 +10,7 @@ from model.analyses import lesson_checks as checks
 from model.analyses.attribution import direct_logit_attribution
 from model.analyses.generation import Decoding, continuation_text, generate
 from model.analyses.sampling import probabilities, sample_token, top_tokens
-from model.tokens import readable_tokens
+from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit import session
 from pages.kit.plotly_chart import plotly_chart

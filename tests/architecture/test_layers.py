@@ -1,6 +1,7 @@
 """Our own layers, read from every first-party import (ast; imports inside functions count, imports
-under `if TYPE_CHECKING:` do not, since they never run): the engine and plain types (model/) <- the
-analyses (model/analyses/) <- viz <- pages <- app. No module imports a layer above its own, and no
+under `if TYPE_CHECKING:` do not, since they never run): the plain types (model/core/) <- the engine
+(model/engine/) <- the analyses (model/analyses/) <- the package's face (model/__init__.py) <- viz <-
+pages <- app. No module imports a layer above its own, and no
 modules import each other in a circle."""
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPS = ("model", "viz", "pages", "app")  # the first-party top-level packages (app: app.py)
-LAYERS = ("model", "model.analyses", "viz", "pages", "app")  # each may import only those before it (and itself)
+# Each layer may import only those before it (and itself); "model" is the package's face, model/__init__.py.
+LAYERS = ("model.core", "model.engine", "model.analyses", "model", "viz", "pages", "app")
 
 
 def layer(module: str) -> str:
@@ -107,20 +109,25 @@ def test_no_modules_import_each_other_in_a_circle() -> None:
 
 
 def test_the_checker_sees_a_circle_and_an_upward_import(tmp_path: Path) -> None:
-    """A circle hidden in a function, and a model module reaching up into pages, are both caught."""
-    (tmp_path / "model").mkdir()
-    (tmp_path / "pages").mkdir()
-    (tmp_path / "model" / "__init__.py").write_text("")
-    (tmp_path / "model" / "a.py").write_text("from . import b\n")
-    (tmp_path / "model" / "b.py").write_text("def f():\n    from .a import x\n")
-    (tmp_path / "model" / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                             "    from .a import y\nimport pages.p\n")
-    (tmp_path / "pages" / "p.py").write_text("from model import c\n")
-    (tmp_path / "model" / "analyses").mkdir()
-    (tmp_path / "model" / "analyses" / "lens.py").write_text("from .. import a\n")
-    (tmp_path / "model" / "d.py").write_text("from .analyses import lens\n")  # the engine reaching into an analysis
+    """A circle hidden in a function, the engine reaching up into pages or into an analysis, and a
+    plain type reaching into the engine are all caught."""
+    for folder in ("model/core", "model/engine", "model/analyses", "pages"):
+        (tmp_path / folder).mkdir(parents=True)
+    for package in ("model", "model/core", "model/engine", "model/analyses"):
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "model" / "engine" / "a.py").write_text("from . import b\n")
+    (tmp_path / "model" / "engine" / "b.py").write_text("def f():\n    from .a import x\n")
+    (tmp_path / "model" / "engine" / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                                        "    from .a import y\nimport pages.p\n")
+    (tmp_path / "pages" / "p.py").write_text("from model.engine import c\n")
+    (tmp_path / "model" / "analyses" / "lens.py").write_text("from ..engine import a\n")
+    (tmp_path / "model" / "engine" / "d.py").write_text("from ..analyses import lens\n")
+    (tmp_path / "model" / "core" / "e.py").write_text("def f():\n    from ..engine.a import x\n")
     graph = import_graph(tmp_path)
-    assert cycles(graph) == [["model.a", "model.b"], ["model.c", "pages.p"]]
-    assert sorted(upward(graph)) == ["model.c (line 4) imports pages.p, a layer above it",
-                             "model.d (line 1) imports model.analyses.lens, a layer above it"]
-    assert "model.a" not in graph["model.c"]  # a TYPE_CHECKING import never runs
+    assert cycles(graph) == [["model.engine.a", "model.engine.b"], ["model.engine.c", "pages.p"]]
+    assert sorted(upward(graph)) == [
+        "model.core.e (line 2) imports model.engine.a, a layer above it",
+        "model.engine.c (line 4) imports pages.p, a layer above it",
+        "model.engine.d (line 1) imports model.analyses.lens, a layer above it",
+    ]
+    assert "model.engine.a" not in graph["model.engine.c"]  # a TYPE_CHECKING import never runs

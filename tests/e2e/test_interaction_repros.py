@@ -174,7 +174,7 @@ def _truth(prompt: str, pos: int | None = None) -> tuple[list[str], dict[str, fl
     import torch
 
     from model import load_model
-    from model.tokens import readable_tokens
+    from model.core.tokens import readable_tokens
 
     global _LM
     _LM = lm = _LM or load_model(device="cpu")  # loaded once, after the app has started

@@ -18,7 +18,7 @@ from model.analyses.ablation import (
     normalize_positions,
     source_ids,
 )
-from model.errors import PromptError
+from model.core.errors import PromptError
 
 PROMPT = "The quick brown fox jumps over the lazy dog because"
 

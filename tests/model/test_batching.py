@@ -1,4 +1,4 @@
-"""Captures asked for together share one padded pass (model/batching.py): each row must equal the
+"""Captures asked for together share one padded pass (model/engine/batching.py): each row must equal the
 capture of its own ids alone, keys and values included, and every request gets its own answer."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from model.batching import Request
-from model.errors import CaptureError
+from model.core.errors import CaptureError
+from model.engine.batching import Request
 
 PROMPTS = ["The quick brown fox jumps over the lazy dog",
            "A short one",

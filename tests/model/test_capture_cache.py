@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from model.capture_cache import CaptureCache
+from model.engine.capture_cache import CaptureCache
 
 
 def test_budget_and_lru(tiny_lm):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from model import CaptureError
-from model import recorder as capture_module
+from model.engine import recorder as capture_module
 
 PROMPT = "Every swing of the pendulum received a tiny push, just enough to replace what friction stole."
 

@@ -1,5 +1,5 @@
 """Concurrent captures over one shared model return what sequential captures return: never another
-session's numbers. Captures that wait together may share one padded pass (model/batching.py), which
+session's numbers. Captures that wait together may share one padded pass (model/engine/batching.py), which
 changes only float rounding (the rows of a batch go through differently blocked matrix products)."""
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import pytest
 
 from model import PromptError
 from model.analyses.sampling import probabilities
-from model.default_model import converted_dir, gguf_path, is_converted
+from model.engine.default_model import converted_dir, gguf_path, is_converted
 
 
 def test_ships_in_a_package_and_is_converted():

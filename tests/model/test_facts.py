@@ -6,7 +6,7 @@ import torch
 from tiny_models import tiny_model
 
 from model import LanguageModel
-from model.facts import model_facts
+from model.engine.facts import model_facts
 
 
 def _facts(model: torch.nn.Module):

@@ -156,9 +156,9 @@ def test_bfloat16_attribution_adds_up(family, tokenizer):
 
 
 def test_batched_rows_equal_single_captures(family_lm, family_run):
-    """Captures asked for together (model/batching.py) share one right-padded pass: each row equals
+    """Captures asked for together (model/engine/batching.py) share one right-padded pass: each row equals
     its own capture, for every family (ALiBi, learned positions, mixtures of experts, OPT's fc2...)."""
-    from model.batching import Request
+    from model.engine.batching import Request
 
     cap, _ = family_run
     short = cap.token_ids[:-3].tolist()

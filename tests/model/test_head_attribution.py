@@ -8,7 +8,7 @@ import pytest
 
 from model.analyses.attribution import direct_logit_attribution, readout
 from model.analyses.head_attribution import head_attribution, head_outputs
-from model.linear import bias, matrix
+from model.engine.linear import bias, matrix
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"
 

@@ -19,9 +19,11 @@ def _imports(code: str) -> set[str]:
 
 @pytest.mark.parametrize("code", [
     "import model",
-    "import model.analyses.sampling, model.tokens, model.settings, model.layout, model.capture, model.analyses.export",
+    "import model.core, model.core.tokens, model.core.settings, model.core.capture, model.core.description",
+    "import model.analyses.sampling, model.engine.layout, model.analyses.export",
     "from model import Capture, ModelSummary, XrayError, PromptError",
-    "import model.analyses.generation, model.lru, model.capture_cache, model.analyses.head_scores, model.threads",
+    "import model.analyses.generation, model.engine.lru, model.engine.capture_cache, model.engine.threads",
+    "import model.analyses.head_scores, model.engine",
 ])
 def test_light_imports_load_no_torch(code):
     assert _imports(code) == set()
@@ -32,9 +34,9 @@ def test_heavy_names_still_load_on_first_use():
 
 
 def test_preparing_the_default_model_prints_no_runpy_warning():
-    """`python -m model.default_model` used to warn that the module was already imported by the package."""
+    """`python -m model.engine.default_model` used to warn that the module was already imported by the package."""
     out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c",
-                          "import runpy; runpy.run_module('model.default_model', run_name='not_main')"],
+                          "import runpy; runpy.run_module('model.engine.default_model', run_name='not_main')"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "RuntimeWarning" not in out.stderr

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from model import ModelLoadError, UnsupportedModelError, load_model
-from model.loading import check_causal_lm, estimate_bytes, resolve_device, resolve_dtype
+from model.engine.loading import check_causal_lm, estimate_bytes, resolve_device, resolve_dtype
 
 
 def test_device_and_dtype_defaults():

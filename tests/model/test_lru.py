@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from model.lru import BoundedLRU
+from model.engine.lru import BoundedLRU
 
 
 def array(n: int, value: float = 0.0) -> np.ndarray:

@@ -13,8 +13,8 @@ from torch import nn
 from model.analyses.attribution import direct_logit_attribution, readout
 from model.analyses.mlp import find_parts, mlp_steps, record_mlp
 from model.analyses.neurons import ablated_logits, neuron_effects, neuron_vocab
-from model.errors import UnsupportedModelError
-from model.linear import matrix
+from model.core.errors import UnsupportedModelError
+from model.engine.linear import matrix
 
 PROMPT = "The capital of France is Paris and the capital of Italy is"
 

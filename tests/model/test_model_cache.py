@@ -9,8 +9,9 @@ import shutil
 
 import pytest
 
-from model import default_model, load_model
-from model.default_model import CACHE_ENV, _write_marker, cache_problem
+from model import load_model
+from model.engine import default_model
+from model.engine.default_model import CACHE_ENV, _write_marker, cache_problem
 
 
 @pytest.fixture

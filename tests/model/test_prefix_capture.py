@@ -10,7 +10,7 @@ import torch
 
 from model import LanguageModel
 from model.analyses.generation import Decoding, generate, last_logits
-from model.capture_cache import CaptureCache
+from model.engine.capture_cache import CaptureCache
 
 PROMPT = "The quick brown fox jumps over the lazy dog because it can, and then it runs home again"
 FIELDS = ("attention", "residual", "attn_out", "mlp_out", "logits")

@@ -14,7 +14,7 @@ def _run(code: str, **env: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-PROBE = ("from model.threads import configure; n = configure({arg}); import os, torch; "
+PROBE = ("from model.engine.threads import configure; n = configure({arg}); import os, torch; "
          "print(n, torch.get_num_threads(), os.environ['OMP_WAIT_POLICY'])")
 
 
@@ -28,14 +28,14 @@ def test_operator_values_win():
 
 
 def test_default_leaves_a_core_free():
-    from model.threads import default_threads
+    from model.engine.threads import default_threads
 
     cores = len(os.sched_getaffinity(0))
     assert default_threads() == max(1, cores - 1)
     assert _run(PROBE.format(arg="")).split()[:2] == [str(max(1, cores - 1))] * 2
 
 
-WIDEN = ("from model.threads import configure, all_cores; configure({arg}); import torch; a = torch.get_num_threads(); "
+WIDEN = ("from model.engine.threads import configure, all_cores; configure({arg}); import torch; a = torch.get_num_threads(); "
          "ctx = all_cores(); ctx.__enter__(); inner = all_cores(); inner.__enter__(); b = torch.get_num_threads(); "
          "inner.__exit__(None, None, None); c = torch.get_num_threads(); ctx.__exit__(None, None, None); "
          "configure(); print(a, b, c, torch.get_num_threads())")

@@ -1,7 +1,7 @@
 """Readable tokens: visible whitespace, bytes for partial UTF-8, never a bare replacement char."""
 from __future__ import annotations
 
-from model.tokens import character_labels, clean_prompt, make_visible, readable_tokens, token_views
+from model.core.tokens import character_labels, clean_prompt, make_visible, readable_tokens, token_views
 
 
 def test_whitespace_and_controls_visible():

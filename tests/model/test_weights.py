@@ -5,7 +5,7 @@ import pytest
 from tiny_models import tiny_model
 
 from model.analyses.weights import KINDS, tally_weights
-from model.layout import find_layout
+from model.engine.layout import find_layout
 
 
 def _by_kind(tally) -> dict:

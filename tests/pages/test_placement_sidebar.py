@@ -5,7 +5,7 @@ from __future__ import annotations
 from apptest_session import open_app_page
 from tiny_models import tiny_model
 
-from model.settings import parse_max_memory
+from model.core.settings import parse_max_memory
 from viz.model_text import placement
 
 

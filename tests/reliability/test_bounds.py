@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-import model.language_model as language_model
+import model.engine.language_model as language_model
 from model import CaptureError, LanguageModel, PromptError
-from model.capture_cache import CaptureCache
+from model.engine.capture_cache import CaptureCache
 
 PROMPTS = [f"User {i} asks why" + " so" * (i % 3) for i in range(8)]
 

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from model import PromptError
-from model.tokens import clean_prompt, token_views
+from model.core.tokens import clean_prompt, token_views
 from viz.labels import axis_labels
 from viz.token_strip import token_strip_html
 

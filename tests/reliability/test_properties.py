@@ -47,7 +47,7 @@ def test_any_text_on_default_model(default_lm, text):
 @settings(max_examples=40, deadline=None)
 @given(text=TEXT)
 def test_tokenizing_any_text(tokenizer, text):
-    from model.tokens import clean_prompt, readable_tokens
+    from model.core.tokens import clean_prompt, readable_tokens
 
     ids = tokenizer(clean_prompt(text), add_special_tokens=True)["input_ids"]
     tokens = readable_tokens(tokenizer, ids)

@@ -55,7 +55,7 @@ def test_cell_text_is_cut_to_its_cell_and_never_overlaps(T):
 
 
 def test_chinese_columns_read_as_characters(tokenizer):
-    from model.tokens import readable_tokens
+    from model.core.tokens import readable_tokens
 
     tokens = readable_tokens(tokenizer, tokenizer("我是学生")["input_ids"])
     T = len(tokens)

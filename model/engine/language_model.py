@@ -24,18 +24,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.capture import KV, Capture
+from ..core.description import ModelFacts
+from ..core.errors import CaptureError, PromptError
+from ..core.settings import load_settings
+from ..core.tokens import clean_prompt, readable_tokens
 from . import threads
 from .batching import CaptureQueue, Request
-from .capture import KV, Capture
 from .devices import compute_device
-from .errors import CaptureError, PromptError
-from .facts import ModelFacts, model_facts
+from .facts import model_facts
 from .layout import Layout, find_layout
 from .linear import weight_of
 from .placement import block_devices, dispatched
 from .recorder import Recorder, direct_attention
-from .settings import load_settings
-from .tokens import clean_prompt, readable_tokens
 
 if TYPE_CHECKING:  # transformers loads on first use (model/__init__.py); its type is for the checker only
     from transformers import PreTrainedModel
@@ -163,7 +164,7 @@ class LanguageModel:
 
     def capture_ids(self, ids: list[int], prompt: str | None = None, also: Hooks | None = None) -> Capture:
         """Capture a token sequence directly (used for generated continuations and tests). Captures
-        that other sessions ask for meanwhile may share its pass (model/batching.py). `also` installs
+        that other sessions ask for meanwhile may share its pass (model/engine/batching.py). `also` installs
         more hooks on the same pass (a page's own recording, e.g. the MLP neurons), which then runs
         on its own: a page that needs both pays one pass over the prompt, not two."""
         if also is None:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .capture import Capture
+from ..core.capture import Capture
 
 MAX_ROWS = 8  # requests in one pass
 MAX_CELLS = 4096  # rows x padded length in one pass: bounds the pass's temporaries (B x H x T x T per layer)

@@ -1,5 +1,5 @@
 """The Capture: everything one forward pass computes for a prompt, as plain numpy (no torch here, so
-views can import it cheaply). `model.recorder` fills one; `LanguageModel.capture` returns it.
+views can import it cheaply). `model.engine.recorder` fills one; `LanguageModel.capture` returns it.
 """
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .layout import ModelSummary
+from .description import ModelSummary
 
 KV = tuple[tuple[np.ndarray, np.ndarray], ...]  # per layer: keys, values (kv heads, T, head_dim) float32
 

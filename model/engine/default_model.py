@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import ModelLoadError
+from ..core.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def _write_marker(folder: Path, source: str) -> None:
 
 
 def main() -> None:
-    """`python -m model.default_model`: prepare the default model, printing progress."""
+    """`python -m model.engine.default_model`: prepare the default model, printing progress."""
     def show(message: str, fraction: float) -> None:
         print(f"[{100 * fraction:3.0f}%] {message}", flush=True)
 

@@ -16,9 +16,10 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from transformers.models.llama.modeling_llama import eager_attention_forward, repeat_kv
 
-from .capture import Capture
-from .errors import CaptureError
-from .layout import Layout, ModelSummary
+from ..core.capture import Capture
+from ..core.description import ModelSummary
+from ..core.errors import CaptureError
+from .layout import Layout
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .capture import Capture
+from ..core.capture import Capture
+from ..core.settings import load_settings
 from .lru import BoundedLRU
-from .settings import load_settings
 
 if TYPE_CHECKING:  # the type only: the cache itself needs no torch
     from .language_model import Hooks, LanguageModel

@@ -12,10 +12,10 @@ from urllib.parse import urlparse
 
 import torch
 
+from ..core.errors import ModelLoadError, UnsupportedModelError
 from . import default_model
 from .default_model import Progress
 from .devices import input_device
-from .errors import ModelLoadError, UnsupportedModelError
 from .language_model import LanguageModel
 from .placement import plan_device_map
 

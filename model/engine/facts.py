@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from ..core.description import ModelFacts, Norm, Positions
 
 if TYPE_CHECKING:  # torch only where a model is inspected: ModelFacts stays a light import for viz/
     from torch import nn
@@ -20,38 +21,9 @@ if TYPE_CHECKING:  # torch only where a model is inspected: ModelFacts stays a l
     from .language_model import LanguageModel
     from .layout import Layout
 
-Positions = Literal["rotary", "learned", "alibi", "none"]
-Norm = Literal["rms", "layer", "none"]
 
 _PROBE_IDS = 4  # tokens of the block-shape probe
 
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """Plain facts about one loaded model, for sentences that must hold for it."""
-
-    n_layers: int
-    n_heads: int
-    n_kv_heads: int
-    head_dim: int
-    d_model: int
-    d_mlp: int
-    vocab_size: int
-    positions: Positions  # rotary (on queries and keys), learned (a vector added to the embedding), ALiBi bias, none
-    norm: Norm  # the final norm: RMSNorm (no mean removed), LayerNorm (mean removed), or none
-    tied_embeddings: bool  # one matrix reads tokens in and scores them out
-    parallel_blocks: bool  # attention and MLP read the same input (added together), not one after the other
-    activation: str  # the MLP's non-linearity as the config names it (e.g. "silu", "gelu_new"), "" if unknown
-    gated_mlp: bool  # a gate projection multiplies the activation (SwiGLU / GeGLU)
-
-    @property
-    def grouped_query(self) -> bool:
-        """Several query heads share one key/value head."""
-        return self.n_kv_heads < self.n_heads
-
-    @property
-    def group_size(self) -> int:
-        return max(1, self.n_heads // max(1, self.n_kv_heads))
 
 
 def model_facts(lm: LanguageModel) -> ModelFacts:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import UnsupportedModelError
+from ..core.errors import UnsupportedModelError
 
 
 def is_projection(module: nn.Module) -> bool:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import UnsupportedModelError
+from ..core.description import ModelSummary
+from ..core.errors import UnsupportedModelError
 
 if TYPE_CHECKING:  # torch only where a model is inspected: ModelSummary stays a light import
     from torch import nn
@@ -18,24 +19,6 @@ _ATTN_HINTS = ("attn", "attention")
 _MLP_HINTS = ("mlp", "feed_forward", "ffn", "moe")
 _INPUT_PROJ = ("q", "k", "v", "qkv", "query", "key", "value", "query_key_value", "c_attn", "wqkv", "kv")
 
-
-@dataclass(frozen=True)
-class ModelSummary:
-    """The geometry the views need, as plain numbers."""
-
-    name: str
-    architecture: str  # e.g. "LlamaForCausalLM"
-    n_layers: int
-    n_heads: int  # query heads per layer
-    n_kv_heads: int  # key/value heads (fewer than n_heads under grouped-query attention)
-    head_dim: int
-    d_model: int
-    vocab_size: int
-
-    @property
-    def group_size(self) -> int:
-        """How many query heads share one key/value head."""
-        return max(1, self.n_heads // max(1, self.n_kv_heads))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .layout import Layout, ModelSummary
+from ..core.description import ModelSummary
+from .layout import Layout
 
 View = Literal["residual", "attn_out", "mlp_out", "heads"]
 VIEWS: tuple[View, ...] = ("residual", "attn_out", "mlp_out", "heads")
