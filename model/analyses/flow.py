@@ -23,68 +23,48 @@ not be exact.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import AttentionInterface
-from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 from ..core.capture import Capture
 from ..core.errors import UnsupportedModelError
+from ..engine.attention import LISTEN, Call, listening
 from ..engine.language_model import LanguageModel
 from ..engine.layout import Layout
 from ..engine.linear import weight_of
+from ..engine.patch_sites import Edit, editing
 from ..engine.threads import all_cores
 from .attribution import readout
 from .flow_graph import FlowGraph
-from .head_pipeline import _family_eager
 from .head_values import capture_values, pattern_times_values
 
 EPS = 1e-5  # LLM-TT's floor on a part's contribution (keeps every share positive, sums non-zero)
-RECORDING = "xray_flow"
-_SLOTS: dict[int, tuple[dict, int]] = {}  # id(attention module) -> (values by layer, layer)
-_SLOTS_LOCK = threading.Lock()
 
 
-def _record(module: nn.Module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    """The registered attention: the family's eager attention, keeping this layer's values."""
-    slot = _SLOTS.get(id(module))
-    if slot is not None:
-        values, layer = slot
-        values[layer] = value[0].detach().to(device="cpu", dtype=torch.float32)  # (KV, T, hd)
-    return _family_eager(module)(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
-
-
-AttentionInterface.register(RECORDING, _record)
-AttentionMaskInterface.register(RECORDING, eager_mask)
+def _keep(found: dict, layer: int, tensor: torch.Tensor) -> None:
+    """The first row of a pass's (1, ...) tensor as float32 on the CPU, under its layer."""
+    found[layer] = tensor[0].detach().to(device="cpu", dtype=torch.float32)
 
 
 @contextmanager
 def _recording(layout: Layout, values: dict, mixed: dict) -> Iterator[None]:
-    """For one pass: each layer's values (from the attention registry) and its output projection's
-    input (the heads' outputs, concatenated), keyed by layer."""
-    def pre_hook(layer: int):
-        def hook(module: nn.Module, args: tuple) -> None:
-            mixed[layer] = args[0][0].detach().to(device="cpu", dtype=torch.float32)  # (T, H*hd)
-        return hook
+    """For one pass: each layer's values (KV, T, hd), heard from the listening attention, and its
+    output projection's input (T, H*hd), the heads' outputs side by side (the "heads" patch site)."""
+    def hear(call: Call) -> None:
+        _keep(values, call.layer, call.value)
 
-    with ExitStack() as stack:
-        with _SLOTS_LOCK:
-            _SLOTS.update({id(a): (values, i) for i, a in enumerate(layout.attentions)})
-        stack.callback(_forget, layout)
-        for i, proj in enumerate(layout.out_projs):
-            stack.callback(proj.register_forward_pre_hook(pre_hook(i)).remove)
+    def read(layer: int) -> Edit:
+        def edit(heads: torch.Tensor) -> torch.Tensor:
+            _keep(mixed, layer, heads)
+            return heads
+        return edit
+
+    with listening(layout, hear), editing(layout, {("heads", i): read(i) for i in range(len(layout.out_projs))}):
         yield
-
-
-def _forget(layout: Layout) -> None:
-    with _SLOTS_LOCK:
-        for a in layout.attentions:
-            _SLOTS.pop(id(a), None)
 
 
 def record_values(lm: LanguageModel, ids: list[int]) -> tuple[dict, dict]:
@@ -95,7 +75,7 @@ def record_values(lm: LanguageModel, ids: list[int]) -> tuple[dict, dict]:
             "registry, so its values cannot be recorded for the information-flow graph.")
     values: dict[int, torch.Tensor] = {}
     mixed: dict[int, torch.Tensor] = {}
-    lm.forward(ids, hooks=lambda layout: _recording(layout, values, mixed), attention=RECORDING, last_only=True)
+    lm.forward(ids, hooks=lambda layout: _recording(layout, values, mixed), attention=LISTEN, last_only=True)
     if len(values) != lm.summary.n_layers or len(mixed) != lm.summary.n_layers:
         raise UnsupportedModelError("Some layers' attention did not pass through the attention registry.")
     return values, mixed

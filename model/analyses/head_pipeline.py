@@ -7,43 +7,32 @@ includes it, and `sink_weight` says how much of each row it took. Every recordin
 the family's own eager attention rerun in float32: where our steps do not rebuild its weights, or its
 output is not those weights times the values, step by step refuses and says which.
 
-How it records: transformers dispatches attention through a registry (`AttentionInterface`). We
-register "xray_record", which runs the model family's own eager attention and keeps its inputs for
-the one layer asked for. `LanguageModel.forward` swaps it in and restores the previous one; the same
-name must be registered for masks too, or the model would run with no causal mask at all.
+How it records: one pass under the engine's listening attention (model/engine/attention.py), which
+runs the model family's own eager attention; the asked-for layer's call is kept and the pass stops
+there. `LanguageModel.forward` swaps the implementation in and restores the previous one.
 """
 from __future__ import annotations
 
 import dataclasses
-import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import AttentionInterface
-from transformers.masking_utils import AttentionMaskInterface, eager_mask
-from transformers.models.llama import modeling_llama
 
 from ..core.errors import CaptureError, UnsupportedModelError
+from ..engine.attention import LISTEN, Call, family_eager, listening
 from ..engine.language_model import LanguageModel
 
-RECORDING = "xray_record"
 PATTERN_TOLERANCE = 1e-4  # our float64 softmax against the family's float32 one: rounding is ~1e-7
-_TARGETS: dict[int, _Slot] = {}  # id(attention module) -> where its inputs go
-_TARGETS_LOCK = threading.Lock()
 
 
 class _Recorded(Exception):
     """Raised once the target layer is recorded: the layers after it need not run."""
 
-
-@dataclass
-class _Slot:
-    tensors: dict | None = None
+    def __init__(self, tensors: dict) -> None:
+        super().__init__("recorded")
+        self.tensors = tensors
 
 
 @dataclass(frozen=True)
@@ -120,12 +109,6 @@ def _sink_weights(scores: np.ndarray, masked: np.ndarray, sinks: np.ndarray | No
     return np.stack(rows).astype(np.float32)  # (H, T)
 
 
-def _family_eager(module: nn.Module) -> Callable:
-    """The eager attention of the module's own model family (Llama's when it has none)."""
-    family = sys.modules.get(type(module).__module__)
-    return getattr(family, "eager_attention_forward", modeling_llama.eager_attention_forward)
-
-
 def _sink_logits(module: nn.Module, kwargs: dict) -> torch.Tensor | None:
     """(H,) the learned sinks the family passes along (`s_aux`) or keeps on the module; None without."""
     sinks = kwargs.get("s_aux")
@@ -139,36 +122,25 @@ def _float32(tensor):
     return tensor.float() if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() else tensor
 
 
-def _reference(module: nn.Module, query, key, value, attention_mask, output, weights, scaling, **kwargs):
-    """The family's eager attention in float32 on the same inputs: (1, T, H, hd) output, (1, H, T, T)
+def _reference(call: Call) -> tuple[torch.Tensor, torch.Tensor]:
+    """The family's eager attention in float32 on the call's inputs: (1, T, H, hd) output, (1, H, T, T)
     weights. A float32 model's own call already is; a 16-bit one is run again (while its weights are
     in place: offloaded blocks only have them during their forward)."""
-    if query.dtype == torch.float32:
-        return output, weights
-    return _family_eager(module)(module, *map(_float32, (query, key, value, attention_mask)),
-                                 scaling=scaling, dropout=0.0, **kwargs)
+    if call.query.dtype == torch.float32:
+        return call.output, call.weights
+    inputs = map(_float32, (call.query, call.key, call.value, call.mask))
+    return family_eager(call.module)(call.module, *inputs, scaling=call.scaling, dropout=0.0, **call.kwargs)
 
 
-def _record(module: nn.Module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    """The registered attention function: family eager attention, plus a copy for the target layer."""
-    output, weights = _family_eager(module)(module, query, key, value, attention_mask,
-                                            scaling=scaling, dropout=dropout, **kwargs)
-    slot = _TARGETS.get(id(module))
-    if slot is not None:
-        used = scaling if scaling is not None else query.shape[-1] ** -0.5
-        sinks = _sink_logits(module, kwargs)
-        ref_out, ref_weights = _reference(module, query, key, value, attention_mask, output, weights, scaling,
-                                          **kwargs)
-        slot.tensors = {"query": query, "key": key, "value": value, "mask": attention_mask,
-                        "weights": weights, "scaling": float(used), "softcap": kwargs.get("softcap"),
-                        "sinks": None if sinks is None else _to_numpy(sinks),
-                        "ref_out": ref_out, "ref_weights": ref_weights}
-        raise _Recorded
-    return output, weights
-
-
-AttentionInterface.register(RECORDING, _record)
-AttentionMaskInterface.register(RECORDING, eager_mask)
+def _record(call: Call) -> None:
+    """The target layer's listener: keep what step by step needs, then stop the pass."""
+    sinks = _sink_logits(call.module, call.kwargs)
+    ref_out, ref_weights = _reference(call)
+    used = call.scaling if call.scaling is not None else call.query.shape[-1] ** -0.5
+    raise _Recorded({"query": call.query, "key": call.key, "value": call.value, "mask": call.mask,
+                     "weights": call.weights, "scaling": float(used), "softcap": call.kwargs.get("softcap"),
+                     "sinks": None if sinks is None else _to_numpy(sinks),
+                     "ref_out": ref_out, "ref_weights": ref_weights})
 
 
 def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -260,28 +232,13 @@ def _differences(pipe: HeadPipeline, weights: torch.Tensor, output: torch.Tensor
     return weights_off, output_off
 
 
-@contextmanager
-def _target(module: nn.Module, slot: _Slot) -> Iterator[None]:
-    """Let the recording attention keep `module`'s inputs in `slot` for one pass."""
-    with _TARGETS_LOCK:
-        _TARGETS[id(module)] = slot
-    try:
-        yield
-    finally:
-        with _TARGETS_LOCK:
-            _TARGETS.pop(id(module), None)
-
-
 def _run_recording(lm: LanguageModel, layer: int, ids: list[int]) -> dict:
-    """Run the prompt with the recording attention until `layer` is recorded (the gateway restores it)."""
-    slot = _Slot()
+    """Run the prompt with the listening attention until `layer` is recorded (the gateway restores it)."""
     try:
-        lm.forward(ids, hooks=lambda layout: _target(layout.attentions[layer], slot), attention=RECORDING)
-    except _Recorded:
-        pass
-    if slot.tensors is None:
-        raise CaptureError(f"Layer {layer}'s attention was never called through the attention registry.")
-    return slot.tensors
+        lm.forward(ids, hooks=lambda layout: listening(layout, _record, [layer]), attention=LISTEN)
+    except _Recorded as recorded:
+        return recorded.tensors
+    raise CaptureError(f"Layer {layer}'s attention was never called through the attention registry.")
 
 
 def head_pipeline(lm: LanguageModel, token_ids: np.ndarray | list[int], layer: int) -> HeadPipeline:

@@ -1,10 +1,11 @@
 """A loaded causal LM plus its tokenizer: the one object the app shares between sessions.
 
 Every forward pass goes through `LanguageModel.forward`, the one gateway: it holds the lock (the
-hooks a pass registers and the attention implementation it swaps in live on the shared modules),
-runs on the model's device in inference mode, restores the attention implementation that was set
-before, and retries on a float32 CPU copy when the GPU runs out of memory. The weights are never
-changed after loading.
+hooks a pass registers and the attention implementation it swaps in, from model/engine/attention.py,
+live on the shared modules), runs on the model's device in inference mode, restores the attention
+implementation that was set before, and retries on a float32 CPU copy when the GPU runs out of
+memory. The load-time probe, which runs before there is a layout to pass to `forward`, goes through
+the same pass function under the same lock. The weights are never changed after loading.
 """
 from __future__ import annotations
 
@@ -30,13 +31,14 @@ from ..core.errors import CaptureError, PromptError
 from ..core.settings import load_settings
 from ..core.tokens import clean_prompt, readable_tokens
 from . import threads
+from .attention import direct_attention, swapped
 from .batching import CaptureQueue, Request
 from .devices import compute_device
 from .facts import model_facts
 from .layout import Layout, find_layout
 from .linear import weight_of
 from .placement import block_devices, dispatched
-from .recorder import Recorder, direct_attention
+from .recorder import Recorder
 
 if TYPE_CHECKING:  # transformers loads on first use (model/__init__.py); its type is for the checker only
     from transformers import PreTrainedModel
@@ -73,10 +75,10 @@ class LanguageModel:
         self.name = name
         self.device = device
         self.dtype = dtype
-        self.layout = find_layout(model, name)
+        self.lock = threading.RLock()  # hold it to run the shared model or hook its modules
+        self.layout = self._find_layout(model)
         self.summary = self.layout.summary
         self.block_devices = block_devices(model, self.layout.blocks)  # where each block's weights live
-        self.lock = threading.RLock()  # hold it to run the shared model or hook its modules
         self._cpu_twin: tuple[PreTrainedModel, Layout] | None = None
         self._queue = CaptureQueue(self.lock, self._capture_requests)
 
@@ -139,8 +141,8 @@ class LanguageModel:
                     raise CaptureError(f"Out of GPU memory for {len(ids):,} tokens: shorten the prompt.") from exc
                 log.warning("GPU out of memory for %d tokens; retrying on the CPU", len(ids))
                 _free_gpu_memory()
-                model, layout = self._cpu_model()
-                try:
+                try:  # the copy's own probe pass (when it is made) runs out of memory like the retry
+                    model, layout = self._cpu_model()
                     return run(model, layout, input_ids, device=_OOM_DEVICE, dtype="float32")
                 except (RuntimeError, MemoryError) as exc:  # the CPU copy ran out too: a message, not a crash
                     raise CaptureError(
@@ -263,13 +265,23 @@ class LanguageModel:
             kv=result.kv,
         )
 
+    def _find_layout(self, model: PreTrainedModel) -> Layout:
+        """The layout of `model` (this one's, or its CPU copy's). Its load-time probe pass runs like
+        every pass, through `_run_model` under the lock: no hooks, no swapped attention, no cache."""
+        def run(layout: Layout, input_ids: torch.Tensor, hooks: Hooks) -> np.ndarray:
+            with self.lock:
+                return _run_model(model, layout, input_ids, hooks=hooks, attention=None, last_only=False, past=None,
+                                  keep_kv=False, objective=None, device=str(input_ids.device),
+                                  dtype=str(next(model.parameters()).dtype).removeprefix("torch.")).logits
+        return find_layout(model, self.name, run)
+
     def _cpu_model(self) -> tuple[PreTrainedModel, Layout]:
         """A float32 CPU copy and its layout, made once, for retrying a pass the GPU had no memory for."""
         if self._cpu_twin is None:
             import copy
 
             twin = copy.deepcopy(self.model).to(device="cpu", dtype=torch.float32)
-            self._cpu_twin = twin, find_layout(twin, self.name)
+            self._cpu_twin = twin, self._find_layout(twin)
         return self._cpu_twin
 
     @cached_property
@@ -304,7 +316,7 @@ def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, 
         if hooks is not None:
             stack.enter_context(hooks(layout))
         if name is not None:
-            stack.enter_context(_attention_implementation(model, name))
+            stack.enter_context(swapped(model, name))
         if input_ids.numel() >= threads.LARGE_PASS_TOKENS:
             stack.enter_context(threads.all_cores())
         start = time.perf_counter()
@@ -423,17 +435,6 @@ def _kv(cache, layout: Layout, n_tokens: int, row: int = 0) -> KV | None:
             array.setflags(write=False)
         kv.append((keys, values))
     return tuple(kv)
-
-
-@contextmanager
-def _attention_implementation(model: PreTrainedModel, name: str) -> Iterator[None]:
-    """Swap the model's attention implementation for one pass and restore the one it had."""
-    previous = model.config._attn_implementation
-    model.set_attn_implementation(name)
-    try:
-        yield
-    finally:
-        model.set_attn_implementation(previous)
 
 
 def _free_gpu_memory() -> None:

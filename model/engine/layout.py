@@ -3,7 +3,7 @@ MLP, the final norm, and the head geometry. No per-family table of module names 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..core.description import ModelSummary
@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # torch only where a model is inspected: ModelSummary stays a
     from torch import nn
     from transformers import PreTrainedModel
 
-    from .probe import LogitMap, Writes
+    from .probe import LogitMap, Run, Writes
 
 _ATTN_HINTS = ("attn", "attention")
 _MLP_HINTS = ("mlp", "feed_forward", "ffn", "moe")
@@ -144,8 +144,9 @@ def find_blocks(model: PreTrainedModel) -> nn.ModuleList:
     return _find_blocks(model, summarize(model, "").n_layers)
 
 
-def find_layout(model: PreTrainedModel, name: str) -> Layout:
-    """Locate every module a capture needs, or explain which part is missing."""
+def find_layout(model: PreTrainedModel, name: str, run: Run) -> Layout:
+    """Locate every module a capture needs, or explain which part is missing; then probe what each
+    block writes and how the logits follow, on one short pass through `run` (the gateway's pass)."""
     summary = summarize(model, name)
     arch = summary.architecture
     blocks = _find_blocks(model, summary.n_layers)
@@ -154,7 +155,8 @@ def find_layout(model: PreTrainedModel, name: str) -> Layout:
     width = summary.n_heads * summary.head_dim
     out_projs = [_out_proj(a, width, summary.d_model, arch) for a in attentions]
     norm = _final_norm(model, blocks)
-    from .probe import probe
+    from .probe import probe, unprobed
 
-    writes, logit_map = probe(model, blocks, attentions, mlps, out_projs, norm, arch)
-    return Layout(blocks, attentions, mlps, out_projs, norm, summary, writes, logit_map)
+    layout = Layout(blocks, attentions, mlps, out_projs, norm, summary, *unprobed(attentions, mlps))
+    writes, logit_map = probe(model, layout, run)
+    return replace(layout, writes=writes, logit_map=logit_map)

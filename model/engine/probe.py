@@ -7,9 +7,12 @@ against the pass; where none fits, the views that need it refuse instead of show
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -17,6 +20,12 @@ from .devices import input_device
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
+
+    from .layout import Layout
+
+# One pass of (1, T) ids with hooks entered on a layout's modules, giving its (T, V) logits: the
+# gateway's pass, handed in by LanguageModel (the probe runs before there is a LanguageModel to call).
+Run = Callable[["Layout", torch.Tensor, Callable[["Layout"], AbstractContextManager]], np.ndarray]
 
 _PROBE_TOKENS = 6
 _TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8}  # relative; half precision gets HALF_TOLERANCE
@@ -69,27 +78,28 @@ class _Tape:
     def __init__(self) -> None:
         self.outputs: dict[int, torch.Tensor] = {}  # a module's first tensor output, once it ran
         self.inputs: dict[int, torch.Tensor] = {}
-        self.watched: set[int] = set()
-        self.handles: list = []
+        self.watched: dict[int, nn.Module] = {}
 
     def watch(self, module: nn.Module) -> None:
-        if id(module) in self.watched:
-            return
-        self.watched.add(id(module))
+        self.watched.setdefault(id(module), module)
 
-        def hook(mod, args, kwargs, output) -> None:
-            x = args[0] if args else kwargs.get("hidden_states")
-            if isinstance(x, torch.Tensor) and id(mod) not in self.inputs:
-                self.inputs[id(mod)] = x.detach().double().cpu().clone()
-            first = _first(output)
-            if isinstance(first, torch.Tensor) and id(mod) not in self.outputs:
-                self.outputs[id(mod)] = first.detach().double().cpu().clone()
+    def _hook(self, mod: nn.Module, args: tuple, kwargs: dict, output) -> None:
+        x = args[0] if args else kwargs.get("hidden_states")
+        if isinstance(x, torch.Tensor) and id(mod) not in self.inputs:
+            self.inputs[id(mod)] = x.detach().double().cpu().clone()
+        first = _first(output)
+        if isinstance(first, torch.Tensor) and id(mod) not in self.outputs:
+            self.outputs[id(mod)] = first.detach().double().cpu().clone()
 
-        self.handles.append(module.register_forward_hook(hook, with_kwargs=True))
-
-    def close(self) -> None:
-        for handle in self.handles:
-            handle.remove()
+    @contextmanager
+    def installed(self, layout: Layout) -> Iterator[None]:
+        """The hooks on the watched modules (the layout's, or inside them) for one pass: removed after."""
+        handles = [module.register_forward_hook(self._hook, with_kwargs=True) for module in self.watched.values()]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
 
 def _last_linear(module: nn.Module) -> nn.Module | None:
@@ -132,11 +142,17 @@ def _logit_maps(config) -> list[LogitMap]:
     return [LogitMap(s, c) for c, s in itertools.product([*caps, None], [*scales, 1.0])]
 
 
-def probe(model: PreTrainedModel, blocks: nn.ModuleList, attentions: list[nn.Module], mlps: list[nn.Module],
-          out_projs: list[nn.Module], final_norm: nn.Module | None, arch: str) -> tuple[Writes, LogitMap]:
-    """Run a few tokens through the model with hooks and read off its residual writes and logit map."""
-    params = next(model.parameters())
-    tol = tolerance(params.dtype)
+def unprobed(attentions: list[nn.Module], mlps: list[nn.Module]) -> tuple[Writes, LogitMap]:
+    """What a layout says before its probe pass: nothing checked (each block's own modules, no scale)."""
+    return Writes(attentions, mlps, 1.0, exact=False, heads_linear=False), LogitMap(problem="Not probed yet.")
+
+
+def probe(model: PreTrainedModel, layout: Layout, run: Run) -> tuple[Writes, LogitMap]:
+    """Run a few tokens through the model (`run`, the gateway's pass) with hooks on the unprobed
+    layout's modules, and read off its residual writes and logit map."""
+    blocks, attentions, mlps, out_projs, final_norm = (layout.blocks, layout.attentions, layout.mlps,
+                                                       layout.out_projs, layout.final_norm)
+    tol = tolerance(next(model.parameters()).dtype)
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     head = model.get_output_embeddings()
     cands = [(_candidates(b, a, o), _candidates(b, m, None)) for b, a, m, o in zip(blocks, attentions, mlps, out_projs)]
@@ -145,14 +161,10 @@ def probe(model: PreTrainedModel, blocks: nn.ModuleList, attentions: list[nn.Mod
         tape.watch(module)
     if final_norm is not None:
         tape.watch(final_norm)
-    vocab = int(head.weight.shape[0])
-    ids = (torch.arange(_PROBE_TOKENS) * 7 + 3) % vocab
-    try:
-        with torch.inference_mode():
-            logits = model(input_ids=ids[None].to(input_device(model)), use_cache=False).logits[0].double().cpu()
-    finally:
-        tape.close()
+    ids = (torch.arange(_PROBE_TOKENS) * 7 + 3) % int(head.weight.shape[0])
+    logits = torch.tensor(run(layout, ids[None].to(input_device(model)), tape.installed), dtype=torch.float64)
     writes = _find_writes(tape, blocks, attentions, out_projs, cands, _scales(config), tol)
+    arch = layout.summary.architecture
     return writes, _find_logit_map(tape, blocks[-1], final_norm, head, logits, config, tol, arch)
 
 

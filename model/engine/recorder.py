@@ -1,28 +1,21 @@
 """Recording one forward pass into a Capture's arrays: hooks on every block that write straight into
-preallocated numpy, and a direct attention function for Llama-family models. Hooks live for exactly
-one pass and are removed even when it raises.
+preallocated numpy, and (where the pass runs attention.DIRECT) the softmax written straight into the
+pattern array. Hooks and routes live for exactly one pass and are removed even when it raises.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, cast
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import AttentionInterface
-from transformers.masking_utils import AttentionMaskInterface, eager_mask
-from transformers.models.llama.modeling_llama import eager_attention_forward, repeat_kv
 
 from ..core.capture import Capture
 from ..core.description import ModelSummary
 from ..core.errors import CaptureError
+from .attention import writing_patterns
 from .layout import Layout
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedModel
 
 
 def _first_tensor(output) -> torch.Tensor:
@@ -70,17 +63,11 @@ class Recorder:
         """Hook every block of `layout` (and let the direct attention write here) for one pass."""
         self.seen_attention = [False] * self.n_layers
         self.stored = 0
-        handles = self.hooks(layout)
-        with _SINKS_LOCK:
-            _SINKS.update({id(a): (self, i) for i, a in enumerate(layout.attentions)})
-        try:
+        with ExitStack() as stack:
+            for handle in self.hooks(layout):
+                stack.callback(handle.remove)
+            stack.enter_context(writing_patterns(layout, self.attention, self.seen_attention))
             yield
-        finally:
-            for handle in handles:
-                handle.remove()
-            with _SINKS_LOCK:
-                for a in layout.attentions:
-                    _SINKS.pop(id(a), None)
 
     def check(self) -> None:
         """A CaptureError unless every slot was written by the pass."""
@@ -146,62 +133,3 @@ class Recorder:
                 tensor = tensor.reshape(self.rows, -1, tensor.shape[-1])
             self._stream(target[self.start:], tensor * scale if scale != 1.0 else tensor)
         return hook
-
-
-# Direct attention: for float32 CPU models whose eager attention is Llama's, a registered attention
-# function writes each softmax straight into the capture's (H, T, T) slice. Same operations in the
-# same order as eager (scores * scaling + mask, float32 softmax), so the numbers are identical, but
-# the pattern is never copied and eager's three extra (H, T, T) temporaries are never allocated.
-DIRECT = "xray_capture"
-_DIRECT_FAMILIES = ("llama", "mistral", "qwen2", "qwen3")  # eager attention identical to Llama's
-_SINKS: dict[int, tuple[Recorder, int]] = {}  # id(attention module) -> (recorder, layer)
-_SINKS_LOCK = threading.Lock()
-
-
-def _direct_attention(module: nn.Module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
-    """Llama eager attention whose softmax lands in the recorder's array; plain eager if not ours."""
-    sink = _SINKS.get(id(module))
-    plain = dropout or kwargs.get("softcap") or kwargs.get("s_aux") is not None
-    if sink is None or plain or (attention_mask is not None and attention_mask.dtype == torch.bool):
-        return eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
-    recorder, layer = sink
-    # A plain int on every Llama-family attention; nn.Module types an unknown attribute Tensor | Module.
-    groups = cast(int, module.num_key_value_groups)
-    key_states = repeat_kv(key, groups)  # (1, H, T, hd)
-    value_states = repeat_kv(value, groups)  # (1, H, T, hd)
-    scores = torch.matmul(query, key_states.transpose(2, 3)).mul_(scaling)  # (1, H, T, T)
-    if attention_mask is not None:
-        scores.add_(attention_mask)  # (1, 1, T, T) additive causal mask, broadcast over heads
-    weights = torch.from_numpy(recorder.attention[layer]).unsqueeze(0)  # (1, H, T, T) view of the capture
-    torch.softmax(scores, dim=-1, out=weights)
-    recorder.seen_attention[layer] = True
-    output = torch.matmul(weights, value_states).transpose(1, 2).contiguous()  # (1, T, H, hd)
-    return output, weights
-
-
-AttentionInterface.register(DIRECT, _direct_attention)
-AttentionMaskInterface.register(DIRECT, eager_mask)
-
-
-def _family(module: nn.Module) -> str:
-    """'llama' for transformers.models.llama.modeling_llama.LlamaAttention."""
-    parts = type(module).__module__.split(".")
-    return parts[2] if len(parts) > 3 and parts[:2] == ["transformers", "models"] else ""
-
-
-def _can_write_directly(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor) -> bool:
-    """Only single-sequence float32 CPU passes of eager Llama-family models; everything else (batches
-    too) keeps the copying hooks."""
-    params = next(model.parameters())
-    return (
-        input_ids.shape[0] == 1 and input_ids.device.type == "cpu" and params.device.type == "cpu"
-        and params.dtype == torch.float32
-        and getattr(model.config, "_attn_implementation", None) == "eager" and not model.training
-        and type(model)._can_set_attn_implementation()
-        and all(_family(a) in _DIRECT_FAMILIES and hasattr(a, "num_key_value_groups") for a in layout.attentions)
-    )
-
-
-def direct_attention(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor) -> str | None:
-    """The attention implementation a capture swaps in: the direct one where it applies, else none."""
-    return DIRECT if _can_write_directly(model, layout, input_ids) else None

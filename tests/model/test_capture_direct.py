@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from model import CaptureError
-from model.engine import recorder as capture_module
+from model.engine import attention
 
 PROMPT = "Every swing of the pendulum received a tiny push, just enough to replace what friction stole."
 
@@ -15,12 +15,12 @@ PROMPT = "Every swing of the pendulum received a tiny push, just enough to repla
 def test_direct_path_is_used_for_llama_only(tiny_lm):
     ids = torch.tensor([tiny_lm.encode(PROMPT)])
     expected = tiny_lm.name == "tiny-llama"
-    assert capture_module._can_write_directly(tiny_lm.model, tiny_lm.layout, ids) is expected
+    assert attention._can_write_directly(tiny_lm.model, tiny_lm.layout, ids) is expected
 
 
 def test_direct_equals_copying_hooks_exactly(tiny_lm, monkeypatch):
     direct = tiny_lm.capture(PROMPT)
-    monkeypatch.setattr(capture_module, "_can_write_directly", lambda *args: False)
+    monkeypatch.setattr(attention, "_can_write_directly", lambda *args: False)
     copied = tiny_lm.capture(PROMPT)
     for name in ("attention", "residual", "attn_out", "mlp_out", "logits"):
         np.testing.assert_array_equal(getattr(direct, name), getattr(copied, name), err_msg=name)
@@ -37,5 +37,5 @@ def test_model_is_back_on_eager_even_when_the_pass_raises(tiny_lm, monkeypatch):
     finally:
         handle.remove()
     assert tiny_lm.model.config._attn_implementation == "eager"
-    assert not capture_module._SINKS
+    assert not attention._PATTERNS
     assert tiny_lm.capture(PROMPT).attention.shape[0] == tiny_lm.summary.n_layers

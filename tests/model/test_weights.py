@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from tiny_models import tiny_model
 
+from model import LanguageModel
 from model.analyses.weights import KINDS, tally_weights
-from model.engine.layout import find_layout
+
+
+def _layout(model, tokenizer, name: str):
+    """The layout a LanguageModel finds for `model` (its probe pass runs through the gateway)."""
+    return LanguageModel(model, tokenizer, name, "cpu", torch.float32).layout
 
 
 def _by_kind(tally) -> dict:
@@ -20,7 +26,7 @@ def _check_total(model, tally) -> None:
 
 def test_llama_like_kinds_shapes_and_total(tokenizer):
     model = tiny_model("llama", len(tokenizer))
-    tally = tally_weights(model, find_layout(model, "tiny-llama"))
+    tally = tally_weights(model, _layout(model, tokenizer, "tiny-llama"))
     _check_total(model, tally)
     kinds, V = _by_kind(tally), len(tokenizer)
     assert kinds["query"].shapes == ((32, 32),) and kinds["query"].tensors == 3
@@ -36,7 +42,7 @@ def test_llama_like_kinds_shapes_and_total(tokenizer):
 
 def test_gpt2_like_fused_qkv_tied_unembedding(tokenizer):
     model = tiny_model("gpt2", len(tokenizer))
-    tally = tally_weights(model, find_layout(model, "tiny-gpt2"))
+    tally = tally_weights(model, _layout(model, tokenizer, "tiny-gpt2"))
     _check_total(model, tally)
     kinds = _by_kind(tally)
     assert kinds["query, key and value (fused)"].shapes[0] == (32, 96)  # Conv1D: (in, 3 x out)
@@ -49,11 +55,9 @@ def test_gpt2_like_fused_qkv_tied_unembedding(tokenizer):
 
 def test_untying_moves_the_unembedding_out_of_the_embedding(tokenizer):
     """A wrong answer to 'tied?': an untied copy must count its own matrix."""
-    import torch
-
     model = tiny_model("gpt2", len(tokenizer))
     model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
-    tally = tally_weights(model, find_layout(model, "tiny-gpt2"))
+    tally = tally_weights(model, _layout(model, tokenizer, "tiny-gpt2"))
     _check_total(model, tally)
     assert not tally.tied and _by_kind(tally)["unembedding"].params == len(tokenizer) * 32
 

@@ -68,7 +68,7 @@ def test_out_of_memory_retries_on_cpu(tiny_lm, monkeypatch):
     monkeypatch.setattr(language_model, "_run_model", flaky)
     cap = lm.capture("The capital of France is")
     assert cap.device == "cpu (GPU out of memory)" and cap.dtype == "float32"
-    assert len(calls) == 2
+    assert len(calls) == 3  # the pass out of memory, the CPU copy's probe pass (through the gateway), the retry
     np.testing.assert_allclose(cap.logits, expected.logits, atol=1e-5)
     np.testing.assert_allclose(cap.attention, expected.attention, atol=1e-6)
 
