@@ -94,7 +94,6 @@ def writing_patterns(layout: Layout, patterns: np.ndarray, seen: list[bool]) -> 
     return _routed(_PATTERNS, {id(a): (patterns, seen, i) for i, a in enumerate(layout.attentions)})
 
 
-
 def _listen(module: nn.Module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
     """LISTEN: the family's eager attention, then the layer's listener, whose answer (if any) is used."""
     output, weights = family_eager(module)(module, query, key, value, attention_mask,
@@ -136,9 +135,10 @@ def _direct(module: nn.Module, query, key, value, attention_mask, scaling, dropo
     return output, weights
 
 
-for _name, _function in ((DIRECT, _direct), (LISTEN, _listen)):
-    AttentionInterface.register(_name, _function)
-    AttentionMaskInterface.register(_name, eager_mask)
+AttentionInterface.register(DIRECT, _direct)
+AttentionInterface.register(LISTEN, _listen)
+AttentionMaskInterface.register(DIRECT, eager_mask)
+AttentionMaskInterface.register(LISTEN, eager_mask)
 
 
 def _family(module: nn.Module) -> str:
