@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .layout import Layout
 
 # One pass of (1, T) ids with hooks entered on a layout's modules, giving its (T, V) logits: the
-# gateway's pass, handed in by LanguageModel (the probe runs before there is a LanguageModel to call).
+# gateway's pass, handed in by LanguageModel (the probe runs before it has a layout to call `forward` with).
 Run = Callable[["Layout", torch.Tensor, Callable[["Layout"], AbstractContextManager]], np.ndarray]
 
 _PROBE_TOKENS = 6
