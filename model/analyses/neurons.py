@@ -4,20 +4,20 @@ output column promotes and suppresses, and switching neurons off to see the pred
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..core.errors import UnsupportedModelError
 from ..engine.language_model import LanguageModel
 from ..engine.layout import Layout
 from ..engine.linear import bias, matrix
+from ..engine.patch_sites import Edit, Site, editing
 from .attribution import Readout, final_norm
-from .mlp import find_parts, mlp_parts
+from .mlp import mlp_parts
 
 Neuron = tuple[int, int]  # (block, neuron)
 
@@ -91,29 +91,22 @@ def normalize_neurons(neurons: Iterable[Neuron], n_layers: int, width: int) -> t
     return tuple(out)
 
 
-def _zero(indices: list[int]):
-    def hook(module: nn.Module, args: tuple) -> tuple:
-        hidden = args[0].clone()  # (B, T, d_mlp): never write into the caller's tensor
+def _zero(indices: list[int]) -> Edit:
+    def edit(hidden: torch.Tensor) -> torch.Tensor:
+        hidden = hidden.clone()  # (B, T, d_mlp): never write into the caller's tensor
         hidden[..., indices] = 0
-        return (hidden, *args[1:])
-    return hook
+        return hidden
+    return edit
 
 
-@contextmanager
-def neurons_off(layout: Layout, neurons: Iterable[Neuron]) -> Iterator[None]:
-    """Within the block, the given neurons read zero at every position. Hold the model's lock."""
+def neurons_off(layout: Layout, neurons: Iterable[Neuron]) -> AbstractContextManager[None]:
+    """Within the block, the given neurons (the "mlp_hidden" sites) read zero at every position.
+    Hold the model's lock."""
     by_layer: dict[int, list[int]] = {}
     for layer, n in neurons:
         by_layer.setdefault(layer, []).append(n)
-    handles = []
-    try:
-        for layer, indices in by_layer.items():
-            down = find_parts(layout.mlps[layer], layout.summary.d_model).down
-            handles.append(down.register_forward_pre_hook(_zero(indices)))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+    edits: dict[Site, Edit] = {("mlp_hidden", layer): _zero(indices) for layer, indices in by_layer.items()}
+    return editing(layout, edits)
 
 
 def ablated_logits(lm: LanguageModel, ids: list[int], neurons: Iterable[Neuron]) -> np.ndarray:

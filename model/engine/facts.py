@@ -7,8 +7,7 @@ math (a probe), not from class names.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,7 @@ if TYPE_CHECKING:  # torch only where a model is inspected: ModelFacts stays a l
     from transformers import PreTrainedModel
 
     from .language_model import LanguageModel
-    from .layout import Layout
+    from .patch_sites import Edit, Site
 
 
 _PROBE_IDS = 4  # tokens of the block-shape probe
@@ -92,40 +91,37 @@ class _SeenEnough(Exception):
     """Ends a probe pass at block 0's MLP input: nothing after it is read."""
 
 
-@contextmanager
-def _block0_probe(layout: Layout, seen: list, shift: bool) -> Iterator[None]:
-    """Record block 0's MLP input for one pass, with noise added to its attention output if `shift`."""
+def _block0_probe(seen: list, shift: bool) -> dict[Site, Edit]:
+    """Record block 0's MLP input for one pass, with noise added to its attention module's own output
+    if `shift`, then end the pass."""
     import torch
 
-    def add_noise(module, args, output):
-        first = output[0] if isinstance(output, tuple) else output
-        noise = torch.randn(first.shape, generator=torch.Generator().manual_seed(1)).to(first.device, first.dtype)
-        return (first + noise, *output[1:]) if isinstance(output, tuple) else first + noise
+    from .patch_sites import reader
 
-    def record(module, args, kwargs):
-        hidden = args[0] if args else next(iter(kwargs.values()))
+    def add_noise(first: torch.Tensor) -> torch.Tensor:
+        return first + torch.randn(first.shape, generator=torch.Generator().manual_seed(1)).to(first.device, first.dtype)
+
+    def record(hidden: torch.Tensor) -> None:
         seen.append(hidden.detach().to("cpu", torch.float32).clone())
         raise _SeenEnough  # the other blocks would cost a whole pass (~0.2 s each on a laptop CPU)
 
-    handles = [layout.mlps[0].register_forward_pre_hook(record, with_kwargs=True)]
+    edits: dict[Site, Edit] = {("mlp_in", 0): reader(record)}
     if shift:
-        handles.append(layout.attentions[0].register_forward_hook(add_noise))
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+        edits[("attention", 0)] = add_noise
+    return edits
 
 
 def _parallel(lm: LanguageModel) -> bool:
     """Parallel when block 0's MLP input does not move when its attention output does."""
     import torch
 
+    from .patch_sites import editing
+
     ids = list(range(min(_PROBE_IDS, lm.summary.vocab_size)))
     seen: list = []
     for shift in (False, True):
         with suppress(_SeenEnough):
-            lm.forward(ids, hooks=partial(_block0_probe, seen=seen, shift=shift), last_only=True)
+            lm.forward(ids, hooks=partial(editing, edits=_block0_probe(seen, shift)), last_only=True)
     plain, shifted = seen
     return bool(torch.allclose(plain, shifted, atol=1e-5, rtol=1e-4))
 
