@@ -11,7 +11,7 @@ from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ..core.description import ModelFacts, Norm, Positions
+from ..core.description import ModelFacts, Positions
 
 if TYPE_CHECKING:  # torch only where a model is inspected: ModelFacts stays a light import for viz/
     from torch import nn
@@ -34,7 +34,7 @@ def model_facts(lm: LanguageModel) -> ModelFacts:
         n_layers=s.n_layers, n_heads=s.n_heads, n_kv_heads=s.n_kv_heads, head_dim=s.head_dim,
         d_model=s.d_model, d_mlp=_mlp_width(mlp, s.d_model), vocab_size=s.vocab_size,
         positions=_positions(model, cfg, lm.layout.blocks),
-        norm=_norm_kind(lm),
+        norm=lm.norm_fit.kind,
         tied_embeddings=_tied(model),
         parallel_blocks=_parallel(lm),
         activation=_activation(cfg, mlp),
@@ -63,23 +63,6 @@ def _positions(model: PreTrainedModel, cfg, blocks: nn.Module) -> Positions:
     if rotary or any(getattr(cfg, k, None) for k in ("rotary_dim", "rope_theta", "rope_parameters", "rope_scaling")):
         return "rotary"
     return "none"
-
-
-def _norm_kind(lm: LanguageModel) -> Norm:
-    """LayerNorm removes the mean, so adding a constant to every component leaves its output unchanged;
-    RMSNorm's output changes. Probed on the final norm, under the model's lock (hooks live there)."""
-    import torch
-
-    norm = lm.layout.final_norm
-    if norm is None:
-        return "none"
-    param = next((p for p in norm.parameters() if p.device.type != "meta"), None)
-    device, dtype = (param.device, param.dtype) if param is not None else ("cpu", lm.dtype)
-    x = torch.randn(1, 2, lm.summary.d_model, generator=torch.Generator().manual_seed(0)).to(device, dtype)
-    with lm.modules():
-        a, b = norm(x), norm(x + 3.0)
-    tol = 1e-4 if dtype == torch.float32 else 3e-2
-    return "layer" if torch.allclose(a.float(), b.float(), atol=tol, rtol=tol) else "rms"
 
 
 def _tied(model: PreTrainedModel) -> bool:

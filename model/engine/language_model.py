@@ -33,6 +33,7 @@ from . import threads
 from .batching import CaptureQueue, Request
 from .devices import compute_device
 from .facts import model_facts
+from .final_norm import NormFit, measure_final_norm
 from .layout import Layout, find_layout
 from .linear import weight_of
 from .placement import block_devices, dispatched
@@ -276,6 +277,11 @@ class LanguageModel:
     def facts(self) -> ModelFacts:
         """What the page texts may say about this model (positions, norm, block shape...), read once."""
         return model_facts(self)
+
+    @cached_property
+    def norm_fit(self) -> NormFit:
+        """The final norm's kind and numbers, measured once: the facts and attribution both read it."""
+        return measure_final_norm(self)
 
     @cached_property
     def embedding_matrix(self) -> np.ndarray:
