@@ -13,7 +13,7 @@ from ..core.capture import Capture
 from ..core.errors import CaptureError, UnsupportedModelError
 from ..engine.language_model import LanguageModel
 from ..engine.linear import bias, is_projection, matrix
-from ..engine.patch_sites import Edit, Site, editing, reader
+from ..engine.patch_sites import Edit, Site, reader
 from ..engine.probe import tolerance
 from .attribution import Readout
 from .head_values import capture_values, pattern_times_values
@@ -57,7 +57,7 @@ def head_outputs(lm: LanguageModel, cap: Capture, position: int) -> np.ndarray:
         return kept
     z = np.full((s.n_layers, s.n_heads * s.head_dim), np.nan, dtype=np.float32)
     edits: dict[Site, Edit] = {("heads", layer): _keep_at(z, layer, position) for layer in range(s.n_layers)}
-    lm.forward(cap.token_ids.tolist(), hooks=lambda layout: editing(layout, edits), last_only=True)
+    lm.forward(cap.token_ids.tolist(), sites=edits, last_only=True)
     if np.isnan(z).any():
         raise CaptureError("The output projections were not all called: heads cannot be separated.")
     return z.reshape(s.n_layers, s.n_heads, s.head_dim)

@@ -5,7 +5,6 @@ output column promotes and suppresses, and switching neurons off to see the pred
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,9 +12,8 @@ import torch
 
 from ..core.errors import UnsupportedModelError
 from ..engine.language_model import LanguageModel
-from ..engine.layout import Layout
 from ..engine.linear import bias, matrix
-from ..engine.patch_sites import Edit, Site, editing
+from ..engine.patch_sites import Edit, Site
 from .attribution import Readout, final_norm
 from .mlp import mlp_parts
 
@@ -99,14 +97,13 @@ def _zero(indices: list[int]) -> Edit:
     return edit
 
 
-def neurons_off(layout: Layout, neurons: Iterable[Neuron]) -> AbstractContextManager[None]:
-    """Within the block, the given neurons (the "mlp_hidden" sites) read zero at every position.
-    Hold the model's lock."""
+def neurons_off(neurons: Iterable[Neuron]) -> dict[Site, Edit]:
+    """The edits of a pass where the given neurons (at their blocks' "mlp_hidden" sites) read zero at
+    every position."""
     by_layer: dict[int, list[int]] = {}
     for layer, n in neurons:
         by_layer.setdefault(layer, []).append(n)
-    edits: dict[Site, Edit] = {("mlp_hidden", layer): _zero(indices) for layer, indices in by_layer.items()}
-    return editing(layout, edits)
+    return {("mlp_hidden", layer): _zero(indices) for layer, indices in by_layer.items()}
 
 
 def ablated_logits(lm: LanguageModel, ids: list[int], neurons: Iterable[Neuron]) -> np.ndarray:
@@ -114,7 +111,7 @@ def ablated_logits(lm: LanguageModel, ids: list[int], neurons: Iterable[Neuron])
     chosen = tuple((int(layer), int(n)) for layer, n in neurons)
     for layer in {layer for layer, _ in chosen}:
         normalize_neurons([c for c in chosen if c[0] == layer], lm.summary.n_layers, mlp_parts(lm, layer).width)
-    return lm.forward(ids, hooks=lambda layout: neurons_off(layout, chosen)).logits
+    return lm.forward(ids, sites=neurons_off(chosen)).logits
 
 
 def neurons_key(neurons: Iterable[Neuron]) -> str:

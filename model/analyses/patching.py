@@ -28,7 +28,7 @@ from ..core.capture import KV
 from ..core.description import ModelSummary
 from ..core.errors import PromptError, XrayError
 from ..core.tokens import readable_tokens
-from ..engine.patch_sites import VIEWS, Edit, PatchSite, Site, View, all_sites, editing, n_layers, width
+from ..engine.patch_sites import VIEWS, Edit, PatchSite, Site, View, all_sites, n_layers, width
 
 if TYPE_CHECKING:  # the type only: language_model does not import this module
     from ..engine.language_model import LanguageModel
@@ -98,7 +98,7 @@ def record(lm: LanguageModel, ids: list[int]) -> Recording:
         return edit
 
     edits: dict[Site, Edit] = {site: keep(site) for site in all_sites(cfg)}
-    result = lm.forward(ids, hooks=lambda layout: editing(layout, edits), last_only=True, keep_kv=True)
+    result = lm.forward(ids, sites=edits, last_only=True, keep_kv=True)
     return Recording(tuple(ids), readable_tokens(lm.tokenizer, ids), sites, result.logits, result.kv)
 
 
@@ -170,8 +170,7 @@ def _forward_diffs(lm: LanguageModel, pair: PatchPair, edits: dict[Site, Edit], 
     on (earlier positions' keys and values come from the corrupted run)."""
     kv = pair.corrupted.kv  # None only where every run starts at 0
     past = tuple((k[:, :start], v[:, :start]) for k, v in kv) if start and kv is not None else None
-    result = lm.forward(list(pair.corrupted.ids[start:]), hooks=lambda layout: editing(layout, edits),
-                        last_only=True, past=past, batch=n)
+    result = lm.forward(list(pair.corrupted.ids[start:]), sites=edits, last_only=True, past=past, batch=n)
     logits = np.atleast_2d(result.logits)  # (n, V)
     return logits[:, a] - logits[:, b]
 
@@ -316,7 +315,7 @@ def attribution(lm: LanguageModel, pair: PatchPair, a: int, b: int) -> dict[View
         return logits[0, -1, a] - logits[0, -1, b]
 
     edits: dict[Site, Edit] = {site: watch(site) for site in all_sites(cfg)}
-    lm.forward(list(pair.corrupted.ids), hooks=lambda layout: editing(layout, edits), objective=metric)
+    lm.forward(list(pair.corrupted.ids), sites=edits, objective=metric)
     seconds = time.perf_counter() - began
     grids = {}
     for view in VIEWS:

@@ -8,7 +8,6 @@ math (a probe), not from class names.
 from __future__ import annotations
 
 from contextlib import suppress
-from functools import partial
 from typing import TYPE_CHECKING
 
 from ..core.description import ModelFacts, Positions
@@ -98,13 +97,11 @@ def _parallel(lm: LanguageModel) -> bool:
     """Parallel when block 0's MLP input does not move when its attention output does."""
     import torch
 
-    from .patch_sites import editing
-
     ids = list(range(min(_PROBE_IDS, lm.summary.vocab_size)))
     seen: list = []
     for shift in (False, True):
         with suppress(_SeenEnough):
-            lm.forward(ids, hooks=partial(editing, edits=_block0_probe(seen, shift)), last_only=True)
+            lm.forward(ids, sites=_block0_probe(seen, shift), last_only=True)
     plain, shifted = seen
     return bool(torch.allclose(plain, shifted, atol=1e-5, rtol=1e-4))
 

@@ -29,7 +29,7 @@ def _read(lm, sites: list[Site], edits: dict[Site, Edit] | None = None) -> dict[
         return reader(lambda t: kept.__setitem__(site, t[0].detach().double().clone()))
 
     chained = {**(edits or {}), **{site: keep(site) for site in sites if site not in (edits or {})}}
-    lm.forward(IDS, hooks=lambda layout: editing(layout, chained))
+    lm.forward(IDS, sites=chained)
     return kept
 
 
@@ -79,7 +79,7 @@ def test_editing_removes_its_hooks_even_on_an_exception(tiny_lm):
         raise ZeroDivisionError("inside an edit, mid-pass")
 
     with pytest.raises(ZeroDivisionError):
-        tiny_lm.forward(IDS, hooks=lambda layout: editing(layout, {("mlp_hidden", 1): fail}))
+        tiny_lm.forward(IDS, sites={("mlp_hidden", 1): fail})
     assert _hooks(tiny_lm) == before
     with torch.inference_mode():
         plain = tiny_lm.model(torch.tensor([IDS])).logits[0].numpy()
@@ -92,6 +92,6 @@ def test_finding_the_neurons_never_passes_through_the_edits(tokenizer):
     lm = LanguageModel(tiny_model("llama", len(tokenizer)), tokenizer, "tiny-fresh", "cpu", torch.float32)
     calls: list[tuple[int, ...]] = []
     edits: dict[Site, Edit] = {(view, 0): reader(lambda t: calls.append(tuple(t.shape))) for view in ("mlp_in", "mlp_hidden")}
-    lm.forward(IDS, hooks=lambda layout: editing(layout, edits))
+    lm.forward(IDS, sites=edits)
     assert calls == [(1, len(IDS), lm.summary.d_model), (1, len(IDS), 64)]
 
