@@ -3,7 +3,8 @@ how it knows positions, its norm, tied embeddings, parallel blocks, MLP width an
 
 The page explanations state these facts; reading them here keeps a GPT-2 or Pythia page from saying
 what only holds for the default model. The norm and the block shape are found from the modules'
-math (a probe), not from class names.
+math (probes), not from class names: the norm's kind from the final norm's fit, measured once and
+kept on the model (LanguageModel.norm_fit), the block shape from a short pass through patch sites.
 """
 from __future__ import annotations
 
@@ -74,8 +75,8 @@ class _SeenEnough(Exception):
 
 
 def _block0_probe(seen: list, shift: bool) -> dict[Site, Edit]:
-    """Record block 0's MLP input for one pass, with noise added to its attention module's own output
-    if `shift`, then end the pass."""
+    """The edits of one probe pass: block 0's MLP input is recorded, then the pass ends; with `shift`,
+    noise is added to block 0's attention module's own output first."""
     import torch
 
     from .patch_sites import reader
