@@ -144,7 +144,7 @@ def head_inputs(lm: LanguageModel, ids: Sequence[int], layers: Iterable[int]) ->
         return edit
 
     edits: dict[Site, Edit] = {("heads", layer): keep(layer) for layer in sorted(set(layers))}
-    lm.forward(list(ids), hooks=lambda layout: editing(layout, edits), last_only=True)
+    lm.forward(list(ids), sites=edits, last_only=True)
     return kept
 
 

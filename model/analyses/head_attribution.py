@@ -4,8 +4,6 @@ W_O[:, slice h] @ z_h; the heads' parts plus the projection's bias are exactly t
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,8 +12,8 @@ import torch
 from ..core.capture import Capture
 from ..core.errors import CaptureError, UnsupportedModelError
 from ..engine.language_model import LanguageModel
-from ..engine.layout import Layout
 from ..engine.linear import bias, is_projection, matrix
+from ..engine.patch_sites import Edit, Site, reader
 from ..engine.probe import tolerance
 from .attribution import Readout
 from .head_values import capture_values, pattern_times_values
@@ -41,20 +39,11 @@ class HeadAttribution:
         return [(int(i // H), int(i % H), float(self.heads.flat[i])) for i in flat]
 
 
-@contextmanager
-def _keep_inputs(layout: Layout, position: int, target: np.ndarray) -> Iterator[None]:
-    """Keep every output projection's input (all heads' outputs side by side) at one position."""
-    def keep(layer: int):
-        def hook(module, args: tuple) -> None:
-            target[layer] = args[0][0, position].detach().to(device="cpu", dtype=torch.float32).numpy()
-        return hook
-
-    handles = [proj.register_forward_pre_hook(keep(layer)) for layer, proj in enumerate(layout.out_projs)]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+def _keep_at(target: np.ndarray, layer: int, position: int) -> Edit:
+    """Read the "heads" site (all heads' outputs side by side) of one block at one position."""
+    def keep(t: torch.Tensor) -> None:
+        target[layer] = t[0, position].detach().to(device="cpu", dtype=torch.float32).numpy()
+    return reader(keep)
 
 
 def head_outputs(lm: LanguageModel, cap: Capture, position: int) -> np.ndarray:
@@ -67,7 +56,8 @@ def head_outputs(lm: LanguageModel, cap: Capture, position: int) -> np.ndarray:
     if kept is not None:
         return kept
     z = np.full((s.n_layers, s.n_heads * s.head_dim), np.nan, dtype=np.float32)
-    lm.forward(cap.token_ids.tolist(), hooks=lambda layout: _keep_inputs(layout, position, z), last_only=True)
+    edits: dict[Site, Edit] = {("heads", layer): _keep_at(z, layer, position) for layer in range(s.n_layers)}
+    lm.forward(cap.token_ids.tolist(), sites=edits, last_only=True)
     if np.isnan(z).any():
         raise CaptureError("The output projections were not all called: heads cannot be separated.")
     return z.reshape(s.n_layers, s.n_heads, s.head_dim)

@@ -4,20 +4,18 @@ output column promotes and suppresses, and switching neurons off to see the pred
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..core.errors import UnsupportedModelError
 from ..engine.language_model import LanguageModel
-from ..engine.layout import Layout
 from ..engine.linear import bias, matrix
+from ..engine.patch_sites import Edit, Site
 from .attribution import Readout, final_norm
-from .mlp import find_parts, mlp_parts
+from .mlp import mlp_parts
 
 Neuron = tuple[int, int]  # (block, neuron)
 
@@ -91,29 +89,21 @@ def normalize_neurons(neurons: Iterable[Neuron], n_layers: int, width: int) -> t
     return tuple(out)
 
 
-def _zero(indices: list[int]):
-    def hook(module: nn.Module, args: tuple) -> tuple:
-        hidden = args[0].clone()  # (B, T, d_mlp): never write into the caller's tensor
+def _zero(indices: list[int]) -> Edit:
+    def edit(hidden: torch.Tensor) -> torch.Tensor:
+        hidden = hidden.clone()  # (B, T, d_mlp): never write into the caller's tensor
         hidden[..., indices] = 0
-        return (hidden, *args[1:])
-    return hook
+        return hidden
+    return edit
 
 
-@contextmanager
-def neurons_off(layout: Layout, neurons: Iterable[Neuron]) -> Iterator[None]:
-    """Within the block, the given neurons read zero at every position. Hold the model's lock."""
+def neurons_off(neurons: Iterable[Neuron]) -> dict[Site, Edit]:
+    """The edits of a pass where the given neurons (at their blocks' "mlp_hidden" sites) read zero at
+    every position."""
     by_layer: dict[int, list[int]] = {}
     for layer, n in neurons:
         by_layer.setdefault(layer, []).append(n)
-    handles = []
-    try:
-        for layer, indices in by_layer.items():
-            down = find_parts(layout.mlps[layer], layout.summary.d_model).down
-            handles.append(down.register_forward_pre_hook(_zero(indices)))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+    return {("mlp_hidden", layer): _zero(indices) for layer, indices in by_layer.items()}
 
 
 def ablated_logits(lm: LanguageModel, ids: list[int], neurons: Iterable[Neuron]) -> np.ndarray:
@@ -121,7 +111,7 @@ def ablated_logits(lm: LanguageModel, ids: list[int], neurons: Iterable[Neuron])
     chosen = tuple((int(layer), int(n)) for layer, n in neurons)
     for layer in {layer for layer, _ in chosen}:
         normalize_neurons([c for c in chosen if c[0] == layer], lm.summary.n_layers, mlp_parts(lm, layer).width)
-    return lm.forward(ids, hooks=lambda layout: neurons_off(layout, chosen)).logits
+    return lm.forward(ids, sites=neurons_off(chosen)).logits
 
 
 def neurons_key(neurons: Iterable[Neuron]) -> str:

@@ -28,7 +28,7 @@ from ..core.capture import KV
 from ..core.description import ModelSummary
 from ..core.errors import PromptError, XrayError
 from ..core.tokens import readable_tokens
-from ..engine.patch_sites import VIEWS, Edit, Site, View, all_sites, editing, n_layers, width
+from ..engine.patch_sites import VIEWS, Edit, PatchSite, Site, View, all_sites, n_layers, width
 
 if TYPE_CHECKING:  # the type only: language_model does not import this module
     from ..engine.language_model import LanguageModel
@@ -91,14 +91,14 @@ def record(lm: LanguageModel, ids: list[int]) -> Recording:
     cfg = lm.summary
     sites = {v: np.zeros((n_layers(cfg, v), len(ids), width(cfg, v)), dtype=np.float32) for v in VIEWS}
 
-    def keep(site: Site) -> Edit:
+    def keep(site: PatchSite) -> Edit:
         def edit(t: torch.Tensor) -> torch.Tensor:
             sites[site[0]][site[1]] = t[0].detach().to(device="cpu", dtype=torch.float32).numpy()
             return t
         return edit
 
-    edits = {site: keep(site) for site in all_sites(cfg)}
-    result = lm.forward(ids, hooks=lambda layout: editing(layout, edits), last_only=True, keep_kv=True)
+    edits: dict[Site, Edit] = {site: keep(site) for site in all_sites(cfg)}
+    result = lm.forward(ids, sites=edits, last_only=True, keep_kv=True)
     return Recording(tuple(ids), readable_tokens(lm.tokenizer, ids), sites, result.logits, result.kv)
 
 
@@ -170,8 +170,7 @@ def _forward_diffs(lm: LanguageModel, pair: PatchPair, edits: dict[Site, Edit], 
     on (earlier positions' keys and values come from the corrupted run)."""
     kv = pair.corrupted.kv  # None only where every run starts at 0
     past = tuple((k[:, :start], v[:, :start]) for k, v in kv) if start and kv is not None else None
-    result = lm.forward(list(pair.corrupted.ids[start:]), hooks=lambda layout: editing(layout, edits),
-                        last_only=True, past=past, batch=n)
+    result = lm.forward(list(pair.corrupted.ids[start:]), sites=edits, last_only=True, past=past, batch=n)
     logits = np.atleast_2d(result.logits)  # (n, V)
     return logits[:, a] - logits[:, b]
 
@@ -182,7 +181,7 @@ def _run_batch(lm: LanguageModel, pair: PatchPair, view: View, cells: list[tuple
     by_layer: dict[int, list[tuple[int, int]]] = {}
     for row, (layer, index) in enumerate(cells):
         by_layer.setdefault(layer, []).append((row, index))
-    edits = {(view, layer): _patch_edit(view, pair.clean.sites[view][layer], rows, start, pair.summary.head_dim)
+    edits: dict[Site, Edit] = {(view, layer): _patch_edit(view, pair.clean.sites[view][layer], rows, start, pair.summary.head_dim)
              for layer, rows in by_layer.items()}
     return _forward_diffs(lm, pair, edits, start, len(cells), a, b)
 
@@ -303,7 +302,7 @@ def attribution(lm: LanguageModel, pair: PatchPair, a: int, b: int) -> dict[View
     cfg = pair.summary
     grads = {v: np.zeros_like(pair.corrupted.sites[v]) for v in VIEWS}
 
-    def watch(site: Site) -> Edit:
+    def watch(site: PatchSite) -> Edit:
         def keep(g: torch.Tensor) -> None:
             grads[site[0]][site[1]] = g[0].detach().to(device="cpu", dtype=torch.float32).numpy()
 
@@ -315,8 +314,8 @@ def attribution(lm: LanguageModel, pair: PatchPair, a: int, b: int) -> dict[View
     def metric(logits: torch.Tensor) -> torch.Tensor:  # (1, T, V) -> scalar
         return logits[0, -1, a] - logits[0, -1, b]
 
-    edits = {site: watch(site) for site in all_sites(cfg)}
-    lm.forward(list(pair.corrupted.ids), hooks=lambda layout: editing(layout, edits), objective=metric)
+    edits: dict[Site, Edit] = {site: watch(site) for site in all_sites(cfg)}
+    lm.forward(list(pair.corrupted.ids), sites=edits, objective=metric)
     seconds = time.perf_counter() - began
     grids = {}
     for view in VIEWS:

@@ -3,23 +3,22 @@ how it knows positions, its norm, tied embeddings, parallel blocks, MLP width an
 
 The page explanations state these facts; reading them here keeps a GPT-2 or Pythia page from saying
 what only holds for the default model. The norm and the block shape are found from the modules'
-math (a probe), not from class names.
+math (probes), not from class names: the norm's kind from the final norm's fit, measured once and
+kept on the model (LanguageModel.norm_fit), the block shape from a short pass through patch sites.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from functools import partial
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from ..core.description import ModelFacts, Norm, Positions
+from ..core.description import ModelFacts, Positions
 
 if TYPE_CHECKING:  # torch only where a model is inspected: ModelFacts stays a light import for viz/
     from torch import nn
     from transformers import PreTrainedModel
 
     from .language_model import LanguageModel
-    from .layout import Layout
+    from .patch_sites import Edit, Site
 
 
 _PROBE_IDS = 4  # tokens of the block-shape probe
@@ -35,7 +34,7 @@ def model_facts(lm: LanguageModel) -> ModelFacts:
         n_layers=s.n_layers, n_heads=s.n_heads, n_kv_heads=s.n_kv_heads, head_dim=s.head_dim,
         d_model=s.d_model, d_mlp=_mlp_width(mlp, s.d_model), vocab_size=s.vocab_size,
         positions=_positions(model, cfg, lm.layout.blocks),
-        norm=_norm_kind(lm),
+        norm=lm.norm_fit.kind,
         tied_embeddings=_tied(model),
         parallel_blocks=_parallel(lm),
         activation=_activation(cfg, mlp),
@@ -66,23 +65,6 @@ def _positions(model: PreTrainedModel, cfg, blocks: nn.Module) -> Positions:
     return "none"
 
 
-def _norm_kind(lm: LanguageModel) -> Norm:
-    """LayerNorm removes the mean, so adding a constant to every component leaves its output unchanged;
-    RMSNorm's output changes. Probed on the final norm, under the model's lock (hooks live there)."""
-    import torch
-
-    norm = lm.layout.final_norm
-    if norm is None:
-        return "none"
-    param = next((p for p in norm.parameters() if p.device.type != "meta"), None)
-    device, dtype = (param.device, param.dtype) if param is not None else ("cpu", lm.dtype)
-    x = torch.randn(1, 2, lm.summary.d_model, generator=torch.Generator().manual_seed(0)).to(device, dtype)
-    with lm.modules():
-        a, b = norm(x), norm(x + 3.0)
-    tol = 1e-4 if dtype == torch.float32 else 3e-2
-    return "layer" if torch.allclose(a.float(), b.float(), atol=tol, rtol=tol) else "rms"
-
-
 def _tied(model: PreTrainedModel) -> bool:
     out = model.get_output_embeddings()
     return out is not None and out.weight is model.get_input_embeddings().weight
@@ -92,29 +74,24 @@ class _SeenEnough(Exception):
     """Ends a probe pass at block 0's MLP input: nothing after it is read."""
 
 
-@contextmanager
-def _block0_probe(layout: Layout, seen: list, shift: bool) -> Iterator[None]:
-    """Record block 0's MLP input for one pass, with noise added to its attention output if `shift`."""
+def _block0_probe(seen: list, shift: bool) -> dict[Site, Edit]:
+    """The edits of one probe pass: block 0's MLP input is recorded, then the pass ends; with `shift`,
+    noise is added to block 0's attention module's own output first."""
     import torch
 
-    def add_noise(module, args, output):
-        first = output[0] if isinstance(output, tuple) else output
-        noise = torch.randn(first.shape, generator=torch.Generator().manual_seed(1)).to(first.device, first.dtype)
-        return (first + noise, *output[1:]) if isinstance(output, tuple) else first + noise
+    from .patch_sites import reader
 
-    def record(module, args, kwargs):
-        hidden = args[0] if args else next(iter(kwargs.values()))
+    def add_noise(first: torch.Tensor) -> torch.Tensor:
+        return first + torch.randn(first.shape, generator=torch.Generator().manual_seed(1)).to(first.device, first.dtype)
+
+    def record(hidden: torch.Tensor) -> None:
         seen.append(hidden.detach().to("cpu", torch.float32).clone())
         raise _SeenEnough  # the other blocks would cost a whole pass (~0.2 s each on a laptop CPU)
 
-    handles = [layout.mlps[0].register_forward_pre_hook(record, with_kwargs=True)]
+    edits: dict[Site, Edit] = {("mlp_in", 0): reader(record)}
     if shift:
-        handles.append(layout.attentions[0].register_forward_hook(add_noise))
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+        edits[("attention", 0)] = add_noise
+    return edits
 
 
 def _parallel(lm: LanguageModel) -> bool:
@@ -125,7 +102,7 @@ def _parallel(lm: LanguageModel) -> bool:
     seen: list = []
     for shift in (False, True):
         with suppress(_SeenEnough):
-            lm.forward(ids, hooks=partial(_block0_probe, seen=seen, shift=shift), last_only=True)
+            lm.forward(ids, sites=_block0_probe(seen, shift), last_only=True)
     plain, shifted = seen
     return bool(torch.allclose(plain, shifted, atol=1e-5, rtol=1e-4))
 

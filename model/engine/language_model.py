@@ -35,8 +35,10 @@ from .attention import direct_attention, swapped
 from .batching import CaptureQueue, Request
 from .devices import compute_device
 from .facts import model_facts
+from .final_norm import NormFit, measure_final_norm
 from .layout import Layout, find_layout
 from .linear import weight_of
+from .patch_sites import Edit, Site, editing
 from .placement import block_devices, dispatched
 from .recorder import Recorder
 
@@ -111,6 +113,7 @@ class LanguageModel:
         ids: Sequence[int] | Sequence[Sequence[int]],
         *,
         hooks: Hooks | None = None,
+        sites: dict[Site, Edit] | None = None,
         attention: str | Attention | None = None,
         last_only: bool = False,
         past: KV | None = None,
@@ -118,18 +121,21 @@ class LanguageModel:
         batch: int = 1,
         objective: Objective | None = None,
     ) -> Forward:
-        """The one way to run the model: `hooks(layout)` is entered around the pass (for the CPU
-        retry too, with the copy's layout); `attention` names an implementation to swap in (or picks
-        one per model); `past` holds the keys and values of positions before `ids` (from an earlier
-        Forward or Capture); `keep_kv` returns them for all positions. Logits come back as float32
+        """The one way to run the model: `sites` names the patch sites the pass reads or writes, each
+        with its edit (model/engine/patch_sites.py), and `hooks(layout)` is entered around the pass after
+        them (both for the CPU retry too, on the copy's modules); `attention` names an implementation
+        to swap in (or picks one per model); `past` holds the keys and values of positions before `ids`
+        (from an earlier Forward or Capture); `keep_kv` returns them for all positions. Logits come back as float32
         numpy. `batch` > 1 runs that many copies of `ids` (and `past`) in one pass, for hooks that
         change each row differently; `ids` given as rows of equal length (different sequences, padded
         by the caller) run as one batch too, with `keep_kv` filling `row_kv`. A batch's logits gain a
         leading batch axis. `objective` (logits
         (B, T, V) tensor -> scalar) runs the pass with autograd and differentiates the scalar back to
-        the input embeddings: tensor hooks the `hooks` put on activations receive their gradients
+        the input embeddings: tensor hooks the edits put on activations receive their gradients
         (parameters' .grad are never touched). Failures are CaptureErrors."""
         input_ids = _input_ids(ids, batch)
+        if sites:
+            hooks = _both(functools.partial(editing, edits=sites), *([hooks] if hooks else []))
         run = functools.partial(_run_model, hooks=hooks, attention=attention, last_only=last_only, past=past,
                                 keep_kv=keep_kv, objective=objective)
         with self.lock:
@@ -288,6 +294,11 @@ class LanguageModel:
     def facts(self) -> ModelFacts:
         """What the page texts may say about this model (positions, norm, block shape...), read once."""
         return model_facts(self)
+
+    @cached_property
+    def norm_fit(self) -> NormFit:
+        """The final norm's kind and numbers, measured once: the facts and attribution both read it."""
+        return measure_final_norm(self)
 
     @cached_property
     def embedding_matrix(self) -> np.ndarray:

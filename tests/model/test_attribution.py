@@ -40,6 +40,12 @@ def test_final_norm_numbers_reproduce_the_module(tiny_lm):
     assert np.allclose(norm.apply(x), expected, atol=1e-5)
 
 
+def test_the_final_norm_is_measured_once_and_kept(tiny_lm):
+    """The facts' norm kind and attribution's numbers come from one measurement, kept on the model."""
+    assert final_norm(tiny_lm) is final_norm(tiny_lm)
+    assert tiny_lm.facts.norm == final_norm(tiny_lm).kind == tiny_lm.norm_fit.kind
+
+
 def test_shares_sum_to_the_logit_default(default_lm):
     cap = default_lm.capture("The capital of France is")
     last = cap.n_tokens - 1

@@ -11,10 +11,11 @@ import torch
 from torch import nn
 
 from model.analyses.attribution import direct_logit_attribution, readout
-from model.analyses.mlp import find_parts, mlp_steps, record_mlp
+from model.analyses.mlp import mlp_steps, record_mlp
 from model.analyses.neurons import ablated_logits, neuron_effects, neuron_vocab
 from model.core.errors import UnsupportedModelError
 from model.engine.linear import matrix
+from model.engine.mlp_parts import find_parts
 
 PROMPT = "The capital of France is Paris and the capital of Italy is"
 
