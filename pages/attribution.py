@@ -68,7 +68,7 @@ def _heads(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast) -> None:
     """The attention bars split by head, and the strongest heads with a button to open each one."""
     st.subheader("Split by head")
     with st.spinner("Splitting each block's attention output by head…"):
-        z = kit.derived("head_outputs", f"{kit.current_key()}\x1f{pos}", lambda: head_outputs(lm, cap, pos))
+        z = kit.derived("head_outputs", kit.cache_key(kit.current_key(lm), pos), lambda: head_outputs(lm, cap, pos))
     heads = head_attribution(lm, z, pos, readout(lm, cap, pos, choice.a, choice.b))
     plotly_chart(head_heatmap(heads, choice.metric), key="attr_heads")
     st.caption("Each block's attention output is the sum of its heads' writes (the output projection reads the heads "

@@ -104,7 +104,7 @@ def _graph(lm, cap):
         graph = flow_graph(lm, cap, heard)
         slot.empty()
         return graph
-    return kit.derived("flow", kit.current_key(), compute)
+    return kit.derived("flow", kit.current_key(lm), compute)
 
 
 def _reading(lm, cap, graph: FlowGraph, position: int, choice: Contrast) -> EdgeReading | None:

@@ -134,7 +134,7 @@ lm = kit.current_model()
 cap = kit.current_capture()
 if lm is None or cap is None:
     st.stop()
-key = kit.current_key()
+key = kit.current_key(lm)
 chosen = _form(_mode())
 if chosen is not None:
     n_steps, settings = chosen

@@ -19,7 +19,7 @@ MAX_COLUMNS = 64  # positions per lens: each costs (blocks+1) x vocabulary logit
 
 def _lens(lm: LanguageModel, cap: Capture, start: int, end: int) -> LogitLens:
     """One lens per (model, prompt, limit, window): small arrays, but seconds of unembedding to compute."""
-    return kit.derived("lens", f"{kit.current_key()}\x1f{start}:{end}",
+    return kit.derived("lens", kit.cache_key(kit.current_key(lm), start, end),
                        lambda: logit_lens(lm, cap, positions=np.arange(start, end)))
 
 

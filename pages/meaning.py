@@ -93,7 +93,7 @@ def _load_arithmetic_example() -> None:
 def _arithmetic(lm: LanguageModel, expr: str, expected: str) -> emb.Arithmetic:
     """The expression's nearest tokens over the whole embedding table (0.1 s of cosines): computed
     once per model and expression, not on every rerun of the page."""
-    return kit.derived("arithmetic", "\x1f".join((session.model_name(), expr, expected)),
+    return kit.derived("arithmetic", kit.cache_key(kit.model_key(lm), expr, expected),
                        lambda: emb.vector_arithmetic(lm.tokenizer, lm.embedding_matrix, expr, expected, k=12))
 
 

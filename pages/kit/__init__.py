@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from model import Capture
+from model.core import keys
 from pages.kit import (
     captures,
     common,  # noqa: F401  (importing it leaves Streamlit's legacy pages/ mode)
@@ -30,6 +31,8 @@ from viz.token_strip import token_strip_html
 current_model = models.current_model
 current_capture = captures.current_capture
 current_key = captures.current_key  # the plain-string key of the sidebar's prompt, model and limit
+cache_key = keys.cache_key  # the one way to join a key's parts (model/core/keys.py)
+model_key = keys.model_key  # the one way a key names a model: name, device, dtype
 capture_text = captures.capture_text
 capture_ids = captures.capture_ids
 prompt = session.prompt
