@@ -186,11 +186,9 @@ def _download(label: str, text: str, kind: str, prompt: str, key: str) -> None:
                        on_click="ignore")
 
 
-st.title("Ablation: switch heads off")
-lm = kit.current_model()
+lm, cap = kit.page("Ablation: switch heads off")
 if lm is not None:
     kit.explain("What switching a head off means", explanation(lm.facts))
-cap = kit.current_capture()
 if lm is None or cap is None:
     st.stop()
 pos = kit.select_position(cap, "Predict the token after")

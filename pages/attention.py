@@ -141,8 +141,7 @@ def _table(cap: Capture, stats: dict[str, np.ndarray], induction: np.ndarray) ->
 
 
 def main() -> None:
-    st.title("Attention")
-    cap, lm = kit.current_capture(), kit.current_model()
+    lm, cap = kit.page("Attention")
     if cap is None or lm is None:
         return
     kit.explain("What am I looking at?", explanation(lm.facts))

@@ -86,9 +86,7 @@ def _heads(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast) -> None:
             _open_head(layer, head)
 
 
-st.title("Attribution: which blocks push the prediction")
-cap = kit.current_capture()
-lm = kit.current_model()
+lm, cap = kit.page("Attribution: which blocks push the prediction")
 if cap is not None and lm is not None:
     kit.token_strip(cap, highlight=kit.position_of(cap))
     cols = st.columns([1, 2])

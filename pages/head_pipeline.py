@@ -77,9 +77,7 @@ def explanation(facts: ModelFacts) -> str:
     )
 
 
-st.title("Attention step by step")
-cap = kit.current_capture()
-lm = kit.current_model()
+lm, cap = kit.page("Attention step by step")
 if cap is not None and lm is not None:
     kit.token_strip(cap, highlight=kit.position_of(cap))
     layer, head = _controls(cap)

@@ -121,11 +121,10 @@ def _link(step: int) -> None:
 
 
 heading, top = st.columns([3, 2], vertical_alignment="bottom")  # top: the stepper, filled last
-heading.title("Lesson: inside a transformer")
+lm, cap = kit.page("Lesson: inside a transformer", where=heading)
 _read_url()
 current = int(kit.bind(STEP, range(1, len(STEPS) + 1), 1))  # type: ignore[arg-type]
 _link(current)
-lm, cap = kit.current_model(), kit.current_capture()
 if lm is not None and cap is not None:
     _arrive(current, lm, cap)
     _step(current, lm, cap)

@@ -88,9 +88,7 @@ def explanation(facts: ModelFacts) -> str:
     )
 
 
-st.title("Logit lens: the guess after every block")
-cap = kit.current_capture()
-lm = kit.current_model()
+lm, cap = kit.page("Logit lens: the guess after every block")
 if cap is not None and lm is not None:
     strip = st.container()  # drawn once the window is known: it highlights the position followed below
     start, end = _window(cap)

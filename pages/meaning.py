@@ -143,8 +143,7 @@ def _verdict(lm: LanguageModel, arith: emb.Arithmetic) -> None:
                 f"{arith.expected_rank:,} of {total:,} (cosine {arith.expected_cosine:.3f}).")
 
 
-st.title("Meaning: context and directions")
-lm = kit.current_model()
+lm, _ = kit.page("Meaning: context and directions", capture=False)  # its own example sentences
 if lm is not None:
     kit.set_defaults(KEPT)
     _context_view(lm)

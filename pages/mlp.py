@@ -136,9 +136,8 @@ def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: in
                                    names=("every neuron on", "chosen neurons off")), key="mlp_abl_bars")
 
 
-st.title("MLP: the other half of every block")
+lm, _ = kit.page("MLP: the other half of every block", capture=False)  # captured below, with the recording
 kit.explain("What an MLP does, and what a neuron is", EXPLANATION)
-lm = kit.current_model()
 recording = _recording(lm)
 cap = kit.current_capture(also=recording.hooks if recording is not None else None)
 if lm is None or cap is None:

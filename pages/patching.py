@@ -272,9 +272,8 @@ def _pair(lm, clean: str, corrupted: str):
     return pair, pair_key
 
 
-st.title("Activation patching")
+lm, _ = kit.page("Activation patching", capture=False)  # its own two prompts, not the sidebar's
 kit.explain("What patching measures", EXPLANATION)
-lm = kit.current_model()
 if lm is None:
     st.stop()
 clean, corrupted = _prompts()

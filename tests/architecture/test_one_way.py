@@ -27,3 +27,14 @@ def test_keys_are_joined_only_by_the_helper():
     found = [str(p.relative_to(ROOT)) for p in _sources("model", "pages", "viz", "app.py")
              if p != keys and ("\\x1f" in p.read_text() or "\x1f" in p.read_text())]
     assert not found, f"join cache keys with model.core.keys.cache_key: {found}"
+
+
+def test_every_page_starts_with_kit_page():
+    """Each page's title, model and capture come from kit.page: no page draws its own title or asks for
+    the model on its own."""
+    pages = sorted(p for p in (ROOT / "pages").glob("*.py") if p.name != "__init__.py")
+    assert len(pages) == 14
+    for path in pages:
+        text = path.read_text()
+        assert text.count("kit.page(") == 1, path.name
+        assert not re.search(r"\.title\(|kit\.current_model\(", text), path.name
