@@ -2,8 +2,6 @@
 the chosen page runs. Nothing heavy (torch, transformers) is imported before the page has painted."""
 from __future__ import annotations
 
-import os
-
 from model.engine.threads import configure
 
 # Before anything imports torch (the first paint comes first, the model after it): the browser, the
@@ -47,17 +45,6 @@ PAGES = {
         st.Page("pages/patching.py", title="Patching", icon=":material/swap_horiz:", url_path="patching"),
     ],
 }
-
-
-def _secrets_to_env() -> None:
-    """Operator settings may live in .streamlit/secrets.toml; environment variables win."""
-    try:
-        items = dict(st.secrets)
-    except Exception:  # no secrets file: nothing to copy
-        return
-    for key, value in items.items():
-        if key.startswith("XRAY_"):
-            os.environ.setdefault(key, str(value))
 
 
 def _draw_navigation() -> None:
@@ -122,7 +109,6 @@ def _collector_paused(fresh: bool) -> Iterator[None]:
         gc.enable()
 
 
-_secrets_to_env()  # before pages.server reads the settings
 st.set_page_config(page_title="Transformer X-ray", page_icon=":material/biotech:", layout="wide")
 page = st.navigation(PAGES, position="hidden")
 st.html(_PAGE_STYLE)
@@ -151,6 +137,6 @@ for notice in notices:
 links.clear_page_params()
 try:
     page.run()
-    sidebar.render_footer()
+    sidebar.render_footer(lm)
 finally:  # also when a page stops or fails: the link keeps the prompt typed just before
     links.write_url()

@@ -112,13 +112,13 @@ def _values(lm, cap, ablation: Ablation, layers: set[int]) -> Values:
     if ablation.how == "zero":
         return {}
     recorded = Ablation(ablation.how, None, ablation.source)
-    key = "\x1f".join([kit.current_key(), recorded.key(), ",".join(map(str, sorted(layers)))])
+    key = kit.cache_key(kit.current_key(lm), recorded.key(), ",".join(map(str, sorted(layers))))
     return kit.derived("ablation_values", key, lambda: replacement_values(lm, cap.token_ids.tolist(), recorded, layers))
 
 
 def _ablated(lm, cap, heads, ablation: Ablation):
     """(T, V) logits with the heads ablated, computed once per model, prompt, set of heads and ablation."""
-    key = kit.current_key() + "\x1f" + heads_key(heads) + ("\x1f" + ablation.key() if ablation.key() else "")
+    key = kit.cache_key(kit.current_key(lm), heads_key(heads), *([ablation.key()] if ablation.key() else []))
     with st.spinner("Running the model with those heads off…"):
         return kit.derived("ablation", key, lambda: ablated_logits(
             lm, cap.token_ids.tolist(), heads, ablation, _values(lm, cap, ablation, {layer for layer, _ in heads})))
@@ -132,8 +132,8 @@ def _scan(lm, cap, pos: int, choice: Contrast, ablation: Ablation) -> None:
     layer = cols[0].selectbox("Block to scan", list(range(cap.summary.n_layers)), key="abl_scan_layer",
                               persist_state="session")
     if cols[0].button("Scan this block", key="abl_scan"):
-        st.session_state["abl_scan_done"] = (kit.current_key(), layer)
-    if st.session_state.get("abl_scan_done") != (kit.current_key(), layer):
+        st.session_state["abl_scan_done"] = (kit.current_key(lm), layer)
+    if st.session_state.get("abl_scan_done") != (kit.current_key(lm), layer):
         cols[1].caption(f"Runs the model {cap.summary.n_heads} times, once per head of the block, and shows how far "
                         f"each switch-off moves the prediction (KL divergence) and how it moves {choice.metric}.")
         return
@@ -186,11 +186,9 @@ def _download(label: str, text: str, kind: str, prompt: str, key: str) -> None:
                        on_click="ignore")
 
 
-st.title("Ablation: switch heads off")
-lm = kit.current_model()
+lm, cap = kit.page("Ablation: switch heads off")
 if lm is not None:
     kit.explain("What switching a head off means", explanation(lm.facts))
-cap = kit.current_capture()
 if lm is None or cap is None:
     st.stop()
 pos = kit.select_position(cap, "Predict the token after")

@@ -46,12 +46,12 @@ THRESHOLD = 0.5  # a badge needs a head-type score at least this high
 def _induction(lm: LanguageModel) -> np.ndarray:
     """(L, H) induction scores: per model, not per prompt, so cached by model name."""
     with st.spinner("Measuring induction heads on a repeated random sequence (once per model)…"):
-        return kit.derived("induction", lm.name, lambda: induction_scores(lm))
+        return kit.derived("induction", kit.model_key(lm), lambda: induction_scores(lm))
 
 
-def _stats(cap: Capture) -> dict[str, np.ndarray]:
+def _stats(lm: LanguageModel, cap: Capture) -> dict[str, np.ndarray]:
     """Per-head numbers for the sidebar's capture."""
-    return kit.derived("head_stats", kit.current_key(), lambda: head_stats(cap))
+    return kit.derived("head_stats", kit.current_key(lm), lambda: head_stats(cap))
 
 
 def _select(layer: int, head: int) -> None:
@@ -79,9 +79,9 @@ def _selectors(cap: Capture) -> tuple[int, int]:
     return kit.select_layer(cap, where=left), kit.select_head(cap, where=right)
 
 
-def _overview(cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, int]) -> None:
+def _overview(lm: LanguageModel, cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, int]) -> None:
     st.subheader("Every head at a glance")
-    image = kit.derived("head_grid_png", kit.current_key(), lambda: head_grid.thumbnail_uri(cap.attention))
+    image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(cap.attention))
     fig = head_grid.grid_figure(cap.attention, scores, selected, cap.summary.group_size, THRESHOLD, labels=KIND_LABELS,
                                 image_uri=image)
     plotly_chart(fig, key="head_grid", on_click=_on_grid_pick, config={"displayModeBar": False})
@@ -141,18 +141,17 @@ def _table(cap: Capture, stats: dict[str, np.ndarray], induction: np.ndarray) ->
 
 
 def main() -> None:
-    st.title("Attention")
-    cap, lm = kit.current_capture(), kit.current_model()
+    lm, cap = kit.page("Attention")
     if cap is None or lm is None:
         return
     kit.explain("What am I looking at?", explanation(lm.facts))
     st.session_state["_n_heads"] = cap.summary.n_heads
     induction = _induction(lm)
-    stats = _stats(cap)
+    stats = _stats(lm, cap)
     scores = {k.removeprefix("score_"): v for k, v in stats.items() if k.startswith("score_")}
     scores["induction"] = induction
     layer, head = _selectors(cap)
-    _overview(cap, scores, (layer, head))
+    _overview(lm, cap, scores, (layer, head))
     st.subheader(f"Block {layer} · head {head}")
     tabs = st.tabs(VIEWS, key="attention_view", on_change="rerun")  # only the open tab is built and sent
     views = (lambda: _one_head(cap, layer, head), lambda: _from_one_token(cap, layer, head),

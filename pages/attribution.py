@@ -68,7 +68,7 @@ def _heads(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast) -> None:
     """The attention bars split by head, and the strongest heads with a button to open each one."""
     st.subheader("Split by head")
     with st.spinner("Splitting each block's attention output by head…"):
-        z = kit.derived("head_outputs", f"{kit.current_key()}\x1f{pos}", lambda: head_outputs(lm, cap, pos))
+        z = kit.derived("head_outputs", kit.cache_key(kit.current_key(lm), pos), lambda: head_outputs(lm, cap, pos))
     heads = head_attribution(lm, z, pos, readout(lm, cap, pos, choice.a, choice.b))
     plotly_chart(head_heatmap(heads, choice.metric), key="attr_heads")
     st.caption("Each block's attention output is the sum of its heads' writes (the output projection reads the heads "
@@ -86,9 +86,7 @@ def _heads(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast) -> None:
             _open_head(layer, head)
 
 
-st.title("Attribution: which blocks push the prediction")
-cap = kit.current_capture()
-lm = kit.current_model()
+lm, cap = kit.page("Attribution: which blocks push the prediction")
 if cap is not None and lm is not None:
     kit.token_strip(cap, highlight=kit.position_of(cap))
     cols = st.columns([1, 2])

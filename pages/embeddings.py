@@ -157,9 +157,7 @@ def explanation(facts: ModelFacts) -> str:
     )
 
 
-st.title("Embeddings: where the vectors sit")
-cap = kit.current_capture()
-lm = kit.current_model()
+lm, cap = kit.page("Embeddings: where the vectors sit")
 if cap is not None and lm is not None:
     kit.token_strip(cap, highlight=kit.position_of(cap))
     kit.set_defaults(KEPT)

@@ -104,7 +104,7 @@ def _graph(lm, cap):
         graph = flow_graph(lm, cap, heard)
         slot.empty()
         return graph
-    return kit.derived("flow", kit.current_key(), compute)
+    return kit.derived("flow", kit.current_key(lm), compute)
 
 
 def _reading(lm, cap, graph: FlowGraph, position: int, choice: Contrast) -> EdgeReading | None:
@@ -149,10 +149,9 @@ def _paths(graph, position: int, threshold: float):
     return paths
 
 
-st.title("Information flow: what fed this prediction")
+lm, cap = kit.page("Information flow: what fed this prediction")
 _open_picked_head()
 kit.explain("How the graph is built", EXPLANATION)
-cap, lm = kit.current_capture(), kit.current_model()
 if cap is not None and lm is not None:
     cols = st.columns([2, 2, 2, 1])
     position = kit.select_position(cap, "Prediction at position", where=cols[0])

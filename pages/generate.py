@@ -128,13 +128,11 @@ def _show(lm, run: Run) -> None:
     _show_step(lm, run, run.steps[idx])
 
 
-st.title("Generate: one token at a time")
+lm, cap = kit.page("Generate: one token at a time")
 kit.explain("What generation does", EXPLANATION)
-lm = kit.current_model()
-cap = kit.current_capture()
 if lm is None or cap is None:
     st.stop()
-key = kit.current_key()
+key = kit.current_key(lm)
 chosen = _form(_mode())
 if chosen is not None:
     n_steps, settings = chosen

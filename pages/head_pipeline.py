@@ -17,7 +17,7 @@ MAX_SHOWN = 64  # positions per heatmap; longer prompts pick a window
 
 def _pipeline(lm: LanguageModel, cap: Capture, layer: int) -> HeadPipeline:
     """One recording per (model, prompt, limit, block): it holds every head of that block."""
-    return kit.derived("pipeline", f"{kit.current_key()}\x1f{layer}", lambda: head_pipeline(lm, cap.token_ids, layer))
+    return kit.derived("pipeline", kit.cache_key(kit.current_key(lm), layer), lambda: head_pipeline(lm, cap.token_ids, layer))
 
 
 def _controls(cap: Capture) -> tuple[int, int]:
@@ -77,9 +77,7 @@ def explanation(facts: ModelFacts) -> str:
     )
 
 
-st.title("Attention step by step")
-cap = kit.current_capture()
-lm = kit.current_model()
+lm, cap = kit.page("Attention step by step")
 if cap is not None and lm is not None:
     kit.token_strip(cap, highlight=kit.position_of(cap))
     layer, head = _controls(cap)

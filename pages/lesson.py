@@ -24,7 +24,7 @@ DRAW: tuple[Callable[[LanguageModel, Capture], Check | None], ...] = (  # one pe
     lesson_attention.heads,
     lesson_output.mlp, lesson_output.logits, lesson_output.temperature, lesson_output.sampling,
 )
-PRESETS: dict[int, Callable[[Capture], dict[str, int]]] = {  # step -> shared values set when the learner arrives
+PRESETS: dict[int, Callable[[LanguageModel, Capture], dict[str, int]]] = {  # step -> shared values set when the learner arrives
     6: lesson_attention.sink_head,
 }
 HEAD_STEPS = range(4, 9)  # steps drawn on the shared block and head: each keeps the learner's own
@@ -75,7 +75,7 @@ def _stepper(where) -> None:
                   "your progress are in the link: copy it to come back or to send it.")
 
 
-def _arrive(step: int, cap: Capture) -> None:
+def _arrive(step: int, lm: LanguageModel, cap: Capture) -> None:
     """Arriving from another step: the step we left keeps its block and head, and this step gets
     back its own (or, on a first arrival, its preset view), so Previous and Next never overwrite an answer."""
     seen = st.session_state.get(_SEEN)
@@ -88,7 +88,7 @@ def _arrive(step: int, cap: Capture) -> None:
     if step in views:
         st.session_state["layer"], st.session_state["head"] = views[step]
     elif step in PRESETS:
-        st.session_state.update(PRESETS[step](cap))
+        st.session_state.update(PRESETS[step](lm, cap))
 
 
 def _step(step: int, lm: LanguageModel, cap: Capture) -> None:
@@ -121,13 +121,12 @@ def _link(step: int) -> None:
 
 
 heading, top = st.columns([3, 2], vertical_alignment="bottom")  # top: the stepper, filled last
-heading.title("Lesson: inside a transformer")
+lm, cap = kit.page("Lesson: inside a transformer", where=heading)
 _read_url()
 current = int(kit.bind(STEP, range(1, len(STEPS) + 1), 1))  # type: ignore[arg-type]
 _link(current)
-lm, cap = kit.current_model(), kit.current_capture()
 if lm is not None and cap is not None:
-    _arrive(current, cap)
+    _arrive(current, lm, cap)
     _step(current, lm, cap)
 _stepper(top)
 st.caption("The prompt is the sidebar's: change it and every step follows.")

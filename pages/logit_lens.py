@@ -19,7 +19,7 @@ MAX_COLUMNS = 64  # positions per lens: each costs (blocks+1) x vocabulary logit
 
 def _lens(lm: LanguageModel, cap: Capture, start: int, end: int) -> LogitLens:
     """One lens per (model, prompt, limit, window): small arrays, but seconds of unembedding to compute."""
-    return kit.derived("lens", f"{kit.current_key()}\x1f{start}:{end}",
+    return kit.derived("lens", kit.cache_key(kit.current_key(lm), start, end),
                        lambda: logit_lens(lm, cap, positions=np.arange(start, end)))
 
 
@@ -88,9 +88,7 @@ def explanation(facts: ModelFacts) -> str:
     )
 
 
-st.title("Logit lens: the guess after every block")
-cap = kit.current_capture()
-lm = kit.current_model()
+lm, cap = kit.page("Logit lens: the guess after every block")
 if cap is not None and lm is not None:
     strip = st.container()  # drawn once the window is known: it highlights the position followed below
     start, end = _window(cap)

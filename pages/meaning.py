@@ -93,7 +93,7 @@ def _load_arithmetic_example() -> None:
 def _arithmetic(lm: LanguageModel, expr: str, expected: str) -> emb.Arithmetic:
     """The expression's nearest tokens over the whole embedding table (0.1 s of cosines): computed
     once per model and expression, not on every rerun of the page."""
-    return kit.derived("arithmetic", "\x1f".join((session.model_name(), expr, expected)),
+    return kit.derived("arithmetic", kit.cache_key(kit.model_key(lm), expr, expected),
                        lambda: emb.vector_arithmetic(lm.tokenizer, lm.embedding_matrix, expr, expected, k=12))
 
 
@@ -143,8 +143,7 @@ def _verdict(lm: LanguageModel, arith: emb.Arithmetic) -> None:
                 f"{arith.expected_rank:,} of {total:,} (cosine {arith.expected_cosine:.3f}).")
 
 
-st.title("Meaning: context and directions")
-lm = kit.current_model()
+lm, _ = kit.page("Meaning: context and directions", capture=False)  # its own example sentences
 if lm is not None:
     kit.set_defaults(KEPT)
     _context_view(lm)

@@ -55,9 +55,9 @@ def _activations(lm: LanguageModel, cap: Capture, recording: MlpRecording | None
     """Every block's MLP input and hidden neurons for this prompt, cached per prompt: kept during the
     capture's pass when it ran just now, else one more pass."""
     if recording is not None and recording.recorded:
-        return kit.derived("mlp", kit.current_key(), lambda: recording.result(cap.n_tokens))
+        return kit.derived("mlp", kit.current_key(lm), lambda: recording.result(cap.n_tokens))
     with st.spinner("Running the model once more to keep every MLP's neurons…"):
-        return kit.derived("mlp", kit.current_key(),
+        return kit.derived("mlp", kit.current_key(lm),
                            lambda: record_mlp(lm, cap.token_ids.tolist(), range(cap.summary.n_layers)))
 
 
@@ -124,7 +124,7 @@ def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: in
         return
     neurons = [(layer, n) for n in chosen]
     with st.spinner("Running the model with those neurons off…"):
-        after = kit.derived("mlp_ablation", kit.current_key() + "\x1f" + neurons_key(neurons),
+        after = kit.derived("mlp_ablation", kit.cache_key(kit.current_key(lm), neurons_key(neurons)),
                             lambda: ablated_logits(lm, cap.token_ids.tolist(), neurons))
     before_row, after_row = cap.logits[pos], after[pos]  # (V,), (V,)
     cols = st.columns(2)
@@ -136,9 +136,8 @@ def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: in
                                    names=("every neuron on", "chosen neurons off")), key="mlp_abl_bars")
 
 
-st.title("MLP: the other half of every block")
+lm, _ = kit.page("MLP: the other half of every block", capture=False)  # captured below, with the recording
 kit.explain("What an MLP does, and what a neuron is", EXPLANATION)
-lm = kit.current_model()
 recording = _recording(lm)
 cap = kit.current_capture(also=recording.hooks if recording is not None else None)
 if lm is None or cap is None:

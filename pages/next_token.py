@@ -94,11 +94,9 @@ def live_bars(lm, cap, pos: int) -> None:
     _continue_buttons(lm, cap, row, t, k, p, is_last=pos == cap.n_tokens - 1)
 
 
-st.title("Next token: what comes after")
-lm = kit.current_model()
+lm, cap = kit.page("Next token: what comes after")
 if lm is not None:
     kit.explain("How the next token is chosen", explanation(lm.facts))
-cap = kit.current_capture()
 if lm is None or cap is None:
     st.stop()
 position = kit.select_position(cap, "Predict the token after")

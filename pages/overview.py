@@ -9,15 +9,13 @@ from pages import kit
 from pages.kit import weights_panel
 from viz import model_text
 
-st.title("Inside a transformer, one prompt at a time")
+lm, cap = kit.page("Inside a transformer, one prompt at a time")
 st.caption(
     "Type a prompt in the sidebar. The model reads it once; every page shows a different part of "
     "that single pass."
 )
-cap = kit.current_capture()
-if cap is not None:
+if lm is not None and cap is not None:
     cfg = cap.summary
-    lm = kit.current_model()
     st.subheader(f"1 · Your prompt as {cap.n_tokens} tokens")
     kit.token_strip(cap)
     st.subheader("2 · What happens to them")
@@ -32,8 +30,8 @@ if cap is not None:
     rows = [{"next token": readable_tokens(tokenizer, [i])[0], "probability": float(p[i])} for i in top_tokens(p, 5)]
     st.dataframe(rows, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
-    with st.expander(f"4 · Weights at a glance: {weights_panel.weights(kit.current_model()).total:,} numbers learned"):
-        weights_panel.show(kit.current_model(), "overview_weights")
+    with st.expander(f"4 · Weights at a glance: {weights_panel.weights(lm).total:,} numbers learned"):
+        weights_panel.show(lm, "overview_weights")
     st.page_link("pages/lesson.py", label="Take the guided lesson (12 steps, with tasks) →")
     st.page_link("pages/embeddings.py", label="Next: the vectors the tokens become (Embeddings) →")
 kit.explain(

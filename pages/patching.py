@@ -188,7 +188,7 @@ def _one_block(lm, pair, a: int, b: int, estimates: dict, key: str) -> _Grid:
     return _Grid(f"head_positions_L{layer}", draw.head_positions_title(layer), draw.head_labels(lm.summary.n_heads),
                  draw.position_labels(clean, corrupted), draw.plain_position_labels(clean, corrupted),
                  ("head", "position"), head_positions_estimate(pair, heads, layer),
-                 int(needed_head_positions(pair, layer).sum()), f"{key}\x1f{layer}",
+                 int(needed_head_positions(pair, layer).sum()), kit.cache_key(key, layer),
                  lambda progress: exact_head_positions(lm, pair, a, b, layer, progress=progress))
 
 
@@ -233,8 +233,8 @@ def _views(lm, pair, a: int, b: int, pair_key: str, prompt: str) -> None:
     """One view's estimate at once, its exact grid on request, and their tables (prompt: for file names)."""
     label = st.radio("What to patch", list(VIEWS), key="patch_view", horizontal=True, persist_state="session")
     view = VIEWS[label]
-    estimates = kit.derived("patching_attribution", f"{pair_key}\x1f{a}\x1f{b}", lambda: attribution(lm, pair, a, b))
-    key = f"{pair_key}\x1f{a}\x1f{b}\x1f{view}"
+    estimates = kit.derived("patching_attribution", kit.cache_key(pair_key, a, b), lambda: attribution(lm, pair, a, b))
+    key = kit.cache_key(pair_key, a, b, view)
     grid = (_one_block(lm, pair, a, b, estimates, key) if view == "head_positions"
             else _whole_model(lm, pair, a, b, view, estimates, key))
     requested = st.session_state.setdefault("patch_exact_keys", set())
@@ -262,7 +262,7 @@ def _views(lm, pair, a: int, b: int, pair_key: str, prompt: str) -> None:
 
 def _pair(lm, clean: str, corrupted: str):
     """Both prompts recorded once per model; shows both token rows aligned (also when they do not fit)."""
-    pair_key = f"{lm.name}\x1f{lm.device}\x1f{lm.dtype_name}\x1f{clean}\x1f{corrupted}"
+    pair_key = kit.cache_key(kit.model_key(lm), clean, corrupted)
     try:
         pair = kit.derived("patching_pair", pair_key, lambda: record_pair(lm, clean, corrupted, MAX_TOKENS))
     except XrayError:
@@ -272,9 +272,8 @@ def _pair(lm, clean: str, corrupted: str):
     return pair, pair_key
 
 
-st.title("Activation patching")
+lm, _ = kit.page("Activation patching", capture=False)  # its own two prompts, not the sidebar's
 kit.explain("What patching measures", EXPLANATION)
-lm = kit.current_model()
 if lm is None:
     st.stop()
 clean, corrupted = _prompts()

@@ -8,6 +8,7 @@ import torch
 from tiny_models import tiny_model
 
 from model import LanguageModel, load_model
+from model.core.settings import settings
 from model.engine.default_model import ensure_converted
 
 TESTS = Path(__file__).resolve().parent
@@ -23,6 +24,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
         if floor in ("e2e", "pages") or "default_lm" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """Settings are read once per process: each test reads its own XRAY_* variables (set them before the
+    code under test first asks; after that, `settings.cache_clear()` reads them again)."""
+    settings.cache_clear()
+    yield
+    settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

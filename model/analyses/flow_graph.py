@@ -80,12 +80,6 @@ class FlowGraph:
         shares summed, as a pruning weighs it), kept by a pruning or not."""
         return np.stack([self.into_mid(layer, [position])[0][0].sum(-1) for layer in range(self.n_layers)])
 
-    def dense(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every attention edge, (L, T, T, H), and every residual edge into a mid state, (L, T)."""
-        every = np.arange(self.n_tokens)
-        pairs = [self.into_mid(layer, every) for layer in range(self.n_layers)]
-        return np.stack([h for h, _ in pairs]), np.stack([r for _, r in pairs])
-
 
 @dataclass(frozen=True)
 class Edge:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..core.keys import cache_key
 from ..core.tokens import readable_tokens
 from .sampling import probabilities, sample_token, top_tokens
 
@@ -115,6 +116,7 @@ def continuation_text(lm: LanguageModel, ids: list[int], new_ids: list[int]) -> 
     return lm.tokenizer.decode(list(new_ids), clean_up_tokenization_spaces=False)
 
 
-def ids_key(model_name: str, ids: list[int] | tuple[int, ...]) -> str:
-    """A plain-string capture-cache key for a token sequence (distinct from prompt keys)."""
-    return f"{model_name}\x1fids\x1f" + ",".join(str(int(t)) for t in ids)
+def ids_key(model: str, ids: list[int] | tuple[int, ...]) -> str:
+    """A plain-string capture-cache key for a token sequence (distinct from prompt keys); `model` names
+    the model as core.keys.model_key does."""
+    return cache_key(model, "ids", ",".join(str(int(t)) for t in ids))

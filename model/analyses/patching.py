@@ -26,7 +26,7 @@ import torch
 
 from ..core.capture import KV
 from ..core.description import ModelSummary
-from ..core.errors import PromptError, XrayError
+from ..core.errors import PromptError
 from ..core.tokens import readable_tokens
 from ..engine.patch_sites import VIEWS, Edit, PatchSite, Site, View, all_sites, n_layers, width
 
@@ -38,10 +38,6 @@ TOKENS_PER_PASS = 512  # batch rows x computed positions in one forward (measure
 Progress = Callable[[int, int], None]  # (patched runs done, patched runs in all)
 GridView = Literal["residual", "attn_out", "mlp_out", "heads", "head_positions"]
 Cell = tuple[int, int]  # (row, column) of a grid: (layer, position or head), or (head, position)
-
-
-class PatchingCancelled(XrayError):
-    """The user stopped an exact patching run before it finished."""
 
 
 @dataclass(frozen=True)
@@ -187,10 +183,10 @@ def _run_batch(lm: LanguageModel, pair: PatchPair, view: View, cells: list[tuple
 
 
 def _sweep(pair: PatchPair, a: int, b: int, starts: dict[Cell, int], run: Callable[[list[Cell], int], np.ndarray],
-           values: np.ndarray, progress: Progress | None, cancel: Callable[[], bool] | None,
-           tokens_per_pass: int) -> None:
+           values: np.ndarray, progress: Progress | None, tokens_per_pass: int) -> None:
     """Fill `values` with the normalised metric of every cell's patched run, batched by start:
-    run(cells, start) gives their logit differences; `cancel()` True stops between batches."""
+    run(cells, start) gives their logit differences. The page's Cancel needs no hook here: its click
+    reruns the script, which stops this one at its next progress call."""
     zero, unit = _baseline(pair, a, b)
     groups: dict[int, list[Cell]] = {}
     for cell, start in starts.items():
@@ -199,8 +195,6 @@ def _sweep(pair: PatchPair, a: int, b: int, starts: dict[Cell, int], run: Callab
     for start, group in sorted(groups.items()):
         size = max(1, tokens_per_pass // (pair.n_tokens - start))
         for i in range(0, len(group), size):
-            if cancel is not None and cancel():
-                raise PatchingCancelled(f"Stopped after {done} of {total} patched runs.")
             chunk = group[i:i + size]
             for cell, diff in zip(chunk, run(chunk, start)):
                 values[cell] = (diff - zero) / unit
@@ -210,15 +204,14 @@ def _sweep(pair: PatchPair, a: int, b: int, starts: dict[Cell, int], run: Callab
 
 
 def exact(lm: LanguageModel, pair: PatchPair, a: int, b: int, view: View, *, progress: Progress | None = None,
-          cancel: Callable[[], bool] | None = None, tokens_per_pass: int = TOKENS_PER_PASS) -> PatchGrid:
-    """Exact patching of every cell of a view, batched; `cancel()` returning True stops it between
-    batches (PatchingCancelled). tokens_per_pass=1 runs one patch per forward."""
+          tokens_per_pass: int = TOKENS_PER_PASS) -> PatchGrid:
+    """Exact patching of every cell of a view, batched. tokens_per_pass=1 runs one patch per forward."""
     began = time.perf_counter()
     _baseline(pair, a, b)
     cells = needed(pair, view)
     values = np.zeros(cells.shape, dtype=np.float64)
     _sweep(pair, a, b, _starts(pair, view, cells), lambda chunk, start: _run_batch(lm, pair, view, chunk, start, a, b),
-           values, progress, cancel, tokens_per_pass)
+           values, progress, tokens_per_pass)
     return PatchGrid(view, "exact", values, cells, time.perf_counter() - began)
 
 
@@ -262,10 +255,9 @@ def _run_head_positions(lm: LanguageModel, pair: PatchPair, layer: int, cells: l
 
 
 def exact_head_positions(lm: LanguageModel, pair: PatchPair, a: int, b: int, layer: int, *,
-                         progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
-                         tokens_per_pass: int = TOKENS_PER_PASS) -> PatchGrid:
+                         progress: Progress | None = None, tokens_per_pass: int = TOKENS_PER_PASS) -> PatchGrid:
     """Exact patching of one block's heads, one position at a time: cell (h, p) puts the clean
-    output of head h at position p alone into the corrupted run. Batched and cancellable like exact."""
+    output of head h at position p alone into the corrupted run. Batched like exact."""
     began = time.perf_counter()
     _baseline(pair, a, b)
     cells = needed_head_positions(pair, layer)
@@ -276,7 +268,7 @@ def exact_head_positions(lm: LanguageModel, pair: PatchPair, a: int, b: int, lay
     def run(chunk: list[Cell], start: int) -> np.ndarray:
         return _run_head_positions(lm, pair, layer, [(h, (p,)) for h, p in chunk], start, a, b)
 
-    _sweep(pair, a, b, starts, run, values, progress, cancel, tokens_per_pass)
+    _sweep(pair, a, b, starts, run, values, progress, tokens_per_pass)
     return PatchGrid("head_positions", "exact", values, cells, time.perf_counter() - began, layer)
 
 

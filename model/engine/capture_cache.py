@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..core.capture import Capture
-from ..core.settings import load_settings
+from ..core.settings import settings
 from .lru import BoundedLRU
 
 if TYPE_CHECKING:  # the type only: the cache itself needs no torch
@@ -19,7 +19,7 @@ class CaptureCache(BoundedLRU[Capture]):
     """Least-recently-used captures within a byte budget (XRAY_CACHE_MB by default)."""
 
     def __init__(self, budget_bytes: int | None = None) -> None:
-        super().__init__(budget_bytes or load_settings().cache_mb * 2**20)
+        super().__init__(budget_bytes or settings().cache_mb * 2**20)
 
     def get_or_extend(self, key: str, lm: LanguageModel, *, prompt: str | None = None,
                       ids: Sequence[int] | None = None, max_tokens: int | None = None,

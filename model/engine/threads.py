@@ -14,7 +14,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-THREADS_ENV = "XRAY_TORCH_THREADS"  # operator override of the intra-op thread count
+from ..core.settings import settings
+
 LARGE_PASS_TOKENS = 128  # a pass over at least this many tokens (all rows) runs on every core
 
 _operator: dict[str, bool | None] = {"chose": None}  # whether an operator set the thread count (then all_cores() keeps it)
@@ -65,7 +66,7 @@ def configure(threads: int | None = None) -> int:
 
     Before torch is imported this sets the OpenMP/MKL environment (an operator's own OMP_* or
     XRAY_TORCH_THREADS values win); after, it can only set torch's intra-op count."""
-    asked = threads or _env_int(THREADS_ENV) or _env_int("OMP_NUM_THREADS")
+    asked = threads or settings().torch_threads or _env_int("OMP_NUM_THREADS")
     if _operator["chose"] is None:  # the first call decides (later ones see our own OMP_NUM_THREADS)
         _operator["chose"] = asked is not None
     chosen = asked or default_threads()

@@ -8,10 +8,12 @@ block, "after block l" is the stream that leaves it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import streamlit as st
 
-from model import Capture
+from model import Capture, LanguageModel
+from model.core import keys
 from pages.kit import (
     captures,
     common,  # noqa: F401  (importing it leaves Streamlit's legacy pages/ mode)
@@ -30,6 +32,8 @@ from viz.token_strip import token_strip_html
 current_model = models.current_model
 current_capture = captures.current_capture
 current_key = captures.current_key  # the plain-string key of the sidebar's prompt, model and limit
+cache_key = keys.cache_key  # the one way to join a key's parts (model/core/keys.py)
+model_key = keys.model_key  # the one way a key names a model: name, device, dtype
 capture_text = captures.capture_text
 capture_ids = captures.capture_ids
 prompt = session.prompt
@@ -40,6 +44,22 @@ switch_page = shared_keys.switch_page  # keeps the sidebar's prompt and model ac
 bind = pickers.bind  # a picker's value re-bound before it is drawn (sliders, multiselects)
 picker = pickers.picker  # a selectbox or radio whose labels are never read back
 contrast_token = contrast.contrast_token  # token A and optional rival B: figures show logit(A) − logit(B)
+
+
+class Page(NamedTuple):
+    """What a page starts with: the sidebar's model and its prompt's capture, each None when it could not
+    be had (a message says why)."""
+
+    lm: LanguageModel | None
+    cap: Capture | None
+
+
+def page(title: str, *, capture: bool = True, where=st) -> Page:
+    """How every page starts: its title (in `where`, e.g. a column), then the sidebar's model and, unless
+    capture=False (a page that needs no capture, or makes its own with recording hooks), its prompt's capture."""
+    where.title(title)
+    lm = current_model()
+    return Page(lm, current_capture() if capture and lm is not None else None)
 
 
 def position_label(cap: Capture, pos: int) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import streamlit as st
 
 from model.core.description import ModelSummary
-from model.core.settings import DEFAULT_MODEL
-from pages.kit import contrast, models, server, session, shared_keys
+from model.core.settings import DEFAULT_MODEL, settings
+from pages.kit import contrast, models, session, shared_keys
 from pages.kit.shared_keys import TEMPERATURE_RANGE
 
 MAX_URL_PROMPT = 4000  # characters; longer prompts are left out of links
@@ -33,7 +33,7 @@ def _parse(kind: type, raw: str):
 
 
 def _read_model(raw: str, notices: list[str]) -> None:
-    allowed = server.settings().allowed_models
+    allowed = settings().allowed_models
     if raw == DEFAULT_MODEL:
         return
     if allowed and raw not in allowed:

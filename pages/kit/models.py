@@ -5,18 +5,18 @@ from __future__ import annotations
 import streamlit as st
 
 from model import LanguageModel, XrayError, load_model
-from model.core.settings import DEFAULT_MODEL, load_settings
+from model.core.settings import DEFAULT_MODEL, settings
 from model.engine import default_model
-from pages.kit import server, session
+from pages.kit import session
 
 OTHER_MODEL = "Other (hub id or local folder)…"  # the sidebar's choice for a typed hub id or folder
 
 
-@st.cache_resource(show_spinner=False, max_entries=load_settings().max_models)
+@st.cache_resource(show_spinner=False, max_entries=settings().max_models)
 def _load(name: str) -> LanguageModel:
     """Load a model once per process; at most XRAY_MAX_MODELS stay loaded (spread over devices when the
     operator set XRAY_DEVICE_MAP)."""
-    cfg = server.settings()
+    cfg = settings()
     return load_model(None if name == DEFAULT_MODEL else name, trust_remote_code=cfg.trust_remote_code,
                       device_map=cfg.device_map, max_memory=cfg.max_memory, offload_folder=cfg.offload_dir)
 

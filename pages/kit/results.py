@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 import numpy as np
 import streamlit as st
 
+from model.core.keys import cache_key
+from model.core.settings import settings
 from model.engine.lru import BoundedLRU
-from pages.kit import server
 
 T = TypeVar("T")
 
@@ -35,9 +36,9 @@ def nbytes(value: Any) -> int:
 def result_cache() -> BoundedLRU:
     """The one derived-result cache of the process, bounded by XRAY_RESULTS_MB (every result together;
     one ablated pass at 512 tokens is ~100 MB); a result larger than the budget is not kept."""
-    return BoundedLRU(server.settings().results_mb * 2**20, size=nbytes)
+    return BoundedLRU(settings().results_mb * 2**20, size=nbytes)
 
 
 def derived(kind: str, key: str, compute: Callable[[], T]) -> T:
     """A result of `kind` ("lens", "ablation"...) for a plain-string key, computed once per process."""
-    return result_cache().get_or_compute(f"{kind}\x1f{key}", compute)
+    return result_cache().get_or_compute(cache_key(kind, key), compute)

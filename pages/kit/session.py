@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model.core.settings import DEFAULT_MODEL
-from pages.kit import server
+from model.core.settings import DEFAULT_MODEL, settings
 
 EXAMPLES = {
     "A fact to recall": "The capital of France is",
@@ -34,7 +33,7 @@ def model_name() -> str:
 
 def token_limit() -> int:
     """The sidebar's token limit (at most the operator's)."""
-    return int(st.session_state.get("token_limit", server.settings().token_limit))
+    return int(st.session_state.get("token_limit", settings().token_limit))
 
 
 def prompt() -> str:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from model import LanguageModel
 from model.analyses.export import capture_npz
-from model.core.settings import DEFAULT_MODEL
-from pages.kit import captures, links, models, server, session
+from model.core.settings import DEFAULT_MODEL, settings
+from pages.kit import captures, links, models, session
 from viz import model_text
 from viz.export import file_name
 
@@ -13,7 +14,7 @@ DEFAULT_LABEL = "SmolLM2-135M-Instruct (embedded)"
 
 
 def _model_options() -> list[str]:
-    cfg = server.settings()
+    cfg = settings()
     if cfg.allowed_models:
         return [DEFAULT_LABEL if m == DEFAULT_MODEL else m for m in cfg.allowed_models]
     return [DEFAULT_LABEL, models.OTHER_MODEL]
@@ -56,15 +57,16 @@ def render() -> None:
             "Examples", list(session.EXAMPLES), index=None, key="example", on_change=_load_example,
             placeholder="Load an example prompt…",
         )
-        limit = server.settings().token_limit
+        limit = settings().token_limit
         st.session_state.setdefault("token_limit", limit)
         st.number_input("Token limit", min_value=1, max_value=limit, step=16, key="token_limit",
                         help=f"Longer prompts are refused, never cut. The operator's ceiling is {limit}.")
 
 
-def render_footer() -> None:
-    """After the page ran: the facts of the pass it used, the capture download, and what a link shares."""
-    cap = captures.last_capture()
+def render_footer(lm: LanguageModel | None) -> None:
+    """After the page ran: the facts of the pass it used on lm (the shell's model, None when it could not
+    load), the capture download, and what a link shares."""
+    cap = captures.last_capture(lm) if lm is not None else None
     if cap is None:
         st.sidebar.caption(links.share_note(session.prompt()))
         return
@@ -72,9 +74,7 @@ def render_footer() -> None:
         st.caption(
             f"Ran on **{cap.device}** · {cap.dtype} · {cap.n_tokens} tokens · {cap.seconds * 1000:.0f} ms"
         )
-        lm = models.current_model()
-        if lm is not None:
-            st.caption(model_text.placement(lm.block_devices))
+        st.caption(model_text.placement(lm.block_devices))
         st.download_button(
             "Download capture (.npz)", data=lambda: capture_npz(cap), file_name=file_name(cap.prompt, "capture", "npz"),
             mime="application/octet-stream", on_click="ignore", key="download_capture",

@@ -16,7 +16,7 @@ ASKED: dict[str, tuple[str, ...]] = {"lesson_weights": ("embedding",)}
 
 def weights(lm: LanguageModel) -> WeightTally:
     """The model's parameters by kind, counted once per model."""
-    return kit.derived("weights", lm.name, lambda: model_weights(lm))
+    return kit.derived("weights", kit.model_key(lm), lambda: model_weights(lm))
 
 
 def show(lm: LanguageModel, key: str, hidden: tuple[str, ...] | None = None) -> WeightTally:

@@ -35,7 +35,7 @@ def _pipeline(lm: LanguageModel, cap: Capture, layer: int) -> HeadPipeline | Non
     """One block's queries, keys and values, cached under the step-by-step page's key."""
     try:
         with st.spinner("Recording this block's queries, keys and values…"):
-            return kit.derived("pipeline", f"{kit.current_key()}\x1f{layer}",
+            return kit.derived("pipeline", kit.cache_key(kit.current_key(lm), layer),
                                lambda: head_pipeline(lm, cap.token_ids, layer))
     except XrayError as exc:
         st.info(str(exc))
@@ -128,13 +128,13 @@ def _on_grid_pick(points: list[dict]) -> None:
 
 def heads(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     with st.spinner("Measuring induction heads on a repeated random sequence (once per model)…"):
-        induction = kit.derived("induction", lm.name, lambda: induction_scores(lm))
-    stats = kit.derived("head_stats", kit.current_key(), lambda: head_stats(cap))
+        induction = kit.derived("induction", kit.model_key(lm), lambda: induction_scores(lm))
+    stats = kit.derived("head_stats", kit.current_key(lm), lambda: head_stats(cap))
     scores_by_kind = {k.removeprefix("score_"): v for k, v in stats.items() if k.startswith("score_")}
     scores_by_kind["induction"] = induction
     st.session_state["_n_heads"] = cap.summary.n_heads
     layer, head = _head(cap)
-    image = kit.derived("head_grid_png", kit.current_key(), lambda: head_grid.thumbnail_uri(cap.attention))
+    image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(cap.attention))
     fig = head_grid.grid_figure(cap.attention, scores_by_kind, (layer, head), cap.summary.group_size, 0.5,
                                 labels=KIND_LABELS, image_uri=image)
     plotly_chart(fig, key="lesson_head_grid", on_click=_on_grid_pick, config={"displayModeBar": False})
@@ -143,9 +143,9 @@ def heads(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     return checks.induction_head(float(induction[layer, head]))
 
 
-def sink_head(cap: Capture) -> dict[str, int]:
+def sink_head(lm: LanguageModel, cap: Capture) -> dict[str, int]:
     """Preset for the softmax step: the head that parks the most weight on the first token (a clear
     pattern that is not the previous-token habit the task asks for)."""
-    share = kit.derived("head_stats", kit.current_key(), lambda: head_stats(cap))["to_first"]  # (L, H)
+    share = kit.derived("head_stats", kit.current_key(lm), lambda: head_stats(cap))["to_first"]  # (L, H)
     layer, head = np.unravel_index(int(np.argmax(share)), share.shape)
     return {"layer": int(layer), "head": int(head)}

@@ -82,7 +82,7 @@ def temperature(lm: LanguageModel, cap: Capture) -> checks.Check | None:
 
 def _generation(lm: LanguageModel, cap: Capture, t: float, seed: int) -> None:
     """A short sampled continuation at this temperature and seed, kept for this prompt and settings."""
-    key = f"{kit.current_key()}\x1f{t}\x1f{seed}"
+    key = kit.cache_key(kit.current_key(lm), t, seed)
     if st.button(f"Write {GENERATED} tokens with this seed", key="lesson_generate"):
         try:
             with st.spinner("Writing, one token at a time…"):

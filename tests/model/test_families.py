@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from flow_edges import dense
 from tiny_families import FAMILIES, PROMPT, build
 
 from model import LanguageModel, UnsupportedModelError, load_model
@@ -236,7 +237,7 @@ def test_flow_graph_splits_every_state_exactly_or_refuses(family_lm, family_run)
         assert _family(family_lm) in NO_FLOW, str(exc)
         return
     assert _family(family_lm) not in NO_FLOW
-    attention, residual = graph.dense()
+    attention, residual = dense(graph)
     np.testing.assert_allclose(attention.sum((2, 3)) + residual, 1, atol=1e-5)
     np.testing.assert_allclose(graph.mlp + graph.mlp_residual, 1, atol=1e-5)
 

@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from flow_edges import dense
 
 from model import UnsupportedModelError
 from model.analyses.attribution import direct_logit_attribution, readout
@@ -67,7 +68,7 @@ def test_shares_follow_the_l1_definition(flow):
 
 def test_shares_into_every_node_add_up_to_one(flow):
     _, cap, graph = flow
-    attention, attn_residual = graph.dense()
+    attention, attn_residual = dense(graph)
     into_mid = attention.sum((2, 3)) + attn_residual  # (L, T)
     assert np.allclose(into_mid, 1, atol=1e-5)
     assert np.allclose(graph.mlp + graph.mlp_residual, 1, atol=1e-5)
@@ -115,7 +116,7 @@ def test_the_graph_reads_the_captures_values_with_no_second_pass_and_records_the
         assert passes == [1]
     finally:
         handle.remove()
-    for ours, theirs in zip(graph.dense(), recorded.dense()):
+    for ours, theirs in zip(dense(graph), dense(recorded)):
         np.testing.assert_allclose(ours, theirs, atol=1e-6)
     np.testing.assert_allclose(graph.mlp, recorded.mlp, atol=1e-6)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from flow_edges import dense
 
 from model import load_model
 from model.analyses.sampling import probabilities
@@ -57,7 +58,7 @@ def test_gpu_flow_graph_matches_cpu(default_lm):
     gpu = load_model(device="cuda", dtype="bfloat16")
     prompt = "When Mary and John went to the store, John gave a drink to"
     graph, ref = flow_graph(gpu, gpu.capture(prompt)), flow_graph(default_lm, default_lm.capture(prompt))
-    (attention, attn_residual), (_, ref_residual) = graph.dense(), ref.dense()
+    (attention, attn_residual), (_, ref_residual) = dense(graph), dense(ref)
     np.testing.assert_allclose(attention.sum((2, 3)) + attn_residual, 1, atol=1e-4)
     np.testing.assert_allclose(attn_residual, ref_residual, atol=0.05)
     np.testing.assert_allclose(graph.mlp, ref.mlp, atol=0.05)

@@ -10,8 +10,9 @@ import shutil
 import pytest
 
 from model import load_model
+from model.core.settings import settings
 from model.engine import default_model
-from model.engine.default_model import CACHE_ENV, _write_marker, cache_problem
+from model.engine.default_model import _write_marker, cache_problem
 
 
 @pytest.fixture
@@ -63,7 +64,8 @@ def tmp_cache(tmp_path, monkeypatch):
     """XRAY_MODEL_DIR on a temporary folder; the real converted folder is only read."""
     real = default_model.converted_dir()
     assert default_model.is_converted(), "the suite needs the embedded model converted once"
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("XRAY_MODEL_DIR", str(tmp_path / "cache"))
+    settings.cache_clear()  # read once per process: read this test's folder
     assert default_model.converted_dir() != real
     return real
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from apptest_session import open_app_page
 from tiny_models import tiny_model
 
-from model.core.settings import parse_max_memory
+from model.core.settings import parse_max_memory, settings
 from viz.model_text import placement
 
 
@@ -22,7 +22,7 @@ def test_placement_sentence():
 
 
 def test_sidebar_says_where_blocks_live(tmp_path, tokenizer, monkeypatch):
-    from pages.kit import models, server
+    from pages.kit import models
 
     folder = tmp_path / "spread-llama"
     tiny_model("llama", len(tokenizer)).save_pretrained(folder)
@@ -31,7 +31,7 @@ def test_sidebar_says_where_blocks_live(tmp_path, tokenizer, monkeypatch):
     monkeypatch.setenv("XRAY_DEVICE_MAP", "auto")
     monkeypatch.setenv("XRAY_MAX_MEMORY", f"cpu={2 * matrix + 50_000}")
     monkeypatch.setenv("XRAY_OFFLOAD_DIR", str(tmp_path / "offload"))
-    server.settings.clear()  # read once per process: read this test's settings
+    settings.cache_clear()  # read once per process: read this test's settings
     try:
         at = open_app_page(state={"model_choice": models.OTHER_MODEL, "model_custom": str(folder)})
         assert not at.exception
@@ -39,4 +39,4 @@ def test_sidebar_says_where_blocks_live(tmp_path, tokenizer, monkeypatch):
         assert "Blocks 0 on cpu, 1–2 on disk" in captions, captions
         assert any(c.startswith("Ran on **cpu**") for c in captions)
     finally:
-        server.settings.clear()
+        settings.cache_clear()

@@ -83,9 +83,9 @@ def test_bad_model_shows_error_and_keeps_previous(case, tmp_path, tokenizer, mon
 
 
 def test_model_cache_keeps_at_most_max_models(tmp_path, tokenizer):
-    from model.core.settings import load_settings
+    from model.core.settings import settings
 
-    limit = load_settings().max_models
+    limit = settings().max_models
     folders = [str(_tiny_folder(tmp_path / f"m{i}", tokenizer, "gpt2", seed=i)) for i in range(limit + 2)]
     for folder in folders:
         at = ask_for_model(folder)

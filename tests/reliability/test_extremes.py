@@ -106,12 +106,12 @@ def test_link_prompt_with_script_stays_text():
 @pytest.fixture
 def operator_env(monkeypatch):
     """Set XRAY_* variables for one test; the process-wide settings cache is cleared around it."""
-    from pages.kit import server
+    from model.core.settings import settings
 
-    server.settings.clear()
+    settings.cache_clear()
     yield monkeypatch
     monkeypatch.undo()
-    server.settings.clear()
+    settings.cache_clear()
 
 
 @pytest.mark.slow  # the real app and model through AppTest
@@ -142,6 +142,6 @@ def test_remote_code_cannot_be_turned_on_from_the_page(operator_env, tmp_path):
     labels = " ".join(str(getattr(w, "label", "")) for w in at.sidebar)
     assert "remote" not in labels.lower()  # no widget offers it
     assert "trust_remote_code" in " ".join(e.value for e in at.sidebar.error)
-    from pages.kit import server
+    from model.core.settings import settings
 
-    assert server.settings().trust_remote_code is False
+    assert settings().trust_remote_code is False
