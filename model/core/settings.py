@@ -87,9 +87,6 @@ def _positive(text: str) -> int | None:
     return value if value > 0 else None
 
 
-# The old name, still called by model/engine/language_model.py (owned elsewhere): the same cached object.
-load_settings = settings
-
 
 def parse_max_memory(text: str) -> dict[int | str, int | str] | None:
     """"0=20GiB,1=20GiB,cpu=64GiB" -> {0: "20GiB", 1: "20GiB", "cpu": "64GiB"} (plain numbers are bytes);

@@ -28,7 +28,7 @@ from torch import nn
 from ..core.capture import KV, Capture
 from ..core.description import ModelFacts
 from ..core.errors import CaptureError, PromptError
-from ..core.settings import load_settings
+from ..core.settings import settings
 from ..core.tokens import clean_prompt, readable_tokens
 from . import threads
 from .attention import direct_attention, swapped
@@ -90,7 +90,7 @@ class LanguageModel:
 
     def encode(self, prompt: str, max_tokens: int | None = None) -> list[int]:
         """Token ids of a prompt, or a PromptError that says why it cannot be captured."""
-        limit = max_tokens or load_settings().token_limit
+        limit = max_tokens or settings().token_limit
         if not prompt:
             raise PromptError("The prompt is empty: type some text to see what the model does with it.")
         if len(prompt) > limit * _CHARS_PER_TOKEN_CEILING:
