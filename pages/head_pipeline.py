@@ -65,7 +65,7 @@ def explanation(facts: ModelFacts) -> str:
     return (
         "Each token makes a **query** (what am I looking for?) and a **key** (what do I offer?). For one "
         "head, the score of query *i* on key *j* is the dot product of the two vectors, divided by the "
-        f"square root of their length ({facts.head_dim} here) so that scores do not grow with the vector size.\n\n"
+        f"square root of their length ({facts.shape.head_dim} here) so that scores do not grow with the vector size.\n\n"
         "1. **Raw scores**: every pair, including keys that come *after* the query.\n"
         "2. **Causal mask**: a language model may not look ahead, so every future key gets minus "
         "infinity (grey cells).\n"

@@ -38,7 +38,7 @@ def fresh_settings():
 @pytest.fixture(scope="session")
 def default_lm() -> LanguageModel:
     """The embedded default model on the CPU in float32, the numbers every test states (a GPU run of
-    the suite would otherwise pick CUDA and bfloat16; tests/model/test_gpu.py covers that path).
+    the suite would otherwise pick CUDA and bfloat16; tests/model/engine/test_gpu.py covers that path).
     Missing model = failing suite, never a silent skip."""
     return load_model(device="cpu")
 

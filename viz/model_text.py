@@ -27,27 +27,27 @@ def placement(block_devices: tuple[str, ...]) -> str:
 
 def head_width(f: ModelFacts) -> str:
     """The length of one head's query, key and value vectors."""
-    return f"{f.head_dim} numbers in this model"
+    return f"{f.shape.head_dim} numbers in this model"
 
 
 def kv_sharing(f: ModelFacts) -> str:
     """Whether query heads share keys and values, in one sentence."""
-    if f.n_kv_heads == 1 and f.n_heads > 1:
-        return (f"In this model all {f.n_heads} query heads of a block share one set of keys and values "
+    if f.shape.n_kv_heads == 1 and f.shape.n_heads > 1:
+        return (f"In this model all {f.shape.n_heads} query heads of a block share one set of keys and values "
                 "(multi-query attention): their patterns differ only through their queries.")
-    if f.grouped_query:
-        return (f"In this model the {f.n_heads} query heads of a block share {f.n_kv_heads} sets of keys and "
-                f"values, {f.group_size} query heads per set (grouped-query attention): heads of one set "
+    if f.shape.grouped_query:
+        return (f"In this model the {f.shape.n_heads} query heads of a block share {f.shape.n_kv_heads} sets of keys and "
+                f"values, {f.shape.group_size} query heads per set (grouped-query attention): heads of one set "
                 "differ only through their queries.")
-    return f"In this model each of the {f.n_heads} heads of a block has its own queries, keys and values."
+    return f"In this model each of the {f.shape.n_heads} heads of a block has its own queries, keys and values."
 
 
 def heads_help(f: ModelFacts) -> str:
     """The start page's 'Heads per block' tooltip."""
-    if f.grouped_query:
-        return (f"{f.n_heads} query heads share {f.n_kv_heads} key/value heads "
-                f"({f.group_size} queries per key/value).")
-    return f"{f.n_heads} heads, each with its own keys and values."
+    if f.shape.grouped_query:
+        return (f"{f.shape.n_heads} query heads share {f.shape.n_kv_heads} key/value heads "
+                f"({f.shape.group_size} queries per key/value).")
+    return f"{f.shape.n_heads} heads, each with its own keys and values."
 
 
 def block_help(f: ModelFacts) -> str:
@@ -61,7 +61,7 @@ def mlp_shape(f: ModelFacts) -> str:
     """The MLP's widths and non-linearity."""
     act = _ACTIVATIONS.get(f.activation.lower(), f.activation) if f.activation else "a non-linearity"
     gate = f"{act}-gated (a second projection multiplies the {act} output)" if f.gated_mlp else act
-    return f"The MLP widens each vector from {f.d_model:,} to {f.d_mlp:,} numbers, applies {gate}, and narrows it back."
+    return f"The MLP widens each vector from {f.shape.d_model:,} to {f.d_mlp:,} numbers, applies {gate}, and narrows it back."
 
 
 def positions_in_attention(f: ModelFacts) -> str:
@@ -131,7 +131,7 @@ def readout(f: ModelFacts) -> str:
     tied = (" (this model uses its embedding matrix again for this: tied embeddings)" if f.tied_embeddings
             else " (a matrix of its own in this model, separate from the embedding table)")
     return (f"the vector at each position is {norm}multiplied by the *unembedding* matrix{tied}: one score per "
-            f"vocabulary entry, the **logits** ({f.vocab_size:,} of them for this model)")
+            f"vocabulary entry, the **logits** ({f.shape.vocab_size:,} of them for this model)")
 
 
 def final_step(f: ModelFacts) -> str:

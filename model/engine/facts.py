@@ -31,8 +31,7 @@ def model_facts(lm: LanguageModel) -> ModelFacts:
     cfg = _text_config(model)
     mlp = lm.layout.mlps[0]
     return ModelFacts(
-        n_layers=s.n_layers, n_heads=s.n_heads, n_kv_heads=s.n_kv_heads, head_dim=s.head_dim,
-        d_model=s.d_model, d_mlp=_mlp_width(mlp, s.d_model), vocab_size=s.vocab_size,
+        shape=s, d_mlp=_mlp_width(mlp, s.d_model),
         positions=_positions(model, cfg, lm.layout.blocks),
         norm=lm.norm_fit.kind,
         tied_embeddings=_tied(model),

@@ -17,7 +17,7 @@ EXAMPLES = {
 }
 DEFAULT_PROMPT = EXAMPLES["A fact to recall"]
 # One word in several senses, each clue BEFORE the word: a left-to-right model cannot use what
-# follows it. Meaning page and lesson; tests/model/test_presets.py measures that they separate.
+# follows it. Meaning page and lesson; tests/pages/test_presets.py measures that they separate.
 MOLE_CONTEXTS = (
     "The agency discovered that the spy was a mole.",
     "In the garden the gardener caught a mole.",

@@ -56,7 +56,7 @@ def test_graph_ends_at_the_last_token_with_every_kind_of_edge(flow_page: AppTest
 def test_mary_versus_john_names_the_head_on_each_edge_into_the_prediction(flow_page: AppTest) -> None:
     """The heaviest edge into ·to (block 23, from ·Mary) is carried mostly by L23H0; L23H3, which
     attribution ranks first, writes its share through the edge from the second ·John, which the
-    graph prunes (tests/model/test_flow.py has the numbers and why)."""
+    graph prunes (tests/model/analyses/test_flow.py has the numbers and why)."""
     at = _versus(flow_page, "·John")
     kept = at.dataframe[0].value
     mary = kept[(kept["block"] == 23) & (kept["from"] == "·Mary (1)")].iloc[0]

@@ -23,16 +23,17 @@ def _tiny(model_type: str, **kw) -> torch.nn.Module:
 
 def test_gpt2_like():
     f = _facts(tiny_model("gpt2", 96))
-    assert (f.n_heads, f.n_kv_heads, f.head_dim, f.d_model, f.d_mlp, f.vocab_size) == (4, 4, 8, 32, 128, 96)
+    s = f.shape
+    assert (s.n_heads, s.n_kv_heads, s.head_dim, s.d_model, f.d_mlp, s.vocab_size) == (4, 4, 8, 32, 128, 96)
     assert (f.positions, f.norm, f.tied_embeddings, f.parallel_blocks) == ("learned", "layer", True, False)
-    assert (f.activation, f.gated_mlp, f.grouped_query) == ("gelu_new", False, False)
+    assert (f.activation, f.gated_mlp, f.shape.grouped_query) == ("gelu_new", False, False)
 
 
 def test_llama_like():
     f = _facts(tiny_model("llama", 96))
-    assert (f.n_heads, f.n_kv_heads, f.group_size, f.d_mlp) == (4, 2, 2, 64)
+    assert (f.shape.n_heads, f.shape.n_kv_heads, f.shape.group_size, f.d_mlp) == (4, 2, 2, 64)
     assert (f.positions, f.norm, f.tied_embeddings, f.parallel_blocks) == ("rotary", "rms", False, False)
-    assert (f.activation, f.gated_mlp, f.grouped_query) == ("silu", True, True)
+    assert (f.activation, f.gated_mlp, f.shape.grouped_query) == ("silu", True, True)
 
 
 def test_the_block_shape_probe_runs_block_0_only_and_leaves_the_model_whole():
@@ -67,6 +68,7 @@ def test_parallel_block_and_alibi_found_from_the_model():
 @pytest.mark.slow
 def test_default_model(default_lm):
     f = default_lm.facts
-    assert (f.n_heads, f.n_kv_heads, f.head_dim, f.d_model, f.d_mlp, f.vocab_size) == (9, 3, 64, 576, 1536, 49152)
+    s = f.shape
+    assert (s.n_heads, s.n_kv_heads, s.head_dim, s.d_model, f.d_mlp, s.vocab_size) == (9, 3, 64, 576, 1536, 49152)
     assert (f.positions, f.norm, f.tied_embeddings, f.parallel_blocks) == ("rotary", "rms", True, False)
     assert (f.activation, f.gated_mlp) == ("silu", True)

@@ -27,7 +27,7 @@ def test_sidebar_says_where_blocks_live(tmp_path, tokenizer, monkeypatch):
     folder = tmp_path / "spread-llama"
     tiny_model("llama", len(tokenizer)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    matrix = len(tokenizer) * 32 * 4  # as in tests/model/test_offload.py: block 0 fits in memory, 1 and 2 do not
+    matrix = len(tokenizer) * 32 * 4  # as in tests/model/engine/test_offload.py: block 0 fits in memory, 1 and 2 do not
     monkeypatch.setenv("XRAY_DEVICE_MAP", "auto")
     monkeypatch.setenv("XRAY_MAX_MEMORY", f"cpu={2 * matrix + 50_000}")
     monkeypatch.setenv("XRAY_OFFLOAD_DIR", str(tmp_path / "offload"))

@@ -208,7 +208,7 @@ def test_contexts_on_a_tiny_model_match_manual_cosines(tiny_lm) -> None:
 def test_math_and_drawing_floors_do_not_import_streamlit() -> None:
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     for name in ("model/analyses/embeddings.py", "viz/embeddings.py", "viz/meaning.py"):
         assert "streamlit" not in (root / name).read_text()
 
