@@ -27,6 +27,23 @@ def _charts(page, expected: bool, timeout: float = 30.0) -> int:
     return chart_count(page)
 
 
+def _choose_step(page, label: str) -> None:
+    """Open the stepper and pick a step. A click that lands while a busy server is still redrawing
+    the page can leave the list closed: open it again, up to three times."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first.click()
+        try:
+            page.get_by_role("option", name=label).click(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            settle(page)
+
+
 def test_a_link_to_step_five_then_every_step():
     from playwright.sync_api import sync_playwright
 
@@ -38,8 +55,7 @@ def test_a_link_to_step_five_then_every_step():
         assert step_heading(page) == (5, STEPS)
         assert page.locator(PROMPT_BOX).first.input_value() == "The spy was a mole"
         assert _query(page)["step"] == "5" and _query(page)["prompt"] == "The spy was a mole"
-        page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first.click()  # the stepper
-        page.get_by_role("option", name="1 · Text becomes tokens").click()  # back to the start
+        _choose_step(page, "1 · Text becomes tokens")  # back to the start
         settle(page)
         assert step_heading(page) == (1, STEPS)
         seen = []

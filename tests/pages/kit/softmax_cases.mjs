@@ -2,7 +2,7 @@
 // argv: a JSON file {logits: base64 float32, ids: [...], cases: [[t, k, p], ...]} and an output
 // folder; writes case_<i>.f64 (the (V,) probabilities, float64) and summary.json.
 import { readFileSync, writeFileSync } from "node:fs";
-import { barNumbers, decodeLogits, probabilities, rankByLogit } from "../../pages/kit/temperature_bars/softmax.mjs";
+import { barNumbers, decodeLogits, probabilities, rankByLogit } from "../../../pages/kit/temperature_bars/softmax.mjs";
 
 const [input, out] = process.argv.slice(2);
 const { logits: b64, ids, cases } = JSON.parse(readFileSync(input, "utf8"));
