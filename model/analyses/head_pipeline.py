@@ -126,7 +126,7 @@ def _reference(call: Call) -> tuple[torch.Tensor, torch.Tensor]:
     """The family's eager attention in float32 on the call's inputs: (1, T, H, hd) output, (1, H, T, T)
     weights. A float32 model's own call already is; a 16-bit one is run again (while its weights are
     in place: offloaded blocks only have them during their forward)."""
-    if call.query.dtype == torch.float32:
+    if call.query.dtype == torch.float32 and call.weights is not None:
         return call.output, call.weights
     inputs = map(_float32, (call.query, call.key, call.value, call.mask))
     return family_eager(call.module)(call.module, *inputs, scaling=call.scaling, dropout=0.0, **call.kwargs)

@@ -4,13 +4,15 @@ through which a pass sees (or edits) what each attention module computed.
 transformers looks the attention function up by name (`config._attn_implementation`) in
 `AttentionInterface` on every call, and the mask function by the same name in
 `AttentionMaskInterface`: each of our names is registered in both, or the model would run with no
-causal mask at all. Two names are ours:
+causal mask at all. Three names are ours:
 
 - DIRECT: for float32 CPU Llama-family models, the softmax is written straight into a capture's
   pattern array (`writing_patterns`); `direct_attention` picks it per pass where it applies.
 - LISTEN: the module's own family's eager attention, after which the listener routed to that layer
   (`listening`) hears the call (queries, keys and values as used, mask, scaling, output, weights)
   and may replace its output.
+- FAST: transformers' sdpa kernel (no pattern is ever formed), after which the listener hears the
+  call as under LISTEN, its weights None: what a pass keeps to recompute patterns on demand.
 
 A route lives for one pass (the hooks a pass enters, under the model's lock); `swapped` sets the
 implementation for one pass and restores the one the model had.
@@ -28,7 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import AttentionInterface
-from transformers.masking_utils import AttentionMaskInterface, eager_mask
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, eager_mask, sdpa_mask
 from transformers.models.llama import modeling_llama
 
 from .layout import Layout
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 
 DIRECT = "xray_capture"
 LISTEN = "xray_listen"
+FAST = "xray_fast"
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,8 @@ class Call:
     scaling: float | None  # the factor on q.k the family was given (None: its default)
     kwargs: dict  # the rest the family passes along (softcap, sliding window, sinks as s_aux...)
     output: torch.Tensor  # (B, T, H, hd) the heads' outputs
-    weights: torch.Tensor  # (B, H, T, T_all) the pattern
+    weights: torch.Tensor | None  # (B, H, T, T_all) the pattern; None under FAST, whose kernel forms none
+    kernel: str = LISTEN  # the registered name that ran the call: under FAST a mask of None means causal
 
 
 Listener = Callable[[Call], "tuple[torch.Tensor, torch.Tensor] | None"]  # None keeps the call's (output, weights)
@@ -106,6 +111,18 @@ def _listen(module: nn.Module, query, key, value, attention_mask, scaling=None, 
     return (output, weights) if edited is None else edited
 
 
+def _fast(module: nn.Module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """FAST: transformers' sdpa attention, then the layer's listener (weights None), whose answer is used."""
+    output, _ = sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
+                                       **kwargs)
+    route = _LISTENERS.get(id(module))
+    if route is None:
+        return output, None
+    listener, layer = route
+    edited = listener(Call(layer, module, query, key, value, attention_mask, scaling, kwargs, output, None, FAST))
+    return (output, None) if edited is None else edited
+
+
 # Direct attention: a registered function writes each softmax straight into the capture's (H, T, T)
 # slice. Same operations in the same order as Llama's eager (scores * scaling + mask, float32
 # softmax), so the numbers are identical, but the pattern is never copied and eager's three extra
@@ -137,8 +154,10 @@ def _direct(module: nn.Module, query, key, value, attention_mask, scaling, dropo
 
 AttentionInterface.register(DIRECT, _direct)
 AttentionInterface.register(LISTEN, _listen)
+AttentionInterface.register(FAST, _fast)
 AttentionMaskInterface.register(DIRECT, eager_mask)
 AttentionMaskInterface.register(LISTEN, eager_mask)
+AttentionMaskInterface.register(FAST, sdpa_mask)
 
 
 def _family(module: nn.Module) -> str:
@@ -163,6 +182,15 @@ def _can_write_directly(model: PreTrainedModel, layout: Layout, input_ids: torch
 def direct_attention(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor) -> str | None:
     """The implementation a capture swaps in: DIRECT where it applies, else none (eager, copied by hooks)."""
     return DIRECT if _can_write_directly(model, layout, input_ids) else None
+
+
+def listening_kernel(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor) -> str | None:
+    """The implementation a pass that listens without patterns swaps in: FAST where the family supports
+    sdpa, LISTEN (its eager) where it does not (softcaps, sinks), none where it computes attention in
+    its own module (a listener then hears nothing)."""
+    if not type(model)._can_set_attn_implementation():
+        return None
+    return FAST if type(model)._supports_sdpa else LISTEN
 
 
 @contextmanager

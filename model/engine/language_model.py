@@ -27,11 +27,12 @@ from torch import nn
 
 from ..core.capture import KV, Capture
 from ..core.description import ModelFacts
-from ..core.errors import CaptureError, PromptError
+from ..core.errors import CaptureError, PromptError, UnsupportedModelError
+from ..core.patterns import Patterns
 from ..core.settings import settings
 from ..core.tokens import clean_prompt, readable_tokens
 from . import threads
-from .attention import direct_attention, swapped
+from .attention import LISTEN, direct_attention, listening_kernel, swapped
 from .batching import CaptureQueue, Request
 from .devices import compute_device
 from .facts import model_facts
@@ -40,6 +41,7 @@ from .layout import Layout, find_layout
 from .linear import weight_of
 from .patch_sites import Edit, Site, editing
 from .placement import block_devices, dispatched
+from .qk_recording import PatternRecording
 from .recorder import Recorder
 
 if TYPE_CHECKING:  # transformers loads on first use (model/__init__.py); its type is for the checker only
@@ -179,6 +181,18 @@ class LanguageModel:
             return self._queue.capture(ids, prompt)
         with self.lock:
             return self._capture_one(ids, prompt, also)
+
+    def patterns(self, ids: list[int], eager: bool = False) -> Patterns:
+        """Every layer's queries, keys and recipe for these tokens, from one pass: any head's pattern on
+        demand, never all (O(layers x heads x T^2)) at once. The pass runs the fast kernel where the
+        family has one (its float32 rounding moves deep layers' patterns by ~1e-6), or with `eager` the
+        family's eager attention (the capture's patterns to the bit)."""
+        recording = PatternRecording(self.summary.n_layers)
+        self.forward(ids, hooks=recording.hooks, attention=LISTEN if eager else listening_kernel, last_only=True)
+        if recording.problem is not None:
+            raise UnsupportedModelError(f"Attention patterns on demand are not available for {self.summary.architecture} "
+                                        f"({self.model.config.model_type}): {recording.problem}.")
+        return recording.result()
 
     def _capture_requests(self, requests: list[Request]) -> None:
         """Answer waiting capture requests: one alone exactly as ever, several in one padded pass (each

@@ -20,6 +20,7 @@ from model.analyses.logit_lens import logit_lens
 # Views that refuse, and a phrase their message must hold (besides the architecture's name).
 NO_STEP_BY_STEP = {"bloom": "ALiBi", "falcon": "attention interface", "mpt": "attention interface",
                    "gpt_neo": "attention interface"}
+NO_ON_DEMAND = {family: "attention interface" for family in ("bloom", "falcon", "mpt", "gpt_neo")}
 NO_ATTRIBUTION = {"gemma2": "soft-caps"}
 POST_NORM = {"olmo2", "gemma2", "gemma3_text"}  # attention output goes through a norm before the stream
 NO_FLOW = POST_NORM | {"granite"}  # the heads' pieces are not what the stream receives (a norm; a multiplier)
@@ -81,6 +82,24 @@ def test_step_by_step_pattern_equals_capture(family_lm, family_run):
     pipe = head_pipeline(family_lm, cap.token_ids, 1)
     np.testing.assert_allclose(pipe.pattern, cap.attention[1], atol=1e-6)
     np.testing.assert_allclose(pipe.softmax(0), cap.attention[1, 0], atol=1e-5)
+
+
+def test_patterns_on_demand_equal_transformers(family_lm, family_run):
+    """Every head's pattern recomputed from the queries and keys a pass kept (model/core/patterns.py),
+    under the fast kernel where the family has one, equals transformers' eager attentions, or the family
+    is refused with the reason."""
+    cap, ref = family_run
+    family = _family(family_lm)
+    if family in NO_ON_DEMAND:
+        with pytest.raises(UnsupportedModelError, match=NO_ON_DEMAND[family]) as refused:
+            family_lm.patterns(cap.token_ids.tolist())
+        assert family_lm.summary.architecture in str(refused.value) and f"({family})" in str(refused.value)
+        return
+    patterns = family_lm.patterns(cap.token_ids.tolist())
+    for layer, weights in enumerate(ref.attentions):
+        for head in range(weights.shape[1]):
+            np.testing.assert_allclose(patterns.head(layer, head), weights[0, head].numpy(), atol=1e-6,
+                                       err_msg=f"layer {layer} head {head}")
 
 
 def test_attribution_sums_to_the_logit(family_lm, family_run):

@@ -1,0 +1,135 @@
+"""Attention patterns on demand: what recomputes every head's pattern exactly, O(T x head_dim) per
+layer, instead of the patterns themselves, O(heads x T^2) per layer (1.5 GB at 1,024 tokens).
+
+A head's pattern is softmax(q.k * scaling, softcapped, masked, next to its sink) with the queries and
+keys its attention function received (after rotary embeddings). Rows are computed a chunk at a time,
+so asking for one head at T tokens allocates O(T^2) once and never (heads, T, T). Importing this
+costs no torch (views import it cheaply); computing rows loads it, to use eager's own float32
+operations. model/engine/qk_recording.py fills one during a pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ROW_CHUNK = 256  # query rows computed at once: a (256, T) block of scores, ~4 MB at 4,096 tokens
+
+
+@dataclass(frozen=True, eq=False)
+class Recipe:
+    """How one layer turns its queries and keys into weights, as its attention function was told."""
+
+    scaling: float  # the factor on q.k
+    causal: bool = True  # a query sees no key after it
+    window: int | None = None  # a query sees only the `window` keys up to itself (sliding-window layers)
+    softcap: float | None = None  # scores become tanh(s / softcap) * softcap before the mask (Gemma 2)
+    sinks: np.ndarray | None = field(default=None, repr=False)  # (H,) learned sink logit per head (gpt-oss)
+
+    def span(self, start: int, stop: int, n_keys: int) -> tuple[int, int]:
+        """The keys [lo, hi) that any query in [start, stop) may see."""
+        hi = stop if self.causal else n_keys
+        lo = max(0, start - self.window + 1) if self.window is not None and self.causal else 0
+        return lo, hi
+
+    def hidden(self, start: int, stop: int, lo: int, hi: int) -> np.ndarray:
+        """(stop - start, hi - lo) bool: True where the mask hides key (column) from query (row)."""
+        offset = np.arange(start, stop, dtype=np.int32)[:, None] - np.arange(lo, hi, dtype=np.int32)[None, :]
+        hidden = offset < 0 if self.causal else np.zeros(offset.shape, dtype=bool)
+        return hidden | (offset >= self.window) if self.window is not None else hidden
+
+
+@dataclass(frozen=True, eq=False)
+class Patterns:
+    """Every layer's queries, keys and recipe for one prompt; any head's pattern on demand. float32."""
+
+    queries: tuple[np.ndarray, ...]  # per layer (H, T, hd) as the attention function received them
+    keys: tuple[np.ndarray, ...]  # per layer (KV, T, hd); query head h reads kv head h // (H // KV)
+    recipes: tuple[Recipe, ...]  # per layer
+
+    def __post_init__(self) -> None:
+        if not len(self.queries) == len(self.keys) == len(self.recipes):
+            raise ValueError("Patterns needs one query array, key array and recipe per layer")
+        for q, k in zip(self.queries, self.keys):
+            if q.shape[1:] != k.shape[1:] or q.shape[0] % k.shape[0]:
+                raise ValueError(f"queries {q.shape} and keys {k.shape} do not pair up")
+            q.setflags(write=False)
+            k.setflags(write=False)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.queries)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.queries[0].shape[1]) if self.queries else 0
+
+    def n_heads(self, layer: int) -> int:
+        return int(self.queries[layer].shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held: what a cache budgets (O(layers x T x head_dim))."""
+        return int(sum(q.nbytes + k.nbytes for q, k in zip(self.queries, self.keys)))
+
+    def rows(self, layer: int, head: int, start: int, stop: int) -> np.ndarray:
+        """(stop - start, T) the weights of queries [start, stop) over every key; zero where hidden."""
+        T = self.n_tokens
+        out = np.zeros((stop - start, T), dtype=np.float32)
+        for first in range(start, stop, ROW_CHUNK):
+            last = min(stop, first + ROW_CHUNK)
+            lo, hi = self.recipes[layer].span(first, last, T)
+            out[first - start:last - start, lo:hi] = self._block(layer, head, first, last, lo, hi)
+        return out
+
+    def head(self, layer: int, head: int) -> np.ndarray:
+        """(T, T) one head's whole pattern, row = query, column = key."""
+        return self.rows(layer, head, 0, self.n_tokens)
+
+    def pooled(self, layer: int, head: int, size: int, reduce: str = "mean") -> np.ndarray:
+        """(size, size) overview of one head: each pixel the mean (or max) of its block of the pattern,
+        blocks as in viz/head_grid (nearest-neighbour up when T < size). Computed a band of rows at a time."""
+        T = self.n_tokens
+        starts = np.floor(np.arange(size) * T / size).astype(np.int64)  # first position of each pixel
+        if T <= size:
+            return self.head(layer, head)[starts][:, starts]
+        ufunc = np.add if reduce == "mean" else np.maximum
+        ends = np.append(starts[1:], T)
+        out = np.empty((size, size), dtype=np.float32)
+        for first, last in _bands(starts, ends):
+            band = self.rows(layer, head, int(starts[first]), int(ends[last - 1]))  # (rows, T)
+            pooled = ufunc.reduceat(ufunc.reduceat(band, starts[first:last] - starts[first], axis=0), starts, axis=1)
+            out[first:last] = pooled
+        if reduce == "mean":
+            counts = (ends - starts).astype(np.float32)
+            out /= counts[:, None] * counts[None, :]
+        return out
+
+    def _block(self, layer: int, head: int, start: int, stop: int, lo: int, hi: int) -> np.ndarray:
+        """(stop - start, hi - lo) weights of queries [start, stop) over keys [lo, hi) with eager's own
+        float32 operations in its order (q.k, * scaling, softcap, mask, softmax with the sink's column):
+        the same bits as the family's pattern. torch loads on first use, not on import."""
+        import torch
+
+        recipe, q = self.recipes[layer], self.queries[layer]
+        k = self.keys[layer][head // (q.shape[0] // self.keys[layer].shape[0])]  # (T, hd)
+        scores = torch.matmul(torch.tensor(q[head, start:stop]), torch.tensor(k[lo:hi]).T) * recipe.scaling  # (R, K)
+        if recipe.softcap is not None:
+            scores = torch.tanh(scores / recipe.softcap) * recipe.softcap
+        scores.masked_fill_(torch.from_numpy(recipe.hidden(start, stop, lo, hi)), -torch.inf)
+        if recipe.sinks is None:
+            return torch.softmax(scores, dim=-1).numpy()
+        sink = torch.full((stop - start, 1), float(recipe.sinks[head]))  # (R, 1) the sink's logit joins each row
+        combined = torch.cat([scores, sink], dim=-1)
+        combined = combined - combined.max(dim=-1, keepdim=True).values
+        return torch.softmax(combined, dim=-1)[:, :-1].numpy()
+
+
+def _bands(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive pixel rows [first, last) grouped so that each band spans about ROW_CHUNK positions."""
+    bands, first = [], 0
+    for i in range(len(starts)):
+        if ends[i] - starts[first] >= ROW_CHUNK or i == len(starts) - 1:
+            bands.append((first, i + 1))
+            first = i + 1
+    return bands
