@@ -25,7 +25,7 @@ def capture_npz(cap: Capture) -> bytes:
         buffer,
         tokens=np.array(cap.tokens, dtype=str),
         token_ids=cap.token_ids,
-        attention=cap.attention,
+        attention=np.asarray(cap.attention),  # whole patterns: an XrayError past the budget (long prompts)
         residual=cap.residual,
         attn_out=cap.attn_out,
         mlp_out=cap.mlp_out,

@@ -124,7 +124,7 @@ def mean_first(attention: np.ndarray) -> np.ndarray:
 
 def head_stats(cap: Capture) -> dict[str, np.ndarray]:
     """The head table's numbers for one capture: name -> (L, H) array."""
-    att = cap.attention  # (L, H, T, T)
+    att = np.asarray(cap.attention)  # (L, H, T, T): every head's whole pattern, for short prompts
     stats = {
         "entropy_bits": mean_entropy_bits(att),
         "to_previous": mean_diagonal(att, 1),
@@ -179,7 +179,7 @@ def induction_scores(lm: LanguageModel, half: int = INDUCTION_HALF, samples: int
     scores = []
     for i in range(samples):
         ids = repeated_random_ids(vocab, half, seed + i)
-        att = lm.capture_ids(ids).attention  # (L, H, 2*half, 2*half)
+        att = np.asarray(lm.capture_ids(ids).attention)  # (L, H, 2*half, 2*half)
         pattern = induction_pattern(np.asarray(ids))
         pattern[:half] = 0  # first copy: nothing to copy yet
         scores.append(pattern_score(att, pattern))

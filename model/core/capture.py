@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .description import ModelSummary
+from .patterns import Patterns
 
 KV = tuple[tuple[np.ndarray, np.ndarray], ...]  # per layer: keys, values (kv heads, T, head_dim) float32
 
@@ -19,7 +20,9 @@ class Capture:
     prompt: str
     tokens: list[str]  # one visible string per token
     token_ids: np.ndarray  # (T,) int64
-    attention: np.ndarray  # (L, H, T, T) row = query, column = key; causal: zero above the diagonal
+    # (L, H, T, T) row = query, column = key; causal: zero above the diagonal. Patterns recompute a head
+    # on demand from queries and keys (long prompts) or hold the whole array; an array given is wrapped.
+    attention: Patterns
     residual: np.ndarray  # (L+1, T, D) embedding output, then the stream after every block
     attn_out: np.ndarray  # (L, T, D) what each block's attention adds to the stream
     mlp_out: np.ndarray  # (L, T, D) what each block's MLP outputs
@@ -35,6 +38,8 @@ class Capture:
     kv: KV | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.attention, Patterns):  # a plain (L, H, T, T) array (tests, replace())
+            object.__setattr__(self, "attention", Patterns.of_array(self.attention))
         L, H, T = self.summary.n_layers, self.summary.n_heads, len(self.tokens)
         D, V = self.summary.d_model, self.summary.vocab_size
         expected = {
@@ -49,7 +54,8 @@ class Capture:
             array = getattr(self, name)
             if array.shape != shape:
                 raise ValueError(f"Capture.{name} has shape {array.shape}, expected {shape}")
-            array.setflags(write=False)
+            if isinstance(array, np.ndarray):
+                array.setflags(write=False)
         for keys, values in self.kv or ():
             if keys.shape[-2] != T or values.shape[-2] != T:
                 raise ValueError(f"Capture.kv covers {keys.shape[-2]} positions, expected {T}")

@@ -6,14 +6,24 @@ keys its attention function received (after rotary embeddings). Rows are compute
 so asking for one head at T tokens allocates O(T^2) once and never (heads, T, T). Importing this
 costs no torch (views import it cheaply); computing rows loads it, to use eager's own float32
 operations. model/engine/qk_recording.py fills one during a pass.
+
+A Patterns may instead hold the whole (L, H, T, T) array (`Patterns.of_array`): families whose
+attention cannot be recomputed (it runs inside their own modules), and short prompts, whose capture
+keeps eager's own patterns. Both answer the same API, and index like the (L, H, T, T) array they
+stand for (`p[l]`, `p[l, h]`, `np.asarray(p)`), materializing at most MATERIALIZE_BUDGET bytes.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from .errors import XrayError
+
 ROW_CHUNK = 256  # query rows computed at once: a (256, T) block of scores, ~4 MB at 4,096 tokens
+MATERIALIZE_BUDGET = 256 * 2**20  # bytes: the most `np.asarray(patterns)` or `p[l]` builds at once
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,39 +51,116 @@ class Recipe:
 
 @dataclass(frozen=True, eq=False)
 class Patterns:
-    """Every layer's queries, keys and recipe for one prompt; any head's pattern on demand. float32."""
+    """Every layer's queries, keys and recipe for one prompt, any head's pattern on demand; or (`full`)
+    the whole patterns themselves. float32, read-only."""
 
     queries: tuple[np.ndarray, ...]  # per layer (H, T, hd) as the attention function received them
     keys: tuple[np.ndarray, ...]  # per layer (KV, T, hd); query head h reads kv head h // (H // KV)
     recipes: tuple[Recipe, ...]  # per layer
+    full: np.ndarray | None = field(default=None, repr=False)  # (L, H, T, T) instead of the three above
 
     def __post_init__(self) -> None:
         if not len(self.queries) == len(self.keys) == len(self.recipes):
             raise ValueError("Patterns needs one query array, key array and recipe per layer")
+        if self.full is not None and (self.queries or self.full.ndim != 4 or self.full.dtype != np.float32):
+            raise ValueError("Patterns holds either queries and keys or one (L, H, T, T) float32 array")
         for q, k in zip(self.queries, self.keys):
             if q.shape[1:] != k.shape[1:] or q.shape[0] % k.shape[0]:
                 raise ValueError(f"queries {q.shape} and keys {k.shape} do not pair up")
             q.setflags(write=False)
             k.setflags(write=False)
+        if self.full is not None:
+            self.full.setflags(write=False)
+
+    @classmethod
+    def of_array(cls, full: np.ndarray) -> Patterns:
+        """The whole (L, H, T, T) patterns, kept as they are (they take O(L x H x T^2))."""
+        return cls((), (), (), full=np.asarray(full, dtype=np.float32))
 
     @property
     def n_layers(self) -> int:
-        return len(self.queries)
+        return len(self.queries) if self.full is None else int(self.full.shape[0])
 
     @property
     def n_tokens(self) -> int:
+        if self.full is not None:
+            return int(self.full.shape[2])
         return int(self.queries[0].shape[1]) if self.queries else 0
 
     def n_heads(self, layer: int) -> int:
-        return int(self.queries[layer].shape[0])
+        return int(self.queries[layer].shape[0] if self.full is None else self.full.shape[1])
 
     @property
     def nbytes(self) -> int:
-        """Memory held: what a cache budgets (O(layers x T x head_dim))."""
+        """Memory held: what a cache budgets (O(layers x T x head_dim), or the whole patterns')."""
+        if self.full is not None:
+            return int(self.full.nbytes)
         return int(sum(q.nbytes + k.nbytes for q, k in zip(self.queries, self.keys)))
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(L, H, T, T): the shape of the array these patterns stand for."""
+        T = self.n_tokens
+        return self.n_layers, self.n_heads(0) if self.n_layers else 0, T, T
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float32)
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    def __len__(self) -> int:
+        return self.n_layers
+
+    def layer(self, layer: int) -> np.ndarray:
+        """(H, T, T) every head of one layer: for short prompts (a view of the whole array if held)."""
+        if self.full is not None:
+            return self.full[layer]
+        H, T = self.n_heads(layer), self.n_tokens
+        _within_budget(H * T * T * 4, f"layer {layer}'s {H} heads")
+        return np.stack([self.head(layer, h) for h in range(H)])
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        """Index like the (L, H, T, T) array: p[l] and p[l, h, ...] build one layer or one head; any
+        other index reads the whole array (within the budget)."""
+        if self.full is not None:
+            return self.full[index]
+        if isinstance(index, (int, np.integer)):
+            return self.layer(int(index))
+        if isinstance(index, tuple) and len(index) >= 2 and all(isinstance(i, (int, np.integer)) for i in index[:2]):
+            return self.head(int(index[0]), int(index[1]))[index[2:]]
+        if isinstance(index, tuple) and index and isinstance(index[0], (int, np.integer)):
+            return self.layer(int(index[0]))[index[1:]]
+        return self.__array__()[index]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """The whole (L, H, T, T) array; an XrayError naming the caller when it exceeds the budget."""
+        if self.full is not None:
+            return self.full.astype(dtype or np.float32, copy=bool(copy))
+        L, H, T, _ = self.shape
+        _within_budget(L * H * T * T * 4, "every head's whole pattern")
+        whole = np.stack([self.layer(layer) for layer in range(L)])
+        return whole if dtype is None else whole.astype(dtype)
+
+    def astype(self, dtype: Any) -> np.ndarray:
+        """The whole array in `dtype` (a copy), as ndarray.astype gives it: for views written for arrays."""
+        return self.__array__(dtype, copy=True)
+
+    def prefix(self, n: int) -> Patterns:
+        """The patterns of the first n tokens (causal layers: their rows never see later keys)."""
+        if self.full is not None:
+            return Patterns.of_array(self.full[:, :, :n, :n].copy())
+        if not all(r.causal for r in self.recipes):
+            raise ValueError("only causal patterns have a prefix of their own")
+        return Patterns(tuple(q[:, :n].copy() for q in self.queries), tuple(k[:, :n].copy() for k in self.keys),
+                        self.recipes)
 
     def rows(self, layer: int, head: int, start: int, stop: int) -> np.ndarray:
         """(stop - start, T) the weights of queries [start, stop) over every key; zero where hidden."""
+        if self.full is not None:
+            return self.full[layer, head, start:stop].copy()
         T = self.n_tokens
         out = np.zeros((stop - start, T), dtype=np.float32)
         for first in range(start, stop, ROW_CHUNK):
@@ -123,6 +210,19 @@ class Patterns:
         combined = torch.cat([scores, sink], dim=-1)
         combined = combined - combined.max(dim=-1, keepdim=True).values
         return torch.softmax(combined, dim=-1)[:, :-1].numpy()
+
+
+def _within_budget(nbytes: int, what: str) -> None:
+    """An XrayError when building `what` would take more than the budget, naming the code that asked."""
+    if nbytes <= MATERIALIZE_BUDGET:
+        return
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    caller = f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_code.co_name}"
+    raise XrayError(f"{caller} asked for {what} at once ({nbytes / 2**20:,.0f} MB, more than the "
+                    f"{MATERIALIZE_BUDGET / 2**20:.0f} MB budget): this view needs a window of rows or a "
+                    "pooled overview (Patterns.rows, Patterns.pooled) at this prompt length.")
 
 
 def _bands(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:

@@ -50,6 +50,12 @@ if TYPE_CHECKING:  # transformers loads on first use (model/__init__.py); its ty
 log = logging.getLogger(__name__)
 
 _CHARS_PER_TOKEN_CEILING = 64  # a prompt longer than limit x this is refused before tokenizing
+# Captures of at least this many tokens run the fast kernel (sdpa) and keep each layer's queries and
+# keys (Patterns on demand, O(T x d)); shorter ones run eager and keep its whole patterns, bit for bit
+# what transformers' eager output_attentions gives (sdpa's float32 rounding moves deep layers' weights by
+# ~2e-6 on the default model, past the 1e-6 the parity tests hold). Below 256 tokens the whole patterns
+# take under ~30 MB on the default model and eager costs little more than sdpa.
+PATTERNS_ON_DEMAND_TOKENS = 256
 _OOM_DEVICE = "cpu (GPU out of memory)"
 
 Hooks = Callable[[Layout], AbstractContextManager]  # installs hooks on a layout's modules for one pass
@@ -211,28 +217,62 @@ class LanguageModel:
             request.done.set()
 
     def _capture_one(self, ids: list[int], prompt: str | None, also: Hooks | None = None) -> Capture:
+        """One prompt's capture: patterns on demand from the fast kernel when long enough and the family
+        allows, else (and when its attention turns out not to be recomputable) eager's whole patterns."""
+        if self._on_demand(len(ids)):
+            capture = self._capture_listening(ids, prompt, also)
+            if capture is not None:
+                return capture
         recorder = Recorder(self.summary, len(ids))
         hooks = recorder.recording if also is None else _both(recorder.recording, also)
         result = self.forward(ids, hooks=hooks, attention=direct_attention, keep_kv=True)
         recorder.check()
-        return self._assemble(ids, prompt, recorder, result.logits, result, result.seconds)
+        return self._assemble(ids, prompt, recorder, recorder.patterns(), result.logits,
+                              result, result.seconds)
+
+    def _on_demand(self, n_tokens: int) -> bool:
+        """Whether a capture of n_tokens keeps queries and keys (long, and the family runs transformers'
+        attention interface) rather than whole patterns."""
+        return n_tokens >= PATTERNS_ON_DEMAND_TOKENS and listening_kernel(self.model, self.layout, _NO_IDS) is not None
+
+    def _capture_listening(self, ids: list[int], prompt: str | None, also: Hooks | None) -> Capture | None:
+        """The capture from one fast pass that keeps queries and keys; None when the family's attention
+        cannot be recomputed from them (the caller records its whole patterns instead)."""
+        recorder = Recorder(self.summary, len(ids), patterns=False)
+        recording = PatternRecording(self.summary.n_layers)
+        hooks = _both(recorder.recording, recording.hooks, *([also] if also else []))
+        result = self.forward(ids, hooks=hooks, attention=listening_kernel, keep_kv=True)
+        if recording.problem is not None:
+            log.info("Whole patterns for %s: %s", self.summary.architecture, recording.problem)
+            return None
+        recorder.check()
+        return self._assemble(ids, prompt, recorder, recording.result(), result.logits, result, result.seconds)
 
     def _capture_rows(self, requests: list[Request]) -> None:
         """Several captures in one pass, right-padded: a causal model's real positions never see the
-        padding after them, so every row equals its own capture to float rounding."""
+        padding after them, so every row equals its own capture to float rounding. A long batch keeps
+        each row's own queries and keys (its first positions), as a capture of that length would."""
         longest = max(len(r.ids) for r in requests)
         rows = [r.ids + [r.ids[-1]] * (longest - len(r.ids)) for r in requests]  # (B, longest)
-        recorders = [Recorder(self.summary, len(r.ids), row=b, rows=len(requests)) for b, r in enumerate(requests)]
-
-        result = self.forward(rows, hooks=_both(*(recorder.recording for recorder in recorders)), keep_kv=True)
-        for b, (request, recorder) in enumerate(zip(requests, recorders)):
+        on_demand = self._on_demand(longest)
+        recorders = [Recorder(self.summary, len(r.ids), row=b, rows=len(requests), patterns=not on_demand)
+                     for b, r in enumerate(requests)]
+        recordings = [PatternRecording(self.summary.n_layers, row=b, n_tokens=len(r.ids)) for b, r in enumerate(requests)]
+        hooks = _both(*(recorder.recording for recorder in recorders), *([PatternRecording.together(recordings)]
+                                                                          if on_demand else []))
+        result = self.forward(rows, hooks=hooks, keep_kv=True, attention=listening_kernel if on_demand else None)
+        for b, (request, recorder, recording) in enumerate(zip(requests, recorders, recordings)):
             recorder.check()
+            if on_demand and recording.problem is not None:
+                raise CaptureError(f"Patterns on demand failed in a batch: {recording.problem}")
             T = len(request.ids)
             kv = result.row_kv[b]  # copies below: a capture must not hold the whole batch's arrays alive
             kv = None if kv is None else tuple((_frozen(k[:, :T]), _frozen(v[:, :T])) for k, v in kv)
             own = Forward(logits=_frozen(result.logits[b, :T]), device=result.device, dtype=result.dtype,
                           seconds=result.seconds, kv=kv)
-            request.result = self._assemble(request.ids, request.prompt, recorder, own.logits, own, own.seconds)
+            patterns = recording.result() if on_demand else recorder.patterns()
+            request.result = self._assemble(request.ids, request.prompt, recorder, patterns, own.logits, own,
+                                            own.seconds)
         for request in requests:
             request.done.set()
 
@@ -244,19 +284,29 @@ class LanguageModel:
         shared = self.shared_prefix(base, ids)
         if shared == 0 or base.kv is None:  # shared_prefix is 0 without keys and values; the check narrows kv
             return self.capture_ids(ids, prompt)
-        recorder = Recorder(self.summary, len(ids), start=shared)
+        whole = base.attention.full is not None  # base kept whole patterns: short, or a family that must
+        if whole != (len(ids) < PATTERNS_ON_DEMAND_TOKENS or base.n_tokens >= PATTERNS_ON_DEMAND_TOKENS):
+            return self.capture_ids(ids, prompt)  # the capture of ids keeps another kind of patterns than base
+        recorder = Recorder(self.summary, len(ids), start=shared, patterns=whole)
         if shared == len(ids):  # ids are a prefix of base: nothing new to run
             recorder.take_prefix(base)
             kv = tuple((k[:, :shared].copy(), v[:, :shared].copy()) for k, v in base.kv)  # copies: no view
             result = Forward(logits=base.logits[:shared].copy(), device=base.device, dtype=base.dtype,
                              seconds=0.0, kv=kv)  # keeps base's whole arrays alive past its eviction
-            return self._assemble(ids, prompt, recorder, result.logits, result, time.perf_counter() - start)
+            patterns = recorder.patterns() if whole else base.attention.prefix(shared)
+            return self._assemble(ids, prompt, recorder, patterns, result.logits, result, time.perf_counter() - start)
         past = tuple((k[:, :shared], v[:, :shared]) for k, v in base.kv)
-        result = self.forward(ids[shared:], hooks=recorder.recording, past=past, keep_kv=True)
+        recording = PatternRecording(self.summary.n_layers, past=shared)
+        hooks = recorder.recording if whole else _both(recorder.recording, recording.hooks)
+        result = self.forward(ids[shared:], hooks=hooks, past=past, keep_kv=True,
+                              attention=None if whole else listening_kernel)
+        if not whole and recording.problem is not None:
+            return self.capture_ids(ids, prompt)
         recorder.check()
         recorder.take_prefix(base)
+        patterns = recorder.patterns() if whole else recording.extended(base.attention)
         logits = np.concatenate([base.logits[:shared], result.logits])  # (T, V)
-        return self._assemble(ids, prompt, recorder, logits, result, time.perf_counter() - start)
+        return self._assemble(ids, prompt, recorder, patterns, logits, result, time.perf_counter() - start)
 
     def shared_prefix(self, base: Capture, ids: list[int]) -> int:
         """How many leading tokens of `ids` a capture can lend (0 when it is of another model or pass)."""
@@ -266,13 +316,13 @@ class LanguageModel:
         same = base.token_ids[:n] == np.asarray(ids[:n], dtype=np.int64)
         return n if same.all() else int(np.argmin(same))
 
-    def _assemble(self, ids: list[int], prompt: str | None, recorder: Recorder, logits: np.ndarray,
-                  result: Forward, seconds: float) -> Capture:
+    def _assemble(self, ids: list[int], prompt: str | None, recorder: Recorder, patterns: Patterns,
+                  logits: np.ndarray, result: Forward, seconds: float) -> Capture:
         return Capture(
             prompt=prompt if prompt is not None else self.tokenizer.decode(ids),
             tokens=readable_tokens(self.tokenizer, ids),
             token_ids=np.asarray(ids, dtype=np.int64),
-            attention=recorder.attention,
+            attention=patterns,
             residual=recorder.residual,
             attn_out=recorder.attn_out,
             mlp_out=recorder.mlp_out,
@@ -321,6 +371,9 @@ class LanguageModel:
         matrix = weight.to(device="cpu", dtype=torch.float32).numpy()
         matrix.setflags(write=False)
         return matrix
+
+
+_NO_IDS = torch.zeros((1, 1), dtype=torch.long)  # listening_kernel decides by the model alone
 
 
 def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, *, hooks: Hooks | None,

@@ -10,6 +10,7 @@ kept from then on: the caller refuses or keeps the full patterns, never shows a 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import numpy as np
@@ -29,10 +30,14 @@ class _Refused(Exception):
 
 
 class PatternRecording:
-    """For one single-sequence pass without a cache: every layer's queries, keys and recipe, or the
-    reason they cannot rebuild its patterns. Pass `hooks` to `LanguageModel.forward` under FAST or LISTEN."""
+    """For one pass: every layer's queries, keys and recipe, or the reason they cannot rebuild its
+    patterns. Pass `hooks` to `LanguageModel.forward` under FAST or LISTEN. A single sequence by
+    default; `row` keeps the first `n_tokens` positions of one row of a right-padded batch (a causal
+    row's own positions never see the padding after them); `past` says how many cached positions come
+    before the queries (their keys arrive already rotated, in the cache)."""
 
-    def __init__(self, n_layers: int) -> None:
+    def __init__(self, n_layers: int, row: int | None = None, n_tokens: int | None = None, past: int = 0) -> None:
+        self.row, self.n_tokens, self.past = row, n_tokens, past
         self.queries: list[np.ndarray | None] = [None] * n_layers
         self.keys: list[np.ndarray | None] = [None] * n_layers
         self.recipes: list[Recipe | None] = [None] * n_layers
@@ -56,6 +61,22 @@ class PatternRecording:
             raise ValueError(self.problem)
         return Patterns(tuple(self.queries), tuple(self.keys), tuple(self.recipes))  # type: ignore[arg-type]
 
+    def extended(self, base: Patterns) -> Patterns:
+        """The patterns of base's first `past` tokens and this pass's: the prefix's queries from base, every
+        key from this pass (the cached ones included), base's recipes (a pass over one new query cannot
+        tell a causal mask from none)."""
+        new = self.result()
+        queries = tuple(np.concatenate([q[:, :self.past], n]) for q, n in zip(base.queries, new.queries))
+        return Patterns(queries, new.keys, base.recipes)
+
+    @staticmethod
+    def together(recordings: list[PatternRecording]) -> Callable[[Layout], AbstractContextManager[None]]:
+        """Hooks for one pass that every recording hears (a batch's rows: one listener per module)."""
+        def hear(call: Call) -> None:
+            for recording in recordings:
+                recording.hear(call)
+        return lambda layout: listening(layout, hear)
+
     def hear(self, call: Call) -> None:
         """The listener `hooks` routes every layer to: keep the layer's queries, keys and checked recipe,
         or note why not."""
@@ -63,8 +84,9 @@ class PatternRecording:
             return
         try:
             recipe = self._recipe(call)
-            query, key = _numpy(call.query[0]), _numpy(call.key[0])  # (H, T, hd), (KV, T, hd)
-            _check(call, recipe, query, key)
+            row, n = self.row or 0, self.n_tokens or call.query.shape[-2]
+            query, key = _numpy(call.query[row, :, :n]), _numpy(call.key[row, :, :self.past + n])  # (H, n, hd), (KV, past+n, hd)
+            _check(call, recipe, query, key, row, self.past)
         except _Refused as refused:
             self._problem = f"layer {call.layer}: {refused}"
             return
@@ -72,8 +94,8 @@ class PatternRecording:
 
     def _recipe(self, call: Call) -> Recipe:
         """The recipe the call's own arguments state (scaling, softcap, sinks, what its mask hides)."""
-        if call.query.shape[0] != 1 or call.query.shape[-2] != call.key.shape[-2]:
-            raise _Refused("only a single sequence run without cached keys is kept")
+        if (self.row is None and call.query.shape[0] != 1) or call.query.shape[-2] + self.past != call.key.shape[-2]:
+            raise _Refused("only a single sequence (or a chosen row) with the cached keys it was told of is kept")
         biases = [name for name in SCORE_BIASES if call.kwargs.get(name) is not None]
         if biases:
             raise _Refused(f"its scores carry a bias ({', '.join(biases)}) the patterns would leave out")
@@ -90,30 +112,30 @@ class PatternRecording:
             causal = call.kernel == FAST and bool(call.kwargs.get("is_causal", getattr(call.module, "is_causal", True)))
             return causal and call.query.shape[-2] > 1, None
         if id(mask) not in self._masks:
-            self._masks[id(mask)] = mask, _mask_reading(mask, call.query.shape[-2])
+            self._masks[id(mask)] = mask, _mask_reading(mask, call.query.shape[-2], self.row or 0, self.past)
         return self._masks[id(mask)][1]
 
 
-def _mask_reading(mask: torch.Tensor, n: int) -> tuple[bool, int | None]:
-    """(causal, window) of a (1, 1, T, T) boolean (True: seen) or additive mask, or _Refused when it
-    does more than hide keys, or hides them otherwise than causally within a window."""
-    if mask.shape[1] != 1 or tuple(mask.shape[-2:]) != (n, n):
+def _mask_reading(mask: torch.Tensor, n: int, row: int = 0, past: int = 0) -> tuple[bool, int | None]:
+    """(causal, window) of a (B, 1, n, past + n) boolean (True: seen) or additive mask, read on `row`, or
+    _Refused when it does more than hide keys, or hides them otherwise than causally within a window."""
+    if mask.shape[1] != 1 or tuple(mask.shape[-2:]) != (n, past + n):
         raise _Refused(f"its mask has shape {tuple(mask.shape)}: one per head or over other positions")
-    m = mask[0, 0]
+    m = mask[row, 0]
     if m.dtype == torch.bool:
         seen = m
     else:
         seen = m == 0
         if not (seen | (m <= torch.finfo(m.dtype).min / 2)).all():
             raise _Refused("its mask adds a bias to the scores (ALiBi or similar), not only hides keys")
-    count = seen.sum(dim=1)  # (T,) keys each query sees
-    first = seen.to(torch.uint8).argmax(dim=1)  # (T,) first seen key
-    last = n - 1 - seen.flip(1).to(torch.uint8).argmax(dim=1)  # (T,) last seen key
-    rows = torch.arange(n, device=m.device)
+    count = seen.sum(dim=1)  # (n,) keys each query sees
+    first = seen.to(torch.uint8).argmax(dim=1)  # (n,) first seen key
+    last = past + n - 1 - seen.flip(1).to(torch.uint8).argmax(dim=1)  # (n,) last seen key
+    rows = torch.arange(past, past + n, device=m.device)  # each query's own position
     causal = bool((last == rows).all())
-    window = int(count[-1]) if causal and int(count[-1]) < n else None
+    window = int(count[-1]) if causal and int(count[-1]) < past + n else None
     want_first = (rows - window + 1).clamp(min=0) if window is not None else torch.zeros_like(rows)
-    want_last = rows if causal else torch.full_like(rows, n - 1)
+    want_last = rows if causal else torch.full_like(rows, past + n - 1)
     if not ((count == last - first + 1) & (first == want_first) & (last == want_last) & (count > 0)).all():
         raise _Refused("its mask hides keys other than causally within a sliding window (padding, separate documents)")
     return causal, window
@@ -127,14 +149,16 @@ def _sinks(call: Call) -> np.ndarray | None:
     return _numpy(sinks) if isinstance(sinks, torch.Tensor) else None
 
 
-def _check(call: Call, recipe: Recipe, query: np.ndarray, key: np.ndarray) -> None:
+def _check(call: Call, recipe: Recipe, query: np.ndarray, key: np.ndarray, row: int = 0, past: int = 0) -> None:
     """The family's eager attention in float32 on the first and last query rows must give the recipe's
-    weights: it sees every argument the call got, so an argument the recipe leaves out shows here."""
+    weights: it sees every argument the call got, so an argument the recipe leaves out shows here.
+    Cached positions' queries are not in this call: zeros stand in for them (their rows are not checked)."""
     n = query.shape[1]
-    layer = Patterns((query,), (key,), (recipe,))
+    padded = np.concatenate([np.zeros((query.shape[0], past, query.shape[2]), np.float32), query], axis=1)
+    layer = Patterns((padded,), (key,), (recipe,))
     for start, stop in sorted({(0, min(n, PROBE_ROWS)), (max(0, n - PROBE_ROWS), n)}):
-        theirs = _eager_rows(call, recipe, start, stop)  # (H, R, T)
-        ours = np.stack([layer.rows(0, h, start, stop) for h in range(query.shape[0])])  # (H, R, T)
+        theirs = _eager_rows(call, recipe, start, stop, row, key.shape[1])  # (H, R, past + n)
+        ours = np.stack([layer.rows(0, h, past + start, past + stop) for h in range(query.shape[0])])
         off = float(np.abs(ours - theirs).max())
         if not off <= TOLERANCE:
             extra = sorted(set(call.kwargs) - {"position_ids", "use_cache", "sliding_window", "softcap", "s_aux",
@@ -144,26 +168,33 @@ def _check(call: Call, recipe: Recipe, query: np.ndarray, key: np.ndarray) -> No
                            f"describe (off by up to {off:.3g}{named})")
 
 
-def _eager_rows(call: Call, recipe: Recipe, start: int, stop: int) -> np.ndarray:
-    """(H, R, T) the family's eager weights of query rows [start, stop), in float32."""
-    query, key, value = (t.float() for t in (call.query[:, :, start:stop], call.key, call.value))
-    _, weights = family_eager(call.module)(call.module, query, key, value, _eager_mask(call, recipe, start, stop),
-                                           scaling=call.scaling, dropout=0.0, **call.kwargs)
+def _eager_rows(call: Call, recipe: Recipe, start: int, stop: int, row: int = 0, n_keys: int | None = None) -> np.ndarray:
+    """(H, R, n_keys) the family's eager weights of one row's query rows [start, stop) over its first
+    n_keys keys, in float32."""
+    keys = slice(0, n_keys)
+    query = call.query[row:row + 1, :, start:stop].float()
+    key, value = (t[row:row + 1, :, keys].float() for t in (call.key, call.value))
+    mask = _eager_mask(call, recipe, start, stop, row, key.shape[-2])
+    _, weights = family_eager(call.module)(call.module, query, key, value, mask, scaling=call.scaling, dropout=0.0,
+                                           **call.kwargs)
     return _numpy(weights[0])
 
 
-def _eager_mask(call: Call, recipe: Recipe, start: int, stop: int) -> torch.Tensor | None:
-    """The additive float32 mask rows eager adds for queries [start, stop): the call's own, or under
-    FAST (boolean or no mask) the one its reading states."""
+def _eager_mask(call: Call, recipe: Recipe, start: int, stop: int, row: int = 0,
+                n_keys: int | None = None) -> torch.Tensor | None:
+    """The additive float32 mask rows eager adds for one row's queries [start, stop) over its first
+    n_keys keys: the call's own, or under FAST (boolean or no mask) the one its reading states."""
     low = torch.finfo(torch.float32).min
+    n_keys = call.key.shape[-2] if n_keys is None else n_keys
     mask = call.mask
     if mask is not None and mask.dtype != torch.bool:
-        return mask[:, :, start:stop].float()
+        return mask[row:row + 1, :, start:stop, :n_keys].float()
     if mask is not None:
-        return torch.where(mask[:, :, start:stop], 0.0, low)
+        return torch.where(mask[row:row + 1, :, start:stop, :n_keys], 0.0, low)
     if not recipe.causal:
         return None
-    hidden = torch.from_numpy(recipe.hidden(start, stop, 0, call.key.shape[-2])).to(call.query.device)
+    past = call.key.shape[-2] - call.query.shape[-2]  # the query rows' positions start after the cached keys
+    hidden = torch.from_numpy(recipe.hidden(past + start, past + stop, 0, n_keys)).to(call.query.device)
     return torch.where(hidden, low, 0.0)[None, None]
 
 

@@ -14,6 +14,7 @@ from torch import nn
 from ..core.capture import Capture
 from ..core.description import ModelSummary
 from ..core.errors import CaptureError
+from ..core.patterns import Patterns
 from .attention import writing_patterns
 from .layout import Layout
 
@@ -39,34 +40,37 @@ def _empty(*shape: int) -> np.ndarray:
 class Recorder:
     """Writes each hooked activation straight into preallocated numpy arrays (no second copy)."""
 
-    def __init__(self, summary: ModelSummary, n_tokens: int, start: int = 0, row: int = 0, rows: int = 1) -> None:
+    def __init__(self, summary: ModelSummary, n_tokens: int, start: int = 0, row: int = 0, rows: int = 1,
+                 patterns: bool = True) -> None:
         """Arrays for n_tokens positions; the pass computes positions start.. (the rest come from
         `take_prefix`). `row` is this sequence's row in a batched pass of `rows` sequences, whose later
-        positions may be padding: only the first n_tokens - start positions of the row are kept."""
+        positions may be padding: only the first n_tokens - start positions of the row are kept.
+        Without `patterns` no pattern is recorded (a PatternRecording keeps queries and keys instead)."""
         L, H, T, D = summary.n_layers, summary.n_heads, n_tokens, summary.d_model
         # Uninitialised (every slot is written whole: seen_attention and `stored` check it), and from
         # torch's allocator: at 1024 tokens its pages take the 1.1 GB of patterns ~15% faster than
         # fresh numpy pages (3.3 s vs 3.8 s a capture, measured), and np.zeros was slower still.
-        self.attention = _empty(L, H, T, T)
+        self.attention = _empty(L, H, T, T) if patterns else None
         self.residual = _empty(L + 1, T, D)
         self.attn_out = _empty(L, T, D)
         self.mlp_out = _empty(L, T, D)
         self.n_layers = L
         self.start = start
         self.row, self.rows = row, rows
-        self.seen_attention = [False] * L
+        self.seen_attention = [not patterns] * L
         self.stored = 0  # residual, attn_out and mlp_out slots written: 3L + 1 when complete
         self.expected = 3 * L + 1
 
     @contextmanager
     def recording(self, layout: Layout) -> Iterator[None]:
         """Hook every block of `layout` (and let the direct attention write here) for one pass."""
-        self.seen_attention = [False] * self.n_layers
+        self.seen_attention = [self.attention is None] * self.n_layers
         self.stored = 0
         with ExitStack() as stack:
             for handle in self.hooks(layout):
                 stack.callback(handle.remove)
-            stack.enter_context(writing_patterns(layout, self.attention, self.seen_attention))
+            if self.attention is not None:
+                stack.enter_context(writing_patterns(layout, self.attention, self.seen_attention))
             yield
 
     def check(self) -> None:
@@ -75,6 +79,12 @@ class Recorder:
             raise CaptureError(f"The hooks recorded {self.stored} of {self.expected} activations.")
         if not all(self.seen_attention):
             raise CaptureError("The attention modules returned no attention pattern (is attention eager?).")
+
+    def patterns(self) -> Patterns:
+        """The whole patterns the pass wrote (a recorder made with `patterns`)."""
+        if self.attention is None:
+            raise ValueError("this recorder keeps no patterns: a PatternRecording kept queries and keys")
+        return Patterns.of_array(self.attention)
 
     def _stream(self, target: np.ndarray, tensor: torch.Tensor) -> None:
         self._store(target, tensor)
@@ -92,7 +102,8 @@ class Recorder:
         writes = layout.writes
         for i, (block, attn) in enumerate(zip(layout.blocks, layout.attentions)):
             handles.append(block.register_forward_hook(self._block(i)))
-            handles.append(attn.register_forward_hook(self._pattern(i)))
+            if self.attention is not None:
+                handles.append(attn.register_forward_hook(self._pattern(i)))
             handles.append(writes.attn[i].register_forward_hook(self._write(self.attn_out[i], writes.scale)))
             handles.append(writes.mlp[i].register_forward_hook(self._write(self.mlp_out[i], writes.scale)))
         return handles
@@ -101,8 +112,9 @@ class Recorder:
         """Copy the first `start` positions from a capture of the same first tokens. Causal: their rows
         do not depend on later tokens, and they give later keys exactly zero attention."""
         P = self.start
-        self.attention[:, :, :P, :P] = prefix.attention[:, :, :P, :P]
-        self.attention[:, :, :P, P:] = 0
+        if self.attention is not None:
+            self.attention[:, :, :P, :P] = prefix.attention[:, :, :P, :P]
+            self.attention[:, :, :P, P:] = 0
         self.residual[:, :P] = prefix.residual[:, :P]
         self.attn_out[:, :P] = prefix.attn_out[:, :P]
         self.mlp_out[:, :P] = prefix.mlp_out[:, :P]
@@ -121,7 +133,7 @@ class Recorder:
             if self.seen_attention[i]:  # the direct attention function already wrote this layer
                 return
             weights = _attention_weights(output)  # (B, H, new rows, all keys)
-            if weights is not None:
+            if weights is not None and self.attention is not None:
                 self._store(self.attention[i, :, self.start:], weights)
                 self.seen_attention[i] = True
         return hook

@@ -26,7 +26,7 @@ def check_capture(lm, text: str) -> None:
     assert T == len(cap.tokens) == len(cap.token_ids) >= 1
     assert cap.attention.shape == (L, H, T, T)  # (L, H, T, T)
     assert cap.residual.shape == (L + 1, T, D) and cap.logits.shape == (T, cap.summary.vocab_size)
-    np.testing.assert_allclose(cap.attention.sum(-1), 1.0, atol=1e-4)  # each query row is a distribution
+    np.testing.assert_allclose(np.asarray(cap.attention).sum(-1), 1.0, atol=1e-4)  # each query row is a distribution
     assert np.all(np.triu(cap.attention, k=1) == 0)  # causal: no token looks ahead
     assert np.all(np.isfinite(cap.logits))
     check_strip(cap.tokens, cap.token_ids)

@@ -8,7 +8,7 @@ def test_synthetic_capture_is_causal_and_normalised(synthetic_capture) -> None:
     att = synthetic_capture.attention  # (L, H, T, T)
     T = synthetic_capture.n_tokens
     assert att.shape == (2, 3, T, T)
-    assert np.allclose(att.sum(-1), 1.0, atol=1e-5)
+    assert np.allclose(np.asarray(att).sum(-1), 1.0, atol=1e-5)
     assert np.all(att[..., np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]] == 0)
 
 

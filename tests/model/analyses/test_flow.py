@@ -132,7 +132,7 @@ def test_a_recording_pass_also_checks_what_the_output_projection_read(flow):
     """Where the values are recorded (no usable cache), the pass keeps the projection's input too, and
     the pattern times the values must equal it: a wrong pattern is named at that first step."""
     lm, cap, _ = flow
-    bent = dataclasses.replace(cap, kv=None, attention=cap.attention * 0.5)
+    bent = dataclasses.replace(cap, kv=None, attention=np.asarray(cap.attention) * 0.5)
     with pytest.raises(UnsupportedModelError, match="is not what the output projection read"):
         flow_graph(lm, bent)
 

@@ -45,7 +45,7 @@ def test_residual_decomposes_into_attention_and_mlp(tiny_lm):
 
 def test_rows_sum_to_one_and_future_is_exactly_zero(tiny_lm):
     cap = tiny_lm.capture(PROMPT)
-    np.testing.assert_allclose(cap.attention.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(cap.attention).sum(-1), 1.0, atol=1e-5)
     upper = np.triu(np.ones((cap.n_tokens, cap.n_tokens), dtype=bool), k=1)
     assert (cap.attention[..., upper] == 0).all()
 
@@ -80,7 +80,7 @@ def test_capture_is_plain_read_only_data(tiny_lm):
     import pickle
 
     cap = tiny_lm.capture(PROMPT)
-    assert not cap.attention.flags.writeable
+    assert not np.asarray(cap.attention).flags.writeable
     clone = pickle.loads(pickle.dumps(cap))
     np.testing.assert_array_equal(clone.attention, cap.attention)
     assert clone.summary.n_layers == 3 and clone.summary.n_heads == 4

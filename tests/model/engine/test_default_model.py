@@ -35,7 +35,7 @@ def test_capture_shapes_and_paris(default_lm):
 
 def test_attention_rows_and_mask(default_lm):
     cap = default_lm.capture("def add(a, b):\n    return a + b")
-    np.testing.assert_allclose(cap.attention.sum(-1), 1, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(cap.attention).sum(-1), 1, atol=1e-4)
     assert (np.triu(np.ones((cap.n_tokens,) * 2), 1)[None, None] * cap.attention == 0).all()
 
 
