@@ -280,3 +280,20 @@ def test_head_outputs_read_from_the_capture_equal_a_recording_pass(family_lm, fa
     np.testing.assert_allclose(read, recorded, atol=2e-5, rtol=1e-4)
     if _family(family_lm) not in NO_FLOW and cap.kv is not None:
         assert passes == [1]  # only the recording; the capture's own numbers sufficed
+
+
+def test_long_captures_keep_queries_and_keys_or_whole_patterns(family_lm, family_run, monkeypatch):
+    """A capture past the on-demand threshold (lowered here: tiny models stop at 256 positions) keeps
+    queries and keys where the family's attention can be recomputed, and whole patterns where it cannot;
+    either way every head equals transformers' eager attentions."""
+    from model.engine import language_model
+
+    cap, ref = family_run
+    monkeypatch.setattr(language_model, "PATTERNS_ON_DEMAND_TOKENS", 8)
+    long = family_lm.capture_ids(cap.token_ids.tolist())
+    assert (long.attention.full is not None) == (_family(family_lm) in NO_ON_DEMAND)
+    for layer, weights in enumerate(ref.attentions):
+        for head in range(weights.shape[1]):
+            np.testing.assert_allclose(long.attention.head(layer, head), weights[0, head].numpy(), atol=1e-6,
+                                       err_msg=f"layer {layer} head {head}")
+    np.testing.assert_allclose(long.logits, ref.logits[0].numpy(), atol=1e-5)
