@@ -120,7 +120,7 @@ class Patterns:
             return self.full[layer]
         H, T = self.n_heads(layer), self.n_tokens
         _within_budget(H * T * T * 4, f"layer {layer}'s {H} heads")
-        return np.stack([self.head(layer, h) for h in range(H)])
+        return self.layer_rows(layer, 0, T)
 
     def __getitem__(self, index: Any) -> np.ndarray:
         """Index like the (L, H, T, T) array: p[l] and p[l, h, ...] build one layer or one head; any
@@ -161,12 +161,22 @@ class Patterns:
         """(stop - start, T) the weights of queries [start, stop) over every key; zero where hidden."""
         if self.full is not None:
             return self.full[layer, head, start:stop].copy()
+        return self._rows(layer, [head], start, stop)[0]
+
+    def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
+        """(H, stop - start, T) every head's rows [start, stop) of one layer, computed together."""
+        if self.full is not None:
+            return self.full[layer, :, start:stop].copy()
+        return self._rows(layer, list(range(self.n_heads(layer))), start, stop)
+
+    def _rows(self, layer: int, heads: list[int], start: int, stop: int) -> np.ndarray:
+        """(len(heads), stop - start, T) a chunk of query rows at a time; zero where hidden."""
         T = self.n_tokens
-        out = np.zeros((stop - start, T), dtype=np.float32)
+        out = np.zeros((len(heads), stop - start, T), dtype=np.float32)
         for first in range(start, stop, ROW_CHUNK):
             last = min(stop, first + ROW_CHUNK)
             lo, hi = self.recipes[layer].span(first, last, T)
-            out[first - start:last - start, lo:hi] = self._block(layer, head, first, last, lo, hi)
+            out[:, first - start:last - start, lo:hi] = self._block(layer, heads, first, last, lo, hi)
         return out
 
     def head(self, layer: int, head: int) -> np.ndarray:
@@ -192,24 +202,26 @@ class Patterns:
             out /= counts[:, None] * counts[None, :]
         return out
 
-    def _block(self, layer: int, head: int, start: int, stop: int, lo: int, hi: int) -> np.ndarray:
-        """(stop - start, hi - lo) weights of queries [start, stop) over keys [lo, hi) with eager's own
-        float32 operations in its order (q.k, * scaling, softcap, mask, softmax with the sink's column):
+    def _block(self, layer: int, heads: list[int], start: int, stop: int, lo: int, hi: int) -> np.ndarray:
+        """(heads, stop - start, hi - lo) weights of queries [start, stop) over keys [lo, hi) with eager's
+        own float32 operations in its order (q.k, * scaling, softcap, mask, softmax with the sink's column):
         the same bits as the family's pattern. torch loads on first use, not on import."""
         import torch
 
         recipe, q = self.recipes[layer], self.queries[layer]
-        k = self.keys[layer][head // (q.shape[0] // self.keys[layer].shape[0])]  # (T, hd)
-        scores = torch.matmul(torch.tensor(q[head, start:stop]), torch.tensor(k[lo:hi]).T) * recipe.scaling  # (R, K)
+        kv = np.asarray(heads) // (q.shape[0] // self.keys[layer].shape[0])  # each query head's kv head
+        queries = torch.from_numpy(q[heads, start:stop])  # (h, R, hd) a copy: fancy indexing
+        keys = torch.from_numpy(self.keys[layer][kv, lo:hi])  # (h, K, hd)
+        scores = torch.matmul(queries, keys.transpose(1, 2)) * recipe.scaling  # (h, R, K)
         if recipe.softcap is not None:
             scores = torch.tanh(scores / recipe.softcap) * recipe.softcap
         scores.masked_fill_(torch.from_numpy(recipe.hidden(start, stop, lo, hi)), -torch.inf)
         if recipe.sinks is None:
             return torch.softmax(scores, dim=-1).numpy()
-        sink = torch.full((stop - start, 1), float(recipe.sinks[head]))  # (R, 1) the sink's logit joins each row
-        combined = torch.cat([scores, sink], dim=-1)
+        sink = torch.from_numpy(recipe.sinks[heads].astype(np.float32))[:, None, None]  # (h, 1, 1) per head
+        combined = torch.cat([scores, sink.expand(-1, stop - start, 1)], dim=-1)  # the sink's logit joins each row
         combined = combined - combined.max(dim=-1, keepdim=True).values
-        return torch.softmax(combined, dim=-1)[:, :-1].numpy()
+        return torch.softmax(combined, dim=-1)[..., :-1].numpy()
 
 
 def _within_budget(nbytes: int, what: str) -> None:

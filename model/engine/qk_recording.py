@@ -158,7 +158,7 @@ def _check(call: Call, recipe: Recipe, query: np.ndarray, key: np.ndarray, row: 
     layer = Patterns((padded,), (key,), (recipe,))
     for start, stop in sorted({(0, min(n, PROBE_ROWS)), (max(0, n - PROBE_ROWS), n)}):
         theirs = _eager_rows(call, recipe, start, stop, row, key.shape[1])  # (H, R, past + n)
-        ours = np.stack([layer.rows(0, h, past + start, past + stop) for h in range(query.shape[0])])
+        ours = layer.layer_rows(0, past + start, past + stop)  # (H, R, past + n)
         off = float(np.abs(ours - theirs).max())
         if not off <= TOLERANCE:
             extra = sorted(set(call.kwargs) - {"position_ids", "use_cache", "sliding_window", "softcap", "s_aux",
