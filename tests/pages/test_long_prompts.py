@@ -118,3 +118,10 @@ def test_token_strip_shows_a_window(captured) -> None:
     strip = " ".join(h.proto.body for h in at.get("html"))
     assert strip.count('class="xr-chip') <= va.LONG + 1
     assert json.dumps(strip)  # text, escaped
+
+
+def test_patching_prices_its_exact_run_before_it_runs(captured) -> None:
+    at = _open("pages/patching.py")
+    label = at.button(key="patch_run").label
+    assert "patched runs, about " in label and label.endswith(" s)")
+    assert not at.get("progress")  # nothing runs before the click
