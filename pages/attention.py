@@ -147,7 +147,8 @@ def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None
     if kit.is_long(cap):
         _compare_window(cap, (layer, head), other, metric)
         return
-    divergence = js_divergence_bits(cap.attention[layer, head], cap.attention[other])
+    source = kit.patterns(cap)
+    divergence = js_divergence_bits(source.head(layer, head), source.head(*other))
     metric.metric("Difference (Jensen–Shannon)", f"{divergence:.3f} bits")
     plotly_chart(va.compare_heads(cap, (layer, head), other), key="compare_heads")
     st.caption("Both heads use the same 0..1 colour scale. Right: first minus second, red where the first "

@@ -16,7 +16,7 @@ from model.core.capture import Capture
 from model.core.tokens import character_labels
 from viz.export import file_name
 from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks, readable, tick_label_px
-from viz.pattern_views import bins
+from viz.pattern_views import as_patterns, bins
 
 MASK_NAME = "future tokens: masked"
 MASK_GREY = "#c4c7cc"
@@ -41,12 +41,17 @@ def future_mask(n_tokens: int) -> np.ndarray:
     return np.triu(np.ones((n_tokens, n_tokens), dtype=bool), k=1)
 
 
-def _pattern(cap: Capture, layer: int, head: int) -> np.ndarray:
-    """(T, T) one head's weights, with a clear error for a layer/head the model lacks."""
+def _pattern_check(cap: Capture, layer: int, head: int) -> None:
+    """A clear error for a layer/head the model lacks."""
     L, H = cap.summary.n_layers, cap.summary.n_heads
     if not (0 <= layer < L and 0 <= head < H):
         raise ValueError(f"layer {layer}, head {head} is outside this model's {L} layers x {H} heads")
-    return cap.attention[layer, head]
+
+
+def _pattern(cap: Capture, layer: int, head: int) -> np.ndarray:
+    """(T, T) one head's weights (through head(): a Patterns or the full array alike)."""
+    _pattern_check(cap, layer, head)
+    return as_patterns(cap.attention).head(layer, head)
 
 
 def _ticks(tokens: list[str], axis_px: int) -> dict:
@@ -194,7 +199,8 @@ def _ticks_at(tokens: list[str], start: int, count: int, axis_px: int) -> dict:
 
 def query_bars(cap: Capture, layer: int, head: int, position: int) -> go.Figure:
     """Bars: the weight query `position` puts on each token up to itself (its row of the heatmap)."""
-    row = _pattern(cap, layer, head)[position, : position + 1]  # (position + 1,)
+    _pattern_check(cap, layer, head)
+    row = as_patterns(cap.attention).rows(layer, head, position, position + 1)[0, : position + 1]  # (position + 1,)
     cats = hover_labels(cap.tokens)
     keys = cats[: position + 1]
     fig = go.Figure(go.Bar(

@@ -86,7 +86,7 @@ def pattern(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     if pipe is None:
         return None
     _figure(pipe, head, cap, "pattern", "lesson_pattern")
-    return checks.previous_token_head(cap.attention[layer, head])
+    return checks.previous_token_head(kit.patterns(cap).head(layer, head))
 
 
 def _mole_curves(lm: LanguageModel) -> None:

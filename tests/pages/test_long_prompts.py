@@ -1,7 +1,7 @@
 """Long prompts (600 tokens, past viz.attention.LONG): the Attention page draws a pooled overview and a
 window of exact weights, equal to the head's own rows; Information flow says what it will cost before
 it runs; the token strip shows a window. No page reads every head's whole pattern: the captures these
-tests hand the pages answer head/rows/pooled and one head at a time, and refuse the (L, H, T, T) array."""
+tests hand the pages answer head/rows/pooled only, and refuse to be read as the (L, H, T, T) array."""
 from __future__ import annotations
 
 import base64
@@ -23,15 +23,13 @@ TEXT = " ".join(["The spy was a mole inside the agency. In the garden, a mole du
 
 
 class StrictPatterns(ArrayPatterns):
-    """A capture's attention that serves one head at a time and refuses to be read whole."""
+    """A capture's attention that answers head/rows/pooled only: read whole or indexed, it fails the test."""
 
     def __array__(self, *args, **kwargs):
         raise AssertionError("a page read every head's whole pattern")
 
     def __getitem__(self, index):
-        if not (isinstance(index, tuple) and len(index) == 2):
-            raise AssertionError(f"a page read more than one head: attention[{index!r}]")
-        return self.head(*index)
+        raise AssertionError(f"a page indexed the array instead of head/rows/pooled: attention[{index!r}]")
 
     def setflags(self, **kwargs) -> None:
         """Capture marks its arrays read-only; this one is."""
@@ -82,14 +80,14 @@ def test_attention_draws_an_overview_and_an_exact_window(captured) -> None:
     assert grid["data"][0]["type"] == "image"
     assert overview["data"][0]["name"] == "overview" and _z(overview["data"][0]).shape == (va.OVERVIEW_BINS,) * 2
     q0 = k0 = T - va.WINDOW  # the default window: the end of the diagonal
-    expected = np.asarray(cap.attention[0, 0])[q0:T, k0:T]
+    expected = cap.attention.head(0, 0)[q0:T, k0:T]
     drawn = _z(window["data"][0])
     below = np.tril(np.ones_like(expected, dtype=bool))
     assert np.allclose(drawn[below], expected[below], atol=1e-6) and np.isnan(drawn[~below]).all()
     at.number_input(key="attention_q0").set_value(100).run()
     at.number_input(key="attention_k0").set_value(40).run()
     drawn = _z(figures(at)[2]["data"][0])
-    expected = np.asarray(cap.attention[0, 0])[100:100 + va.WINDOW, 40:40 + va.WINDOW]
+    expected = cap.attention.head(0, 0)[100:100 + va.WINDOW, 40:40 + va.WINDOW]
     assert np.allclose(np.nan_to_num(drawn), expected, atol=1e-6)
     assert any("first 256" in c.value for c in at.caption)  # the head scores read over the prompt's start
 
@@ -125,3 +123,12 @@ def test_patching_prices_its_exact_run_before_it_runs(captured) -> None:
     label = at.button(key="patch_run").label
     assert "patched runs, about " in label and label.endswith(" s)")
     assert not at.get("progress")  # nothing runs before the click
+
+
+@pytest.mark.parametrize("page", ["pages/lesson.py?step=6", "pages/lesson.py?step=8", "pages/head_pipeline.py",
+                                  "pages/logit_lens.py"])
+def test_other_head_pages_draw_without_every_head(captured, page) -> None:
+    path, _, step = page.partition("?step=")
+    at = open_app_page(path, prompt=TEXT, **({"step": step} if step else {}))
+    assert not at.exception, at.exception
+    assert figures(at)
