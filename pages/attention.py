@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from model import Capture, LanguageModel
-from model.analyses.head_scores import KIND_LABELS, head_stats, induction_scores, js_divergence_bits, top_heads
+from model.analyses.head_scores import KIND_LABELS, induction_scores, js_divergence_bits, top_heads
 from model.core.description import ModelFacts
 from pages import kit
 from pages.kit.plotly_chart import plotly_chart
@@ -49,11 +49,6 @@ def _induction(lm: LanguageModel) -> np.ndarray:
         return kit.derived("induction", kit.model_key(lm), lambda: induction_scores(lm))
 
 
-def _stats(lm: LanguageModel, cap: Capture) -> dict[str, np.ndarray]:
-    """Per-head numbers for the sidebar's capture."""
-    return kit.derived("head_stats", kit.current_key(lm), lambda: head_stats(cap))
-
-
 def _select(layer: int, head: int) -> None:
     st.session_state["layer"], st.session_state["head"] = layer, head
 
@@ -81,18 +76,50 @@ def _selectors(cap: Capture) -> tuple[int, int]:
 
 def _overview(lm: LanguageModel, cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, int]) -> None:
     st.subheader("Every head at a glance")
-    image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(cap.attention))
-    fig = head_grid.grid_figure(cap.attention, scores, selected, cap.summary.group_size, THRESHOLD, labels=KIND_LABELS,
+    source = kit.patterns(cap)
+    image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(source))
+    fig = head_grid.grid_figure(source, scores, selected, cap.summary.group_size, THRESHOLD, labels=KIND_LABELS,
                                 image_uri=image)
     plotly_chart(fig, key="head_grid", on_click=_on_grid_pick, config={"displayModeBar": False})
     st.caption("Blocks left to right, heads top to bottom; each thumbnail is one head's pattern with "
                "every row scaled to its own maximum. Click a head (or use the selectors) to open it. "
                "A letter in a corner marks a head whose head-type score reaches the threshold (legend under the "
                "grid; hover a head for all its scores). Induction is measured on a repeated random sequence, "
-               "the other types on this prompt.")
+               "the other types on this prompt." + kit.long.stats_note(cap))
+
+
+def _window(cap: Capture) -> tuple[int, int]:
+    """The zoom window's first query and first key (default: the last WINDOW of each, the diagonal's end)."""
+    last = cap.n_tokens - va.WINDOW
+    left, right, _ = st.columns([1, 1, 2])
+    starts = []
+    for key, label, where in (("attention_q0", "Window: first query", left), ("attention_k0", "first key", right)):
+        kit.bind(key, range(last + 1), last)
+        starts.append(int(where.number_input(label, 0, last, key=key, step=8)))
+    return starts[0], starts[1]
+
+
+def _long_head(cap: Capture, layer: int, head: int) -> None:
+    """A long prompt's head: a pooled overview of the whole pattern and a window of exact values, both
+    read through rows/pooled (never the (L, H, T, T) array)."""
+    source = kit.patterns(cap)
+    reduce = st.radio("Overview pixel", ["mean", "max"], horizontal=True, key="attention_reduce",
+                      help="Each pixel of the overview is a block of queries x keys: its mean weight, or its largest.")
+    q0, k0 = _window(cap)
+    q1, k1 = q0 + va.WINDOW, k0 + va.WINDOW
+    pooled = source.pooled(layer, head, va.OVERVIEW_BINS, reduce)
+    plotly_chart(va.overview_heatmap(pooled, cap.n_tokens, layer, head, (q0, q1, k0, k1), reduce), key="head_overview")
+    plotly_chart(va.window_heatmap(source.rows(layer, head, q0, q1)[:, k0:k1], cap.tokens, (q0, k0), layer, head),
+                 key="head_window")
+    st.caption(f"{cap.n_tokens:,} tokens: too many to draw cell by cell. Top: the whole head, {va.OVERVIEW_BINS} × "
+               f"{va.OVERVIEW_BINS} blocks (each the {reduce} of its weights). Below: the window in the red box, "
+               "exact weights; move it with the inputs above. Grey: future tokens, hidden by the causal mask.")
 
 
 def _one_head(cap: Capture, layer: int, head: int) -> None:
+    if kit.is_long(cap):
+        _long_head(cap, layer, head)
+        return
     plotly_chart(va.head_heatmap(cap, layer, head), key="head_heatmap")
     st.caption("Rows: the token reading (query). Columns: the token being read (key). Each row adds up to 1. "
                "Grey: future tokens, hidden by the causal mask.")
@@ -117,7 +144,11 @@ def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None
     left, right, metric = st.columns([1, 1, 2])
     other = (int(left.selectbox("Compare with block", range(cap.summary.n_layers), key="cmp_layer")),
              int(right.selectbox("and head", range(cap.summary.n_heads), key="cmp_head")))
-    divergence = js_divergence_bits(cap.attention[layer, head], cap.attention[other])
+    if kit.is_long(cap):
+        _compare_window(cap, (layer, head), other, metric)
+        return
+    source = kit.patterns(cap)
+    divergence = js_divergence_bits(source.head(layer, head), source.head(*other))
     metric.metric("Difference (Jensen–Shannon)", f"{divergence:.3f} bits")
     plotly_chart(va.compare_heads(cap, (layer, head), other), key="compare_heads")
     st.caption("Both heads use the same 0..1 colour scale. Right: first minus second, red where the first "
@@ -125,10 +156,22 @@ def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None
                "between the two heads' rows, averaged over query tokens: 0 = identical, 1 bit = no overlap.")
 
 
+def _compare_window(cap: Capture, first: tuple[int, int], second: tuple[int, int], metric) -> None:
+    """A long prompt: the divergence over the One head view's window of query rows, read by rows()."""
+    source = kit.patterns(cap)
+    q0 = int(st.session_state.get("attention_q0", cap.n_tokens - va.WINDOW))
+    q0 = min(max(0, q0), cap.n_tokens - va.WINDOW)
+    rows = [source.rows(*h, q0, q0 + va.WINDOW) for h in (first, second)]  # (WINDOW, T) each
+    metric.metric("Difference (Jensen–Shannon)", f"{js_divergence_bits(*rows):.3f} bits")
+    st.caption(f"{cap.n_tokens:,} tokens: the divergence is averaged over query rows {q0}–{q0 + va.WINDOW - 1} "
+               "(the One head view's window), and the side-by-side heatmaps are drawn for prompts of up to "
+               f"{va.LONG} tokens only: use the One head view's overview and window for each head.")
+
+
 def _table(cap: Capture, stats: dict[str, np.ndarray], induction: np.ndarray) -> None:
     table = head_table.head_table(stats, cap.summary.group_size, induction)
     st.session_state["_head_table_df"] = table
-    st.caption(head_table.gqa_caption(cap.summary.n_heads, cap.summary.n_kv_heads))
+    st.caption(head_table.gqa_caption(cap.summary.n_heads, cap.summary.n_kv_heads) + kit.long.stats_note(cap))
     st.dataframe(table, key="head_table", on_select=_on_table_pick, selection_mode="single-row",
                  hide_index=True, width="content", height=420, column_config=head_table.column_config(table))
     st.caption("**P, F, S, D, I scores** (the grid's badges) are chance-corrected: 1 = all the weight on that "
@@ -147,7 +190,7 @@ def main() -> None:
     kit.explain("What am I looking at?", explanation(lm.facts))
     st.session_state["_n_heads"] = cap.summary.n_heads
     induction = _induction(lm)
-    stats = _stats(lm, cap)
+    stats = kit.head_stats(lm, cap)
     scores = {k.removeprefix("score_"): v for k, v in stats.items() if k.startswith("score_")}
     scores["induction"] = induction
     layer, head = _selectors(cap)

@@ -17,9 +17,11 @@ from pages import kit
 from pages.kit.contrast import Contrast
 from pages.kit.plotly_chart import plotly_chart
 from viz import flow as draw
+from viz.attention import LONG
 from viz.export import file_name, rows_csv
 
 PROGRESS_AFTER_S = 0.3  # a quicker pruning shows no bar (it would only flicker)
+SECONDS_AT_LONG = 0.5  # graph + pruning at kit LONG (256) tokens on the 2-core test machine; grows with T²
 
 EXPLANATION = """
 **Every state of the stream is a sum.** After a block's attention, the vector at a position is what
@@ -149,10 +151,33 @@ def _paths(graph, position: int, threshold: float):
     return paths
 
 
+def _cost_seconds(n_tokens: int) -> float:
+    """About how long the graph and its pruning take: both weigh every pair of positions (T²)."""
+    return max(1.0, SECONDS_AT_LONG * (n_tokens / LONG) ** 2)
+
+
+def _confirmed(lm, cap) -> bool:
+    """Short prompts build at once; past LONG tokens the page says what the graph will cost and waits
+    for a click (once per capture), so opening it never freezes on a long prompt."""
+    if not kit.is_long(cap):
+        return True
+    built = st.session_state.setdefault("_flow_built", set())
+    key = kit.current_key(lm)
+    if key in built:
+        return True
+    st.info(f"This prompt has {cap.n_tokens:,} tokens. The graph weighs every pair of positions in every block: "
+            f"about {_cost_seconds(cap.n_tokens):.0f} s on this machine (it grows with the square of the length). "
+            f"For a quick look, shorten the prompt (or lower the sidebar's token limit) to {LONG} tokens or fewer.")
+    if st.button("Build the graph", key="flow_build", type="primary"):
+        built.add(key)
+        return True
+    return False
+
+
 lm, cap = kit.page("Information flow: what fed this prediction")
 _open_picked_head()
 kit.explain("How the graph is built", EXPLANATION)
-if cap is not None and lm is not None:
+if cap is not None and lm is not None and _confirmed(lm, cap):
     cols = st.columns([2, 2, 2, 1])
     position = kit.select_position(cap, "Prediction at position", where=cols[0])
     threshold = cols[1].slider("Threshold", 0.01, 0.5, DEFAULT_THRESHOLD, step=0.01, key="flow_threshold",

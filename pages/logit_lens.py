@@ -92,7 +92,8 @@ lm, cap = kit.page("Logit lens: the guess after every block")
 if cap is not None and lm is not None:
     strip = st.container()  # drawn once the window is known: it highlights the position followed below
     start, end = _window(cap)
-    kit.token_strip(cap, highlight=kit.position_of(cap, range(start, end)), where=strip)
+    kit.token_strip(cap, highlight=kit.position_of(cap, range(start, end)), where=strip,
+                    window=(start, end) if kit.is_long(cap) else None)  # the strip follows the lens' window
     try:
         with st.spinner(f"Reading the embedding and {cap.summary.n_layers} blocks × {end - start} positions "
                         "through the unembedding…"):

@@ -229,6 +229,15 @@ def _grid_download(grid: _Grid, exact_grid, prompt: str) -> None:
     _download(st, label, text, f"patching_{grid.kind}", prompt, "patch_grid_csv")
 
 
+def _cost(lm, pair, n_runs: int) -> str:
+    """', about N s' before the exact run: every patched run re-reads the pair's positions, priced at the
+    seconds per position of this machine's last capture of the sidebar prompt ('' before there is one)."""
+    cap = kit.captures.last_capture(lm)
+    if cap is None or not cap.n_tokens:
+        return ""
+    return f", about {max(1, round(n_runs * pair.n_tokens * cap.seconds / cap.n_tokens))} s"
+
+
 def _views(lm, pair, a: int, b: int, pair_key: str, prompt: str) -> None:
     """One view's estimate at once, its exact grid on request, and their tables (prompt: for file names)."""
     label = st.radio("What to patch", list(VIEWS), key="patch_view", horizontal=True, persist_state="session")
@@ -238,7 +247,8 @@ def _views(lm, pair, a: int, b: int, pair_key: str, prompt: str) -> None:
     grid = (_one_block(lm, pair, a, b, estimates, key) if view == "head_positions"
             else _whole_model(lm, pair, a, b, view, estimates, key))
     requested = st.session_state.setdefault("patch_exact_keys", set())
-    if st.button(f"Run exact patching ({grid.n_runs} patched runs)", key="patch_run", type="primary"):
+    if st.button(f"Run exact patching ({grid.n_runs} patched runs{_cost(lm, pair, grid.n_runs)})", key="patch_run",
+                 type="primary"):
         requested.add(grid.key)
         st.session_state["patch_cancelled"] = False
     if st.session_state.get("patch_cancelled"):

@@ -16,6 +16,7 @@ from model.core.capture import Capture
 from model.core.tokens import character_labels
 from viz.export import file_name
 from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks, readable, tick_label_px
+from viz.pattern_views import as_patterns, bins
 
 MASK_NAME = "future tokens: masked"
 MASK_GREY = "#c4c7cc"
@@ -24,6 +25,10 @@ HOVER = "query %{y} -> key %{x}: %{z:.3f}<extra></extra>"
 MASK_HOVER = "masked (future token)<extra></extra>"
 DIFF_FLOOR = 0.1  # the difference scale spans at least ±0.1: a 0.01 difference stays pale, not dramatic
 PLOT_WIDTH = 900  # px a chart is assumed to get across: labels are thinned to fit it, never to overlap
+LONG = 256  # above this many tokens a head is drawn as a pooled overview and a window of exact values
+OVERVIEW_BINS = 256  # pixels per side of the overview: pooled(layer, head, OVERVIEW_BINS, reduce)
+WINDOW = 64  # query rows x key columns of exact values in the zoom window
+WINDOW_BOX = "#e11d48"
 
 
 def hover_labels(tokens: list[str]) -> list[str]:
@@ -36,12 +41,17 @@ def future_mask(n_tokens: int) -> np.ndarray:
     return np.triu(np.ones((n_tokens, n_tokens), dtype=bool), k=1)
 
 
-def _pattern(cap: Capture, layer: int, head: int) -> np.ndarray:
-    """(T, T) one head's weights, with a clear error for a layer/head the model lacks."""
+def _pattern_check(cap: Capture, layer: int, head: int) -> None:
+    """A clear error for a layer/head the model lacks."""
     L, H = cap.summary.n_layers, cap.summary.n_heads
     if not (0 <= layer < L and 0 <= head < H):
         raise ValueError(f"layer {layer}, head {head} is outside this model's {L} layers x {H} heads")
-    return cap.attention[layer, head]
+
+
+def _pattern(cap: Capture, layer: int, head: int) -> np.ndarray:
+    """(T, T) one head's weights (through head(): a Patterns or the full array alike)."""
+    _pattern_check(cap, layer, head)
+    return as_patterns(cap.attention).head(layer, head)
 
 
 def _ticks(tokens: list[str], axis_px: int) -> dict:
@@ -118,9 +128,79 @@ def head_heatmap(cap: Capture, layer: int, head: int) -> go.Figure:
     return readable(fig)
 
 
+def _centres(n_tokens: int, size: int) -> np.ndarray:
+    """(size,) the middle position of each overview pixel's block (pooled's bins)."""
+    starts = bins(n_tokens, size)
+    ends = np.append(starts[1:], n_tokens) if n_tokens > size else starts + 1
+    return (starts + ends - 1) / 2
+
+
+def overview_heatmap(pooled: np.ndarray, n_tokens: int, layer: int, head: int, window: tuple[int, int, int, int],
+                     reduce: str = "mean") -> go.Figure:
+    """A long prompt's head at a glance: pixel = the mean (or max) weight of a block of queries x keys,
+    blocks wholly in the future left out (white), and the zoom window (q0, q1, k0, k1) boxed in red.
+    Positions on numeric axes: thousands of token labels would not fit."""
+    size = pooled.shape[0]
+    centres = _centres(n_tokens, size)
+    starts = bins(n_tokens, size)
+    ends = np.append(starts[1:], n_tokens) - 1 if n_tokens > size else starts
+    z = np.where(starts[None, :] > ends[:, None], np.nan, pooled).astype(np.float32)  # (size, size)
+    q0, q1, k0, k1 = window
+    fig = go.Figure(go.Heatmap(
+        z=z, x=centres, y=centres, colorscale=WEIGHT_SCALE, zmin=0.0, zmax=1.0 if reduce == "max" else None,
+        colorbar=dict(title=f"block {reduce}", len=0.8), hoverongaps=False, name="overview",
+        hovertemplate=f"query ≈ %{{y:.0f}} -> key ≈ %{{x:.0f}}: block {reduce} %{{z:.3f}}<extra></extra>"))
+    fig.add_shape(type="rect", x0=k0 - 0.5, x1=k1 - 0.5, y0=q0 - 0.5, y1=q1 - 0.5, line=dict(color=WINDOW_BOX, width=2),
+                  name="window")
+    fig.update_layout(
+        title=f"Block {layer} · head {head}: all {n_tokens} tokens, {size} × {size} blocks ({reduce} of each); "
+              "red box: the window below", height=640, margin=dict(l=70, r=90, t=70, b=60), plot_bgcolor="white")
+    fig.update_xaxes(title="key: the token being read (position)", range=[-0.5, n_tokens - 0.5], showgrid=False)
+    fig.update_yaxes(title="query: the token reading (position)", range=[n_tokens - 0.5, -0.5], showgrid=False)
+    return readable(fig)
+
+
+def window_heatmap(values: np.ndarray, tokens: list[str], first: tuple[int, int], layer: int, head: int) -> go.Figure:
+    """The exact weights of a window: queries first[0].. down, keys first[1].. across, 0..1, cells above
+    the diagonal (future keys) grey as in the full heatmap."""
+    q0, k0 = first
+    R, C = values.shape
+    cats = hover_labels(tokens)
+    rows, cols = cats[q0:q0 + R], cats[k0:k0 + C]
+    hidden = np.arange(k0, k0 + C)[None, :] > np.arange(q0, q0 + R)[:, None]  # (R, C) future keys
+    fig = go.Figure([
+        go.Heatmap(z=np.where(hidden, np.nan, values).astype(np.float32), x=cols, y=rows, zmin=0.0, zmax=1.0,
+                   colorscale=WEIGHT_SCALE, colorbar=dict(title="weight", len=0.8), hovertemplate=HOVER,
+                   hoverongaps=False, name="weight"),
+        go.Heatmap(z=np.where(hidden, 1.0, np.nan).astype(np.float32), x=cols, y=rows,
+                   colorscale=[[0, MASK_GREY], [1, MASK_GREY]], showscale=False, hovertemplate=MASK_HOVER,
+                   hoverongaps=False, name=MASK_NAME, showlegend=True, legendgroup="mask"),
+    ])
+    height = _size(R)
+    labels = axis_labels(tokens)
+    room = tick_label_px(labels[q0:q0 + R] + labels[k0:k0 + C])
+    fig.update_layout(
+        title=f"Window: queries {q0}–{q0 + R - 1} × keys {k0}–{k0 + C - 1}, exact weights",
+        height=height, margin=dict(l=room + 40, r=90, t=70, b=room + 45),
+        plot_bgcolor="white", legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.0))
+    fig.update_xaxes(title="key: the token being read", tickangle=-90, **_ticks_at(tokens, k0, C, PLOT_WIDTH))
+    fig.update_yaxes(title="query: the token reading", autorange="reversed", **_ticks_at(tokens, q0, R, height - 270))
+    return readable(fig)
+
+
+def _ticks_at(tokens: list[str], start: int, count: int, axis_px: int) -> dict:
+    """_ticks for the positions [start, start + count): their labels keep their place in the prompt."""
+    step = fit_ticks(count, axis_px)
+    cats = hover_labels(tokens)[start:start + count]
+    short = axis_labels(tokens)[start:start + count]
+    return dict(tickmode="array", tickvals=cats[::step], ticktext=short[::step], type="category", tickfont=TICK_FONT,
+                automargin=False)
+
+
 def query_bars(cap: Capture, layer: int, head: int, position: int) -> go.Figure:
     """Bars: the weight query `position` puts on each token up to itself (its row of the heatmap)."""
-    row = _pattern(cap, layer, head)[position, : position + 1]  # (position + 1,)
+    _pattern_check(cap, layer, head)
+    row = as_patterns(cap.attention).rows(layer, head, position, position + 1)[0, : position + 1]  # (position + 1,)
     cats = hover_labels(cap.tokens)
     keys = cats[: position + 1]
     fig = go.Figure(go.Bar(

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from PIL import Image
 
 from viz.labels import readable
+from viz.pattern_views import as_patterns, bins, dims
 
 CELL = 36  # pixels per thumbnail, border included
 _LOW = np.array([255, 255, 255], dtype=np.float32)  # weight 0: white
@@ -29,38 +30,39 @@ BADGE_FONT = dict(size=12, color="#111827", family="ui-monospace, monospace", we
                   "0 0 4px white")
 
 
-def _bins(n: int, size: int) -> np.ndarray:
-    """Start index of each of `size` output pixels over n source positions (repeats when n < size)."""
-    return np.floor(np.arange(size) * n / size).astype(np.int64)
+def thumbnails(attention, cell: int = CELL) -> np.ndarray:
+    """RGB image (H*cell, L*cell, 3) uint8 of every head, masked cells grey. `attention`: the capture's
+    (L, H, T, T) array or any PatternSource; each tile is pooled(l, h, size, "max"), so no head is ever
+    held whole beside the others.
 
-
-def _pool(a: np.ndarray, size: int, reduce: np.ufunc) -> np.ndarray:
-    """Resize the last two axes (..., T, T) -> (..., size, size): block `reduce` down, nearest up."""
-    starts = _bins(a.shape[-1], size)
-    if a.shape[-1] <= size:
-        return a[..., starts, :][..., :, starts]
-    rows = reduce.reduceat(a, starts, axis=-2)
-    return reduce.reduceat(rows, starts, axis=-1)
-
-
-def thumbnails(attention: np.ndarray, cell: int = CELL) -> np.ndarray:
-    """RGB image (H*cell, L*cell, 3) uint8 of every head, masked cells grey.
-
-    Each query row is scaled to its own maximum, so the shape (diagonal, first column, stripes)
-    shows even when the weights are spread thin; the one-head heatmap keeps the true 0..1 scale.
+    Each pixel row is scaled to its own maximum, so the shape (diagonal, first column, stripes) shows
+    even when the weights are spread thin; the one-head heatmap keeps the true 0..1 scale. Up to
+    `cell - 2` tokens a pixel row is one query row (what the tiles always showed).
     """
-    L, H, T, _ = attention.shape
+    source = as_patterns(attention)
+    L, H, T = dims(source)
     inner = cell - 2  # 1 px white border on each side
-    rows = attention.astype(np.float32)
-    rows = rows / np.maximum(rows.max(axis=-1, keepdims=True), 1e-9)  # (L, H, T, T) row max = 1
-    weights = np.clip(_pool(rows, inner, np.maximum), 0, 1)  # (L, H, s, s)
-    future = np.triu(np.ones((T, T), dtype=bool), k=1)
-    masked = _pool(future, inner, np.logical_and)  # (s, s) True where the whole block is future
-    rgb = _LOW + weights[..., None] * (_HIGH - _LOW)  # (L, H, s, s, 3)
-    rgb = np.where(masked[..., None], _MASKED, rgb).astype(np.uint8)
     tiles = np.broadcast_to(_BORDER, (L, H, cell, cell, 3)).copy()
-    tiles[:, :, 1:-1, 1:-1] = rgb
+    masked = _future_blocks(T, inner)  # (s, s)
+    for layer in range(L):
+        for head in range(H):
+            tiles[layer, head, 1:-1, 1:-1] = _tile(source.pooled(layer, head, inner, "max"), masked)
     return tiles.transpose(1, 2, 0, 3, 4).reshape(H * cell, L * cell, 3)  # heads down, layers across
+
+
+def _future_blocks(n_tokens: int, size: int) -> np.ndarray:
+    """(size, size) True where a pixel's whole block lies above the diagonal (every key after every query)."""
+    starts = bins(n_tokens, size)
+    ends = starts if n_tokens <= size else np.append(starts[1:], n_tokens) - 1  # last position in each block
+    return starts[None, :] > ends[:, None]
+
+
+def _tile(pooled: np.ndarray, masked: np.ndarray) -> np.ndarray:
+    """(s, s, 3) uint8 of one head's pooled maxima, each pixel row scaled to its own maximum."""
+    weights = pooled.astype(np.float32)
+    weights = np.clip(weights / np.maximum(weights.max(axis=-1, keepdims=True), 1e-9), 0, 1)
+    rgb = _LOW + weights[..., None] * (_HIGH - _LOW)
+    return np.where(masked[..., None], _MASKED, rgb).astype(np.uint8)
 
 
 def png_data_uri(image: np.ndarray) -> str:
@@ -70,8 +72,8 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def thumbnail_uri(attention: np.ndarray, cell: int = CELL) -> str:
-    """The grid's picture of every head (L, H, T, T) as a PNG data URI."""
+def thumbnail_uri(attention, cell: int = CELL) -> str:
+    """The grid's picture of every head (an (L, H, T, T) array or a PatternSource) as a PNG data URI."""
     return png_data_uri(thumbnails(attention, cell))
 
 
@@ -99,7 +101,7 @@ def _hover(scores: dict[str, np.ndarray], group_size: int) -> list[str]:
 
 
 def grid_figure(
-    attention: np.ndarray,
+    attention,
     scores: dict[str, np.ndarray],
     selected: tuple[int, int],
     group_size: int = 1,
@@ -108,11 +110,11 @@ def grid_figure(
     labels: dict[str, str] | None = None,
     image_uri: str | None = None,
 ) -> go.Figure:
-    """The overview: one image of every head (L, H, T, T), clickable points, badges, selection box,
+    """The overview: one image of every head (an (L, H, T, T) array or a PatternSource), clickable points, badges, selection box,
     and a legend under the grid naming each badge letter (labels: kind -> words, e.g. KIND_LABELS).
     image_uri: thumbnail_uri(attention, cell) made earlier (a page caches it per capture: it does not
     change with the selected head)."""
-    L, H = attention.shape[:2]
+    L, H, _ = dims(as_patterns(attention))
     image = go.Image(source=image_uri or thumbnail_uri(attention, cell), x0=-0.5 + 0.5 / cell,
                      dx=1 / cell, y0=-0.5 + 0.5 / cell, dy=1 / cell, hoverinfo="skip", name="heads")
     layers, heads = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")  # (L, H) each, layer-major

@@ -37,20 +37,21 @@ def _chip(pos: int, view: TokenView, tid: int, highlight: int | None, text: str)
     return f'<span class="{cls}" title="{title}">{html.escape(text)}<sub>{pos}</sub></span>'
 
 
-def _group(views: list[TokenView], ids: list[int], highlight: int | None) -> str:
+def _group(views: list[TokenView], ids: list[int], highlight: int | None, start: int = 0) -> str:
     """Tokens that spell characters only together: the characters on top, each token's id below."""
     first = views[0]
     data = bytes.hex(first.spelled.encode("utf-8"), " ").upper()
     title = html.escape(f"{first.spelled} · UTF-8 bytes {data} · split over {len(views)} tokens: the tokenizer "
                         "has no piece for this character, so it spells its bytes", quote=True)
-    chips = "".join(_chip(first.start + k, v, ids[k], highlight, f"id {ids[k]}") for k, v in enumerate(views))
+    chips = "".join(_chip(start + first.start + k, v, ids[k], highlight, f"id {ids[k]}") for k, v in enumerate(views))
     return (f'<span class="xr-group" title="{title}"><span class="xr-glyph">{html.escape(first.spelled)}</span>'
             f'<span class="xr-parts">{chips}</span></span>')
 
 
 def token_strip_html(tokens: list[str], token_ids, highlight: int | None = None, max_chips: int = 1024,
-                     one_line_after: int = ONE_LINE_AFTER) -> str:
-    """HTML for the chips; every token text and tooltip is escaped."""
+                     one_line_after: int = ONE_LINE_AFTER, start: int = 0) -> str:
+    """HTML for the chips; every token text and tooltip is escaped. `start`: the prompt position of
+    tokens[0] when the strip shows a window of a long prompt (chips keep their own positions)."""
     views = token_views(list(tokens[:max_chips]))
     ids = [int(t) for t in token_ids[:max_chips]]
     parts, pos = [], 0
@@ -58,9 +59,9 @@ def token_strip_html(tokens: list[str], token_ids, highlight: int | None = None,
         v = views[pos]
         end = min(v.end, len(views))
         if end - pos > 1:
-            parts.append(_group(views[pos:end], ids[pos:end], highlight))
+            parts.append(_group(views[pos:end], ids[pos:end], highlight, start))
         else:
-            parts.append(_chip(pos, v, ids[pos], highlight, v.label))
+            parts.append(_chip(start + pos, v, ids[pos], highlight, v.label))
         pos = end
     more = len(tokens) - max_chips
     if more > 0:

@@ -19,6 +19,7 @@ from pages.kit import (
     common,  # noqa: F401  (importing it leaves Streamlit's legacy pages/ mode)
     contrast,
     links,
+    long,
     models,
     pickers,
     results,
@@ -43,6 +44,9 @@ forget = shared_keys.forget
 switch_page = shared_keys.switch_page  # keeps the sidebar's prompt and model across the switch
 bind = pickers.bind  # a picker's value re-bound before it is drawn (sliders, multiselects)
 picker = pickers.picker  # a selectbox or radio whose labels are never read back
+is_long = long.is_long  # past viz.attention.LONG tokens views read heads blockwise, in windows
+patterns = long.patterns  # the capture's attention as head/rows/pooled, whether a Patterns or a full array
+head_stats = long.stats  # per-head numbers, cached per capture (a long prompt's over its start)
 contrast_token = contrast.contrast_token  # token A and optional rival B: figures show logit(A) − logit(B)
 
 
@@ -118,9 +122,11 @@ def temperature_slider(label: str = "Temperature", *, key: str = "temperature", 
                               on_change=callback, help=help))
 
 
-def token_strip(cap: Capture, highlight: int | None = None, *, where=st) -> None:
-    """The shared token strip (escaped HTML: tags in a prompt show as characters)."""
-    where.html(token_strip_html(cap.tokens, cap.token_ids, highlight=highlight))
+def token_strip(cap: Capture, highlight: int | None = None, *, where=st, window: tuple[int, int] | None = None) -> None:
+    """The shared token strip (escaped HTML: tags in a prompt show as characters); a long prompt's is a
+    window moved by a slider (kit/long.py), or the page's own `window` (start, stop) when it has one."""
+    start, stop = window if window is not None else long.strip_window(cap, highlight, where=where)
+    where.html(token_strip_html(cap.tokens[start:stop], cap.token_ids[start:stop], highlight=highlight, start=start))
 
 
 def set_defaults(defaults: dict[str, object]) -> None:

@@ -10,7 +10,7 @@ from model import Capture, LanguageModel, XrayError
 from model.analyses import embeddings as emb
 from model.analyses import lesson_checks as checks
 from model.analyses.head_pipeline import HeadPipeline, head_pipeline
-from model.analyses.head_scores import KIND_LABELS, head_stats, induction_scores
+from model.analyses.head_scores import KIND_LABELS, induction_scores
 from pages import kit
 from pages.kit import session
 from pages.kit.plotly_chart import plotly_chart
@@ -86,7 +86,7 @@ def pattern(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     if pipe is None:
         return None
     _figure(pipe, head, cap, "pattern", "lesson_pattern")
-    return checks.previous_token_head(cap.attention[layer, head])
+    return checks.previous_token_head(kit.patterns(cap).head(layer, head))
 
 
 def _mole_curves(lm: LanguageModel) -> None:
@@ -129,13 +129,14 @@ def _on_grid_pick(points: list[dict]) -> None:
 def heads(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     with st.spinner("Measuring induction heads on a repeated random sequence (once per model)…"):
         induction = kit.derived("induction", kit.model_key(lm), lambda: induction_scores(lm))
-    stats = kit.derived("head_stats", kit.current_key(lm), lambda: head_stats(cap))
+    stats = kit.head_stats(lm, cap)
     scores_by_kind = {k.removeprefix("score_"): v for k, v in stats.items() if k.startswith("score_")}
     scores_by_kind["induction"] = induction
     st.session_state["_n_heads"] = cap.summary.n_heads
     layer, head = _head(cap)
-    image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(cap.attention))
-    fig = head_grid.grid_figure(cap.attention, scores_by_kind, (layer, head), cap.summary.group_size, 0.5,
+    source = kit.patterns(cap)
+    image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(source))
+    fig = head_grid.grid_figure(source, scores_by_kind, (layer, head), cap.summary.group_size, 0.5,
                                 labels=KIND_LABELS, image_uri=image)
     plotly_chart(fig, key="lesson_head_grid", on_click=_on_grid_pick, config={"displayModeBar": False})
     st.caption("Blocks left to right, heads top to bottom: each thumbnail is one head's pattern on your prompt. "
@@ -146,6 +147,6 @@ def heads(lm: LanguageModel, cap: Capture) -> checks.Check | None:
 def sink_head(lm: LanguageModel, cap: Capture) -> dict[str, int]:
     """Preset for the softmax step: the head that parks the most weight on the first token (a clear
     pattern that is not the previous-token habit the task asks for)."""
-    share = kit.derived("head_stats", kit.current_key(lm), lambda: head_stats(cap))["to_first"]  # (L, H)
+    share = kit.head_stats(lm, cap)["to_first"]  # (L, H)
     layer, head = np.unravel_index(int(np.argmax(share)), share.shape)
     return {"layer": int(layer), "head": int(head)}

@@ -1,0 +1,64 @@
+"""Long prompts: past LONG tokens a page reads heads a block at a time (head/rows/pooled) and shows a
+window of positions, never every head's (T, T) pattern at once (1.5 GB at 1,024 tokens)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import streamlit as st
+
+from model import Capture
+from model.analyses.head_scores import head_stats
+from pages.kit import captures, pickers, results
+from viz.attention import LONG
+from viz.pattern_views import PatternSource, as_patterns
+
+STATS_TOKENS = LONG  # head statistics of a long prompt read its first STATS_TOKENS positions
+
+
+def is_long(cap: Capture) -> bool:
+    """Past LONG tokens views go blockwise and windowed; below, every view is drawn whole as always."""
+    return cap.n_tokens > LONG
+
+
+def patterns(cap: Capture) -> PatternSource:
+    """The capture's attention as head/rows/pooled: a Patterns as it is, a full array through a view."""
+    return as_patterns(cap.attention)
+
+
+def window_stats(cap: Capture) -> dict[str, np.ndarray]:
+    """Head statistics (model/analyses/head_scores.head_stats) of a long prompt over its first
+    STATS_TOKENS positions: a causal head's first rows see only the first keys, so that square is the
+    exact pattern of the prompt's start, read by rows() and never the whole (L, H, T, T)."""
+    source, n = patterns(cap), STATS_TOKENS
+    L, H = cap.summary.n_layers, cap.summary.n_heads
+    block = np.stack([np.stack([source.rows(layer, head, 0, n)[:, :n] for head in range(H)]) for layer in range(L)])
+    return head_stats(SimpleNamespace(attention=block, token_ids=cap.token_ids[:n]))  # type: ignore[arg-type]
+
+
+def stats(lm, cap: Capture) -> dict[str, np.ndarray]:
+    """Per-head numbers for a page, cached per capture: the whole prompt, or its start when long."""
+    compute = (lambda: window_stats(cap)) if is_long(cap) else (lambda: head_stats(cap))
+    return results.derived("head_stats", captures.current_key(lm), compute)
+
+
+def stats_note(cap: Capture) -> str:
+    """What the per-head numbers were read over, for a caption ('' when the whole prompt)."""
+    if not is_long(cap):
+        return ""
+    return (f" This prompt has {cap.n_tokens:,} tokens: the head scores and the table are read over its first "
+            f"{STATS_TOKENS} (every head's whole pattern would not fit in memory at once).")
+
+
+def strip_window(cap: Capture, highlight: int | None, *, where=st) -> tuple[int, int]:
+    """The token strip's positions [start, stop): all of them, or past LONG a window of LONG moved by a
+    slider (it starts on the window holding `highlight`)."""
+    T = cap.n_tokens
+    if T <= LONG:
+        return 0, T
+    last = T - LONG
+    default = min(last, max(0, (highlight if highlight is not None else T - 1) - LONG // 2))
+    pickers.bind("strip_start", range(last + 1), default)
+    start = int(where.slider("Tokens shown from", 0, last, key="strip_start",
+                             help=f"{T:,} tokens: the strip shows {LONG} at a time."))
+    return start, start + LONG

@@ -1,0 +1,134 @@
+"""Long prompts (600 tokens, past viz.attention.LONG): the Attention page draws a pooled overview and a
+window of exact weights, equal to the head's own rows; Information flow says what it will cost before
+it runs; the token strip shows a window. No page reads every head's whole pattern: the captures these
+tests hand the pages answer head/rows/pooled only, and refuse to be read as the (L, H, T, T) array."""
+from __future__ import annotations
+
+import base64
+import copy
+import json
+
+import numpy as np
+import pytest
+from apptest_session import open_app_page
+from page_charts import figures
+from streamlit.testing.v1 import AppTest
+
+from model.core.settings import settings
+from model.engine.capture_cache import CaptureCache
+from viz import attention as va
+from viz.pattern_views import ArrayPatterns
+
+TEXT = " ".join(["The spy was a mole inside the agency. In the garden, a mole dug a tunnel."] * 30)
+
+
+class StrictPatterns(ArrayPatterns):
+    """A capture's attention that answers head/rows/pooled only: read whole or indexed, it fails the test."""
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("a page read every head's whole pattern")
+
+    def __getitem__(self, index):
+        raise AssertionError(f"a page indexed the array instead of head/rows/pooled: attention[{index!r}]")
+
+    def setflags(self, **kwargs) -> None:
+        """Capture marks its arrays read-only; this one is."""
+
+
+@pytest.fixture
+def captured(monkeypatch) -> list:
+    """Every capture a page gets from the shared cache, its attention made strict; the last one kept."""
+    monkeypatch.setenv("XRAY_TOKEN_LIMIT", "1024")
+    settings.cache_clear()
+    seen: list = []
+    real = CaptureCache.get_or_extend
+
+    def strict(self, *args, **kwargs):
+        cap = real(self, *args, **kwargs)
+        if isinstance(cap.attention, StrictPatterns):
+            return cap
+        strict_cap = copy.copy(cap)
+        object.__setattr__(strict_cap, "attention", StrictPatterns(np.asarray(cap.attention)))
+        seen.append(strict_cap)
+        return strict_cap
+
+    monkeypatch.setattr(CaptureCache, "get_or_extend", strict)
+    return seen
+
+
+def _z(trace: dict) -> np.ndarray:
+    """A heatmap's z from the chart's JSON: plotly's typed {'dtype', 'bdata', 'shape'} form, or lists."""
+    z = trace["z"]
+    if isinstance(z, dict):
+        shape = tuple(int(n) for n in z["shape"].split(","))
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape).astype(float)
+    return np.array(z, dtype=float)
+
+
+def _open(page: str) -> AppTest:
+    at = open_app_page(page, prompt=TEXT)
+    assert not at.exception, at.exception
+    return at
+
+
+def test_attention_draws_an_overview_and_an_exact_window(captured) -> None:
+    at = _open("pages/attention.py")
+    cap = captured[-1]
+    T = cap.n_tokens
+    assert T > va.LONG
+    grid, overview, window = figures(at)
+    assert grid["data"][0]["type"] == "image"
+    assert overview["data"][0]["name"] == "overview" and _z(overview["data"][0]).shape == (va.OVERVIEW_BINS,) * 2
+    q0 = k0 = T - va.WINDOW  # the default window: the end of the diagonal
+    expected = cap.attention.head(0, 0)[q0:T, k0:T]
+    drawn = _z(window["data"][0])
+    below = np.tril(np.ones_like(expected, dtype=bool))
+    assert np.allclose(drawn[below], expected[below], atol=1e-6) and np.isnan(drawn[~below]).all()
+    at.number_input(key="attention_q0").set_value(100).run()
+    at.number_input(key="attention_k0").set_value(40).run()
+    drawn = _z(figures(at)[2]["data"][0])
+    expected = cap.attention.head(0, 0)[100:100 + va.WINDOW, 40:40 + va.WINDOW]
+    assert np.allclose(np.nan_to_num(drawn), expected, atol=1e-6)
+    assert any("first 256" in c.value for c in at.caption)  # the head scores read over the prompt's start
+
+
+def test_attention_compare_and_table_read_windows(captured) -> None:
+    at = _open("pages/attention.py")
+    at.session_state["attention_view"] = "Compare two heads"
+    at.run()
+    assert not at.exception and at.metric[0].value.endswith("bits")
+    assert any("averaged over query rows" in c.value for c in at.caption)
+    at.session_state["attention_view"] = "All heads (table)"
+    at.run()
+    assert not at.exception and len(at.dataframe) == 1
+
+
+def test_flow_states_its_cost_and_waits(captured) -> None:
+    at = _open("pages/flow.py")
+    notice = " ".join(i.value for i in at.info)
+    assert f"{captured[-1].n_tokens:,} tokens" in notice and "about" in notice and " s on this machine" in notice
+    assert not figures(at) and at.button(key="flow_build")
+
+
+def test_token_strip_shows_a_window(captured) -> None:
+    at = _open("pages/next_token.py")
+    assert at.slider(key="strip_start").max == captured[-1].n_tokens - va.LONG
+    strip = " ".join(h.proto.body for h in at.get("html"))
+    assert strip.count('class="xr-chip') <= va.LONG + 1
+    assert json.dumps(strip)  # text, escaped
+
+
+def test_patching_prices_its_exact_run_before_it_runs(captured) -> None:
+    at = _open("pages/patching.py")
+    label = at.button(key="patch_run").label
+    assert "patched runs, about " in label and label.endswith(" s)")
+    assert not at.get("progress")  # nothing runs before the click
+
+
+@pytest.mark.parametrize("page", ["pages/lesson.py?step=6", "pages/lesson.py?step=8", "pages/head_pipeline.py",
+                                  "pages/logit_lens.py"])
+def test_other_head_pages_draw_without_every_head(captured, page) -> None:
+    path, _, step = page.partition("?step=")
+    at = open_app_page(path, prompt=TEXT, **({"step": step} if step else {}))
+    assert not at.exception, at.exception
+    assert figures(at)
