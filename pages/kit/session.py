@@ -16,6 +16,7 @@ EXAMPLES = {
     "Another language (French)": "La tour Eiffel se trouve dans la ville de",
 }
 DEFAULT_PROMPT = EXAMPLES["A fact to recall"]
+FALLBACK_TOKEN_LIMIT = 512  # before a loaded model says what it allows (or when none loaded)
 # One word in several senses, each clue BEFORE the word: a left-to-right model cannot use what
 # follows it. Meaning page and lesson; tests/pages/test_presets.py measures that they separate.
 MOLE_CONTEXTS = (
@@ -32,8 +33,8 @@ def model_name() -> str:
 
 
 def token_limit() -> int:
-    """The sidebar's token limit (at most the operator's)."""
-    return int(st.session_state.get("token_limit", settings().token_limit))
+    """The sidebar's token limit (at most the model's); before the sidebar drew it, the operator's, else 512."""
+    return int(st.session_state.get("token_limit", settings().token_limit or FALLBACK_TOKEN_LIMIT))
 
 
 def prompt() -> str:
