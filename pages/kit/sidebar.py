@@ -67,8 +67,9 @@ def render_limit(lm: LanguageModel | None) -> None:
     if st.session_state.setdefault("token_limit", most) > most:
         st.session_state["token_limit"] = most
     why = f": {limit.reason}" if limit is not None else ""
-    st.sidebar.number_input("Token limit", min_value=1, max_value=most, step=16, key="token_limit",
-                            help=f"Longer prompts are refused, never cut. At most {most:,} tokens{why}.")
+    st.session_state[session.LIMIT_SHOWN] = st.sidebar.number_input(
+        "Token limit", min_value=1, max_value=most, step=16, key="token_limit",
+        help=f"Longer prompts are refused, never cut. At most {most:,} tokens{why}.")
 
 
 def render_footer(lm: LanguageModel | None) -> None:
