@@ -20,7 +20,7 @@ PREFIX = "XRAY_"  # every operator setting's name starts with it
 
 @dataclass(frozen=True)
 class Settings:
-    token_limit: int  # longest prompt a user may capture (XRAY_TOKEN_LIMIT)
+    token_limit: int | None  # longest prompt a user may capture (XRAY_TOKEN_LIMIT); None: what memory allows
     cache_mb: int  # byte budget of the shared capture cache (XRAY_CACHE_MB)
     results_mb: int  # byte budget of the shared cache of derived results: lens, ablations... (XRAY_RESULTS_MB)
     max_models: int  # models kept loaded at once (XRAY_MAX_MODELS)
@@ -64,7 +64,7 @@ def _read(env: Mapping[str, str]) -> Settings:
             return default
 
     return Settings(
-        token_limit=number("TOKEN_LIMIT", 512),
+        token_limit=_positive(env.get(PREFIX + "TOKEN_LIMIT", "")),
         cache_mb=number("CACHE_MB", 1024),
         results_mb=number("RESULTS_MB", 512),
         max_models=number("MAX_MODELS", 2),

@@ -31,7 +31,7 @@ def model_facts(lm: LanguageModel) -> ModelFacts:
     cfg = _text_config(model)
     mlp = lm.layout.mlps[0]
     return ModelFacts(
-        shape=s, d_mlp=_mlp_width(mlp, s.d_model),
+        shape=s, d_mlp=mlp_width(mlp, s.d_model),
         positions=_positions(model, cfg, lm.layout.blocks),
         norm=lm.norm_fit.kind,
         tied_embeddings=_tied(model),
@@ -106,7 +106,7 @@ def _parallel(lm: LanguageModel) -> bool:
     return bool(torch.allclose(plain, shifted, atol=1e-5, rtol=1e-4))
 
 
-def _mlp_width(mlp: nn.Module, d_model: int) -> int:
+def mlp_width(mlp: nn.Module, d_model: int) -> int:
     """The hidden width: the other side of the MLP's last matrix (its down projection; per expert in a
     mixture of experts, whose expert weights are stacked in a leading dimension)."""
     matrices = [p for p in mlp.parameters() if p.ndim >= 2]

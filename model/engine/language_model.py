@@ -29,15 +29,15 @@ from ..core.capture import KV, Capture
 from ..core.description import ModelFacts
 from ..core.errors import CaptureError, PromptError, UnsupportedModelError
 from ..core.patterns import Patterns
-from ..core.settings import settings
 from ..core.tokens import clean_prompt, readable_tokens
-from . import threads
+from . import limits, threads
 from .attention import LISTEN, direct_attention, listening_kernel, swapped
 from .batching import CaptureQueue, Request
 from .devices import compute_device
 from .facts import model_facts
 from .final_norm import NormFit, measure_final_norm
 from .layout import Layout, find_layout
+from .limits import TokenLimit
 from .linear import weight_of
 from .patch_sites import Edit, Site, editing
 from .placement import block_devices, dispatched
@@ -96,9 +96,21 @@ class LanguageModel:
     def dtype_name(self) -> str:
         return str(self.dtype).removeprefix("torch.")
 
+    @cached_property
+    def fitting_tokens(self) -> int:
+        """The longest prompt whose capture fits in the memory free when first asked (model/engine/limits.py)."""
+        return limits.fitting_tokens(self)
+
+    @property
+    def token_limit(self) -> TokenLimit:
+        """The longest prompt this model may capture here, and why: the operator's setting (read each
+        time, as settings are) or what fits, capped by the model's context."""
+        return limits.token_limit(self, self.fitting_tokens)
+
     def encode(self, prompt: str, max_tokens: int | None = None) -> list[int]:
-        """Token ids of a prompt, or a PromptError that says why it cannot be captured."""
-        limit = max_tokens or settings().token_limit
+        """Token ids of a prompt, or a PromptError that says why it cannot be captured. `max_tokens` (the
+        sidebar's limit) may lower the model's own `token_limit`, never raise it."""
+        limit = min(max_tokens or self.token_limit.tokens, self.token_limit.tokens)
         if not prompt:
             raise PromptError("The prompt is empty: type some text to see what the model does with it.")
         if len(prompt) > limit * _CHARS_PER_TOKEN_CEILING:
@@ -110,8 +122,9 @@ class LanguageModel:
         if not ids:
             raise PromptError("The prompt produced no tokens: type some visible text.")
         if len(ids) > limit:
+            why = self.token_limit.reason if limit == self.token_limit.tokens else "the sidebar's token limit"
             raise PromptError(
-                f"The prompt is {len(ids):,} tokens long; the limit is {limit:,} tokens. "
+                f"The prompt is {len(ids):,} tokens long; the limit is {limit:,} tokens ({why}). "
                 "Shorten it (nothing was cut off silently)."
             )
         return ids

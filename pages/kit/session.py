@@ -16,6 +16,8 @@ EXAMPLES = {
     "Another language (French)": "La tour Eiffel se trouve dans la ville de",
 }
 DEFAULT_PROMPT = EXAMPLES["A fact to recall"]
+FALLBACK_TOKEN_LIMIT = 512  # before a loaded model says what it allows (or when none loaded)
+LIMIT_SHOWN = "_token_limit_shown"  # the value the sidebar's token limit widget returned this run
 # One word in several senses, each clue BEFORE the word: a left-to-right model cannot use what
 # follows it. Meaning page and lesson; tests/pages/test_presets.py measures that they separate.
 MOLE_CONTEXTS = (
@@ -32,8 +34,9 @@ def model_name() -> str:
 
 
 def token_limit() -> int:
-    """The sidebar's token limit (at most the operator's)."""
-    return int(st.session_state.get("token_limit", settings().token_limit))
+    """The sidebar's token limit as its widget showed it this run (at most the model's): a widget's own
+    key can be missing from the state after a rerun. Before the sidebar drew it, the operator's, else 512."""
+    return int(st.session_state.get(LIMIT_SHOWN, settings().token_limit or FALLBACK_TOKEN_LIMIT))
 
 
 def prompt() -> str:

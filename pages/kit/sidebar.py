@@ -57,10 +57,19 @@ def render() -> None:
             "Examples", list(session.EXAMPLES), index=None, key="example", on_change=_load_example,
             placeholder="Load an example prompt…",
         )
-        limit = settings().token_limit
-        st.session_state.setdefault("token_limit", limit)
-        st.number_input("Token limit", min_value=1, max_value=limit, step=16, key="token_limit",
-                        help=f"Longer prompts are refused, never cut. The operator's ceiling is {limit}.")
+
+
+def render_limit(lm: LanguageModel | None) -> None:
+    """The token limit, bounded by what the loaded model allows here (drawn once the model has loaded);
+    a value above it, from a larger model, comes down to it."""
+    limit = lm.token_limit if lm is not None else None
+    most = limit.tokens if limit is not None else session.token_limit()
+    if st.session_state.setdefault("token_limit", most) > most:
+        st.session_state["token_limit"] = most
+    why = f": {limit.reason}" if limit is not None else ""
+    st.session_state[session.LIMIT_SHOWN] = st.sidebar.number_input(
+        "Token limit", min_value=1, max_value=most, step=16, key="token_limit",
+        help=f"Longer prompts are refused, never cut. At most {most:,} tokens{why}.")
 
 
 def render_footer(lm: LanguageModel | None) -> None:

@@ -22,6 +22,7 @@ CASES["over the token limit"] = "word " * 600
 def test_every_page_survives(name):
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["prompt"] = CASES[name]
+    at.session_state["token_limit"] = 512  # below what the model allows: the sidebar's own limit
     at.run()
     failures, limit_named = {}, []
     for page in PAGES:
@@ -34,3 +35,17 @@ def test_every_page_survives(name):
     assert not failures, "\n\n".join(f"{p}: {tb}" for p, tb in failures.items())
     if name == "over the token limit":  # every page that reads the sidebar's prompt says why it stopped
         assert len(limit_named) >= len(PAGES) - 2, limit_named  # Lesson and Patching have prompts of their own
+
+
+def test_refused_prompt_keeps_the_session():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["prompt"] = "word " * 40
+    at.session_state["token_limit"] = 8
+    at.run()
+    assert any("the limit is 8 tokens (the sidebar's token limit)" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
+    assert not at.exception and at.session_state["prompt"] == "word " * 40
+    at.session_state["prompt"] = "A short prompt"  # the person shortens it: the session carries on
+    at.run()
+    assert not at.exception and at.session_state["token_limit"] == 8
+    assert not any("the limit is" in w.value for w in at.warning)

@@ -86,6 +86,12 @@ def test_over_token_limit_names_both_numbers(default_lm):
         default_lm.capture("one two three four five six seven eight", 5)
 
 
+def test_over_the_models_own_limit_says_why(default_lm):
+    limit = default_lm.token_limit.tokens
+    with pytest.raises(PromptError, match=rf"is [\d,]+ tokens long; the limit is {limit:,} tokens \((the model's|the memory)"):
+        default_lm.encode(" word" * (limit + 10))
+
+
 @pytest.mark.parametrize("name", list(CAPTURED))
 def test_hostile_prompt_captures_and_shows_literally(default_lm, name):
     cap = default_lm.capture(CAPTURED[name], 512)
