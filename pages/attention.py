@@ -76,7 +76,7 @@ def _selectors(cap: Capture) -> tuple[int, int]:
 
 def _overview(lm: LanguageModel, cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, int]) -> None:
     st.subheader("Every head at a glance")
-    source = kit.patterns(cap)
+    source = cap.attention
     image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(source))
     fig = head_grid.grid_figure(source, scores, selected, cap.summary.group_size, THRESHOLD, labels=KIND_LABELS,
                                 image_uri=image)
@@ -102,7 +102,7 @@ def _window(cap: Capture) -> tuple[int, int]:
 def _long_head(cap: Capture, layer: int, head: int) -> None:
     """A long prompt's head: a pooled overview of the whole pattern and a window of exact values, both
     read through rows/pooled (never the (L, H, T, T) array)."""
-    source = kit.patterns(cap)
+    source = cap.attention
     reduce = st.radio("Overview pixel", ["mean", "max"], horizontal=True, key="attention_reduce",
                       help="Each pixel of the overview is a block of queries x keys: its mean weight, or its largest.")
     q0, k0 = _window(cap)
@@ -147,7 +147,7 @@ def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None
     if kit.is_long(cap):
         _compare_window(cap, (layer, head), other, metric)
         return
-    source = kit.patterns(cap)
+    source = cap.attention
     divergence = js_divergence_bits(source.head(layer, head), source.head(*other))
     metric.metric("Difference (Jensen–Shannon)", f"{divergence:.3f} bits")
     plotly_chart(va.compare_heads(cap, (layer, head), other), key="compare_heads")
@@ -158,7 +158,7 @@ def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None
 
 def _compare_window(cap: Capture, first: tuple[int, int], second: tuple[int, int], metric) -> None:
     """A long prompt: the divergence over the One head view's window of query rows, read by rows()."""
-    source = kit.patterns(cap)
+    source = cap.attention
     q0 = int(st.session_state.get("attention_q0", cap.n_tokens - va.WINDOW))
     q0 = min(max(0, q0), cap.n_tokens - va.WINDOW)
     rows = [source.rows(*h, q0, q0 + va.WINDOW) for h in (first, second)]  # (WINDOW, T) each

@@ -13,10 +13,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from model.core.capture import Capture
+from model.core.patterns import pixel_starts
 from model.core.tokens import character_labels
 from viz.export import file_name
 from viz.labels import TICK_FONT, axis_labels, escape, fit_ticks, readable, tick_label_px
-from viz.pattern_views import as_patterns, bins
 
 MASK_NAME = "future tokens: masked"
 MASK_GREY = "#c4c7cc"
@@ -51,7 +51,7 @@ def _pattern_check(cap: Capture, layer: int, head: int) -> None:
 def _pattern(cap: Capture, layer: int, head: int) -> np.ndarray:
     """(T, T) one head's weights (through head(): a Patterns or the full array alike)."""
     _pattern_check(cap, layer, head)
-    return as_patterns(cap.attention).head(layer, head)
+    return cap.attention.head(layer, head)
 
 
 def _ticks(tokens: list[str], axis_px: int) -> dict:
@@ -130,7 +130,7 @@ def head_heatmap(cap: Capture, layer: int, head: int) -> go.Figure:
 
 def _centres(n_tokens: int, size: int) -> np.ndarray:
     """(size,) the middle position of each overview pixel's block (pooled's bins)."""
-    starts = bins(n_tokens, size)
+    starts = pixel_starts(n_tokens, size)
     ends = np.append(starts[1:], n_tokens) if n_tokens > size else starts + 1
     return (starts + ends - 1) / 2
 
@@ -142,7 +142,7 @@ def overview_heatmap(pooled: np.ndarray, n_tokens: int, layer: int, head: int, w
     Positions on numeric axes: thousands of token labels would not fit."""
     size = pooled.shape[0]
     centres = _centres(n_tokens, size)
-    starts = bins(n_tokens, size)
+    starts = pixel_starts(n_tokens, size)
     ends = np.append(starts[1:], n_tokens) - 1 if n_tokens > size else starts
     z = np.where(starts[None, :] > ends[:, None], np.nan, pooled).astype(np.float32)  # (size, size)
     q0, q1, k0, k1 = window
@@ -200,7 +200,7 @@ def _ticks_at(tokens: list[str], start: int, count: int, axis_px: int) -> dict:
 def query_bars(cap: Capture, layer: int, head: int, position: int) -> go.Figure:
     """Bars: the weight query `position` puts on each token up to itself (its row of the heatmap)."""
     _pattern_check(cap, layer, head)
-    row = as_patterns(cap.attention).rows(layer, head, position, position + 1)[0, : position + 1]  # (position + 1,)
+    row = cap.attention.rows(layer, head, position, position + 1)[0, : position + 1]  # (position + 1,)
     cats = hover_labels(cap.tokens)
     keys = cats[: position + 1]
     fig = go.Figure(go.Bar(

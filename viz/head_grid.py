@@ -12,8 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from model.core.patterns import Patterns, as_patterns, pixel_starts
 from viz.labels import readable
-from viz.pattern_views import as_patterns, bins, dims
 
 CELL = 36  # pixels per thumbnail, border included
 _LOW = np.array([255, 255, 255], dtype=np.float32)  # weight 0: white
@@ -30,9 +30,9 @@ BADGE_FONT = dict(size=12, color="#111827", family="ui-monospace, monospace", we
                   "0 0 4px white")
 
 
-def thumbnails(attention, cell: int = CELL) -> np.ndarray:
+def thumbnails(attention: Patterns | np.ndarray, cell: int = CELL) -> np.ndarray:
     """RGB image (H*cell, L*cell, 3) uint8 of every head, masked cells grey. `attention`: the capture's
-    (L, H, T, T) array or any PatternSource; each tile is pooled(l, h, size, "max"), so no head is ever
+    (L, H, T, T) array or a Patterns; each tile is pooled(l, h, size, "max"), so no head is ever
     held whole beside the others.
 
     Each pixel row is scaled to its own maximum, so the shape (diagonal, first column, stripes) shows
@@ -40,7 +40,7 @@ def thumbnails(attention, cell: int = CELL) -> np.ndarray:
     `cell - 2` tokens a pixel row is one query row (what the tiles always showed).
     """
     source = as_patterns(attention)
-    L, H, T = dims(source)
+    L, H, T, _ = source.shape
     inner = cell - 2  # 1 px white border on each side
     tiles = np.broadcast_to(_BORDER, (L, H, cell, cell, 3)).copy()
     masked = _future_blocks(T, inner)  # (s, s)
@@ -52,7 +52,7 @@ def thumbnails(attention, cell: int = CELL) -> np.ndarray:
 
 def _future_blocks(n_tokens: int, size: int) -> np.ndarray:
     """(size, size) True where a pixel's whole block lies above the diagonal (every key after every query)."""
-    starts = bins(n_tokens, size)
+    starts = pixel_starts(n_tokens, size)
     ends = starts if n_tokens <= size else np.append(starts[1:], n_tokens) - 1  # last position in each block
     return starts[None, :] > ends[:, None]
 
@@ -72,8 +72,8 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def thumbnail_uri(attention, cell: int = CELL) -> str:
-    """The grid's picture of every head (an (L, H, T, T) array or a PatternSource) as a PNG data URI."""
+def thumbnail_uri(attention: Patterns | np.ndarray, cell: int = CELL) -> str:
+    """The grid's picture of every head (an (L, H, T, T) array or a Patterns) as a PNG data URI."""
     return png_data_uri(thumbnails(attention, cell))
 
 
@@ -110,11 +110,11 @@ def grid_figure(
     labels: dict[str, str] | None = None,
     image_uri: str | None = None,
 ) -> go.Figure:
-    """The overview: one image of every head (an (L, H, T, T) array or a PatternSource), clickable points, badges, selection box,
+    """The overview: one image of every head (an (L, H, T, T) array or a Patterns), clickable points, badges, selection box,
     and a legend under the grid naming each badge letter (labels: kind -> words, e.g. KIND_LABELS).
     image_uri: thumbnail_uri(attention, cell) made earlier (a page caches it per capture: it does not
     change with the selected head)."""
-    L, H, _ = dims(as_patterns(attention))
+    L, H, _, _ = as_patterns(attention).shape
     image = go.Image(source=image_uri or thumbnail_uri(attention, cell), x0=-0.5 + 0.5 / cell,
                      dx=1 / cell, y0=-0.5 + 0.5 / cell, dy=1 / cell, hoverinfo="skip", name="heads")
     layers, heads = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")  # (L, H) each, layer-major

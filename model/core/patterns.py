@@ -187,7 +187,7 @@ class Patterns:
         """(size, size) overview of one head: each pixel the mean (or max) of its block of the pattern,
         blocks as in viz/head_grid (nearest-neighbour up when T < size). Computed a band of rows at a time."""
         T = self.n_tokens
-        starts = np.floor(np.arange(size) * T / size).astype(np.int64)  # first position of each pixel
+        starts = pixel_starts(T, size)
         if T <= size:
             return self.head(layer, head)[starts][:, starts]
         ufunc = np.add if reduce == "mean" else np.maximum
@@ -222,6 +222,17 @@ class Patterns:
         combined = torch.cat([scores, sink.expand(-1, stop - start, 1)], dim=-1)  # the sink's logit joins each row
         combined = combined - combined.max(dim=-1, keepdim=True).values
         return torch.softmax(combined, dim=-1)[..., :-1].numpy()
+
+
+def pixel_starts(n: int, size: int) -> np.ndarray:
+    """First of n positions in each of `size` pixels (repeats when n < size): the one binning of every
+    overview and thumbnail."""
+    return np.floor(np.arange(size) * n / size).astype(np.int64)
+
+
+def as_patterns(attention: Patterns | np.ndarray) -> Patterns:
+    """Patterns as they are; a plain (L, H, T, T) array (a test's, a view's input) held whole."""
+    return attention if isinstance(attention, Patterns) else Patterns.of_array(np.asarray(attention))
 
 
 def _within_budget(nbytes: int, what: str) -> None:

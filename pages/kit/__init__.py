@@ -45,7 +45,6 @@ switch_page = shared_keys.switch_page  # keeps the sidebar's prompt and model ac
 bind = pickers.bind  # a picker's value re-bound before it is drawn (sliders, multiselects)
 picker = pickers.picker  # a selectbox or radio whose labels are never read back
 is_long = long.is_long  # past viz.attention.LONG tokens views read heads blockwise, in windows
-patterns = long.patterns  # the capture's attention as head/rows/pooled, whether a Patterns or a full array
 head_stats = long.stats  # per-head numbers, cached per capture (a long prompt's over its start)
 contrast_token = contrast.contrast_token  # token A and optional rival B: figures show logit(A) − logit(B)
 

@@ -11,7 +11,6 @@ from model import Capture
 from model.analyses.head_scores import head_stats
 from pages.kit import captures, pickers, results
 from viz.attention import LONG
-from viz.pattern_views import PatternSource, as_patterns
 
 STATS_TOKENS = LONG  # head statistics of a long prompt read its first STATS_TOKENS positions
 
@@ -21,16 +20,11 @@ def is_long(cap: Capture) -> bool:
     return cap.n_tokens > LONG
 
 
-def patterns(cap: Capture) -> PatternSource:
-    """The capture's attention as head/rows/pooled: a Patterns as it is, a full array through a view."""
-    return as_patterns(cap.attention)
-
-
 def window_stats(cap: Capture) -> dict[str, np.ndarray]:
     """Head statistics (model/analyses/head_scores.head_stats) of a long prompt over its first
     STATS_TOKENS positions: a causal head's first rows see only the first keys, so that square is the
     exact pattern of the prompt's start, read by rows() and never the whole (L, H, T, T)."""
-    source, n = patterns(cap), STATS_TOKENS
+    source, n = cap.attention, STATS_TOKENS
     L, H = cap.summary.n_layers, cap.summary.n_heads
     block = np.stack([np.stack([source.rows(layer, head, 0, n)[:, :n] for head in range(H)]) for layer in range(L)])
     return head_stats(SimpleNamespace(attention=block, token_ids=cap.token_ids[:n]))  # type: ignore[arg-type]

@@ -86,7 +86,7 @@ def pattern(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     if pipe is None:
         return None
     _figure(pipe, head, cap, "pattern", "lesson_pattern")
-    return checks.previous_token_head(kit.patterns(cap).head(layer, head))
+    return checks.previous_token_head(cap.attention.head(layer, head))
 
 
 def _mole_curves(lm: LanguageModel) -> None:
@@ -134,7 +134,7 @@ def heads(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     scores_by_kind["induction"] = induction
     st.session_state["_n_heads"] = cap.summary.n_heads
     layer, head = _head(cap)
-    source = kit.patterns(cap)
+    source = cap.attention
     image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(source))
     fig = head_grid.grid_figure(source, scores_by_kind, (layer, head), cap.summary.group_size, 0.5,
                                 labels=KIND_LABELS, image_uri=image)

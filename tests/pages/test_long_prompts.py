@@ -14,16 +14,17 @@ from apptest_session import open_app_page
 from page_charts import figures
 from streamlit.testing.v1 import AppTest
 
+from model.core.patterns import Patterns
 from model.core.settings import settings
 from model.engine.capture_cache import CaptureCache
 from viz import attention as va
-from viz.pattern_views import ArrayPatterns
 
 TEXT = " ".join(["The spy was a mole inside the agency. In the garden, a mole dug a tunnel."] * 30)
 
 
-class StrictPatterns(ArrayPatterns):
-    """A capture's attention that answers head/rows/pooled only: read whole or indexed, it fails the test."""
+class StrictPatterns(Patterns):
+    """A capture's attention that answers head/rows/pooled only: read whole, indexed or a layer at a
+    time, it fails the test."""
 
     def __array__(self, *args, **kwargs):
         raise AssertionError("a page read every head's whole pattern")
@@ -31,8 +32,8 @@ class StrictPatterns(ArrayPatterns):
     def __getitem__(self, index):
         raise AssertionError(f"a page indexed the array instead of head/rows/pooled: attention[{index!r}]")
 
-    def setflags(self, **kwargs) -> None:
-        """Capture marks its arrays read-only; this one is."""
+    def layer(self, layer: int):
+        raise AssertionError(f"a page read every head of layer {layer} at once")
 
 
 @pytest.fixture
@@ -48,7 +49,8 @@ def captured(monkeypatch) -> list:
         if isinstance(cap.attention, StrictPatterns):
             return cap
         strict_cap = copy.copy(cap)
-        object.__setattr__(strict_cap, "attention", StrictPatterns(np.asarray(cap.attention)))
+        kept = cap.attention  # its own queries and keys (or whole array): nothing is materialized here
+        object.__setattr__(strict_cap, "attention", StrictPatterns(kept.queries, kept.keys, kept.recipes, full=kept.full))
         seen.append(strict_cap)
         return strict_cap
 

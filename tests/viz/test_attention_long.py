@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from viz import attention as va
-from viz.pattern_views import ArrayPatterns
 from viz.token_strip import token_strip_html
 
 
 def test_overview_leaves_out_future_blocks_and_boxes_the_window(capture_builder) -> None:
     T = 300
     cap = capture_builder(tokens=[f"t{i}" for i in range(T)], n_layers=1, n_heads=1)
-    pooled = ArrayPatterns(cap.attention).pooled(0, 0, 64, "max")
+    pooled = cap.attention.pooled(0, 0, 64, "max")
     fig = va.overview_heatmap(pooled, T, 0, 0, (100, 164, 40, 104), "max")
     z = np.asarray(fig.data[0].z, dtype=float)
     assert z.shape == (64, 64) and np.isnan(z[0, -1]) and not np.isnan(np.diag(z)).any()

@@ -1,13 +1,13 @@
-"""Views read a head through head/rows/pooled: ArrayPatterns answers them from a full array as
-model/core/patterns.py's Patterns does, and the grid's pooled thumbnails equal the tiles it drew
-from the whole array on short prompts."""
+"""Views read a head through head/rows/pooled: Patterns held whole (a short prompt's, or a plain array
+given to a view) answers them as the blocks of the array, and the grid's pooled thumbnails equal the
+tiles it drew from the whole array on short prompts."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from model.core.patterns import Patterns, as_patterns
 from viz import head_grid
-from viz.pattern_views import ArrayPatterns, as_patterns, dims
 
 
 def _old_thumbnails(attention: np.ndarray, cell: int) -> np.ndarray:
@@ -33,20 +33,20 @@ def _old_thumbnails(attention: np.ndarray, cell: int) -> np.ndarray:
 @pytest.mark.parametrize("n_tokens", [9, 20, 34])
 def test_pooled_thumbnails_equal_the_whole_array_tiles_on_short_prompts(capture_builder, n_tokens) -> None:
     cap = capture_builder(tokens=[f"t{i}" for i in range(n_tokens)], n_layers=2, n_heads=3)
-    assert np.array_equal(head_grid.thumbnails(cap.attention), _old_thumbnails(cap.attention, head_grid.CELL))
+    assert np.array_equal(head_grid.thumbnails(cap.attention), _old_thumbnails(np.asarray(cap.attention), head_grid.CELL))
 
 
 def test_long_thumbnails_mark_the_same_masked_blocks(capture_builder) -> None:
     cap = capture_builder(tokens=[f"t{i}" for i in range(100)], n_layers=1, n_heads=2)
-    new, old = head_grid.thumbnails(cap.attention), _old_thumbnails(cap.attention, head_grid.CELL)
+    new, old = head_grid.thumbnails(cap.attention), _old_thumbnails(np.asarray(cap.attention), head_grid.CELL)
     grey = np.all(old == head_grid._MASKED.astype(np.uint8), axis=-1)
     assert np.array_equal(np.all(new == head_grid._MASKED.astype(np.uint8), axis=-1), grey)
 
 
 @pytest.mark.parametrize(("n_tokens", "size"), [(10, 16), (50, 16), (64, 16)])
-def test_array_patterns_pool_as_block_mean_and_max(capture_builder, n_tokens, size) -> None:
+def test_whole_patterns_pool_as_block_mean_and_max(capture_builder, n_tokens, size) -> None:
     cap = capture_builder(tokens=[f"t{i}" for i in range(n_tokens)], n_layers=1, n_heads=1)
-    source, head = ArrayPatterns(cap.attention), cap.attention[0, 0]
+    source, head = cap.attention, cap.attention[0, 0]
     starts = np.floor(np.arange(size) * n_tokens / size).astype(int)
     ends = np.append(starts[1:], n_tokens) if n_tokens > size else starts + 1
     mean, top = source.pooled(0, 0, size), source.pooled(0, 0, size, "max")
@@ -56,7 +56,8 @@ def test_array_patterns_pool_as_block_mean_and_max(capture_builder, n_tokens, si
     assert np.array_equal(source.rows(0, 0, 3, 7), head[3:7]) and np.array_equal(source.head(0, 0), head)
 
 
-def test_as_patterns_keeps_a_source_and_wraps_an_array(synthetic_capture) -> None:
-    wrapped = as_patterns(synthetic_capture.attention)
-    assert isinstance(wrapped, ArrayPatterns) and as_patterns(wrapped) is wrapped
-    assert dims(wrapped) == (2, 3, len(synthetic_capture.tokens))
+def test_as_patterns_keeps_patterns_and_wraps_an_array(synthetic_capture) -> None:
+    array = np.asarray(synthetic_capture.attention)
+    wrapped = as_patterns(array)
+    assert isinstance(wrapped, Patterns) and as_patterns(wrapped) is wrapped
+    assert wrapped.shape[:3] == (2, 3, len(synthetic_capture.tokens)) and np.array_equal(wrapped.head(1, 2), array[1, 2])
