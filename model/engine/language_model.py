@@ -298,7 +298,7 @@ class LanguageModel:
         if shared == 0 or base.kv is None:  # shared_prefix is 0 without keys and values; the check narrows kv
             return self.capture_ids(ids, prompt)
         whole = base.attention.full is not None  # base kept whole patterns: short, or a family that must
-        if whole != (len(ids) < PATTERNS_ON_DEMAND_TOKENS or base.n_tokens >= PATTERNS_ON_DEMAND_TOKENS):
+        if whole == self._on_demand(len(ids)):
             return self.capture_ids(ids, prompt)  # the capture of ids keeps another kind of patterns than base
         recorder = Recorder(self.summary, len(ids), start=shared, patterns=whole)
         if shared == len(ids):  # ids are a prefix of base: nothing new to run

@@ -55,19 +55,26 @@ class PatternRecording:
                     "attention interface, so the queries and keys it used cannot be kept")
         return self._problem
 
-    def result(self) -> Patterns:
-        """What was kept, as plain data; a ValueError naming the problem when there is one."""
+    def _kept(self) -> tuple[list[np.ndarray], list[np.ndarray], list[Recipe]]:
+        """Every layer's queries, keys and recipe; a ValueError naming the problem when there is one
+        (no problem means every layer was heard)."""
         if self.problem is not None:
             raise ValueError(self.problem)
-        return Patterns(tuple(self.queries), tuple(self.keys), tuple(self.recipes))  # type: ignore[arg-type]
+        return ([q for q in self.queries if q is not None], [k for k in self.keys if k is not None],
+                [r for r in self.recipes if r is not None])
+
+    def result(self) -> Patterns:
+        """What was kept, as plain data."""
+        queries, keys, recipes = self._kept()
+        return Patterns(tuple(queries), tuple(keys), tuple(recipes))
 
     def extended(self, base: Patterns) -> Patterns:
         """The patterns of base's first `past` tokens and this pass's: the prefix's queries from base, every
         key from this pass (the cached ones included), base's recipes (a pass over one new query cannot
         tell a causal mask from none)."""
-        new = self.result()
-        queries = tuple(np.concatenate([q[:, :self.past], n]) for q, n in zip(base.queries, new.queries))
-        return Patterns(queries, new.keys, base.recipes)
+        queries, keys, _ = self._kept()
+        joined = tuple(np.concatenate([q[:, :self.past], new], axis=1) for q, new in zip(base.queries, queries))
+        return Patterns(joined, tuple(keys), base.recipes)
 
     @staticmethod
     def together(recordings: list[PatternRecording]) -> Callable[[Layout], AbstractContextManager[None]]:

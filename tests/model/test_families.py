@@ -289,11 +289,14 @@ def test_long_captures_keep_queries_and_keys_or_whole_patterns(family_lm, family
     from model.engine import language_model
 
     cap, ref = family_run
-    monkeypatch.setattr(language_model, "PATTERNS_ON_DEMAND_TOKENS", 8)
-    long = family_lm.capture_ids(cap.token_ids.tolist())
+    monkeypatch.setattr(language_model, "PATTERNS_ON_DEMAND_TOKENS", 4)
+    ids = cap.token_ids.tolist()
+    long = family_lm.capture_ids(ids)
+    extended = family_lm.extend_capture(family_lm.capture_ids(ids[:-3]), ids)  # from the prefix's keys, where kept
     assert (long.attention.full is not None) == (_family(family_lm) in NO_ON_DEMAND)
     for layer, weights in enumerate(ref.attentions):
         for head in range(weights.shape[1]):
-            np.testing.assert_allclose(long.attention.head(layer, head), weights[0, head].numpy(), atol=1e-6,
-                                       err_msg=f"layer {layer} head {head}")
+            want = weights[0, head].numpy()
+            np.testing.assert_allclose(long.attention.head(layer, head), want, atol=1e-6, err_msg=f"L{layer}H{head}")
+            np.testing.assert_allclose(extended.attention.head(layer, head), want, atol=1e-5, err_msg=f"L{layer}H{head}")
     np.testing.assert_allclose(long.logits, ref.logits[0].numpy(), atol=1e-5)

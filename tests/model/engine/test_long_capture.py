@@ -65,11 +65,17 @@ def test_batched_rows_keep_each_rows_own_patterns(tiny_lm, low_threshold):
             np.testing.assert_allclose(getattr(got, name), getattr(want, name), atol=1e-5, err_msg=name)
 
 
-def test_an_extension_equals_a_full_capture(tiny_lm, low_threshold):
+def test_an_extension_equals_a_full_capture(tiny_lm, low_threshold, monkeypatch):
     ids = tiny_lm.encode(PROMPT)
     full = tiny_lm.capture_ids(ids)
+    passes: list[int] = []  # tokens each pass ran
+    forward = tiny_lm.forward
+    monkeypatch.setattr(tiny_lm, "forward", lambda run, **kw: passes.append(len(run)) or forward(run, **kw))
     for cut in (12, len(ids) - 1):
-        extended = tiny_lm.extend_capture(tiny_lm.capture_ids(ids[:cut]), ids)
+        base = tiny_lm.capture_ids(ids[:cut])
+        passes.clear()
+        extended = tiny_lm.extend_capture(base, ids)
+        assert passes == [len(ids) - cut]  # only the new tokens ran, from base's keys and values
         assert extended.attention.full is None
         assert_same_patterns(extended.attention, full.attention, 1e-5)
         for name in FIELDS:
