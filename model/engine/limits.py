@@ -106,12 +106,18 @@ def fitting_tokens(lm: LanguageModel) -> int:
 
 
 def token_limit(lm: LanguageModel, fits: int) -> TokenLimit:
-    """The operator's limit, else the `fits` tokens memory allows (`fitting_tokens`), capped by the context."""
+    """The operator's limit, else the `fits` tokens memory allows (`fitting_tokens`) or, when fewer, what
+    the capture cache can keep (a capture it cannot keep is recomputed on every rerun of a page), capped
+    by the model's context."""
     operator = settings().token_limit
+    per_token = sum(held_parts(lm.summary).values())
+    cached = settings().cache_mb * 2**20 // per_token  # a longer capture is not kept: every click would rerun it
     if operator is not None:
         wanted = TokenLimit(operator, "the operator's XRAY_TOKEN_LIMIT")
+    elif cached < fits:
+        wanted = TokenLimit(max(1, cached), f"the capture cache's budget of {settings().cache_mb:,} MB "
+                                            f"(XRAY_CACHE_MB), at {per_token / 2**20:.2f} MB a token")
     else:
-        per_token = sum(held_parts(lm.summary).values())
         wanted = TokenLimit(fits, f"the memory free for one capture, at {per_token / 2**20:.2f} MB a token")
     context = context_length(lm.model.config)
     if context is not None and context < wanted.tokens:

@@ -3,6 +3,7 @@ prompts that must stay literal text and never break a page. Pages are found from
 pages are covered without editing this file."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -127,7 +128,8 @@ def test_hostile_prompt_on_every_page(browser_page, name):
     if name == "empty":
         assert "The prompt is empty" in main
     elif name == "100,000 characters":
-        assert "100,000 characters" in main and "512 tokens" in main
+        # the limit follows the machine's memory and the model's context: the message names both numbers
+        assert re.search(r"The prompt is [\d,]+ tokens long; the limit is [\d,]+ tokens \(", main), main[:300]
     elif name == "script and markup":
         assert chip_text(page).replace("·", " ") == text  # literal, never rendered
     else:

@@ -42,6 +42,16 @@ def test_memory_limits_below_the_context(tiny_lm, monkeypatch):
     assert limit.tokens == 100 and limit.reason.startswith("the memory free for one capture")
 
 
+def test_a_capture_the_cache_cannot_keep_is_refused(tiny_lm, monkeypatch):
+    """Past what the capture cache can keep, every rerun of a page would capture the prompt again."""
+    per_token = sum(limits.held_parts(tiny_lm.summary).values())
+    monkeypatch.setenv("XRAY_CACHE_MB", "1")
+    settings.cache_clear()
+    limit = limits.token_limit(tiny_lm, fits=10**6)
+    assert limit.tokens == 2**20 // per_token < 256  # a tiny model: ~17 KB a token, 16 KB of it logits
+    assert limit.reason.startswith("the capture cache's budget of 1 MB (XRAY_CACHE_MB)")
+
+
 def test_operator_setting_wins_over_memory_and_context_caps_it(tiny_lm, monkeypatch):
     monkeypatch.setenv("XRAY_TOKEN_LIMIT", "100")
     assert limits.token_limit(tiny_lm, fits=1) == limits.TokenLimit(100, "the operator's XRAY_TOKEN_LIMIT")
