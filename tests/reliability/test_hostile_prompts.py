@@ -88,7 +88,8 @@ def test_over_token_limit_names_both_numbers(default_lm):
 
 def test_over_the_models_own_limit_says_why(default_lm):
     limit = default_lm.token_limit.tokens
-    with pytest.raises(PromptError, match=rf"is [\d,]+ tokens long; the limit is {limit:,} tokens \((the model's|the memory)"):
+    why = "the model's|the memory|the capture cache's"
+    with pytest.raises(PromptError, match=rf"is [\d,]+ tokens long; the limit is {limit:,} tokens \(({why})"):
         default_lm.encode(" word" * (limit + 10))
 
 
