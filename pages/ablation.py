@@ -143,8 +143,9 @@ def _scan(lm, cap, pos: int, choice: Contrast, ablation: Ablation) -> None:
         rows.append(_ablated(lm, cap, [(layer, h)], ablation)[pos])  # (V,)
         bar.progress((h + 1) / cap.summary.n_heads, text=f"{head_label(layer, h)} done")
     bar.empty()
-    kl = head_effects(cap.logits[pos], rows)  # (H,)
-    moved = metric_changes(cap.logits[pos], rows, choice.a, choice.b)  # (H,)
+    before = lm.logits_at(cap, pos)  # (V,)
+    kl = head_effects(before, rows)  # (H,)
+    moved = metric_changes(before, rows, choice.a, choice.b)  # (H,)
     table = scan_rows(layer, kl, moved, choice.metric)
     with cols[1]:
         plotly_chart(scan_pair_figure(kl, moved, layer, choice.metric), key="abl_scan_chart")
@@ -163,7 +164,7 @@ def _metrics(comp, before_top: float, after_top: float, changed: bool) -> None:
 
 
 def _compare(lm, cap, pos: int, after, n: int, choice: Contrast, ablation: Ablation) -> None:
-    before_row, after_row = cap.logits[pos], after[pos]  # (V,), (V,)
+    before_row, after_row = lm.logits_at(cap, pos), after[pos]  # (V,), (V,)
     comp = top_tokens_compared(before_row, after_row, n)
     _metrics(comp, float(comp.before[0]), float(comp.after[0]), int(after_row.argmax()) != int(before_row.argmax()))
     st.metric(choice.metric, f"{choice.of(after_row):+.3f}", f"{choice.of(after_row) - choice.of(before_row):+.3f}",

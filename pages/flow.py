@@ -83,7 +83,7 @@ def _open_picked_head() -> None:
 
 def _prediction(lm, cap, position: int) -> str:
     """The model's top next token at this position, as text with its probability."""
-    p = probabilities(cap.logits[position], 1.0)
+    p = probabilities(lm.logits_at(cap, position), 1.0)
     top = int(p.argmax())
     return f"{readable_tokens(lm.tokenizer, [top])[0]} ({p[top]:.0%})"
 

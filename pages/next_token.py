@@ -76,7 +76,7 @@ def _continue_buttons(lm, cap, row, t, k, p, is_last: bool) -> None:
 def live_bars(lm, cap, pos: int) -> None:
     """The bars redraw in the browser at every temperature step; a released slider reruns only this
     fragment (over cached logits) so the table, the seeded draw and the link follow."""
-    row = cap.logits[pos]  # (V,) cached: no forward pass here
+    row = lm.logits_at(cap, pos)  # (V,) kept in the capture, or from its final stream: no forward pass here
     t, k, p, n = _settings(cap.summary.vocab_size)
     ids = top_tokens(row, n)
     labels = readable_tokens(lm.tokenizer, ids)

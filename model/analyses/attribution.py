@@ -75,19 +75,18 @@ def _share(direction: np.ndarray, part: np.ndarray, norm: FinalNorm, scale: floa
 
 
 def attribute(cap: Capture, position: int, token_id: int, unembed_row: np.ndarray, unembed_bias: float,
-              norm: FinalNorm, versus: int | None = None, logit_scale: float = 1.0) -> Attribution:
+              norm: FinalNorm, logits: np.ndarray, versus: int | None = None, logit_scale: float = 1.0) -> Attribution:
     """Split cap's logit for token_id at position; unembed_row (D,) is W_U's row for that token (in
-    contrast mode the difference of two rows, and the logit is the difference of the two logits), and
-    logit_scale the factor the model multiplies its logits by."""
-    if not 0 <= position < cap.n_tokens:
-        raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
+    contrast mode the difference of two rows, and the logit is the difference of the two logits),
+    `logits` (V,) the model's own at that position, and logit_scale the factor the model multiplies its
+    logits by."""
     final = cap.residual[-1, position].astype(np.float64)  # (D,) stream the unembedding reads
     scale = norm.scale(final)
     direction = np.asarray(unembed_row, dtype=np.float64) * norm.weight * logit_scale  # (D,)
     embedding = cap.residual[0, position]  # (D,)
     attn, mlp = cap.attn_out[:, position], cap.mlp_out[:, position]  # (L, D) each
     rest = final - embedding - attn.sum(axis=0, dtype=np.float64) - mlp.sum(axis=0, dtype=np.float64)
-    logit = float(cap.logits[position, token_id]) - (float(cap.logits[position, versus]) if versus is not None else 0.0)
+    logit = float(logits[token_id]) - (float(logits[versus]) if versus is not None else 0.0)
     return Attribution(
         position=position,
         token_id=int(token_id),
@@ -125,7 +124,10 @@ def direct_logit_attribution(lm: LanguageModel, cap: Capture, position: int, tok
     `versus`, of logit(token_id) - logit(versus) ("why this token and not that one?")."""
     scale = _check_exact(lm)  # refused where the shares could not add up to the model's logit
     row, bias = _unembedding(lm, token_id, versus)
-    return attribute(cap, position, token_id, row, bias, final_norm(lm), versus, scale)
+    if not 0 <= position < cap.n_tokens:
+        raise ValueError(f"position must be in 0..{cap.n_tokens - 1}, got {position}")
+    logits = lm.logits_at(cap, position)
+    return attribute(cap, position, token_id, row, bias, final_norm(lm), logits, versus, scale)
 
 
 @dataclass(frozen=True)

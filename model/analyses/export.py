@@ -29,7 +29,12 @@ def capture_npz(cap: Capture) -> bytes:
         residual=cap.residual,
         attn_out=cap.attn_out,
         mlp_out=cap.mlp_out,
-        logits=cap.logits,
+        logits=cap.logits.rows,  # every row, or (long prompts) those from logits_first_position on
+        logits_first_position=np.int64(cap.logits.start),
+        logits_lse=cap.logits.stats.lse,
+        logits_top_ids=cap.logits.stats.top_ids,
+        logits_top=cap.logits.stats.top_logits,
+        next_token_logits=cap.logits.next_logits(cap.token_ids),
         meta=np.array(json.dumps(meta)),
     )
     return buffer.getvalue()

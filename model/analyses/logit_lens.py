@@ -4,20 +4,16 @@ at once; only the top-1 token and the tracked token's probability and rank are k
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..core.capture import Capture
 from ..core.errors import UnsupportedModelError
 from ..engine.language_model import LanguageModel
 from ..engine.threads import all_cores, long_work_threads
-
-_CHUNK_FLOATS = 2**23  # logits one worker holds at once (32 MB in float32: their statistics stay in cache)
+from ..engine.unembed import CHUNK_FLOATS, in_workers
 
 
 @dataclass(frozen=True)
@@ -73,42 +69,6 @@ def _chunk_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
     return top_id, 1.0 / total, torch.exp(target_logit[:, 0] - top_logit) / total, rank
 
 
-def _numpy_unembedding(head: nn.Module) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """The unembedding as a (D, V) float32 numpy view and its bias, when it is a plain nn.Linear on the
-    CPU in float32; else None (torch computes it). numpy's OpenBLAS runs this product at 1.5-1.8x the
-    speed of torch's MKL sgemm on the AMD CPUs measured (bench/HISTORY.md, 2026-11-26 fifth pass)."""
-    if type(head) is not nn.Linear or head.weight.device.type != "cpu" or head.weight.dtype != torch.float32:
-        return None
-    bias = None if head.bias is None else head.bias.detach().numpy()
-    return head.weight.detach().numpy().T, bias
-
-
-def _unembed(head: nn.Module, numpy_head: tuple[np.ndarray, np.ndarray | None] | None,
-             x: torch.Tensor) -> torch.Tensor:
-    """(n, V) raw logits of (n, D) normed rows, through numpy when it can (_numpy_unembedding)."""
-    if numpy_head is None:
-        return head(x)
-    weight, bias = numpy_head
-    logits = x.numpy() @ weight
-    return torch.from_numpy(logits if bias is None else logits + bias)
-
-
-def _in_workers(work: Callable[[int], None], starts: range, workers: int) -> None:
-    """work(start) for every chunk: on this thread, or spread over `workers` threads that each run
-    torch on one thread (numpy's product releases the GIL, so the chunks use every core)."""
-    if workers == 1:
-        for start in starts:
-            work(start)
-        return
-
-    def one_thread(start: int) -> None:
-        torch.set_num_threads(1)  # this worker's own setting: the workers share the cores
-        with torch.inference_mode():
-            work(start)
-    with ThreadPoolExecutor(workers, thread_name_prefix="lens") as pool:
-        list(pool.map(one_thread, starts))
-
-
 def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = None,
                positions: np.ndarray | None = None) -> LogitLens:
     """The lens over every layer at `positions` (default: all); tracks `target_ids` (one per position)
@@ -122,25 +82,22 @@ def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = 
     residual = cap.residual[:, cols]  # (L+1, T, D) only the columns asked for
     n_rows, T, D = residual.shape
     V = cap.summary.vocab_size
-    targets = np.argmax(cap.logits[cols], axis=-1) if target_ids is None else np.asarray(target_ids)
+    targets = cap.logits.stats.top_ids[cols, 0] if target_ids is None else np.asarray(target_ids)
     flat = residual.reshape(n_rows * T, D)  # (R, D) rows in layer-major order
     flat_targets = np.tile(targets, n_rows)  # (R,) the target of every row
     out = {k: np.zeros(n_rows * T, dtype=t) for k, t in
            (("top_id", np.int64), ("top_p", np.float32), ("target_p", np.float32), ("rank", np.int64))}
-    norm, head = lm.layout.final_norm, lm.model.get_output_embeddings()
-    step = max(1, _CHUNK_FLOATS // V)
-    device, dtype = head.weight.device, head.weight.dtype
-    numpy_head = _numpy_unembedding(head)
+    unembed = lm.unembedding
+    step = max(1, CHUNK_FLOATS // V)
 
     def chunk(start: int) -> None:
-        x = torch.tensor(flat[start:start + step]).to(device=device, dtype=dtype)  # (n, D)
-        logits = logit_map.apply(_unembed(head, numpy_head, norm(x) if norm is not None else x))  # (n, V)
-        tgt = torch.tensor(flat_targets[start:start + step]).to(device)
+        logits = unembed(flat[start:start + step])  # (n, V)
+        tgt = torch.tensor(flat_targets[start:start + step]).to(logits.device)
         for key, value in zip(("top_id", "top_p", "target_p", "rank"), _chunk_stats(logits, tgt)):
             out[key][start:start + len(tgt)] = value.cpu().numpy()
 
     with lm.modules(), all_cores():
-        _in_workers(chunk, range(0, n_rows * T, step), long_work_threads() if numpy_head else 1)
+        in_workers(chunk, range(0, n_rows * T, step), long_work_threads() if unembed.threads else 1)
     shape = (n_rows, T)
     return LogitLens(
         top_ids=out["top_id"].reshape(shape),
@@ -160,8 +117,6 @@ def lens_logits(lm: LanguageModel, cap: Capture, position: int, token_ids: list[
     logit_map = lm.layout.logit_map
     if logit_map.problem:
         raise UnsupportedModelError(f"{logit_map.problem} The logit lens is not shown for this model.")
-    norm, head = lm.layout.final_norm, lm.model.get_output_embeddings()
     with lm.modules():
-        x = torch.tensor(cap.residual[:, position]).to(device=head.weight.device, dtype=head.weight.dtype)  # (L+1, D)
-        logits = logit_map.apply(_unembed(head, _numpy_unembedding(head), norm(x) if norm is not None else x))  # (L+1, V)
+        logits = lm.unembedding(cap.residual[:, position])  # (L+1, V)
         return logits[:, list(token_ids)].to(device="cpu", dtype=torch.float32).numpy()

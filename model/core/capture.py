@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .description import ModelSummary
+from .logits import Logits
 from .patterns import Patterns
 
 KV = tuple[tuple[np.ndarray, np.ndarray], ...]  # per layer: keys, values (kv heads, T, head_dim) float32
@@ -26,7 +27,9 @@ class Capture:
     residual: np.ndarray  # (L+1, T, D) embedding output, then the stream after every block
     attn_out: np.ndarray  # (L, T, D) what each block's attention adds to the stream
     mlp_out: np.ndarray  # (L, T, D) what each block's MLP outputs
-    logits: np.ndarray  # (T, V) next-token logits at every position
+    # (T, V) next-token logits at every position: every row, or (long prompts) the last rows and every
+    # position's statistics; an array given is wrapped. LanguageModel.logits_at reads any row.
+    logits: Logits
     model_name: str
     summary: ModelSummary  # the shape of the model that ran (layers, heads, sizes)
     device: str
@@ -40,6 +43,8 @@ class Capture:
     def __post_init__(self) -> None:
         if not isinstance(self.attention, Patterns):  # a plain (L, H, T, T) array (tests, replace())
             object.__setattr__(self, "attention", Patterns.of_array(self.attention))
+        if not isinstance(self.logits, Logits):
+            object.__setattr__(self, "logits", Logits.of_array(self.logits))
         L, H, T = self.summary.n_layers, self.summary.n_heads, len(self.tokens)
         D, V = self.summary.d_model, self.summary.vocab_size
         expected = {

@@ -28,6 +28,7 @@ from torch import nn
 from ..core.capture import KV, Capture
 from ..core.description import ModelFacts
 from ..core.errors import CaptureError, PromptError, UnsupportedModelError
+from ..core.logits import Logits, RowStats
 from ..core.patterns import Patterns
 from ..core.tokens import clean_prompt, readable_tokens
 from . import limits, threads
@@ -43,6 +44,7 @@ from .patch_sites import Edit, Site, editing
 from .placement import block_devices, dispatched
 from .qk_recording import PatternRecording
 from .recorder import Recorder
+from .unembed import Unembedding, stream_stats
 
 if TYPE_CHECKING:  # transformers loads on first use (model/__init__.py); its type is for the checker only
     from transformers import PreTrainedModel
@@ -56,6 +58,10 @@ _CHARS_PER_TOKEN_CEILING = 64  # a prompt longer than limit x this is refused be
 # ~2e-6 on the default model, past the 1e-6 the parity tests hold). Below 256 tokens the whole patterns
 # take under ~30 MB on the default model and eager costs little more than sdpa.
 PATTERNS_ON_DEMAND_TOKENS = 256
+# From the same length a capture keeps the logits of its last KEPT_ROWS positions (what pages open on)
+# and every position's statistics (Logits): at 4,096 tokens every row would take 0.8 GB of the default
+# model's capture. Any other row is computed again from the final stream (`logits_at`).
+KEPT_ROWS = 64
 _OOM_DEVICE = "cpu (GPU out of memory)"
 
 Hooks = Callable[[Layout], AbstractContextManager]  # installs hooks on a layout's modules for one pass
@@ -137,6 +143,7 @@ class LanguageModel:
         sites: dict[Site, Edit] | None = None,
         attention: str | Attention | None = None,
         last_only: bool = False,
+        keep_rows: int | None = None,
         past: KV | None = None,
         keep_kv: bool = False,
         batch: int = 1,
@@ -150,15 +157,16 @@ class LanguageModel:
         numpy. `batch` > 1 runs that many copies of `ids` (and `past`) in one pass, for hooks that
         change each row differently; `ids` given as rows of equal length (different sequences, padded
         by the caller) run as one batch too, with `keep_kv` filling `row_kv`. A batch's logits gain a
-        leading batch axis. `objective` (logits
+        leading batch axis. `keep_rows` returns the last positions' logits only (the model skips the
+        unembedding of the others where it can). `objective` (logits
         (B, T, V) tensor -> scalar) runs the pass with autograd and differentiates the scalar back to
         the input embeddings: tensor hooks the edits put on activations receive their gradients
         (parameters' .grad are never touched). Failures are CaptureErrors."""
         input_ids = _input_ids(ids, batch)
         if sites:
             hooks = _both(functools.partial(editing, edits=sites), *([hooks] if hooks else []))
-        run = functools.partial(_run_model, hooks=hooks, attention=attention, last_only=last_only, past=past,
-                                keep_kv=keep_kv, objective=objective)
+        run = functools.partial(_run_model, hooks=hooks, attention=attention, last_only=last_only, keep_rows=keep_rows,
+                                past=past, keep_kv=keep_kv, objective=objective)
         with self.lock:
             try:
                 return run(self.model, self.layout, input_ids.to(self.device), device=self.device, dtype=self.dtype_name)
@@ -238,10 +246,11 @@ class LanguageModel:
                 return capture
         recorder = Recorder(self.summary, len(ids))
         hooks = recorder.recording if also is None else _both(recorder.recording, also)
-        result = self.forward(ids, hooks=hooks, attention=direct_attention, keep_kv=True)
+        keep = self._kept_rows(len(ids))
+        result = self.forward(ids, hooks=hooks, attention=direct_attention, keep_kv=True, keep_rows=keep)
         recorder.check()
-        return self._assemble(ids, prompt, recorder, recorder.patterns(), result.logits,
-                              result, result.seconds)
+        logits = self._logits(ids, result.logits, recorder.residual[-1], keep)
+        return self._assemble(ids, prompt, recorder, recorder.patterns(), logits, result, result.seconds)
 
     def _on_demand(self, n_tokens: int) -> bool:
         """Whether a capture of n_tokens keeps queries and keys (long, and the family runs transformers'
@@ -254,12 +263,14 @@ class LanguageModel:
         recorder = Recorder(self.summary, len(ids), patterns=False)
         recording = PatternRecording(self.summary.n_layers)
         hooks = _both(recorder.recording, recording.hooks, *([also] if also else []))
-        result = self.forward(ids, hooks=hooks, attention=listening_kernel, keep_kv=True)
+        keep = self._kept_rows(len(ids))
+        result = self.forward(ids, hooks=hooks, attention=listening_kernel, keep_kv=True, keep_rows=keep)
         if recording.problem is not None:
             log.info("Whole patterns for %s: %s", self.summary.architecture, recording.problem)
             return None
         recorder.check()
-        return self._assemble(ids, prompt, recorder, recording.result(), result.logits, result, result.seconds)
+        logits = self._logits(ids, result.logits, recorder.residual[-1], keep)
+        return self._assemble(ids, prompt, recorder, recording.result(), logits, result, result.seconds)
 
     def _capture_rows(self, requests: list[Request]) -> None:
         """Several captures in one pass, right-padded: a causal model's real positions never see the
@@ -284,8 +295,8 @@ class LanguageModel:
             own = Forward(logits=_frozen(result.logits[b, :T]), device=result.device, dtype=result.dtype,
                           seconds=result.seconds, kv=kv)
             patterns = recording.result() if on_demand else recorder.patterns()
-            request.result = self._assemble(request.ids, request.prompt, recorder, patterns, own.logits, own,
-                                            own.seconds)
+            logits = self._logits(request.ids, own.logits, recorder.residual[-1], self._kept_rows(T))
+            request.result = self._assemble(request.ids, request.prompt, recorder, patterns, logits, own, own.seconds)
         for request in requests:
             request.done.set()
 
@@ -301,24 +312,27 @@ class LanguageModel:
         if whole == self._on_demand(len(ids)):
             return self.capture_ids(ids, prompt)  # the capture of ids keeps another kind of patterns than base
         recorder = Recorder(self.summary, len(ids), start=shared, patterns=whole)
+        keep = self._kept_rows(len(ids))
+        head = self._prefix_logits(base, shared, keep)
         if shared == len(ids):  # ids are a prefix of base: nothing new to run
             recorder.take_prefix(base)
             kv = tuple((k[:, :shared].copy(), v[:, :shared].copy()) for k, v in base.kv)  # copies: no view
-            result = Forward(logits=base.logits[:shared].copy(), device=base.device, dtype=base.dtype,
+            result = Forward(logits=head.rows, device=base.device, dtype=base.dtype,
                              seconds=0.0, kv=kv)  # keeps base's whole arrays alive past its eviction
             patterns = recorder.patterns() if whole else base.attention.prefix(shared)
-            return self._assemble(ids, prompt, recorder, patterns, result.logits, result, time.perf_counter() - start)
+            return self._assemble(ids, prompt, recorder, patterns, head, result, time.perf_counter() - start)
         past = tuple((k[:, :shared], v[:, :shared]) for k, v in base.kv)
         recording = PatternRecording(self.summary.n_layers, past=shared)
         hooks = recorder.recording if whole else _both(recorder.recording, recording.hooks)
-        result = self.forward(ids[shared:], hooks=hooks, past=past, keep_kv=True,
+        result = self.forward(ids[shared:], hooks=hooks, past=past, keep_kv=True, keep_rows=keep,
                               attention=None if whole else listening_kernel)
         if not whole and recording.problem is not None:
             return self.capture_ids(ids, prompt)
         recorder.check()
         recorder.take_prefix(base)
         patterns = recorder.patterns() if whole else recording.extended(base.attention)
-        logits = np.concatenate([base.logits[:shared], result.logits])  # (T, V)
+        new = self._logits(ids[shared:], result.logits, recorder.residual[-1, shared:], keep)
+        logits = head.extended(new, np.asarray(ids), keep)
         return self._assemble(ids, prompt, recorder, patterns, logits, result, time.perf_counter() - start)
 
     def shared_prefix(self, base: Capture, ids: list[int]) -> int:
@@ -329,8 +343,76 @@ class LanguageModel:
         same = base.token_ids[:n] == np.asarray(ids[:n], dtype=np.int64)
         return n if same.all() else int(np.argmin(same))
 
+    def _kept_rows(self, n_tokens: int) -> int | None:
+        """How many rows of logits a capture of n_tokens keeps (None: every row): the last KEPT_ROWS
+        from PATTERNS_ON_DEMAND_TOKENS on, where the model's logits follow from its final stream."""
+        if n_tokens < PATTERNS_ON_DEMAND_TOKENS or self.unembedding.problem:
+            return None
+        return KEPT_ROWS
+
+    @cached_property
+    def unembedding(self) -> Unembedding:
+        """Final stream rows -> logits, the model's own way (run it under `modules()`)."""
+        return Unembedding(self.model, self.layout)
+
+    def logits_at(self, cap: Capture, positions: int | Sequence[int]) -> np.ndarray:
+        """Next-token logits at `positions` (V,) or (n, V): the capture's own rows where it kept them, else
+        computed again from its final stream by the model's own final norm and unembedding (equal to
+        the pass's rows to float rounding)."""
+        if cap.model_name != self.name:
+            raise ValueError(f"A capture of {cap.model_name} cannot be read with {self.name}")
+        single = isinstance(positions, (int, np.integer))
+        wanted = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        if wanted.size and not (-cap.n_tokens <= wanted.min() and wanted.max() < cap.n_tokens):
+            raise IndexError(f"positions must be in 0..{cap.n_tokens - 1}, got {positions}")
+        wanted %= cap.n_tokens
+        kept = np.asarray([cap.logits.kept(int(p)) for p in wanted], dtype=bool)
+        out = np.empty((len(wanted), cap.summary.vocab_size), dtype=np.float32)
+        if kept.any():
+            out[kept] = cap.logits[wanted[kept]]
+        if not kept.all():
+            out[~kept] = self._recomputed(cap.residual[-1, wanted[~kept]])
+        out.setflags(write=False)
+        return out[0] if single else out
+
+    def _recomputed(self, stream: np.ndarray) -> np.ndarray:
+        """(n, V) float32 logits of final-stream rows (n, D)."""
+        with self.modules():
+            return self.unembedding(stream).to(device="cpu", dtype=torch.float32).numpy()
+
+    def _logits(self, ids: Sequence[int], rows: np.ndarray, stream: np.ndarray, keep: int | None) -> Logits:
+        """A capture's Logits from the pass's rows (the last len(rows) positions; all of them unless
+        `keep` was asked) and the final stream (T, D), which gives the statistics of the positions
+        without a row."""
+        if keep is None:
+            return Logits(rows)
+        T = len(ids)
+        following = np.append(np.asarray(ids[1:], dtype=np.int64), 0)  # the token after each position
+        missing = T - len(rows)
+        with self.modules(), threads.all_cores():
+            early, chosen = stream_stats(self.unembedding, stream[:missing], following[:missing],
+                                         threads.long_work_threads())
+        own = RowStats.of_rows(rows)
+        own_next = rows[np.arange(len(rows)), following[missing:]]
+        next_logits = np.concatenate([chosen, own_next])[: T - 1].astype(np.float32)
+        kept = rows[-keep:]
+        return Logits(np.ascontiguousarray(kept), T - len(kept), RowStats.joined([early, own]), next_logits)
+
+    def _prefix_logits(self, base: Capture, n: int, keep: int | None) -> Logits:
+        """The logits of base's first n positions, holding every row (keep None) or the last `keep`."""
+        cut = base.logits.prefix(n, base.token_ids)
+        want = n if keep is None else min(keep, n)
+        if len(cut.rows) > want:
+            return Logits(cut.rows[-want:].copy(), n - want, cut.stats, cut.next_logits(base.token_ids[:n]))
+        if len(cut.rows) == want:
+            return cut
+        rows = np.concatenate([self._recomputed(base.residual[-1, n - want:n - len(cut.rows)]), cut.rows])
+        if want == n:
+            return Logits(rows)
+        return Logits(rows, n - want, cut.stats, cut.next_logits(base.token_ids[:n]))
+
     def _assemble(self, ids: list[int], prompt: str | None, recorder: Recorder, patterns: Patterns,
-                  logits: np.ndarray, result: Forward, seconds: float) -> Capture:
+                  logits: Logits, result: Forward, seconds: float) -> Capture:
         return Capture(
             prompt=prompt if prompt is not None else self.tokenizer.decode(ids),
             tokens=readable_tokens(self.tokenizer, ids),
@@ -391,7 +473,7 @@ _NO_IDS = torch.zeros((1, 1), dtype=torch.long)  # listening_kernel decides by t
 
 def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, *, hooks: Hooks | None,
                attention: str | Attention | None, last_only: bool, past: KV | None, keep_kv: bool,
-               objective: Objective | None, device: str, dtype: str) -> Forward:
+               objective: Objective | None, device: str, dtype: str, keep_rows: int | None = None) -> Forward:
     """One pass of `model` with the hooks and attention asked for, undone in finally: no-grad, or
     with autograd up to the input embeddings when there is an objective."""
     name = attention(model, layout, input_ids) if callable(attention) else attention
@@ -402,6 +484,8 @@ def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, 
         # A batch unembeds the last position only. Not for single passes: their last row stays
         # bitwise equal to a capture's (a batch's rows differ in the last bits anyway).
         kwargs["logits_to_keep"] = 1
+    elif keep_rows is not None and _keeps_logits(type(model)):  # type: ignore[arg-type]
+        kwargs["logits_to_keep"] = keep_rows
     value = None
     with ExitStack() as stack:
         if hooks is not None:
@@ -422,7 +506,7 @@ def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, 
                 torch.autograd.grad(scalar, embedded)
                 value = float(scalar.detach())
         with torch.inference_mode():
-            rows = out.logits[:, -1] if last_only else out.logits
+            rows = out.logits[:, -1] if last_only else out.logits[:, -keep_rows:] if keep_rows else out.logits
             rows = rows[0] if input_ids.shape[0] == 1 else rows
             logits = rows.detach().to(device="cpu", dtype=torch.float32).numpy()
         seconds = time.perf_counter() - start

@@ -81,7 +81,7 @@ def contrast_token(lm: LanguageModel, cap: Capture, pos: int, *, where=st, label
     """Two pickers side by side: A from the top tokens at `pos` (default: the top one) or typed in,
     then B from the others, typed in, or none (default: none). Labels carry this capture's
     probabilities, drawn fresh every run (pages/kit/pickers.py)."""
-    p = probabilities(cap.logits[pos], 1.0)
+    p = probabilities(lm.logits_at(cap, pos), 1.0)
     ids = [int(i) for i in top_tokens(p, N_CHOICES)]
     typed = [t for t in st.session_state.get(_TYPED, []) if t not in ids and t < len(p)]
     names = dict(zip(ids + typed, readable_tokens(lm.tokenizer, ids + typed)))

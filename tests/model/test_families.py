@@ -66,9 +66,9 @@ def test_logit_lens_last_row_is_the_models_prediction(family_lm, family_run):
     cap, _ = family_run
     targets = np.full(cap.n_tokens, 7)
     lens = logit_lens(family_lm, cap, target_ids=targets)
-    probs = torch.softmax(torch.from_numpy(cap.logits.astype(np.float64)), dim=-1).numpy()  # (T, V)
+    probs = torch.softmax(torch.from_numpy(np.asarray(cap.logits, dtype=np.float64)), dim=-1).numpy()  # (T, V)
     np.testing.assert_allclose(lens.target_probs[-1], probs[:, 7], rtol=1e-4, atol=1e-7)
-    np.testing.assert_array_equal(lens.top_ids[-1], cap.logits.argmax(-1))
+    np.testing.assert_array_equal(lens.top_ids[-1], np.asarray(cap.logits).argmax(-1))
 
 
 def test_step_by_step_pattern_equals_capture(family_lm, family_run):

@@ -29,9 +29,10 @@ def _reference_logits(lm, rows: np.ndarray) -> np.ndarray:
 def _assert_last_row_is_the_models_prediction(lm, cap):
     """The lens read after the last block is the model's own next-token distribution."""
     lens = logit_lens(lm, cap)
-    p = np.exp(cap.logits - cap.logits.max(-1, keepdims=True))
+    logits = np.asarray(cap.logits)
+    p = np.exp(logits - logits.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)  # (T, V) the model's own softmax
-    assert (lens.top_ids[-1] == cap.logits.argmax(-1)).all()
+    assert (lens.top_ids[-1] == logits.argmax(-1)).all()
     assert np.allclose(lens.top_probs[-1], p.max(-1), atol=1e-5)
 
 
@@ -49,18 +50,17 @@ def test_chunked_summary_matches_full_reference(tiny_lm, monkeypatch, product):
     with the float64 reference, chunk edges and all."""
     cap = tiny_lm.capture("one two three four five six")
     V = cap.summary.vocab_size
-    monkeypatch.setattr(lens_module, "_CHUNK_FLOATS", 5 * V)  # 5 rows per chunk: chunk edges inside layers
-    head = tiny_lm.model.get_output_embeddings()
+    monkeypatch.setattr(lens_module, "CHUNK_FLOATS", 5 * V)  # 5 rows per chunk: chunk edges inside layers
     if product == "torch":
-        monkeypatch.setattr(lens_module, "_numpy_unembedding", lambda head: None)
+        monkeypatch.setattr(tiny_lm.unembedding, "_numpy", None)
     else:
-        assert lens_module._numpy_unembedding(head) is not None  # a float32 nn.Linear on the CPU
+        assert tiny_lm.unembedding.threads  # a float32 nn.Linear on the CPU: numpy's product
     lens = logit_lens(tiny_lm, cap)
     n_rows, T, D = cap.residual.shape
     ref = _reference_logits(tiny_lm, cap.residual.reshape(-1, D)).reshape(n_rows, T, V)
     p = np.exp(ref - ref.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)  # (L+1, T, V)
-    targets = np.argmax(cap.logits, -1)  # (T,)
+    targets = np.argmax(np.asarray(cap.logits), -1)  # (T,)
     assert (lens.top_ids == p.argmax(-1)).all()
     assert np.allclose(lens.top_probs, p.max(-1), atol=1e-5)
     tp = np.take_along_axis(p, np.broadcast_to(targets, (n_rows, T))[..., None], -1)[..., 0]  # (L+1, T)

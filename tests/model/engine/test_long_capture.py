@@ -109,4 +109,58 @@ def test_the_default_model_past_the_threshold(default_lm):
                                    err_msg=f"layer {layer} head {head}")
     hidden = np.stack([h[0].numpy() for h in ref.hidden_states])
     np.testing.assert_allclose(cap.residual[:-1], hidden[:-1], atol=1e-3, rtol=1e-5)
-    np.testing.assert_allclose(cap.logits, ref.logits[0].numpy(), atol=1e-3)
+    assert len(cap.logits.rows) == language_model.KEPT_ROWS
+    assert_logits_match(default_lm, cap, ref.logits[0].numpy(), atol=1e-3)
+
+
+@pytest.fixture
+def few_rows(monkeypatch, low_threshold):
+    """Long captures keep the logits of their last 5 positions only."""
+    monkeypatch.setattr(language_model, "KEPT_ROWS", 5)
+
+
+def assert_logits_match(lm: LanguageModel, cap, want: np.ndarray, atol: float = 1e-5) -> None:
+    """A capture's logits, kept or not, against (T, V) reference rows: every row through logits_at,
+    each position's statistics and the logit of the token that followed."""
+    T = cap.n_tokens
+    np.testing.assert_allclose(lm.logits_at(cap, range(T)), want, atol=atol, rtol=0)
+    lse = torch.logsumexp(torch.from_numpy(want).double(), dim=-1).numpy()
+    np.testing.assert_allclose(cap.logits.stats.lse, lse, atol=atol, rtol=0)
+    np.testing.assert_array_equal(cap.logits.stats.top_ids[:, 0], want.argmax(-1))
+    following = want[np.arange(T - 1), cap.token_ids[1:]]
+    np.testing.assert_allclose(cap.logits.next_logits(cap.token_ids), following, atol=atol, rtol=0)
+
+
+def test_a_long_capture_keeps_its_last_rows_and_every_positions_statistics(tiny_lm, few_rows):
+    ids = tiny_lm.encode(PROMPT)
+    cap = tiny_lm.capture_ids(ids)
+    want = eager_reference(tiny_lm, ids).logits[0].numpy()  # (T, V) transformers' own
+    assert not cap.logits.complete and len(cap.logits.rows) == 5 and cap.logits.kept(-1)
+    np.testing.assert_allclose(cap.logits[-5:], want[-5:], atol=1e-5)
+    assert_logits_match(tiny_lm, cap, want)
+    with pytest.raises(XrayError, match="position 0 were not kept"):
+        cap.logits[0]
+    assert cap.logits.nbytes < want.nbytes / 2
+
+
+def test_long_logits_follow_batches_extensions_and_prefixes(tiny_lm, few_rows):
+    ids = tiny_lm.encode(PROMPT)
+    want = eager_reference(tiny_lm, ids).logits[0].numpy()
+    requests = [Request(ids, None), Request(ids[:-7], None)]
+    tiny_lm._capture_rows(requests)
+    assert_logits_match(tiny_lm, requests[0].answer(), want)
+    assert_logits_match(tiny_lm, requests[1].answer(), want[:-7])
+    for cut in (12, len(ids) - 2):  # a short base (every row) and a long one (its last 5)
+        extended = tiny_lm.extend_capture(tiny_lm.capture_ids(ids[:cut]), ids)
+        assert len(extended.logits.rows) == 5
+        assert_logits_match(tiny_lm, extended, want)
+    full = tiny_lm.capture_ids(ids)
+    for n in (len(ids) - 2, 20, 6):  # kept rows, rows computed again, a short prefix holding every row
+        prefix = tiny_lm.extend_capture(full, ids[:n])
+        assert prefix.logits.kept(-1) and prefix.logits.complete == (n < 8)
+        assert_logits_match(tiny_lm, prefix, eager_reference(tiny_lm, ids[:n]).logits[0].numpy())
+
+
+def test_logits_at_refuses_another_models_capture(tiny_lm, default_lm):
+    with pytest.raises(ValueError, match="cannot be read"):
+        default_lm.logits_at(tiny_lm.capture(PROMPT), 0)

@@ -49,7 +49,7 @@ def test_analyses_parity(pair):
     whole, spread = pair
     a, b = whole.capture(PROMPT), spread.capture(PROMPT)
     lens = logit_lens(spread, b)
-    np.testing.assert_allclose(lens.top_ids[-1], b.logits.argmax(-1))
+    np.testing.assert_allclose(lens.top_ids[-1], np.asarray(b.logits).argmax(-1))
     token = int(b.logits[-1].argmax())
     attr = direct_logit_attribution(spread, b, b.n_tokens - 1, token)
     assert attr.total == pytest.approx(float(b.logits[-1, token]), abs=1e-3)
