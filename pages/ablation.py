@@ -83,9 +83,9 @@ def _source(lm, cap) -> tuple[int, ...]:
                          persist_state="session", placeholder="e.g. the same sentence with other names")
     if not text:
         raise PromptError(f"Type a prompt of {cap.n_tokens} tokens to resample the heads' outputs from.")
-    ids = lm.encode(text, kit.token_limit())
+    ids = lm.encode(text, kit.token_limit(), chat=kit.chat_on(lm))
     st.html(token_strip_html(readable_tokens(lm.tokenizer, ids), ids))
-    return source_ids(lm, text, cap.n_tokens, kit.token_limit())
+    return source_ids(lm, text, cap.n_tokens, kit.token_limit(), chat=kit.chat_on(lm))
 
 
 def _ablation(lm, cap) -> Ablation | None:
