@@ -78,6 +78,17 @@ def test_a_shared_link_opens_with_the_template_on(open_page, default_lm) -> None
     assert at.code[0].value.startswith("<|im_start|>system") and at.button(key="gen_use").disabled
 
 
+def test_ablation_resamples_from_a_text_wrapped_like_the_prompt(open_page) -> None:
+    """The resampling source pairs its positions with the prompt's: wrapped too, resampling the prompt
+    from itself changes nothing (a plain source would be 30 tokens short)."""
+    at = open_page("pages/ablation.py", prompt=FRANCE, chat="1")
+    at.multiselect(key="abl_heads").set_value([(3, 1)]).run()
+    at.radio(key="abl_how").set_value("resample").run()
+    at.text_input(key="abl_source").set_value(FRANCE).run()
+    assert not at.exception and not at.warning and at.metric[0].value == "0.000 bits"
+    assert TEMPLATE_TOKEN in _strip(at)
+
+
 def test_a_bad_link_value_says_so_and_keeps_the_rest(open_page) -> None:
     at = open_page(None, prompt=ITALY, chat="yes")  # the shell reads the link and says what it ignored
     assert "Ignored chat 'yes' from the link (expected 1 for the chat template, 0 for none)." in [w.value for w in at.warning]
