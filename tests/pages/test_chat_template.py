@@ -78,6 +78,15 @@ def test_a_shared_link_opens_with_the_template_on(open_page, default_lm) -> None
     assert at.code[0].value.startswith("<|im_start|>system") and at.button(key="gen_use").disabled
 
 
+def test_opening_a_head_from_attribution_keeps_the_switch_on(open_page, default_lm) -> None:
+    at = open_page("pages/attribution.py", prompt=FRANCE)
+    at.toggle(key="chat_template").set_value(True).run()
+    next(b for b in at.button if b.key and b.key.startswith("attr_open_")).click().run()  # a switch made by code
+    assert not at.exception and any("Attention" in t.value for t in at.title)
+    n = len(default_lm.encode(FRANCE, chat=True))
+    assert at.toggle(key="chat_template").value and any(f" · {n} tokens · " in c.value for c in at.sidebar.caption)
+
+
 def test_ablation_resamples_from_a_text_wrapped_like_the_prompt(open_page) -> None:
     """The resampling source pairs its positions with the prompt's: wrapped too, resampling the prompt
     from itself changes nothing (a plain source would be 30 tokens short)."""
