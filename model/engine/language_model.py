@@ -143,8 +143,13 @@ class LanguageModel:
         if not self.has_chat_template:
             raise PromptError(f"{self.name} has no chat template: switch the chat template off to run the prompt as typed.")
         messages = [{"role": "user", "content": prompt}]
-        return list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                                       return_dict=True)["input_ids"])
+        try:
+            encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                         return_dict=True)
+        except Exception as exc:  # noqa: BLE001  the model's own template code may fail in any way: a message
+            raise PromptError(f"{self.name}'s chat template could not wrap the prompt ({exc}): "
+                              "switch the chat template off to run the prompt as typed.") from exc
+        return list(encoded["input_ids"])
 
     def forward(
         self,

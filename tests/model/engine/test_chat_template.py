@@ -49,11 +49,21 @@ def test_a_cached_wrapped_capture_is_the_wrapped_ids_capture(default_lm) -> None
     assert cache.get_or_extend("plain", default_lm, prompt=PROMPT).n_tokens == len(default_lm.encode(PROMPT))
 
 
+def _tiny(tokenizer, template: str | None) -> LanguageModel:
+    own = copy.copy(tokenizer)
+    own.chat_template = template
+    return LanguageModel(tiny_model("llama", len(tokenizer)), own, "tiny-base", "cpu", torch.float32)
+
+
 def test_a_model_without_a_template_refuses(tokenizer) -> None:
-    plain = copy.copy(tokenizer)
-    plain.chat_template = None
-    lm = LanguageModel(tiny_model("llama", len(tokenizer)), plain, "tiny-base", "cpu", torch.float32)
+    lm = _tiny(tokenizer, None)
     assert not lm.has_chat_template
     with pytest.raises(PromptError, match="tiny-base has no chat template"):
         lm.encode(PROMPT, chat=True)
     assert lm.encode(PROMPT) == tokenizer(PROMPT)["input_ids"]
+
+
+def test_a_template_that_fails_gives_a_message(tokenizer) -> None:
+    lm = _tiny(tokenizer, "{{ raise_exception('Conversation roles must alternate') }}")
+    with pytest.raises(PromptError, match="chat template could not wrap the prompt.*roles must alternate"):
+        lm.encode(PROMPT, chat=True)
