@@ -57,6 +57,20 @@ def test_the_switch_wraps_the_prompt_and_every_edit_until_switched_off(open_page
     assert not at.button(key="nt_append_greedy").disabled and _param(at, "chat") is None
 
 
+def test_the_token_limit_counts_the_templates_tokens(open_page, default_lm) -> None:
+    at = open_page("pages/next_token.py", prompt=FRANCE)
+    at.number_input(key="token_limit").set_value(20).run()
+    assert not at.warning and labels(at)[0] == "·Paris"
+    at.toggle(key="chat_template").set_value(True).run()
+    n = len(default_lm.encode(FRANCE, chat=True))
+    assert not at.exception and [w.value for w in at.warning] == [
+        f"The prompt is {n} tokens long; the limit is 20 tokens (the sidebar's token limit). "
+        "Shorten it (nothing was cut off silently)."]
+    assert (at.session_state["prompt"], at.number_input(key="token_limit").value) == (FRANCE, 20)
+    at.toggle(key="chat_template").set_value(False).run()
+    assert not at.warning and labels(at)[0] == "·Paris"
+
+
 def test_switching_back_reuses_the_plain_capture(open_page) -> None:
     at = open_page("pages/next_token.py", prompt=FRANCE)
     before = component_data(at)["logits"]
