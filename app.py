@@ -128,6 +128,7 @@ with _collector_paused(first_paint is not None):
             st.progress(0.5, text="Loading the embedded model…")
     lm = models.current_model()
     sidebar.render_limit(lm)
+    sidebar.render_chat(lm)
 if first_paint is not None:
     first_paint.empty()
     _process()["model_loaded"] = lm is not None

@@ -83,9 +83,10 @@ def _source(lm, cap) -> tuple[int, ...]:
                          persist_state="session", placeholder="e.g. the same sentence with other names")
     if not text:
         raise PromptError(f"Type a prompt of {cap.n_tokens} tokens to resample the heads' outputs from.")
-    ids = lm.encode(text, kit.token_limit())
+    chat = kit.chat_on(lm)  # wrapped like the prompt, so position i pairs with position i
+    ids = lm.encode(text, kit.token_limit(), chat=chat)
     st.html(token_strip_html(readable_tokens(lm.tokenizer, ids), ids))
-    return source_ids(lm, text, cap.n_tokens, kit.token_limit())
+    return source_ids(lm, text, cap.n_tokens, kit.token_limit(), chat=chat)
 
 
 def _ablation(lm, cap) -> Ablation | None:

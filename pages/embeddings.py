@@ -97,10 +97,11 @@ def _default_trace(cap: Capture, kept: list[int]) -> list[int]:
 
 def _trajectories(cap: Capture, kept: list[int], three_d: bool, normalize: bool) -> None:
     st.subheader("2 · Paths through the blocks")
-    if st.session_state.get("emb_trace_for") != cap.prompt or any(
+    tokens = cap.token_ids.tolist()  # not the prompt: the chat template changes the tokens of the same text
+    if st.session_state.get("emb_trace_for") != tokens or any(
             p not in kept for p in st.session_state.get("emb_trace", [])):
         st.session_state["emb_trace"] = _default_trace(cap, kept)
-        st.session_state["emb_trace_for"] = cap.prompt
+        st.session_state["emb_trace_for"] = tokens
     chosen = st.multiselect("Tokens to trace", kept, key="emb_trace", format_func=lambda p: _label(cap, p))
     if not chosen or len(kept) < 2:
         st.info("Pick one or more tokens to draw their paths.")

@@ -12,6 +12,7 @@ from model.analyses.sampling import top_tokens
 from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit.plotly_chart import plotly_chart
+from pages.kit.session import CHAT_NO_APPEND
 from viz.attention import head_heatmap
 from viz.generation import alternatives_rows, history_figure, history_rows
 from viz.next_token import next_token_figure
@@ -109,14 +110,17 @@ def _show_step(lm, run: Run, step: Step) -> None:
         plotly_chart(fig, key="gen_bars")
     cols[1].caption(f"Step {step.index + 1}: chose this token with probability {step.probability:.1%}.")
     cols[1].dataframe(alternatives_rows(step), hide_index=True)
+    chat = kit.chat_on(lm)
     cols[1].button("Use the text up to here as the prompt", key="gen_use", on_click=_use_as_prompt,
-                   args=(lm, run, step.index))
+                   args=(lm, run, step.index), disabled=chat, help=CHAT_NO_APPEND if chat else None)
     _step_attention(lm, step)
 
 
 def _show(lm, run: Run) -> None:
-    st.caption("The prompt and its continuation:")
-    text = kit.prompt() + continuation_text(lm, list(run.ids), [s.token_id for s in run.steps])
+    chat = kit.chat_on(lm)  # the model saw the template's text around the prompt: show it
+    st.caption("The conversation as the model read it, and its answer:" if chat else "The prompt and its continuation:")
+    start = lm.tokenizer.decode(list(run.ids)) if chat else kit.prompt()
+    text = start + continuation_text(lm, list(run.ids), [s.token_id for s in run.steps])
     st.code(text, language=None, wrap_lines=True)
     if len(run.steps) > 1:
         idx = st.slider("Step", 1, len(run.steps), value=len(run.steps), key="gen_step") - 1

@@ -11,6 +11,7 @@ from model.core.description import ModelFacts
 from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit import links
+from pages.kit.session import CHAT_NO_APPEND
 from pages.kit.shared_keys import DEFAULT_TEMPERATURE, TEMPERATURE_RANGE, TEMPERATURE_STEP
 from pages.kit.temperature_bars import temperature_bars
 from viz import model_text
@@ -63,11 +64,12 @@ def _continue_buttons(lm, cap, row, t, k, p, is_last: bool) -> None:
     st.code(f"most likely : {greedy_txt}    (id {greedy_id})\nseeded draw : {drawn_txt}    (id {drawn})", language=None)
     ids = cap.token_ids.tolist()
     cols = st.columns(2)
-    help_ = None if is_last else "Choose the last position to continue the text."
-    if cols[0].button("Append the most likely token", key="nt_append_greedy", disabled=not is_last,
+    chat = kit.chat_on(lm)
+    help_ = CHAT_NO_APPEND if chat else None if is_last else "Choose the last position to continue the text."
+    if cols[0].button("Append the most likely token", key="nt_append_greedy", disabled=chat or not is_last,
                       on_click=_append, args=(lm, ids, greedy_id), help=help_, width="stretch"):
         st.rerun()
-    if cols[1].button("Append the seeded draw", key="nt_append_sampled", disabled=not is_last,
+    if cols[1].button("Append the seeded draw", key="nt_append_sampled", disabled=chat or not is_last,
                       on_click=_append, args=(lm, ids, drawn), help=help_, width="stretch"):
         st.rerun()
 

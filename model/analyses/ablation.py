@@ -74,10 +74,12 @@ def normalize_positions(positions: Iterable[int] | None, n_tokens: int) -> tuple
     return out
 
 
-def source_ids(lm: LanguageModel, text: str, n_tokens: int, max_tokens: int | None = None) -> tuple[int, ...]:
-    """The resampling prompt's ids; a PromptError when its token count differs from the prompt's
-    (as in patching, position i of one run stands in for position i of the other)."""
-    ids = lm.encode(text, max_tokens)
+def source_ids(lm: LanguageModel, text: str, n_tokens: int, max_tokens: int | None = None, *,
+               chat: bool = False) -> tuple[int, ...]:
+    """The resampling prompt's ids (in the chat template when the prompt is); a PromptError when its
+    token count differs from the prompt's (as in patching, position i of one run stands in for position
+    i of the other)."""
+    ids = lm.encode(text, max_tokens, chat=chat)
     if len(ids) != n_tokens:
         raise PromptError(
             f"The prompt to resample from is {len(ids)} tokens long and this prompt {n_tokens}: resampling puts "

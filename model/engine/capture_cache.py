@@ -23,12 +23,13 @@ class CaptureCache(BoundedLRU[Capture]):
 
     def get_or_extend(self, key: str, lm: LanguageModel, *, prompt: str | None = None,
                       ids: Sequence[int] | None = None, max_tokens: int | None = None,
-                      also: Hooks | None = None) -> Capture:
-        """The capture for key. On a miss, the prompt (tokenized with max_tokens) or the ids are
-        captured from the cached capture sharing the most leading tokens with them, or whole; `also`
-        rides along a whole capture's pass only (an extension runs the new positions alone)."""
+                      also: Hooks | None = None, chat: bool = False) -> Capture:
+        """The capture for key. On a miss, the prompt (tokenized with max_tokens, wrapped in the chat
+        template with `chat`: the key must say so) or the ids are captured from the cached capture
+        sharing the most leading tokens with them, or whole; `also` rides along a whole capture's pass
+        only (an extension runs the new positions alone)."""
         def compute() -> Capture:
-            token_ids = list(ids) if ids is not None else lm.encode(prompt or "", max_tokens)
+            token_ids = list(ids) if ids is not None else lm.encode(prompt or "", max_tokens, chat=chat)
             base = self.longest_shared(lm, token_ids)
             if base is None:
                 return lm.capture_ids(token_ids, prompt, also=also)

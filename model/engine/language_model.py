@@ -113,9 +113,16 @@ class LanguageModel:
         time, as settings are) or what fits, capped by the model's context."""
         return limits.token_limit(self, self.fitting_tokens)
 
-    def encode(self, prompt: str, max_tokens: int | None = None) -> list[int]:
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the tokenizer brings its own chat template (instruct models do, base models often not)."""
+        return getattr(self.tokenizer, "chat_template", None) is not None
+
+    def encode(self, prompt: str, max_tokens: int | None = None, *, chat: bool = False) -> list[int]:
         """Token ids of a prompt, or a PromptError that says why it cannot be captured. `max_tokens` (the
-        sidebar's limit) may lower the model's own `token_limit`, never raise it."""
+        sidebar's limit) may lower the model's own `token_limit`, never raise it. `chat` wraps the prompt
+        as a user message in the model's own chat template, up to the assistant's first token; the
+        limit applies to the wrapped ids."""
         limit = min(max_tokens or self.token_limit.tokens, self.token_limit.tokens)
         if not prompt:
             raise PromptError("The prompt is empty: type some text to see what the model does with it.")
@@ -124,7 +131,8 @@ class LanguageModel:
                 f"The prompt has {len(prompt):,} characters, far more than the limit of {limit:,} tokens "
                 "allows. Shorten it."
             )
-        ids = self.tokenizer(clean_prompt(prompt), add_special_tokens=True)["input_ids"]
+        text = clean_prompt(prompt)
+        ids = self._chat_ids(text) if chat else self.tokenizer(text, add_special_tokens=True)["input_ids"]
         if not ids:
             raise PromptError("The prompt produced no tokens: type some visible text.")
         if len(ids) > limit:
@@ -134,6 +142,20 @@ class LanguageModel:
                 "Shorten it (nothing was cut off silently)."
             )
         return ids
+
+    def _chat_ids(self, prompt: str) -> list[int]:
+        """The prompt as the model's chat template writes a user's turn and opens the assistant's. The
+        template writes its own special tokens (a BOS among them, where it has one): none are added."""
+        if not self.has_chat_template:
+            raise PromptError(f"{self.name} has no chat template: switch the chat template off to run the prompt as typed.")
+        messages = [{"role": "user", "content": prompt}]
+        try:
+            encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                         return_dict=True)
+        except Exception as exc:  # noqa: BLE001  the model's own template code may fail in any way: a message
+            raise PromptError(f"{self.name}'s chat template could not wrap the prompt ({exc}): "
+                              "switch the chat template off to run the prompt as typed.") from exc
+        return list(encoded["input_ids"])
 
     def forward(
         self,

@@ -36,6 +36,7 @@ current_key = captures.current_key  # the plain-string key of the sidebar's prom
 cache_key = keys.cache_key  # the one way to join a key's parts (model/core/keys.py)
 model_key = keys.model_key  # the one way a key names a model: name, device, dtype
 capture_text = captures.capture_text
+chat_on = captures.chat_on  # whether the sidebar's prompt runs in the model's chat template
 capture_ids = captures.capture_ids
 prompt = session.prompt
 token_limit = session.token_limit

@@ -1,5 +1,7 @@
 """Captures for the app: one byte-bounded cache per process, shared by every session, keyed by plain
-strings (model, token limit, text) so two sessions with the same prompt share one forward pass."""
+strings (model, token limit, chat template or not, text) so two sessions with the same prompt share one
+forward pass. The sidebar's prompt is wrapped in the model's chat template when the switch is on; a
+page's own texts (Meaning's contexts, Patching's pair) run as typed."""
 from __future__ import annotations
 
 import streamlit as st
@@ -19,23 +21,28 @@ def capture_cache() -> CaptureCache:
     return CaptureCache(settings().cache_mb * 2**20)
 
 
-def text_key(lm: LanguageModel, text: str, limit: int) -> str:
-    """The key of a text on a model at a token limit."""
-    return cache_key(model_key(lm), limit, text)
+def chat_on(lm: LanguageModel) -> bool:
+    """Whether the sidebar's prompt is wrapped: the switch is on and the model has a chat template."""
+    return session.chat_template() and lm.has_chat_template
+
+
+def text_key(lm: LanguageModel, text: str, limit: int, chat: bool = False) -> str:
+    """The key of a text on a model at a token limit, as typed or wrapped in the chat template."""
+    return cache_key(model_key(lm), limit, "chat" if chat else "plain", text)
 
 
 def current_key(lm: LanguageModel) -> str:
-    """The key of the sidebar's prompt on the sidebar's model at the sidebar's token limit."""
-    return text_key(lm, session.prompt(), session.token_limit())
+    """The key of the sidebar's prompt on the sidebar's model at the sidebar's token limit and template."""
+    return text_key(lm, session.prompt(), session.token_limit(), chat_on(lm))
 
 
-def capture_text(lm: LanguageModel, text: str, also: Hooks | None = None) -> Capture:
-    """Any text on the sidebar's model, through the shared cache (raises XrayError when refused).
-    A text that extends a cached one (Append, typing at the end) runs only its new tokens; `also`
-    rides along a whole capture's pass."""
+def capture_text(lm: LanguageModel, text: str, also: Hooks | None = None, *, chat: bool = False) -> Capture:
+    """Any text on the sidebar's model, through the shared cache (raises XrayError when refused), in the
+    chat template with `chat`. A text that extends a cached one (Append, typing at the end) runs only its
+    new tokens; `also` rides along a whole capture's pass."""
     limit = session.token_limit()
-    key = text_key(lm, text, limit)
-    return capture_cache().get_or_extend(key, lm, prompt=text, max_tokens=limit, also=also)
+    key = text_key(lm, text, limit, chat)
+    return capture_cache().get_or_extend(key, lm, prompt=text, max_tokens=limit, also=also, chat=chat)
 
 
 def capture_ids(lm: LanguageModel, ids: list[int]) -> Capture:
@@ -56,7 +63,7 @@ def current_capture(also: Hooks | None = None) -> Capture | None:
         return None
     try:
         with st.spinner("Running the model…"):
-            return capture_text(lm, session.prompt(), also)
+            return capture_text(lm, session.prompt(), also, chat=chat_on(lm))
     except XrayError as exc:
         st.warning(str(exc))
         return None

@@ -1,6 +1,6 @@
-"""Shareable links: the prompt, model, layer, head, position, temperature and tokens A and B live in
-the URL query string, so a copied link opens the same view; a page adds its own values (the lesson's
-step, the patching pair). Bad or stale values fall back to defaults with a notice.
+"""Shareable links: the prompt, model, chat template, layer, head, position, temperature and tokens A and
+B live in the URL query string, so a copied link opens the same view; a page adds its own values (the
+lesson's step, the patching pair). Bad or stale values fall back to defaults with a notice.
 """
 from __future__ import annotations
 
@@ -54,6 +54,13 @@ def _read_temperature(raw: str, notices: list[str]) -> None:
         st.session_state["temperature"] = round(value, 2)
 
 
+def _read_chat(raw: str, notices: list[str]) -> None:
+    if raw in ("0", "1"):
+        st.session_state[session.CHAT_TEMPLATE] = raw == "1"
+    else:
+        notices.append(f"Ignored chat '{raw[:20]}' from the link (expected 1 for the chat template, 0 for none).")
+
+
 def read_url_once() -> list[str]:
     """On a session's first run, copy valid URL values into session state; return notices."""
     if st.session_state.get("_url_read"):
@@ -70,6 +77,8 @@ def read_url_once() -> list[str]:
         _read_model(params["model"], notices)
     if "temperature" in params:
         _read_temperature(params["temperature"], notices)
+    if "chat" in params:
+        _read_chat(params["chat"], notices)
     st.session_state[_PENDING] = {k: params[k] for k in _CHECKED if k in params}
     if "position" in params:  # the link's position belongs to the link's prompt: a new prompt moves it
         shared_keys.follow_prompt(session.prompt())
@@ -112,6 +121,8 @@ def write_url() -> None:
     text = session.prompt()
     if len(text) <= MAX_URL_PROMPT:
         wanted["prompt"] = text
+    if session.chat_template():
+        wanted["chat"] = "1"
     for key in ("layer", "head", "position", "temperature"):
         if key in state and state[key] is not None:
             wanted[key] = str(state[key])

@@ -1,4 +1,4 @@
-"""The sidebar's choices as every page reads them: the prompt, the token limit and the model."""
+"""The sidebar's choices as every page reads them: the prompt, the token limit, the chat template and the model."""
 from __future__ import annotations
 
 import streamlit as st
@@ -17,6 +17,9 @@ EXAMPLES = {
 }
 DEFAULT_PROMPT = EXAMPLES["A fact to recall"]
 FALLBACK_TOKEN_LIMIT = 512  # before a loaded model says what it allows (or when none loaded)
+CHAT_TEMPLATE = "chat_template"  # the sidebar's switch: wrap the prompt in the model's chat template
+CHAT_NO_APPEND = ("The chat template is on: the prompt is the user's message and this text is the assistant's, "
+                  "which the prompt cannot hold. Switch the template off to continue the text itself.")
 LIMIT_SHOWN = "_token_limit_shown"  # the value the sidebar's token limit widget returned this run
 # One word in several senses, each clue BEFORE the word: a left-to-right model cannot use what
 # follows it. Meaning page and lesson; tests/pages/test_presets.py measures that they separate.
@@ -42,3 +45,8 @@ def token_limit() -> int:
 def prompt() -> str:
     """The sidebar's prompt."""
     return st.session_state.get("prompt", DEFAULT_PROMPT)
+
+
+def chat_template() -> bool:
+    """Whether the sidebar's switch asks for the chat template (the model may have none: captures.chat_on)."""
+    return bool(st.session_state.get(CHAT_TEMPLATE, False))

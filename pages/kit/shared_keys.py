@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 SHARED_KEYS = ("layer", "head", "position", "temperature")
-SIDEBAR_KEYS = ("prompt", "token_limit", "model_choice", "model_custom")  # the sidebar's widgets
+SIDEBAR_KEYS = ("prompt", "token_limit", "chat_template", "model_choice", "model_custom")  # the sidebar's widgets
 _KEEP = "_switch_keep"
 _POSITION_PROMPT = "_position_prompt"  # the prompt the shared position points into
 TEMPERATURE_RANGE = (0.0, 2.0)  # the slider's range, and what a link may ask for

@@ -1,4 +1,4 @@
-"""The sidebar every page shares: model, prompt, examples, token limit and the last run's facts."""
+"""The sidebar every page shares: model, prompt, examples, token limit, chat template and the last run's facts."""
 from __future__ import annotations
 
 import streamlit as st
@@ -6,7 +6,7 @@ import streamlit as st
 from model import LanguageModel
 from model.analyses.export import capture_npz
 from model.core.settings import DEFAULT_MODEL, settings
-from pages.kit import captures, links, models, session
+from pages.kit import captures, links, models, session, shared_keys
 from viz import model_text
 from viz.export import file_name
 
@@ -70,6 +70,18 @@ def render_limit(lm: LanguageModel | None) -> None:
     st.session_state[session.LIMIT_SHOWN] = st.sidebar.number_input(
         "Token limit", min_value=1, max_value=most, step=16, key="token_limit",
         help=f"Longer prompts are refused, never cut. At most {most:,} tokens{why}.")
+
+
+def render_chat(lm: LanguageModel | None) -> None:
+    """The chat template switch. On a model without a template it says so and the prompt runs as typed;
+    the switch keeps the person's choice for the next model that has one. Switching moves the shared
+    position to the last token, as a new prompt does: the same index is another token in the other ids."""
+    st.sidebar.toggle(
+        "Chat template", key=session.CHAT_TEMPLATE, on_change=shared_keys.forget, args=("position",),
+        help="Wrap the prompt as a user's message in the model's own chat template (its special tokens "
+        "shown as tokens), so the next token is the assistant's first. Every page runs on the wrapped tokens.")
+    if session.chat_template() and lm is not None and not lm.has_chat_template:
+        st.sidebar.warning(f"{lm.name} has no chat template, so the prompt runs as typed.")
 
 
 def render_footer(lm: LanguageModel | None) -> None:
