@@ -48,7 +48,7 @@ def _title(pos: int, label: str, s: Surprisal, expected: Sequence[str]) -> str:
     if np.isnan(s.bits[pos]):
         return (f"position {pos} · {label}\nno prediction: nothing comes before the first token, "
                 "so the model had nothing to predict it from")
-    alternatives = " · ".join(f"{t} {probability_text(float(p))}" for t, p in zip(expected, s.top_probability[pos]))
+    alternatives = ", ".join(f"'{t}' {probability_text(float(p))}" for t, p in zip(expected, s.top_probability[pos]))
     return (f"position {pos} · {label}\n{s.bits[pos]:.2f} bits · p = {probability_text(float(s.probability[pos]))} "
             f"· {_guess(int(s.rank[pos]))}\nexpected: {alternatives}")
 

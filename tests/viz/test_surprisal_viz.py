@@ -38,8 +38,8 @@ def test_token_text_shows_as_text_never_as_html() -> None:
 def test_hover_gives_surprisal_probability_rank_and_alternatives() -> None:
     hover = titles(surprisal_strip_html(TOKENS, result(), EXPECTED))
     assert hover[0].startswith("position 0 · <script>\nno prediction")
-    assert hover[2] == "position 2 · (1)\n12.50 bits · p = 0.00017 · its guess number 40\nexpected: ·y 30.0% · &amp; 10.0%"
-    assert "its top guess" in hover[3] and "expected: </script> 87.0%" in hover[3]
+    assert hover[2] == "position 2 · (1)\n12.50 bits · p = 0.00017 · its guess number 40\nexpected: '·y' 30.0%, '&amp;' 10.0%"
+    assert "its top guess" in hover[3] and "expected: '</script>' 87.0%" in hover[3]
     assert "p = 9.3e-10" in hover[4] and "guess number 12,345" in hover[4]
 
 
