@@ -1,5 +1,6 @@
 """The surprisal strip on a page (Start here, the lesson's logits step): computed once per capture,
-its HTML kept per window, so a rerun costs a cache look-up. A long prompt shows the token strip's window."""
+its HTML kept per window, so a rerun costs a cache look-up. A long prompt shows the token strip's window
+under an overview of the whole prompt."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,8 @@ def _html(lm: LanguageModel, cap: Capture, result: Surprisal, start: int, stop: 
     names = _names(lm, np.concatenate([rows.ravel(), extra]))
     expected = [[names[i] for i in row if i >= 0] for row in rows.tolist()]
     note = summary(cap.tokens, result, names[int(result.top_ids[worst, 0])] if worst is not None else "")
-    return surprisal_strip_html(cap.tokens[start:stop], result, expected, start=start, note=note)
+    whole = cap.tokens if stop - start < cap.n_tokens else None
+    return surprisal_strip_html(cap.tokens[start:stop], result, expected, start=start, note=note, whole=whole)
 
 
 def strip(lm: LanguageModel, cap: Capture, window: tuple[int, int] | None = None, *, where=st) -> None:

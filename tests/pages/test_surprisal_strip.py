@@ -1,6 +1,6 @@
 """The surprisal strip on Start here and in the lesson's logits step: it shows the prompt's tokens with the
 model's own numbers, follows a prompt edit (no stale numbers), and a long prompt's window moves with the
-token strip's slider."""
+token strip's slider under an overview of the whole prompt."""
 from __future__ import annotations
 
 import html
@@ -77,4 +77,8 @@ def test_a_long_prompts_strips_share_one_window() -> None:
     assert hovers[0].startswith("position 10 · ") and hovers[-1].startswith("position 265 · ")
     token_strip = next(h.proto.body for h in at.get("html") if "xr-chip" in h.proto.body)
     assert token_strip.count('class="xr-chip') == 256 and "<sub>10</sub>" in token_strip  # the same window
-    assert "Most surprising:" in " ".join(h.proto.body for h in at.get("html"))  # over the whole prompt
+    shown = " ".join(h.proto.body for h in at.get("html"))
+    n = int(at.metric[0].value.split(" × ")[0])  # the prompt's tokens
+    cells = re.findall(r'title="positions (\d+)–(\d+)', shown)  # the overview of the whole prompt
+    assert len(cells) == 128 and cells[0][0] == "1" and int(cells[-1][1]) == n - 1
+    assert "Most surprising:" in shown

@@ -61,3 +61,21 @@ def test_summary_names_the_most_surprising_token_from_its_numbers() -> None:
     assert "On average 10.9 bits per token" in text and "top guess at 2 of 4 positions" in text
     one = Surprisal(np.array([np.nan]), np.array([np.nan]), np.array([-1]), np.full((1, 2), -1), np.full((1, 2), np.nan))
     assert "nothing comes before it" in summary(["Hi"], one, "")
+
+
+def test_a_long_prompt_fits_one_overview_row_that_finds_its_surprise() -> None:
+    """2,000 tokens in 128 cells: every predicted position in exactly one, the surprise's cell darkest."""
+    n = 2000
+    bits = np.full(n, 1.0)
+    bits[0], bits[1234] = np.nan, 25.0
+    long = Surprisal(bits, 2.0 ** -bits, np.ones(n, dtype=np.int64), np.zeros((n, 1), dtype=np.int64), np.ones((n, 1)))
+    tokens = [f"t{i}" for i in range(n)]
+    tokens[1234] = "<script>"
+    strip = surprisal_strip_html(tokens[:256], long, [["x"]] * 256, whole=tokens)
+    cells = re.findall(r'<span style="background:(rgb\([\d,]+\))" title="positions (\d+)–(\d+)([^"]*)"></span>', strip)
+    assert len(cells) == 128 and cells[0][1] == "1" and cells[-1][2] == "1999"
+    assert all(int(b[1]) == int(a[2]) + 1 for a, b in zip(cells, cells[1:]))  # no gap, no overlap
+    (peak,) = [c for c in cells if int(c[1]) <= 1234 <= int(c[2])]
+    assert "most surprising: &#x27;&lt;script&gt;&#x27; at position 1234, 25.0 bits" in peak[3]
+    assert "<script>" not in strip and len(set(c[0] for c in cells)) == 2  # only the surprise's cell stands out
+    assert 'class="xr-sup-all"' not in surprisal_strip_html(TOKENS, result(), EXPECTED)  # a short prompt needs none
