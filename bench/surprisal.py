@@ -77,7 +77,7 @@ def reruns(prompt: str, pairs: int) -> tuple[Runs, Runs]:
     assert not at.exception, [e.value for e in at.exception]
     for _ in range(3):
         at.run()  # warm: the capture, the strip's results and Streamlit's own caches are in place
-    shown, bare, cpu = Runs([], [], []), Runs([], [], []), []
+    shown, bare, cpu = Runs([], [], []), Runs([], [], []), list[float]()
 
     def strip(*args, **kwargs) -> None:
         shown.strip.append(_timed(lambda: real(*args, **kwargs)))
