@@ -82,3 +82,13 @@ def test_a_long_prompts_strips_share_one_window() -> None:
     cells = re.findall(r'title="positions (\d+)–(\d+)', shown)  # the overview of the whole prompt
     assert len(cells) == 128 and cells[0][0] == "1" and int(cells[-1][1]) == n - 1
     assert "Most surprising:" in shown
+
+
+def test_a_prompt_with_tags_shows_them_as_text(default_lm) -> None:
+    prompt = "<script>alert(1)</script><b>bold</b>"
+    at = open_app_page(prompt=prompt)
+    assert not at.exception
+    (body,) = [h.proto.body for h in at.get("html") if 'class="xr-sup"' in h.proto.body]
+    assert "<script" not in body and "<b>" not in body
+    assert_shows(at, default_lm, prompt)
+    assert "".join(text for _, text in chips(at)) == prompt
