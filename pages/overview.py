@@ -1,4 +1,5 @@
-"""Start here: the prompt as tokens, the shape of the pass, and the model's next-token guess."""
+"""Start here: the prompt as tokens, the shape of the pass, the model's next-token guess and how surprised it
+was by each token of the prompt."""
 from __future__ import annotations
 
 import streamlit as st
@@ -6,7 +7,7 @@ import streamlit as st
 from model.analyses.sampling import probabilities, top_tokens
 from model.core.tokens import readable_tokens
 from pages import kit
-from pages.kit import weights_panel
+from pages.kit import surprisal_strip, weights_panel
 from viz import model_text
 
 lm, cap = kit.page("Inside a transformer, one prompt at a time")
@@ -17,7 +18,8 @@ st.caption(
 if lm is not None and cap is not None:
     cfg = cap.summary
     st.subheader(f"1 · Your prompt as {cap.n_tokens} tokens")
-    kit.token_strip(cap)
+    window = kit.long.strip_window(cap, None)  # one slider moves both strips of a long prompt
+    kit.token_strip(cap, window=window)
     st.subheader("2 · What happens to them")
     cols = st.columns(4)
     cols[0].metric("Vectors", f"{cap.n_tokens} × {cfg.d_model}", help="One vector per token (the embedding).")
@@ -30,7 +32,9 @@ if lm is not None and cap is not None:
     rows = [{"next token": readable_tokens(tokenizer, [i])[0], "probability": float(p[i])} for i in top_tokens(p, 5)]
     st.dataframe(rows, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
-    with st.expander(f"4 · Weights at a glance: {weights_panel.weights(lm).total:,} numbers learned"):
+    st.subheader("4 · How surprised it was by each of your tokens")
+    surprisal_strip.strip(lm, cap, window)
+    with st.expander(f"5 · Weights at a glance: {weights_panel.weights(lm).total:,} numbers learned"):
         weights_panel.show(lm, "overview_weights")
     st.page_link("pages/lesson.py", label="Take the guided lesson (12 steps, with tasks) →")
     st.page_link("pages/embeddings.py", label="Next: the vectors the tokens become (Embeddings) →")

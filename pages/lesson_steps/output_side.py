@@ -12,7 +12,7 @@ from model.analyses.generation import Decoding, continuation_text, generate
 from model.analyses.sampling import probabilities, sample_token, top_tokens
 from model.core.tokens import readable_tokens
 from pages import kit
-from pages.kit import session
+from pages.kit import session, surprisal_strip
 from pages.kit.plotly_chart import plotly_chart
 from pages.kit.weights_panel import weights
 from viz import model_text
@@ -71,6 +71,8 @@ def logits(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     _bars(lm, cap, 1.0, "lesson_logits")
     tied = "reuses the embedding matrix (tied)" if weights(lm).tied else "has its own unembedding matrix (untied)"
     st.caption(f"This model {tied}: {cap.summary.vocab_size:,} logits come out at every position.")
+    st.markdown("**Every position predicts its next token.** How surprised was the model by the tokens you wrote?")
+    surprisal_strip.strip(lm, cap, kit.long.strip_window(cap, None))
     return checks.says(lm.tokenizer.decode([int(ids[0])]), TARGET, cap.prompt, session.DEFAULT_PROMPT)
 
 

@@ -136,7 +136,9 @@ STEPS: tuple[Step, ...] = (
         "score, a **logit**:\n\n"
         "$$\\text{logits} = W_U\\, \\text{norm}(x_{\\text{last}}) \\in \\mathbb{R}^{V}$$\n\n"
         "Some models reuse the embedding matrix as $W_U$ (*tied* weights): the output is then read in "
-        "the same space the input came from. The biggest logit is the model's best guess.",
+        "the same space the input came from. The biggest logit is the model's best guess.\n\n"
+        "Every position makes such a guess for the token after it, so the prompt itself can be scored: a "
+        "token the model gave a low probability is a **surprise**, measured in bits ($-\\log_2 p$).",
         "Edit the prompt in the sidebar until the most likely next token is **Paris**, "
         "with a prompt of your own.",
         "pages/logit_lens.py", "Logit lens",
