@@ -27,7 +27,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bench/run.py: no spinn
 import torch
 
 from model import LanguageModel, load_model
+from model.engine.allocator import return_large_frees
 from model.engine.attention import swapped
+from model.engine.language_model import PATTERNS_ON_DEMAND_TOKENS
 from model.engine.limits import free_ram
 
 TEXT = Path(__file__).with_name("text.txt")
@@ -42,8 +44,10 @@ def long_ids(lm: LanguageModel, n: int) -> list[int]:
 
 
 def projection(lm: LanguageModel) -> Callable[[int], float]:
-    """A capture's bytes at T tokens, a*T + b*T^2 through two small captures' sizes."""
-    (t1, s1), (t2, s2) = ((t, lm.capture_ids(long_ids(lm, t)).nbytes) for t in (64, 128))
+    """A capture's bytes at T tokens, a*T + b*T^2 through two captures' sizes past the length from which
+    patterns come on demand (a family that keeps whole patterns shows its T^2 term)."""
+    first = PATTERNS_ON_DEMAND_TOKENS
+    (t1, s1), (t2, s2) = ((t, lm.capture_ids(long_ids(lm, t)).nbytes) for t in (first, first + 128))
     b = (s2 / t2 - s1 / t1) / (t2 - t1)
     a = s1 / t1 - b * t1
     return lambda n: a * n + b * n * n
@@ -103,7 +107,9 @@ def _hwm_mb() -> float:
 
 
 def peak(n: int) -> dict:
-    """In a fresh process: the peak resident memory a capture of n tokens adds to the loaded model."""
+    """In a fresh process set up as the app's: the peak resident memory a capture of n tokens adds to
+    the loaded model."""
+    return_large_frees()
     lm = load_model()
     skipped = too_big(projection(lm)(n))
     if skipped:
@@ -131,6 +137,7 @@ def main(lengths: list[int], repeats: int) -> None:
     top = max(lengths)
     print(f"peak memory at {top:,} tokens (fresh process)…", flush=True)
     memory = peak_in_subprocess(top)
+    return_large_frees()  # as app.py
     lm = load_model()
     print(f"{lm.name}: {lm.summary.n_layers} layers, {lm.device} {lm.dtype_name}, {torch.get_num_threads()} threads, "
           f"{repeats} repeat(s)", flush=True)

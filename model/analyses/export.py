@@ -34,7 +34,8 @@ def capture_npz(cap: Capture) -> bytes:
         logits_lse=cap.logits.stats.lse,
         logits_top_ids=cap.logits.stats.top_ids,
         logits_top=cap.logits.stats.top_logits,
-        next_token_logits=cap.logits.next_logits(cap.token_ids),
+        next_token_logits=cap.logits.stats.next_logit,  # NaN after the last position
+        next_token_ranks=cap.logits.stats.next_rank,
         meta=np.array(json.dumps(meta)),
     )
     return buffer.getvalue()

@@ -44,7 +44,7 @@ class Capture:
         if not isinstance(self.attention, Patterns):  # a plain (L, H, T, T) array (tests, replace())
             object.__setattr__(self, "attention", Patterns.of_array(self.attention))
         if not isinstance(self.logits, Logits):
-            object.__setattr__(self, "logits", Logits.of_array(self.logits))
+            object.__setattr__(self, "logits", Logits.of_array(self.logits, self.token_ids))
         L, H, T = self.summary.n_layers, self.summary.n_heads, len(self.tokens)
         D, V = self.summary.d_model, self.summary.vocab_size
         expected = {
@@ -73,5 +73,7 @@ class Capture:
     def nbytes(self) -> int:
         """Memory held by the arrays (the keys and values too): what a capture cache budgets."""
         arrays = (self.token_ids, self.attention, self.residual, self.attn_out, self.mlp_out, self.logits)
-        kv = sum(k.nbytes + v.nbytes for k, v in self.kv or ())
+        keys = self.attention.keys  # a long capture's recorded keys may be its kv's own memory: counted once
+        kv = sum((0 if layer < len(keys) and np.may_share_memory(k, keys[layer]) else k.nbytes) + v.nbytes
+                 for layer, (k, v) in enumerate(self.kv or ()))
         return int(sum(a.nbytes for a in arrays) + kv)

@@ -1,11 +1,11 @@
 """A capture's next-token logits: every row for short prompts; for long ones the last rows and, at
-every position, what the views need from a whole row (its log-sum-exp, its top tokens, the logit of
-the token that came next). At 4,096 tokens every row would take 0.8 GB of a 135M model's capture, more
-than all of its streams; a row that was not kept is computed again from the final stream by the
-model's own norm and unembedding (`LanguageModel.logits_at`).
+every position, what the views need from a whole row (its log-sum-exp, its top tokens, the logit and
+rank of the token that came next). At 4,096 tokens every row would take 0.8 GB of a 135M model's
+capture, more than all of its streams; a row that was not kept is computed again from the final
+stream by the model's own norm and unembedding (`LanguageModel.logits_at`).
 
 Indexes like the (T, V) array it stands for (`l[-1]`, `l[pos, token]`, `l[:n]`, `np.asarray(l)`) as long
-as the rows asked for are kept. No torch here: views import it cheaply.
+as the rows asked for are kept. No torch here until statistics are computed: views import it cheaply.
 """
 from __future__ import annotations
 
@@ -18,63 +18,103 @@ import numpy as np
 from .errors import XrayError
 
 TOP = 10  # top tokens kept per position (hover texts show a few; the lens reads the first)
+_FIELDS = ("lse", "top_ids", "top_logits", "next_logit", "next_rank")
 
 
 @dataclass(frozen=True)
 class RowStats:
-    """Per position, what needs a whole row of logits: kept when the rows are not."""
+    """Per position, what needs a whole row of logits: kept when the rows are not. The last position
+    has no next token (NaN logit, rank -1)."""
 
-    lse: np.ndarray  # (T,) float64 log-sum-exp of each row (summed in float32): log p = logit - lse
-    top_ids: np.ndarray  # (T, k) int64 highest logits first; k = TOP, or V if fewer
+    lse: np.ndarray  # (T,) float64 log-sum-exp of each row: log p = logit - lse
+    top_ids: np.ndarray  # (T, k) int64 highest logits first (ties: lower id first); k = TOP, or V if fewer
     top_logits: np.ndarray  # (T, k) float32
+    next_logit: np.ndarray  # (T,) float32 the logit of the token that came next
+    next_rank: np.ndarray  # (T,) int64 how many tokens scored strictly higher than it (0: the favourite)
 
     def __post_init__(self) -> None:
-        for array in (self.lse, self.top_ids, self.top_logits):
-            array.setflags(write=False)
+        for name in _FIELDS:
+            getattr(self, name).setflags(write=False)
 
     @classmethod
-    def of_rows(cls, rows: np.ndarray) -> RowStats:
-        """The statistics of (n, V) rows (torch's topk ran 7x faster than numpy's argpartition here)."""
+    def of_rows(cls, rows: np.ndarray, following: np.ndarray, scratch: bool = False) -> RowStats:
+        """The statistics of (n, V) rows, each followed by the token id in `following` (n,) (-1: none).
+        With `scratch` the rows are the caller's own buffer and are overwritten: no (n, V) temporary,
+        which a capture's statistics, running while all its arrays are held, cannot afford."""
         import torch
 
         rows = np.asarray(rows, dtype=np.float32)
-        values = torch.from_numpy(rows if rows.flags.writeable else rows.copy())  # torch reads, never writes
-        top = torch.topk(values, min(TOP, values.shape[-1]), dim=-1)  # sorted, highest first
-        lse = torch.logsumexp(values, dim=-1).double()  # float32's: within ~1e-6 of float64's
-        return cls(lse.numpy(), top.indices.numpy().astype(np.int64), top.values.numpy().copy())
+        following = np.asarray(following, dtype=np.int64)
+        has_next = following >= 0
+        chosen = np.full(len(rows), np.nan, dtype=np.float32)
+        chosen[has_next] = rows[has_next, following[has_next]]
+        rank = np.where(has_next, np.count_nonzero(rows > chosen[:, None], axis=-1), -1).astype(np.int64)
+        work = rows if scratch else rows.copy()
+        k = min(TOP + 1, work.shape[-1])  # one spare: ties at the edge of the top TOP sort by id
+        top = torch.topk(torch.from_numpy(work), k, dim=-1)  # torch's ran 7x faster than numpy's argpartition
+        values, ids = top.values.numpy().copy(), top.indices.numpy().astype(np.int64)
+        n_top = min(TOP, work.shape[-1])
+        for r in np.flatnonzero(values[:, n_top - 1] == values[:, -1]) if k > n_top else ():
+            ids[r, :n_top], values[r, :n_top] = _ties_by_id(work[r], values[r, n_top - 1], n_top)
+        order = np.lexsort((ids[:, :n_top], -values[:, :n_top]), axis=-1)
+        peak = values[:, :1]
+        np.subtract(work, peak, out=work)
+        np.exp(work, out=work)  # float32, summed in float64: within ~1e-7 of a float64 reference
+        lse = peak[:, 0].astype(np.float64) + np.log(work.sum(axis=-1, dtype=np.float64))
+        return cls(lse, np.take_along_axis(ids[:, :n_top], order, -1), np.take_along_axis(values[:, :n_top], order, -1),
+                   chosen, rank)
 
     def __getitem__(self, index: slice) -> RowStats:
-        return RowStats(self.lse[index].copy(), self.top_ids[index].copy(), self.top_logits[index].copy())
+        return RowStats(*(getattr(self, name)[index].copy() for name in _FIELDS))
 
     @staticmethod
     def joined(parts: list[RowStats]) -> RowStats:
-        return RowStats(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("lse", "top_ids", "top_logits")))
+        return RowStats(*(np.concatenate([getattr(p, name) for p in parts]) for name in _FIELDS))
+
+    def ending(self) -> RowStats:
+        """These statistics as the end of a prompt: the last position's next token is gone."""
+        logit, rank = self.next_logit.copy(), self.next_rank.copy()
+        if len(logit):
+            logit[-1], rank[-1] = np.nan, -1
+        return RowStats(self.lse, self.top_ids, self.top_logits, logit, rank)
+
+
+def _ties_by_id(row: np.ndarray, edge: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The n highest of a row whose n-th value ties past the top n: equal logits go to the lower id (as the
+    Next token page's ranking), not wherever topk left them."""
+    candidates = np.flatnonzero(row >= edge)
+    best = candidates[np.lexsort((candidates, -row[candidates]))[:n]]
+    return best, row[best]
 
 
 @dataclass(frozen=True, eq=False)
 class Logits:
-    """(T, V) float32 logits, read-only: `rows` are positions `start`..T-1 (start 0: every row).
-    A capture that keeps only the last rows carries `given` statistics and the logit of each next
-    token; one that keeps every row computes them from the rows when first asked."""
+    """(T, V) float32 logits, read-only: `rows` are positions `start`..T-1 (start 0: every row);
+    `following` (T,) the token that came after each position (-1 after the last). A capture that keeps
+    only the last rows carries every position's statistics; one that keeps every row computes them
+    when first asked."""
 
     rows: np.ndarray  # (T - start, V)
+    following: np.ndarray = field(repr=False)  # (T,) int64
     start: int = 0
-    given: RowStats | None = field(default=None, repr=False)  # (T,) statistics when start > 0
-    next_given: np.ndarray | None = field(default=None, repr=False)  # (T-1,) logit of token t+1 at t
+    given: RowStats | None = field(default=None, repr=False)  # every position's, required when start > 0
 
     def __post_init__(self) -> None:
         if self.rows.ndim != 2 or self.rows.dtype != np.float32:
             raise ValueError(f"Logits rows must be (n, V) float32, got {self.rows.shape} {self.rows.dtype}")
-        if self.start and (self.given is None or self.next_given is None):
+        if len(self.following) != self.n_tokens:
+            raise ValueError(f"Logits of {self.n_tokens} positions need {self.n_tokens} following ids")
+        if self.start and self.given is None:
             raise ValueError("Logits that keep only the last rows need the statistics of every row")
         self.rows.setflags(write=False)
-        if self.next_given is not None:
-            self.next_given.setflags(write=False)
+        self.following.setflags(write=False)
 
     @classmethod
-    def of_array(cls, rows: Any) -> Logits:
-        """Every row (T, V), kept as is."""
-        return rows if isinstance(rows, Logits) else cls(np.asarray(rows, dtype=np.float32))
+    def of_array(cls, rows: Any, token_ids: np.ndarray) -> Logits:
+        """Every row (T, V) of the prompt `token_ids`, kept as is."""
+        if isinstance(rows, Logits):
+            return rows
+        return cls(np.asarray(rows, dtype=np.float32), following_ids(token_ids))
 
     @property
     def n_tokens(self) -> int:
@@ -95,8 +135,8 @@ class Logits:
     @property
     def nbytes(self) -> int:
         """Memory held: what a cache budgets."""
-        extra = 0 if self.given is None else sum(a.nbytes for a in (self.given.lse, self.given.top_ids, self.given.top_logits))
-        return int(self.rows.nbytes + extra + (0 if self.next_given is None else self.next_given.nbytes))
+        stats = 0 if self.given is None else sum(getattr(self.given, name).nbytes for name in _FIELDS)
+        return int(self.rows.nbytes + self.following.nbytes + stats)
 
     def __len__(self) -> int:
         return self.n_tokens
@@ -146,42 +186,42 @@ class Logits:
 
     @cached_property
     def stats(self) -> RowStats:
-        """Every position's log-sum-exp and top tokens."""
-        return self.given if self.given is not None else RowStats.of_rows(self.rows)
+        """Every position's log-sum-exp, top tokens, and the logit and rank of the token that came next."""
+        return self.given if self.given is not None else RowStats.of_rows(self.rows, self.following)
 
-    def next_logits(self, token_ids: np.ndarray) -> np.ndarray:
-        """(T-1,) the logit each position gave the token that followed it (`token_ids` are the capture's)."""
-        if self.next_given is not None:
-            return self.next_given
-        ids = np.asarray(token_ids, dtype=np.int64)
-        return self.rows[np.arange(len(ids) - 1), ids[1:]]
-
-    def prefix(self, n: int, token_ids: np.ndarray) -> Logits:
+    def prefix(self, n: int) -> Logits:
         """The logits of the first n positions (copies: no view of this capture's arrays); rows before
         `start` stay missing (the caller computes them again where needed)."""
-        local = max(n - self.start, 0)
-        rows = self.rows[:local].copy()
+        rows = self.rows[: max(n - self.start, 0)].copy()
+        following = np.append(self.following[: n - 1], -1)
         if self.complete:
-            return Logits(rows)
-        return Logits(rows, n - local, self.stats[:n], self.next_logits(token_ids)[: max(n - 1, 0)].copy())
+            return Logits(rows, following)
+        return Logits(rows, following, n - len(rows), self.stats[:n].ending())
 
-    def extended(self, new: Logits, token_ids: np.ndarray, keep: int | None) -> Logits:
-        """These logits followed by `new`, the logits of the positions after them (`token_ids`: all T).
-        `keep` None keeps every row (both must hold theirs); else only the last `keep` rows stay."""
+    def extended(self, new: Logits, first_new: int, keep: int | None) -> Logits:
+        """These logits followed by `new`, the logits of the positions after them, whose first token is
+        `first_new`. `keep` None keeps every row (both must hold theirs); else the last `keep` rows stay."""
+        following = np.concatenate([self.following[:-1], [first_new], new.following])
         if keep is None:
             if not (self.complete and new.complete):
                 raise ValueError("Every row is kept only when both parts hold theirs")
-            return Logits(np.concatenate([self.rows, new.rows]))
-        ids = np.asarray(token_ids, dtype=np.int64)
-        n = self.n_tokens
-        bridge = np.asarray([self[-1][ids[n]]], dtype=np.float32)  # the last old position predicts the first new token
-        following = np.concatenate([self.next_logits(ids[:n]), bridge, new.next_logits(ids[n:])])
+            return Logits(np.concatenate([self.rows, new.rows]), following)
+        last = self[-1]  # the last old position predicted the first new token
+        stats = self.stats
+        logit, rank = stats.next_logit.copy(), stats.next_rank.copy()
+        logit[-1], rank[-1] = last[first_new], np.count_nonzero(last > last[first_new])
+        bridged = RowStats(stats.lse, stats.top_ids, stats.top_logits, logit, rank)
         if len(new.rows) >= keep:
             rows = new.rows[-keep:]
         elif new.complete:
             rows = np.concatenate([self.rows, new.rows])[-keep:]
         else:
             raise ValueError(f"New logits keep {len(new.rows)} rows, fewer than the {keep} asked for")
-        T = n + new.n_tokens
-        return Logits(np.ascontiguousarray(rows), T - len(rows), RowStats.joined([self.stats, new.stats]),
-                      following.astype(np.float32))
+        T = self.n_tokens + new.n_tokens
+        return Logits(np.ascontiguousarray(rows), following, T - len(rows), RowStats.joined([bridged, new.stats]))
+
+
+def following_ids(token_ids: Any) -> np.ndarray:
+    """(T,) the token after each position of a prompt, -1 after the last."""
+    ids = np.asarray(token_ids, dtype=np.int64)
+    return np.append(ids[1:], -1) if len(ids) else ids

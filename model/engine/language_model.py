@@ -28,7 +28,7 @@ from torch import nn
 from ..core.capture import KV, Capture
 from ..core.description import ModelFacts
 from ..core.errors import CaptureError, PromptError, UnsupportedModelError
-from ..core.logits import Logits, RowStats
+from ..core.logits import Logits, RowStats, following_ids
 from ..core.patterns import Patterns
 from ..core.tokens import clean_prompt, readable_tokens
 from . import limits, threads
@@ -354,7 +354,7 @@ class LanguageModel:
         recorder.take_prefix(base)
         patterns = recorder.patterns() if whole else recording.extended(base.attention)
         new = self._logits(ids[shared:], result.logits, recorder.residual[-1, shared:], keep)
-        logits = head.extended(new, np.asarray(ids), keep)
+        logits = head.extended(new, ids[shared], keep)
         return self._assemble(ids, prompt, recorder, patterns, logits, result, time.perf_counter() - start)
 
     def shared_prefix(self, base: Capture, ids: list[int]) -> int:
@@ -406,32 +406,28 @@ class LanguageModel:
         """A capture's Logits from the pass's rows (the last len(rows) positions; all of them unless
         `keep` was asked) and the final stream (T, D), which gives the statistics of the positions
         without a row."""
+        following = following_ids(ids)
         if keep is None:
-            return Logits(rows)
-        T = len(ids)
-        following = np.append(np.asarray(ids[1:], dtype=np.int64), 0)  # the token after each position
-        missing = T - len(rows)
+            return Logits(rows, following)
+        missing = len(ids) - len(rows)
         with self.modules(), threads.all_cores():
-            early, chosen = stream_stats(self.unembedding, stream[:missing], following[:missing],
-                                         threads.long_work_threads())
-        own = RowStats.of_rows(rows)
-        own_next = rows[np.arange(len(rows)), following[missing:]]
-        next_logits = np.concatenate([chosen, own_next])[: T - 1].astype(np.float32)
-        kept = rows[-keep:]
-        return Logits(np.ascontiguousarray(kept), T - len(kept), RowStats.joined([early, own]), next_logits)
+            early = stream_stats(self.unembedding, stream[:missing], following[:missing], threads.long_work_threads())
+        own = RowStats.of_rows(rows, following[missing:])
+        kept = np.ascontiguousarray(rows[-keep:])
+        return Logits(kept, following, len(ids) - len(kept), RowStats.joined([early, own]))
 
     def _prefix_logits(self, base: Capture, n: int, keep: int | None) -> Logits:
         """The logits of base's first n positions, holding every row (keep None) or the last `keep`."""
-        cut = base.logits.prefix(n, base.token_ids)
+        cut = base.logits.prefix(n)
         want = n if keep is None else min(keep, n)
         if len(cut.rows) > want:
-            return Logits(cut.rows[-want:].copy(), n - want, cut.stats, cut.next_logits(base.token_ids[:n]))
+            return Logits(cut.rows[-want:].copy(), cut.following, n - want, cut.stats)
         if len(cut.rows) == want:
             return cut
         rows = np.concatenate([self._recomputed(base.residual[-1, n - want:n - len(cut.rows)]), cut.rows])
         if want == n:
-            return Logits(rows)
-        return Logits(rows, n - want, cut.stats, cut.next_logits(base.token_ids[:n]))
+            return Logits(rows, cut.following)
+        return Logits(rows, cut.following, n - want, cut.stats)
 
     def _assemble(self, ids: list[int], prompt: str | None, recorder: Recorder, patterns: Patterns,
                   logits: Logits, result: Forward, seconds: float) -> Capture:

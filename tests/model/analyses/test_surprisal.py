@@ -10,8 +10,15 @@ import torch
 
 from model.analyses.sampling import top_tokens
 from model.analyses.surprisal import surprisal
+from model.core.logits import Logits
 
 LN2 = np.log(2.0)
+
+
+def fake_capture(logits: np.ndarray, token_ids: np.ndarray) -> SimpleNamespace:
+    """What surprisal reads of a capture, around hand-made logits."""
+    return SimpleNamespace(n_tokens=len(token_ids), summary=SimpleNamespace(vocab_size=logits.shape[1]),
+                           logits=Logits.of_array(logits, token_ids), token_ids=token_ids)
 
 
 def log_softmax64(rows: np.ndarray) -> np.ndarray:
@@ -75,16 +82,14 @@ def test_ties_go_to_the_lower_id_as_on_the_next_token_page() -> None:
     for trial in range(60):
         V, T, top = int(rng.integers(2, 400)), 5, int(rng.integers(1, 6))
         logits = rng.integers(-3, 3, (T, V)).astype(np.float32)
-        cap = SimpleNamespace(n_tokens=T, summary=SimpleNamespace(vocab_size=V), logits=logits,
-                              token_ids=rng.integers(0, V, T))
+        cap = fake_capture(logits, rng.integers(0, V, T))
         result = surprisal(cap, top=top)  # type: ignore[arg-type]
         for i in range(1, T):
             np.testing.assert_array_equal(result.top_ids[i], top_tokens(logits[i - 1], min(top, V)), err_msg=trial)
 
 
 def test_one_token_has_no_prediction() -> None:
-    cap = SimpleNamespace(n_tokens=1, summary=SimpleNamespace(vocab_size=7), logits=np.zeros((1, 7), np.float32),
-                          token_ids=np.array([3]))
+    cap = fake_capture(np.zeros((1, 7), np.float32), np.array([3]))
     result = surprisal(cap)  # type: ignore[arg-type]
     assert np.isnan(result.bits).all() and result.most_surprising is None
 
@@ -94,8 +99,7 @@ def test_a_sure_or_a_shocked_model_stays_finite(scale: float) -> None:
     """Logits far apart: probabilities of 1 and of e^-600 give 0 bits and ~866 bits, never inf or NaN."""
     logits = np.zeros((3, 50), np.float32)
     logits[:, 7] = 2 * scale
-    cap = SimpleNamespace(n_tokens=3, summary=SimpleNamespace(vocab_size=50), logits=logits,
-                          token_ids=np.array([0, 7, 8]))
+    cap = fake_capture(logits, np.array([0, 7, 8]))
     result = surprisal(cap)  # type: ignore[arg-type]
     assert np.isfinite(result.bits[1:]).all()
     np.testing.assert_allclose(result.bits[1:], expected(logits, cap.token_ids, 3)["bits"], rtol=1e-6)
