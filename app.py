@@ -2,14 +2,12 @@
 the chosen page runs. Nothing heavy (torch, transformers) is imported before the page has painted."""
 from __future__ import annotations
 
-from model.engine.allocator import return_large_frees
 from model.engine.threads import configure
 
 # Before anything imports torch (the first paint comes first, the model after it): the browser, the
 # server and the capture share a student's few cores, and spinning OpenMP workers, one per core,
 # made a 41-token capture ~3x slower in the app than in bench/ (bench/HISTORY.md, 2026-11-26 threads).
 configure()  # passive OpenMP waiting, all cores but one (one on 2 cores); an operator's OMP_* wins
-return_large_frees()  # large buffers go back to the system when freed: a long capture's peak (model/engine/allocator.py)
 
 import gc  # noqa: E402
 import logging  # noqa: E402

@@ -27,7 +27,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bench/run.py: no spinn
 import torch
 
 from model import LanguageModel, load_model
-from model.engine.allocator import return_large_frees
 from model.engine.attention import swapped
 from model.engine.language_model import PATTERNS_ON_DEMAND_TOKENS
 from model.engine.limits import free_ram
@@ -107,9 +106,7 @@ def _hwm_mb() -> float:
 
 
 def peak(n: int) -> dict:
-    """In a fresh process set up as the app's: the peak resident memory a capture of n tokens adds to
-    the loaded model."""
-    return_large_frees()
+    """In a fresh process: the peak resident memory a capture of n tokens adds to the loaded model."""
     lm = load_model()
     skipped = too_big(projection(lm)(n))
     if skipped:
@@ -137,7 +134,6 @@ def main(lengths: list[int], repeats: int) -> None:
     top = max(lengths)
     print(f"peak memory at {top:,} tokens (fresh process)…", flush=True)
     memory = peak_in_subprocess(top)
-    return_large_frees()  # as app.py
     lm = load_model()
     print(f"{lm.name}: {lm.summary.n_layers} layers, {lm.device} {lm.dtype_name}, {torch.get_num_threads()} threads, "
           f"{repeats} repeat(s)", flush=True)

@@ -65,7 +65,7 @@ def _read(env: Mapping[str, str]) -> Settings:
 
     return Settings(
         token_limit=_positive(env.get(PREFIX + "TOKEN_LIMIT", "")),
-        cache_mb=number("CACHE_MB", 1024),
+        cache_mb=number("CACHE_MB", 1536),
         results_mb=number("RESULTS_MB", 512),
         max_models=number("MAX_MODELS", 2),
         allowed_models=tuple(m.strip() for m in env.get(PREFIX + "ALLOWED_MODELS", "").split(",") if m.strip()),

@@ -32,6 +32,7 @@ from ..core.logits import Logits, RowStats, following_ids
 from ..core.patterns import Patterns
 from ..core.tokens import clean_prompt, readable_tokens
 from . import limits, threads
+from .allocator import long_pass_buffers
 from .attention import LISTEN, direct_attention, listening_kernel, swapped
 from .batching import CaptureQueue, Request
 from .devices import compute_device
@@ -512,6 +513,7 @@ def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, 
             stack.enter_context(swapped(model, name))
         if input_ids.numel() >= threads.LARGE_PASS_TOKENS:
             stack.enter_context(threads.all_cores())
+        stack.enter_context(long_pass_buffers(input_ids.numel()))
         start = time.perf_counter()
         if objective is None:
             with torch.inference_mode():

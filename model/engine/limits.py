@@ -16,6 +16,7 @@ import psutil
 import torch
 
 from ..core.description import ModelSummary
+from ..core.logits import TOP
 from ..core.settings import settings
 from .facts import mlp_width
 
@@ -40,16 +41,17 @@ class TokenLimit:
 
 
 def held_parts(s: ModelSummary) -> dict[str, int]:
-    """Bytes per token each array of a capture keeps, by the capture's field name."""
-    L, H, KV, hd, D, V = s.n_layers, s.n_heads, s.n_kv_heads, s.head_dim, s.d_model, s.vocab_size
+    """Bytes per token each array of a long capture keeps, by the capture's field name (a short one
+    keeps whole patterns and every row of logits, which the limit never reaches)."""
+    L, H, KV, hd, D = s.n_layers, s.n_heads, s.n_kv_heads, s.head_dim, s.d_model
     return {
         "token_ids": 8,  # int64
         "residual": (L + 1) * D * FLOAT,  # the stream before the first block and after every block
         "attn_out": L * D * FLOAT,
         "mlp_out": L * D * FLOAT,
-        "queries_keys": L * (H + KV) * hd * FLOAT,  # patterns on demand: every layer's q and k
+        "queries": L * H * hd * FLOAT,  # patterns on demand: every layer's q (its keys are the kv's)
         "kv": 2 * L * KV * hd * FLOAT,  # keys and values, to extend a capture
-        "logits": V * FLOAT,
+        "logits": 8 + 28 + 12 * TOP,  # per position: the next id, statistics and its top TOP (model/core/logits.py)
     }
 
 
