@@ -17,7 +17,6 @@ from ..core.logits import RowStats
 from .layout import Layout
 
 CHUNK_FLOATS = 2**23  # logits one worker holds at once (32 MB in float32: their statistics stay in cache)
-STATS_FLOATS = 2**21  # the same for a capture's statistics, which run while all of its arrays are held
 
 
 class Unembedding:
@@ -89,10 +88,10 @@ def stream_stats(unembed: Unembedding, stream: np.ndarray, following: np.ndarray
     n, V = len(stream), unembed.vocab
     if n == 0:
         return RowStats.of_rows(np.zeros((0, V), np.float32), following)
-    step = max(1, STATS_FLOATS // V)
+    step = max(1, CHUNK_FLOATS // V)
     parts: dict[int, RowStats] = {}
-    buffers = threading.local()  # one (step, V) buffer per worker, reused: chunk after chunk of fresh 8 MB
-    # buffers grew glibc's per-thread arenas by ~370 MB at 4,096 tokens
+    buffers = threading.local()  # one (step, V) buffer per worker, reused: chunk after chunk of fresh
+    # buffers grew glibc's per-thread arenas by ~370 MB at 4,096 tokens, while the capture's arrays are held
 
     def chunk(start: int) -> None:
         rows = stream[start:start + step]
