@@ -100,13 +100,13 @@ def _late_bar(text: str):
 
 
 def _graph(lm, cap):
-    """The graph, built once per capture: the checks that every block splits, the MLP edges."""
+    """The graph, built once per capture (or prefix of it): the checks that every block splits, the MLP edges."""
     def compute():
         heard, slot = _late_bar("Checking that every block splits into its parts: {done:.0%}")
         graph = flow_graph(lm, cap, heard)
         slot.empty()
         return graph
-    return kit.derived("flow", kit.current_key(lm), compute)
+    return kit.derived("flow", kit.cache_key(kit.current_key(lm), cap.n_tokens), compute)
 
 
 def _reading(lm, cap, graph: FlowGraph, position: int, choice: Contrast) -> EdgeReading | None:
@@ -156,28 +156,46 @@ def _cost_seconds(n_tokens: int) -> float:
     return max(1.0, SECONDS_AT_LONG * (n_tokens / LONG) ** 2)
 
 
-def _confirmed(lm, cap) -> bool:
-    """Short prompts build at once; past LONG tokens the page says what the graph will cost and waits
-    for a click (once per capture), so opening it never freezes on a long prompt."""
+def _flow_capture(lm, cap):
+    """The capture the graph is built on. Short prompts: the whole, at once. Past LONG tokens the page
+    says what the graph costs and waits for a choice (once per capture): the whole prompt, or its tokens
+    up to a position, whose graph is exact and cheaper (a prediction never sees the tokens after it)."""
     if not kit.is_long(cap):
-        return True
-    built = st.session_state.setdefault("_flow_built", set())
+        return cap
+    built = st.session_state.setdefault("_flow_built", {})
     key = kit.current_key(lm)
-    if key in built:
-        return True
-    st.info(f"This prompt has {cap.n_tokens:,} tokens. The graph weighs every pair of positions in every block: "
-            f"about {_cost_seconds(cap.n_tokens):.0f} s on this machine (it grows with the square of the length). "
-            f"For a quick look, shorten the prompt (or lower the sidebar's token limit) to {LONG} tokens or fewer.")
-    if st.button("Build the graph", key="flow_build", type="primary"):
-        built.add(key)
-        return True
-    return False
+    if key not in built:
+        _offer_window(cap, built, key)
+    if key not in built:
+        return None
+    n = built[key]
+    if n == cap.n_tokens:
+        return cap
+    st.caption(f"The graph covers tokens 0 to {n - 1:,} of {cap.n_tokens:,}: exact for every prediction up to "
+               "there, since no position sees the tokens after it.")
+    return kit.derived("flow_prefix", kit.cache_key(key, n), lambda: lm.extend_capture(cap, cap.token_ids[:n].tolist()))
+
+
+def _offer_window(cap, built: dict, key: str) -> None:
+    """The cost of the whole graph, and a cheaper one up to a chosen position: a click records the choice."""
+    T = cap.n_tokens
+    st.info(f"This prompt has {T:,} tokens. The graph weighs every pair of positions in every block: about "
+            f"{_cost_seconds(T):.0f} s on this machine for the whole prompt (it grows with the square of the "
+            "length). A graph of the tokens up to an earlier prediction is exact for it and much cheaper.")
+    cols = st.columns([2, 2, 2])
+    end = cols[0].number_input("Up to position", min_value=1, max_value=T - 1, value=min(T - 1, LONG - 1), step=1,
+                               key="flow_window_end", help="The last prediction the graph covers.")
+    if cols[1].button(f"Build up to position {int(end):,} (~{_cost_seconds(int(end) + 1):.0f} s)", key="flow_build_window"):
+        built[key] = int(end) + 1
+    if cols[2].button(f"Build the whole graph (~{_cost_seconds(T):.0f} s)", key="flow_build", type="primary"):
+        built[key] = T
 
 
 lm, cap = kit.page("Information flow: what fed this prediction")
 _open_picked_head()
 kit.explain("How the graph is built", EXPLANATION)
-if cap is not None and lm is not None and _confirmed(lm, cap):
+cap = _flow_capture(lm, cap) if cap is not None and lm is not None else None
+if cap is not None and lm is not None:
     cols = st.columns([2, 2, 2, 1])
     position = kit.select_position(cap, "Prediction at position", where=cols[0])
     threshold = cols[1].slider("Threshold", 0.01, 0.5, DEFAULT_THRESHOLD, step=0.01, key="flow_threshold",

@@ -112,6 +112,29 @@ def test_flow_states_its_cost_and_waits(captured) -> None:
     assert not figures(at) and at.button(key="flow_build")
 
 
+@pytest.mark.slow
+def test_flow_builds_an_exact_graph_up_to_a_position(captured, default_lm) -> None:
+    """The cheaper choice: the graph of the tokens up to position 40 equals the graph of those tokens
+    captured on their own (no position sees the tokens after it), and its positions end there."""
+    from model.analyses.flow import flow_graph
+
+    at = _open("pages/flow.py")
+    at.number_input(key="flow_window_end").set_value(40)
+    at.button(key="flow_build_window").click()
+    at.run()
+    assert not at.exception and figures(at)
+    assert any("tokens 0 to 40 of" in c.value for c in at.caption)
+    assert at.selectbox(key="position").options[-1].endswith("(40) · last")
+    own = default_lm.capture_ids(captured[-1].token_ids[:41].tolist())
+    built = at.session_state["_flow_built"]
+    assert list(built.values()) == [41]
+    edges = int(at.metric[1].value.replace(",", ""))
+    from model.analyses.flow_graph import DEFAULT_THRESHOLD, flow_paths
+    assert edges == len(flow_paths(flow_graph(default_lm, own), 40, DEFAULT_THRESHOLD).edges)
+    at.run()  # a second run keeps the choice: no offer, the same graph
+    assert not at.info and figures(at)
+
+
 def test_token_strip_shows_a_window(captured) -> None:
     at = _open("pages/next_token.py")
     assert at.slider(key="strip_start").max == captured[-1].n_tokens - va.LONG
