@@ -28,29 +28,27 @@ def _background(value: float, scale: float) -> str:
     return "#" + "".join(f"{c:02x}" for c in mixed)
 
 
-def chips_html(tokens: Sequence[str], values: np.ndarray, *, start: int = 0) -> str:
+def chips_html(tokens: Sequence[str], values: np.ndarray) -> str:
     """The tokens up to the target's position as chips whose background shows each one's share (the
-    colour scale is the largest share in either direction); hovering shows the number. `start`: the
-    prompt position of tokens[0]. The last chip, where the prediction is made, is outlined."""
+    colour scale is the largest share in either direction); hovering shows the number. The last chip,
+    where the prediction is made, is outlined."""
     scale = float(np.max(np.abs(values))) if len(values) else 0.0
     chips = []
-    for k, (token, value) in enumerate(zip(tokens, values)):
-        pos = start + k
+    for pos, (token, value) in enumerate(zip(tokens, values)):
         ink = "#ffffff" if scale and abs(value) / scale > 0.6 else "#111111"
-        outline = ' class="xr-target"' if k == len(tokens) - 1 else ""
+        outline = ' class="xr-target"' if pos == len(tokens) - 1 else ""
         title = html.escape(f"position {pos} · {token} · {value:+.3f}", quote=True)
         chips.append(f'<span{outline} style="background:{_background(float(value), scale)};color:{ink}" '
                      f'title="{title}">{html.escape(token)}<sub>{pos}</sub></span>')
     return _STYLE + '<div class="xr-sal">' + "".join(chips) + "</div>"
 
 
-def bars_figure(tokens: Sequence[str], values: np.ndarray, method: str, metric: str, *, start: int = 0,
-                height: int = 380) -> go.Figure:
+def bars_figure(tokens: Sequence[str], values: np.ndarray, method: str, metric: str, *, height: int = 380
+                ) -> go.Figure:
     """One bar per token up to the target's position (blue raised the target, red lowered it);
     `metric` is plain text such as 'logit(·Paris)', escaped here."""
-    labels = [f"{label} ({start + k})" for k, label in enumerate(axis_labels(list(tokens)))]
     fig = go.Figure(go.Bar(
-        x=labels, y=values, marker_color=[UP if v >= 0 else DOWN for v in values],
+        x=axis_labels(list(tokens)), y=values, marker_color=[UP if v >= 0 else DOWN for v in values],
         customdata=[escape(t) for t in tokens],
         hovertemplate="%{customdata}: %{y:+.3f}<extra></extra>"))
     fig.add_hline(y=0, line_color="#666", line_width=1)
@@ -66,16 +64,16 @@ def _quoted(token: str, value: float) -> str:
 
 def reading_html(tokens: Sequence[str], values: np.ndarray, method: str, metric: str, target: float, *,
                  reference: float | None = None, delta: float | None = None, steps: int = 0,
-                 neutral: str = "", start: int = 0) -> str:
+                 neutral: str = "") -> str:
     """The reading in words, from these numbers: which token raised the target most and which lowered
     it, and how the shares add up (for integrated gradients, against the change along the path)."""
     order = np.argsort(values)
     top, bottom = int(order[-1]), int(order[0])
     text = [f"On this prompt {html.escape(metric)} is <b>{target:+.2f}</b>. "
             f"{html.escape(METHOD_NAMES[method])} says {_quoted(tokens[top], float(values[top]))} at position "
-            f"{start + top} raised it most"]
+            f"{top} raised it most"]
     if values[bottom] < 0:
-        text.append(f", and {_quoted(tokens[bottom], float(values[bottom]))} at position {start + bottom} "
+        text.append(f", and {_quoted(tokens[bottom], float(values[bottom]))} at position {bottom} "
                     "lowered it most")
     text.append(". ")
     total = float(values.sum())

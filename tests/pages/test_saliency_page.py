@@ -46,7 +46,8 @@ def test_methods_in_sequence_then_a_new_prompt(open_page, default_lm):
     at.selectbox(key="contrast_token").set_value(john).run()
     assert "·to<sub>13</sub>" in _chips(at)
     logits = _logits(default_lm, IOI)
-    assert _metric(at, "logit(·Mary) − logit(·John)") == pytest.approx(float(logits[mary] - logits[john]), abs=0.006)  # shown to 2 decimals
+    shown = _metric(at, "logit(·Mary) − logit(·John)")  # to 2 decimals
+    assert shown == pytest.approx(float(logits[mary] - logits[john]), abs=0.006)
     assert "Gradient × input" in _bars(at)["layout"]["title"]["text"]
 
     at.radio(key="sal_method").set_value("integrated").run()
