@@ -102,3 +102,21 @@ def test_bad_link_values_get_a_message(open_page):
     notes = " ".join(w.value for w in at.warning)
     assert "Ignored method 'magic'" in notes and "Ignored steps '7'" in notes
     assert at.radio(key="sal_method").value == "gradient"
+
+
+def test_a_long_prompt_says_the_cost_first_and_refuses_past_the_cap(open_page, monkeypatch):
+    from model.core.settings import settings
+
+    monkeypatch.setenv("XRAY_TOKEN_LIMIT", "1024")
+    settings.cache_clear()
+    text = " ".join(["The spy was a mole inside the agency. In the garden, a mole dug a tunnel."] * 30)
+    at = open_page("pages/saliency.py", prompt=text, method="integrated")
+    assert not at.exception
+    cost = next(c.value for c in at.caption if c.value.startswith("Reads the"))
+    assert "64 steps ×" in cost and "Up to 512 tokens" in cost
+    assert any("reads at most 512 tokens" in w.value and "earlier position" in w.value for w in at.warning)
+    assert not figures(at)  # nothing ran
+    at.selectbox(key="position").set_value(20).run()
+    _run_if_asked(at)
+    assert any(m.label == "Convergence delta (64 steps)" for m in at.metric)
+    assert len(_bar_values(at)) == 21
