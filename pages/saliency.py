@@ -18,6 +18,8 @@ STEPS = (8, 16, 32, 64, 128)
 DEFAULT_STEPS = 64  # the default prompt's delta: 0.21 of a 7.2 change at 64 steps, 4.4 at 32 (abrupt path)
 AT_ONCE_S = 4.0  # a reading expected to take longer waits for its button, its cost said up front
 METHOD, N_STEPS, LINK_READ, REQUESTED = "sal_method", "sal_steps", "_sal_link_read", "_sal_requested"
+RATES = "_sal_rates"  # (model key, method) -> seconds per unit of work, measured on this session's last run
+PRICED_FROM = 64  # a capture shorter than this is priced as if this long: its time is mostly fixed costs
 
 EXPLANATION = """
 **The question.** The model predicted a token at the chosen position. Which of the tokens before it
@@ -29,12 +31,14 @@ every token's input vector; multiplying the slope by the vector itself guesses h
 contributed. It is instant, but it only looks at the slope where the prompt is, and the model is far
 from a straight line.
 
-**Integrated gradients.** Start from a prompt where every token is the neutral token, and slide every
-vector in a straight line to the real prompt, adding up the slope on the way. The shares then add up to
+**Integrated gradients.** Start from a prompt where every token but the first is the neutral token,
+and slide every vector in a straight line to the real prompt, adding up the slope on the way. The shares then add up to
 the whole change of the target along that line, up to the error of taking the path in steps: the
 *convergence delta*, shown beside the result. Where the model changes its mind abruptly on the way, the
 steps can miss it and the delta grows; more steps shrink it. The steps run as rows of a few batched
-passes, not one pass each (Captum's `IntegratedGradients`).
+passes, not one pass each (Captum's `IntegratedGradients`). The first token stays as it is: the
+model parks much of its attention on it, and moving it too made the path jump so abruptly that even
+the default prompt's delta was as large as the change itself. So its share here is always 0.
 
 **Occlusion.** Take one token out and run the prompt again: replace it by the neutral token (same
 length, the other tokens keep their positions) or remove it (the tokens after it move one place
@@ -76,9 +80,16 @@ def _choices() -> tuple[Method, int]:
     return method, steps  # type: ignore[return-value]
 
 
-def _seconds(cap: Capture, method: Method, n_tokens: int, steps: int) -> float:
-    """A guess of the wait, priced at this machine's seconds per token of the prompt's capture."""
-    return work(method, n_tokens, steps) * cap.seconds / max(1, cap.n_tokens)
+def _seconds(lm: LanguageModel, cap: Capture, method: Method, n_tokens: int, steps: int) -> float:
+    """A guess of the wait: at the rate this method last ran at here, else at the capture's rate."""
+    rate = st.session_state.get(RATES, {}).get((kit.model_key(lm), method), cap.seconds / max(PRICED_FROM, cap.n_tokens))
+    return work(method, n_tokens, steps) * rate
+
+
+def _learn_rate(lm: LanguageModel, result: Saliency) -> None:
+    """Keep the rate a reading ran at, so the next guess is priced on this machine's real speed."""
+    units = work(result.method, result.position + 1, result.steps)
+    st.session_state.setdefault(RATES, {})[(kit.model_key(lm), result.method)] = result.seconds / units
 
 
 def _cost_note(method: Method, n_tokens: int, steps: int, seconds: float) -> str:
@@ -102,13 +113,14 @@ def _compute(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast, method
     result = kit.derived("saliency", key, lambda: saliency(lm, list(cap.token_ids), pos, choice.a, choice.b,
                                                            method, steps, progress=progress))
     bar.empty()
+    _learn_rate(lm, result)
     return result
 
 
 def _wanted(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast, method: Method, steps: int) -> bool:
     """Whether to run now: at once when cheap, else when its button was pressed for these very choices."""
     n_tokens = pos + 1
-    seconds = _seconds(cap, method, n_tokens, steps)
+    seconds = _seconds(lm, cap, method, n_tokens, steps)
     st.caption(_cost_note(method, n_tokens, steps, seconds))
     if seconds <= AT_ONCE_S or (method != "gradient" and n_tokens > MAX_TOKENS):
         return True  # past MAX_TOKENS the analysis says why it refuses
@@ -121,7 +133,7 @@ def _wanted(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast, method:
     return key in requested
 
 
-def _show(result: Saliency, cap: Capture, choice: Contrast) -> None:
+def _show(result: Saliency, cap: Capture, choice: Contrast, neutral: str) -> None:
     """The chips, the numbers that matter for the method, the bars and the reading in words."""
     tokens = cap.tokens[:result.position + 1]
     st.html(draw.chips_html(tokens, result.values))
@@ -142,19 +154,13 @@ def _show(result: Saliency, cap: Capture, choice: Contrast) -> None:
     plotly_chart(draw.bars_figure(tokens, result.values, result.method, choice.metric), key="sal_bars")
     st.html(draw.reading_html(tokens, result.values, result.method, choice.metric, result.target,
                               reference=result.reference, delta=result.delta, steps=result.steps,
-                              neutral=_neutral_name(result)))
+                              neutral=neutral))
 
 
-def _neutral_name(result: Saliency) -> str:
-    return f"“{result.neutral.what}”"
-
-
-def _neutral_note(lm: LanguageModel) -> str:
-    """Which token stands in for 'nothing' on this model, named."""
+def _neutral_name(lm: LanguageModel) -> str:
+    """This model's neutral token as the page names it: its text, then what it is ('· (a space)')."""
     neutral = neutral_token(lm.tokenizer)
-    name = readable_tokens(lm.tokenizer, [neutral.id])[0]
-    return (f"Neutral token on this model: {name} (id {neutral.id}, {neutral.what}). Integrated gradients start "
-            "from a prompt made only of it; occlusion by replacement puts it in place of each token.")
+    return f"{readable_tokens(lm.tokenizer, [neutral.id])[0]} ({neutral.what}, id {neutral.id})"
 
 
 lm, cap = kit.page("Input saliency: which input tokens made this prediction")
@@ -165,9 +171,11 @@ if cap is not None and lm is not None:
     choice = kit.contrast_token(lm, cap, pos, where=cols[1], label_a="Token to explain")
     method, steps = _choices()
     try:
-        st.caption(_neutral_note(lm))
+        neutral = _neutral_name(lm)
+        st.caption(f"Neutral token on this model: {neutral}. Integrated gradients start from a prompt of it after "
+                   "the first token; occlusion by replacement puts it in place of each token.")
         if _wanted(lm, cap, pos, choice, method, steps):
-            _show(_compute(lm, cap, pos, choice, method, steps), cap, choice)
+            _show(_compute(lm, cap, pos, choice, method, steps), cap, choice, neutral)
     except XrayError as exc:
         st.warning(str(exc))
 if lm is not None:

@@ -78,7 +78,8 @@ def reading_html(tokens: Sequence[str], values: np.ndarray, method: str, metric:
     text.append(". ")
     total = float(values.sum())
     if method == "integrated" and reference is not None and delta is not None:
-        text.append(f"Walking every token's vector from {html.escape(neutral)} to its own in {steps} steps moved "
+        text.append(f"Walking every token's vector after the first from {html.escape(neutral)} to its own in {steps} "
+                    "steps moved "
                     f"the target from {reference:+.2f} to {target:+.2f}, a change of {target - reference:+.2f}; "
                     f"the shares add up to {total:+.2f}, off by {delta:+.3f} (the convergence delta: the error of "
                     "summing the path in steps; more steps shrink it).")
