@@ -22,6 +22,7 @@ from model.analyses.saliency import (
 from model.engine.gradients import NoExactGradients
 
 PROMPT = "The capital of France is Paris and"
+NO_DOUBLE = {"gpt_oss", "granitemoe", "mixtral", "olmoe", "qwen2_moe", "qwen3_moe"}  # grouped matmuls: float32 only
 
 
 def _double(lm) -> torch.nn.Module:
@@ -129,3 +130,21 @@ def test_default_model_integrated_gradients_converge_at_32_steps(default_lm):
     assert result.values.sum() - change == pytest.approx(result.delta, abs=1e-3)
     assert abs(result.delta) < 0.1 * abs(change)
     assert result.passes <= 5  # 32 steps in one batched pass, plus the endpoints
+
+
+@pytest.mark.parametrize("family", sorted(__import__("tiny_families").FAMILIES))
+def test_gradient_x_input_on_every_family(family, tokenizer):
+    """The embedding module's output is what is differentiated, whatever a family adds after it
+    (positions, a scale): the same numbers as autograd through the family's own inputs_embeds path."""
+    from tiny_families import PROMPT, build
+
+    from model import LanguageModel
+
+    lm = LanguageModel(build(family), tokenizer, f"tiny-{family}", "cpu", torch.float32)
+    ids = lm.encode(PROMPT)
+    model = copy.deepcopy(lm.model) if family in NO_DOUBLE else _double(lm)
+    embeds = model.get_input_embeddings()(torch.tensor([ids])).detach().requires_grad_()
+    logits = model(inputs_embeds=embeds).logits[0, -1]
+    (grad,) = torch.autograd.grad(logits[7] - logits[11], embeds)
+    expected = (grad * embeds).sum(-1)[0].detach().numpy()
+    np.testing.assert_allclose(gradient_x_input(lm, ids, 7, 11).values, expected, atol=1e-4, rtol=1e-3)
