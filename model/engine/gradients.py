@@ -101,4 +101,20 @@ def differentiable(model: PreTrainedModel, ids: Sequence[int], target: Target, *
             passes[0] += 1
             return target(logits)
 
-    yield Differentiable(embed, run, passes)
+    with _weights_frozen(model):
+        yield Differentiable(embed, run, passes)
+
+
+@contextmanager
+def _weights_frozen(model: PreTrainedModel) -> Iterator[None]:
+    """No parameter asks for a gradient while the caller differentiates: backward then keeps only what
+    the gradient of the embeddings needs (each linear layer's input is not saved for its weight's
+    gradient), less memory and time. The flags are put back as they were."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for parameter, _ in flags:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)

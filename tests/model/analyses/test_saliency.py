@@ -49,6 +49,13 @@ def test_gradient_x_input_equals_autograd_on_the_model(tiny_lm):
     assert result.target == pytest.approx(_target(model, ids, a, b), abs=1e-4)
 
 
+def test_the_weights_flags_come_back_as_they_were(tiny_lm):
+    """The gradient door freezes every weight while it runs (less backward state) and restores them."""
+    before = [p.requires_grad for p in tiny_lm.model.parameters()]
+    integrated_gradients(tiny_lm, tiny_lm.encode(PROMPT), 7, None, steps=4)
+    assert [p.requires_grad for p in tiny_lm.model.parameters()] == before
+
+
 def test_a_position_reads_only_the_tokens_up_to_it(tiny_lm):
     ids = tiny_lm.encode(PROMPT)
     result = saliency(tiny_lm, ids, 3, 5, None, "gradient")
