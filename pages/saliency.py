@@ -72,7 +72,7 @@ def _choices() -> tuple[Method, int]:
     method = kit.picker("Method", dict(draw.METHOD_NAMES), key=METHOD, default="gradient", radio=True,
                         horizontal=True, persist_state="session")
     steps = int(kit.picker("Integrated-gradient steps", {s: str(s) for s in STEPS}, key=N_STEPS,  # type: ignore[arg-type]
-                           default=DEFAULT_STEPS, persist_state="session",
+                           default=DEFAULT_STEPS, persist_state="session", where=st.columns(4)[0],
                            help="Points along the path from the neutral prompt to yours. More steps: a smaller "
                                 "convergence delta, and a longer wait.") if method == "integrated"
                 else st.session_state.get(N_STEPS, DEFAULT_STEPS))

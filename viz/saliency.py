@@ -16,7 +16,7 @@ METHOD_NAMES = {"gradient": "Gradient × input", "integrated": "Integrated gradi
                 "replace": "Occlusion: replace the token", "remove": "Occlusion: remove the token"}
 _STYLE = ("<style>.xr-sal{display:flex;flex-wrap:wrap;gap:4px;font-family:ui-monospace,monospace;font-size:0.9rem;"
           "line-height:1.2}.xr-sal span{border:1px solid #c9ced6;border-radius:6px;padding:3px 6px;white-space:pre}"
-          ".xr-sal sub{color:#5b6472;font-size:0.7rem;margin-left:3px}.xr-sal .xr-target{border:2px solid #e0a800}"
+          ".xr-sal sub{color:inherit;opacity:0.75;font-size:0.7rem;margin-left:3px}.xr-sal .xr-target{border:2px solid #e0a800}"
           "</style>")
 
 
