@@ -155,3 +155,11 @@ def test_gradient_x_input_on_every_family(family, tokenizer):
     (grad,) = torch.autograd.grad(logits[7] - logits[11], embeds)
     expected = (grad * embeds).sum(-1)[0].detach().numpy()
     np.testing.assert_allclose(gradient_x_input(lm, ids, 7, 11).values, expected, atol=1e-4, rtol=1e-3)
+
+
+def test_default_prompt_converges_at_the_pages_default_64_steps(default_lm):
+    ids = default_lm.encode("The capital of France is")
+    paris = default_lm.tokenizer(" Paris", add_special_tokens=False)["input_ids"][0]
+    result = integrated_gradients(default_lm, ids, paris, None, steps=64)
+    assert abs(result.delta) < 0.05 * abs(result.target - result.reference)  # 0.21 of 7.2 measured
+    assert result.values[0] == 0.0  # the first token stays put along the path: no share
