@@ -28,7 +28,7 @@ from model.engine.language_model import LanguageModel
 
 Method = Literal["gradient", "integrated", "replace", "remove"]
 METHODS: tuple[Method, ...] = ("gradient", "integrated", "replace", "remove")
-TOKENS_PER_PASS = 1024  # rows x tokens per batched pass (IG steps, occluded prompts): ~1.6 GB of backward state
+TOKENS_PER_PASS = 1024  # rows x tokens per batched pass (IG steps, occluded prompts): ~1.2 GB of backward state
 MAX_TOKENS = 512  # integrated gradients and occlusion read at most this many tokens (their cost grows fast)
 Progress = Callable[[int, int], None]  # (done, total) passes
 
