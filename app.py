@@ -40,6 +40,7 @@ PAGES = {
         st.Page("pages/meaning.py", title="Meaning", icon=":material/translate:", url_path="meaning"),
         st.Page("pages/logit_lens.py", title="Logit lens", icon=":material/layers:", url_path="logit_lens"),
         st.Page("pages/attribution.py", title="Attribution", icon=":material/bar_chart:", url_path="attribution"),
+        st.Page("pages/saliency.py", title="Input saliency", icon=":material/highlight:", url_path="saliency"),
         st.Page("pages/ablation.py", title="Ablation", icon=":material/block:", url_path="ablation"),
         st.Page("pages/flow.py", title="Information flow", icon=":material/account_tree:", url_path="flow"),
         st.Page("pages/patching.py", title="Patching", icon=":material/swap_horiz:", url_path="patching"),

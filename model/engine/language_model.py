@@ -38,6 +38,7 @@ from .batching import CaptureQueue, Request
 from .devices import compute_device
 from .facts import model_facts
 from .final_norm import NormFit, measure_final_norm
+from .gradients import Differentiable, Target, differentiable
 from .layout import Layout, find_layout
 from .limits import TokenLimit
 from .linear import weight_of
@@ -216,6 +217,16 @@ class LanguageModel:
         the lock themselves; a whole pass goes through `forward` or a capture."""
         with self.lock, (torch.inference_mode() if inference else contextlib.nullcontext()):
             yield
+
+    @contextmanager
+    def gradients(self, ids: Sequence[int], target: Target) -> Iterator[Differentiable]:
+        """The door for methods that differentiate many times from the input embeddings (integrated
+        gradients): holds the lock while the caller runs `target(rows)` on rows of embeddings of `ids`
+        (model/engine/gradients.py). Refuses, naming why, a model whose gradients cannot be exact."""
+        description = f"{self.summary.architecture} ({self.model.config.model_type})"
+        with self.lock, differentiable(self.model, ids, target, keeps_logits=_keeps_logits(type(self.model)),  # type: ignore[arg-type]
+                                       description=description) as fn:
+            yield fn
 
     def capture(self, prompt: str, max_tokens: int | None = None) -> Capture:
         """One forward pass with every layer hooked (no gradient): the prompt's Capture."""

@@ -1,0 +1,122 @@
+"""The Input saliency page on the default model, acted on in sequence as a person would: a method,
+then another, then a prompt edit after those choices (the target and every number follow the new
+prompt); the method and steps ride in the link; a bad link value and a long position get a message."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from page_charts import figures
+from streamlit.testing.v1 import AppTest
+
+IOI = "When Mary and John went to the store, John gave a drink to"
+
+
+def _run_if_asked(at: AppTest) -> None:
+    """Press the run button when the page asked for it (a reading it expects to take a while)."""
+    if any(b.key == "sal_run" for b in at.button):
+        at.button(key="sal_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _chips(at: AppTest) -> str:
+    return next(h.proto.body for h in at.get("html") if "xr-sal" in h.proto.body)
+
+
+def _bars(at: AppTest) -> dict:
+    return next(f for f in figures(at) if "share of" in f["layout"]["title"]["text"])
+
+
+def _metric(at: AppTest, label: str) -> float:
+    return float(next(m.value for m in at.metric if m.label == label))
+
+
+def _logits(lm, prompt: str) -> torch.Tensor:
+    ids = lm.tokenizer(prompt, add_special_tokens=True, return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        return lm.model(ids).logits[0, -1].double()
+
+
+def test_methods_in_sequence_then_a_new_prompt(open_page, default_lm):
+    tokens = lambda *ws: [default_lm.tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in ws]  # noqa: E731
+    mary, john, paris = tokens(" Mary", " John", " Paris")
+    at = open_page("pages/saliency.py", prompt=IOI)
+    assert not at.exception
+    assert at.selectbox(key="attr_token").value == mary
+    at.selectbox(key="contrast_token").set_value(john).run()
+    assert "·to<sub>13</sub>" in _chips(at)
+    logits = _logits(default_lm, IOI)
+    shown = _metric(at, "logit(·Mary) − logit(·John)")  # to 2 decimals
+    assert shown == pytest.approx(float(logits[mary] - logits[john]), abs=0.006)
+    assert "Gradient × input" in _bars(at)["layout"]["title"]["text"]
+
+    at.radio(key="sal_method").set_value("integrated").run()
+    _run_if_asked(at)
+    assert at.selectbox(key="sal_steps").value == 64
+    delta = next(m for m in at.metric if m.label.startswith("Convergence delta"))
+    assert delta.label == "Convergence delta (64 steps)"
+    change = _metric(at, "Change along the path")
+    assert abs(float(delta.value)) < 0.1 * abs(change)
+    assert at.query_params["method"] in ("integrated", ["integrated"])
+
+    at.radio(key="sal_method").set_value("remove").run()
+    _run_if_asked(at)
+    without_mary = IOI.replace(" Mary", "", 1)  # the prompt with token 1 (·Mary) removed
+    reference = _logits(default_lm, without_mary)
+    expected = float(logits[mary] - logits[john]) - float(reference[mary] - reference[john])
+    assert _bar_values(at)[1] == pytest.approx(expected, abs=1e-3)
+
+    at.sidebar.text_area(key="prompt").set_value("The capital of France is").run()
+    _run_if_asked(at)
+    assert at.selectbox(key="attr_token").value == paris  # the new prompt's top token, not ·Mary
+    assert at.selectbox(key="contrast_token").value == -1  # ·John is not offered here: no rival left
+    assert at.radio(key="sal_method").value == "remove"  # the method stays chosen
+    chips = _chips(at)
+    assert "France" in chips and "Mary" not in chips
+    new = _logits(default_lm, "The capital of France is")
+    assert _metric(at, "logit(·Paris)") == pytest.approx(float(new[paris]), abs=0.006)
+    assert len(_bar_values(at)) == 5
+
+
+def _bar_values(at: AppTest) -> np.ndarray:
+    """The bars' values, from a plain list or plotly's typed-array form."""
+    import base64
+
+    y = _bars(at)["data"][0]["y"]
+    if isinstance(y, dict):
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).astype(float)
+    return np.asarray(y, dtype=float)
+
+
+def test_the_link_carries_method_and_steps(open_page):
+    at = open_page("pages/saliency.py", method="integrated", steps="16")
+    assert not at.exception
+    _run_if_asked(at)
+    assert at.radio(key="sal_method").value == "integrated" and at.selectbox(key="sal_steps").value == 16
+    assert any(m.label == "Convergence delta (16 steps)" for m in at.metric)
+
+
+def test_bad_link_values_get_a_message(open_page):
+    at = open_page("pages/saliency.py", method="magic", steps="7")
+    assert not at.exception
+    notes = " ".join(w.value for w in at.warning)
+    assert "Ignored method 'magic'" in notes and "Ignored steps '7'" in notes
+    assert at.radio(key="sal_method").value == "gradient"
+
+
+def test_a_long_prompt_says_the_cost_first_and_refuses_past_the_cap(open_page, monkeypatch):
+    from model.core.settings import settings
+
+    monkeypatch.setenv("XRAY_TOKEN_LIMIT", "1024")
+    settings.cache_clear()
+    text = " ".join(["The spy was a mole inside the agency. In the garden, a mole dug a tunnel."] * 30)
+    at = open_page("pages/saliency.py", prompt=text, method="integrated")
+    assert not at.exception
+    cost = next(c.value for c in at.caption if c.value.startswith("Reads the"))
+    assert "64 steps ×" in cost and "Up to 512 tokens" in cost
+    assert any("reads at most 512 tokens" in w.value and "earlier position" in w.value for w in at.warning)
+    assert not figures(at)  # nothing ran
+    at.selectbox(key="position").set_value(20).run()
+    _run_if_asked(at)
+    assert any(m.label == "Convergence delta (64 steps)" for m in at.metric)
+    assert len(_bar_values(at)) == 21
