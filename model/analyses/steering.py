@@ -133,6 +133,15 @@ def unembedding_row(lm: LanguageModel, token_id: int, token: str) -> Direction:
     return Direction((row / np.linalg.norm(row)).astype(np.float32), f"unembedding of {token} (unit length)")
 
 
+def unembedding_of(lm: LanguageModel, text: str) -> Direction:
+    """The unembedding direction of a token typed as text (" wedding"): it must be exactly one token."""
+    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+    if len(ids) != 1:
+        raise ValueError(f"'{text}' is {len(ids)} tokens for this model; type one token (a common word, "
+                         "usually with a space before it).")
+    return unembedding_row(lm, int(ids[0]), text)
+
+
 def typical_norm(stream: np.ndarray) -> float:
     """The median length of a stream's rows (T, D): robust to the first token's outsized stream."""
     return float(np.median(np.linalg.norm(np.asarray(stream, dtype=np.float64), axis=-1)))

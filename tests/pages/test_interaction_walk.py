@@ -160,7 +160,7 @@ def test_random_walk_over_every_page(open_page, default_lm, seed: int) -> None:
     browser = BrowserLike(open_page(None, prompt=PROMPTS[0]))
     at = browser.at
     pages = _page_paths()
-    assert len(pages) == 14
+    assert len(pages) == 15
     rng.shuffle(pages)
     progress, started, history = 0, time.monotonic(), []
     for page in pages + ["pages/lesson.py"]:  # the lesson twice: steps passed, then revisited
