@@ -24,7 +24,7 @@ SOURCES = {
     "neuron": "One MLP neuron's output",
     "unembedding": "A token's unembedding row",
 }
-WEDDINGS = ("I talk about weddings constantly", "I do not talk about weddings constantly")
+WEDDINGS = ("I love talking about weddings", "I love talking about")
 LIST_POS = "I love weddings and brides\nThe wedding cake was\nShe wore a white wedding dress"
 LIST_NEG = "I love parks and trees\nThe birthday cake was\nShe wore a white summer dress"
 
@@ -69,7 +69,7 @@ class Setup:
     neuron: int = 0
     token: str = " wedding"
     block: int = 6
-    coef: float = 4.0
+    coef: float = 2.0
     start: int = 0
     steps: int = 20
     seed: int = 0

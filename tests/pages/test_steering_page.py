@@ -52,13 +52,13 @@ def test_source_coefficient_generate_then_zero_then_prompt_edit(open_page, defau
 
 def test_teaching_numbers_are_the_models_own(open_page, default_lm):
     at = _generate(open_page(PAGE))
-    setup = dict(pos="I talk about weddings constantly", neg="I do not talk about weddings constantly")
+    setup = dict(pos="I love talking about weddings", neg="I love talking about")  # the page's default
     vector = steer.actadd(default_lm, setup["pos"], setup["neg"], 6).vector
     cap = default_lm.capture("The capital of France is")
     length, typical = float(np.linalg.norm(vector)), steer.typical_norm(cap.residual[6])
     sentence = next(m.value for m in at.markdown if "The direction's length is" in m.value)
     assert f"{length:,.1f}" in sentence and f"{typical:,.1f}" in sentence
-    assert f"about {4 * length / typical:.2g}×" in sentence
+    assert f"about {2 * length / typical:.2g}×" in sentence  # the default coefficient, 2
     table = at.dataframe[0].value
     assert list(table.columns[:3]) == ["rank", "pushed up", "logit +"] and len(table) == 10
 
