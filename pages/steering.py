@@ -15,6 +15,7 @@ from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit import links
 from pages.kit.plotly_chart import plotly_chart
+from pages.kit.shared_keys import TEMPERATURE_RANGE
 from viz import steering as draw
 
 SOURCES = {
@@ -79,6 +80,10 @@ class Setup:
 
 DEFAULT = Setup()
 _KINDS = {f.name: type(getattr(DEFAULT, f.name)) for f in fields(Setup)}
+_OWN = {"actadd": ("pos", "neg"), "caa": ("pos_list", "neg_list"), "arithmetic": ("expr",),
+        "neuron": ("neuron_block", "neuron"), "unembedding": ("token",)}  # each source's own inputs
+_RANGES = {"temp": TEMPERATURE_RANGE, "steps": (1, MAX_STEPS), "seed": (0, 2**31 - 1), "block": (0, None),
+           "start": (0, None), "neuron_block": (0, None), "neuron": (0, None)}  # what the widgets accept
 
 
 def _key(name: str) -> str:
@@ -89,9 +94,12 @@ def _from_text(name: str, raw: str):
     """One link value as its field's type; None when it does not parse (the link names it)."""
     kind = _KINDS[name]
     try:
-        return raw in ("1", "true", "True") if kind is bool else kind(raw)
+        value = raw in ("1", "true", "True") if kind is bool else kind(raw)
     except (TypeError, ValueError):
         return None
+    low, high = _RANGES.get(name, (None, None))
+    outside = (low is not None and value < low) or (high is not None and value > high)
+    return None if (kind is float and not np.isfinite(value)) or outside else value
 
 
 def _read_link() -> None:
@@ -117,9 +125,7 @@ def _read_link() -> None:
 
 def _write_link(setup: Setup) -> None:
     """The applied setup in the page's link: the source's own inputs and the shared ones."""
-    own = {"actadd": ("pos", "neg"), "caa": ("pos_list", "neg_list"), "arithmetic": ("expr",),
-           "neuron": ("neuron_block", "neuron"), "unembedding": ("token",)}[setup.source]
-    names = ("source", *own, "block", "coef", "start", "steps", "seed", "temp", "frozen")
+    names = ("source", *_OWN[setup.source], "block", "coef", "start", "steps", "seed", "temp", "frozen")
     values = {f"s_{n}": str(int(v) if isinstance(v, bool) else v) for n in names if (v := getattr(setup, n)) is not None}
     links.page_params(**{k: v for k, v in values.items() if len(v) <= links.MAX_URL_PROMPT})
 
@@ -180,6 +186,11 @@ def _direction(lm: LanguageModel, s: Setup) -> steer.Direction:
     return steer.unembedding_of(lm, s.token)
 
 
+def _direction_key(s: Setup) -> str:
+    """What the direction depends on: the source, its own inputs and the block (not the coefficient)."""
+    return repr((s.source, [getattr(s, name) for name in _OWN[s.source]], s.block))
+
+
 def _texts(lm: LanguageModel, cap: Capture, s: Setup, direction: steer.Direction) -> steer.Continuations:
     ids = cap.token_ids.tolist()
     steering = steer.Steering(direction.vector, s.block, s.coef, s.start)
@@ -227,7 +238,7 @@ def _show_direction(lm: LanguageModel, cap: Capture, s: Setup, direction: steer.
     st.subheader("What the direction itself says")
     length = float(np.linalg.norm(direction.vector))
     st.markdown(draw.norm_sentence(length, s.coef, steer.typical_norm(cap.residual[s.block]), s.block))
-    key = kit.cache_key(kit.model_key(lm), repr(s), "reading")
+    key = kit.cache_key(kit.model_key(lm), _direction_key(s), "reading")
     r = kit.derived("steering_reading", key, lambda: steer.read_direction(lm, direction.vector))
 
     def names(ids: np.ndarray) -> list[str]:
@@ -242,7 +253,7 @@ def _run(lm: LanguageModel, cap: Capture, s: Setup) -> None:
     """The applied setup's texts, scores and reading; a clear message when it cannot run."""
     ids = cap.token_ids.tolist()
     try:
-        key = kit.cache_key(kit.model_key(lm), repr(s), "direction")
+        key = kit.cache_key(kit.model_key(lm), _direction_key(s))
         direction = kit.derived("steering_direction", key, lambda: _direction(lm, s))
         steering = steer.Steering(direction.vector, s.block, s.coef, s.start)
         steer.check(lm, steering, len(ids))
@@ -266,6 +277,7 @@ _read_link()
 kit.set_defaults({_key(k): v for k, v in asdict(DEFAULT).items()})
 source = kit.picker("Where the direction comes from", SOURCES, key=_key("source"), default=DEFAULT.source,
                     radio=True, horizontal=True, persist_state="session")
+kit.token_strip(cap)  # the positions "From position" counts
 submitted = _form(str(source))
 if submitted is not None:
     st.session_state["steer_applied"] = submitted

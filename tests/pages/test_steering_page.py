@@ -111,8 +111,8 @@ def test_a_link_reproduces_the_texts(open_page):
 
 
 def test_a_bad_link_value_is_named(open_page):
-    at = open_page(PAGE, s_source="nowhere", s_coef="lots", s_block="3")
+    at = open_page(PAGE, s_source="nowhere", s_coef="lots", s_block="3", s_temp="5", s_start="-2", s_steps="999")
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
-    assert "'source'" in warnings and "'coef'" in warnings
+    assert all(f"'{name}'" in warnings for name in ("source", "coef", "temp", "start", "steps"))
     assert at.number_input(key="steer_block").value == 3 and len(_texts(at)) == 2
