@@ -70,7 +70,7 @@ class Setup:
     neuron: int = 0
     token: str = " wedding"
     block: int = 6
-    coef: float = 2.0
+    coef: float = 1.0
     start: int = 0
     steps: int = 20
     seed: int = 0
@@ -244,7 +244,9 @@ def _show_direction(lm: LanguageModel, cap: Capture, s: Setup, direction: steer.
     def names(ids: np.ndarray) -> list[str]:
         return readable_tokens(lm.tokenizer, ids.tolist())
     st.caption(f"The direction ({direction.label}) on its own, through the final norm and the unembedding "
-               "(logit change), and the input embeddings it points along most (cosine).")
+               "(logit change), and the input embeddings it points along most (cosine). A direction taken from "
+               "an early block is written in the model's inner code: read directly as tokens it can look like "
+               "noise even when it steers the text well; blocks near the end read more plainly.")
     st.dataframe(draw.reading_rows(names(r.promoted), r.promoted_by, names(r.suppressed), r.suppressed_by,
                                    names(r.similar), r.similar_cos), hide_index=True)
 

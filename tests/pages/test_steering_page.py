@@ -58,7 +58,7 @@ def test_teaching_numbers_are_the_models_own(open_page, default_lm):
     length, typical = float(np.linalg.norm(vector)), steer.typical_norm(cap.residual[6])
     sentence = next(m.value for m in at.markdown if "The direction's length is" in m.value)
     assert f"{length:,.1f}" in sentence and f"{typical:,.1f}" in sentence
-    assert f"about {2 * length / typical:.2g}×" in sentence  # the default coefficient, 2
+    assert f"about {length / typical:.2g}×" in sentence  # the default coefficient, 1
     table = at.dataframe[0].value
     assert list(table.columns[:3]) == ["rank", "pushed up", "logit +"] and len(table) == 10
 
