@@ -210,3 +210,34 @@ def test_tiny_models_coefficient_zero_and_twins(tiny_lm):
     assert twins.default_ids == twins.steered_ids == tuple(s.token_id for s in generate(tiny_lm, ids, 5, SEEDED))
     frozen = S.score(tiny_lm, ids, twins, zero, frozen=True)
     assert np.array_equal(frozen.next_default, frozen.next_steered)
+
+
+def test_frozen_attention_equals_transformers_with_the_unsteered_patterns(default_lm, love):
+    """The reference: transformers' own forward, first unsteered with output_attentions (eager), then
+    steered by a pre-hook with an attention function (registered here, in the test) that mixes each
+    layer's values with the stored unsteered weights."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+    from transformers.models.llama.modeling_llama import repeat_kv
+
+    model, ids = default_lm.model, default_lm.encode(PROMPT)
+    with torch.inference_mode():
+        stored = model(input_ids=torch.tensor([ids]), output_attentions=True).attentions  # L x (1, H, T, T)
+
+    def frozen(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        weights = stored[module.layer_idx]
+        return torch.matmul(weights, repeat_kv(value, module.num_key_value_groups)).transpose(1, 2).contiguous(), weights
+
+    AttentionInterface.register("test_frozen", frozen)
+    AttentionMaskInterface.register("test_frozen", eager_mask)
+    model.set_attn_implementation("test_frozen")
+    try:
+        reference = _hf_logits(default_lm, ids, love.vector, 6, 4.0, 0)[-1]
+    finally:
+        model.set_attn_implementation("eager")
+    empty = S.Continuations((), (), "", "", True, 0.0)
+    held = S.score(default_lm, ids, empty, S.Steering(love.vector, 6, 4.0), frozen=True)
+    expected = torch.tensor(reference, dtype=torch.float64).softmax(-1).numpy()
+    np.testing.assert_allclose(held.next_steered, expected, atol=1e-6)
+    free = S.score(default_lm, ids, empty, S.Steering(love.vector, 6, 4.0))
+    assert np.abs(free.next_steered - expected).max() > 1e-3  # freezing is not a no-op here
