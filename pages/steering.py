@@ -194,7 +194,7 @@ def _direction_key(s: Setup) -> str:
 def _texts(lm: LanguageModel, cap: Capture, s: Setup, direction: steer.Direction) -> steer.Continuations:
     ids = cap.token_ids.tolist()
     steering = steer.Steering(direction.vector, s.block, s.coef, s.start)
-    key = kit.cache_key(kit.model_key(lm), ids, repr(s))
+    key = kit.cache_key(kit.model_key(lm), ids, repr(s), kit.token_limit())
     decoding = Decoding(greedy=False, temperature=s.temp, seed=s.seed)
     with st.spinner(f"Generating {s.steps} tokens twice (one batch of two rows)…"):
         return kit.derived("steering_texts", key, lambda: steer.generate_pair(lm, ids, steering, s.steps, decoding,

@@ -314,8 +314,6 @@ class Reading:
     suppressed_by: np.ndarray
     similar: np.ndarray  # (k,) ids of the embeddings most aligned with it
     similar_cos: np.ndarray
-    opposite: np.ndarray  # (k,) most opposed
-    opposite_cos: np.ndarray
 
 
 def read_direction(lm: LanguageModel, vector: np.ndarray, k: int = 10) -> Reading:
@@ -329,5 +327,5 @@ def read_direction(lm: LanguageModel, vector: np.ndarray, k: int = 10) -> Readin
     scores = out[0] - out[1]
     cos = cosine_to_matrix(np.asarray(vector, dtype=np.float64), lm.embedding_matrix)
     up, down = top_tokens(scores, k), top_tokens(-scores, k)
-    near, far = top_tokens(cos, k), top_tokens(-cos, k)
-    return Reading(up, scores[up], down, scores[down], near, cos[near], far, cos[far])
+    near = top_tokens(cos, k)
+    return Reading(up, scores[up], down, scores[down], near, cos[near])
