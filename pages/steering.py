@@ -126,7 +126,7 @@ def _read_link() -> None:
 def _write_link(setup: Setup) -> None:
     """The applied setup in the page's link: the source's own inputs and the shared ones."""
     names = ("source", *_OWN[setup.source], "block", "coef", "start", "steps", "seed", "temp", "frozen")
-    values = {f"s_{n}": str(int(v) if isinstance(v, bool) else v) for n in names if (v := getattr(setup, n)) is not None}
+    values = {f"s_{n}": str(int(v) if isinstance(v, bool) else v) for n in names for v in [getattr(setup, n)]}
     links.page_params(**{k: v for k, v in values.items() if len(v) <= links.MAX_URL_PROMPT})
 
 

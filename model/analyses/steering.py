@@ -24,8 +24,7 @@ import torch
 
 from ..core.errors import UnsupportedModelError
 from ..engine.attention import LISTEN, Call, listening
-from ..engine.language_model import LanguageModel, stacked_kv
-from ..engine.layout import Layout
+from ..engine.language_model import Hooks, LanguageModel, stacked_kv
 from ..engine.linear import matrix, weight_of
 from ..engine.patch_sites import Edit, Site, reader
 from .embeddings import cosine_to_matrix, vector_arithmetic
@@ -271,36 +270,61 @@ class Scores:
 
 
 def _log_probs(logits: np.ndarray, ids: Sequence[int], n_prompt: int) -> np.ndarray:
-    """(n,) log-probability of each token after the prompt, from the logits (T, V) of the whole text."""
-    x = np.asarray(logits[n_prompt - 1:len(ids) - 1], dtype=np.float64)  # (n, V)
+    """(n,) log-probability of each token after the prompt, from the logits from the prompt's last
+    position on ((T - n_prompt + 1, V) or more rows: padding)."""
+    x = np.asarray(logits[:len(ids) - n_prompt], dtype=np.float64)  # (n, V)
     top = x.max(axis=-1, keepdims=True)
     log_z = top[:, 0] + np.log(np.exp(x - top).sum(axis=-1))
     return x[np.arange(len(x)), list(ids[n_prompt:])] - log_z
 
 
+def _frozen_hooks(pairs: Sequence[tuple[int, int]], heard: list[int]) -> Hooks:
+    """The hooks of a pass whose steered rows use their unsteered rows' attention weights."""
+    listener = _frozen_listener(pairs, heard)
+    return lambda layout: listening(layout, listener)
+
+
+def _after_prompt(lm: LanguageModel, ids: list[int], texts: list[list[int]], steering: Steering, frozen: bool,
+                  heard: list[int]) -> np.ndarray:
+    """(4, T - n + 1, V) logits from the prompt's last position on, rows: each text unsteered then steered.
+    The prompt before its last token runs once per model (two rows) and lends its keys and values, so no
+    logits are made for it (four rows of a long prompt's logits would take gigabytes); a model whose cache
+    cannot be lent runs the four whole rows."""
+    n, attention = len(ids), LISTEN if frozen else None
+    rows = [texts[0], texts[0], texts[1], texts[1]]
+    past = None
+    if n > 1:
+        head = lm.forward([ids[:-1], ids[:-1]], sites={steering.site: steering_edit(steering, [1])}, last_only=True,
+                          keep_kv=True, hooks=_frozen_hooks([(0, 1)], heard) if frozen else None, attention=attention)
+        if any(kv is None for kv in head.row_kv):
+            hooks = _frozen_hooks([(0, 1), (2, 3)], heard) if frozen else None
+            whole = lm.forward(rows, sites={steering.site: steering_edit(steering, [1, 3])}, hooks=hooks,
+                               attention=attention)
+            return whole.logits[:, n - 1:]
+        default, steered = head.row_kv
+        past = stacked_kv([kv for kv in (default, steered, default, steered) if kv is not None])
+    tail = lm.forward([row[n - 1:] for row in rows], sites={steering.site: steering_edit(steering, [1, 3], n - 1)},
+                      past=past, hooks=_frozen_hooks([(0, 1), (2, 3)], heard) if frozen else None, attention=attention)
+    return tail.logits
+
+
 def score(lm: LanguageModel, ids: list[int], pair: Continuations, steering: Steering, frozen: bool = False) -> Scores:
-    """Both texts under both models in one pass of four rows (each text unsteered, then steered),
-    right-padded (a causal model's real positions never see the padding after them). With `frozen`,
-    each steered row uses its unsteered row's attention weights at every layer."""
+    """Both texts under both models, four rows at once (each text unsteered, then steered), right-padded
+    (a causal model's real positions never see the padding after them). With `frozen`, each steered row
+    uses its unsteered row's attention weights at every layer."""
     check(lm, steering, len(ids))
     texts = [list(ids) + list(pair.default_ids), list(ids) + list(pair.steered_ids)]
     longest = max(len(t) for t in texts)
     padded = [t + [t[-1]] * (longest - len(t)) for t in texts]
-    rows = [padded[0], padded[0], padded[1], padded[1]]
     heard: list[int] = []
-    listener = _frozen_listener([(0, 1), (2, 3)], heard)
-
-    def hooks(layout: Layout):
-        return listening(layout, listener)
-    logits = lm.forward(rows, sites={steering.site: steering_edit(steering, [1, 3])},
-                        hooks=hooks if frozen else None, attention=LISTEN if frozen else None).logits  # (4, T, V)
-    if frozen and len(heard) != lm.summary.n_layers:
+    logits = _after_prompt(lm, ids, padded, steering, frozen, heard)  # (4, T - n + 1, V)
+    if frozen and len(set(heard)) != lm.summary.n_layers:
         raise UnsupportedModelError(f"{lm.summary.architecture} computes attention inside its own modules, so "
                                     "its patterns cannot be frozen here.")
     n = len(ids)
     return Scores(_log_probs(logits[0], texts[0], n), _log_probs(logits[1], texts[0], n),
                   _log_probs(logits[2], texts[1], n), _log_probs(logits[3], texts[1], n),
-                  probabilities(logits[0, n - 1]), probabilities(logits[1, n - 1]), frozen)
+                  probabilities(logits[0, 0]), probabilities(logits[1, 0]), frozen)
 
 
 @dataclass(frozen=True)

@@ -241,3 +241,17 @@ def test_frozen_attention_equals_transformers_with_the_unsteered_patterns(defaul
     np.testing.assert_allclose(held.next_steered, expected, atol=1e-6)
     free = S.score(default_lm, ids, empty, S.Steering(love.vector, 6, 4.0))
     assert np.abs(free.next_steered - expected).max() > 1e-3  # freezing is not a no-op here
+
+
+def test_scores_of_a_one_token_prompt(default_lm, love):
+    """No prompt before the last token to lend keys and values: the texts run whole."""
+    ids = default_lm.encode("Hello")[:1]
+    steering = S.Steering(love.vector, 6, 4.0)
+    pair = S.generate_pair(default_lm, ids, steering, 5, SEEDED)
+    scores = S.score(default_lm, ids, pair, steering)
+    text = list(ids) + list(pair.steered_ids)
+    steered = _hf_logits(default_lm, text, love.vector, 6, 4.0, 0)
+    np.testing.assert_allclose(scores.steered_by_steered, _reference_log_probs(default_lm, ids, pair.steered_ids,
+                                                                               steered), atol=1e-4)
+    np.testing.assert_allclose(scores.next_default, torch.tensor(default_lm.forward(ids).logits[-1], dtype=torch.float64)
+                               .softmax(-1).numpy(), atol=1e-5)  # a batch of four rows: float rounding (3e-6 seen)
