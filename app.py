@@ -38,6 +38,7 @@ PAGES = {
     ],
     "Go deeper": [
         st.Page("pages/meaning.py", title="Meaning", icon=":material/translate:", url_path="meaning"),
+        st.Page("pages/steering.py", title="Steering", icon=":material/explore_nearby:", url_path="steering"),
         st.Page("pages/logit_lens.py", title="Logit lens", icon=":material/layers:", url_path="logit_lens"),
         st.Page("pages/attribution.py", title="Attribution", icon=":material/bar_chart:", url_path="attribution"),
         st.Page("pages/saliency.py", title="Input saliency", icon=":material/highlight:", url_path="saliency"),

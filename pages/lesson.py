@@ -1,4 +1,4 @@
-"""The guided lesson: twelve steps from text to sampled tokens, each with a short text, the live figure
+"""The guided lesson: thirteen steps from text to sampled tokens and steering, each with a short text, the live figure
 of the learner's own prompt, a task checked on that run, and a link to the full page. The step and the
 finished steps live in the URL (?step=5&done=1,2), so a reload keeps the place and a teacher can send a
 class to one step with one prompt. No task passes on arrival: the learner's own answer or action counts."""
@@ -16,6 +16,7 @@ from pages.lesson_steps import attention as lesson_attention
 from pages.lesson_steps import input_side as lesson_input
 from pages.lesson_steps import output_side as lesson_output
 from pages.lesson_steps import progress as lesson_progress
+from pages.lesson_steps import steering as lesson_steering
 from pages.lesson_steps.text import STEPS
 
 DRAW: tuple[Callable[[LanguageModel, Capture], Check | None], ...] = (  # one per STEPS entry, same order
@@ -23,6 +24,7 @@ DRAW: tuple[Callable[[LanguageModel, Capture], Check | None], ...] = (  # one pe
     lesson_attention.scores, lesson_attention.mask, lesson_attention.pattern, lesson_attention.values,
     lesson_attention.heads,
     lesson_output.mlp, lesson_output.logits, lesson_output.temperature, lesson_output.sampling,
+    lesson_steering.steering,
 )
 PRESETS: dict[int, Callable[[LanguageModel, Capture], dict[str, int]]] = {  # step -> shared values set when the learner arrives
     6: lesson_attention.sink_head,
@@ -34,6 +36,8 @@ ACTIONS: dict[int, tuple[Callable[[], Hashable], str]] = {  # steps answered by 
     8: (lambda: _view(), "Choose a head (a click on the grid does it): the check runs on the head you pick."),
     10: (lambda: kit.prompt(), "Edit the prompt in the sidebar: the check runs on the prompt you write."),
     11: (lambda: st.session_state.get("temperature"), "Move the slider: the check runs at the temperature you set."),
+    13: (lambda: (st.session_state.get("lesson_topic"), st.session_state.get("lesson_steer_coef")),
+         "Move the coefficient: the check runs on the push you set."),
 }
 STEP = "lesson_step"  # session key, 1-based like the URL
 _SEEN = "_lesson_seen_step"  # the step the learner was on in the last run

@@ -13,8 +13,9 @@ from ..core.keys import cache_key
 from ..core.tokens import readable_tokens
 from .sampling import probabilities, sample_token, top_tokens
 
-if TYPE_CHECKING:  # the type only: language_model does not import this module
+if TYPE_CHECKING:  # the types only: language_model does not import this module, and views import it without torch
     from ..engine.language_model import LanguageModel
+    from ..engine.patch_sites import Edit, Site
 
 MAX_STEPS = 64  # a page may ask for at most this many steps at once
 
@@ -63,7 +64,8 @@ def last_logits(lm: LanguageModel, ids: list[int]) -> np.ndarray:
     return lm.forward(ids, last_only=True).logits
 
 
-def _stop_ids(lm: LanguageModel) -> set[int]:
+def stop_ids(lm: LanguageModel) -> set[int]:
+    """The ids that end a continuation (the tokenizer's end-of-text ids)."""
     eos = getattr(lm.tokenizer, "eos_token_id", None)
     return {int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None}
 
@@ -76,19 +78,22 @@ def generate(
     n_alternatives: int = 5,
     max_tokens: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    sites: Callable[[int], dict[Site, Edit]] | None = None,
 ) -> list[Step]:
     """Up to n_steps tokens after ids; stops early at end-of-text or at max_tokens in all. Each step
-    runs only the newest token, from the keys and values of the context before it."""
+    runs only the newest token, from the keys and values of the context before it. `sites(offset)`
+    gives the edits of a step whose first position is `offset` (steering edits every pass)."""
     if not ids:
         raise ValueError("generation needs at least one token of context")
     n_steps = max(0, min(int(n_steps), MAX_STEPS))
-    stop, context, steps = _stop_ids(lm), list(ids), []
+    stop, context, steps = stop_ids(lm), list(ids), []
     kv = None  # keys and values of the context so far (None: the model's cache cannot be extended)
     for i in range(n_steps):
         if max_tokens is not None and len(context) >= max_tokens:
             break
         new = context[len(context) - 1:] if kv is not None else context
-        result = lm.forward(new, last_only=True, past=kv, keep_kv=True)
+        edits = sites(len(context) - len(new)) if sites is not None else None
+        result = lm.forward(new, sites=edits, last_only=True, past=kv, keep_kv=True)
         row, kv = result.logits, result.kv
         chosen, p = choose(row, decoding, i)
         alt_ids = top_tokens(p, n_alternatives)

@@ -150,3 +150,17 @@ def seed_differs(p: np.ndarray, seed: int) -> Check:
     if drawn != best:
         return Check(True, f"Seed {seed} draws a token other than the favourite (it had {p[drawn]:.1%}).")
     return Check(False, f"Seed {seed} draws the favourite ({p[best]:.0%}). Try other seeds, or raise the temperature.")
+
+
+STEER_FACTOR = 100.0  # step 13: the topic's token at least this many times as likely as without steering
+
+
+def steered_toward(topic: str, before: float, after: float, coefficient: float) -> Check:
+    """Step 13: adding a topic's direction makes the topic's own token far likelier after the prompt."""
+    if coefficient == 0:
+        return Check(False, "At coefficient 0 nothing is added: the two runs are the same. Raise it.")
+    ratio = after / before if before > 0 else float("inf")
+    said = f"'{topic}' went from {before:.4%} to {after:.4%} as the next token ({ratio:,.1f}×)"
+    if ratio >= STEER_FACTOR:
+        return Check(True, f"{said} without one word of the prompt changing: the direction carries the topic.")
+    return Check(False, f"{said}. Push harder (a larger coefficient) until it is at least {STEER_FACTOR:g}× as likely.")

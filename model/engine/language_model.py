@@ -177,12 +177,12 @@ class LanguageModel:
         with its edit (model/engine/patch_sites.py), and `hooks(layout)` is entered around the pass after
         them (both for the CPU retry too, on the copy's modules); `attention` names an implementation
         to swap in (or picks one per model); `past` holds the keys and values of positions before `ids`
-        (from an earlier Forward or Capture); `keep_kv` returns them for all positions. Logits come back as float32
-        numpy. `batch` > 1 runs that many copies of `ids` (and `past`) in one pass, for hooks that
-        change each row differently; `ids` given as rows of equal length (different sequences, padded
-        by the caller) run as one batch too, with `keep_kv` filling `row_kv`. A batch's logits gain a
-        leading batch axis. `keep_rows` returns the last positions' logits only (the model skips the
-        unembedding of the others where it can). `objective` (logits
+        (from an earlier Forward or Capture; `stacked_kv` gives each row its own); `keep_kv` returns them
+        for all positions. Logits come back as float32 numpy. `batch` > 1 runs that many copies of `ids`
+        (and `past`) in one pass, for hooks that change each row differently; `ids` given as rows of
+        equal length (different sequences, padded by the caller) run as one batch too, with `keep_kv`
+        filling `row_kv`. A batch's logits gain a leading batch axis. `keep_rows` returns the last
+        positions' logits only (the model skips the unembedding of the others where it can). `objective` (logits
         (B, T, V) tensor -> scalar) runs the pass with autograd and differentiates the scalar back to
         the input embeddings: tensor hooks the edits put on activations receive their gradients
         (parameters' .grad are never touched). Failures are CaptureErrors."""
@@ -606,7 +606,8 @@ def _differentiable_embeddings(model: PreTrainedModel) -> Iterator[list[torch.Te
 
 
 def _cache(model: PreTrainedModel, layout: Layout, past: KV | None, batch: int = 1):
-    """A transformers DynamicCache for this model, filled with `past` (repeated over the batch) in the
+    """A transformers DynamicCache for this model, filled with `past` (repeated over the batch, or one
+    per row when its arrays carry a leading row axis, see `stacked_kv`) in the
     model's dtype, each layer's keys and values on the device its block computes on (blocks may live
     on different devices)."""
     from transformers import DynamicCache
@@ -617,10 +618,20 @@ def _cache(model: PreTrainedModel, layout: Layout, past: KV | None, batch: int =
     devices = [compute_device(b) for b in layout.blocks]
 
     def rows(array: np.ndarray, device) -> torch.Tensor:  # (kv_heads, P, hd) -> (B, kv_heads, P, hd)
+        if array.ndim == 4:  # already one past per row (stacked_kv): rows that went different ways
+            return torch.tensor(array, device=device, dtype=dtype)
         return torch.tensor(array, device=device, dtype=dtype)[None].expand(batch, -1, -1, -1).contiguous()
 
     data = [(rows(k, d), rows(v, d)) for (k, v), d in zip(past, devices)]
     return DynamicCache(data, config=model.config)
+
+
+def stacked_kv(rows: Sequence[KV]) -> KV:
+    """Rows' own keys and values as one past (arrays (B, kv_heads, P, hd)): `forward(rows, past=...)` then
+    continues each row from its own context, e.g. two continuations of one prompt that drew different
+    tokens. All rows must cover the same number of positions."""
+    return tuple((np.stack([row[layer][0] for row in rows]), np.stack([row[layer][1] for row in rows]))
+                 for layer in range(len(rows[0])))
 
 
 def _kv(cache, layout: Layout, n_tokens: int, row: int = 0) -> KV | None:

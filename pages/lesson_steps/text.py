@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.analyses.lesson_checks import HEAD_THRESHOLD, TIE_TOLERANCE
+from model.analyses.lesson_checks import HEAD_THRESHOLD, STEER_FACTOR, TIE_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -162,5 +162,19 @@ STEPS: tuple[Step, ...] = (
         "which makes the text more varied (and at high temperature, less sensible).",
         "Find a **seed** whose draw is **not** the most likely token.",
         "pages/generate.py", "Generate",
+    ),
+    Step(
+        "Steering: a direction is a meaning",
+        "Step 3 found meaning in directions between word vectors. The same holds inside the model: take "
+        "the stream of *I love talking about weddings* and subtract the stream of *I love talking about*, "
+        "both at their last token. What is left is, roughly, *weddings* as the model holds it at that "
+        "depth.\n\n"
+        "Now **add** that difference to the stream of a prompt that has nothing to do with weddings, "
+        "times a **coefficient**. No weight changes and no word of the prompt changes, yet the next "
+        "token moves toward the topic: the direction alone carries the meaning. This is *activation "
+        "steering* (ActAdd, Turner et al. 2023).",
+        "Push the model toward your topic: raise the coefficient until the topic's own token is "
+        f"**at least {STEER_FACTOR:g}× as likely** after your prompt as without steering.",
+        "pages/steering.py", "Steering",
     ),
 )

@@ -148,9 +148,13 @@ def _lesson_moves(at: AppTest) -> list[Callable[[], str]]:
         at.slider(key="temperature").set_value(2.0)
         return "moved step 11's temperature"
 
+    def steer() -> str:
+        at.slider(key="lesson_steer_coef").set_value(2.0)
+        return "passed step 13"
+
     keys = {w.key for w in _widgets(at)}
-    return [move for move, key in ((word, "lesson_word"), (hidden, "lesson_hidden_count"), (warm, "temperature"))
-            if key in keys]
+    return [move for move, key in ((word, "lesson_word"), (hidden, "lesson_hidden_count"), (warm, "temperature"),
+                                   (steer, "lesson_steer_coef")) if key in keys]
 
 
 @pytest.mark.parametrize("seed", [26])
@@ -160,7 +164,7 @@ def test_random_walk_over_every_page(open_page, default_lm, seed: int) -> None:
     browser = BrowserLike(open_page(None, prompt=PROMPTS[0]))
     at = browser.at
     pages = _page_paths()
-    assert len(pages) == 15
+    assert len(pages) == 16
     rng.shuffle(pages)
     progress, started, history = 0, time.monotonic(), []
     for page in pages + ["pages/lesson.py"]:  # the lesson twice: steps passed, then revisited
@@ -176,9 +180,10 @@ def test_random_walk_over_every_page(open_page, default_lm, seed: int) -> None:
                 moves = _lesson_moves(at)
                 if moves:
                     done = rng.choice(moves)()
-                else:
-                    at.button(key="lesson_next").click()
-                    done = "next step"
+                else:  # on the last step Next is disabled, as in the browser: go back instead
+                    forward = not at.button(key="lesson_next").disabled
+                    at.button(key="lesson_next" if forward else "lesson_prev").click()
+                    done = "next step" if forward else "previous step"
             else:
                 done = _act(browser, rng.choice(widgets), rng)
             history.append(f"{page}: {done}")

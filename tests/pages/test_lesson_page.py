@@ -126,3 +126,24 @@ def test_previous_and_next_keep_each_steps_own_head(open_page) -> None:
     assert at.session_state["lesson_step"] == 6 and (at.session_state["layer"], at.session_state["head"]) == (4, 2)
     at.button(key="lesson_next").click().run()
     assert (at.session_state["layer"], at.session_state["head"]) == (9, 2)  # step 7's own
+
+
+def test_steering_task_follows_the_coefficient(default_lm) -> None:
+    from model.analyses import steering as steer
+    from pages.lesson_steps.steering import BASE, block
+
+    at = open_lesson(step="13")  # arrives at coefficient 0: drawn, not solved
+    assert not verdicts(at)[0] and 13 not in at.session_state["lesson_done"]
+    at.slider(key="lesson_steer_coef").set_value(2.0).run()
+    passed = verdicts(at)[0]
+    assert passed and "the direction carries the topic" in passed[0] and 13 in at.session_state["lesson_done"]
+    layer = block(default_lm)
+    direction = steer.actadd(default_lm, f"{BASE} weddings", BASE, layer)
+    ids = default_lm.encode("The capital of France is")
+    empty = steer.Continuations((), (), "", "", True, 0.0)
+    scores = steer.score(default_lm, ids, empty, steer.Steering(direction.vector, layer, 2.0))
+    token = default_lm.tokenizer(" weddings", add_special_tokens=False)["input_ids"][0]
+    assert f"to {scores.next_steered[token]:.4%}" in passed[0]  # the verdict quotes the model's own numbers
+    at.slider(key="lesson_steer_coef").set_value(0.0).run()
+    assert any("At coefficient 0 nothing is added" in t for t in verdicts(at)[1])
+    assert 13 in at.session_state["lesson_done"]  # progress never goes down

@@ -106,3 +106,14 @@ def test_seed_differs():
     same = next(s for s, t in seeds.items() if t == 0)
     assert checks.seed_differs(p, other).passed
     assert not checks.seed_differs(p, same).passed
+
+
+def test_steered_toward():
+    from model.analyses.lesson_checks import STEER_FACTOR, steered_toward
+
+    assert not steered_toward("weddings", 1e-6, 1e-6, 0.0).passed
+    assert "nothing is added" in steered_toward("weddings", 1e-6, 1.0, 0.0).message
+    weak = steered_toward("weddings", 1e-6, 2e-6, 1.0)
+    assert not weak.passed and "Push harder" in weak.message and "2.0×" in weak.message
+    strong = steered_toward("weddings", 1e-6, STEER_FACTOR * 1e-6, 2.0)
+    assert strong.passed and "0.0100%" in strong.message
