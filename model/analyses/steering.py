@@ -343,11 +343,9 @@ class Reading:
 def read_direction(lm: LanguageModel, vector: np.ndarray, k: int = 10) -> Reading:
     """The logits of the direction alone through the model's final norm and unembedding, minus those of
     a zero stream (a LayerNorm's bias), and its cosine with every input embedding."""
-    norm, head = lm.layout.final_norm, lm.model.get_output_embeddings()
     with lm.modules():
-        x = torch.tensor(np.stack([vector, np.zeros_like(vector)]), device=head.weight.device,
-                         dtype=head.weight.dtype)  # (2, D)
-        out = head(norm(x) if norm is not None else x).to(device="cpu", dtype=torch.float64).numpy()  # (2, V)
+        rows = np.stack([vector, np.zeros_like(vector)]).astype(np.float32)  # (2, D)
+        out = lm.unembedding(rows).to(device="cpu", dtype=torch.float64).numpy()  # (2, V)
     scores = out[0] - out[1]
     cos = cosine_to_matrix(np.asarray(vector, dtype=np.float64), lm.embedding_matrix)
     up, down = top_tokens(scores, k), top_tokens(-scores, k)
