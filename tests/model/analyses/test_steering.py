@@ -106,8 +106,9 @@ def test_frozen_attention(default_lm, love):
     zero = S.Steering(love.vector, 6, 0.0)
     pair = S.generate_pair(default_lm, ids, zero, 6, SEEDED)
     frozen = S.score(default_lm, ids, pair, zero, frozen=True)
-    assert np.array_equal(frozen.next_steered, frozen.next_default)
-    assert np.array_equal(frozen.default_by_steered, frozen.default_by_default)
+    # Two rows of one batch: with several threads their products may round apart in the last bits.
+    np.testing.assert_allclose(frozen.next_steered, frozen.next_default, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(frozen.default_by_steered, frozen.default_by_default, rtol=0, atol=1e-5)
     plain = S.score(default_lm, ids, pair, zero)
     np.testing.assert_allclose(frozen.next_default, plain.next_default, atol=1e-6)
     pushed = S.Steering(love.vector, 6, 4.0)
@@ -209,7 +210,7 @@ def test_tiny_models_coefficient_zero_and_twins(tiny_lm):
     twins = S.generate_pair(tiny_lm, ids, zero, 5, SEEDED)
     assert twins.default_ids == twins.steered_ids == tuple(s.token_id for s in generate(tiny_lm, ids, 5, SEEDED))
     frozen = S.score(tiny_lm, ids, twins, zero, frozen=True)
-    assert np.array_equal(frozen.next_default, frozen.next_steered)
+    np.testing.assert_allclose(frozen.next_default, frozen.next_steered, rtol=0, atol=1e-6)  # rows of one batch
 
 
 def test_frozen_attention_equals_transformers_with_the_unsteered_patterns(default_lm, love):
