@@ -23,7 +23,8 @@ from xray_app import (
 
 pytestmark = pytest.mark.e2e
 # Pages that draw only after the user acts (a button, a head choice); every other page must chart.
-ACTION_FIRST = {"Start here", "Generate", "Ablation", "Lesson", "Steering"}  # Lesson opens on step 1: tokens, no chart; Steering waits for Generate
+# Lesson opens on step 1 (tokens, no chart); Steering draws once its Generate button is pressed.
+ACTION_FIRST = {"Start here", "Generate", "Ablation", "Lesson", "Steering"}
 CHART_WAIT_S = 30.0
 HOSTILE = {
     "script and markup": '<script>alert(1)</script> <img src=x onerror="alert(2)"> **x** $x$ $$\\frac{a}{b}$$ # h',

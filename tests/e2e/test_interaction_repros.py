@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from pages.lesson_steps.text import STEPS
+
 from xray_app import PROMPT_BOX, exception_texts, open_tab, settle, wait_busy
 
 pytestmark = pytest.mark.e2e
@@ -138,7 +140,7 @@ def test_lesson_a_second_word_after_a_pass(app):
     settle(page, timeout=180)
     _no_exception(page, "after a reload")
     assert _stepper(page) == f"✓ {STEP_1}"
-    assert "1 of 12 tasks done" in _main_text(page)
+    assert f"1 of {len(STEPS)} tasks done" in _main_text(page)
     page.close()
 
 
@@ -148,7 +150,7 @@ def test_lesson_next_after_a_pass(app):
     _pass_step_one(page)
     _act(page, page.get_by_role("button", name="Next →").click)
     _no_exception(page, "after Next")
-    assert "Step 2 of 12" in _main_text(page)
+    assert f"Step 2 of {len(STEPS)}" in _main_text(page)
     _until(lambda: _stepper(page) == STEP_2)
     assert _stepper(page) == STEP_2, f"the stepper shows {_stepper(page)!r} on step 2"
     _wait_for(page, "step=2&done=1 in the link",
@@ -157,8 +159,8 @@ def test_lesson_next_after_a_pass(app):
     page.reload()
     settle(page, timeout=180)
     _no_exception(page, "after a reload")
-    assert "Step 2 of 12" in _main_text(page)
-    assert "1 of 12 tasks done" in _main_text(page)
+    assert f"Step 2 of {len(STEPS)}" in _main_text(page)
+    assert f"1 of {len(STEPS)} tasks done" in _main_text(page)
     _selectbox(page, "Step").click()  # the stepper's list: step 1 keeps its ✓
     assert page.get_by_role("option", name=f"✓ {STEP_1}").count() == 1
     page.keyboard.press("Escape")

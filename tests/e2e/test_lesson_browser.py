@@ -9,10 +9,12 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from lesson_walk import step_heading, walk
 
+from pages.lesson_steps.text import STEPS as LESSON_STEPS
+
 from xray_app import CHROMIUM, FLAGS, PROMPT_BOX, chart_count, exception_texts, running_app, settle
 
 pytestmark = pytest.mark.e2e
-STEPS = 12
+STEPS = len(LESSON_STEPS)
 NO_CHART = {1}  # tokens: the token strip
 
 
