@@ -4,9 +4,10 @@ glibc raises its mmap threshold to the size of each large buffer freed (up to 32
 buffers of that size come from its heaps and stay with the process when freed. In a long pass the
 per-layer activations then pile up around the keys and values each layer keeps: at 4,096 tokens,
 ~420 MB of peak memory above what the capture holds (bench/HISTORY.md, 2026-12-04 long prompts).
-During a pass over LONG_PASS_TOKENS or more the threshold is fixed at 4 MB (activations of 9 MB
-and up are mapped and unmapped on free); after it, at glibc's own ceiling of 32 MB. Shorter passes are
-left alone: at 1,024 tokens a 4 MB threshold cost ~6 % more CPU in page faults for no memory gained.
+During a pass whose stream alone takes LARGE_STREAM_BYTES or more per layer (4,096 tokens of the
+default model: 9.4 MB) the threshold is fixed at 4 MB, so its activations are mapped and unmapped on
+free; after it, at glibc's own ceiling of 32 MB. Smaller passes are left alone: the page faults cost
+~10 % more time at 2,048 tokens (5.2 s against 4.7 s) for no memory a capture there needs.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import ctypes.util
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-LONG_PASS_TOKENS = 2048
+LARGE_STREAM_BYTES = 8 << 20
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 _DURING = 4 << 20
 _AFTER = 32 << 20  # DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: where the dynamic threshold ends up
@@ -34,9 +35,10 @@ _MALLOPT = _mallopt()
 
 
 @contextmanager
-def long_pass_buffers(n_tokens: int) -> Iterator[None]:
-    """Around a pass: large buffers mapped on their own when it is long (module docstring)."""
-    if n_tokens < LONG_PASS_TOKENS or _MALLOPT is None:
+def long_pass_buffers(stream_bytes: int) -> Iterator[None]:
+    """Around a pass whose stream takes `stream_bytes` per layer: large buffers mapped on their own
+    when that is large (module docstring)."""
+    if stream_bytes < LARGE_STREAM_BYTES or _MALLOPT is None:
         yield
         return
     _MALLOPT(_M_MMAP_THRESHOLD, _DURING)

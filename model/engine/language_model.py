@@ -524,7 +524,7 @@ def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, 
             stack.enter_context(swapped(model, name))
         if input_ids.numel() >= threads.LARGE_PASS_TOKENS:
             stack.enter_context(threads.all_cores())
-        stack.enter_context(long_pass_buffers(input_ids.numel()))
+        stack.enter_context(long_pass_buffers(input_ids.numel() * layout.summary.d_model * 4))
         start = time.perf_counter()
         if objective is None:
             with torch.inference_mode():

@@ -39,10 +39,23 @@ class PatternRecording:
     def __init__(self, n_layers: int, row: int | None = None, n_tokens: int | None = None, past: int = 0) -> None:
         self.row, self.n_tokens, self.past = row, n_tokens, past
         self.queries: list[np.ndarray | None] = [None] * n_layers
+        self._block: np.ndarray | None = None  # (L, H, n, hd): every layer's queries in one allocation
         self.keys: list[np.ndarray | None] = [None] * n_layers
         self.recipes: list[Recipe | None] = [None] * n_layers
         self._problem: str | None = None
         self._masks: dict[int, tuple[torch.Tensor, tuple[bool, int | None]]] = {}  # id -> (mask, reading)
+
+    def _query_slot(self, call: Call, query: np.ndarray) -> np.ndarray:
+        """The layer's queries in their place in one block for all layers, allocated at the first layer:
+        one mapping the allocator returns whole, not one buffer per layer between the pass's own (per-layer
+        buffers kept the freed activations around them from going back: a higher peak)."""
+        if self._block is None or self._block.shape[1:] != query.shape:
+            if self._block is not None:  # layers of different shapes: each keeps its own copy
+                return query.copy()
+            self._block = np.empty((len(self.queries), *query.shape), dtype=np.float32)
+        slot = self._block[call.layer]
+        slot[...] = query
+        return slot
 
     def hooks(self, layout: Layout) -> AbstractContextManager[None]:
         return listening(layout, self.hear)
@@ -95,7 +108,7 @@ class PatternRecording:
             # A one-row pass's keys are the very tensor its cache keeps (transformers' cache returns it to the
             # attention function): a view of it, not a copy, so the capture's kv and patterns share 94 MB at 4,096 tokens.
             shared = call.key.shape[0] == 1
-            query = _numpy(call.query[row, :, :n])  # (H, n, hd)
+            query = self._query_slot(call, _numpy(call.query[row, :, :n], shared=True))  # (H, n, hd)
             key = _numpy(call.key[row, :, :self.past + n], shared)  # (KV, past+n, hd)
             _check(call, recipe, query, key, row, self.past)
         except _Refused as refused:
