@@ -8,10 +8,12 @@ from dataclasses import asdict
 import numpy as np
 
 from ..core.capture import Capture
+from ..core.logits import RowStats
 
 
-def capture_npz(cap: Capture) -> bytes:
-    """The whole capture as .npz bytes (uncompressed: large captures save in well under a second)."""
+def capture_npz(cap: Capture, stats: RowStats) -> bytes:
+    """The whole capture as .npz bytes (uncompressed: large captures save in well under a second), with
+    every position's logit statistics (`LanguageModel.logit_stats`)."""
     meta = {
         "prompt": cap.prompt,
         "model_name": cap.model_name,
@@ -31,11 +33,11 @@ def capture_npz(cap: Capture) -> bytes:
         mlp_out=cap.mlp_out,
         logits=cap.logits.rows,  # every row, or (long prompts) those from logits_first_position on
         logits_first_position=np.int64(cap.logits.start),
-        logits_lse=cap.logits.stats.lse,
-        logits_top_ids=cap.logits.stats.top_ids,
-        logits_top=cap.logits.stats.top_logits,
-        next_token_logits=cap.logits.stats.next_logit,  # NaN after the last position
-        next_token_ranks=cap.logits.stats.next_rank,
+        logits_lse=stats.lse,
+        logits_top_ids=stats.top_ids,
+        logits_top=stats.top_logits,
+        next_token_logits=stats.next_logit,  # NaN after the last position
+        next_token_ranks=stats.next_rank,
         meta=np.array(json.dumps(meta)),
     )
     return buffer.getvalue()

@@ -82,7 +82,7 @@ def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = 
     residual = cap.residual[:, cols]  # (L+1, T, D) only the columns asked for
     n_rows, T, D = residual.shape
     V = cap.summary.vocab_size
-    targets = cap.logits.stats.top_ids[cols, 0] if target_ids is None else np.asarray(target_ids)
+    targets = lm.logit_stats(cap).top_ids[cols, 0] if target_ids is None else np.asarray(target_ids)
     flat = residual.reshape(n_rows * T, D)  # (R, D) rows in layer-major order
     flat_targets = np.tile(targets, n_rows)  # (R,) the target of every row
     out = {k: np.zeros(n_rows * T, dtype=t) for k, t in

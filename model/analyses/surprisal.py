@@ -14,6 +14,7 @@ import numpy as np
 
 from model.core.capture import Capture
 from model.core.logits import TOP as KEPT_TOP
+from model.core.logits import RowStats
 
 TOP = 3  # alternatives kept per position: what the model expected there
 
@@ -38,10 +39,11 @@ class Surprisal:
         return None if self.n_tokens < 2 else int(np.nanargmax(self.bits))
 
 
-def surprisal(cap: Capture, top: int = TOP) -> Surprisal:
+def surprisal(cap: Capture, top: int = TOP, stats: RowStats | None = None) -> Surprisal:
     """Every prompt token's surprisal, probability and rank, and the `top` tokens the model expected
-    there (from the logits of the position before; at most the capture's KEPT_TOP)."""
-    stats = cap.logits.stats
+    there (from the logits of the position before; at most the capture's KEPT_TOP). `stats`: the
+    capture's logit statistics (`LanguageModel.logit_stats`), which a long capture needs the model for."""
+    stats = stats if stats is not None else cap.logits.stats
     T = cap.n_tokens
     top = max(1, min(int(top), stats.top_ids.shape[1], KEPT_TOP))
     bits, prob = np.full(T, np.nan), np.full(T, np.nan)

@@ -10,7 +10,6 @@ as the rows asked for are kept. No torch here until statistics are computed: vie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -90,22 +89,20 @@ def _ties_by_id(row: np.ndarray, edge: float, n: int) -> tuple[np.ndarray, np.nd
 @dataclass(frozen=True, eq=False)
 class Logits:
     """(T, V) float32 logits, read-only: `rows` are positions `start`..T-1 (start 0: every row);
-    `following` (T,) the token that came after each position (-1 after the last). A capture that keeps
-    only the last rows carries every position's statistics; one that keeps every row computes them
-    when first asked."""
+    `following` (T,) the token that came after each position (-1 after the last). Every position's
+    statistics are computed when first asked: from the rows when all are kept, else by the model from
+    the capture's final stream (`LanguageModel.logit_stats`), which remembers them here."""
 
     rows: np.ndarray  # (T - start, V)
     following: np.ndarray = field(repr=False)  # (T,) int64
     start: int = 0
-    given: RowStats | None = field(default=None, repr=False)  # every position's, required when start > 0
+    given: RowStats | None = field(default=None, repr=False)  # every position's, once known
 
     def __post_init__(self) -> None:
         if self.rows.ndim != 2 or self.rows.dtype != np.float32:
             raise ValueError(f"Logits rows must be (n, V) float32, got {self.rows.shape} {self.rows.dtype}")
         if len(self.following) != self.n_tokens:
             raise ValueError(f"Logits of {self.n_tokens} positions need {self.n_tokens} following ids")
-        if self.start and self.given is None:
-            raise ValueError("Logits that keep only the last rows need the statistics of every row")
         self.rows.setflags(write=False)
         self.following.setflags(write=False)
 
@@ -184,10 +181,27 @@ class Logits:
             raise self._missing(0)
         return self.rows if dtype is None else self.rows.astype(dtype)
 
-    @cached_property
+    @property
+    def known(self) -> bool:
+        """Whether `stats` answers without the model (every row kept, or remembered)."""
+        return self.given is not None or self.complete
+
+    @property
     def stats(self) -> RowStats:
         """Every position's log-sum-exp, top tokens, and the logit and rank of the token that came next."""
-        return self.given if self.given is not None else RowStats.of_rows(self.rows, self.following)
+        if self.given is None:
+            if not self.complete:
+                raise XrayError("A long capture's logit statistics come from its final stream: "
+                                "LanguageModel.logit_stats(capture) computes them.")
+            self.remember(RowStats.of_rows(self.rows, self.following))
+        assert self.given is not None
+        return self.given
+
+    def remember(self, stats: RowStats) -> None:
+        """Keep every position's statistics once computed (a memo: the same numbers whoever computes them)."""
+        if len(stats.lse) != self.n_tokens:
+            raise ValueError(f"statistics of {len(stats.lse)} positions for logits of {self.n_tokens}")
+        object.__setattr__(self, "given", stats)
 
     def prefix(self, n: int) -> Logits:
         """The logits of the first n positions (copies: no view of this capture's arrays); rows before
@@ -196,7 +210,7 @@ class Logits:
         following = np.append(self.following[: n - 1], -1)
         if self.complete:
             return Logits(rows, following)
-        return Logits(rows, following, n - len(rows), self.stats[:n].ending())
+        return Logits(rows, following, n - len(rows), self.stats[:n].ending() if self.known else None)
 
     def extended(self, new: Logits, first_new: int, keep: int | None) -> Logits:
         """These logits followed by `new`, the logits of the positions after them, whose first token is
@@ -206,11 +220,6 @@ class Logits:
             if not (self.complete and new.complete):
                 raise ValueError("Every row is kept only when both parts hold theirs")
             return Logits(np.concatenate([self.rows, new.rows]), following)
-        last = self[-1]  # the last old position predicted the first new token
-        stats = self.stats
-        logit, rank = stats.next_logit.copy(), stats.next_rank.copy()
-        logit[-1], rank[-1] = last[first_new], np.count_nonzero(last > last[first_new])
-        bridged = RowStats(stats.lse, stats.top_ids, stats.top_logits, logit, rank)
         if len(new.rows) >= keep:
             rows = new.rows[-keep:]
         elif new.complete:
@@ -218,7 +227,17 @@ class Logits:
         else:
             raise ValueError(f"New logits keep {len(new.rows)} rows, fewer than the {keep} asked for")
         T = self.n_tokens + new.n_tokens
-        return Logits(np.ascontiguousarray(rows), following, T - len(rows), RowStats.joined([bridged, new.stats]))
+        return Logits(np.ascontiguousarray(rows), following, T - len(rows), self._joined(new, first_new))
+
+    def _joined(self, new: Logits, first_new: int) -> RowStats | None:
+        """Both parts' statistics as one, the last old position now followed by `first_new` (None unless
+        both are known: the model computes them when asked)."""
+        if not (self.known and new.known):
+            return None
+        last, stats = self[-1], self.stats  # the last old position predicted the first new token
+        logit, rank = stats.next_logit.copy(), stats.next_rank.copy()
+        logit[-1], rank[-1] = last[first_new], np.count_nonzero(last > last[first_new])
+        return RowStats.joined([RowStats(stats.lse, stats.top_ids, stats.top_logits, logit, rank), new.stats])
 
 
 def following_ids(token_ids: Any) -> np.ndarray:

@@ -283,7 +283,7 @@ class LanguageModel:
         keep = self._kept_rows(len(ids))
         result = self.forward(ids, hooks=hooks, attention=direct_attention, keep_kv=True, keep_rows=keep)
         recorder.check()
-        logits = self._logits(ids, result.logits, recorder.residual[-1], keep)
+        logits = self._logits(ids, result.logits, keep)
         return self._assemble(ids, prompt, recorder, recorder.patterns(), logits, result, result.seconds)
 
     def _on_demand(self, n_tokens: int) -> bool:
@@ -303,7 +303,7 @@ class LanguageModel:
             log.info("Whole patterns for %s: %s", self.summary.architecture, recording.problem)
             return None
         recorder.check()
-        logits = self._logits(ids, result.logits, recorder.residual[-1], keep)
+        logits = self._logits(ids, result.logits, keep)
         return self._assemble(ids, prompt, recorder, recording.result(), logits, result, result.seconds)
 
     def _capture_rows(self, requests: list[Request]) -> None:
@@ -329,7 +329,7 @@ class LanguageModel:
             own = Forward(logits=_frozen(result.logits[b, :T]), device=result.device, dtype=result.dtype,
                           seconds=result.seconds, kv=kv)
             patterns = recording.result() if on_demand else recorder.patterns()
-            logits = self._logits(request.ids, own.logits, recorder.residual[-1], self._kept_rows(T))
+            logits = self._logits(request.ids, own.logits, self._kept_rows(T))
             request.result = self._assemble(request.ids, request.prompt, recorder, patterns, logits, own, own.seconds)
         for request in requests:
             request.done.set()
@@ -365,7 +365,7 @@ class LanguageModel:
         recorder.check()
         recorder.take_prefix(base)
         patterns = recorder.patterns() if whole else recording.extended(base.attention)
-        new = self._logits(ids[shared:], result.logits, recorder.residual[-1, shared:], keep)
+        new = self._logits(ids[shared:], result.logits, keep)
         logits = head.extended(new, ids[shared], keep)
         return self._assemble(ids, prompt, recorder, patterns, logits, result, time.perf_counter() - start)
 
@@ -414,32 +414,44 @@ class LanguageModel:
         with self.modules():
             return self.unembedding(stream).to(device="cpu", dtype=torch.float32).numpy()
 
-    def _logits(self, ids: Sequence[int], rows: np.ndarray, stream: np.ndarray, keep: int | None) -> Logits:
+    def _logits(self, ids: Sequence[int], rows: np.ndarray, keep: int | None) -> Logits:
         """A capture's Logits from the pass's rows (the last len(rows) positions; all of them unless
-        `keep` was asked) and the final stream (T, D), which gives the statistics of the positions
-        without a row."""
+        `keep` was asked): every row, or the last `keep`."""
         following = following_ids(ids)
         if keep is None:
             return Logits(rows, following)
-        missing = len(ids) - len(rows)
-        with self.modules(), threads.all_cores():
-            early = stream_stats(self.unembedding, stream[:missing], following[:missing], threads.long_work_threads())
-        own = RowStats.of_rows(rows, following[missing:])
         kept = np.ascontiguousarray(rows[-keep:])
-        return Logits(kept, following, len(ids) - len(kept), RowStats.joined([early, own]))
+        return Logits(kept, following, len(ids) - len(kept))
+
+    def logit_stats(self, cap: Capture) -> RowStats:
+        """Every position's log-sum-exp, top tokens, and the next token's logit and rank: from the rows
+        where the capture kept them all, else from its final stream through the model's own norm and
+        unembedding, a chunk of rows at a time (never (T, V) at once), remembered in the capture. The
+        pass does not compute them: the surprisal strip, the lens and the export ask when they need them."""
+        logits = cap.logits
+        if logits.known:
+            return logits.stats
+        if cap.model_name != self.name:
+            raise ValueError(f"A capture of {cap.model_name} cannot be read with {self.name}")
+        with self.modules(), threads.all_cores():
+            early = stream_stats(self.unembedding, cap.residual[-1, :logits.start], logits.following[:logits.start],
+                                 threads.long_work_threads())
+        stats = RowStats.joined([early, RowStats.of_rows(logits.rows, logits.following[logits.start:])])
+        logits.remember(stats)
+        return stats
 
     def _prefix_logits(self, base: Capture, n: int, keep: int | None) -> Logits:
         """The logits of base's first n positions, holding every row (keep None) or the last `keep`."""
         cut = base.logits.prefix(n)
         want = n if keep is None else min(keep, n)
         if len(cut.rows) > want:
-            return Logits(cut.rows[-want:].copy(), cut.following, n - want, cut.stats)
+            return Logits(cut.rows[-want:].copy(), cut.following, n - want, cut.given)
         if len(cut.rows) == want:
             return cut
         rows = np.concatenate([self._recomputed(base.residual[-1, n - want:n - len(cut.rows)]), cut.rows])
         if want == n:
             return Logits(rows, cut.following)
-        return Logits(rows, cut.following, n - want, cut.stats)
+        return Logits(rows, cut.following, n - want, cut.given)
 
     def _assemble(self, ids: list[int], prompt: str | None, recorder: Recorder, patterns: Patterns,
                   logits: Logits, result: Forward, seconds: float) -> Capture:

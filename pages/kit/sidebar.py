@@ -97,7 +97,8 @@ def render_footer(lm: LanguageModel | None) -> None:
         )
         st.caption(model_text.placement(lm.block_devices))
         st.download_button(
-            "Download capture (.npz)", data=lambda: capture_npz(cap), file_name=file_name(cap.prompt, "capture", "npz"),
+            "Download capture (.npz)", data=lambda: capture_npz(cap, lm.logit_stats(cap)),
+            file_name=file_name(cap.prompt, "capture", "npz"),
             mime="application/octet-stream", on_click="ignore", key="download_capture",
             help="Every array of this pass (attention, residual stream, logits...) for numpy.",
         )

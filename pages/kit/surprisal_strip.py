@@ -40,7 +40,7 @@ def strip(lm: LanguageModel, cap: Capture, window: tuple[int, int] | None = None
     one-line explanation."""
     start, stop = window if window is not None else (0, cap.n_tokens)
     key = captures.current_key(lm)
-    result = results.derived("surprisal", key, lambda: surprisal(cap))
+    result = results.derived("surprisal", key, lambda: surprisal(cap, stats=lm.logit_stats(cap)))
     where.caption(EXPLAINED)
     where.html(results.derived("surprisal_html", cache_key(start, stop, key),
                                lambda: _html(lm, cap, result, start, stop)))

@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import streamlit as st
+import torch
 from apptest_session import open_app_page
 from streamlit.testing.v1 import AppTest
 
@@ -65,10 +66,13 @@ def test_capture_exports_as_npz(default_lm):
     from model.analyses.export import capture_npz
 
     cap = default_lm.capture("a b c")
-    data = np.load(io.BytesIO(capture_npz(cap)))
+    data = np.load(io.BytesIO(capture_npz(cap, default_lm.logit_stats(cap))))
     assert data["attention"].shape == cap.attention.shape
     assert list(data["tokens"]) == cap.tokens
     np.testing.assert_array_equal(data["logits"], cap.logits)
+    probabilities = np.exp(data["next_token_logits"][:-1] - data["logits_lse"][:-1])  # p(each next token)
+    np.testing.assert_allclose(probabilities, torch.softmax(torch.tensor(np.asarray(cap.logits[:-1])).double(), -1)
+                               .numpy()[np.arange(cap.n_tokens - 1), cap.token_ids[1:]], rtol=1e-5)
 
 
 def test_file_names_follow_prompt_and_view():

@@ -124,14 +124,16 @@ def assert_logits_match(lm: LanguageModel, cap, want: np.ndarray, atol: float = 
     each position's statistics and the logit of the token that followed."""
     T = cap.n_tokens
     np.testing.assert_allclose(lm.logits_at(cap, range(T)), want, atol=atol, rtol=0)
+    stats = lm.logit_stats(cap)
+    assert cap.logits.stats is stats  # remembered in the capture
     lse = torch.logsumexp(torch.from_numpy(want).double(), dim=-1).numpy()
-    np.testing.assert_allclose(cap.logits.stats.lse, lse, atol=atol, rtol=0)
-    np.testing.assert_array_equal(cap.logits.stats.top_ids[:, 0], want.argmax(-1))
+    np.testing.assert_allclose(stats.lse, lse, atol=atol, rtol=0)
+    np.testing.assert_array_equal(stats.top_ids[:, 0], want.argmax(-1))
     following = want[np.arange(T - 1), cap.token_ids[1:]]
-    np.testing.assert_allclose(cap.logits.stats.next_logit[:-1], following, atol=atol, rtol=0)
-    assert np.isnan(cap.logits.stats.next_logit[-1]) and cap.logits.stats.next_rank[-1] == -1
+    np.testing.assert_allclose(stats.next_logit[:-1], following, atol=atol, rtol=0)
+    assert np.isnan(stats.next_logit[-1]) and stats.next_rank[-1] == -1
     ranks = np.count_nonzero(want[:-1] > following[:, None], axis=-1)
-    assert np.abs(cap.logits.stats.next_rank[:-1] - ranks).max() <= 1  # float rounding may swap near-equal logits
+    assert np.abs(stats.next_rank[:-1] - ranks).max() <= 1  # float rounding may swap near-equal logits
 
 
 def test_a_long_capture_keeps_its_last_rows_and_every_positions_statistics(tiny_lm, few_rows):
@@ -140,6 +142,8 @@ def test_a_long_capture_keeps_its_last_rows_and_every_positions_statistics(tiny_
     want = eager_reference(tiny_lm, ids).logits[0].numpy()  # (T, V) transformers' own
     assert not cap.logits.complete and len(cap.logits.rows) == 5 and cap.logits.kept(-1)
     np.testing.assert_allclose(cap.logits[-5:], want[-5:], atol=1e-5)
+    with pytest.raises(XrayError, match="logit_stats"):  # the pass computes no statistics: asked, the model does
+        _ = cap.logits.stats
     assert_logits_match(tiny_lm, cap, want)
     with pytest.raises(XrayError, match="position 0 were not kept"):
         cap.logits[0]
