@@ -8,6 +8,7 @@ from model.analyses.sampling import probabilities, top_tokens
 from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit import surprisal_strip, weights_panel
+from pages.lesson_steps.text import STEPS
 from viz import model_text
 
 lm, cap = kit.page("Inside a transformer, one prompt at a time")
@@ -36,7 +37,7 @@ if lm is not None and cap is not None:
     surprisal_strip.strip(lm, cap, window)
     with st.expander(f"5 · Weights at a glance: {weights_panel.weights(lm).total:,} numbers learned"):
         weights_panel.show(lm, "overview_weights")
-    st.page_link("pages/lesson.py", label="Take the guided lesson (12 steps, with tasks) →")
+    st.page_link("pages/lesson.py", label=f"Take the guided lesson ({len(STEPS)} steps, with tasks) →")
     st.page_link("pages/embeddings.py", label="Next: the vectors the tokens become (Embeddings) →")
 kit.explain(
     "How to read this app",
