@@ -49,7 +49,7 @@ def moved_figure(tokens: Sequence[str], p_default: np.ndarray, p_steered: np.nda
     fig.update_layout(
         title="Next token after the prompt: the probabilities that moved most", barmode="group",
         height=max(260, 34 * len(y)), margin=dict(l=10, r=10, t=40, b=10),
-        xaxis=dict(title="probability", tickformat=".0%"),
+        xaxis=dict(title="probability", tickformat=".2~%"),  # small moves: 0.05%, not five ticks of 0%
         yaxis=dict(type="category", autorange="reversed", tickfont=TICK_FONT),
         legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
     )
