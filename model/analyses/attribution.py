@@ -10,6 +10,7 @@ the engine (model/engine/final_norm.py); a norm that fits no such formula is ref
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,3 +158,12 @@ def readout(lm: LanguageModel, cap: Capture, position: int, token_id: int, versu
     row, _ = _unembedding(lm, token_id, versus)
     return Readout(direction=row * norm.weight * logit_scale, scale=norm.scale(cap.residual[-1, position]),
                    norm_kind=norm.kind)
+
+
+def readouts(lm: LanguageModel, finals: np.ndarray, tokens: Sequence[int], versus: Sequence[int]) -> list[Readout]:
+    """The linearised readout of logit(token) - logit(versus) at each final-stream row (n, D): a prompt
+    set's last positions, one answer and contrast each."""
+    logit_scale = _check_exact(lm)
+    norm = final_norm(lm)
+    return [Readout(direction=_unembedding(lm, int(t), int(v))[0] * norm.weight * logit_scale, scale=norm.scale(f),
+                    norm_kind=norm.kind) for f, t, v in zip(finals, tokens, versus, strict=True)]

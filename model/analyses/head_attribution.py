@@ -4,6 +4,7 @@ W_O[:, slice h] @ z_h; the heads' parts plus the projection's bias are exactly t
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,14 +83,19 @@ def _from_capture(lm: LanguageModel, cap: Capture, position: int) -> np.ndarray 
     return np.stack(z).astype(np.float32)
 
 
-def head_attribution(lm: LanguageModel, z: np.ndarray, position: int, read: Readout) -> HeadAttribution:
-    """Each head's share: read(W_O[:, slice h] @ z_h) for z (L, H, head_dim) from `head_outputs`."""
-    writes = lm.layout.writes
-    if not writes.heads_linear:
+def _check_split(lm: LanguageModel) -> None:
+    """Refuse, saying why, a model whose attention output is no sum of one write per head."""
+    if not lm.layout.writes.heads_linear:
         raise UnsupportedModelError(
             f"{lm.summary.architecture} normalises each attention output before adding it to the stream, so "
             "the output cannot be split into one share per head here."
         )
+
+
+def head_attribution(lm: LanguageModel, z: np.ndarray, position: int, read: Readout) -> HeadAttribution:
+    """Each head's share: read(W_O[:, slice h] @ z_h) for z (L, H, head_dim) from `head_outputs`."""
+    _check_split(lm)
+    writes = lm.layout.writes
     L, H, hd = z.shape
     heads = np.zeros((L, H))
     biases = np.zeros(L)
@@ -99,3 +105,16 @@ def head_attribution(lm: LanguageModel, z: np.ndarray, position: int, read: Read
         heads[layer] = read.share(parts) * writes.scale  # the block's residual multiplier (Granite), else 1
         biases[layer] = read.share(bias(proj)) * writes.scale
     return HeadAttribution(position=position, heads=heads, bias=biases)
+
+
+def head_shares(lm: LanguageModel, z: np.ndarray, reads: Sequence[Readout]) -> np.ndarray:
+    """(B, L, H) each head's share for B positions at once (a prompt set's last positions): z (B, L, H,
+    head_dim), one readout each. The same sum as head_attribution, each W_O read once per block."""
+    _check_split(lm)
+    B, L, H, hd = z.shape
+    out = np.zeros((B, L, H))
+    for layer, proj in enumerate(lm.layout.out_projs):
+        w = matrix(proj).reshape(-1, H, hd)  # (D, H, hd)
+        parts = np.einsum("dhk,bhk->bhd", w, z[:, layer].astype(np.float64))  # (B, H, D) each head's write
+        out[:, layer] = np.reshape([read.share(p) for read, p in zip(reads, parts, strict=True)], (B, H))
+    return out * lm.layout.writes.scale
