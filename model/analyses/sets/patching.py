@@ -1,0 +1,138 @@
+"""Activation patching over a set of prompt pairs (clean, corrupted): per pair the same normalised
+metric as the one-pair page (model/analyses/patching.py), 1 = the clean answer back, 0 = as
+corrupted, with the pair's own answer and contrast.
+
+The attribution estimate runs across pairs: one padded pass records every clean activation of a
+group of pairs, and one padded forward and backward pass of their corrupted prompts differentiates
+the sum of their metrics (rows never mix, so each row's gradient is its own pair's). Exact patching
+runs pair by pair through the one-pair code, so a set adds nothing to each pair's cost.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ...core.description import ModelSummary
+from ...engine.patch_sites import VIEWS, Edit, PatchSite, Site, View, all_sites, n_layers, width
+from ..patching import PatchPair, exact, record
+from .batches import Part, Row, groups, padded
+
+if TYPE_CHECKING:  # the type only: language_model does not import this module
+    from ...engine.language_model import LanguageModel
+
+PATCH_CELLS = 512  # rows x padded length per pass: every site's activations (4 views x layers x cells x width) are held
+MIN_UNIT = 1e-6  # a pair whose clean and corrupted logit differences are this close has nothing to recover
+Progress = Callable[[int, int], None]  # (patched runs done, in all) within one pair
+
+
+def pairs(rows: Sequence[Row]) -> list[int]:
+    """Indices of the rows that have a corrupted prompt (patching needs both)."""
+    return [i for i, r in enumerate(rows) if r.corrupted_ids is not None]
+
+
+def _recorder(sites: list[PatchSite], found: dict[View, np.ndarray],
+              grads: dict[View, np.ndarray] | None) -> dict[Site, Edit]:
+    """Edits keeping each site's (B, T, width) activation, and with `grads` its gradient too."""
+    def keep(site: PatchSite) -> Edit:
+        view, layer = site
+
+        def edit(t: torch.Tensor) -> torch.Tensor:
+            found[view][:, layer] = t.detach().to(device="cpu", dtype=torch.float32).numpy()
+            if grads is not None and t.requires_grad:
+                def take(g: torch.Tensor) -> None:
+                    grads[view][:, layer] = g.detach().to(device="cpu", dtype=torch.float32).numpy()
+                t.register_hook(take)
+            return t
+        return edit
+    return {site: keep(site) for site in sites}
+
+
+def _buffers(lm: LanguageModel, B: int, T: int) -> dict[View, np.ndarray]:
+    """(B, layers, T, width) float32 per view."""
+    s = lm.summary
+    return {v: np.zeros((B, n_layers(s, v), T, width(s, v)), dtype=np.float32) for v in VIEWS}
+
+
+def _metric(chosen: Sequence[Row]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """logits (B, T, V) -> the sum over rows of logit(answer) - logit(contrast) at each row's last position."""
+    last = [len(r.ids) - 1 for r in chosen]
+    answers = [r.answer for r in chosen]
+    contrasts = [r.contrast for r in chosen]
+
+    def metric(logits: torch.Tensor) -> torch.Tensor:
+        index = torch.arange(len(chosen), device=logits.device)
+        at = logits[index, torch.tensor(last, device=logits.device)]  # (B, V)
+        return (at[index, torch.tensor(answers, device=at.device)] - at[index, torch.tensor(contrasts, device=at.device)]).sum()
+    return metric
+
+
+def attribution_parts(lm: LanguageModel, rows: Sequence[Row]) -> Iterator[Part]:
+    """Per pair, one group of pairs at a time: "clean_diff", "corrupted_diff", and where they differ
+    the estimate of every view, "attribution_<view>": (layers, T) per position, (L, H) for heads."""
+    s = lm.summary
+    having = pairs(rows)
+    sites = all_sites(s)
+    for group in groups([len(rows[i].ids) for i in having], max_cells=PATCH_CELLS):
+        chosen = [rows[having[g]] for g in group]
+        T = max(len(r.ids) for r in chosen)
+        clean, corrupted, grads = _buffers(lm, len(chosen), T), _buffers(lm, len(chosen), T), _buffers(lm, len(chosen), T)
+        one = len(chosen) == 1
+        clean_out = lm.forward(padded([r.ids for r in chosen]) if not one else list(chosen[0].ids),
+                               sites=_recorder(sites, clean, None))
+        bad_ids = [r.corrupted_ids for r in chosen if r.corrupted_ids is not None]
+        bad_out = lm.forward(padded(bad_ids) if not one else list(bad_ids[0]), sites=_recorder(sites, corrupted, grads),
+                             objective=_metric(chosen))
+        part: Part = {}
+        for b, (index, row) in enumerate(zip((having[g] for g in group), chosen)):
+            part[index] = _pair_values(s, row, b, clean, corrupted, grads,
+                                       _row_logits(clean_out.logits, b, one), _row_logits(bad_out.logits, b, one))
+        yield part
+
+
+def _row_logits(logits: np.ndarray, b: int, one: bool) -> np.ndarray:
+    """(T, V) logits of row b of a pass (a single pass has no batch axis)."""
+    return logits if one else logits[b]
+
+
+def _pair_values(s: ModelSummary, row: Row, b: int, clean: dict[View, np.ndarray], corrupted: dict[View, np.ndarray],
+                 grads: dict[View, np.ndarray], clean_logits: np.ndarray, bad_logits: np.ndarray) -> dict[str, np.ndarray]:
+    """One pair's differences and, when the runs disagree, its normalised estimate of every view."""
+    T = len(row.ids)
+    clean_diff = float(clean_logits[T - 1, row.answer] - clean_logits[T - 1, row.contrast])
+    bad_diff = float(bad_logits[T - 1, row.answer] - bad_logits[T - 1, row.contrast])
+    values = {"clean_diff": np.float64(clean_diff), "corrupted_diff": np.float64(bad_diff)}
+    unit = clean_diff - bad_diff
+    if abs(unit) < MIN_UNIT:
+        return values
+    for view in VIEWS:
+        delta = (clean[view][b, :, :T].astype(np.float64) - corrupted[view][b, :, :T]) * grads[view][b, :, :T]
+        if view == "heads":  # (L, T, H*hd) -> (L, H): each head over every position
+            values[f"attribution_{view}"] = delta.reshape(s.n_layers, T, s.n_heads, s.head_dim).sum(axis=(1, 3)) / unit
+        else:
+            values[f"attribution_{view}"] = delta.sum(axis=-1) / unit  # (layers, T)
+    return values
+
+
+def exact_parts(lm: LanguageModel, rows: Sequence[Row], view: View, progress: Progress | None = None) -> Iterator[Part]:
+    """Exact patching of one view, one pair at a time (the one-pair page's code): "exact_<view>" per
+    pair whose runs disagree; the others get their differences only."""
+    for index in pairs(rows):
+        row = rows[index]
+        assert row.corrupted_ids is not None
+        pair = PatchPair(record(lm, list(row.ids)), record(lm, list(row.corrupted_ids)), lm.summary)
+        clean, bad = pair.logit_diffs(row.answer, row.contrast)
+        values = {"clean_diff": np.float64(clean), "corrupted_diff": np.float64(bad)}
+        if abs(clean - bad) >= MIN_UNIT:
+            values[f"exact_{view}"] = exact(lm, pair, row.answer, row.contrast, view, progress=progress).values
+        yield {index: values}
+
+
+def aligned(grids: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
+    """Per-position grids (layers, T_i) of pairs of different lengths as (N, layers, K): the last K
+    positions of each, K the shortest length (the answer is read at the last position, so positions
+    counted from the end line up). Returns K too, so the chart can label positions from the end."""
+    k = min(g.shape[-1] for g in grids)
+    return np.stack([g[:, -k:] for g in grids]), k
