@@ -16,7 +16,7 @@ import torch
 from ...engine.patch_sites import Edit, Site, reader
 
 if TYPE_CHECKING:  # the type only: language_model does not import this module
-    from ...engine.language_model import LanguageModel
+    from ...engine.language_model import Hooks, LanguageModel
 
 MAX_CELLS = 2048  # rows x padded length in one pass: bounds the pass's temporaries and the sites read
 MAX_ROWS = 64
@@ -58,8 +58,9 @@ class LastRead:
     sites: dict[Site, np.ndarray]
 
 
-def read_last(lm: LanguageModel, rows: Sequence[Sequence[int]], sites: Iterable[Site]) -> LastRead:
-    """One padded pass over rows, keeping each site's activation at each row's own last position."""
+def read_last(lm: LanguageModel, rows: Sequence[Sequence[int]], sites: Iterable[Site], hooks: Hooks | None = None) -> LastRead:
+    """One padded pass over rows, keeping each site's activation at each row's own last position
+    (`hooks` edit the pass, e.g. a head switched off)."""
     last = torch.tensor([len(r) - 1 for r in rows])
     kept: dict[Site, np.ndarray] = {}
 
@@ -70,7 +71,8 @@ def read_last(lm: LanguageModel, rows: Sequence[Sequence[int]], sites: Iterable[
         return reader(take)
 
     wanted = list(sites)
-    lm.forward(padded(rows) if len(rows) > 1 else list(rows[0]), sites={s: keep(s) for s in wanted}, last_only=True)
+    lm.forward(padded(rows) if len(rows) > 1 else list(rows[0]), sites={s: keep(s) for s in wanted},
+               hooks=hooks, last_only=True)
     missing = [s for s in wanted if s not in kept]
     if missing:
         raise RuntimeError(f"the pass never reached {missing[0]}")

@@ -103,7 +103,7 @@ def _pair_values(s: ModelSummary, row: Row, b: int, clean: dict[View, np.ndarray
     T = len(row.ids)
     clean_diff = float(clean_logits[T - 1, row.answer] - clean_logits[T - 1, row.contrast])
     bad_diff = float(bad_logits[T - 1, row.answer] - bad_logits[T - 1, row.contrast])
-    values = {"clean_diff": np.float64(clean_diff), "corrupted_diff": np.float64(bad_diff)}
+    values: dict[str, np.ndarray] = {"clean_diff": np.array(clean_diff), "corrupted_diff": np.array(bad_diff)}
     unit = clean_diff - bad_diff
     if abs(unit) < MIN_UNIT:
         return values
@@ -124,7 +124,7 @@ def exact_parts(lm: LanguageModel, rows: Sequence[Row], view: View, progress: Pr
         assert row.corrupted_ids is not None
         pair = PatchPair(record(lm, list(row.ids)), record(lm, list(row.corrupted_ids)), lm.summary)
         clean, bad = pair.logit_diffs(row.answer, row.contrast)
-        values = {"clean_diff": np.float64(clean), "corrupted_diff": np.float64(bad)}
+        values: dict[str, np.ndarray] = {"clean_diff": np.array(clean), "corrupted_diff": np.array(bad)}
         if abs(clean - bad) >= MIN_UNIT:
             values[f"exact_{view}"] = exact(lm, pair, row.answer, row.contrast, view, progress=progress).values
         yield {index: values}
