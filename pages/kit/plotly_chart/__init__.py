@@ -6,14 +6,18 @@ three times in the browser: once to mount, once more for its theme pass, once mo
 Plotly.react once per new figure (an unchanged figure costs nothing), with the same light-theme look
 (light_template.json: the template Streamlit's theme gives a figure). Heatmap cells' plain text is
 painted on one canvas over the plot instead of one SVG element per cell (0.3-0.4 s less per logit lens
-draw); the camera button still exports it. plotly.js comes from the plotly package itself, served by
-Streamlit's component file route.
+draw); the modebar's own PNG and SVG buttons still export it, as real text (chart.js withImageButtons). Both
+downloads are named after the figure's title (file_name). plotly.js comes from the plotly package itself, served
+by Streamlit's component file route.
 
 Files: chart.js (the browser side), light_template.json.
 """
 from __future__ import annotations
 
+import html
 import json
+import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +45,27 @@ def figure_json(fig: go.Figure) -> str:
     return plotly.io.json.to_json_plotly(spec)
 
 
+def _slug(text: str) -> str:
+    """`text` without markup, in lower-case ASCII letters, digits and single dashes, cut at a word to
+    60 characters ('' when nothing is left)."""
+    plain = html.unescape(re.sub(r"<[^>]*>", " ", text))
+    ascii_text = unicodedata.normalize("NFKD", plain).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if len(slug) > 60:
+        cut = slug[:61]
+        slug = cut.rsplit("-", 1)[0] if "-" in cut else slug[:60]
+    return slug
+
+
+def file_name(fig: go.Figure, key: str = "", wanted: str | None = None) -> str:
+    """The PNG and SVG downloads' name, without extension: `wanted`, else the figure's title, else the
+    chart's key, made safe (_slug); "chart" when none leaves a letter or digit."""
+    for text in (wanted or "", fig.layout.title.text or "", key):
+        if slug := _slug(str(text)):
+            return slug
+    return "chart"
+
+
 def _library_path() -> str:
     """plotly.min.js's path under the app's base URL (registering the folder is idempotent)."""
     library = components.declare_component("plotly_js", path=str(_LIBRARY_DIR))
@@ -61,11 +86,12 @@ def preload() -> None:
 
 
 def plotly_chart(fig: go.Figure, *, key: str, on_click: Callable[[list[dict]], None] | None = None,
-                 config: dict | None = None) -> None:
+                 config: dict | None = None, filename: str | None = None) -> None:
     """Draw `fig` full width in the current container. `on_click(points)` runs before the rerun a
-    click starts; each point has x, y, customdata, curve_number and point_index."""
+    click starts; each point has x, y, customdata, curve_number and point_index. The modebar's PNG
+    and SVG downloads are named `filename` (made safe), else after the figure's title (file_name)."""
     data = {"figure": figure_json(fig), "library": _library_path(), "config": config or {},
-            "clicks": on_click is not None}
+            "clicks": on_click is not None, "filename": file_name(fig, key, filename)}
     if on_click is None:
         _mount(key=key, data=data)
     else:

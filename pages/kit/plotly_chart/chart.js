@@ -4,7 +4,7 @@
 // st.plotly_chart mounts a new element per figure and draws it two or three times. A chart out of
 // sight (below the fold, in a hidden tab) is drawn when it comes within NEAR of the window: the
 // charts a person sees first do not wait for the ones further down. Heatmap cell text is painted on a
-// canvas (see liftCellText).
+// canvas (see liftCellText); the modebar's PNG and SVG buttons export the figure with that text (withImageButtons).
 const views = new WeakMap();
 const NEAR = "400px 0px";
 const LINE_SPACING = 1.3; // plotly's: a one-line cell text sits 0.35 em below the cell's centre
@@ -104,6 +104,7 @@ export default function plotlyChart({ data, parentElement, setTriggerValue }) {
   }
   const v = view(parentElement);
   v.trigger = setTriggerValue;
+  v.filename = data.filename || "chart"; // the downloads' name, made safe by Python (file_name)
   if (v.spec === data.figure) return cleanup(parentElement);
   v.spec = data.figure;
   const figure = themed(JSON.parse(data.figure));
@@ -126,7 +127,7 @@ function whenInSight(v, work) {
 function draw(v, data, figure, config) {
   loadPlotly(data.library).then((Plotly) => {
     if (v.spec !== data.figure) return null; // a newer figure arrived while plotly.js loaded
-    return Plotly.react(v.div, figure.data, figure.layout, withImageButton(v, config)).then(() => {
+    return Plotly.react(v.div, figure.data, figure.layout, withImageButtons(v, config)).then(() => {
       if (data.clicks && !v.bound) {
         v.bound = true;
         v.div.on("plotly_click", (event) => v.trigger("click", clickedPoints(event)));
@@ -164,33 +165,33 @@ function liftCellText(figure) {
   return lifted;
 }
 
-function withImageButton(v, config) {
-  // The camera button exports what plotly draws: with lifted text, export the figure with its text.
-  // One button per chart: a new one at each draw would make every Plotly.react a full replot.
-  if (!v.cellText.length) return config;
-  v.imageButton = v.imageButton || {
-    name: "toImageWithText", title: "Download plot as a png",
-    icon: window.Plotly.Icons.camera,
-    click: (gd) => downloadWithText(v, gd),
-  };
+function withImageButtons(v, config) {
+  // plotly's camera button exports what plotly draws, which lacks the lifted cell text, and only as PNG:
+  // ours export the figure with its text, as PNG (the camera) and as SVG, where each cell's text is a
+  // real <text> element. One pair per chart: new buttons at each draw would make every Plotly.react a
+  // full replot.
+  v.imageButtons = v.imageButtons || [
+    { name: "toImageWithText", title: "Download plot as a png", icon: window.Plotly.Icons.camera,
+      click: (gd) => downloadWithText(v, gd, "png") },
+    { name: "toSvgWithText", title: "Download plot as SVG", icon: window.Plotly.Icons.disk,
+      click: (gd) => downloadWithText(v, gd, "svg") },
+  ];
   return {
     ...config,
     modeBarButtonsToRemove: [...(config.modeBarButtonsToRemove || []), "toImage"],
-    modeBarButtonsToAdd: [...(config.modeBarButtonsToAdd || []), v.imageButton],
+    modeBarButtonsToAdd: [...(config.modeBarButtonsToAdd || []), ...v.imageButtons],
   };
 }
 
-function downloadWithText(v, gd) {
-  const lifted = new Set(v.cellText.map((c) => c.index));
+function downloadWithText(v, gd, format) {
+  // The figure as drawn (zoom and all, at its size on screen), lifted cells showing their text again.
+  const lifted = new Set((v.cellText || []).map((c) => c.index));
   const data = gd.data.map((trace, i) => (lifted.has(i) ? { ...trace, texttemplate: "%{text}" } : trace));
   const full = gd._fullLayout;
-  window.Plotly.toImage({ data, layout: { ...gd.layout, width: full.width, height: full.height } }, { format: "png" })
-    .then((url) => {
-      const link = document.createElement("a");
-      link.href = url;
-      link.download = "newplot.png";
-      link.click();
-    });
+  const size = { width: full.width, height: full.height };
+  return window.Plotly.downloadImage({ data, layout: { ...gd.layout, ...size } },
+    { format, filename: v.filename || "chart", ...size })
+    .catch((error) => console.error(`The ${format} export failed:`, error));
 }
 
 function schedulePaint(v) {
