@@ -101,7 +101,8 @@ def test_pasted_lines_keep_leading_spaces_of_answers_and_accept_tabs():
         SetRow("The capital of Peru is", "Lima", "Quito"),
     ]
     assert [(r.number, r.row) for r in rejected] == [(3, None), (4, None)]  # numbered among non-blank lines
-    assert "'no separators here' has 1 fields" in rejected[0].reason
+    assert rejected[0].reason == ("The line 'no separators here' has 1 field; a row is 'prompt | answer | contrast', "
+                                  "optionally followed by '| corrupted prompt'.")
     assert "has 5 fields" in rejected[1].reason
 
 
