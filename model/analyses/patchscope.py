@@ -141,20 +141,24 @@ def patched_logits(lm: LanguageModel, identity: IdentityPrompt, vectors: np.ndar
     return _patched(lm, identity, np.asarray(vectors, dtype=np.float32), layers, plain_run(lm, identity)[1], False)[0]
 
 
-def _continue(lm: LanguageModel, identity: IdentityPrompt, first: np.ndarray, row_kv: tuple[KV | None, ...],
-              n_new: int) -> list[list[int]]:
+def _carried(rows: tuple[KV | None, ...]) -> KV | None:
+    """Rows' keys and values as one past, or None when any row's cannot be carried."""
+    kept = [row for row in rows if row is not None]
+    return stacked_kv(kept) if kept and len(kept) == len(rows) else None
+
+
+def _continue(lm: LanguageModel, identity: IdentityPrompt, writes: dict[Site, Edit], first: np.ndarray,
+              row_kv: tuple[KV | None, ...], n_new: int) -> list[list[int]]:
     """Greedy ids after each patched run: each row goes on from its own keys and values, where the
-    patch already sits (rows whose cache cannot be carried get no continuation)."""
+    patch already sits, or (a cache that cannot be carried) runs whole again with `writes` patching it."""
     new = [[int(np.argmax(row))] for row in first]
-    if n_new == 1 or any(kv is None for kv in row_kv):
-        return new if n_new == 1 else [[] for _ in first]
-    kv = stacked_kv([kv for kv in row_kv if kv is not None])
+    kv = _carried(row_kv)
     for _ in range(n_new - 1):
-        result = lm.forward([[ids[-1]] for ids in new], last_only=True, past=kv, keep_kv=True)
-        rows = _row_kv(result, len(new))
-        if any(row is None for row in rows):
-            break
-        kv = stacked_kv([row for row in rows if row is not None])
+        if kv is None:
+            result = lm.forward([list(identity.ids) + ids for ids in new], sites=writes, last_only=True)
+        else:
+            result = lm.forward([[ids[-1]] for ids in new], last_only=True, past=kv, keep_kv=True)
+            kv = _carried(_row_kv(result, len(new)))
         for ids, row in zip(new, np.atleast_2d(result.logits)):
             ids.append(int(np.argmax(row)))
     return new
@@ -165,14 +169,16 @@ def patchscope(lm: LanguageModel, vectors: np.ndarray, cells: Sequence[Cell], id
     """Read each cell's vector (n, D) through the identity prompt: the top-k next tokens at its last
     position, and up to n_new greedy tokens continuing each patched run (0: none)."""
     layers = [layer for layer, _ in cells]
+    vectors = np.asarray(vectors, dtype=np.float32)
     n_new = max(0, min(int(n_new), MAX_NEW))
     plain_logits, past = plain_run(lm, identity)
-    logits, row_kv = _patched(lm, identity, np.asarray(vectors, dtype=np.float32), layers, past, n_new > 1)
+    logits, row_kv = _patched(lm, identity, vectors, layers, past, n_new > 1)
     probs = np.stack([probabilities(row, 1.0) for row in logits])  # (n, V)
     top = np.stack([top_tokens(p, k) for p in probs]).astype(np.int64)  # (n, k)
     plain = probabilities(plain_logits, 1.0)  # (V,)
     plain_top = top_tokens(plain, k).astype(np.int64)
-    new = _continue(lm, identity, logits, row_kv, n_new) if n_new else [[] for _ in cells]
+    writes = _writes(vectors, layers, identity.slot)
+    new = _continue(lm, identity, writes, logits, row_kv, n_new) if n_new else [[] for _ in cells]
     return Patchscope(
         identity=identity, cells=tuple((int(a), int(b)) for a, b in cells), top_ids=top,
         top_probs=np.take_along_axis(probs, top, axis=1).astype(np.float32),

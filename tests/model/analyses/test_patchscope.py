@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model.analyses import patchscope as patchscope_module
 from model.analyses.patchscope import (
     from_capture,
     identity_prompt,
@@ -82,6 +83,18 @@ def test_a_batch_equals_cells_one_at_a_time(tiny_lm) -> None:
     single = [patchscope(tiny_lm, vectors[i:i + 1], cells[i:i + 1], identity, k=3, n_new=3) for i in range(4)]
     assert np.allclose(whole.top_probs, np.concatenate([s.top_probs for s in single]), atol=1e-5)
     assert whole.continuations == tuple(s.continuations[0] for s in single)
+
+
+def test_whole_reruns_continue_as_carried_keys_do(tiny_lm, monkeypatch) -> None:
+    """Where the model's cache cannot be carried, each step runs the patched rows whole: the same tokens."""
+    identity = identity_prompt(tiny_lm)
+    cap = tiny_lm.capture(SOURCE)
+    cells = [(0, 2), (2, 5)]
+    vectors = from_capture(cap.residual, cells)
+    carried = patchscope(tiny_lm, vectors, cells, identity, n_new=4)
+    monkeypatch.setattr(patchscope_module, "_carried", lambda rows: None)
+    whole = patchscope(tiny_lm, vectors, cells, identity, n_new=4)
+    assert whole.continuations == carried.continuations and all(carried.continuations)
 
 
 @pytest.mark.parametrize(("text", "placeholder", "why"), [
