@@ -110,11 +110,22 @@ def _patchscope(lm: LanguageModel, cap: Capture, lens: LogitLens, pos: int) -> N
     lens_texts = list(_texts(lm, lens.top_ids[:, col]))
     plotly_chart(draw_scope.reading_figure(reading, lens_texts, lens.top_probs[:, col], pos, cap.tokens[pos]),
                  key="lens_patchscope_map")
+    _reading_table(lm, reading, lens_texts)
+
+
+def _reading_table(lm: LanguageModel, reading: Patchscope, lens_texts: list[str]) -> None:
+    """Patchscope's top token and continuation per stream, under the identity prompt's own guess."""
     names = draw.row_names(len(reading.cells))
-    st.dataframe([{"read at": names[r], "logit lens": lens_texts[r], "patchscope": reading.top_texts[r][0],
-                   "probability": float(reading.top_probs[r, 0]), "continues": reading.continuations[r]}
-                  for r in range(len(names))], hide_index=True, column_config={
+    plain = readable_tokens(lm.tokenizer, [int(reading.plain_ids[0])])[0]
+    rows = [{"read at": "nothing written", "logit lens": "", "patchscope": plain,
+             "probability": float(reading.plain_probs[0]), "continues": ""}]
+    rows += [{"read at": names[r], "logit lens": lens_texts[r], "patchscope": reading.top_texts[r][0],
+              "probability": float(reading.top_probs[r, 0]), "continues": reading.continuations[r]}
+             for r in range(len(names))]
+    st.dataframe(rows, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0, max_value=1.0)})
+    st.caption("The first row is the identity prompt's own guess with nothing written into it: a stream whose reading "
+               "is the same guess gave it nothing it could use. \"continues\" is the greedy text after the patched run.")
 
 
 def explanation(facts: ModelFacts) -> str:

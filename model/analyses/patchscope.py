@@ -42,11 +42,6 @@ class IdentityPrompt:
     ids: tuple[int, ...]
     slot: int  # the position of the placeholder's last occurrence
 
-    @property
-    def prefix(self) -> list[int]:
-        """The ids before the placeholder: every patched row shares them."""
-        return list(self.ids[:self.slot])
-
 
 @dataclass(frozen=True)
 class Patchscope:
@@ -68,13 +63,13 @@ class Patchscope:
 
 def identity_prompt(lm: LanguageModel, text: str = DEFAULT_IDENTITY, placeholder: str = PLACEHOLDER) -> IdentityPrompt:
     """The identity prompt's ids (as typed, no chat template) and its placeholder's last position; a
-    PromptError when no token of it is the placeholder on its own (missing, or split over tokens)."""
+    PromptError when no token of it is the placeholder on its own (missing, split, or merged with a neighbour)."""
     ids = lm.encode(text)
     found = [i for i, t in enumerate(ids) if lm.tokenizer.decode([t]).strip() == placeholder.strip()]
     if not found:
-        where = "is split over several tokens" if placeholder in text else "does not occur"
-        raise PromptError(f"The placeholder '{placeholder}' {where} in the identity prompt: it must be one token of "
-                          f"its own (e.g. end with '{placeholder} ->'), where the stream is written.")
+        where = "is not one token of its own (split, or merged with a neighbour)" if placeholder in text else "does not occur"
+        raise PromptError(f"The placeholder '{placeholder}' {where} in the identity prompt: the stream is written "
+                          f"over that one token (end the prompt with e.g. ' {placeholder} ->').")
     return IdentityPrompt(text, tuple(int(i) for i in ids), found[-1])
 
 
@@ -121,6 +116,8 @@ def _patched(lm: LanguageModel, identity: IdentityPrompt, vectors: np.ndarray, l
              past: KV | None, keep_kv: bool) -> tuple[np.ndarray, tuple[KV | None, ...]]:
     """(n, V) last-position logits of n patched runs in one batch (from `past` where given), and each
     row's keys and values when asked for."""
+    if len(vectors) != len(layers) or not len(layers):
+        raise ValueError(f"one vector per layer is needed, got {len(vectors)} vectors and {len(layers)} layers")
     start = identity.slot if past is not None else 0
     n = len(layers)
     result = lm.forward(list(identity.ids[start:]), sites=_writes(vectors, layers, identity.slot - start),
@@ -136,8 +133,6 @@ def _row_kv(result: Forward, n: int) -> tuple[KV | None, ...]:
 def patched_logits(lm: LanguageModel, identity: IdentityPrompt, vectors: np.ndarray, layers: Sequence[int]) -> np.ndarray:
     """(n, V) float32 the identity prompt's last-position logits with row r's vector (D,) written into
     the stream ("residual", layers[r]) at the placeholder."""
-    if len(vectors) != len(layers) or not len(layers):
-        raise ValueError(f"one vector per layer is needed, got {len(vectors)} vectors and {len(layers)} layers")
     return _patched(lm, identity, np.asarray(vectors, dtype=np.float32), layers, plain_run(lm, identity)[1], False)[0]
 
 

@@ -34,6 +34,9 @@ def test_patchscope_beside_the_lens_in_sequence() -> None:
     assert spec["data"][0]["x"][:2] == ["logit lens", "patchscope #1"]
     last = spec["data"][0]["text"]
     assert last[-1][0] == "·Paris"  # the lens's last row: the model's own answer
+    table = at.dataframe[-1].value
+    assert table["read at"][0] == "nothing written" and len(table) == 32
+    assert table["patchscope"][31] == table["patchscope"][0]  # after the last block, nothing reaches "->"
 
     at.selectbox(key="position").set_value(3).run()  # "·France" in "The capital of France is"
     assert not at.exception

@@ -99,7 +99,7 @@ def test_whole_reruns_continue_as_carried_keys_do(tiny_lm, monkeypatch) -> None:
 
 @pytest.mark.parametrize(("text", "placeholder", "why"), [
     ("cat -> cat; hello -> hello", "?", "does not occur"),
-    ("cat -> cat; xqzvw ->", "xqzvw", "split over several tokens"),
+    ("cat -> cat; xqzvw ->", "xqzvw", "not one token of its own"),
     ("", "?", "empty"),
 ])
 def test_bad_identity_prompt_is_refused(tiny_lm, text: str, placeholder: str, why: str) -> None:
