@@ -64,6 +64,8 @@ class Patchscope:
 def identity_prompt(lm: LanguageModel, text: str = DEFAULT_IDENTITY, placeholder: str = PLACEHOLDER) -> IdentityPrompt:
     """The identity prompt's ids (as typed, no chat template) and its placeholder's last position; a
     PromptError when no token of it is the placeholder on its own (missing, split, or merged with a neighbour)."""
+    if not text.strip():
+        raise PromptError(f"The identity prompt is empty: type one such as '{DEFAULT_IDENTITY}'.")
     ids = lm.encode(text)
     found = [i for i, t in enumerate(ids) if lm.tokenizer.decode([t]).strip() == placeholder.strip()]
     if not found:
