@@ -7,14 +7,17 @@ import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.analyses.logit_lens import LogitLens, lens_logits, logit_lens
+from model.analyses.patchscope import DEFAULT_IDENTITY, Patchscope, from_capture, identity_prompt, patchscope
 from model.core.description import ModelFacts
 from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit.plotly_chart import plotly_chart
 from viz import logit_lens as draw
 from viz import model_text
+from viz import patchscope as draw_scope
 
 MAX_COLUMNS = 64  # positions per lens: each costs (blocks+1) x vocabulary logits to compute
+SCOPE_TOKENS = 3  # greedy tokens each patchscope reading continues with (shown on hover and in the table)
 
 
 def _lens(lm: LanguageModel, cap: Capture, start: int, end: int) -> LogitLens:
@@ -54,7 +57,7 @@ def _contrast(lm: LanguageModel, cap: Capture, pos: int) -> None:
                    "model's own difference.")
 
 
-def _follow(lm: LanguageModel, cap: Capture, lens: LogitLens, targets: np.ndarray) -> None:
+def _follow(lm: LanguageModel, cap: Capture, lens: LogitLens, targets: np.ndarray) -> int:
     st.subheader("2 · One position through the blocks")
     pos = kit.select_position(cap, "Position to follow", [int(p) for p in lens.positions])
     col = lens.column(pos)
@@ -68,6 +71,61 @@ def _follow(lm: LanguageModel, cap: Capture, lens: LogitLens, targets: np.ndarra
     st.dataframe(rows, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0, max_value=1.0)})
     _contrast(lm, cap, pos)
+    return pos
+
+
+def _reading(lm: LanguageModel, cap: Capture, pos: int, text: str) -> Patchscope:
+    """Every stream at one position read through the identity prompt: one batched pass, cached per
+    (model, prompt, limit, position, identity prompt)."""
+    identity = identity_prompt(lm, text)  # a PromptError before anything is cached
+    cells = [(row, pos) for row in range(cap.summary.n_layers + 1)]
+    return kit.derived("patchscope", kit.cache_key(kit.current_key(lm), pos, text),
+                       lambda: patchscope(lm, from_capture(cap.residual, cells), cells, identity, n_new=SCOPE_TOKENS))
+
+
+def _patchscope(lm: LanguageModel, cap: Capture, lens: LogitLens, pos: int) -> None:
+    """The same streams read a second way: written into an identity prompt, decoded by the model itself."""
+    st.subheader("4 · A second reading: patchscope")
+    st.markdown(
+        "The lens reads a stream with the *unembedding*: the one reading the model learned for its last block. "
+        "**Patchscope** (Ghandeharioun et al., 2024) lets the *model* read it: the stream at this position, after "
+        "block l, is written over the `?` of an identity prompt such as `cat -> cat; hello -> hello; ? ->` at the "
+        "same depth, and the identity prompt runs on from there. Having seen examples of words repeated, the model "
+        "says what that vector stands for. Middle streams the lens reads as noise often come out as words here. The "
+        "last row (after the final block) reaches no later token, so unless `?` is the identity prompt's last token "
+        "it shows the identity prompt's own guess.")
+    if not st.toggle("Read this position with patchscope too", key="lens_patchscope", persist_state="session",
+                     help=f"One batched pass of {cap.summary.n_layers + 1} rows (one per stream) through the identity prompt."):
+        return
+    kit.set_defaults({"lens_identity": DEFAULT_IDENTITY})
+    text = st.text_input("Identity prompt (its last `?` is where the stream is written)", key="lens_identity",
+                         persist_state="session")
+    try:
+        with st.spinner("Reading every stream at this position through the identity prompt…"):
+            reading = _reading(lm, cap, pos, text)
+    except XrayError as exc:
+        st.warning(str(exc))
+        return
+    col = lens.column(pos)
+    lens_texts = list(_texts(lm, lens.top_ids[:, col]))
+    plotly_chart(draw_scope.reading_figure(reading, lens_texts, lens.top_probs[:, col], pos, cap.tokens[pos]),
+                 key="lens_patchscope_map")
+    _reading_table(lm, reading, lens_texts)
+
+
+def _reading_table(lm: LanguageModel, reading: Patchscope, lens_texts: list[str]) -> None:
+    """Patchscope's top token and continuation per stream, under the identity prompt's own guess."""
+    names = draw.row_names(len(reading.cells))
+    plain = readable_tokens(lm.tokenizer, [int(reading.plain_ids[0])])[0]
+    rows = [{"read at": "nothing written", "logit lens": "", "patchscope": plain,
+             "probability": float(reading.plain_probs[0]), "continues": ""}]
+    rows += [{"read at": names[r], "logit lens": lens_texts[r], "patchscope": reading.top_texts[r][0],
+              "probability": float(reading.top_probs[r, 0]), "continues": reading.continuations[r]}
+             for r in range(len(names))]
+    st.dataframe(rows, hide_index=True, column_config={
+        "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0, max_value=1.0)})
+    st.caption("The first row is the identity prompt's own guess with nothing written into it: a stream whose reading "
+               "is the same guess gave it nothing it could use. \"continues\" is the greedy text after the patched run.")
 
 
 def explanation(facts: ModelFacts) -> str:
@@ -84,7 +142,10 @@ def explanation(facts: ModelFacts) -> str:
         "all text. The right answer tends to surface in the last third of the blocks.\n"
         "- The lens is an approximation: middle blocks were never trained to be read this way, so a low "
         "probability there does not mean the information is absent, only that it is not yet in the "
-        "form the unembedding reads."
+        "form the unembedding reads.\n"
+        "- Patchscope (section 4) is a second reading of the same streams: instead of the unembedding, the model itself "
+        "decodes each one, written into an identity prompt (`cat -> cat; ...; ? ->`) in place of `?`. It needs no "
+        "training, and it often finds words in middle blocks where the lens sees only noise."
     )
 
 
@@ -109,6 +170,6 @@ if cap is not None and lm is not None:
                    "commas, spaces and full stops: there the vector is still mostly the token's own embedding, and "
                    "read out as a prediction it favours the tokens that are most frequent in all text, whatever the "
                    "context.")
-        _follow(lm, cap, lens, targets)
+        _patchscope(lm, cap, lens, _follow(lm, cap, lens, targets))
 if lm is not None:
     kit.explain("What is the logit lens?", explanation(lm.facts))

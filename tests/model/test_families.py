@@ -16,6 +16,7 @@ from model.analyses.generation import Decoding, generate
 from model.analyses.head_pipeline import head_pipeline
 from model.analyses.head_scores import head_stats, head_type_scores, induction_scores
 from model.analyses.logit_lens import logit_lens
+from model.analyses.patchscope import identity_prompt, patched_logits, patchscope, read_cells
 
 # Views that refuse, and a phrase their message must hold (besides the architecture's name).
 NO_STEP_BY_STEP = {"bloom": "ALiBi", "falcon": "attention interface", "mpt": "attention interface",
@@ -69,6 +70,21 @@ def test_logit_lens_last_row_is_the_models_prediction(family_lm, family_run):
     probs = torch.softmax(torch.from_numpy(np.asarray(cap.logits, dtype=np.float64)), dim=-1).numpy()  # (T, V)
     np.testing.assert_allclose(lens.target_probs[-1], probs[:, 7], rtol=1e-4, atol=1e-7)
     np.testing.assert_array_equal(lens.top_ids[-1], np.asarray(cap.logits).argmax(-1))
+
+
+def test_patchscope_of_its_own_stream_changes_nothing(family_lm, family_run):
+    """Every family (sliding windows too, whose keys cannot be carried: whole rows then) reads the identity
+    prompt's own streams back unchanged, and continues greedily."""
+    identity = identity_prompt(family_lm, "the=the;on=on;?=")  # every id < VOCAB
+    cells = [(layer, identity.slot) for layer in range(family_lm.summary.n_layers + 1)]
+    vectors = read_cells(family_lm, identity.ids, cells)
+    plain = family_lm.forward(list(identity.ids), last_only=True).logits  # (V,)
+    np.testing.assert_allclose(patched_logits(family_lm, identity, vectors, [c[0] for c in cells]),
+                               np.broadcast_to(plain, (len(cells), plain.size)), atol=1e-4)
+    cap, _ = family_run
+    reading = patchscope(family_lm, cap.residual[:, -1], [(r, cap.n_tokens - 1) for r in range(len(cells))], identity,
+                         n_new=2)
+    assert reading.top_ids.shape == (len(cells), 5) and len(reading.continuations) == len(cells)
 
 
 def test_step_by_step_pattern_equals_capture(family_lm, family_run):

@@ -13,6 +13,7 @@ from model.analyses.attribution import Attribution
 from model.analyses.flow_graph import FlowGraph, flow_paths
 from model.analyses.head_attribution import HeadAttribution
 from model.analyses.logit_lens import LogitLens
+from model.analyses.patchscope import IdentityPrompt, Patchscope
 from viz import head_grid
 from viz.attribution import attribution_figure
 from viz.flow import flow_figure
@@ -20,6 +21,7 @@ from viz.head_attribution import head_heatmap
 from viz.logit_lens import lens_heatmap
 from viz.mlp import layers_figure
 from viz.patching import column_labels, layer_labels, patching_heatmap
+from viz.patchscope import reading_figure
 
 L, H, T = 4, 3, 5
 TOKENS = ["When", "·Mary", "·and", "·John", "·to"]
@@ -65,6 +67,13 @@ def _lens() -> LogitLens:
                      target_ranks=zeros.astype(np.int64), positions=np.arange(T, dtype=np.int64))
 
 
+def _patchscope() -> Patchscope:
+    zeros = np.zeros((L + 1, 2))
+    return Patchscope(IdentityPrompt("? ->", (1, 2), 0), tuple((r, 0) for r in range(L + 1)), zeros.astype(np.int64),
+                      zeros.astype(np.float32), (("a", "b"),) * (L + 1), ("",) * (L + 1), np.zeros(2, dtype=np.int64),
+                      np.zeros(2, dtype=np.float32))
+
+
 def _row_figures() -> dict:
     values = np.zeros((L, T))
     return {
@@ -78,6 +87,7 @@ def _row_figures() -> dict:
                                            column_labels("heads", TOKENS, TOKENS, H), "heads"),
         "mlp layers": layers_figure(np.random.default_rng(0).normal(size=(L, 16)), 3, 4),
         "logit lens": lens_heatmap(_lens(), TOKENS, np.full((L + 1, T), "a", dtype=object), ["a"] * T),
+        "patchscope": reading_figure(_patchscope(), ["a"] * (L + 1), np.zeros(L + 1), 0, "When"),
         "information flow": flow_figure(flow_paths(_flow_graph(), T - 1, threshold=0.0)),
     }
 
