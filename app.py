@@ -45,6 +45,7 @@ PAGES = {
         st.Page("pages/ablation.py", title="Ablation", icon=":material/block:", url_path="ablation"),
         st.Page("pages/flow.py", title="Information flow", icon=":material/account_tree:", url_path="flow"),
         st.Page("pages/patching.py", title="Patching", icon=":material/swap_horiz:", url_path="patching"),
+        st.Page("pages/prompt_sets.py", title="Prompt sets", icon=":material/dataset:", url_path="prompt_sets"),
     ],
 }
 

@@ -31,7 +31,7 @@ def test_every_page_starts_with_kit_page():
     """Each page's title, model and capture come from kit.page: no page draws its own title or asks for
     the model on its own."""
     pages = sorted(p for p in (ROOT / "pages").glob("*.py") if p.name != "__init__.py")
-    assert len(pages) == 16
+    assert len(pages) == 17
     for path in pages:
         text = path.read_text()
         assert text.count("kit.page(") == 1, path.name

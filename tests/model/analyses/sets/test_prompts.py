@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model.analyses.patching import answer_id
-from model.analyses.prompt_sets import (
+from model.analyses.sets.prompts import (
     BUILTIN,
     MAX_PROMPTS,
     MAX_TOKENS,

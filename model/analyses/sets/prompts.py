@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..core.errors import PromptError
-from ..core.tokens import token_text
-from .patching import answer_id
+from ...core.errors import PromptError
+from ...core.tokens import token_text
+from ..patching import answer_id
 
 if TYPE_CHECKING:  # the type only: language_model does not import this module
-    from ..engine.language_model import LanguageModel
+    from ...engine.language_model import LanguageModel
 
 MAX_PROMPTS = 500
 MAX_TOKENS = 64  # per prompt (sets run exact patching: keep them short); a longer prompt is a rejected row

@@ -1,0 +1,97 @@
+"""The Prompt sets page on the default model, acted on in sequence as a person would: the built-in
+indirect-object set opens at once with its strip, the views run on their buttons, a bad template
+gives a message and keeps the set, pasted lines with bad rows list each with its reason, a click on a
+prompt opens it on a one-prompt page."""
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from page_charts import chart_json, charts
+
+from model.analyses.patching import answer_id
+
+
+def _values(data) -> np.ndarray:
+    """A trace's numbers as plotly JSON sends them: a list, or typed-array bytes."""
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+    return np.asarray(data)
+
+
+def _built(at, n: int = 20):
+    at.number_input(key="set_n").set_value(n)
+    at.button(key="set_build_builtin").click().run()
+    assert not at.exception
+    return at
+
+
+def test_first_visit_then_views(open_page, default_lm):
+    at = _built(open_page("pages/prompt_sets.py"), 12)
+    assert "12 prompts run, 12 with a corrupted prompt" in " ".join(m.value for m in at.markdown)
+    strip = json.loads(chart_json(charts(at)[0]))["data"]
+    diffs = _values(strip[0]["y"])
+    assert len(diffs) == 12 and (diffs > 0).mean() > 0.7  # the model mostly names the indirect object
+    first = at.selectbox(key="set_pick").format_func(at.selectbox(key="set_pick").value)
+    prompt = first.split(": ", 1)[1]
+    logits = default_lm.forward(default_lm.encode(prompt), last_only=True).logits
+    answers = [m.value for m in at.markdown if "Answer `" in m.value][0]
+    a, b = (answer_id(default_lm, t) for t in answers.split("`")[1:4:2])
+    assert f"{logits[a] - logits[b]:+.2f}" in answers  # the difference shown is the prompt's own
+
+    at.radio(key="set_view").set_value("Heads: direct share").run()
+    assert not at.exception
+    assert "over 12 prompts" in chart_json(charts(at)[0])
+    at.radio(key="set_view").set_value("Patching").run()
+    at.button(key="set_run_estimate").click().run()
+    assert not at.exception
+    heat = json.loads(chart_json(charts(at)[0]))["data"][0]
+    assert heat["x"][-1] == "last" and heat["y"][0] == "embedding"
+    at.radio(key="set_view").set_value("Head ablation").run()
+    at.number_input(key="set_ablate_n").set_value(2).run()
+    at.button(key="set_run_ablation").click().run()
+    assert not at.exception
+    bars = json.loads(chart_json(charts(at)[0]))["data"][0]
+    assert len(bars["x"]) == 2
+    at.radio(key="set_view").set_value("Head types").run()
+    at.button(key="set_run_types").click().run()
+    assert not at.exception and charts(at)
+
+
+def test_bad_input_keeps_the_set(open_page):
+    at = _built(open_page("pages/prompt_sets.py"), 10)
+    at.radio(key="set_source").set_value("Template").run()
+    at.text_input(key="set_template").set_value("When {A} met {Nobody}, {A} said").run()
+    at.button(key="set_build_template").click().run()
+    assert not at.exception
+    assert any("Nobody" in e.value for e in at.error)
+    assert "10 prompts run" in " ".join(m.value for m in at.markdown)  # the earlier set stays
+
+    at.radio(key="set_source").set_value("Pasted lines").run()
+    at.text_area(key="set_lines").set_value(
+        "The capital of France is | Paris | Rome\n"
+        "The capital of Japan is | Tokyo | Christopherson\n"
+        "no separators here\n"
+        "The capital of Italy is | Rome | Paris | The capital of the United Kingdom is"
+    ).run()
+    at.button(key="set_build_lines").click().run()
+    assert not at.exception
+    summary = " ".join(m.value for m in at.markdown)
+    assert "1 prompts run" in summary or "1 prompt" in summary
+    reasons = at.dataframe[0].value
+    assert list(reasons["row"]) == [2, 3, 4]
+    assert "token" in reasons["reason"][1] or "token" in " ".join(reasons["reason"])
+
+
+@pytest.mark.parametrize("page", ["Attribution"])
+def test_open_a_prompt_on_a_one_prompt_page(open_page, page):
+    at = _built(open_page("pages/prompt_sets.py"), 10)
+    chosen = at.selectbox(key="set_pick").options[3]
+    at.selectbox(key="set_pick").set_value(chosen).run()
+    text = at.selectbox(key="set_pick").format_func(at.selectbox(key="set_pick").value).split(": ", 1)[1]
+    at.button(key=f"set_open_{page}").click().run()
+    assert not at.exception
+    assert at.session_state["prompt"] == text
+    assert any(t.value.startswith(page) for t in at.title)
