@@ -63,6 +63,14 @@ def _widgets(at: AppTest) -> list:
             and getattr(w, "key", None) not in SKIPPED_BUTTONS]
 
 
+def _shown(widget, value) -> str | None:
+    """The label a select_slider shows for a value, or None where its format function refuses it."""
+    try:
+        return widget.format_func(value)
+    except Exception:  # noqa: BLE001  a page's format function may take other values only
+        return None
+
+
 def _act(browser: BrowserLike, widget, rng: random.Random) -> str:
     """One person-like action on `widget`; returns what was done (for the failure message)."""
     kind, key = widget.type, getattr(widget, "key", None)
@@ -78,8 +86,9 @@ def _act(browser: BrowserLike, widget, rng: random.Random) -> str:
         browser.pick(widget, label)
         return f"picked {label!r} in {key}"
     if kind in ("slider", "select_slider"):
-        if kind == "select_slider":
-            value = rng.choice(list(widget.options))
+        if kind == "select_slider":  # options are the shown labels; set_value takes the value behind one
+            label = rng.choice(list(widget.options))
+            value = next((i for i in range(len(widget.options)) if _shown(widget, i) == label), label)
         else:
             low, high, step = widget.min, widget.max, widget.step or 1
             value = low + step * rng.randint(0, max(0, int(round((high - low) / step))))
