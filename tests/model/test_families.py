@@ -316,3 +316,39 @@ def test_long_captures_keep_queries_and_keys_or_whole_patterns(family_lm, family
             np.testing.assert_allclose(long.attention.head(layer, head), want, atol=1e-6, err_msg=f"L{layer}H{head}")
             np.testing.assert_allclose(extended.attention.head(layer, head), want, atol=1e-5, err_msg=f"L{layer}H{head}")
     np.testing.assert_allclose(long.logits, ref.logits[0].numpy(), atol=1e-5)
+
+
+def test_prompt_set_rows_equal_each_prompt_alone(family_lm, family_run):
+    """A prompt set's padded passes on every family: each row's logit difference equals its prompt run
+    alone, and the per-head shares add up to the Attribution page's attention bars or are refused."""
+    from model.analyses.sets.batches import Part
+    from model.analyses.sets.direct import direct_parts, refusal
+
+    cap, _ = family_run
+    full = cap.token_ids.tolist()
+    rows = [_SetRow(tuple(full), 5, 9), _SetRow(tuple(full[:-3]), 7, 11), _SetRow(tuple(full[:4]), 5, 11)]
+    why = refusal(family_lm)
+    results: Part = {}
+    for part in direct_parts(family_lm, rows, heads=why is None):
+        results.update(part)
+    for i, row in enumerate(rows):
+        alone = family_lm.forward(list(row.ids), last_only=True).logits
+        assert results[i]["diff"] == pytest.approx(alone[row.answer] - alone[row.contrast], abs=1e-4)
+    if why is not None:
+        assert family_lm.summary.architecture in why
+        return
+    pos = len(full) - 1
+    attr = direct_logit_attribution(family_lm, cap, pos, 5, 9)
+    from model.analyses.attribution import readout
+    from model.analyses.head_attribution import head_attribution, head_outputs
+
+    one = head_attribution(family_lm, head_outputs(family_lm, cap, pos), pos, readout(family_lm, cap, pos, 5, 9))
+    np.testing.assert_allclose(results[0]["heads"], one.heads, atol=1e-4)
+    np.testing.assert_allclose(results[0]["heads"].sum(axis=1) + one.bias, attr.attn, atol=1e-3)
+
+
+class _SetRow:
+    """A set row of ids, without its text (sets.batches.Row)."""
+
+    def __init__(self, ids: tuple[int, ...], answer: int, contrast: int) -> None:
+        self.ids, self.answer, self.contrast, self.corrupted_ids = ids, answer, contrast, None

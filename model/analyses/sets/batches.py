@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import torch
 
+from ...core.errors import CaptureError
 from ...engine.patch_sites import Edit, Site, reader
 
 if TYPE_CHECKING:  # the type only: language_model does not import this module
@@ -75,7 +76,7 @@ def read_last(lm: LanguageModel, rows: Sequence[Sequence[int]], sites: Iterable[
                hooks=hooks, last_only=True)
     missing = [s for s in wanted if s not in kept]
     if missing:
-        raise RuntimeError(f"the pass never reached {missing[0]}")
+        raise CaptureError(f"This model's pass never reached {missing[0]}: the set view cannot read it.")
     return LastRead({s: np.atleast_2d(kept[s]) for s in wanted})
 
 

@@ -59,3 +59,22 @@ def test_groups_bound_each_pass_and_keep_every_prompt():
         assert len(g) <= 3
         assert len(g) == 1 or len(g) * max(lengths[i] for i in g) <= 64
     assert [3] in found  # longer than a pass allows: a pass of its own
+
+
+def test_a_left_padding_tokenizer_gives_the_same_rows(tiny_lm):
+    """The set pads its rows itself (after each prompt), so a tokenizer that pads on the left changes
+    nothing: the same ids, the same numbers, each equal to the prompt alone."""
+    import copy
+
+    from model import LanguageModel
+
+    tokenizer = copy.deepcopy(tiny_lm.tokenizer)
+    tokenizer.padding_side = "left"
+    left = LanguageModel(tiny_lm.model, tokenizer, tiny_lm.name + "-left", "cpu", tiny_lm.dtype)
+    set_rows = rows(left)
+    assert [r.ids for r in set_rows] == [r.ids for r in rows(tiny_lm)]
+    got, want = _run(left, set_rows), _run(tiny_lm, rows(tiny_lm))
+    for i, row in enumerate(set_rows):
+        alone = left.forward(list(row.ids), last_only=True).logits
+        assert got[i]["diff"] == pytest.approx(alone[row.answer] - alone[row.contrast], abs=2e-4)
+        assert np.allclose(got[i]["heads"], want[i]["heads"], atol=1e-6)
