@@ -255,6 +255,20 @@ class LanguageModel:
                                         f"({self.model.config.model_type}): {recording.problem}.")
         return recording.result()
 
+    def patterns_rows(self, rows: Sequence[Sequence[int]], eager: bool = False) -> list[Patterns]:
+        """`patterns` of several token sequences from one right-padded pass (a causal row's own positions
+        never see the padding after them): each row's equals its own pass's to float rounding."""
+        longest = max(len(r) for r in rows)
+        recordings = [PatternRecording(self.summary.n_layers, row=b, n_tokens=len(r)) for b, r in enumerate(rows)]
+        padded = [list(r) + [r[-1]] * (longest - len(r)) for r in rows]
+        self.forward(padded, hooks=PatternRecording.together(recordings), attention=LISTEN if eager else listening_kernel,
+                     last_only=True)
+        problem = next((r.problem for r in recordings if r.problem is not None), None)
+        if problem is not None:
+            raise UnsupportedModelError(f"Attention patterns on demand are not available for {self.summary.architecture} "
+                                        f"({self.model.config.model_type}): {problem}.")
+        return [r.result() for r in recordings]
+
     def _capture_requests(self, requests: list[Request]) -> None:
         """Answer waiting capture requests: one alone exactly as ever, several in one padded pass (each
         on its own if the batch fails, so every request gets its own outcome)."""

@@ -352,3 +352,16 @@ class _SetRow:
 
     def __init__(self, ids: tuple[int, ...], answer: int, contrast: int) -> None:
         self.ids, self.answer, self.contrast, self.corrupted_ids = ids, answer, contrast, None
+
+
+def test_patterns_of_padded_rows_equal_each_row_alone(family_lm, family_run):
+    """`patterns_rows` (a prompt set's head types) on every family: each row's patterns equal its own
+    capture's, or the family is refused as `patterns` refuses it."""
+    cap, _ = family_run
+    rows = [cap.token_ids.tolist(), cap.token_ids[:5].tolist()]
+    if _family(family_lm) in NO_ON_DEMAND:
+        with pytest.raises(UnsupportedModelError, match=NO_ON_DEMAND[_family(family_lm)]):
+            family_lm.patterns_rows(rows, eager=True)
+        return
+    for row, patterns in zip(rows, family_lm.patterns_rows(rows, eager=True)):
+        np.testing.assert_allclose(np.asarray(patterns), np.asarray(family_lm.capture_ids(row).attention), atol=1e-5)

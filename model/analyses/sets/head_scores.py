@@ -12,12 +12,13 @@ import numpy as np
 
 from ...core.errors import UnsupportedModelError
 from ..head_scores import PATTERNS, pattern_score
-from .batches import Part, Row
+from .batches import Part, Row, groups
 
 if TYPE_CHECKING:  # the type only: language_model does not import this module
     from ...engine.language_model import LanguageModel
 
 KINDS = ("previous", "duplicate", "induction")
+PATTERN_CELLS = 1024  # rows x padded length per pass (each row's whole patterns are built after it)
 
 
 def tested(pattern: np.ndarray) -> bool:
@@ -37,12 +38,13 @@ def scores(attention: np.ndarray, ids: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def score_parts(lm: LanguageModel, rows: Sequence[Row]) -> Iterator[Part]:
-    """Per prompt, one at a time: "score_<kind>" (L, H) from its patterns on demand (one pass, no
-    whole capture), or from a capture where this family's patterns cannot be recomputed."""
-    for i, row in enumerate(rows):
-        ids = list(row.ids)
+    """Per prompt, a padded pass per group: "score_<kind>" (L, H) from its patterns on demand (eager,
+    no whole capture), or from a capture per prompt where this family's patterns cannot be recomputed."""
+    for group in groups([len(r.ids) for r in rows], max_cells=PATTERN_CELLS):
+        ids = [list(rows[i].ids) for i in group]
         try:
-            attention = np.asarray(lm.patterns(ids, eager=True))
+            attentions = [np.asarray(p) for p in lm.patterns_rows(ids, eager=True)]
         except UnsupportedModelError:
-            attention = np.asarray(lm.capture_ids(ids).attention)
-        yield {i: {f"score_{kind}": value for kind, value in scores(attention, np.asarray(ids)).items()}}
+            attentions = [np.asarray(lm.capture_ids(one).attention) for one in ids]
+        yield {i: {f"score_{kind}": value for kind, value in scores(attention, np.asarray(one)).items()}
+               for i, one, attention in zip(group, ids, attentions)}
