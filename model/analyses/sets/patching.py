@@ -18,12 +18,13 @@ import torch
 from ...core.description import ModelSummary
 from ...engine.patch_sites import VIEWS, Edit, PatchSite, Site, View, all_sites, n_layers, width
 from ..patching import PatchPair, exact, record
-from .batches import Part, Row, groups, padded
+from .batches import Part, Row, diffs, groups, logits_of, padded
 
 if TYPE_CHECKING:  # the type only: language_model does not import this module
     from ...engine.language_model import LanguageModel
 
-PATCH_CELLS = 512  # rows x padded length per pass: every site's activations (4 views x layers x cells x width) are held
+PATCH_CELLS = 256  # rows x padded length per pass: every site's activations and gradients (3 x 4 views x layers
+# x cells x width, ~220 MB on the default model) are held, and the backward pass's own
 MIN_UNIT = 1e-6  # a pair whose clean and corrupted logit differences are this close has nothing to recover
 Progress = Callable[[int, int], None]  # (patched runs done, in all) within one pair
 
@@ -80,29 +81,27 @@ def attribution_parts(lm: LanguageModel, rows: Sequence[Row]) -> Iterator[Part]:
         T = max(len(r.ids) for r in chosen)
         clean, corrupted, grads = _buffers(lm, len(chosen), T), _buffers(lm, len(chosen), T), _buffers(lm, len(chosen), T)
         one = len(chosen) == 1
-        clean_out = lm.forward(padded([r.ids for r in chosen]) if not one else list(chosen[0].ids),
-                               sites=_recorder(sites, clean, None))
+        lm.forward(padded([r.ids for r in chosen]) if not one else list(chosen[0].ids), sites=_recorder(sites, clean, None),
+                   last_only=True)
         bad_ids = [r.corrupted_ids for r in chosen if r.corrupted_ids is not None]
-        bad_out = lm.forward(padded(bad_ids) if not one else list(bad_ids[0]), sites=_recorder(sites, corrupted, grads),
-                             objective=_metric(chosen))
+        lm.forward(padded(bad_ids) if not one else list(bad_ids[0]), sites=_recorder(sites, corrupted, grads),
+                   objective=_metric(chosen))
+        clean_diffs, bad_diffs = (diffs(logits_of(lm, _finals(run, chosen)), chosen) for run in (clean, corrupted))
         part: Part = {}
         for b, (index, row) in enumerate(zip((having[g] for g in group), chosen)):
-            part[index] = _pair_values(s, row, b, clean, corrupted, grads,
-                                       _row_logits(clean_out.logits, b, one), _row_logits(bad_out.logits, b, one))
+            part[index] = _pair_values(s, row, b, clean, corrupted, grads, float(clean_diffs[b]), float(bad_diffs[b]))
         yield part
 
 
-def _row_logits(logits: np.ndarray, b: int, one: bool) -> np.ndarray:
-    """(T, V) logits of row b of a pass (a single pass has no batch axis)."""
-    return logits if one else logits[b]
+def _finals(run: dict[View, np.ndarray], chosen: Sequence[Row]) -> np.ndarray:
+    """(B, D) each row's final stream at its own last position, from a pass's recorded residual views."""
+    return np.stack([run["residual"][b, -1, len(row.ids) - 1] for b, row in enumerate(chosen)])
 
 
 def _pair_values(s: ModelSummary, row: Row, b: int, clean: dict[View, np.ndarray], corrupted: dict[View, np.ndarray],
-                 grads: dict[View, np.ndarray], clean_logits: np.ndarray, bad_logits: np.ndarray) -> dict[str, np.ndarray]:
+                 grads: dict[View, np.ndarray], clean_diff: float, bad_diff: float) -> dict[str, np.ndarray]:
     """One pair's differences and, when the runs disagree, its normalised estimate of every view."""
     T = len(row.ids)
-    clean_diff = float(clean_logits[T - 1, row.answer] - clean_logits[T - 1, row.contrast])
-    bad_diff = float(bad_logits[T - 1, row.answer] - bad_logits[T - 1, row.contrast])
     values: dict[str, np.ndarray] = {"clean_diff": np.array(clean_diff), "corrupted_diff": np.array(bad_diff)}
     unit = clean_diff - bad_diff
     if abs(unit) < MIN_UNIT:
