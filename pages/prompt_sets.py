@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from model import LanguageModel, XrayError
+from model.analyses.head_scores import KIND_LABELS
 from model.analyses.sets import ablation as set_ablation
 from model.analyses.sets import direct, head_scores
 from model.analyses.sets import patching as set_patching
@@ -331,13 +332,14 @@ def _types_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
             return
         result = set_jobs.run(key, head_scores.score_parts(lm, prompt_set.items), len(prompt_set.items), "Head types")
     set_jobs.stopped_note(result)
-    kind = st.radio("Kind", head_scores.KINDS, key="set_types_kind", horizontal=True)
+    kind = st.radio("Kind", head_scores.KINDS, key="set_types_kind", horizontal=True, format_func=KIND_LABELS.get)
     indices, scores = stacked(result.results, f"score_{kind}")
     tested = int((~np.isnan(scores).all(axis=(1, 2))).sum()) if scores.size else 0
     if not tested:
-        st.info(f"No prompt in this set can test {kind} heads (that needs a token repeated in the prompt).")
+        st.info(f"No prompt in this set can test {KIND_LABELS[kind]} heads (that needs a token repeated in the prompt).")
         return
-    _head_grid(scores, f"{kind.capitalize()} score, over the {tested} prompts that test it", "score", "set_types")
+    _head_grid(scores, f"{KIND_LABELS[kind].capitalize()} score, over the {tested} prompts that test it", "score",
+               "set_types")
     rows = [{"row": prompt_set.items[int(i)].number, "block": b, "head": h, "score": float(scores[n, b, h])}
             for n, i in enumerate(indices) for b in range(scores.shape[1]) for h in range(scores.shape[2])
             if not np.isnan(scores[n, b, h])]

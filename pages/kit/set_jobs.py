@@ -40,8 +40,9 @@ def run(key: str, parts: Iterator[Part], total: int, label: str, count: Callable
     while len(jobs) >= MAX_JOBS:
         jobs.pop(next(iter(jobs)))
     current = jobs[key] = Job(total)
-    bar_col, stop_col = st.columns([5, 1])
-    bar = bar_col.progress(0.0, text=f"{label}: starting…")
+    slot = st.empty()  # the bar and Stop go away together when the run ends
+    bar_col, stop_col = slot.container().columns([5, 1])
+    bar = bar_col.progress(0.0, text=f"{label}: 0 of {total:,} done…")
     stop_col.button("Stop", key=f"stop_{key}", help="Stop here and keep what is done.")
     began = time.perf_counter()
     for part in parts:
@@ -53,7 +54,7 @@ def run(key: str, parts: Iterator[Part], total: int, label: str, count: Callable
         bar.progress(current.done / max(total, 1),
                      text=f"{label}: {current.done:,} of {total:,} done, about {_duration(left)} left")
     current.finished = True
-    bar.empty()
+    slot.empty()
     return current
 
 
