@@ -1,0 +1,40 @@
+"""Long runs over a prompt set: each part is kept as it comes, so a run cut off part-way (a Stop click
+reruns the page, which ends the run at its next progress call) keeps the prompts done and says so."""
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+
+def _script(stop_after: int) -> None:
+    import numpy as np
+    import streamlit as st
+
+    from pages.kit import set_jobs
+
+    def parts():
+        for i in range(5):
+            if i == stop_after:
+                raise KeyboardInterrupt  # stands in for the rerun a Stop click starts
+            yield {i: {"diff": np.array(float(i))}}
+
+    try:
+        set_jobs.run("job", parts(), 5, "Reading")
+    except KeyboardInterrupt:
+        pass
+    found = set_jobs.job("job")
+    set_jobs.stopped_note(found)
+    st.write(f"done {found.done} finished {found.finished} kept {sorted(found.results)}")
+
+
+def test_a_stopped_run_keeps_what_is_done():
+    at = AppTest.from_function(_script, kwargs={"stop_after": 2}).run()
+    assert not at.exception
+    assert "done 2 finished False kept [0, 1]" in at.markdown[-1].value
+    assert "Stopped after 2 of 5" in at.warning[0].value
+
+
+def test_a_whole_run_finishes_without_a_note():
+    at = AppTest.from_function(_script, kwargs={"stop_after": 99}).run()
+    assert "done 5 finished True kept [0, 1, 2, 3, 4]" in at.markdown[-1].value
+    assert not at.warning
+    assert not at.button  # the Stop button left with the bar
