@@ -3,7 +3,7 @@ capture, and a prompt that cannot test a kind gives NaN, not a score of 0."""
 from __future__ import annotations
 
 import numpy as np
-from rows import rows
+from set_rows import rows
 
 from model.analyses.head_scores import head_type_scores
 from model.analyses.sets.head_scores import score_parts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rows import rows
+from set_rows import rows
 
 from model.analyses.ablation import Ablation, ablated_logits
 from model.analyses.sets.ablation import ablation_parts, effect_name, set_means

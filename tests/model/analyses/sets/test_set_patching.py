@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rows import rows
+from set_rows import rows
 
 from model.analyses.patching import PatchPair, attribution, exact, record
 from model.analyses.sets.batches import Part, stacked

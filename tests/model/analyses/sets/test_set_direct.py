@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rows import rows
+from set_rows import rows
 
 from model.analyses.attribution import readout
 from model.analyses.head_attribution import head_attribution, head_outputs
