@@ -10,7 +10,7 @@ from model import Capture, LanguageModel
 from model.analyses.head_scores import KIND_LABELS, induction_scores, js_divergence_bits, top_heads
 from model.core.description import ModelFacts
 from pages import kit
-from pages.kit.plotly_chart import plotly_chart
+from pages.kit.plotly_chart import DOWNLOADS_ONLY, plotly_chart
 from viz import attention as va
 from viz import head_grid, head_table, model_text
 
@@ -80,7 +80,7 @@ def _overview(lm: LanguageModel, cap: Capture, scores: dict[str, np.ndarray], se
     image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(source))
     fig = head_grid.grid_figure(source, scores, selected, cap.summary.group_size, THRESHOLD, labels=KIND_LABELS,
                                 image_uri=image)
-    plotly_chart(fig, key="head_grid", on_click=_on_grid_pick, config={"displayModeBar": False})
+    plotly_chart(fig, key="head_grid", on_click=_on_grid_pick, config=DOWNLOADS_ONLY)
     st.caption("Blocks left to right, heads top to bottom; each thumbnail is one head's pattern with "
                "every row scaled to its own maximum. Click a head (or use the selectors) to open it. "
                "A letter in a corner marks a head whose head-type score reaches the threshold (legend under the "

@@ -15,7 +15,7 @@ from model.analyses.sampling import probabilities
 from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit.contrast import Contrast
-from pages.kit.plotly_chart import plotly_chart
+from pages.kit.plotly_chart import DOWNLOADS_ONLY, plotly_chart
 from viz import flow as draw
 from viz.attention import LONG
 from viz.export import file_name, rows_csv
@@ -214,7 +214,7 @@ if cap is not None and lm is not None:
         cols[3].metric("Edges kept", f"{len(paths.edges):,}",
                        help="Above the threshold and on a route down from the prediction.")
         plotly_chart(draw.flow_figure(paths, reading=reading, metric=choice.metric), key="flow_chart",
-                     on_click=_on_pick, config={"displayModeBar": False, "scrollZoom": True})
+                     on_click=_on_pick, config={**DOWNLOADS_ONLY, "scrollZoom": True})
         st.caption("Orange: attention heads (one line per pair of tokens, all heads together; hover the dot for "
                    "the heads and, on an edge into the prediction, its direct effect on "
                    f"{choice.metric}; click it to open the largest head). Purple: MLP. Grey: the residual stream. "

@@ -23,8 +23,9 @@ from pages.kit.plotly_chart import plotly_chart
 from viz import prompt_sets as draw
 from viz.export import rows_csv
 
+METRIC = "logit(answer) − logit(contrast)"  # every set view's metric, at each prompt's last token
 SOURCES = ("Built-in", "Template", "Pasted lines", "CSV file")
-ROWS, CURRENT, CHOSEN = "_set_rows", "_set_current", "set_chosen"  # raw rows, the checked set, the clicked prompt
+ROWS, CURRENT, PICK = "_set_rows", "_set_current", "set_pick"  # raw rows, the checked set, the chosen prompt
 OPENING = "_set_opening"  # the one-prompt page a button asked to open
 VIEWS = ("Logit difference", "Heads: direct share", "Patching", "Head ablation", "Head types")
 PATCH_VIEWS = {"Residual stream": "residual", "Attention output": "attn_out", "MLP output": "mlp_out",
@@ -122,7 +123,7 @@ def _current_set(lm: LanguageModel) -> sets.PromptSet | None:
         built = None
     if built is not None:
         state[ROWS] = built
-        state.pop(CHOSEN, None)
+        state.pop(PICK, None)
     if ROWS not in state:
         return None
     name, rows, rejected = state[ROWS]
@@ -162,10 +163,6 @@ def _direct(lm: LanguageModel, prompt_set: sets.PromptSet) -> tuple[set_jobs.Job
     return found, refusal
 
 
-def _metric(prompt_set: sets.PromptSet) -> str:
-    return "logit(answer) − logit(contrast)"
-
-
 def _open_prompt(prompt: str, page: str) -> None:
     """Callback: the prompt becomes the sidebar's; the run that follows opens the page on it."""
     st.session_state["prompt"] = prompt
@@ -181,7 +178,8 @@ def _open_requested() -> None:
 
 
 def _chosen(points: list[dict]) -> None:
-    st.session_state[CHOSEN] = int(points[0].get("x", 0))
+    """Callback: a click on a prompt's dot chooses it in the prompt picker below."""
+    st.session_state[PICK] = int(points[0].get("x", 0))
 
 
 def _diff_view(lm: LanguageModel, prompt_set: sets.PromptSet, found: set_jobs.Job) -> None:
@@ -192,13 +190,11 @@ def _diff_view(lm: LanguageModel, prompt_set: sets.PromptSet, found: set_jobs.Jo
     if bad_i.size == indices.size and bad_i.size:
         corrupted = bad
     plotly_chart(draw.diff_strip([it.number for it in items], diffs, [it.row.prompt for it in items],
-                                 _metric(prompt_set), corrupted), key="set_strip", on_click=_chosen)
+                                 METRIC, corrupted), key="set_strip", on_click=_chosen)
     numbers = {it.number: it for it in items}
-    chosen = st.session_state.get(CHOSEN)
-    pick = st.selectbox("Prompt", list(numbers), index=list(numbers).index(chosen) if chosen in numbers else 0,
-                        format_func=lambda n: f"#{n}: {numbers[n].row.prompt}", key="set_pick",
-                        help="Click a dot above to choose it.")
-    item = numbers[pick]
+    pick = kit.picker("Prompt", {n: f"#{n}: {it.row.prompt}" for n, it in numbers.items()}, key=PICK,
+                      default=items[0].number, help="Click a dot above to choose it.")
+    item = numbers[int(pick if pick is not None else items[0].number)]
     st.markdown(f"Answer `{item.row.answer}` vs contrast `{item.row.contrast}`: difference "
                 f"**{found.results[prompt_set.items.index(item)]['diff']:+.2f}**. Open it in:")
     for col, (label, page) in zip(st.columns(len(OPEN_IN)), OPEN_IN.items()):
@@ -318,7 +314,7 @@ def _ablation_view(lm: LanguageModel, prompt_set: sets.PromptSet, found: set_job
             effects.append(values)
     if effects:
         matrix = np.stack(effects, axis=1)
-        plotly_chart(draw.effect_bars(names, matrix, _metric(prompt_set)), key="set_ablation_chart")
+        plotly_chart(draw.effect_bars(names, matrix, METRIC), key="set_ablation_chart")
         rows = [{"row": item.number, **{n: float(v) for n, v in zip(names, row)}}
                 for item, row in zip(prompt_set.items, matrix)]
         _csv("Download every prompt's effects (CSV)", rows, "set_ablation_csv")

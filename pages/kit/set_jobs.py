@@ -1,7 +1,8 @@
 """Long work over a prompt set, run in parts: a progress bar with prompts done and time left, and a
 Stop that keeps what is done. Stop is a button: its click reruns the page, which ends this run at its
 next progress call; each part was stored in the session before that call, so the views draw the
-prompts finished so far and say the run stopped.
+prompts finished so far and say the run stopped. A finished run is also kept for every session (the
+derived-result cache, bounded), keyed by model, set and view.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from model.analyses.sets.batches import Part
+from model.core.keys import cache_key
+from pages.kit import results
 
 JOBS = "_set_jobs"  # session: job key -> Job
 MAX_JOBS = 12  # results kept per session (a 500-prompt patching job is a few MB)
@@ -29,8 +32,16 @@ class Job:
 
 
 def job(key: str) -> Job | None:
-    """The job stored under key, finished or stopped; None if it never ran in this session."""
-    return st.session_state.get(JOBS, {}).get(key)
+    """The job stored under key: this session's, finished or stopped, else one any session finished
+    (the process's derived-result cache: a class opening the same set runs it once); None if neither."""
+    mine = st.session_state.get(JOBS, {}).get(key)
+    if mine is not None:
+        return mine
+    return results.result_cache().get(_shared(key))
+
+
+def _shared(key: str) -> str:
+    return cache_key("set_job", key)
 
 
 def run(key: str, parts: Iterator[Part], total: int, label: str, count: Callable[[Part], int] = len) -> Job:
@@ -54,6 +65,7 @@ def run(key: str, parts: Iterator[Part], total: int, label: str, count: Callable
         bar.progress(current.done / max(total, 1),
                      text=f"{label}: {current.done:,} of {total:,} done, about {_duration(left)} left")
     current.finished = True
+    results.result_cache().put(_shared(key), current)  # read-only from here on: other sessions may show it
     slot.empty()
     return current
 

@@ -13,7 +13,7 @@ from model.analyses.head_pipeline import HeadPipeline, head_pipeline
 from model.analyses.head_scores import KIND_LABELS, induction_scores
 from pages import kit
 from pages.kit import session
-from pages.kit.plotly_chart import plotly_chart
+from pages.kit.plotly_chart import DOWNLOADS_ONLY, plotly_chart
 from viz import head_grid, meaning
 from viz import head_pipeline as pipeline_figures
 
@@ -138,7 +138,7 @@ def heads(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(source))
     fig = head_grid.grid_figure(source, scores_by_kind, (layer, head), cap.summary.group_size, 0.5,
                                 labels=KIND_LABELS, image_uri=image)
-    plotly_chart(fig, key="lesson_head_grid", on_click=_on_grid_pick, config={"displayModeBar": False})
+    plotly_chart(fig, key="lesson_head_grid", on_click=_on_grid_pick, config=DOWNLOADS_ONLY)
     st.caption("Blocks left to right, heads top to bottom: each thumbnail is one head's pattern on your prompt. "
                "Click a head to choose it.")
     return checks.induction_head(float(induction[layer, head]))

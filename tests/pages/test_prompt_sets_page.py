@@ -8,7 +8,6 @@ import base64
 import json
 
 import numpy as np
-import pytest
 from page_charts import chart_json, charts
 
 from model.analyses.patching import answer_id
@@ -59,6 +58,15 @@ def test_first_visit_then_views(open_page, default_lm):
     at.button(key="set_run_types").click().run()
     assert not at.exception and charts(at)
 
+    at.radio(key="set_view").set_value("Logit difference").run()  # back to the strip: open a prompt
+    at.selectbox(key="set_pick").set_value(4).run()  # the fourth row of the set
+    label = at.selectbox(key="set_pick").format_func(at.selectbox(key="set_pick").value)
+    assert label.startswith("#4: ")
+    at.button(key="set_open_Attribution").click().run()
+    assert not at.exception
+    assert at.session_state["prompt"] == label.split(": ", 1)[1]
+    assert any(t.value.startswith("Attribution") for t in at.title)
+
 
 def test_bad_input_keeps_the_set(open_page):
     at = _built(open_page("pages/prompt_sets.py"), 10)
@@ -83,15 +91,3 @@ def test_bad_input_keeps_the_set(open_page):
     reasons = at.dataframe[0].value
     assert list(reasons["row"]) == [2, 3, 4]
     assert "token" in reasons["reason"][1] or "token" in " ".join(reasons["reason"])
-
-
-@pytest.mark.parametrize("page", ["Attribution"])
-def test_open_a_prompt_on_a_one_prompt_page(open_page, page):
-    at = _built(open_page("pages/prompt_sets.py"), 10)
-    chosen = at.selectbox(key="set_pick").options[3]
-    at.selectbox(key="set_pick").set_value(chosen).run()
-    text = at.selectbox(key="set_pick").format_func(at.selectbox(key="set_pick").value).split(": ", 1)[1]
-    at.button(key=f"set_open_{page}").click().run()
-    assert not at.exception
-    assert at.session_state["prompt"] == text
-    assert any(t.value.startswith(page) for t in at.title)

@@ -32,6 +32,11 @@ _LIBRARY_DIR = Path(plotly.__file__).parent / "package_data"  # plotly.min.js: t
 # The modebar Streamlit shows: no plotly logo, no selection tools (nothing here selects), no cloud upload.
 _BASE_CONFIG = {"displaylogo": False, "responsive": True,
                 "modeBarButtonsToRemove": ["lasso2d", "select2d", "sendChartToCloud"]}
+# Charts that choose by click (the head grids, the flow graph): no zoom or pan buttons to misclick, only
+# the two downloads (PNG and SVG) every chart has.
+DOWNLOADS_ONLY = {"modeBarButtonsToRemove": [*_BASE_CONFIG["modeBarButtonsToRemove"], "zoom2d", "pan2d", "zoomIn2d",
+                                              "zoomOut2d", "autoScale2d", "resetScale2d", "toggleSpikelines",
+                                              "hoverClosestCartesian", "hoverCompareCartesian"]}
 _JS = (f"const THEME = {(_HERE / 'light_template.json').read_text()};\n"
        f"const BASE_CONFIG = {json.dumps(_BASE_CONFIG)};\n" + (_HERE / "chart.js").read_text())
 _mount = st.components.v2.component(COMPONENT, js=_JS, isolate_styles=False)  # plotly styles live in <head>

@@ -19,11 +19,6 @@ def _run(lm, set_rows, **kw) -> Part:
     return results
 
 
-@pytest.fixture(params=["tiny", "default"])
-def lm(request, tiny_lm):
-    return tiny_lm if request.param == "tiny" else request.getfixturevalue("default_lm")
-
-
 def test_padded_batches_equal_each_prompt_alone(lm):
     set_rows = rows(lm)
     assert len({len(r.ids) for r in set_rows}) > 2  # the pass really pads

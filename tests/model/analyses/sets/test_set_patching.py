@@ -3,7 +3,6 @@ page's estimate of each pair run alone, and exact patching per pair is the one-p
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from set_rows import rows
 
 from model.analyses.patching import PatchPair, attribution, exact, record
@@ -20,11 +19,6 @@ def _run(parts) -> Part:
 
 def _pair(lm, row) -> PatchPair:
     return PatchPair(record(lm, list(row.ids)), record(lm, list(row.corrupted_ids)), lm.summary)
-
-
-@pytest.fixture(params=["tiny", "default"])
-def lm(request, tiny_lm):
-    return tiny_lm if request.param == "tiny" else request.getfixturevalue("default_lm")
 
 
 def test_batched_estimate_equals_each_pair_alone(lm):
