@@ -25,7 +25,7 @@ def diff_strip(numbers: Sequence[int], diffs: np.ndarray, prompts: Sequence[str]
     fig = go.Figure(go.Scatter(
         x=list(numbers), y=diffs, mode="markers", name="prompt", marker=dict(color=colours, size=8),
         customdata=list(range(len(numbers))), text=text,
-        hovertemplate="#%{x}: %{y:+.2f}<br>%{text}<extra>click to open</extra>",
+        hovertemplate="#%{x}: %{y:+.2f}<br>%{text}<extra>click to choose</extra>",
     ))
     if corrupted is not None:
         fig.add_trace(go.Scatter(x=list(numbers), y=corrupted, mode="markers", name="corrupted prompt",
