@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from model.analyses.overviews import pooled_heads
 from model.core.patterns import Patterns, as_patterns, pixel_starts
 from viz.labels import readable
 
@@ -33,7 +34,7 @@ BADGE_FONT = dict(size=12, color="#111827", family="ui-monospace, monospace", we
 def thumbnails(attention: Patterns | np.ndarray, cell: int = CELL) -> np.ndarray:
     """RGB image (H*cell, L*cell, 3) uint8 of every head, masked cells grey. `attention`: the capture's
     (L, H, T, T) array or a Patterns; each tile is pooled(l, h, size, "max"), so no head is ever
-    held whole beside the others.
+    held whole beside the others (model/analyses/overviews.py spreads them over the cores).
 
     Each pixel row is scaled to its own maximum, so the shape (diagonal, first column, stripes) shows
     even when the weights are spread thin; the one-head heatmap keeps the true 0..1 scale. Up to
@@ -44,9 +45,10 @@ def thumbnails(attention: Patterns | np.ndarray, cell: int = CELL) -> np.ndarray
     inner = cell - 2  # 1 px white border on each side
     tiles = np.broadcast_to(_BORDER, (L, H, cell, cell, 3)).copy()
     masked = _future_blocks(T, inner)  # (s, s)
+    pooled = pooled_heads(source, inner, "max")  # (L, H, s, s)
     for layer in range(L):
         for head in range(H):
-            tiles[layer, head, 1:-1, 1:-1] = _tile(source.pooled(layer, head, inner, "max"), masked)
+            tiles[layer, head, 1:-1, 1:-1] = _tile(pooled[layer, head], masked)
     return tiles.transpose(1, 2, 0, 3, 4).reshape(H * cell, L * cell, 3)  # heads down, layers across
 
 

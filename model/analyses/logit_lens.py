@@ -12,8 +12,8 @@ import torch
 from ..core.capture import Capture
 from ..core.errors import UnsupportedModelError
 from ..engine.language_model import LanguageModel
-from ..engine.threads import all_cores, long_work_threads
-from ..engine.unembed import CHUNK_FLOATS, in_workers
+from ..engine.threads import all_cores, in_workers, long_work_threads
+from ..engine.unembed import CHUNK_FLOATS
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,10 @@ class Patterns:
         scores = torch.matmul(queries, keys.transpose(1, 2)) * recipe.scaling  # (h, R, K)
         if recipe.softcap is not None:
             scores = torch.tanh(scores / recipe.softcap) * recipe.softcap
-        scores.masked_fill_(torch.from_numpy(recipe.hidden(start, stop, lo, hi)), -torch.inf)
+        # A causal mask without a window hides nothing left of the first query: mask only the columns from it
+        # (the same cells, without building and applying a mask over the whole band).
+        first = max(lo, min(start, hi)) if recipe.causal and recipe.window is None else lo
+        scores[..., first - lo:].masked_fill_(torch.from_numpy(recipe.hidden(start, stop, first, hi)), -torch.inf)
         if recipe.sinks is None:
             return torch.softmax(scores, dim=-1).numpy()
         sink = torch.from_numpy(recipe.sinks[heads].astype(np.float32))[:, None, None]  # (h, 1, 1) per head

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from ..core.settings import settings
@@ -88,3 +89,21 @@ def _env_int(name: str) -> int | None:
     except ValueError:
         return None
     return value if value > 0 else None
+
+
+def in_workers(work: Callable[[int], None], starts: range, workers: int) -> None:
+    """work(start) for every chunk: on this thread, or spread over `workers` threads that each run
+    torch on one thread (numpy's and torch's products release the GIL, so the chunks use every core)."""
+    if workers == 1:
+        for start in starts:
+            work(start)
+        return
+
+    import torch
+
+    def one_thread(start: int) -> None:
+        torch.set_num_threads(1)  # this worker's own setting: the workers share the cores
+        with torch.inference_mode():
+            work(start)
+    with ThreadPoolExecutor(workers, thread_name_prefix="xray-work") as pool:
+        list(pool.map(one_thread, starts))

@@ -6,8 +6,6 @@ time, so (T, V) logits never exist at once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -15,6 +13,7 @@ from torch import nn
 
 from ..core.logits import RowStats
 from .layout import Layout
+from .threads import in_workers
 
 CHUNK_FLOATS = 2**23  # logits one worker holds at once (32 MB in float32: their statistics stay in cache)
 
@@ -64,22 +63,6 @@ def _numpy_unembedding(head: nn.Module) -> tuple[np.ndarray, np.ndarray | None] 
         return None
     bias = None if head.bias is None else head.bias.detach().numpy()
     return head.weight.detach().numpy().T, bias
-
-
-def in_workers(work: Callable[[int], None], starts: range, workers: int) -> None:
-    """work(start) for every chunk: on this thread, or spread over `workers` threads that each run
-    torch on one thread (numpy's product releases the GIL, so the chunks use every core)."""
-    if workers == 1:
-        for start in starts:
-            work(start)
-        return
-
-    def one_thread(start: int) -> None:
-        torch.set_num_threads(1)  # this worker's own setting: the workers share the cores
-        with torch.inference_mode():
-            work(start)
-    with ThreadPoolExecutor(workers, thread_name_prefix="unembed") as pool:
-        list(pool.map(one_thread, starts))
 
 
 def stream_stats(unembed: Unembedding, stream: np.ndarray, following: np.ndarray, workers: int) -> RowStats:
