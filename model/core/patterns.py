@@ -194,9 +194,9 @@ class Patterns:
         ends = np.append(starts[1:], T)
         out = np.empty((size, size), dtype=np.float32)
         for first, last in _bands(starts, ends):
-            band = self.rows(layer, head, int(starts[first]), int(ends[last - 1]))  # (rows, T)
-            pooled = ufunc.reduceat(ufunc.reduceat(band, starts[first:last] - starts[first], axis=0), starts, axis=1)
-            out[first:last] = pooled
+            start, stop = int(starts[first]), int(ends[last - 1])
+            band = ufunc.reduceat(self.rows(layer, head, start, stop), starts, axis=1)  # (rows, size): columns first
+            out[first:last] = ufunc.reduceat(band, starts[first:last] - start, axis=0)
         if reduce == "mean":
             counts = (ends - starts).astype(np.float32)
             out /= counts[:, None] * counts[None, :]
@@ -206,6 +206,20 @@ class Patterns:
         """(heads, stop - start, hi - lo) weights of queries [start, stop) over keys [lo, hi) with eager's
         own float32 operations in its order (q.k, * scaling, softcap, mask, softmax with the sink's column):
         the same bits as the family's pattern. torch loads on first use, not on import."""
+        import torch
+
+        recipe = self.recipes[layer]
+        scores = self._scores(layer, heads, start, stop, lo, hi)
+        if recipe.sinks is None:
+            return torch.softmax(scores, dim=-1).numpy()
+        sink = torch.from_numpy(recipe.sinks[heads].astype(np.float32))[:, None, None]  # (h, 1, 1) per head
+        combined = torch.cat([scores, sink.expand(-1, stop - start, 1)], dim=-1)  # the sink's logit joins each row
+        combined = combined - combined.max(dim=-1, keepdim=True).values
+        return torch.softmax(combined, dim=-1)[..., :-1].numpy()
+
+
+    def _scores(self, layer: int, heads: list[int], start: int, stop: int, lo: int, hi: int):
+        """(heads, stop - start, hi - lo) torch float32 scores, masked to -inf where hidden, eager's way."""
         import torch
 
         recipe, q = self.recipes[layer], self.queries[layer]
@@ -219,12 +233,7 @@ class Patterns:
         # (the same cells, without building and applying a mask over the whole band).
         first = max(lo, min(start, hi)) if recipe.causal and recipe.window is None else lo
         scores[..., first - lo:].masked_fill_(torch.from_numpy(recipe.hidden(start, stop, first, hi)), -torch.inf)
-        if recipe.sinks is None:
-            return torch.softmax(scores, dim=-1).numpy()
-        sink = torch.from_numpy(recipe.sinks[heads].astype(np.float32))[:, None, None]  # (h, 1, 1) per head
-        combined = torch.cat([scores, sink.expand(-1, stop - start, 1)], dim=-1)  # the sink's logit joins each row
-        combined = combined - combined.max(dim=-1, keepdim=True).values
-        return torch.softmax(combined, dim=-1)[..., :-1].numpy()
+        return scores
 
 
 def pixel_starts(n: int, size: int) -> np.ndarray:
@@ -252,10 +261,12 @@ def _within_budget(nbytes: int, what: str) -> None:
 
 
 def _bands(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
-    """Consecutive pixel rows [first, last) grouped so that each band spans about ROW_CHUNK positions."""
+    """Consecutive pixel rows [first, last) grouped so that each band spans at most ROW_CHUNK positions
+    (at least one pixel row): one chunk of `_rows` each, never a full chunk and a sliver."""
     bands, first = [], 0
-    for i in range(len(starts)):
-        if ends[i] - starts[first] >= ROW_CHUNK or i == len(starts) - 1:
-            bands.append((first, i + 1))
-            first = i + 1
+    for i in range(1, len(starts)):
+        if ends[i] - starts[first] > ROW_CHUNK:
+            bands.append((first, i))
+            first = i
+    bands.append((first, len(starts)))
     return bands
