@@ -252,6 +252,10 @@ def _patching_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
         estimate = set_jobs.run(key, set_patching.attribution_parts(lm, prompt_set.items), n_pairs,
                                 "Attribution patching")
     set_jobs.stopped_note(estimate)
+    if view in ("attn_out", "mlp_out") and st.toggle("Per block: a block's whole output patched at every position at "
+                                                     "once", key="set_patch_per_block"):
+        _per_block(lm, prompt_set, estimate.results, view, n_pairs)
+        return
     _patch_grids(lm, estimate.results, f"attribution_{view}", view, "Attribution estimate", "set_patch_est")
     exact_key = _job_key(lm, prompt_set, "exact", view)
     exact = set_jobs.job(exact_key)
@@ -263,6 +267,32 @@ def _patching_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
     if exact is not None:
         set_jobs.stopped_note(exact)
         _patch_grids(lm, exact.results, f"exact_{view}", view, "Exact patching", "set_patch_exact")
+
+
+def _per_block(lm: LanguageModel, prompt_set: sets.PromptSet, estimates: Part, view: str, n_pairs: int) -> None:
+    """Each block's whole output patched at once: the estimate (its positions' estimates summed) beside
+    the exact runs (one pass of L rows per pair), mean or spread over the pairs."""
+    key = _job_key(lm, prompt_set, "exact_block", view)
+    exact = set_jobs.job(key)
+    if exact is None and st.button(f"Run exact per-block patching over {n_pairs} pairs (one pass per pair)",
+                                   key="set_run_exact_block"):
+        exact = set_jobs.run(key, set_patching.exact_block_parts(lm, prompt_set.items, view), n_pairs,
+                             "Exact per-block patching")
+    name = f"attribution_{view}"
+    both = [i for i in sorted(estimates) if name in estimates[i]
+            and (exact is None or f"exact_block_{view}" in exact.results.get(i, {}))]
+    if not both:
+        st.info("No pair's clean and corrupted prompts disagree on the answers: nothing to recover.")
+        return
+    columns = [np.stack([estimates[i][name].sum(axis=1) for i in both])]  # (N, L) each
+    labels = ["estimate"]
+    if exact is not None:
+        set_jobs.stopped_note(exact)
+        columns.append(np.stack([exact.results[i][f"exact_block_{view}"] for i in both]))
+        labels.append("exact")
+    spread = st.toggle("Show the spread (standard deviation over pairs)", key="set_block_spread")
+    plotly_chart(draw.mean_heatmap(np.stack(columns, axis=-1), f"Whole block patched, mean over {len(both)} pairs",
+                                   "recovered", cols=labels, spread=spread), key="set_patch_block")
 
 
 def _patch_grids(lm: LanguageModel, results: Part, name: str, view: str, what: str, key: str) -> None:

@@ -28,7 +28,8 @@ PROMPTS = (
 WORDS = ("antidisestablishmentarianism", "cat", "Rome", " Paris", "king - man + woman", "Paris - France + Italy", "")
 # Cancel only acts while exact patching runs (a click in between is a no-op); the prompt-set runs over a
 # whole set take 10 s to minutes each and have their own test (test_prompt_sets_page.py).
-SKIPPED_BUTTONS = ("patch_cancel", "set_run_exact", "set_run_ablation", "set_run_types", "set_run_estimate")
+SKIPPED_BUTTONS = ("patch_cancel", "set_run_exact", "set_run_ablation", "set_run_types", "set_run_estimate",
+                   "set_run_exact_block")
 ACTIONS_PER_PAGE = 7
 PERCENT = re.compile(r"\((\d+\.\d)%\)$")
 

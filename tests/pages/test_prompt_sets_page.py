@@ -48,6 +48,12 @@ def test_first_visit_then_views(open_page, default_lm):
     assert not at.exception
     heat = json.loads(chart_json(charts(at)[0]))["data"][0]
     assert heat["x"][-1] == "last" and heat["y"][0] == "embedding"
+    at.radio(key="set_patch_view").set_value("MLP output").run()
+    at.toggle(key="set_patch_per_block").set_value(True).run()
+    at.button(key="set_run_exact_block").click().run()
+    assert not at.exception
+    blocks = json.loads(chart_json(charts(at)[0]))["data"][0]
+    assert blocks["x"] == ["estimate", "exact"] and blocks["y"][-1] == "block 29"
     at.radio(key="set_view").set_value("Head ablation").run()
     at.number_input(key="set_ablate_n").set_value(2).run()
     at.button(key="set_run_ablation").click().run()

@@ -135,3 +135,32 @@ def aligned(grids: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
     counted from the end line up). Returns K too, so the chart can label positions from the end."""
     k = min(g.shape[-1] for g in grids)
     return np.stack([g[:, -k:] for g in grids]), k
+
+
+def _block_edit(clean: np.ndarray, row: int) -> Edit:
+    """Write a block's whole clean output (T, width) into one row of a batch, at every position."""
+    def edit(t: torch.Tensor) -> torch.Tensor:  # (B, T, width)
+        t = t.clone()
+        t[row] = torch.as_tensor(clean, device=t.device, dtype=t.dtype)
+        return t
+    return edit
+
+
+def exact_block_parts(lm: LanguageModel, rows: Sequence[Row], view: View) -> Iterator[Part]:
+    """Exact patching of a whole block's output ("attn_out" or "mlp_out") at every position at once, one
+    pair at a time: "exact_block_<view>" (L,) per pair whose runs disagree, every block of a pair in one
+    pass (row l patches block l). The per-position estimate summed over positions is its first-order guess."""
+    if view not in ("attn_out", "mlp_out"):
+        raise ValueError(f"a whole block's output is attn_out or mlp_out, not {view}")
+    L = lm.summary.n_layers
+    for index in pairs(rows):
+        row = rows[index]
+        assert row.corrupted_ids is not None
+        pair = PatchPair(record(lm, list(row.ids)), record(lm, list(row.corrupted_ids)), lm.summary)
+        clean, bad = pair.logit_diffs(row.answer, row.contrast)
+        values: dict[str, np.ndarray] = {"clean_diff": np.array(clean), "corrupted_diff": np.array(bad)}
+        if abs(clean - bad) >= MIN_UNIT:
+            edits: dict[Site, Edit] = {(view, layer): _block_edit(pair.clean.sites[view][layer], layer) for layer in range(L)}
+            logits = np.atleast_2d(lm.forward(list(row.corrupted_ids), sites=edits, last_only=True, batch=L).logits)
+            values[f"exact_block_{view}"] = (logits[:, row.answer] - logits[:, row.contrast] - bad) / (clean - bad)
+        yield {index: values}

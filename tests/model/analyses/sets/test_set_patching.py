@@ -3,6 +3,7 @@ page's estimate of each pair run alone, and exact patching per pair is the one-p
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from set_rows import rows
 
 from model.analyses.patching import PatchPair, attribution, exact, record
@@ -53,3 +54,25 @@ def test_grids_of_different_lengths_line_up_from_the_end(tiny_lm):
     assert k == min(g.shape[1] for g in grids) < max(g.shape[1] for g in grids)
     for g, row in zip(grids, together):
         assert np.array_equal(row[:, -1], g[:, -1])  # the last position (where the answer is read) lines up
+
+
+def test_a_whole_block_patched_at_once_equals_its_own_run(tiny_lm):
+    """Every block's output patched at every position, all blocks of a pair in one pass, equals one run
+    with that block's clean output written in."""
+    import torch
+
+    from model.analyses.sets.patching import exact_block_parts
+
+    set_rows = rows(tiny_lm)
+    results = _run(exact_block_parts(tiny_lm, set_rows, "mlp_out"))
+    for i in pairs(set_rows):
+        row = set_rows[i]
+        pair = _pair(tiny_lm, row)
+        clean, bad = pair.logit_diffs(row.answer, row.contrast)
+        for layer in range(tiny_lm.summary.n_layers):
+            source = torch.as_tensor(pair.clean.sites["mlp_out"][layer])
+            one = tiny_lm.forward(list(row.corrupted_ids), sites={("mlp_out", layer): lambda t, s=source: s[None].to(t.dtype)},
+                                  last_only=True).logits
+            expected = (one[row.answer] - one[row.contrast] - bad) / (clean - bad)
+            got = results[i]["exact_block_mlp_out"][layer]
+            assert got == pytest.approx(expected, rel=1e-3, abs=1e-4)  # a batch's rows round apart
