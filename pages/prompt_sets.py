@@ -138,7 +138,7 @@ def _summary(prompt_set: sets.PromptSet) -> None:
     """How many rows run, every left-out row with its reason, and the set as CSV."""
     kept, left = len(prompt_set.items), len(prompt_set.rejected)
     pairs = sum(item.corrupted_ids is not None for item in prompt_set.items)
-    st.markdown(f"**{prompt_set.name}**: {kept:,} prompts run" + (f", {pairs:,} with a corrupted prompt" if pairs else "")
+    st.markdown(f"{_code(prompt_set.name)}: {kept:,} prompts run" + (f", {pairs:,} with a corrupted prompt" if pairs else "")
                 + (f"; {left:,} left out (below)" if left else "."))
     if left:
         with st.expander(f"{left:,} rows left out, and why", expanded=kept == 0):
@@ -146,6 +146,11 @@ def _summary(prompt_set: sets.PromptSet) -> None:
                           for r in prompt_set.rejected], hide_index=True, use_container_width=True)
     st.download_button("Download the set (CSV)", sets.to_csv(prompt_set), file_name="prompt_set.csv", mime="text/csv",
                        key="set_download", on_click="ignore", disabled=not kept)
+
+
+def _code(text: str) -> str:
+    """User text as a markdown code span: shown as written, never read as markdown (a backtick in it too)."""
+    return f"`` {text} ``" if text else "(empty)"
 
 
 def _job_key(lm: LanguageModel, prompt_set: sets.PromptSet, *parts: object) -> str:
@@ -195,7 +200,7 @@ def _diff_view(lm: LanguageModel, prompt_set: sets.PromptSet, found: set_jobs.Jo
     pick = kit.picker("Prompt", {n: f"#{n}: {it.row.prompt}" for n, it in numbers.items()}, key=PICK,
                       default=items[0].number, help="Click a dot above to choose it.")
     item = numbers[int(pick if pick is not None else items[0].number)]
-    st.markdown(f"Answer `{item.row.answer}` vs contrast `{item.row.contrast}`: difference "
+    st.markdown(f"Answer {_code(item.row.answer)} vs contrast {_code(item.row.contrast)}: difference "
                 f"**{found.results[prompt_set.items.index(item)]['diff']:+.2f}**. Open it in:")
     for col, (label, page) in zip(st.columns(len(OPEN_IN)), OPEN_IN.items()):
         col.button(label, key=f"set_open_{label}", on_click=_open_prompt, args=(item.row.prompt, page),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import numpy as np
 from page_charts import chart_json, charts
@@ -36,8 +37,8 @@ def test_first_visit_then_views(open_page, default_lm):
     first = at.selectbox(key="set_pick").format_func(at.selectbox(key="set_pick").value)
     prompt = first.split(": ", 1)[1]
     logits = default_lm.forward(default_lm.encode(prompt), last_only=True).logits
-    answers = [m.value for m in at.markdown if "Answer `" in m.value][0]
-    a, b = (answer_id(default_lm, t) for t in answers.split("`")[1:4:2])
+    answers = [m.value for m in at.markdown if m.value.startswith("Answer ")][0]
+    a, b = (answer_id(default_lm, t) for t in re.findall(r"`` (.*?) ``", answers))  # shown as code, as written
     assert f"{logits[a] - logits[b]:+.2f}" in answers  # the difference shown is the prompt's own
 
     at.radio(key="set_view").set_value("Heads: direct share").run()
