@@ -145,7 +145,7 @@ def _summary(prompt_set: sets.PromptSet) -> None:
         with st.expander(f"{left:,} rows left out, and why", expanded=kept == 0):
             st.dataframe([{"row": r.number, "prompt": r.row.prompt if r.row else "", "reason": r.reason}
                           for r in prompt_set.rejected], hide_index=True, use_container_width=True)
-    st.download_button("Download the set (CSV)", sets.to_csv(prompt_set), file_name="prompt_set.csv", mime="text/csv",
+    st.download_button("Download the set (CSV)", lambda: sets.to_csv(prompt_set), file_name="prompt_set.csv", mime="text/csv",
                        key="set_download", on_click="ignore", disabled=not kept)
 
 
@@ -209,12 +209,13 @@ def _diff_view(lm: LanguageModel, prompt_set: sets.PromptSet, found: set_jobs.Jo
     table = [{"row": it.number, "prompt": it.row.prompt, "answer": it.row.answer, "contrast": it.row.contrast,
               "difference": float(d), **({"corrupted difference": float(c)} if corrupted is not None else {})}
              for it, d, c in zip(items, diffs, corrupted if corrupted is not None else diffs)]
-    _csv("Download the per-prompt differences (CSV)", table, "set_diff_csv")
+    _csv("Download the per-prompt differences (CSV)", lambda: table, "set_diff_csv")
 
 
-def _csv(label: str, rows: list[dict], key: str) -> None:
-    st.download_button(label, rows_csv(rows), file_name=f"{key.removesuffix('_csv')}.csv", mime="text/csv", key=key,
-                       on_click="ignore", disabled=not rows)
+def _csv(label: str, rows: Callable[[], list[dict]], key: str) -> None:
+    """A per-prompt table as CSV, built only when downloaded (a 500-prompt head table is 135,000 rows)."""
+    st.download_button(label, lambda: rows_csv(rows()), file_name=f"{key.removesuffix('_csv')}.csv", mime="text/csv",
+                       key=key, on_click="ignore")
 
 
 def _head_grid(values: np.ndarray, title: str, what: str, key: str) -> None:
@@ -237,9 +238,9 @@ def _heads_view(prompt_set: sets.PromptSet, found: set_jobs.Job, refusal: str | 
     st.dataframe([{"head": f"L{i // H}H{i % H}", "mean share": float(mean.flat[i]), "spread (sd)": float(sd.flat[i]),
                    "same sign on": f"{int((np.sign(heads[:, i // H, i % H]) == np.sign(mean.flat[i])).sum())} of {indices.size}"}
                   for i in order], hide_index=True)
-    rows = [{"row": prompt_set.items[int(i)].number, "block": b, "head": h, "share": float(heads[n, b, h])}
-            for n, i in enumerate(indices) for b in range(heads.shape[1]) for h in range(H)]
-    _csv("Download every prompt's head shares (CSV)", rows, "set_heads_csv")
+    _csv("Download every prompt's head shares (CSV)", lambda: [
+        {"row": prompt_set.items[int(i)].number, "block": b, "head": h, "share": float(heads[n, b, h])}
+        for n, i in enumerate(indices) for b in range(heads.shape[1]) for h in range(H)], "set_heads_csv")
 
 
 def _patching_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
@@ -353,7 +354,7 @@ def _ablation_view(lm: LanguageModel, prompt_set: sets.PromptSet, found: set_job
         plotly_chart(draw.effect_bars(names, matrix, METRIC), key="set_ablation_chart")
         rows = [{"row": item.number, **{n: float(v) for n, v in zip(names, row)}}
                 for item, row in zip(prompt_set.items, matrix)]
-        _csv("Download every prompt's effects (CSV)", rows, "set_ablation_csv")
+        _csv("Download every prompt's effects (CSV)", lambda: rows, "set_ablation_csv")
 
 
 def _types_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
@@ -372,10 +373,10 @@ def _types_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
         return
     _head_grid(scores, f"{KIND_LABELS[kind].capitalize()} score, over the {tested} prompts that test it", "score",
                "set_types")
-    rows = [{"row": prompt_set.items[int(i)].number, "block": b, "head": h, "score": float(scores[n, b, h])}
-            for n, i in enumerate(indices) for b in range(scores.shape[1]) for h in range(scores.shape[2])
-            if not np.isnan(scores[n, b, h])]
-    _csv(f"Download every prompt's {kind} scores (CSV)", rows, "set_types_csv")
+    _csv(f"Download every prompt's {kind} scores (CSV)", lambda: [
+        {"row": prompt_set.items[int(i)].number, "block": b, "head": h, "score": float(scores[n, b, h])}
+        for n, i in enumerate(indices) for b in range(scores.shape[1]) for h in range(scores.shape[2])
+        if not np.isnan(scores[n, b, h])], "set_types_csv")
 
 
 def _views(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:

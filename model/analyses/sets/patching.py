@@ -118,6 +118,15 @@ def _pair_values(s: ModelSummary, row: Row, b: int, clean: dict[View, np.ndarray
 def exact_parts(lm: LanguageModel, rows: Sequence[Row], view: View, progress: Progress | None = None) -> Iterator[Part]:
     """Exact patching of one view, one pair at a time (the one-pair page's code): "exact_<view>" per
     pair whose runs disagree; the others get their differences only."""
+    for index, row, pair, values in _recorded_pairs(lm, rows):
+        if "unit" in values:
+            values[f"exact_{view}"] = exact(lm, pair, row.answer, row.contrast, view, progress=progress).values
+        yield {index: values}
+
+
+def _recorded_pairs(lm: LanguageModel, rows: Sequence[Row]) -> Iterator[tuple[int, Row, PatchPair, dict[str, np.ndarray]]]:
+    """Each pair recorded as the one-pair page records it, with its two differences, and "unit" (clean
+    minus corrupted) when the runs disagree enough for a patch to recover anything."""
     for index in pairs(rows):
         row = rows[index]
         assert row.corrupted_ids is not None
@@ -125,8 +134,8 @@ def exact_parts(lm: LanguageModel, rows: Sequence[Row], view: View, progress: Pr
         clean, bad = pair.logit_diffs(row.answer, row.contrast)
         values: dict[str, np.ndarray] = {"clean_diff": np.array(clean), "corrupted_diff": np.array(bad)}
         if abs(clean - bad) >= MIN_UNIT:
-            values[f"exact_{view}"] = exact(lm, pair, row.answer, row.contrast, view, progress=progress).values
-        yield {index: values}
+            values["unit"] = np.array(clean - bad)
+        yield index, row, pair, values
 
 
 def aligned(grids: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
@@ -153,14 +162,10 @@ def exact_block_parts(lm: LanguageModel, rows: Sequence[Row], view: View) -> Ite
     if view not in ("attn_out", "mlp_out"):
         raise ValueError(f"a whole block's output is attn_out or mlp_out, not {view}")
     L = lm.summary.n_layers
-    for index in pairs(rows):
-        row = rows[index]
-        assert row.corrupted_ids is not None
-        pair = PatchPair(record(lm, list(row.ids)), record(lm, list(row.corrupted_ids)), lm.summary)
-        clean, bad = pair.logit_diffs(row.answer, row.contrast)
-        values: dict[str, np.ndarray] = {"clean_diff": np.array(clean), "corrupted_diff": np.array(bad)}
-        if abs(clean - bad) >= MIN_UNIT:
+    for index, row, pair, values in _recorded_pairs(lm, rows):
+        if "unit" in values:
             edits: dict[Site, Edit] = {(view, layer): _block_edit(pair.clean.sites[view][layer], layer) for layer in range(L)}
-            logits = np.atleast_2d(lm.forward(list(row.corrupted_ids), sites=edits, last_only=True, batch=L).logits)
-            values[f"exact_block_{view}"] = (logits[:, row.answer] - logits[:, row.contrast] - bad) / (clean - bad)
+            logits = np.atleast_2d(lm.forward(list(pair.corrupted.ids), sites=edits, last_only=True, batch=L).logits)
+            patched = logits[:, row.answer] - logits[:, row.contrast]
+            values[f"exact_block_{view}"] = (patched - values["corrupted_diff"]) / values["unit"]
         yield {index: values}
