@@ -37,6 +37,7 @@ from .attention import LISTEN, direct_attention, listening_kernel, swapped
 from .batching import CaptureQueue, Request
 from .devices import compute_device
 from .facts import model_facts
+from .few_rows import few_row_products
 from .final_norm import NormFit, measure_final_norm
 from .gradients import Differentiable, Target, differentiable
 from .layout import Layout, find_layout
@@ -553,6 +554,7 @@ def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, 
         stack.enter_context(long_pass_buffers(input_ids.numel() * layout.summary.d_model * 4))
         start = time.perf_counter()
         if objective is None:
+            stack.enter_context(few_row_products(model, input_ids.numel()))
             with torch.inference_mode():
                 out = model(**kwargs)
         else:

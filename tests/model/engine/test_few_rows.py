@@ -1,0 +1,70 @@
+"""Few-row passes (a generation step) take streaming products for nn.Linear: the same numbers as
+F.linear to float32 rounding, the layers left as they were after the pass, and hooks still heard."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from model.analyses.generation import Decoding, generate
+from model.engine import few_rows
+from model.engine.few_rows import FEW_ROWS, few_row_products
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", [(1, 24), (2, 24), (3, 24), (4, 24), (2, 1, 24), (1, 4, 24)])
+def test_streaming_forward_equals_f_linear(bias, shape):
+    torch.manual_seed(0)
+    layer = nn.Linear(24, 40, bias=bias)
+    model = nn.Sequential(layer)
+    x = torch.randn(*shape)
+    with torch.inference_mode():
+        want = nn.functional.linear(x, layer.weight, layer.bias)
+        with few_row_products(model, int(np.prod(shape[:-1]))):
+            got = model(x)
+    assert got.shape == want.shape and got.is_contiguous()
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert "forward" not in vars(layer)  # the class's own forward is back
+
+
+def test_more_rows_keep_f_linear():
+    layer = nn.Linear(8, 8)
+    with few_row_products(nn.Sequential(layer), FEW_ROWS + 1):
+        assert "forward" not in vars(layer)
+
+
+def _steps(lm, ids):
+    return generate(lm, ids, 4, Decoding(greedy=True))
+
+
+def test_generation_steps_match_plain_products(tiny_lm, monkeypatch):
+    ids = tiny_lm.tokenizer("The cat sat on the")["input_ids"]
+    fast = _steps(tiny_lm, ids)
+    monkeypatch.setattr(few_rows, "FEW_ROWS", 0)
+    plain = _steps(tiny_lm, ids)
+    assert [s.token_id for s in fast] == [s.token_id for s in plain]
+    for a, b in zip(fast, plain):
+        np.testing.assert_allclose(a.logits, b.logits, rtol=1e-4, atol=1e-5)
+    assert not any("forward" in vars(m) for m in tiny_lm.model.modules())
+
+
+def test_hooks_on_layers_still_run_in_a_few_row_pass(tiny_lm):
+    layer = next(m for m in tiny_lm.model.modules() if type(m) is nn.Linear)
+    heard = []
+    handle = layer.register_forward_hook(lambda module, args, out: heard.append(tuple(out.shape)))
+    try:
+        tiny_lm.forward([5, 6], last_only=True)
+    finally:
+        handle.remove()
+    assert heard and heard[0][-2] == 2
+
+
+def test_default_model_step_matches_plain_products(default_lm, monkeypatch):
+    ids = default_lm.tokenizer("The capital of France is")["input_ids"]
+    fast = _steps(default_lm, ids)
+    monkeypatch.setattr(few_rows, "FEW_ROWS", 0)
+    plain = _steps(default_lm, ids)
+    assert [s.token_id for s in fast] == [s.token_id for s in plain]
+    for a, b in zip(fast, plain):
+        np.testing.assert_allclose(a.logits, b.logits, rtol=1e-4, atol=1e-4)
