@@ -57,7 +57,7 @@ def few_row_products(model: nn.Module, rows: int) -> Iterator[None]:
     attribute shadows nn.Linear.forward; hooks on the layers still run). Enter it under the model's lock."""
     layers = _plain_layers(model) if 0 < rows <= FEW_ROWS else []
     for layer in layers:
-        layer.forward = _streaming(layer)  # type: ignore[method-assign]
+        layer.forward = _streaming(layer)  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
