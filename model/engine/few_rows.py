@@ -2,12 +2,11 @@
 each nn.Linear through the product that streams its weight fastest.
 
 Such a pass reads every weight once and does little arithmetic, so its time is memory traffic. On the
-CPUs measured (bench/HISTORY.md, 2026-12-05), torch's `F.linear` streamed a model's 540 MB of weights
-at half the rate the memory allows for one row and at a third for two: its kernels pack the weight
-first. numpy's product (OpenBLAS) streams one row at the full rate, and `weight @ x.T` (MKL, the weight
-untransposed) two to four. A 20-token generation took 1.25 s -> 1.0 s; a steered pair's 20 + 20 tokens
-1.93 s -> 1.13 s. The products are the same sums in another order: the last bits differ, as between
-any two BLAS kernels.
+CPU measured (bench/HISTORY.md, 2026-12-05; one thread), torch's `F.linear` read the default model's
+540 MB of weights in 44 ms for one row and 74 ms for two (its kernels pack the weight first);
+`weight @ x.T` (MKL, the weight untransposed) took 29 ms for one row sent as two and 30 ms for two.
+A 12-step generation took 765 -> 700 ms, a steered pair's 12 + 12 steps 1,175 -> 703 ms. The
+products are the same sums in another order: the last bits differ, as between any two BLAS kernels.
 """
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -34,17 +32,16 @@ def _plain_layers(model: nn.Module) -> list[nn.Linear]:
 
 
 def _streaming(layer: nn.Linear) -> Callable[[torch.Tensor], torch.Tensor]:
-    """`layer`'s forward for a few rows: numpy's product for one row, `weight @ x.T` for more, made
-    contiguous (a transposed view would send the next layer down a slow path, 3x on the MLP's down_proj)."""
+    """`layer`'s forward for a few rows: `weight @ x.T`, one row sent twice (MKL's product for one
+    column is its slow path), the result made contiguous (a transposed view would send the next layer
+    down a slow path too: 3x on the MLP's down_proj)."""
     def forward(x: torch.Tensor) -> torch.Tensor:
         weight, bias = layer.weight, layer.bias
         if x.dtype != weight.dtype or x.requires_grad:
             return nn.functional.linear(x, weight, bias)
         rows = x.reshape(-1, x.shape[-1])
-        if len(rows) == 1:
-            y = torch.from_numpy(np.matmul(weight.detach().numpy(), rows[0].numpy()))[None]
-        else:
-            y = torch.mm(weight, rows.T).T.contiguous()
+        columns = (rows.repeat(2, 1) if len(rows) == 1 else rows).T
+        y = torch.mm(weight, columns).T[:len(rows)].contiguous()
         if bias is not None:
             y = y + bias
         return y.reshape(*x.shape[:-1], weight.shape[0])
@@ -54,8 +51,11 @@ def _streaming(layer: nn.Linear) -> Callable[[torch.Tensor], torch.Tensor]:
 @contextmanager
 def few_row_products(model: nn.Module, rows: int) -> Iterator[None]:
     """Within this, a pass of `rows` <= FEW_ROWS rows uses the streaming products (an instance
-    attribute shadows nn.Linear.forward; hooks on the layers still run). Enter it under the model's lock."""
-    layers = _plain_layers(model) if 0 < rows <= FEW_ROWS else []
+    attribute shadows nn.Linear.forward; hooks on the layers still run); one row only on one thread (on
+    two, F.linear's own one-row kernel was faster: a 12-step generation 866 ms against 948 ms). Enter it
+    under the model's lock."""
+    wanted = 1 < rows <= FEW_ROWS or (rows == 1 and torch.get_num_threads() == 1)
+    layers = _plain_layers(model) if wanted else []
     for layer in layers:
         layer.forward = _streaming(layer)  # type: ignore[method-assign,assignment]
     try:

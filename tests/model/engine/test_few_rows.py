@@ -12,33 +12,51 @@ from model.engine import few_rows
 from model.engine.few_rows import FEW_ROWS, few_row_products
 
 
+@pytest.fixture
+def one_thread():
+    """The app's setting (one torch thread), under which one row takes the streaming product too."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("shape", [(1, 24), (2, 24), (3, 24), (4, 24), (2, 1, 24), (1, 4, 24)])
-def test_streaming_forward_equals_f_linear(bias, shape):
+def test_streaming_forward_equals_f_linear(bias, shape, one_thread):
     torch.manual_seed(0)
     layer = nn.Linear(24, 40, bias=bias)
     model = nn.Sequential(layer)
     x = torch.randn(*shape)
+    swapped = []
     with torch.inference_mode():
         want = nn.functional.linear(x, layer.weight, layer.bias)
         with few_row_products(model, int(np.prod(shape[:-1]))):
+            swapped.append("forward" in vars(layer))
             got = model(x)
-    assert got.shape == want.shape and got.is_contiguous()
+    assert swapped == [True] and got.shape == want.shape and got.is_contiguous()
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert "forward" not in vars(layer)  # the class's own forward is back
 
 
-def test_more_rows_keep_f_linear():
+def test_more_rows_and_one_row_on_two_threads_keep_f_linear():
     layer = nn.Linear(8, 8)
     with few_row_products(nn.Sequential(layer), FEW_ROWS + 1):
         assert "forward" not in vars(layer)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with few_row_products(nn.Sequential(layer), 1):
+            assert "forward" not in vars(layer)
+    finally:
+        torch.set_num_threads(saved)
 
 
 def _steps(lm, ids):
     return generate(lm, ids, 4, Decoding(greedy=True))
 
 
-def test_generation_steps_match_plain_products(tiny_lm, monkeypatch):
+def test_generation_steps_match_plain_products(tiny_lm, monkeypatch, one_thread):
     ids = tiny_lm.tokenizer("The cat sat on the")["input_ids"]
     fast = _steps(tiny_lm, ids)
     monkeypatch.setattr(few_rows, "FEW_ROWS", 0)
@@ -49,18 +67,19 @@ def test_generation_steps_match_plain_products(tiny_lm, monkeypatch):
     assert not any("forward" in vars(m) for m in tiny_lm.model.modules())
 
 
-def test_hooks_on_layers_still_run_in_a_few_row_pass(tiny_lm):
+def test_the_gateway_takes_the_streaming_products_and_hooks_still_run(tiny_lm):
     layer = next(m for m in tiny_lm.model.modules() if type(m) is nn.Linear)
     heard = []
-    handle = layer.register_forward_hook(lambda module, args, out: heard.append(tuple(out.shape)))
+    handle = layer.register_forward_hook(lambda module, args, out: heard.append(("forward" in vars(module),
+                                                                                 tuple(out.shape))))
     try:
         tiny_lm.forward([5, 6], last_only=True)
     finally:
         handle.remove()
-    assert heard and heard[0][-2] == 2
+    assert heard and heard[0][0] and heard[0][1][-2] == 2
 
 
-def test_default_model_step_matches_plain_products(default_lm, monkeypatch):
+def test_default_model_step_matches_plain_products(default_lm, monkeypatch, one_thread):
     ids = default_lm.tokenizer("The capital of France is")["input_ids"]
     fast = _steps(default_lm, ids)
     monkeypatch.setattr(few_rows, "FEW_ROWS", 0)
