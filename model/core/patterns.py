@@ -163,20 +163,25 @@ class Patterns:
             return self.full[layer, head, start:stop].copy()
         return self._rows(layer, [head], start, stop)[0]
 
-    def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
-        """(H, stop - start, T) every head's rows [start, stop) of one layer, computed together."""
+    def layer_rows(self, layer: int, start: int, stop: int, keys: int | None = None) -> np.ndarray:
+        """(H, stop - start, keys) every head's rows [start, stop) of one layer over the first `keys`
+        keys (default: all T), computed together."""
         if self.full is not None:
-            return self.full[layer, :, start:stop].copy()
-        return self._rows(layer, list(range(self.n_heads(layer))), start, stop)
+            return self.full[layer, :, start:stop, :keys].copy()
+        return self._rows(layer, list(range(self.n_heads(layer))), start, stop, keys)
 
-    def _rows(self, layer: int, heads: list[int], start: int, stop: int) -> np.ndarray:
-        """(len(heads), stop - start, T) a chunk of query rows at a time; zero where hidden."""
+    def _rows(self, layer: int, heads: list[int], start: int, stop: int, keys: int | None = None) -> np.ndarray:
+        """(len(heads), stop - start, keys or T) a chunk of query rows at a time; zero where hidden."""
         T = self.n_tokens
-        out = np.zeros((len(heads), stop - start, T), dtype=np.float32)
+        width = T if keys is None else keys
+        out = np.zeros((len(heads), stop - start, width), dtype=np.float32)
         for first in range(start, stop, ROW_CHUNK):
             last = min(stop, first + ROW_CHUNK)
             lo, hi = self.recipes[layer].span(first, last, T)
-            out[:, first - start:last - start, lo:hi] = self._block(layer, heads, first, last, lo, hi)
+            kept = min(hi, width)
+            if kept > lo:
+                block = self._block(layer, heads, first, last, lo, hi)
+                out[:, first - start:last - start, lo:kept] = block[..., :kept - lo]
         return out
 
     def head(self, layer: int, head: int) -> np.ndarray:
@@ -185,22 +190,33 @@ class Patterns:
 
     def pooled(self, layer: int, head: int, size: int, reduce: str = "mean") -> np.ndarray:
         """(size, size) overview of one head: each pixel the mean (or max) of its block of the pattern,
-        blocks as in viz/head_grid (nearest-neighbour up when T < size). Computed a band of rows at a time."""
+        blocks as in viz/head_grid (nearest-neighbour up when T < size). Computed a band of rows at a time,
+        over the keys the band's queries may see only (the hidden rest weighs 0 in a mean or a max)."""
         T = self.n_tokens
         starts = pixel_starts(T, size)
         if T <= size:
             return self.head(layer, head)[starts][:, starts]
         ufunc = np.add if reduce == "mean" else np.maximum
         ends = np.append(starts[1:], T)
-        out = np.empty((size, size), dtype=np.float32)
+        out = np.zeros((size, size), dtype=np.float32)
         for first, last in _bands(starts, ends):
             start, stop = int(starts[first]), int(ends[last - 1])
-            band = ufunc.reduceat(self.rows(layer, head, start, stop), starts, axis=1)  # (rows, size): columns first
-            out[first:last] = ufunc.reduceat(band, starts[first:last] - start, axis=0)
+            lo, hi, block = self._visible(layer, head, start, stop)
+            seen = np.flatnonzero((ends > lo) & (starts < hi))  # pixel columns that reach into [lo, hi)
+            edges = np.maximum(starts[seen], lo) - lo  # strictly increasing: only the first can be clipped
+            band = ufunc.reduceat(block, edges, axis=1)  # (rows, seen): columns first
+            out[first:last, seen[0]:seen[-1] + 1] = ufunc.reduceat(band, starts[first:last] - start, axis=0)
         if reduce == "mean":
             counts = (ends - starts).astype(np.float32)
             out /= counts[:, None] * counts[None, :]
         return out
+
+    def _visible(self, layer: int, head: int, start: int, stop: int) -> tuple[int, int, np.ndarray]:
+        """The keys [lo, hi) queries [start, stop) may see, and their weights (stop - start, hi - lo)."""
+        if self.full is not None:
+            return 0, self.n_tokens, self.full[layer, head, start:stop]
+        lo, hi = self.recipes[layer].span(start, stop, self.n_tokens)
+        return lo, hi, self._block(layer, [head], start, stop, lo, hi)[0]
 
     def _block(self, layer: int, heads: list[int], start: int, stop: int, lo: int, hi: int) -> np.ndarray:
         """(heads, stop - start, hi - lo) weights of queries [start, stop) over keys [lo, hi) with eager's

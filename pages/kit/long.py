@@ -23,11 +23,13 @@ def is_long(cap: Capture) -> bool:
 def window_stats(cap: Capture) -> dict[str, np.ndarray]:
     """Head statistics (model/analyses/head_scores.head_stats) of a long prompt over its first
     STATS_TOKENS positions: a causal head's first rows see only the first keys, so that square is the
-    exact pattern of the prompt's start, read by rows() and never the whole (L, H, T, T)."""
+    exact pattern of the prompt's start, read a layer at a time (never the whole (L, H, T, T); stacking
+    every layer's square first cost more in fresh memory than the statistics themselves)."""
     source, n = cap.attention, STATS_TOKENS
-    L, H = cap.summary.n_layers, cap.summary.n_heads
-    block = np.stack([np.stack([source.rows(layer, head, 0, n)[:, :n] for head in range(H)]) for layer in range(L)])
-    return head_stats(SimpleNamespace(attention=block, token_ids=cap.token_ids[:n]))  # type: ignore[arg-type]
+    ids = cap.token_ids[:n]
+    layers = [head_stats(SimpleNamespace(attention=source.layer_rows(layer, 0, n, keys=n)[None],  # type: ignore[arg-type]
+                                         token_ids=ids)) for layer in range(cap.summary.n_layers)]
+    return {name: np.concatenate([layer[name] for layer in layers]) for name in layers[0]}
 
 
 def stats(lm, cap: Capture) -> dict[str, np.ndarray]:

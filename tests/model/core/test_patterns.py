@@ -73,6 +73,15 @@ def test_rows_are_slices_of_the_head_across_chunks(name):
         np.testing.assert_allclose(p.rows(0, 1, start, stop), whole[start:stop], atol=1e-6)  # a chunk: ~1 ulp
 
 
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_layer_rows_over_the_first_keys_are_slices_of_all_keys(name):
+    n = ROW_CHUNK + 90
+    p = _patterns(RECIPES[name], n)
+    whole = p.layer_rows(0, 0, n)  # (H, n, n)
+    for start, stop, keys in [(0, 40, 40), (0, ROW_CHUNK + 10, ROW_CHUNK + 10), (10, 30, 50), (5, 60, 12)]:
+        np.testing.assert_allclose(p.layer_rows(0, start, stop, keys=keys), whole[:, start:stop, :keys], atol=1e-6)
+
+
 def _block_reduce(whole: np.ndarray, size: int, ufunc: np.ufunc) -> np.ndarray:
     """viz/head_grid's pooling of the whole pattern (the same bins)."""
     n = whole.shape[0]
@@ -80,9 +89,12 @@ def _block_reduce(whole: np.ndarray, size: int, ufunc: np.ufunc) -> np.ndarray:
     return ufunc.reduceat(ufunc.reduceat(whole, starts, axis=0), starts, axis=1), np.diff(np.append(starts, n))
 
 
+@pytest.mark.parametrize("name", sorted(RECIPES))
 @pytest.mark.parametrize(("n", "size"), [(700, 34), (700, 64), (300, 299), (20, 34)])
-def test_pooled_is_the_block_mean_or_max_of_the_whole_pattern(n, size):
-    p = _patterns(RECIPES["window"], n, heads=2, kv=1)
+def test_pooled_is_the_block_mean_or_max_of_the_whole_pattern(n, size, name):
+    """Each recipe hides other cells (a window clips the band's first pixel column): the hidden ones
+    weigh 0 in the mean and the max, as in the whole pattern."""
+    p = _patterns(RECIPES[name], n, heads=2, kv=1)
     whole = p.head(0, 1)
     if n <= size:  # nearest-neighbour up, as the grid does
         starts = np.floor(np.arange(size) * n / size).astype(np.int64)
