@@ -242,7 +242,7 @@ class Patterns:
         kv = np.asarray(heads) // (q.shape[0] // self.keys[layer].shape[0])  # each query head's kv head
         queries = torch.from_numpy(q[heads, start:stop])  # (h, R, hd) a copy: fancy indexing
         keys = torch.from_numpy(self.keys[layer][kv, lo:hi])  # (h, K, hd)
-        scores = torch.matmul(queries, keys.transpose(1, 2)) * recipe.scaling  # (h, R, K)
+        scores = torch.matmul(queries, keys.transpose(1, 2)).mul_(recipe.scaling)  # (h, R, K); in place, the same bits
         if recipe.softcap is not None:
             scores = torch.tanh(scores / recipe.softcap) * recipe.softcap
         # A causal mask without a window hides nothing left of the first query: mask only the columns from it
