@@ -213,8 +213,10 @@ def _show_texts(pair: steer.Continuations, prompt: str) -> None:
 
 def _show_scores(lm: LanguageModel, ids: list[int], s: Setup, pair: steer.Continuations,
                  steering: steer.Steering) -> None:
-    key = kit.cache_key(kit.model_key(lm), ids, repr(s), "scores")
-    scores = kit.derived("steering_scores", key, lambda: steer.score(lm, ids, pair, steering, s.frozen))
+    scores = pair.scores  # read while the texts were drawn; frozen attention needs a pass of its own
+    if scores is None or s.frozen:
+        key = kit.cache_key(kit.model_key(lm), ids, repr(s), "scores")
+        scores = kit.derived("steering_scores", key, lambda: steer.score(lm, ids, pair, steering, s.frozen))
     note = " (frozen attention: the steered model reuses the unsteered patterns)" if s.frozen else ""
     st.subheader("How each model reads each text" + note)
     cols = st.columns(2)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..core.capture import KV
 from ..core.errors import UnsupportedModelError
 from ..engine.attention import LISTEN, Call, listening
 from ..engine.language_model import Hooks, LanguageModel, stacked_kv
@@ -189,14 +190,25 @@ class Continuations:
     steered_text: str
     batched: bool  # True: one batch of two rows per step; False: one continuation after the other
     seconds: float
+    scores: Scores | None = None  # both texts under both models (unfrozen), read while drawing them; None: not batched
 
 
-def _batched(lm: LanguageModel, ids: list[int], steering: Steering, n: int, decoding: Decoding
-             ) -> tuple[list[int], list[int]] | None:
+@dataclass
+class _Drawn:
+    """What a batched pair's passes leave behind: each row's tokens, the log-probability its own model
+    gave each, the first step's logits (the next token after the prompt) and the prompt's keys and values."""
+
+    new: tuple[list[int], list[int]]
+    own: tuple[list[float], list[float]]
+    first: np.ndarray  # (2, V) logits after the prompt: unsteered, steered
+    prompt_kv: tuple[KV, KV]
+
+
+def _batched(lm: LanguageModel, ids: list[int], steering: Steering, n: int, decoding: Decoding) -> _Drawn | None:
     """Both continuations as two rows of each pass (row 1 steered), each row from its own keys and
     values; None when the model's cache cannot be carried from pass to pass (the caller runs them one by one)."""
     stop, contexts = stop_ids(lm), [list(ids), list(ids)]
-    new: tuple[list[int], list[int]] = ([], [])
+    drawn: _Drawn | None = None
     done = [False, False]
     kv = None
     for i in range(n):
@@ -204,36 +216,59 @@ def _batched(lm: LanguageModel, ids: list[int], steering: Steering, n: int, deco
         rows = [c[offset:] for c in contexts]
         result = lm.forward(rows, sites={steering.site: steering_edit(steering, [1], offset)}, last_only=True,
                             past=kv, keep_kv=True)
-        if any(row is None for row in result.row_kv):
+        row_kv = [row for row in result.row_kv if row is not None]
+        if len(row_kv) != 2:
             return None
-        kv = stacked_kv([row for row in result.row_kv if row is not None])
+        kv = stacked_kv(row_kv)
+        if drawn is None:
+            drawn = _Drawn(([], []), ([], []), np.array(result.logits), (row_kv[0], row_kv[1]))
         for r in (0, 1):
             token = choose(result.logits[r], decoding, i)[0] if not done[r] else contexts[r][-1]
             if not done[r]:
-                new[r].append(token)
+                drawn.new[r].append(token)
+                drawn.own[r].append(float(_log_probs(result.logits[r][None], [token], 0)[0]))
                 done[r] = token in stop
             contexts[r].append(token)  # a finished row repeats its last token; its draws are not kept
         if all(done):
             break
-    return new[0], new[1]
+    return drawn
+
+
+def _crossed(lm: LanguageModel, n: int, steering: Steering, drawn: _Drawn) -> Scores:
+    """Each text under the other model too, in one pass of two rows after the prompt: the default text
+    steered from the steered prompt's keys and values, the steered text unsteered from the default's."""
+    texts = drawn.new
+    cross: list[np.ndarray] = [drawn.first[1][None], drawn.first[0][None]]  # each text's first token, other model
+    if max(len(t) for t in texts) > 1:
+        longest = max(len(t) for t in texts) - 1
+        rows = [t[:-1] + [t[-1]] * (longest - len(t) + 1) for t in texts]  # right-padded; never seen before
+        past = stacked_kv([drawn.prompt_kv[1], drawn.prompt_kv[0]])
+        logits = lm.forward(rows, sites={steering.site: steering_edit(steering, [0], n)}, past=past).logits
+        cross = [np.concatenate([cross[r], logits[r]]) for r in (0, 1)]
+    default_by_steered = _log_probs(cross[0], texts[0], 0)
+    steered_by_default = _log_probs(cross[1], texts[1], 0)
+    return Scores(np.array(drawn.own[0]), default_by_steered, steered_by_default, np.array(drawn.own[1]),
+                  probabilities(drawn.first[0]), probabilities(drawn.first[1]), frozen=False)
 
 
 def generate_pair(lm: LanguageModel, ids: list[int], steering: Steering, n_steps: int, decoding: Decoding,
                   max_tokens: int | None = None) -> Continuations:
     """Up to n_steps tokens after ids, default and steered, from the same seed: step i of each row
-    draws with seed + i, as the Generate page does, so coefficient 0 gives two identical texts."""
+    draws with seed + i, as the Generate page does, so coefficient 0 gives two identical texts. A batched
+    pair also reads each text under the other model (`scores`), so the page needs no pass of its own."""
     check(lm, steering, len(ids))
     n = max(0, min(int(n_steps), MAX_STEPS, (max_tokens - len(ids)) if max_tokens else MAX_STEPS))
     start = time.perf_counter()
-    pair = _batched(lm, ids, steering, n, decoding) if n else ([], [])
-    batched = pair is not None
-    if pair is None:
+    drawn = _batched(lm, ids, steering, n, decoding) if n else None
+    if drawn is not None:
+        pair, scores = drawn.new, _crossed(lm, len(ids), steering, drawn)
+    else:
         plain = [s.token_id for s in generate(lm, ids, n, decoding)]
         steered = [s.token_id for s in generate(lm, ids, n, decoding, sites=lambda offset: {
             steering.site: steering_edit(steering, [0], offset)})]
-        pair = plain, steered
+        pair, scores = (plain, steered), None
     return Continuations(tuple(pair[0]), tuple(pair[1]), continuation_text(lm, ids, pair[0]),
-                         continuation_text(lm, ids, pair[1]), batched, time.perf_counter() - start)
+                         continuation_text(lm, ids, pair[1]), drawn is not None, time.perf_counter() - start, scores)
 
 
 def _frozen_listener(pairs: Sequence[tuple[int, int]], heard: list[int]) -> Callable[[Call], tuple]:

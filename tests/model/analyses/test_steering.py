@@ -83,22 +83,47 @@ def _reference_log_probs(lm, ids: list[int], new: tuple[int, ...], logits: np.nd
     return np.array([x[j - 1, text[j]].item() for j in range(len(ids), len(text))])
 
 
-def test_scores_equal_single_passes(default_lm, love):
+@pytest.mark.parametrize("read", ["while drawing", "score"])
+@pytest.mark.parametrize("start", [0, 2])
+def test_scores_equal_single_passes(default_lm, love, read, start):
+    """Both ways of reading the texts: the pair's own (its steps, then one crossed pass of two rows from
+    each prompt's keys and values) and score()'s four rows; each equals plain single passes."""
     ids = default_lm.encode(PROMPT)
-    steering = S.Steering(love.vector, 6, 4.0)
+    steering = S.Steering(love.vector, 6, 4.0, start)
     pair = S.generate_pair(default_lm, ids, steering, 10, SEEDED)
-    scores = S.score(default_lm, ids, pair, steering)
+    scores = pair.scores if read == "while drawing" else S.score(default_lm, ids, pair, steering)
+    assert scores is not None and not scores.frozen
     for new, by_default, by_steered in ((pair.default_ids, scores.default_by_default, scores.default_by_steered),
                                         (pair.steered_ids, scores.steered_by_default, scores.steered_by_steered)):
         text = list(ids) + list(new)
         plain = default_lm.forward(text).logits
-        steered = _hf_logits(default_lm, text, love.vector, 6, 4.0, 0)
+        steered = _hf_logits(default_lm, text, love.vector, 6, 4.0, start)
         np.testing.assert_allclose(by_default, _reference_log_probs(default_lm, ids, new, plain), atol=1e-4)
         np.testing.assert_allclose(by_steered, _reference_log_probs(default_lm, ids, new, steered), atol=1e-4)
     assert scores.steered_by_steered.sum() > scores.steered_by_default.sum()  # the steered text is the steered model's
+    np.testing.assert_allclose(scores.next_default, torch.tensor(default_lm.forward(ids).logits[-1],
+                                                                 dtype=torch.float64).softmax(-1).numpy(), atol=1e-5)
     moved = scores.moved(5)
     gaps = np.abs(scores.next_steered - scores.next_default)
     assert gaps[moved[0]] == gaps.max() and list(gaps[moved]) == sorted(gaps[moved], reverse=True)
+
+
+def test_texts_of_different_lengths_are_read_whole(default_lm, love):
+    """A text that ended early (end of text) beside a longer one: the crossed pass pads the shorter."""
+    ids = default_lm.encode(PROMPT)
+    steering = S.Steering(love.vector, 6, 4.0)
+    pair = S.generate_pair(default_lm, ids, steering, 10, SEEDED)
+    eos = default_lm.tokenizer.eos_token_id
+    default_lm.tokenizer.eos_token_id = pair.default_ids[3]  # the default text now stops at its fourth token
+    try:
+        short = S.generate_pair(default_lm, ids, steering, 10, SEEDED)
+    finally:
+        default_lm.tokenizer.eos_token_id = eos
+    assert short.default_ids == pair.default_ids[:pair.default_ids.index(pair.default_ids[3]) + 1]
+    assert short.scores is not None and pair.scores is not None
+    n = len(short.default_ids)
+    np.testing.assert_allclose(short.scores.default_by_steered, pair.scores.default_by_steered[:n], atol=1e-4)
+    np.testing.assert_allclose(short.scores.default_by_default, pair.scores.default_by_default[:n], atol=1e-4)
 
 
 def test_frozen_attention(default_lm, love):
@@ -209,6 +234,8 @@ def test_tiny_models_coefficient_zero_and_twins(tiny_lm):
     assert np.array_equal(S.steered_logits(tiny_lm, ids, zero), tiny_lm.forward(ids).logits)
     twins = S.generate_pair(tiny_lm, ids, zero, 5, SEEDED)
     assert twins.default_ids == twins.steered_ids == tuple(s.token_id for s in generate(tiny_lm, ids, 5, SEEDED))
+    assert twins.scores is not None
+    np.testing.assert_allclose(twins.scores.default_by_steered, twins.scores.default_by_default, atol=1e-5)
     frozen = S.score(tiny_lm, ids, twins, zero, frozen=True)
     np.testing.assert_allclose(frozen.next_default, frozen.next_steered, rtol=0, atol=1e-6)  # rows of one batch
 
@@ -252,7 +279,9 @@ def test_scores_of_a_one_token_prompt(default_lm, love):
     scores = S.score(default_lm, ids, pair, steering)
     text = list(ids) + list(pair.steered_ids)
     steered = _hf_logits(default_lm, text, love.vector, 6, 4.0, 0)
-    np.testing.assert_allclose(scores.steered_by_steered, _reference_log_probs(default_lm, ids, pair.steered_ids,
-                                                                               steered), atol=1e-4)
+    for read in (scores, pair.scores):
+        assert read is not None
+        np.testing.assert_allclose(read.steered_by_steered, _reference_log_probs(default_lm, ids, pair.steered_ids,
+                                                                                 steered), atol=1e-4)
     np.testing.assert_allclose(scores.next_default, torch.tensor(default_lm.forward(ids).logits[-1], dtype=torch.float64)
                                .softmax(-1).numpy(), atol=1e-5)  # a batch of four rows: float rounding (3e-6 seen)
