@@ -140,9 +140,12 @@ def exception_texts(page) -> list[str]:
 
 
 # Our chart element draws a figure only once it comes near the window (pages/kit/plotly_chart/chart.js):
-# bring each one into sight in turn and wait for its plot (or its error text), then scroll back up.
+# bring each one into sight in turn and wait for its plot (or its error text), then scroll back up. A chart
+# that cannot come into sight (inside a closed expander, such as Start here's weights, or a hidden tab) is
+# skipped: it was never drawn nor counted, only waited for (the full 20 s, on every page tour).
 _DRAW_EVERY_CHART_JS = """async () => {
   for (const div of document.querySelectorAll('.xray-chart')) {
+    if (!div.getClientRects().length || div.closest('details:not([open])')) continue;  // a hidden tab, a closed expander
     div.scrollIntoView({block: 'center'});
     const since = performance.now();
     while (!div.classList.contains('js-plotly-plot') && !div.textContent && performance.now() - since < 20000) {
