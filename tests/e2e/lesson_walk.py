@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from xray_app import settle, wait_busy
+from xray_app import rerun
 
 STEP_HEADING = re.compile(r"Step (\d+) of (\d+)")
 
@@ -20,9 +20,7 @@ def step_heading(page) -> tuple[int, int]:
 
 
 def next_step(page) -> None:
-    page.get_by_role("button", name="Next →").click()
-    wait_busy(page)
-    settle(page)
+    rerun(page, page.get_by_role("button", name="Next →").click)
 
 
 def walk(page) -> Iterator[int]:

@@ -19,7 +19,7 @@ import pytest
 
 from pages.lesson_steps.text import STEPS
 
-from xray_app import PROMPT_BOX, exception_texts, open_tab, settle, wait_busy
+from xray_app import PROMPT_BOX, exception_texts, open_tab, rerun, settle
 
 pytestmark = pytest.mark.e2e
 MAIN = '[data-testid="stMain"]'
@@ -32,9 +32,7 @@ TOKEN_A, TOKEN_B = "Token whose logit to split", "…and not token B (contrast)"
 
 def _act(page, action) -> None:
     """Do something that reruns the app, then wait until the run has finished."""
-    action()
-    wait_busy(page)
-    settle(page)
+    rerun(page, action)
 
 
 def _query(page) -> dict[str, str]:

@@ -82,9 +82,27 @@ def running_app(env: dict[str, str] | None = None) -> Iterator[AppUrl]:
 
 _BUSY_JS = """() => {
   const main = document.querySelector('[data-testid="stMain"]') || document.body;
-  const busy = !!document.querySelector(
+  const app = document.querySelector('[data-testid="stApp"]');
+  const state = app ? app.getAttribute('data-test-script-state') : null;
+  const busy = state === 'running' || state === 'rerunRequested' || !!document.querySelector(
       '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"]');
   return [busy, main.querySelectorAll('*').length];
+}"""
+
+# Runs started in this tab so far: Streamlit marks its root with the script's state at once
+# (data-test-script-state), while its status widget shows only after a delay: a short run (a third of a
+# second: the Lesson's Next) was never seen busy, and wait_busy() waited its full 5 s. Counted from the
+# first call on (it installs the count).
+_RUNS_JS = """() => {
+  if (window.__xrayRuns === undefined) {
+    window.__xrayRuns = 0;
+    new MutationObserver((changes) => {
+      for (const c of changes) {
+        if (c.target.getAttribute('data-test-script-state') === 'running') window.__xrayRuns++;
+      }
+    }).observe(document.documentElement, {attributes: true, subtree: true, attributeFilter: ['data-test-script-state']});
+  }
+  return window.__xrayRuns;
 }"""
 
 
@@ -106,16 +124,28 @@ def type_prompt(page, text: str) -> None:
     """Type a prompt into the sidebar box and run it (Ctrl+Enter), then wait for the answer."""
     box = page.locator(PROMPT_BOX).first
     box.fill(text)
-    box.press("Control+Enter")
-    wait_busy(page)
+    rerun(page, lambda: box.press("Control+Enter"))
+
+
+def rerun(page, action) -> None:
+    """Do something that reruns the app (a click, a key), then wait until that run has finished."""
+    since = runs(page)
+    action()
+    wait_busy(page, since=since)
     settle(page)
 
 
-def wait_busy(page, timeout: float = 5.0) -> bool:
-    """Wait for a rerun to start (it may not show before settle() would see a quiet page)."""
+def runs(page) -> int:
+    """How many runs this tab has seen start (from the first call on)."""
+    return page.evaluate(_RUNS_JS)
+
+
+def wait_busy(page, timeout: float = 5.0, since: int | None = None) -> bool:
+    """Wait for a rerun to start (it may not show before settle() would see a quiet page); with `since`
+    (runs() before the action), a run that has started and already finished counts too."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if page.evaluate(_BUSY_JS)[0]:
+        if page.evaluate(_BUSY_JS)[0] or (since is not None and runs(page) > since):
             return True
         time.sleep(0.05)
     return False
