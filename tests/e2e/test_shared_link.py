@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from xray_app import CHROMIUM, FLAGS, PROMPT_BOX, exception_texts, nav_titles, open_page, running_app, settle
+from xray_app import CHROMIUM, FLAGS, PROMPT_BOX, exception_texts, nav_titles, open_page, open_tab, running_app, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -29,18 +29,13 @@ def test_first_visit_through_a_deep_link():
         browser.close()
 
 
-def test_layer_and_head_carry_across_pages():
+def test_layer_and_head_carry_across_pages(app):
     """A head chosen on Attention (here through the link) is the one Attention step by step opens."""
-    from playwright.sync_api import sync_playwright
-
-    with running_app() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{url}/attention?layer=5&head=2", timeout=180_000)
-        settle(page, timeout=180)
-        open_page(page, "Attention step by step")
-        layer_slider = page.locator('[data-testid="stSlider"]').first.inner_text().split()
-        assert layer_slider[:2] == ["Block", "5"]
-        assert "layer=5" in page.url and "head=2" in page.url
-        assert not exception_texts(page)
-        browser.close()
+    url, browser = app
+    page = open_tab(browser, f"{url}/attention?layer=5&head=2")
+    open_page(page, "Attention step by step")
+    layer_slider = page.locator('[data-testid="stSlider"]').first.inner_text().split()
+    assert layer_slider[:2] == ["Block", "5"]
+    assert "layer=5" in page.url and "head=2" in page.url
+    assert not exception_texts(page)
+    page.close()

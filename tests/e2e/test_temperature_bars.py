@@ -7,7 +7,7 @@ import pytest
 from model.analyses.sampling import entropy_bits, probabilities
 from viz.next_token import next_token_bars, percent
 
-from xray_app import CHROMIUM, FLAGS, exception_texts, running_app, settle
+from xray_app import exception_texts, open_tab, settle
 
 pytestmark = pytest.mark.e2e
 PROMPT = "The capital of France is"
@@ -26,29 +26,24 @@ def expected(row, t: float) -> dict[str, list[str]]:
             "values": [percent(p) for p in bars.probs] + [percent(bars.rest)]}
 
 
-def test_link_temperature_opens_exact_bars_and_keys_redraw_them(default_lm):
-    from playwright.sync_api import sync_playwright
-
+def test_link_temperature_opens_exact_bars_and_keys_redraw_them(app, default_lm):
+    url, browser = app
     row = default_lm.capture(PROMPT).logits[-1]  # (V,) the same logits the app computes
-    with running_app() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{url}/next_token?prompt=The+capital+of+France+is&temperature=0.33", timeout=180_000)
-        settle(page, timeout=180)
-        assert not exception_texts(page)
-        assert page.locator(SLIDER).input_value() == "0.33"  # off the 0.05 grid, and not snapped to it
-        first = shown(page)
-        assert first["labels"][0] == "·Paris" and first["labels"][-1] == "all other tokens"
-        want = expected(row, 0.33)
-        assert first["metrics"] == want["metrics"] and first["values"] == want["values"]
-        assert entropy_bits(probabilities(row, 0.33)) < entropy_bits(probabilities(row, 1.0))
+    page = open_tab(browser, f"{url}/next_token?prompt=The+capital+of+France+is&temperature=0.33")  # a fresh session
+    assert not exception_texts(page)
+    assert page.locator(SLIDER).input_value() == "0.33"  # off the 0.05 grid, and not snapped to it
+    first = shown(page)
+    assert first["labels"][0] == "·Paris" and first["labels"][-1] == "all other tokens"
+    want = expected(row, 0.33)
+    assert first["metrics"] == want["metrics"] and first["values"] == want["values"]
+    assert entropy_bits(probabilities(row, 0.33)) < entropy_bits(probabilities(row, 1.0))
 
-        page.locator(SLIDER).press("Home")  # T = 0: greedy, no server needed to redraw
-        assert shown(page)["metrics"] == ["0.00 bits", "100.0%", "0"]
-        page.locator(SLIDER).press("End")  # T = 2: the hottest
-        assert shown(page)["metrics"] == expected(row, 2.0)["metrics"]
-        page.wait_for_function("() => new URLSearchParams(location.search).get('temperature') === '2.0'",
-                               timeout=30_000)
-        settle(page)
-        assert shown(page)["values"] == expected(row, 2.0)["values"] and not exception_texts(page)
-        browser.close()
+    page.locator(SLIDER).press("Home")  # T = 0: greedy, no server needed to redraw
+    assert shown(page)["metrics"] == ["0.00 bits", "100.0%", "0"]
+    page.locator(SLIDER).press("End")  # T = 2: the hottest
+    assert shown(page)["metrics"] == expected(row, 2.0)["metrics"]
+    page.wait_for_function("() => new URLSearchParams(location.search).get('temperature') === '2.0'",
+                           timeout=30_000)
+    settle(page)
+    assert shown(page)["values"] == expected(row, 2.0)["values"] and not exception_texts(page)
+    page.close()
