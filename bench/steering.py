@@ -1,6 +1,7 @@
 """Steering's generation, timed: 20 steered + 20 default tokens as one batch of two rows per step
-(model/analyses/steering.py) against one plain 20-token generation (the Generate page's loop), measured
-interleaved in one run (medians). Target: the pair costs at most 1.3x the single generation.
+(model/analyses/steering.py), with the crossed pass that reads each text under the other model, against
+one plain 20-token generation (the Generate page's loop), measured interleaved in one run (medians).
+Target: the pair costs at most 1.3x the single generation.
 `python -m bench.steering` runs just this row.
 """
 from __future__ import annotations
