@@ -198,7 +198,8 @@ def _texts(lm: LanguageModel, cap: Capture, s: Setup, direction: steer.Direction
     decoding = Decoding(greedy=False, temperature=s.temp, seed=s.seed)
     with st.spinner(f"Generating {s.steps} tokens twice (one batch of two rows)…"):
         return kit.derived("steering_texts", key, lambda: steer.generate_pair(lm, ids, steering, s.steps, decoding,
-                                                                           max_tokens=kit.token_limit()))
+                                                                           max_tokens=kit.token_limit(),
+                                                                           read=not s.frozen))
 
 
 def _show_texts(pair: steer.Continuations, prompt: str) -> None:

@@ -9,9 +9,11 @@ the model has read the whole prompt), at the same site the direction is later ad
 Adding it is an edit of the patch site ("residual", block): the stream entering that block, at every
 position from `start` on, gains coefficient x direction. Generation runs the default and the steered
 continuation as two rows of one batch through the gateway, each row drawing its tokens with the
-same seed, so at coefficient 0 both rows draw the same tokens. Scoring reads both texts under both
-models in one pass; with frozen attention the steered rows use the attention patterns of the
-unsteered rows, so only what the direction writes directly (and what the MLPs make of it) counts.
+same seed, so at coefficient 0 both rows draw the same tokens. The pair's own steps score each text
+under its own model, and one crossed pass of two rows under the other; `score()` reads both texts under
+both models in one pass of four rows, where with frozen attention the steered rows use the attention
+patterns of the unsteered rows, so only what the direction writes directly (and what the MLPs make of
+it) counts.
 """
 from __future__ import annotations
 
@@ -196,12 +198,13 @@ class Continuations:
 @dataclass
 class _Drawn:
     """What a batched pair's passes leave behind: each row's tokens, the log-probability its own model
-    gave each, the first step's logits (the next token after the prompt) and the prompt's keys and values."""
+    gave each, the first step's logits (the next token after the prompt) and the last step's keys and
+    values, rows (unsteered, steered), whose first positions are the prompt's."""
 
     new: tuple[list[int], list[int]]
     own: tuple[list[float], list[float]]
     first: np.ndarray  # (2, V) logits after the prompt: unsteered, steered
-    prompt_kv: tuple[KV, KV]
+    kv: KV  # arrays (2, kv heads, positions, head dim)
 
 
 def _batched(lm: LanguageModel, ids: list[int], steering: Steering, n: int, decoding: Decoding) -> _Drawn | None:
@@ -221,7 +224,8 @@ def _batched(lm: LanguageModel, ids: list[int], steering: Steering, n: int, deco
             return None
         kv = stacked_kv(row_kv)
         if drawn is None:
-            drawn = _Drawn(([], []), ([], []), np.array(result.logits), (row_kv[0], row_kv[1]))
+            drawn = _Drawn(([], []), ([], []), np.array(result.logits), kv)
+        drawn.kv = kv
         for r in (0, 1):
             token = choose(result.logits[r], decoding, i)[0] if not done[r] else contexts[r][-1]
             if not done[r]:
@@ -242,7 +246,7 @@ def _crossed(lm: LanguageModel, n: int, steering: Steering, drawn: _Drawn) -> Sc
     if max(len(t) for t in texts) > 1:
         longest = max(len(t) for t in texts) - 1
         rows = [t[:-1] + [t[-1]] * (longest - len(t) + 1) for t in texts]  # right-padded; never seen before
-        past = stacked_kv([drawn.prompt_kv[1], drawn.prompt_kv[0]])
+        past = tuple((k[[1, 0], :, :n], v[[1, 0], :, :n]) for k, v in drawn.kv)  # each row, the other's prompt
         logits = lm.forward(rows, sites={steering.site: steering_edit(steering, [0], n)}, past=past).logits
         cross = [np.concatenate([cross[r], logits[r]]) for r in (0, 1)]
     default_by_steered = _log_probs(cross[0], texts[0], 0)
@@ -252,16 +256,17 @@ def _crossed(lm: LanguageModel, n: int, steering: Steering, drawn: _Drawn) -> Sc
 
 
 def generate_pair(lm: LanguageModel, ids: list[int], steering: Steering, n_steps: int, decoding: Decoding,
-                  max_tokens: int | None = None) -> Continuations:
+                  max_tokens: int | None = None, read: bool = True) -> Continuations:
     """Up to n_steps tokens after ids, default and steered, from the same seed: step i of each row
-    draws with seed + i, as the Generate page does, so coefficient 0 gives two identical texts. A batched
-    pair also reads each text under the other model (`scores`), so the page needs no pass of its own."""
+    draws with seed + i, as the Generate page does, so coefficient 0 gives two identical texts. With
+    `read`, a batched pair also reads each text under the other model (`scores`), so the page needs no
+    pass of its own (frozen attention does: it asks for none)."""
     check(lm, steering, len(ids))
     n = max(0, min(int(n_steps), MAX_STEPS, (max_tokens - len(ids)) if max_tokens else MAX_STEPS))
     start = time.perf_counter()
     drawn = _batched(lm, ids, steering, n, decoding) if n else None
     if drawn is not None:
-        pair, scores = drawn.new, _crossed(lm, len(ids), steering, drawn)
+        pair, scores = drawn.new, (_crossed(lm, len(ids), steering, drawn) if read else None)
     else:
         plain = [s.token_id for s in generate(lm, ids, n, decoding)]
         steered = [s.token_id for s in generate(lm, ids, n, decoding, sites=lambda offset: {

@@ -198,14 +198,17 @@ class Patterns:
             return self.head(layer, head)[starts][:, starts]
         ufunc = np.add if reduce == "mean" else np.maximum
         ends = np.append(starts[1:], T)
-        out = np.zeros((size, size), dtype=np.float32)
+        out = np.empty((size, size), dtype=np.float32)
         for first, last in _bands(starts, ends):
             start, stop = int(starts[first]), int(ends[last - 1])
-            lo, hi, block = self._visible(layer, head, start, stop)
-            seen = np.flatnonzero((ends > lo) & (starts < hi))  # pixel columns that reach into [lo, hi)
-            edges = np.maximum(starts[seen], lo) - lo  # strictly increasing: only the first can be clipped
-            band = ufunc.reduceat(block, edges, axis=1)  # (rows, seen): columns first
-            out[first:last, seen[0]:seen[-1] + 1] = ufunc.reduceat(band, starts[first:last] - start, axis=0)
+            band = np.zeros((stop - start, size), dtype=np.float32)  # the band's rows over its pixel columns
+            for top in range(start, stop, ROW_CHUNK):  # one pixel row may span several chunks (past ~8,700 tokens)
+                bottom = min(stop, top + ROW_CHUNK)
+                lo, hi, block = self._visible(layer, head, top, bottom)
+                seen = np.flatnonzero((ends > lo) & (starts < hi))  # pixel columns that reach into [lo, hi)
+                edges = np.maximum(starts[seen], lo) - lo  # strictly increasing: only the first can be clipped
+                band[top - start:bottom - start, seen[0]:seen[-1] + 1] = ufunc.reduceat(block, edges, axis=1)
+            out[first:last] = ufunc.reduceat(band, starts[first:last] - start, axis=0)
         if reduce == "mean":
             counts = (ends - starts).astype(np.float32)
             out /= counts[:, None] * counts[None, :]
@@ -278,7 +281,8 @@ def _within_budget(nbytes: int, what: str) -> None:
 
 def _bands(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
     """Consecutive pixel rows [first, last) grouped so that each band spans at most ROW_CHUNK positions
-    (at least one pixel row): one chunk of `_rows` each, never a full chunk and a sliver."""
+    (at least one pixel row, which alone may be longer): one chunk of rows each, never a full chunk and
+    a sliver."""
     bands, first = [], 0
     for i in range(1, len(starts)):
         if ends[i] - starts[first] > ROW_CHUNK:

@@ -35,8 +35,8 @@ def _streaming(layer: nn.Linear) -> Callable[[torch.Tensor], torch.Tensor]:
     """`layer`'s forward for a few rows: `weight @ x.T`, one row sent twice (MKL's product for one
     column is its slow path), the result made contiguous (a transposed view would send the next layer
     down a slow path too: 3x on the MLP's down_proj)."""
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        weight, bias = layer.weight, layer.bias
+    def forward(input: torch.Tensor) -> torch.Tensor:  # noqa: A002  (nn.Linear.forward's own name: `layer(input=x)` works)
+        x, weight, bias = input, layer.weight, layer.bias
         if x.dtype != weight.dtype or x.requires_grad:
             return nn.functional.linear(x, weight, bias)
         rows = x.reshape(-1, x.shape[-1])
@@ -51,11 +51,12 @@ def _streaming(layer: nn.Linear) -> Callable[[torch.Tensor], torch.Tensor]:
 @contextmanager
 def few_row_products(model: nn.Module, rows: int) -> Iterator[None]:
     """Within this, a pass of `rows` <= FEW_ROWS rows uses the streaming products (an instance
-    attribute shadows nn.Linear.forward; hooks on the layers still run); one row only on one thread (on
-    two, F.linear's own one-row kernel was faster: a 12-step generation 866 ms against 948 ms). Enter it
-    under the model's lock."""
+    attribute shadows nn.Linear.forward; hooks registered on the layers still run); one row only on one
+    thread (on two, F.linear's own one-row kernel was faster: a 12-step generation 866 ms against
+    948 ms). A layer that already has a forward of its own (accelerate's hooks set one) keeps it. Enter
+    it under the model's lock."""
     wanted = 1 < rows <= FEW_ROWS or (rows == 1 and torch.get_num_threads() == 1)
-    layers = _plain_layers(model) if wanted else []
+    layers = [layer for layer in _plain_layers(model) if "forward" not in vars(layer)] if wanted else []
     for layer in layers:
         layer.forward = _streaming(layer)  # type: ignore[method-assign,assignment]
     try:

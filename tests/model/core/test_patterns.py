@@ -90,10 +90,11 @@ def _block_reduce(whole: np.ndarray, size: int, ufunc: np.ufunc) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
-@pytest.mark.parametrize(("n", "size"), [(700, 34), (700, 64), (300, 299), (20, 34)])
+@pytest.mark.parametrize(("n", "size"), [(700, 34), (700, 64), (300, 299), (20, 34), (3 * ROW_CHUNK + 10, 2)])
 def test_pooled_is_the_block_mean_or_max_of_the_whole_pattern(n, size, name):
     """Each recipe hides other cells (a window clips the band's first pixel column): the hidden ones
-    weigh 0 in the mean and the max, as in the whole pattern."""
+    weigh 0 in the mean and the max, as in the whole pattern. A pixel row longer than a chunk of rows
+    (the last case) is computed a chunk at a time."""
     p = _patterns(RECIPES[name], n, heads=2, kv=1)
     whole = p.head(0, 1)
     if n <= size:  # nearest-neighbour up, as the grid does

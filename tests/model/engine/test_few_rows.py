@@ -2,13 +2,15 @@
 F.linear to float32 rounding, the layers left as they were after the pass, and hooks still heard."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from model.analyses.generation import Decoding, generate
-from model.engine import few_rows
+from model.engine import language_model
 from model.engine.few_rows import FEW_ROWS, few_row_products
 
 
@@ -39,6 +41,29 @@ def test_streaming_forward_equals_f_linear(bias, shape, one_thread):
     assert "forward" not in vars(layer)  # the class's own forward is back
 
 
+def test_a_layer_with_its_own_forward_keeps_it(one_thread):
+    """accelerate's hooks give a layer an instance forward: the pass leaves it in place and uses it."""
+    layer = nn.Linear(8, 8)
+    called = []
+
+    def own(x):
+        called.append(True)
+        return nn.functional.linear(x, layer.weight, layer.bias)
+    layer.forward = own
+    with torch.inference_mode(), few_row_products(nn.Sequential(layer), 2):
+        layer(torch.randn(2, 8))
+    assert called and vars(layer)["forward"] is own
+
+
+def test_the_input_may_be_named(one_thread):
+    layer = nn.Linear(8, 4)
+    x = torch.randn(2, 8)
+    with torch.inference_mode(), few_row_products(nn.Sequential(layer), 2):
+        assert "forward" in vars(layer)
+        got = layer(input=x)
+    torch.testing.assert_close(got, nn.functional.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-6)
+
+
 def test_more_rows_and_one_row_on_two_threads_keep_f_linear():
     layer = nn.Linear(8, 8)
     with few_row_products(nn.Sequential(layer), FEW_ROWS + 1):
@@ -59,7 +84,7 @@ def _steps(lm, ids):
 def test_generation_steps_match_plain_products(tiny_lm, monkeypatch, one_thread):
     ids = tiny_lm.tokenizer("The cat sat on the")["input_ids"]
     fast = _steps(tiny_lm, ids)
-    monkeypatch.setattr(few_rows, "FEW_ROWS", 0)
+    monkeypatch.setattr(language_model, "few_row_products", lambda model, rows: nullcontext())  # F.linear throughout
     plain = _steps(tiny_lm, ids)
     assert [s.token_id for s in fast] == [s.token_id for s in plain]
     for a, b in zip(fast, plain):
@@ -82,7 +107,7 @@ def test_the_gateway_takes_the_streaming_products_and_hooks_still_run(tiny_lm):
 def test_default_model_step_matches_plain_products(default_lm, monkeypatch, one_thread):
     ids = default_lm.tokenizer("The capital of France is")["input_ids"]
     fast = _steps(default_lm, ids)
-    monkeypatch.setattr(few_rows, "FEW_ROWS", 0)
+    monkeypatch.setattr(language_model, "few_row_products", lambda model, rows: nullcontext())  # F.linear throughout
     plain = _steps(default_lm, ids)
     assert [s.token_id for s in fast] == [s.token_id for s in plain]
     for a, b in zip(fast, plain):
