@@ -77,19 +77,21 @@ def test_more_rows_and_one_row_on_two_threads_keep_f_linear():
         torch.set_num_threads(saved)
 
 
-def _steps(lm, ids):
-    return generate(lm, ids, 4, Decoding(greedy=True))
+def _assert_steps_match_plain_products(lm, text: str, monkeypatch, atol: float) -> None:
+    """Four greedy steps with the streaming products, then with F.linear throughout: same tokens, logits
+    to float32 rounding, and no layer left patched."""
+    ids = lm.tokenizer(text)["input_ids"]
+    fast = generate(lm, ids, 4, Decoding(greedy=True))
+    monkeypatch.setattr(language_model, "few_row_products", lambda model, rows: nullcontext())
+    plain = generate(lm, ids, 4, Decoding(greedy=True))
+    assert [s.token_id for s in fast] == [s.token_id for s in plain]
+    for a, b in zip(fast, plain):
+        np.testing.assert_allclose(a.logits, b.logits, rtol=1e-4, atol=atol)
+    assert not any("forward" in vars(m) for m in lm.model.modules())
 
 
 def test_generation_steps_match_plain_products(tiny_lm, monkeypatch, one_thread):
-    ids = tiny_lm.tokenizer("The cat sat on the")["input_ids"]
-    fast = _steps(tiny_lm, ids)
-    monkeypatch.setattr(language_model, "few_row_products", lambda model, rows: nullcontext())  # F.linear throughout
-    plain = _steps(tiny_lm, ids)
-    assert [s.token_id for s in fast] == [s.token_id for s in plain]
-    for a, b in zip(fast, plain):
-        np.testing.assert_allclose(a.logits, b.logits, rtol=1e-4, atol=1e-5)
-    assert not any("forward" in vars(m) for m in tiny_lm.model.modules())
+    _assert_steps_match_plain_products(tiny_lm, "The cat sat on the", monkeypatch, atol=1e-5)
 
 
 def test_the_gateway_takes_the_streaming_products_and_hooks_still_run(tiny_lm):
@@ -105,10 +107,4 @@ def test_the_gateway_takes_the_streaming_products_and_hooks_still_run(tiny_lm):
 
 
 def test_default_model_step_matches_plain_products(default_lm, monkeypatch, one_thread):
-    ids = default_lm.tokenizer("The capital of France is")["input_ids"]
-    fast = _steps(default_lm, ids)
-    monkeypatch.setattr(language_model, "few_row_products", lambda model, rows: nullcontext())  # F.linear throughout
-    plain = _steps(default_lm, ids)
-    assert [s.token_id for s in fast] == [s.token_id for s in plain]
-    for a, b in zip(fast, plain):
-        np.testing.assert_allclose(a.logits, b.logits, rtol=1e-4, atol=1e-4)
+    _assert_steps_match_plain_products(default_lm, "The capital of France is", monkeypatch, atol=1e-4)
