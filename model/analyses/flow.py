@@ -202,7 +202,8 @@ def flow_graph(lm: LanguageModel, cap: Capture, progress: Callable[[float], None
 
     def read(layer: int, position: int, direction: np.ndarray) -> np.ndarray:
         w_o, _ = out_projection(lm.layout.out_projs[layer], H)
-        return read_sources(torch.from_numpy(cap.attention[layer][:, position].copy()), values[layer], w_o, direction)
+        return read_sources(torch.from_numpy(cap.attention.layer_rows(layer, position, position + 1)[:, 0]), values[layer], w_o,
+                            direction)
 
     return FlowGraph(list(cap.tokens), mlp, mlp_res, H, weigh, read)
 

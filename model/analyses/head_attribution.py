@@ -73,7 +73,7 @@ def _from_capture(lm: LanguageModel, cap: Capture, position: int) -> np.ndarray 
     tol = tolerance(getattr(torch, cap.dtype, torch.float32))
     z = []
     for layer, proj in enumerate(lm.layout.out_projs):
-        pattern = torch.from_numpy(cap.attention[layer][:, position:position + 1].copy())  # (H, 1, T)
+        pattern = torch.from_numpy(cap.attention.layer_rows(layer, position, position + 1))  # (H, 1, T), this row only
         heads = pattern_times_values(pattern, values[layer])[:, 0].numpy()  # (H, hd)
         rebuilt = matrix(proj) @ heads.reshape(-1).astype(np.float64) + bias(proj)
         target = cap.attn_out[layer, position]

@@ -69,6 +69,18 @@ _OOM_DEVICE = "cpu (GPU out of memory)"
 
 Hooks = Callable[[Layout], AbstractContextManager]  # installs hooks on a layout's modules for one pass
 Attention = Callable[["PreTrainedModel", Layout, torch.Tensor], "str | None"]  # picks an implementation per pass
+
+
+def fast_when_long(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor) -> str | None:
+    """What a pass that reads no patterns runs by default: the family's sdpa kernel over
+    PATTERNS_ON_DEMAND_TOKENS new positions or more, as a long capture does (eager's T x T scores per
+    head made the MLP page's pass at 3,500 tokens 41 s against 10 s); the model's own eager below, whose
+    numbers equal a short capture's bit for bit."""
+    long = input_ids.shape[-1] >= PATTERNS_ON_DEMAND_TOKENS
+    kind = type(model)
+    return "sdpa" if long and kind._can_set_attn_implementation() and kind._supports_sdpa else None
+
+
 Objective = Callable[[torch.Tensor], torch.Tensor]  # logits (B, T, V) -> the scalar to differentiate
 
 
@@ -166,7 +178,7 @@ class LanguageModel:
         *,
         hooks: Hooks | None = None,
         sites: dict[Site, Edit] | None = None,
-        attention: str | Attention | None = None,
+        attention: str | Attention | None = fast_when_long,
         last_only: bool = False,
         keep_rows: int | None = None,
         past: KV | None = None,
@@ -177,7 +189,8 @@ class LanguageModel:
         """The one way to run the model: `sites` names the patch sites the pass reads or writes, each
         with its edit (model/engine/patch_sites.py), and `hooks(layout)` is entered around the pass after
         them (both for the CPU retry too, on the copy's modules); `attention` names an implementation
-        to swap in (or picks one per model); `past` holds the keys and values of positions before `ids`
+        to swap in (or picks one per model; by default the fast kernel for long passes, `fast_when_long`, and
+        None keeps the model's eager); `past` holds the keys and values of positions before `ids`
         (from an earlier Forward or Capture; `stacked_kv` gives each row its own); `keep_kv` returns them
         for all positions. Logits come back as float32 numpy. `batch` > 1 runs that many copies of `ids`
         (and `past`) in one pass, for hooks that change each row differently; `ids` given as rows of
