@@ -4,11 +4,12 @@ and layout only; the MLP's activations are recorded on demand (model/analyses/ml
 """
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.analyses.attribution import direct_logit_attribution, readout
-from model.analyses.mlp import MlpActivations, MlpRecording, mlp_steps, record_mlp
+from model.analyses.mlp import MlpActivations, MlpRecording, block_neurons, mlp_parts, mlp_steps, neurons_at, record_mlp
 from model.analyses.neurons import ablated_logits, neuron_effects, neuron_vocab, neurons_key
 from model.core.tokens import readable_tokens
 from pages import kit
@@ -52,13 +53,18 @@ def _recording(lm: LanguageModel | None) -> MlpRecording | None:
 
 
 def _activations(lm: LanguageModel, cap: Capture, recording: MlpRecording | None) -> MlpActivations:
-    """Every block's MLP input and hidden neurons for this prompt, cached per prompt: kept during the
-    capture's pass when it ran just now, else one more pass."""
+    """Every block's MLP input for this prompt, cached per prompt: kept during the capture's pass when
+    it ran just now, else one more pass."""
     if recording is not None and recording.recorded:
         return kit.derived("mlp", kit.current_key(lm), lambda: recording.result(cap.n_tokens))
-    with st.spinner("Running the model once more to keep every MLP's neurons…"):
+    with st.spinner("Running the model once more to keep every MLP's input…"):
         return kit.derived("mlp", kit.current_key(lm),
                            lambda: record_mlp(lm, cap.token_ids.tolist(), range(cap.summary.n_layers)))
+
+
+def _block(lm: LanguageModel, acts: MlpActivations, layer: int) -> np.ndarray:
+    """(T, d_mlp) block `layer`'s neurons at every position, cached per prompt and block."""
+    return kit.derived("mlp_block", kit.cache_key(kit.current_key(lm), layer), lambda: block_neurons(lm, acts, layer))
 
 
 def _steps(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, pos: int) -> None:
@@ -73,19 +79,19 @@ def _steps(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, po
     plotly_chart(draw.stages_figure(steps), key="mlp_stages")
 
 
-def _firing(cap: Capture, acts: MlpActivations, layer: int, pos: int) -> None:
+def _firing(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, pos: int) -> None:
     st.subheader("2 · Neurons that fire")
-    hidden = acts.hidden[acts.of(layer)]  # (T, d_mlp)
+    hidden = _block(lm, acts, layer)  # (T, d_mlp)
     picks = draw.top_neurons(hidden[pos], N_NEURONS)
     plotly_chart(draw.neurons_heatmap(hidden, cap.tokens, picks, layer), key="mlp_heat")
     st.caption(f"Columns: the {N_NEURONS} neurons of block {layer} with the largest |activation| at position {pos}; "
                "rows: every token of the prompt. Red fires positive, blue negative.")
-    plotly_chart(draw.layers_figure(acts.hidden[:, pos], N_NEURONS, pos), key="mlp_layers")
+    plotly_chart(draw.layers_figure(neurons_at(lm, acts, pos), N_NEURONS, pos), key="mlp_layers")
 
 
 def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, pos: int, choice: Contrast) -> None:
     st.subheader("3 · What a neuron writes")
-    hidden = acts.hidden[acts.of(layer)]  # (T, d_mlp)
+    hidden = _block(lm, acts, layer)  # (T, d_mlp)
     eff = neuron_effects(lm, hidden[pos], layer, pos, readout(lm, cap, pos, choice.a, choice.b))
     bar = direct_logit_attribution(lm, cap, pos, choice.a, choice.b).mlp[layer]
     strongest = draw.top_neurons(eff.effects, N_CHOICES)
@@ -150,8 +156,8 @@ choice = kit.contrast_token(lm, cap, pos, where=cols[2])
 try:
     acts = _activations(lm, cap, recording)
     _steps(lm, cap, acts, layer, pos)
-    _firing(cap, acts, layer, pos)
+    _firing(lm, cap, acts, layer, pos)
     _neuron(lm, cap, acts, layer, pos, choice)
-    _switch_off(lm, cap, layer, pos, int(acts.hidden.shape[-1]), choice)
+    _switch_off(lm, cap, layer, pos, mlp_parts(lm, layer).width, choice)
 except XrayError as exc:
     st.info(str(exc))

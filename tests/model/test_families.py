@@ -211,7 +211,7 @@ def test_mlp_neurons_and_heads_add_up_or_refuse(family_lm, family_run):
     neurons and heads add up to their block's attribution bar, or the view refuses (never a wrong sum)."""
     from model.analyses.attribution import readout
     from model.analyses.head_attribution import head_attribution, head_outputs
-    from model.analyses.mlp import mlp_steps, record_mlp
+    from model.analyses.mlp import block_neurons, mlp_steps, record_mlp
     from model.analyses.neurons import neuron_effects
 
     cap, _ = family_run
@@ -232,7 +232,7 @@ def test_mlp_neurons_and_heads_add_up_or_refuse(family_lm, family_run):
         acts = record_mlp(family_lm, cap.token_ids.tolist(), layers)
         for layer in layers:
             step = mlp_steps(family_lm, cap, acts, layer, pos)
-            eff = neuron_effects(family_lm, acts.hidden[acts.of(layer), pos], layer, pos, read)
+            eff = neuron_effects(family_lm, block_neurons(family_lm, acts, layer)[pos], layer, pos, read)
             np.testing.assert_allclose(step.out * family_lm.layout.writes.scale, cap.mlp_out[layer, pos], atol=1e-4)
             assert eff.total == pytest.approx(attr.mlp[layer], abs=1e-4)
     except UnsupportedModelError as exc:
@@ -240,10 +240,12 @@ def test_mlp_neurons_and_heads_add_up_or_refuse(family_lm, family_run):
         print(f"{_family(family_lm)}: MLP view refused: {exc}")
 
 
-def test_mlp_neurons_kept_on_the_capture_pass_equal_a_pass_of_their_own(family_lm, family_run):
-    """The MLP page keeps every block's neurons during the capture's own pass (one pass per edit, not
-    two): the same numbers as record_mlp's separate pass, and the capture unchanged by the hooks."""
-    from model.analyses.mlp import MlpRecording, record_mlp
+def test_mlp_inputs_kept_on_the_capture_pass_equal_a_pass_of_their_own(family_lm, family_run):
+    """The MLP page keeps every block's MLP input during the capture's own pass (one pass per edit, not
+    two): the same numbers as record_mlp's separate pass, the capture unchanged by the hooks, and the
+    neurons replayed from them what each down projection read in the pass."""
+    from model.analyses.mlp import MlpRecording, block_neurons, record_mlp
+    from model.engine.patch_sites import reader
 
     cap, _ = family_run
     ids, layers = cap.token_ids.tolist(), range(cap.summary.n_layers)
@@ -255,9 +257,14 @@ def test_mlp_neurons_kept_on_the_capture_pass_equal_a_pass_of_their_own(family_l
     kept, own = recording.result(len(ids)), record_mlp(family_lm, ids, layers)
     assert kept.layers == own.layers
     np.testing.assert_allclose(kept.inputs, own.inputs, atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(kept.hidden, own.hidden, atol=1e-5, rtol=1e-5)
     for name in ("attention", "residual", "attn_out", "mlp_out", "logits"):
         np.testing.assert_array_equal(getattr(ridden, name), getattr(cap, name), err_msg=name)
+    read: dict[int, np.ndarray] = {}
+    family_lm.forward(ids, sites={("mlp_hidden", layer): reader(lambda x, layer=layer: read.__setitem__(
+        layer, x[0].detach().float().cpu().numpy().copy())) for layer in layers})
+    for layer in layers:
+        np.testing.assert_allclose(block_neurons(family_lm, kept, layer), read[layer], atol=1e-5, rtol=1e-5,
+                                   err_msg=f"block {layer}")
 
 
 def test_flow_graph_splits_every_state_exactly_or_refuses(family_lm, family_run):

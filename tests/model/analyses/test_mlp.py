@@ -1,4 +1,5 @@
 """The MLP opened up, against references: the stages recomposed give the captured mlp_out, the
+neurons replayed from the recorded inputs are what the pass's down projection read, the
 neurons' direct effects add up to the MLP's attribution bar, zeroing neurons matches a deep copy
 with those down-projection columns zeroed, and an MLP that cannot be opened is refused."""
 from __future__ import annotations
@@ -11,11 +12,12 @@ import torch
 from torch import nn
 
 from model.analyses.attribution import direct_logit_attribution, readout
-from model.analyses.mlp import mlp_steps, record_mlp
+from model.analyses.mlp import block_neurons, mlp_steps, neurons_at, record_mlp
 from model.analyses.neurons import ablated_logits, neuron_effects, neuron_vocab
 from model.core.errors import UnsupportedModelError
 from model.engine.linear import matrix
 from model.engine.mlp_parts import find_parts
+from model.engine.patch_sites import reader
 
 PROMPT = "The capital of France is Paris and the capital of Italy is"
 
@@ -32,7 +34,7 @@ def test_stages_recompose_the_captured_mlp_out(tiny_lm, run):
         for pos in (0, cap.n_tokens - 1):
             st = mlp_steps(tiny_lm, cap, acts, layer, pos)
             assert np.allclose(st.out, cap.mlp_out[layer, pos], atol=1e-5)
-            assert np.allclose(st.hidden, acts.hidden[acts.of(layer), pos], atol=1e-6)
+            assert np.allclose(st.hidden, block_neurons(tiny_lm, acts, layer)[pos], atol=1e-6)
             assert st.stream is not None  # the block's MLP norm was found from the stream
             assert np.allclose(st.after, cap.residual[layer + 1, pos], atol=1e-5)  # added to the stream
             w = matrix(find_parts(tiny_lm.layout.mlps[layer], cap.summary.d_model).down)
@@ -42,7 +44,7 @@ def test_stages_recompose_the_captured_mlp_out(tiny_lm, run):
 def test_stage_shapes_and_activation_name(tiny_lm, run):
     cap, acts = run
     st = mlp_steps(tiny_lm, cap, acts, 1, 2)
-    width = acts.hidden.shape[-1]
+    width = block_neurons(tiny_lm, acts, 1).shape[-1]
     assert st.up.shape == st.activated.shape == st.hidden.shape == (width,)
     assert st.normed.shape == st.out.shape == (cap.summary.d_model,)
     if tiny_lm.name == "tiny-llama":
@@ -60,8 +62,21 @@ def test_neuron_effects_sum_to_the_mlp_bar(tiny_lm, run):
         attr = direct_logit_attribution(tiny_lm, cap, pos, token, versus)
         read = readout(tiny_lm, cap, pos, token, versus)
         for layer in range(cap.summary.n_layers):
-            eff = neuron_effects(tiny_lm, acts.hidden[acts.of(layer), pos], layer, pos, read)
+            eff = neuron_effects(tiny_lm, block_neurons(tiny_lm, acts, layer)[pos], layer, pos, read)
             assert eff.total == pytest.approx(attr.mlp[layer], abs=1e-4)
+
+
+def test_replayed_neurons_are_what_the_down_projection_read(tiny_lm, run):
+    cap, acts = run
+    read = {}
+    sites = {("mlp_hidden", layer): reader(lambda x, layer=layer: read.__setitem__(layer, x[0].numpy().copy()))
+             for layer in acts.layers}
+    tiny_lm.forward(cap.token_ids.tolist(), sites=sites)
+    for layer in acts.layers:
+        np.testing.assert_allclose(block_neurons(tiny_lm, acts, layer), read[layer], atol=1e-6, rtol=0)
+    for pos in (0, cap.n_tokens - 1):
+        np.testing.assert_allclose(neurons_at(tiny_lm, acts, pos), np.stack([read[layer][pos] for layer in acts.layers]),
+                                   atol=1e-6, rtol=0)
 
 
 def test_neuron_vocab_is_the_unembedding_of_the_output_column(tiny_lm):

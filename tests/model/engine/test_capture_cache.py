@@ -39,7 +39,7 @@ def test_hooks_ride_only_a_capture_that_runs_whole(tiny_lm):
     cache = CaptureCache(budget_bytes=2**30)
     whole, hit, extended = (MlpRecording(tiny_lm, [0, 1]) for _ in range(3))
     cap = cache.get_or_extend("a", tiny_lm, ids=[1, 2, 3], also=whole.hooks)
-    assert whole.recorded and whole.result(cap.n_tokens).hidden.shape[:2] == (2, 3)
+    assert whole.recorded and whole.result(cap.n_tokens).inputs.shape[:2] == (2, 3)
     cache.get_or_extend("a", tiny_lm, ids=[1, 2, 3], also=hit.hooks)
     cache.get_or_extend("b", tiny_lm, ids=[1, 2, 3, 4], also=extended.hooks)
     assert not hit.recorded and not extended.recorded

@@ -69,7 +69,7 @@ def test_gpu_mlp_neurons_and_heads_add_up_in_bfloat16():
     bars, and switching no neuron off leaves the logits as they were."""
     from model.analyses.attribution import direct_logit_attribution, readout
     from model.analyses.head_attribution import head_attribution, head_outputs
-    from model.analyses.mlp import mlp_steps, record_mlp
+    from model.analyses.mlp import block_neurons, mlp_steps, record_mlp
     from model.analyses.neurons import ablated_logits, neuron_effects
 
     gpu = load_model(device="cuda", dtype="bfloat16")
@@ -82,7 +82,8 @@ def test_gpu_mlp_neurons_and_heads_add_up_in_bfloat16():
     np.testing.assert_allclose(steps.out, cap.mlp_out[layer, pos], atol=0.05 * np.abs(cap.mlp_out[layer, pos]).max())
     attr = direct_logit_attribution(gpu, cap, pos, mary, versus=john)
     read = readout(gpu, cap, pos, mary, versus=john)
-    assert neuron_effects(gpu, acts.hidden[0, pos], layer, pos, read).total == pytest.approx(attr.mlp[layer], abs=0.1)
+    effects = neuron_effects(gpu, block_neurons(gpu, acts, layer)[pos], layer, pos, read)
+    assert effects.total == pytest.approx(attr.mlp[layer], abs=0.1)
     heads = head_attribution(gpu, head_outputs(gpu, cap, pos), pos, read)
     np.testing.assert_allclose(heads.layers, attr.attn, atol=0.1)
     assert np.array_equal(ablated_logits(gpu, cap.token_ids.tolist(), []), gpu.forward(cap.token_ids.tolist()).logits)
