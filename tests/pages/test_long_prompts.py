@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +159,17 @@ def test_other_head_pages_draw_without_every_head(captured, page) -> None:
     at = open_app_page(path, prompt=TEXT, **({"step": step} if step else {}))
     assert not at.exception, at.exception
     assert figures(at)
+
+
+def _registered_pages() -> list[str]:
+    """Every page app.py registers (pages/<name>.py), read from its source: importing app.py would run it."""
+    source = (Path(__file__).parents[2] / "app.py").read_text()
+    return re.findall(r'st\.Page\("(pages/[a-z_]+\.py)"', source)
+
+
+@pytest.mark.parametrize("page", _registered_pages())
+def test_every_page_opens_on_a_long_prompt_reading_rows_only(captured, page) -> None:
+    """Attribution once read a whole layer of patterns for one row: past ~2,500 tokens a traceback."""
+    at = open_app_page(page, prompt=TEXT)
+    assert not at.exception, at.exception
+    assert any(cap.attention.full is None for cap in captured)  # the long prompt, its patterns on demand
