@@ -49,9 +49,9 @@ def _one_query(pipe: HeadPipeline, head: int, cap: Capture) -> None:
     st.subheader("One query, key by key")
     q = kit.select_position(cap, "Query position")
     norms = pipe.value_norms(head)
-    rows = [{"key": cap.tokens[k], "pos": k, "score": float(pipe.scores[head, q, k]),
-             "masked": bool(pipe.masked[q, k]), "weight": float(pipe.pattern[head, q, k]),
-             "|value|": float(norms[k]), "weight×|value|": float(pipe.pattern[head, q, k] * norms[k])}
+    score, weight = pipe.score_rows(head, q, q + 1)[0], pipe.pattern_rows(head, q, q + 1)[0]  # (T,) each
+    rows = [{"key": cap.tokens[k], "pos": k, "score": float(score[k]), "masked": bool(pipe.masked[q, k]),
+             "weight": float(weight[k]), "|value|": float(norms[k]), "weight×|value|": float(weight[k] * norms[k])}
             for k in range(cap.n_tokens)]
     st.dataframe(rows, hide_index=True, column_config={
         "weight": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})

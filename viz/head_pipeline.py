@@ -39,8 +39,9 @@ def _window(pipe: HeadPipeline, head: int, start: int, end: int) -> tuple[np.nda
     if not 0 <= head < pipe.n_heads:
         raise ValueError(f"head must be in 0..{pipe.n_heads - 1}, got {head}")
     s = slice(start, end)
-    return (pipe.scores[head][s, s], pipe.masked[s, s], pipe.pattern[head][s, s],
-            pipe.value_weighted(head)[s, s])
+    weight = pipe.pattern_rows(head, start, end)  # (W, T)
+    return (pipe.score_rows(head, start, end)[:, s], pipe.masked[s, s], weight[:, s],
+            (weight * pipe.value_norms(head)[None, :])[:, s])
 
 
 def _values(step: Step, score: np.ndarray, masked: np.ndarray, weight: np.ndarray,
@@ -72,8 +73,8 @@ def _cell_values(z: np.ndarray) -> dict:
 def step_figure(pipe: HeadPipeline, head: int, tokens: list[str], step: Step,
                 window: tuple[int, int] | None = None, height: int | None = None) -> go.Figure:
     """One step of one head as a (query x key) heatmap over positions window=(start, end)."""
-    if len(tokens) != pipe.scores.shape[-1]:
-        raise ValueError(f"{len(tokens)} tokens but the pipeline covers {pipe.scores.shape[-1]} positions")
+    if len(tokens) != pipe.n_tokens:
+        raise ValueError(f"{len(tokens)} tokens but the pipeline covers {pipe.n_tokens} positions")
     start, end = window or (0, len(tokens))
     score, masked, weight, weighted = _window(pipe, head, start, end)
     cats = _categories(tokens)[start:end]

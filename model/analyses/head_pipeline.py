@@ -8,12 +8,18 @@ the family's own eager attention rerun in float32: where our steps do not rebuil
 output is not those weights times the values, step by step refuses and says which.
 
 How it records: one pass under the engine's listening attention (model/engine/attention.py), which
-runs the model family's own eager attention; the asked-for layer's call is kept and the pass stops
-there. `LanguageModel.forward` swaps the implementation in and restores the previous one.
+runs the model family's own eager attention (on a long prompt the fast kernel, whose call
+carries the same queries, keys and values); the asked-for layer's call is kept and the pass stops
+there. `LanguageModel.forward` swaps the implementation in and restores the previous one. A short
+prompt keeps the family's own weights for every head and is checked on every row; a long one keeps
+only what is O(T x head_dim) (and the (T, T) mask), computes any rows a view asks for, and is checked
+on its first and last PROBE_ROWS rows: at 3,500 tokens one block's whole scores and weights took 0.9 GB,
+more than the cache of derived results holds, so every widget change recorded the block again.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,10 +27,13 @@ import torch
 from torch import nn
 
 from ..core.errors import CaptureError, UnsupportedModelError
-from ..engine.attention import LISTEN, Call, family_eager, listening
+from ..engine import language_model
+from ..engine.attention import LISTEN, Call, family_eager, listening, listening_kernel
 from ..engine.language_model import LanguageModel
 
 PATTERN_TOLERANCE = 1e-4  # our float64 softmax against the family's float32 one: rounding is ~1e-7
+PROBE_ROWS = 8  # query rows at each end on which a long prompt's steps are checked against the family's
+ROW_CHUNK = 256  # query rows computed at once: a (256, T) block of scores
 
 
 class _Recorded(Exception):
@@ -43,18 +52,22 @@ class HeadPipeline:
     query: np.ndarray  # (H, T, hd) queries as used (after rotary)
     key: np.ndarray  # (KV, T, hd) keys as used (after rotary)
     value: np.ndarray  # (KV, T, hd)
-    scores: np.ndarray  # (H, T, T) q.k * scaling, before the mask
     masked: np.ndarray  # (T, T) bool: True where the mask hides key (column) from query (row)
-    pattern: np.ndarray  # (H, T, T) the attention weights the model itself computed
     scaling: float  # the factor on q.k (1/sqrt(head_dim) for most models)
     group_size: int  # query heads per key/value head
+    softcap: float | None = None  # scores pass through tanh(s / softcap) * softcap (Gemma 2)
+    weights: np.ndarray | None = None  # (H, T, T) the weights the model itself computed: short prompts only
     sinks: np.ndarray | None = None  # (H,) learned sink logit per head (gpt-oss); None: the model has none
     sink_weight: np.ndarray | None = None  # (H, T) share of each query row the sink took: 1 - the row's sum
 
     def __post_init__(self) -> None:
-        for name in ("query", "key", "value", "scores", "masked", "pattern", "sinks", "sink_weight"):
+        for name in ("query", "key", "value", "masked", "weights", "sinks", "sink_weight"):
             if getattr(self, name) is not None:
                 getattr(self, name).setflags(write=False)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.query.shape[1])
 
     @property
     def n_heads(self) -> int:
@@ -69,27 +82,52 @@ class HeadPipeline:
         kv = self.kv_head(head)
         return [h for h in range(self.n_heads) if self.kv_head(h) == kv]
 
+    def score_rows(self, head: int, start: int, stop: int) -> np.ndarray:
+        """(R, T) q.k * scaling (through the softcap) of query rows [start, stop), before the mask."""
+        s = (self.query[head, start:stop] @ self.key[self.kv_head(head)].T) * np.float32(self.scaling)  # (R, T)
+        if self.softcap:
+            s = np.tanh(s / np.float32(self.softcap)) * np.float32(self.softcap)
+        return s
+
+    def masked_score_rows(self, head: int, start: int, stop: int) -> np.ndarray:
+        """(R, T) raw scores with -inf where the mask hides a key."""
+        return np.where(self.masked[start:stop], -np.inf, self.score_rows(head, start, stop)).astype(np.float32)
+
+    def softmax_rows(self, head: int, start: int, stop: int) -> np.ndarray:
+        """(R, T) our own softmax of the masked scores, the sink's column included and then dropped
+        (equals the model's weights up to rounding: checked when recorded)."""
+        sink = None if self.sinks is None else float(self.sinks[head])
+        return _softmax(self.masked_score_rows(head, start, stop), sink)[:, :-1].astype(np.float32)
+
+    def pattern_rows(self, head: int, start: int, stop: int) -> np.ndarray:
+        """(R, T) the attention weights: the model's own where held (short prompts), else our softmax."""
+        if self.weights is not None:
+            return self.weights[head, start:stop]
+        return self.softmax_rows(head, start, stop)
+
+    def value_weighted_rows(self, head: int, start: int, stop: int) -> np.ndarray:
+        """(R, T) weight x |value|: how much each key really moves the head's output."""
+        return self.pattern_rows(head, start, stop) * self.value_norms(head)[None, :]
+
     def masked_scores(self, head: int) -> np.ndarray:
-        """(T, T) raw scores with -inf where the mask hides a key."""
-        return np.where(self.masked, -np.inf, self.scores[head]).astype(np.float32)
+        """(T, T) every row of `masked_score_rows`."""
+        return self.masked_score_rows(head, 0, self.n_tokens)
+
+    def softmax(self, head: int) -> np.ndarray:
+        """(T, T) every row of `softmax_rows`."""
+        return self.softmax_rows(head, 0, self.n_tokens)
+
+    def value_weighted(self, head: int) -> np.ndarray:
+        """(T, T) every row of `value_weighted_rows`."""
+        return self.value_weighted_rows(head, 0, self.n_tokens)
 
     @property
     def has_sinks(self) -> bool:
         return self.sinks is not None
 
-    def softmax(self, head: int) -> np.ndarray:
-        """(T, T) our own softmax of the masked scores, the sink's column included and then dropped
-        (equals `pattern` up to rounding)."""
-        sink = None if self.sinks is None else float(self.sinks[head])
-        return _softmax(self.masked_scores(head), sink)[:, :-1].astype(np.float32)
-
     def value_norms(self, head: int) -> np.ndarray:
         """(T,) length of each key position's value vector for this head's kv head."""
         return np.linalg.norm(self.value[self.kv_head(head)], axis=-1)
-
-    def value_weighted(self, head: int) -> np.ndarray:
-        """(T, T) weight x |value|: how much each key really moves the head's output."""
-        return self.pattern[head] * self.value_norms(head)[None, :]
 
 
 def _softmax(masked: np.ndarray, sink: float | None) -> np.ndarray:
@@ -101,11 +139,13 @@ def _softmax(masked: np.ndarray, sink: float | None) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _sink_weights(scores: np.ndarray, masked: np.ndarray, sinks: np.ndarray | None) -> np.ndarray | None:
+def _sink_weights(pipe: HeadPipeline) -> np.ndarray | None:
     """(H, T) the weight each head's sink takes from each query row; None without sinks."""
-    if sinks is None:
+    if pipe.sinks is None:
         return None
-    rows = [_softmax(np.where(masked, -np.inf, scores[h]), float(sinks[h]))[:, -1] for h in range(len(sinks))]
+    T = pipe.n_tokens
+    rows = [np.concatenate([_softmax(pipe.masked_score_rows(h, start, min(T, start + ROW_CHUNK)), float(sink))[:, -1]
+                            for start in range(0, T, ROW_CHUNK)]) for h, sink in enumerate(pipe.sinks)]
     return np.stack(rows).astype(np.float32)  # (H, T)
 
 
@@ -132,15 +172,37 @@ def _reference(call: Call) -> tuple[torch.Tensor, torch.Tensor]:
     return family_eager(call.module)(call.module, *inputs, scaling=call.scaling, dropout=0.0, **call.kwargs)
 
 
-def _record(call: Call) -> None:
-    """The target layer's listener: keep what step by step needs, then stop the pass."""
+def _reference_rows(call: Call, hidden: np.ndarray, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The family's eager attention in float32 on query rows [start, stop) over every key: (1, R, H, hd)
+    output, (1, H, R, T) weights. The mask as eager adds it: the call's own where additive, else -max
+    where `hidden` says (a boolean mask, or none under the fast kernel's causal flag)."""
+    if call.mask is not None and call.mask.dtype != torch.bool:
+        mask = call.mask[:, :, start:stop].float()
+    else:
+        low = torch.finfo(torch.float32).min
+        mask = torch.where(torch.from_numpy(hidden[start:stop]), low, 0.0)[None, None].to(call.query.device)
+    query = call.query[:, :, start:stop].float()
+    key, value = call.key.float(), call.value.float()
+    return family_eager(call.module)(call.module, query, key, value, mask, scaling=call.scaling, dropout=0.0,
+                                     **call.kwargs)
+
+
+def _record(call: Call, long: bool) -> None:
+    """The target layer's listener: keep what step by step needs and the family's own attention to check
+    it against (every row, or a long prompt's first and last PROBE_ROWS), then stop the pass."""
     sinks = _sink_logits(call.module, call.kwargs)
-    ref_out, ref_weights = _reference(call)
+    T = call.query.shape[-2]
+    hidden = _hidden(call.mask, T)
+    if long:
+        spans = sorted({(0, min(T, PROBE_ROWS)), (max(0, T - PROBE_ROWS), T)})
+        references = [(start, stop, *_reference_rows(call, hidden, start, stop)) for start, stop in spans]
+    else:
+        references = [(0, T, *_reference(call))]
     used = call.scaling if call.scaling is not None else call.query.shape[-1] ** -0.5
-    raise _Recorded({"query": call.query, "key": call.key, "value": call.value, "mask": call.mask,
-                     "weights": call.weights, "scaling": float(used), "softcap": call.kwargs.get("softcap"),
-                     "sinks": None if sinks is None else _to_numpy(sinks),
-                     "ref_out": ref_out, "ref_weights": ref_weights})
+    raise _Recorded({"query": call.query, "key": call.key, "value": call.value, "masked": hidden,
+                     "weights": None if long else call.weights, "scaling": float(used),
+                     "softcap": call.kwargs.get("softcap"), "sinks": None if sinks is None else _to_numpy(sinks),
+                     "references": references})
 
 
 def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -155,17 +217,6 @@ def _hidden(mask: torch.Tensor | None, n: int) -> np.ndarray:
     if m.dtype == torch.bool:
         return ~m.cpu().numpy()
     return (m <= torch.finfo(m.dtype).min / 2).cpu().numpy() | torch.isinf(m).cpu().numpy()
-
-
-def _scores(query: torch.Tensor, key: torch.Tensor, scaling: float, softcap: float | None) -> np.ndarray:
-    """(H, T, T) q.k * scaling in float32, each query head against its shared kv head."""
-    q = query[0].float()  # (H, T, hd)
-    k = key[0].float()  # (KV, T, hd)
-    k = k.repeat_interleave(q.shape[0] // k.shape[0], dim=0)  # (H, T, hd)
-    s = torch.matmul(q, k.transpose(-1, -2)) * scaling  # (H, T, T)
-    if softcap:
-        s = torch.tanh(s / softcap) * softcap
-    return _to_numpy(s)
 
 
 def _uses_alibi(config) -> bool:
@@ -201,10 +252,10 @@ def _refuse(lm: LanguageModel, why: str, tail: str = OWN_PATTERNS) -> Unsupporte
 def _check_exact(lm: LanguageModel, pipe: HeadPipeline, rec: dict) -> None:
     """Our softmax (sinks included) must rebuild the family's float32 weights, and those weights times
     the values must be its output: otherwise a step would show a number the model never used."""
-    weights_off, output_off = _differences(pipe, rec["ref_weights"][0], rec["ref_out"][0])
+    weights_off, output_off = _differences(pipe, rec["references"])
     if weights_off > PATTERN_TOLERANCE and pipe.has_sinks:
         plain = dataclasses.replace(pipe, sinks=None, sink_weight=None)
-        if _differences(plain, rec["ref_weights"][0], rec["ref_out"][0])[0] <= PATTERN_TOLERANCE:
+        if _differences(plain, rec["references"])[0] <= PATTERN_TOLERANCE:
             raise _refuse(lm, "its learned attention sinks do not join the softmax but scale each head's output "
                           "after it, so the pattern it reports (rows adding up to 1) is not the weights that "
                           "moved the output, and the value step would misstate what each key moves.", tail="")
@@ -217,52 +268,58 @@ def _check_exact(lm: LanguageModel, pipe: HeadPipeline, rec: dict) -> None:
                       "a scale on the output, for one), so the value step would misstate what each key moves.")
 
 
-def _differences(pipe: HeadPipeline, weights: torch.Tensor, output: torch.Tensor) -> tuple[float, float]:
-    """Largest gap of our softmax from the family's weights (H, T, T), and of those weights times the
-    values from its output (T, H, hd), relative to the output's size. One head at a time: no (H, T, T) copies."""
-    if output.shape[:2] != (pipe.scores.shape[-1], pipe.n_heads):  # (T, H) expected
-        return 0.0, float("inf")
-    scale = max(1.0, float(output.abs().max()))
+def _differences(pipe: HeadPipeline, references: list) -> tuple[float, float]:
+    """Largest gap of our softmax from the family's weights on the reference rows (start, stop, output
+    (1, R, H, hd), weights (1, H, R, T)), and of those weights times the values from its output, relative
+    to the output's size. One head at a time: no (H, T, T) copies."""
     weights_off = output_off = 0.0
-    for h in range(pipe.n_heads):
-        theirs = _to_numpy(weights[h])  # (T, T)
-        weights_off = max(weights_off, float(np.abs(pipe.softmax(h) - theirs).max()))
-        rebuilt = theirs @ pipe.value[pipe.kv_head(h)]  # (T, hd)
-        output_off = max(output_off, float(np.abs(rebuilt - _to_numpy(output[:, h])).max()) / scale)
+    for start, stop, output, weights in references:
+        output, weights = output[0], weights[0]
+        if output.shape[:2] != (stop - start, pipe.n_heads):  # (R, H) expected
+            return 0.0, float("inf")
+        scale = max(1.0, float(output.abs().max()))
+        for h in range(pipe.n_heads):
+            theirs = _to_numpy(weights[h])  # (R, T)
+            weights_off = max(weights_off, float(np.abs(pipe.softmax_rows(h, start, stop) - theirs).max()))
+            rebuilt = theirs @ pipe.value[pipe.kv_head(h)]  # (R, hd)
+            output_off = max(output_off, float(np.abs(rebuilt - _to_numpy(output[:, h])).max()) / scale)
     return weights_off, output_off
 
 
-def _run_recording(lm: LanguageModel, layer: int, ids: list[int]) -> dict:
-    """Run the prompt with the listening attention until `layer` is recorded (the gateway restores it)."""
+def _run_recording(lm: LanguageModel, layer: int, ids: list[int], long: bool) -> dict:
+    """Run the prompt with the listening attention until `layer` is recorded (the gateway restores it):
+    the family's eager, or on a long prompt the fast kernel where the family has one."""
+    listener = functools.partial(_record, long=long)
     try:
-        lm.forward(ids, hooks=lambda layout: listening(layout, _record, [layer]), attention=LISTEN)
+        lm.forward(ids, hooks=lambda layout: listening(layout, listener, [layer]),
+                   attention=listening_kernel if long else LISTEN)
     except _Recorded as recorded:
         return recorded.tensors
     raise CaptureError(f"Layer {layer}'s attention was never called through the attention registry.")
 
 
 def head_pipeline(lm: LanguageModel, token_ids: np.ndarray | list[int], layer: int) -> HeadPipeline:
-    """Queries, keys, values, scores, mask and pattern of every head in `layer` for these tokens."""
+    """Queries, keys, values, mask and weights of every head in `layer` for these tokens (any rows of
+    scores and softmax computed from them)."""
     if not 0 <= layer < lm.summary.n_layers:
         raise ValueError(f"layer must be in 0..{lm.summary.n_layers - 1}, got {layer}")
     _check_supported(lm)
     ids = [int(i) for i in token_ids]
-    rec = _run_recording(lm, layer, ids)
+    long = len(ids) >= language_model.PATTERNS_ON_DEMAND_TOKENS
+    rec = _run_recording(lm, layer, ids, long)
     query, key = rec["query"], rec["key"]  # (1, H, T, hd), (1, KV, T, hd)
-    scores = _scores(query, key, rec["scaling"], rec["softcap"])  # (H, T, T)
-    masked = _hidden(rec["mask"], len(ids))  # (T, T)
     pipe = HeadPipeline(
         layer=layer,
         query=_to_numpy(query[0]),
         key=_to_numpy(key[0]),
         value=_to_numpy(rec["value"][0]),
-        scores=scores,
-        masked=masked,
-        pattern=_to_numpy(rec["weights"][0]),
+        masked=rec["masked"],
         scaling=rec["scaling"],
         group_size=max(1, query.shape[1] // key.shape[1]),
+        softcap=None if rec["softcap"] is None else float(rec["softcap"]),
+        weights=None if rec["weights"] is None else _to_numpy(rec["weights"][0]),
         sinks=rec["sinks"],
-        sink_weight=_sink_weights(scores, masked, rec["sinks"]),
     )
+    pipe = dataclasses.replace(pipe, sink_weight=_sink_weights(pipe))
     _check_exact(lm, pipe, rec)
     return pipe

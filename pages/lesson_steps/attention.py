@@ -66,7 +66,8 @@ def scores(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     picked = _position_answer(cap, "Key with the highest score in the last row", "lesson_top_key")
     if picked is None:
         return None
-    return checks.top_score(pipe.scores[head, -1], pipe.masked[-1], picked)
+    last = pipe.n_tokens - 1
+    return checks.top_score(pipe.score_rows(head, last, last + 1)[0], pipe.masked[-1], picked)
 
 
 def mask(lm: LanguageModel, cap: Capture) -> checks.Check | None:
@@ -115,7 +116,8 @@ def values(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     if pipe is None:
         return None
     _figure(pipe, head, cap, "value_weighted", "lesson_values")
-    verdict = checks.value_matters(pipe.pattern[head, -1], pipe.value_weighted(head)[-1])
+    last = pipe.n_tokens - 1
+    verdict = checks.value_matters(pipe.pattern_rows(head, last, last + 1)[0], pipe.value_weighted_rows(head, last, last + 1)[0])
     _mole_curves(lm)
     return verdict
 

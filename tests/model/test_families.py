@@ -96,7 +96,7 @@ def test_step_by_step_pattern_equals_capture(family_lm, family_run):
         assert family_lm.summary.architecture in str(refused.value) and f"({family})" in str(refused.value)
         return
     pipe = head_pipeline(family_lm, cap.token_ids, 1)
-    np.testing.assert_allclose(pipe.pattern, cap.attention[1], atol=1e-6)
+    np.testing.assert_allclose(pipe.weights, cap.attention[1], atol=1e-6)
     np.testing.assert_allclose(pipe.softmax(0), cap.attention[1, 0], atol=1e-5)
 
 

@@ -11,14 +11,11 @@ from viz.head_pipeline import CELL_TEXT_MAX, MASKED_NAME, STEPS, head_caption, s
 
 def _pipe(T: int, H: int = 4, kv: int = 2, seed: int = 0) -> HeadPipeline:
     rng = np.random.default_rng(seed)
-    scores = rng.normal(0, 2, size=(H, T, T)).astype(np.float32)
     masked = np.triu(np.ones((T, T), dtype=bool), k=1)
-    z = np.where(masked, -np.inf, scores)
-    e = np.exp(z - z.max(-1, keepdims=True))
     return HeadPipeline(
-        layer=1, query=rng.normal(size=(H, T, 4)).astype(np.float32), key=rng.normal(size=(kv, T, 4)).astype(np.float32),
-        value=rng.normal(size=(kv, T, 4)).astype(np.float32), scores=scores, masked=masked,
-        pattern=(e / e.sum(-1, keepdims=True)).astype(np.float32), scaling=0.5, group_size=H // kv,
+        layer=1, query=rng.normal(0, 2, size=(H, T, 4)).astype(np.float32),
+        key=rng.normal(size=(kv, T, 4)).astype(np.float32), value=rng.normal(size=(kv, T, 4)).astype(np.float32),
+        masked=masked, scaling=0.5, group_size=H // kv,
     )
 
 
@@ -39,9 +36,9 @@ def test_raw_scores_show_every_cell_and_hover_values(synthetic_capture):
     tokens = synthetic_capture.tokens
     pipe = _pipe(len(tokens))
     fig = step_figure(pipe, 2, tokens, "scores")
-    assert len(fig.data) == 1 and np.allclose(np.asarray(fig.data[0].z), pipe.scores[2])
+    assert len(fig.data) == 1 and np.allclose(np.asarray(fig.data[0].z), pipe.score_rows(2, 0, pipe.n_tokens))
     custom = np.asarray(fig.data[0].customdata)
-    assert np.allclose(custom[..., 0], pipe.scores[2]) and np.allclose(custom[..., 1], pipe.pattern[2])
+    assert np.allclose(custom[..., 0], pipe.score_rows(2, 0, pipe.n_tokens)) and np.allclose(custom[..., 1], pipe.softmax(2))
     assert "score" in fig.data[0].hovertemplate and "weight" in fig.data[0].hovertemplate
 
 
@@ -50,7 +47,7 @@ def test_value_weighting_scales_columns(synthetic_capture):
     pipe = _pipe(len(tokens))
     z = np.asarray(step_figure(pipe, 3, tokens, "value_weighted").data[0].z, dtype=float)
     norms = np.linalg.norm(pipe.value[1], axis=-1)  # head 3 reads kv head 1
-    assert np.allclose(np.nan_to_num(z), np.where(pipe.masked, 0, pipe.pattern[3] * norms))
+    assert np.allclose(np.nan_to_num(z), np.where(pipe.masked, 0, pipe.softmax(3) * norms))
 
 
 def test_labels_are_escaped_and_window_slices(capture_builder):
@@ -82,6 +79,7 @@ def test_short_windows_write_each_score_in_its_cell(synthetic_capture) -> None:
     fig = step_figure(pipe, 0, tokens, "masked")
     text = fig.data[0].text
     assert fig.data[0].texttemplate == "%{text}"
-    assert text[-1][0] == f"{pipe.scores[0, -1, 0]:.2f}" and text[0][-1] == ""  # masked cells stay blank
+    last = pipe.n_tokens - 1
+    assert text[-1][0] == f"{pipe.score_rows(0, last, last + 1)[0, 0]:.2f}" and text[0][-1] == ""  # masked cells stay blank
     long = [f"t{i}" for i in range(CELL_TEXT_MAX + 1)]
     assert step_figure(_pipe(len(long)), 0, long, "masked").data[0].text is None

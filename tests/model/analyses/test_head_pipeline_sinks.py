@@ -11,6 +11,7 @@ from tiny_families import PROMPT, SIZE, build, spread_sinks
 from model import LanguageModel, UnsupportedModelError
 from model.analyses import head_pipeline as hp
 from model.analyses.head_pipeline import head_pipeline
+from model.engine import language_model
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def _plain_softmax(pipe: hp.HeadPipeline) -> np.ndarray:
 def test_pattern_equals_transformers_eager_attentions(sink_lm, eager, layer):
     ids, attentions = eager
     pipe = head_pipeline(sink_lm, ids, layer)
-    np.testing.assert_allclose(pipe.pattern, attentions[layer], atol=1e-6)
+    np.testing.assert_allclose(pipe.weights, attentions[layer], atol=1e-6)
     ours = np.stack([pipe.softmax(h) for h in range(pipe.n_heads)])  # (H, T, T) from q.k and the sinks
     np.testing.assert_allclose(ours, attentions[layer], atol=1e-5)
     assert np.abs(_plain_softmax(pipe) - attentions[layer]).max() > 0.1  # without the sink: visibly wrong
@@ -53,7 +54,7 @@ def test_rows_sum_below_one_and_the_sink_took_the_rest(sink_lm, eager, layer):
     assert (rows < 1 - 1e-3).all()
     np.testing.assert_allclose(1 - rows, pipe.sink_weight, atol=1e-5)
     h, q = 2, len(ids) - 1  # one cell by hand: exp(sink) over exp(sink) + the row's exp(scores)
-    visible = pipe.scores[h, q][~pipe.masked[q]].astype(np.float64)
+    visible = pipe.score_rows(h, q, q + 1)[0][~pipe.masked[q]].astype(np.float64)
     by_hand = np.exp(pipe.sinks[h]) / (np.exp(pipe.sinks[h]) + np.exp(visible).sum())
     assert pipe.sink_weight[h, q] == pytest.approx(by_hand, abs=1e-6)
 
@@ -62,7 +63,7 @@ def test_models_without_sinks_say_so(tiny_lm):
     cap = tiny_lm.capture(PROMPT)
     pipe = head_pipeline(tiny_lm, cap.token_ids, 0)
     assert not pipe.has_sinks and pipe.sinks is None and pipe.sink_weight is None
-    np.testing.assert_allclose(pipe.pattern.sum(-1), 1, atol=1e-5)
+    np.testing.assert_allclose(pipe.weights.sum(-1), 1, atol=1e-5)
 
 
 def test_a_softmax_that_misses_the_sink_is_refused(sink_lm, eager, monkeypatch):
@@ -95,8 +96,8 @@ def test_bfloat16_sink_model_is_checked_in_float32(tokenizer):
     lm = LanguageModel(build("gpt_oss").to(torch.bfloat16), tokenizer, "tiny-gpt_oss-bf16", "cpu", torch.bfloat16)
     cap = lm.capture(PROMPT)
     pipe = head_pipeline(lm, cap.token_ids, 1)
-    np.testing.assert_allclose(pipe.pattern, cap.attention[1], atol=1e-6)
-    np.testing.assert_allclose(1 - pipe.pattern.sum(-1), pipe.sink_weight, atol=2e-2)
+    np.testing.assert_allclose(pipe.weights, cap.attention[1], atol=1e-6)
+    np.testing.assert_allclose(1 - pipe.weights.sum(-1), pipe.sink_weight, atol=2e-2)
 
 
 def test_captions_say_where_the_rest_of_a_row_went(sink_lm, eager, tiny_lm):
@@ -109,3 +110,18 @@ def test_captions_say_where_the_rest_of_a_row_went(sink_lm, eager, tiny_lm):
     assert f"{pipe.sink_weight[2, q]:.3f}" in note and f"{1 - pipe.sink_weight[2, q]:.3f}" in note
     plain = head_pipeline(tiny_lm, tiny_lm.encode(PROMPT), 0)
     assert sink_caption(plain, 0) is None and sink_row_note(plain, 0, 0) is None
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_a_long_prompt_is_checked_on_its_first_and_last_rows(sink_lm, eager, monkeypatch, layer):
+    """Long (here from 8 tokens): no whole weights kept, every row rebuilt equal to transformers' eager
+    attentions (sink and sliding window included), and a lost sink still refused from the probe rows."""
+    monkeypatch.setattr(language_model, "PATTERNS_ON_DEMAND_TOKENS", 8)
+    ids, attentions = eager
+    pipe = head_pipeline(sink_lm, ids, layer)
+    assert pipe.weights is None
+    rows = np.stack([pipe.pattern_rows(h, 0, len(ids)) for h in range(pipe.n_heads)])
+    np.testing.assert_allclose(rows, attentions[layer], atol=1e-5)
+    monkeypatch.setattr(hp, "_sink_logits", lambda module, kwargs: None)
+    with pytest.raises(UnsupportedModelError, match="not the softmax of the scores"):
+        head_pipeline(sink_lm, ids, layer)

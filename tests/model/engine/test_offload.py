@@ -55,7 +55,7 @@ def test_analyses_parity(pair):
     assert attr.total == pytest.approx(float(b.logits[-1, token]), abs=1e-3)
     ids = b.token_ids.tolist()
     np.testing.assert_allclose(ablated_logits(spread, ids, [(1, 2)]), ablated_logits(whole, ids, [(1, 2)]), atol=1e-5)
-    np.testing.assert_allclose(head_pipeline(spread, b.token_ids, 2).pattern, a.attention[2], atol=1e-6)
+    np.testing.assert_allclose(head_pipeline(spread, b.token_ids, 2).weights, a.attention[2], atol=1e-6)
     assert spread.facts == whole.facts
 
 
