@@ -24,6 +24,8 @@ def layer_name(layer: int) -> str:
     """Residual index 0 is the embedding; index l is the stream after block l-1 (blocks from 0)."""
     return stream_name(layer)
 
+LABELLED_POINTS = 400  # beyond, labels would cover the map (and placing them took 1.9 s at 3,500 points)
+
 
 def _spread_labels(coords: np.ndarray) -> list[str]:
     """Text positions that keep near neighbours' labels apart: a point close to one already labelled
@@ -65,15 +67,18 @@ def _layout(fig: go.Figure, explained: np.ndarray, title: str, height: int = 560
 
 def token_map_figure(coords: np.ndarray, labels: list[str], hovers: list[str], groups: list[str],
                      explained: np.ndarray, title: str) -> go.Figure:
-    """Points (N, 2|3) labelled by token; one trace per group ('prompt', 'reference', ...)."""
+    """Points (N, 2|3) labelled by token (up to LABELLED_POINTS; beyond, the hover names each point);
+    one trace per group ('prompt', 'reference', ...)."""
     _check(coords, ("labels", labels), ("hovers", hovers), ("groups", groups))
-    spread = _spread_labels(coords)  # (N,) over all groups: "France" and "·France" do not overlap
+    labelled = len(labels) <= LABELLED_POINTS
+    spread = _spread_labels(coords) if labelled else []  # over all groups: "France" and "·France" do not overlap
     fig = go.Figure()
     for group in dict.fromkeys(groups):
         idx = [i for i, g in enumerate(groups) if g == group]
+        text = dict(mode="markers+text", text=[escape(labels[i]) for i in idx],
+                    textposition=[spread[i] for i in idx]) if labelled else dict(mode="markers")
         fig.add_trace(_scatter(
-            coords[idx], mode="markers+text", name=escape(group),
-            text=[escape(labels[i]) for i in idx], textposition=[spread[i] for i in idx],
+            coords[idx], name=escape(group), **text,
             customdata=[escape(hovers[i]) for i in idx], hovertemplate="%{customdata}<extra></extra>",
             marker=GROUP_STYLE.get(group, dict(size=9)),
         ))
