@@ -77,8 +77,8 @@ def _layer_map(cap: Capture, lm: LanguageModel, layer: int, kept: list[int], thr
     groups = ["prompt"] * len(kept) + ["reference"] * len(refs)
     title = f"{kit.stream_name(layer)} · PCA of {len(points)} vectors" + (", each scaled to length 1" if normalize else "")
     plotly_chart(draw.token_map_figure(proj.coords, labels, hovers, groups, proj.explained, title), key="emb_map")
-    if len(points) > draw.LABELLED_POINTS:
-        st.caption(f"{len(points):,} points: too many to label without covering the map. Hover a point for its token.")
+    if len(kept) > draw.LABELLED_POINTS:
+        st.caption(f"{len(kept):,} prompt tokens: too many to label without covering the map. Hover a point for its token.")
     if kept[0] == 1:
         sink, others = np.linalg.norm(cap.residual[layer, 0]), np.median(norms[: len(kept)])
         st.text(f"Left out: the first token ({cap.tokens[0]}), norm {sink:,.1f} at this depth; the median "

@@ -67,16 +67,17 @@ def _layout(fig: go.Figure, explained: np.ndarray, title: str, height: int = 560
 
 def token_map_figure(coords: np.ndarray, labels: list[str], hovers: list[str], groups: list[str],
                      explained: np.ndarray, title: str) -> go.Figure:
-    """Points (N, 2|3) labelled by token (up to LABELLED_POINTS; beyond, the hover names each point);
-    one trace per group ('prompt', 'reference', ...)."""
+    """Points (N, 2|3) labelled by token; one trace per group ('prompt', 'reference', ...). A group of
+    more than LABELLED_POINTS is drawn as markers that their hovers name."""
     _check(coords, ("labels", labels), ("hovers", hovers), ("groups", groups))
-    labelled = len(labels) <= LABELLED_POINTS
-    spread = _spread_labels(coords) if labelled else []  # over all groups: "France" and "·France" do not overlap
+    members = {group: [i for i, g in enumerate(groups) if g == group] for group in dict.fromkeys(groups)}
+    shown = [i for idx in members.values() if len(idx) <= LABELLED_POINTS for i in idx]
+    # placed over every labelled group together: "France" and "·France" do not overlap
+    spread = dict(zip(shown, _spread_labels(coords[shown]))) if shown else {}
     fig = go.Figure()
-    for group in dict.fromkeys(groups):
-        idx = [i for i, g in enumerate(groups) if g == group]
+    for group, idx in members.items():
         text = dict(mode="markers+text", text=[escape(labels[i]) for i in idx],
-                    textposition=[spread[i] for i in idx]) if labelled else dict(mode="markers")
+                    textposition=[spread[i] for i in idx]) if len(idx) <= LABELLED_POINTS else dict(mode="markers")
         fig.add_trace(_scatter(
             coords[idx], name=escape(group), **text,
             customdata=[escape(hovers[i]) for i in idx], hovertemplate="%{customdata}<extra></extra>",

@@ -112,9 +112,12 @@ def test_a_map_past_the_label_limit_draws_markers_named_by_their_hovers():
     n = draw.LABELLED_POINTS + 1
     coords = np.random.default_rng(0).normal(size=(n, 2))
     hovers = [f"<b>t{i}</b> · position {i}" for i in range(n)]
-    fig = draw.token_map_figure(coords, [f"t{i}" for i in range(n)], hovers, ["prompt"] * n, np.array([0.2, 0.1]), "map")
-    (trace,) = fig.data
+    labels, groups = [f"t{i}" for i in range(n)] + ["king"], ["prompt"] * n + ["reference"]
+    fig = draw.token_map_figure(np.vstack([coords, [[0.0, 0.0]]]), labels, hovers + ["king"], groups,
+                                np.array([0.2, 0.1]), "map")
+    trace, reference = fig.data
     assert trace.mode == "markers" and trace.text is None
+    assert reference.mode == "markers+text" and list(reference.text) == ["king"]  # a small group keeps its label
     assert list(trace.customdata)[-1] == "&lt;b&gt;t400&lt;/b&gt; · position 400"  # escaped, never HTML
     small = draw.token_map_figure(coords[:3], ["a", "b", "c"], ["x"] * 3, ["prompt"] * 3, np.array([0.2, 0.1]), "map")
     assert small.data[0].mode == "markers+text" and list(small.data[0].text) == ["a", "b", "c"]
