@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model import load_model  # noqa: E402
 from model.analyses.attribution import direct_logit_attribution, readout  # noqa: E402
 from model.analyses.head_attribution import head_attribution, head_outputs  # noqa: E402
-from model.analyses.mlp import record_mlp  # noqa: E402
+from model.analyses.mlp import block_neurons, record_mlp  # noqa: E402
 from model.analyses.neurons import neuron_effects, neuron_vocab  # noqa: E402
 from model.core.tokens import readable_tokens  # noqa: E402
 
@@ -38,7 +38,7 @@ def paris_neurons(lm) -> None:
           f"logit(Paris) = {cap.logits[pos, paris]:.3f}")
     acts = record_mlp(lm, cap.token_ids.tolist(), [layer])
     attr = direct_logit_attribution(lm, cap, pos, paris)
-    eff = neuron_effects(lm, acts.hidden[0, pos], layer, pos, readout(lm, cap, pos, paris))
+    eff = neuron_effects(lm, block_neurons(lm, acts, layer)[pos], layer, pos, readout(lm, cap, pos, paris))
     print(f"block {layer} MLP bar: {attr.mlp[layer]:+.3f}; neurons sum + bias: {eff.total:+.3f}")
     for n in np.argsort(-eff.effects)[:3]:
         vocab = neuron_vocab(lm, layer, int(n), k=8)

@@ -27,10 +27,11 @@ def layer_name(layer: int) -> str:
 LABELLED_POINTS = 400  # beyond, labels would cover the map (and placing them took 1.9 s at 3,500 points)
 
 
-def _spread_labels(coords: np.ndarray) -> list[str]:
+def _spread_labels(coords: np.ndarray, span: float | None = None) -> list[str]:
     """Text positions that keep near neighbours' labels apart: a point close to one already labelled
-    above gets its label below (then right, then left)."""
-    span = float(np.ptp(coords[:, :2], axis=0).max()) or 1.0
+    above gets its label below (then right, then left). Close means within 6 % of `span`: the map's
+    extent (default: these points')."""
+    span = span or float(np.ptp(coords[:, :2], axis=0).max()) or 1.0
     places = ["top center", "bottom center", "middle right", "middle left"]
     xy = coords[:, :2]
     close = np.abs(xy[:, None, :] - xy[None, :, :]).max(axis=-1) < 0.06 * span  # (N, N) one pass, not N² in Python
@@ -73,7 +74,8 @@ def token_map_figure(coords: np.ndarray, labels: list[str], hovers: list[str], g
     members = {group: [i for i, g in enumerate(groups) if g == group] for group in dict.fromkeys(groups)}
     shown = [i for idx in members.values() if len(idx) <= LABELLED_POINTS for i in idx]
     # placed over every labelled group together: "France" and "·France" do not overlap
-    spread = dict(zip(shown, _spread_labels(coords[shown]))) if shown else {}
+    span = float(np.ptp(coords[:, :2], axis=0).max())  # the whole map's: how close two labels may sit
+    spread = dict(zip(shown, _spread_labels(coords[shown], span))) if shown else {}
     fig = go.Figure()
     for group, idx in members.items():
         text = dict(mode="markers+text", text=[escape(labels[i]) for i in idx],

@@ -95,7 +95,8 @@ class HeadPipeline:
 
     def softmax_rows(self, head: int, start: int, stop: int) -> np.ndarray:
         """(R, T) our own softmax of the masked scores, the sink's column included and then dropped
-        (equals the model's weights up to rounding: checked when recorded)."""
+        (equals the model's weights up to rounding: checked when recorded, on every row of a short
+        prompt and the first and last PROBE_ROWS of a long one)."""
         sink = None if self.sinks is None else float(self.sinks[head])
         return _softmax(self.masked_score_rows(head, start, stop), sink)[:, :-1].astype(np.float32)
 

@@ -109,8 +109,11 @@ def record_mlp(lm: LanguageModel, token_ids: Sequence[int], layers: Sequence[int
 
 def block_neurons(lm: LanguageModel, acts: MlpActivations, layer: int) -> np.ndarray:
     """(T, d_mlp) one block's neurons at every position: its MLP's own modules on the recorded input,
-    the operations its pass ran on the same rows (what its down projection read)."""
-    return _neurons(lm, layer, acts.inputs[acts.of(layer)])
+    the operations its pass ran on the same rows (what its down projection read). Read-only: pages
+    share it through the cache of derived results."""
+    neurons = _neurons(lm, layer, acts.inputs[acts.of(layer)])
+    neurons.setflags(write=False)
+    return neurons
 
 
 def neurons_at(lm: LanguageModel, acts: MlpActivations, position: int) -> np.ndarray:

@@ -24,7 +24,7 @@ import torch
 
 from model.core.errors import PromptError, UnsupportedModelError
 from model.engine.gradients import Target
-from model.engine.language_model import LanguageModel
+from model.engine.language_model import LanguageModel, fast_for
 
 Method = Literal["gradient", "integrated", "replace", "remove"]
 METHODS: tuple[Method, ...] = ("gradient", "integrated", "replace", "remove")
@@ -158,14 +158,14 @@ def occlusion(lm: LanguageModel, ids: Sequence[int], a: int, b: int | None, *, r
     if remove and len(ids) < 2:
         raise PromptError("Removing the only token leaves no prompt: pick a later position, or replace it instead.")
     began, neutral = time.perf_counter(), neutral_token(lm.tokenizer)
-    score = metric(a, b)
-    target = _read(score, lm.forward(list(ids), last_only=True).logits)[0]
+    score, kernel = metric(a, b), fast_for(len(ids))  # occluded rows run the prompt's own kernel
+    target = _read(score, lm.forward(list(ids), last_only=True, attention=kernel).logits)[0]
     rows = occluded_rows(ids, neutral.id, remove)
     per_pass = max(1, tokens_per_pass // len(rows[0]))
     chunks = [rows[i:i + per_pass] for i in range(0, len(rows), per_pass)]
     occluded: list[np.ndarray] = []
     for done, chunk in enumerate(chunks, start=1):
-        occluded.append(_read(score, lm.forward(chunk, last_only=True).logits))
+        occluded.append(_read(score, lm.forward(chunk, last_only=True, attention=kernel).logits))
         if progress is not None:
             progress(done, len(chunks))
     values = target - np.concatenate(occluded)

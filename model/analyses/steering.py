@@ -27,7 +27,7 @@ import torch
 from ..core.capture import KV
 from ..core.errors import UnsupportedModelError
 from ..engine.attention import LISTEN, Call, listening
-from ..engine.language_model import Hooks, LanguageModel, stacked_kv
+from ..engine.language_model import Hooks, LanguageModel, fast_for, stacked_kv
 from ..engine.linear import matrix, weight_of
 from ..engine.patch_sites import Edit, Site, reader
 from .embeddings import cosine_to_matrix, vector_arithmetic
@@ -330,7 +330,7 @@ def _after_prompt(lm: LanguageModel, ids: list[int], texts: list[list[int]], ste
     The prompt before its last token runs once per model (two rows) and lends its keys and values, so no
     logits are made for it (four rows of a long prompt's logits would take gigabytes); a model whose cache
     cannot be lent runs the four whole rows."""
-    n, attention = len(ids), LISTEN if frozen else None
+    n, attention = len(ids), LISTEN if frozen else fast_for(len(ids))  # the kernel the drawing's prompt pass ran
     rows = [texts[0], texts[0], texts[1], texts[1]]
     past = None
     if n > 1:

@@ -74,11 +74,20 @@ Attention = Callable[["PreTrainedModel", Layout, torch.Tensor], "str | None"]  #
 def fast_when_long(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor) -> str | None:
     """What a pass that reads no patterns runs by default: the family's sdpa kernel over
     PATTERNS_ON_DEMAND_TOKENS new positions or more, as a long capture does (eager's T x T scores per
-    head made the MLP page's pass at 3,500 tokens 41 s against 10 s); the model's own eager below, whose
+    head made the MLP page's pass at 3,500 tokens 41 s against 15 s); the model's own eager below, whose
     numbers equal a short capture's bit for bit."""
-    long = input_ids.shape[-1] >= PATTERNS_ON_DEMAND_TOKENS
-    kind = type(model)
-    return "sdpa" if long and kind._can_set_attn_implementation() and kind._supports_sdpa else None
+    return fast_for(input_ids.shape[-1])(model, layout, input_ids)
+
+
+def fast_for(n_tokens: int) -> Attention:
+    """`fast_when_long`'s choice made by one prompt's length instead of each pass's: for passes over
+    parts of that prompt (occluded rows a token shorter, the prompt before its last token) whose numbers
+    are set against its own pass, so that all of them run one kernel."""
+    def choose(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor) -> str | None:
+        kind = type(model)
+        fast = kind._can_set_attn_implementation() and kind._supports_sdpa
+        return "sdpa" if n_tokens >= PATTERNS_ON_DEMAND_TOKENS and fast else None
+    return choose
 
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # logits (B, T, V) -> the scalar to differentiate

@@ -77,3 +77,19 @@ def test_head_outputs_of_a_long_capture_read_one_row_of_patterns(tiny_lm, low_th
     with pytest.raises(Exception, match="budget"):
         long.attention.layer(0)
     np.testing.assert_allclose(head_outputs(tiny_lm, long, pos), want, atol=1e-5, rtol=0)
+
+
+def test_passes_over_parts_of_one_prompt_run_its_kernel(tiny_lm, low_threshold):
+    """Occlusion sets its rows (a token shorter) against the prompt's own pass: at exactly the
+    threshold all of them run the prompt's fast kernel, not eager for the shorter rows."""
+    from model.analyses.saliency import occlusion
+
+    ids = tiny_lm.encode(PROMPT)[:LONG_FROM]
+    heard: list[str] = []
+    handle = tiny_lm.layout.attentions[0].register_forward_pre_hook(
+        lambda module, args: heard.append(tiny_lm.model.config._attn_implementation))
+    try:
+        occlusion(tiny_lm, ids, ids[-1], None, remove=True)
+    finally:
+        handle.remove()
+    assert len(heard) >= 2 and set(heard) == {"sdpa"}
