@@ -1,6 +1,6 @@
 """The MLP page: the other half of every block, opened up. One position through one block's MLP
 stage by stage, the neurons that fire, what one neuron writes, and neurons switched off. Widgets
-and layout only; the MLP's activations are recorded on demand (model/analyses/mlp.py) and cached per prompt.
+and layout only; the MLP inputs come from the capture (or a recording, model/analyses/mlp.py), cached per prompt.
 """
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.analyses.attribution import direct_logit_attribution, readout
-from model.analyses.mlp import MlpActivations, MlpRecording, block_neurons, mlp_parts, mlp_steps, neurons_at, record_mlp
+from model.analyses.mlp import (
+    MlpActivations,
+    MlpRecording,
+    block_neurons,
+    inputs_from_capture,
+    mlp_parts,
+    mlp_steps,
+    neurons_at,
+    record_mlp,
+)
 from model.analyses.neurons import ablated_logits, neuron_effects, neuron_vocab, neurons_key
 from model.core.tokens import readable_tokens
 from pages import kit
@@ -54,12 +63,19 @@ def _recording(lm: LanguageModel | None) -> MlpRecording | None:
 
 def _activations(lm: LanguageModel, cap: Capture, recording: MlpRecording | None) -> MlpActivations:
     """Every block's MLP input for this prompt, cached per prompt: kept during the capture's pass when
-    it ran just now, else one more pass."""
+    it ran just now, else computed from the capture's streams, else (a norm after the MLP) one more pass."""
     if recording is not None and recording.recorded:
         return kit.derived("mlp", kit.current_key(lm), lambda: recording.result(cap.n_tokens))
+    return kit.derived("mlp", kit.current_key(lm), lambda: _inputs(lm, cap))
+
+
+def _inputs(lm: LanguageModel, cap: Capture) -> MlpActivations:
+    layers = range(cap.summary.n_layers)
+    found = inputs_from_capture(lm, cap, layers)
+    if found is not None:
+        return found
     with st.spinner("Running the model once more to keep every MLP's input…"):
-        return kit.derived("mlp", kit.current_key(lm),
-                           lambda: record_mlp(lm, cap.token_ids.tolist(), range(cap.summary.n_layers)))
+        return record_mlp(lm, cap.token_ids.tolist(), layers)
 
 
 def _block(lm: LanguageModel, acts: MlpActivations, layer: int) -> np.ndarray:

@@ -107,6 +107,45 @@ def record_mlp(lm: LanguageModel, token_ids: Sequence[int], layers: Sequence[int
     return recording.result(len(token_ids))
 
 
+def inputs_from_capture(lm: LanguageModel, cap: Capture, layers: Sequence[int]) -> MlpActivations | None:
+    """Every chosen block's MLP input from the capture's own streams, without a pass: a norm of the block
+    applied to the stream after its attention (sequential blocks) or to the block's input (parallel ones),
+    the one that rebuilds the MLP write the capture holds at its first and last positions. None for a
+    16-bit capture (its streams were rounded in the pass) or a block no norm rebuilds (a norm after the
+    MLP, for one): record_mlp then runs a pass."""
+    if cap.dtype != "float32":
+        return None
+    inputs = []
+    for layer in sorted({int(layer) for layer in layers}):
+        found = _input_of(lm, cap, layer)
+        if found is None:
+            return None
+        inputs.append(found)
+    return MlpActivations(layers=tuple(sorted({int(layer) for layer in layers})), inputs=np.stack(inputs))
+
+
+def _input_of(lm: LanguageModel, cap: Capture, layer: int) -> np.ndarray | None:
+    """(T, D) block `layer`'s MLP input: the first norm x stream pairing whose MLP output at the first and
+    last positions is the captured MLP write (to float rounding), applied to every position."""
+    parts, block = mlp_parts(lm, layer), lm.layout.blocks[layer]
+    weight = weight_of(parts.down)
+    probe = [0, cap.n_tokens - 1]
+    target = cap.mlp_out[layer, probe].astype(np.float64)
+    tol = 1e-4 * float(np.abs(target).max()) + 1e-7  # relative: float32 rounding is ~1e-6 of the write
+    streams = (cap.residual[layer] + cap.attn_out[layer], cap.residual[layer])  # after attention; the block's input
+    norms = [child for name, child in block.named_children() if "norm" in (name + type(child).__name__).lower()]
+    with lm.modules():
+        for norm in norms:
+            for stream in streams:
+                x = norm(torch.tensor(stream[probe], device=weight.device, dtype=weight.dtype))
+                up = parts.up(x)
+                hidden = parts.act(parts.gate(x)) * up if parts.gate is not None else parts.act(up)
+                out = _numpy(parts.down(hidden)).astype(np.float64) * lm.layout.writes.scale
+                if np.abs(out - target).max() <= tol:
+                    return _numpy(norm(torch.tensor(stream, device=weight.device, dtype=weight.dtype)))
+    return None
+
+
 def block_neurons(lm: LanguageModel, acts: MlpActivations, layer: int) -> np.ndarray:
     """(T, d_mlp) one block's neurons at every position: its MLP's own modules on the recorded input,
     the operations its pass ran on the same rows (what its down projection read). Read-only: pages

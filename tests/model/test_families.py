@@ -244,7 +244,7 @@ def test_mlp_inputs_kept_on_the_capture_pass_equal_a_pass_of_their_own(family_lm
     """The MLP page keeps every block's MLP input during the capture's own pass (one pass per edit, not
     two): the same numbers as record_mlp's separate pass, the capture unchanged by the hooks, and the
     neurons replayed from them what each down projection read in the pass."""
-    from model.analyses.mlp import MlpRecording, block_neurons, record_mlp
+    from model.analyses.mlp import MlpRecording, block_neurons, inputs_from_capture, record_mlp
     from model.engine.patch_sites import reader
 
     cap, _ = family_run
@@ -265,6 +265,10 @@ def test_mlp_inputs_kept_on_the_capture_pass_equal_a_pass_of_their_own(family_lm
     for layer in layers:
         np.testing.assert_allclose(block_neurons(family_lm, kept, layer), read[layer], atol=1e-5, rtol=1e-5,
                                    err_msg=f"block {layer}")
+    derived = inputs_from_capture(family_lm, cap, layers)  # None: the page records them instead
+    if derived is not None:
+        np.testing.assert_allclose(derived.inputs, own.inputs, atol=1e-5, rtol=1e-5)
+    print(f"{_family(family_lm)}: MLP inputs from the capture: {derived is not None}")
 
 
 def test_flow_graph_splits_every_state_exactly_or_refuses(family_lm, family_run):

@@ -5,6 +5,7 @@ with those down-projection columns zeroed, and an MLP that cannot be opened is r
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 
 from model.analyses.attribution import direct_logit_attribution, readout
-from model.analyses.mlp import block_neurons, mlp_steps, neurons_at, record_mlp
+from model.analyses.mlp import block_neurons, inputs_from_capture, mlp_steps, neurons_at, record_mlp
 from model.analyses.neurons import ablated_logits, neuron_effects, neuron_vocab
 from model.core.errors import UnsupportedModelError
 from model.engine.linear import matrix
@@ -77,6 +78,20 @@ def test_replayed_neurons_are_what_the_down_projection_read(tiny_lm, run):
     for pos in (0, cap.n_tokens - 1):
         np.testing.assert_allclose(neurons_at(tiny_lm, acts, pos), np.stack([read[layer][pos] for layer in acts.layers]),
                                    atol=1e-6, rtol=0)
+
+
+def test_inputs_from_the_capture_are_the_recorded_ones(tiny_lm, run):
+    cap, acts = run
+    found = inputs_from_capture(tiny_lm, cap, acts.layers)
+    assert found is not None and found.layers == acts.layers
+    np.testing.assert_allclose(found.inputs, acts.inputs, atol=1e-6, rtol=0)
+
+
+def test_inputs_from_the_capture_refuse_a_capture_they_cannot_rebuild(tiny_lm, run):
+    cap, acts = run
+    odd = dataclasses.replace(cap, mlp_out=cap.mlp_out * 1.01)  # not what these MLPs write
+    assert inputs_from_capture(tiny_lm, odd, acts.layers) is None
+    assert inputs_from_capture(tiny_lm, dataclasses.replace(cap, dtype="bfloat16"), acts.layers) is None
 
 
 def test_neuron_vocab_is_the_unembedding_of_the_output_column(tiny_lm):
