@@ -1,8 +1,8 @@
 """Inside one block's MLP: its parts (found by the engine, model/engine/mlp_parts.py), the inputs
-recorded on demand for chosen blocks through the "mlp_in" patch site, the neurons replayed from them
-(one block at every position, or every block at one position), and the MLP replayed stage by stage
-for one position. An MLP that cannot be rebuilt exactly (mixture
-of experts, fused gate and up) is refused.
+computed from a capture's streams or recorded on demand through the "mlp_in" patch site, the neurons
+replayed from them (one block at every position, or every block at one position), and the MLP
+replayed stage by stage for one position. An MLP that cannot be rebuilt exactly (mixture of experts,
+fused gate and up) is refused.
 """
 from __future__ import annotations
 
@@ -138,9 +138,7 @@ def _input_of(lm: LanguageModel, cap: Capture, layer: int) -> np.ndarray | None:
         for norm in norms:
             for stream in streams:
                 x = norm(torch.tensor(stream[probe], device=weight.device, dtype=weight.dtype))
-                up = parts.up(x)
-                hidden = parts.act(parts.gate(x)) * up if parts.gate is not None else parts.act(up)
-                out = _numpy(parts.down(hidden)).astype(np.float64) * lm.layout.writes.scale
+                out = _numpy(parts.down(_hidden(parts, x))).astype(np.float64) * lm.layout.writes.scale
                 if np.abs(out - target).max() <= tol:
                     return _numpy(norm(torch.tensor(stream, device=weight.device, dtype=weight.dtype)))
     return None
@@ -161,15 +159,17 @@ def neurons_at(lm: LanguageModel, acts: MlpActivations, position: int) -> np.nda
 
 
 def _neurons(lm: LanguageModel, layer: int, inputs: np.ndarray) -> np.ndarray:
-    """(rows, d_mlp) act(gate(x)) * up(x), or act(up(x)) without a gate, for rows x of block `layer`'s MLP input."""
+    """(rows, d_mlp) the neurons of rows of block `layer`'s MLP input."""
     parts = mlp_parts(lm, layer)
     weight = weight_of(parts.down)
     with lm.modules():
-        x = torch.tensor(inputs, device=weight.device, dtype=weight.dtype)  # a copy: the recording is read-only
-        up = parts.up(x)
-        if parts.gate is None:
-            return _numpy(parts.act(up))
-        return _numpy(parts.act(parts.gate(x)) * up)
+        return _numpy(_hidden(parts, torch.tensor(inputs, device=weight.device, dtype=weight.dtype)))
+
+
+def _hidden(parts: MlpParts, x: torch.Tensor) -> torch.Tensor:
+    """act(gate(x)) * up(x), or act(up(x)) without a gate: what the down projection reads."""
+    up = parts.up(x)
+    return parts.act(parts.gate(x)) * up if parts.gate is not None else parts.act(up)
 
 
 @dataclass(frozen=True)
