@@ -88,6 +88,9 @@ if cap is not None and lm is not None:
         st.info(str(exc))
     else:
         st.caption(draw.head_caption(pipe, head))
+        computed = draw.weights_caption(pipe)
+        if computed:
+            st.caption(computed)
         _steps(pipe, head, cap, _window(cap))
         sink = draw.sink_caption(pipe, head)
         if sink:

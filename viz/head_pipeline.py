@@ -111,6 +111,17 @@ def head_caption(pipe: HeadPipeline, head: int) -> str:
             f"Scale on q·k: {pipe.scaling:.4f}.")
 
 
+def weights_caption(pipe: HeadPipeline) -> str | None:
+    """Plain text for a long prompt, whose weights are computed here rather than kept from the model's
+    pass: what they are and how they were checked. None when the model's own weights are shown."""
+    if pipe.weights is not None:
+        return None
+    whole = pipe.n_heads * pipe.n_tokens ** 2 * 4 / 2**20
+    return (f"{pipe.n_tokens:,} tokens: the weights in (c) and (d) are the softmax of these scores, computed for the "
+            f"rows drawn (the model's own for every row would take {whole:,.0f} MB), and checked against the "
+            "model's own attention on the prompt's first and last rows.")
+
+
 def sink_caption(pipe: HeadPipeline, head: int) -> str | None:
     """Plain text for a model with learned attention sinks (gpt-oss): why the rows of (c) add up to
     less than 1, and how much went to the sink. None for a model without sinks."""

@@ -173,3 +173,9 @@ def test_every_page_opens_on_a_long_prompt_reading_rows_only(captured, page) -> 
     at = open_app_page(page, prompt=TEXT)
     assert not at.exception, at.exception
     assert any(cap.attention.full is None for cap in captured)  # the long prompt, its patterns on demand
+
+
+def test_step_by_step_says_its_weights_are_computed(captured) -> None:
+    at = open_app_page("pages/head_pipeline.py", prompt=TEXT)
+    assert not at.exception, at.exception
+    assert any("softmax of these scores" in c.value for c in at.caption)

@@ -2,11 +2,13 @@
 mask state and weight, escaped labels, a caption naming the shared key/value head."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from model.analyses.head_pipeline import HeadPipeline
-from viz.head_pipeline import CELL_TEXT_MAX, MASKED_NAME, STEPS, head_caption, step_figure
+from viz.head_pipeline import CELL_TEXT_MAX, MASKED_NAME, STEPS, head_caption, step_figure, weights_caption
 
 
 def _pipe(T: int, H: int = 4, kv: int = 2, seed: int = 0) -> HeadPipeline:
@@ -83,3 +85,12 @@ def test_short_windows_write_each_score_in_its_cell(synthetic_capture) -> None:
     assert text[-1][0] == f"{pipe.score_rows(0, last, last + 1)[0, 0]:.2f}" and text[0][-1] == ""  # masked cells stay blank
     long = [f"t{i}" for i in range(CELL_TEXT_MAX + 1)]
     assert step_figure(_pipe(len(long)), 0, long, "masked").data[0].text is None
+
+
+def test_computed_weights_are_named_as_such():
+    pipe = _pipe(6)
+    assert pipe.weights is None
+    text = weights_caption(pipe)
+    assert "6 tokens" in text and "softmax of these scores" in text and "first and last rows" in text
+    held = dataclasses.replace(pipe, weights=np.stack([pipe.softmax(h) for h in range(pipe.n_heads)]))
+    assert weights_caption(held) is None
