@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..core.capture import Capture
 from ..core.errors import CaptureError
@@ -132,11 +133,9 @@ def _input_of(lm: LanguageModel, cap: Capture, layer: int) -> np.ndarray | None:
     probe = [0, cap.n_tokens - 1]
     target = cap.mlp_out[layer, probe].astype(np.float64)
     tol = 1e-4 * float(np.abs(target).max()) + 1e-7  # relative: float32 rounding is ~1e-6 of the write
-    streams = (cap.residual[layer] + cap.attn_out[layer], cap.residual[layer])  # after attention; the block's input
-    norms = [child for name, child in block.named_children() if "norm" in (name + type(child).__name__).lower()]
     with lm.modules():
-        for norm in norms:
-            for stream in streams:
+        for norm in _norms(block):
+            for stream in _streams(cap, layer, slice(None)):
                 x = norm(torch.tensor(stream[probe], device=weight.device, dtype=weight.dtype))
                 out = _numpy(parts.down(_hidden(parts, x))).astype(np.float64) * lm.layout.writes.scale
                 if np.abs(out - target).max() <= tol:
@@ -194,18 +193,25 @@ def _norm_before(lm: LanguageModel, cap: Capture, layer: int, position: int, nor
                  ) -> tuple[np.ndarray | None, str]:
     """The stream and norm that produce the MLP's input: after attention (sequential blocks) or the
     block's input (parallel blocks), whichever a norm of the block maps onto `normed`."""
-    block = lm.layout.blocks[layer]
     tol = 1e-4 if normed.dtype == torch.float32 else 2e-2  # a half-precision norm rounds to ~3 digits
-    streams = (cap.residual[layer, position] + cap.attn_out[layer, position], cap.residual[layer, position])
-    for name, child in block.named_children():
-        if "norm" not in (name + type(child).__name__).lower():
-            continue
-        for stream in streams:
+    for child in _norms(lm.layout.blocks[layer]):
+        for stream in _streams(cap, layer, position):
             x = torch.tensor(stream).to(normed.device, normed.dtype)
             y = child(x)
             if torch.allclose(y, normed, atol=tol, rtol=tol):
                 return stream.astype(np.float32), type(child).__name__
     return None, ""
+
+
+def _norms(block: nn.Module) -> list[nn.Module]:
+    """The block's norms (by module or class name): one of them makes its MLP's input."""
+    return [child for name, child in block.named_children() if "norm" in (name + type(child).__name__).lower()]
+
+
+def _streams(cap: Capture, layer: int, rows: int | slice) -> tuple[np.ndarray, np.ndarray]:
+    """The streams a block's MLP norm may read, at `rows`: after its attention (sequential blocks), and
+    the block's input (parallel blocks)."""
+    return cap.residual[layer, rows] + cap.attn_out[layer, rows], cap.residual[layer, rows]
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
