@@ -179,3 +179,19 @@ def test_step_by_step_says_its_weights_are_computed(captured) -> None:
     at = open_app_page("pages/head_pipeline.py", prompt=TEXT)
     assert not at.exception, at.exception
     assert any("softmax of these scores" in c.value for c in at.caption)
+
+
+def test_step_by_step_window_then_a_short_prompt_then_long_again(captured) -> None:
+    """The window moved on a long prompt, then a short prompt (no window, the model's own weights), then
+    a long one again: each run draws its own prompt's rows and nothing throws."""
+    at = open_app_page("pages/head_pipeline.py", prompt=TEXT)
+    at.slider(key="pipe_window").set_value(100).run()
+    assert not at.exception, at.exception
+    assert all(fig["data"][0]["y"][0].endswith("(pos 100)") for fig in figures(at)[:4])  # the window starts at 100
+    at.sidebar.text_area(key="prompt").set_value("The cat sat on the mat and the cat").run()
+    assert not at.exception, at.exception
+    assert "pipe_window" not in [s.key for s in at.slider]
+    assert not any("softmax of these scores" in c.value for c in at.caption)
+    at.sidebar.text_area(key="prompt").set_value(TEXT[: len(TEXT) * 2 // 3]).run()
+    assert not at.exception, at.exception
+    assert any("softmax of these scores" in c.value for c in at.caption)

@@ -72,3 +72,19 @@ def test_after_an_edit_on_another_page_the_inputs_come_from_the_capture(monkeypa
     at.switch_page("pages/mlp.py").run()
     assert not at.exception, at.exception
     assert len(_specs(at)) == 4
+
+
+def test_a_block_and_neuron_chosen_then_a_new_prompt() -> None:
+    """Block 5 and a neuron picked, then the prompt edited: the page draws the new prompt's neurons of
+    block 5 and the neuron picker offers only neurons it lists, with no exception."""
+    at = _open("pages/mlp.py", prompt="The capital of France is Paris and the capital of Italy is")
+    at.selectbox(key="layer").select_index(5).run()
+    at.selectbox(key="mlp_neuron").select_index(2).run()
+    assert not at.exception
+    at.sidebar.text_area(key="prompt").set_value("A lighthouse keeper counted the ships").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="layer").value == 5
+    neuron = at.selectbox(key="mlp_neuron")
+    assert any(option.startswith(f"N{neuron.value} ") for option in neuron.options)
+    heat = _specs(at)[1]
+    assert "block 5" in heat["layout"]["title"]["text"].lower() and len(heat["data"][0]["y"]) == at.session_state["position"] + 1
