@@ -107,13 +107,20 @@ def _parallel(lm: LanguageModel) -> bool:
 
 
 def mlp_width(mlp: nn.Module, d_model: int) -> int:
-    """The hidden width: the other side of the MLP's last matrix (its down projection; per expert in a
-    mixture of experts, whose expert weights are stacked in a leading dimension)."""
-    matrices = [p for p in mlp.parameters() if p.ndim >= 2]
+    """The hidden width: the other side of the MLP's down projection (per expert in a mixture of
+    experts, whose expert weights are stacked in a leading dimension), else of its last matrix. A
+    router's matrix (one row per expert) or a bias is not a projection."""
+    matrices = [(name, p) for name, p in mlp.named_parameters() if p.ndim >= 2 and not _routing_or_bias(name)]
     if not matrices:
         return d_model
-    dims = [d for d in matrices[-1].shape[-2:] if d != d_model]
+    down = [p for name, p in matrices if "down" in name] or [matrices[-1][1]]
+    dims = [d for d in down[0].shape[-2:] if d != d_model]
     return int(dims[0]) if dims else d_model
+
+
+def _routing_or_bias(name: str) -> bool:
+    """A mixture of experts' router (`gate`, `router`, a shared expert's gate) or a stacked bias."""
+    return name.endswith("bias") or name.split(".")[0] in ("gate", "router", "shared_expert_gate")
 
 
 def _activation(cfg, mlp: nn.Module) -> str:

@@ -72,3 +72,14 @@ def test_default_model(default_lm):
     assert (s.n_heads, s.n_kv_heads, s.head_dim, s.d_model, f.d_mlp, s.vocab_size) == (9, 3, 64, 576, 1536, 49152)
     assert (f.positions, f.norm, f.tied_embeddings, f.parallel_blocks) == ("rotary", "rms", True, False)
     assert (f.activation, f.gated_mlp) == ("silu", True)
+
+
+@pytest.mark.parametrize("family", ["gpt_oss", "granitemoe", "mixtral", "olmoe", "qwen2_moe", "qwen3_moe"])
+def test_a_mixture_of_experts_has_the_width_of_one_expert(family, tokenizer):
+    """Not the router's row per expert, nor a shared expert's one-row gate: what the text on the pages
+    says the MLP widens each vector to."""
+    from tiny_families import build
+
+    lm = LanguageModel(build(family), tokenizer, f"tiny-{family}", "cpu", torch.float32)
+    config = lm.model.config.get_text_config()
+    assert lm.facts.d_mlp == (getattr(config, "moe_intermediate_size", None) or config.intermediate_size)
