@@ -2,11 +2,20 @@
 rows of one pass, plus its endpoint passes) against 32 single forward+backward passes run one after
 another (gradient × input 32 times, through the same door). The two alternate, ROUNDS times, in one
 process; the ratio of the medians is the row's target (<= 0.8x). Run: `.venv/bin/python -m bench.saliency`.
+
+`--long N [N ...]`: gradient × input on N-token prompts, each in a fresh process at the app's thread
+setting, with every block's backward state kept and with the blocks recomputed (what the gradient
+door does past its share of the free memory): seconds, peak memory above the loaded model, and
+whether the two gave the same values (no targets; issue 30's "never an out-of-memory crash").
 """
 from __future__ import annotations
 
+import argparse
+import hashlib
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -53,6 +62,42 @@ def section(lm, log=print) -> tuple[list[str], list[Check]]:
                          f"{ratio:.2f}x", f"<= {TARGET}x", ratio <= TARGET)]
 
 
+def one_long(n_tokens: int, recomputed: bool) -> None:
+    """In this fresh process: gradient × input at n_tokens, blocks recomputed or kept; prints seconds,
+    peak MB above the loaded model and a checksum line, for `long_rows`."""
+    from model.engine import threads
+
+    threads.configure()
+    from bench.felt_long import long_prompts
+    from model import load_model
+    from model.analyses.saliency import gradient_x_input
+    from model.engine import limits
+
+    lm = load_model()
+    limits.backward_budget = (lambda: 0) if recomputed else (lambda: 1 << 50)  # type: ignore[assignment]
+    (ids,) = long_prompts(lm.tokenizer, n_tokens, 1)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    began = time.perf_counter()
+    values = gradient_x_input(lm, ids, ids[-1], None).values
+    seconds = time.perf_counter() - began
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    print(f"RESULT {seconds:.1f} {peak:.0f} {hashlib.sha256(values.tobytes()).hexdigest()[:16]}")
+
+
+def long_rows(lengths: list[int], log=print) -> None:
+    """gradient × input at each length, kept then recomputed, each in a fresh process."""
+    log(f"{'tokens':>7} {'blocks':<11} {'seconds':>8} {'peak above the model':>21}  same values")
+    for n_tokens in lengths:
+        seen = {}
+        for mode in ("kept", "recomputed"):
+            out = subprocess.run([sys.executable, "-m", "bench.saliency", "--one", str(n_tokens), mode],
+                                 capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+            seconds, peak, digest = out.stdout.split("RESULT ")[-1].split()
+            seen[mode] = digest
+            same = "" if mode == "kept" else ("yes" if seen["kept"] == digest else "NO")
+            log(f"{n_tokens:>7,} {mode:<11} {float(seconds):>7.1f}s {float(peak):>18,.0f} MB  {same}")
+
+
 def main() -> None:
     from bench import report
     from model import load_model
@@ -67,4 +112,13 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--long", type=int, nargs="+", help="gradient × input at these lengths, kept vs recomputed")
+    parser.add_argument("--one", nargs=2, metavar=("TOKENS", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        one_long(int(args.one[0]), args.one[1] == "recomputed")
+    elif args.long:
+        long_rows(args.long)
+    else:
+        main()

@@ -39,7 +39,7 @@ from .devices import compute_device
 from .facts import model_facts
 from .few_rows import few_row_products
 from .final_norm import NormFit, measure_final_norm
-from .gradients import Differentiable, Target, differentiable
+from .gradients import Differentiable, Target, differentiable, runs_fused
 from .layout import Layout, find_layout
 from .limits import TokenLimit
 from .linear import weight_of
@@ -247,8 +247,11 @@ class LanguageModel:
         gradients): holds the lock while the caller runs `target(rows)` on rows of embeddings of `ids`
         (model/engine/gradients.py). Refuses, naming why, a model whose gradients cannot be exact."""
         description = f"{self.summary.architecture} ({self.model.config.model_type})"
+        row = limits.backward_bytes(self.summary, self.facts.d_mlp, len(ids), eager=not runs_fused(self.model),
+                                    experts_per_token=limits.experts_per_token(self.model.config))
         with self.lock, differentiable(self.model, ids, target, keeps_logits=_keeps_logits(type(self.model)),  # type: ignore[arg-type]
-                                       description=description) as fn:
+                                       description=description, blocks=self.layout.blocks,
+                                       kept_rows=limits.backward_budget() // row) as fn:
             yield fn
 
     def capture(self, prompt: str, max_tokens: int | None = None) -> Capture:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 FLOAT = 4  # a capture's arrays are float32
 SAFETY = 0.75  # the share of free memory one capture may take: the app, other sessions, allocator slack
+BACKWARD_SHARE = 0.25  # the share of free memory a backward pass's state may take before its blocks are recomputed
 _CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
 _CGROUP_FILES = (  # (limit, usage): cgroup v2, then v1; psutil sees the machine, not the container
     ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
@@ -61,6 +62,31 @@ def peak_bytes_per_token(s: ModelSummary, d_mlp: int, copies_logits: bool) -> in
     (a float32 CPU model's logits become the capture's without a copy)."""
     block = (4 * s.d_model + 3 * d_mlp) * FLOAT
     return block + (s.vocab_size * FLOAT if copies_logits else 0)
+
+
+def backward_bytes(s: ModelSummary, d_mlp: int, n_tokens: int, eager: bool, experts_per_token: int = 1) -> int:
+    """Bytes one row of n_tokens keeps for backward through every block, counted generously as six
+    widths of the stream and four of the MLP per token (the default model: 9,600 floats a token per
+    block, where autograd saved 7,330 and the peak, the allocator's slack included, was 9,956); a
+    mixture of experts keeps each chosen expert's MLP and one more; eager attention adds three T x T
+    arrays per head."""
+    mlps = experts_per_token + 1 if experts_per_token > 1 else 1
+    per_token = 6 * s.d_model + 4 * d_mlp * mlps + (3 * s.n_heads * n_tokens if eager else 0)
+    return s.n_layers * n_tokens * per_token * FLOAT
+
+
+def experts_per_token(config) -> int:
+    """How many experts each token goes through (1 for a model without a mixture of experts)."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    value = getattr(text, "num_experts_per_tok", None)
+    return value if isinstance(value, int) and value > 0 else 1
+
+
+def backward_budget() -> int:
+    """Bytes a differentiated pass may keep for backward before it recomputes its blocks instead
+    (model/engine/gradients.py): BACKWARD_SHARE of the free memory. Recomputed or kept, the gradients
+    are the same; only the time and the memory differ."""
+    return int(BACKWARD_SHARE * free_ram())
 
 
 def context_length(config) -> int | None:
