@@ -13,13 +13,15 @@ from pages.kit import links
 from pages.kit.contrast import Contrast
 from pages.kit.plotly_chart import plotly_chart
 from viz import saliency as draw
+from viz.attention import LONG
 
 STEPS = (8, 16, 32, 64, 128)
 DEFAULT_STEPS = 64  # the default prompt's delta: 0.21 of a 7.2 change at 64 steps, 4.4 at 32 (abrupt path)
 AT_ONCE_S = 4.0  # a reading expected to take longer waits for its button, its cost said up front
 METHOD, N_STEPS, LINK_READ, REQUESTED = "sal_method", "sal_steps", "_sal_link_read", "_sal_requested"
-RATES = "_sal_rates"  # (model key, method) -> seconds per unit of work, measured on this session's last run
+RATES = "_sal_rates"  # (model key, method) -> (seconds per unit of work, tokens), this session's last run
 PRICED_FROM = 64  # a capture shorter than this is priced as if this long: its time is mostly fixed costs
+CHIPS_FROM, CHIPS_FOR = "sal_chips_from", "_sal_chips_for"  # a long reading's chip window, and whose it is
 
 EXPLANATION = """
 **The question.** The model predicted a token at the chosen position. Which of the tokens before it
@@ -81,15 +83,22 @@ def _choices() -> tuple[Method, int]:
 
 
 def _seconds(lm: LanguageModel, cap: Capture, method: Method, n_tokens: int, steps: int) -> float:
-    """A guess of the wait: at the rate this method last ran at here, else at the capture's rate."""
-    rate = st.session_state.get(RATES, {}).get((kit.model_key(lm), method), cap.seconds / max(PRICED_FROM, cap.n_tokens))
+    """A guess of the wait: at the rate this method last ran at here when that was at a length within
+    a factor of 2 of this one, else at the capture's rate (a pass's cost per token grows with the length:
+    a rate learned at 10 tokens priced 3,500 at 240 s, where it took 40 s)."""
+    rate = cap.seconds / max(PRICED_FROM, cap.n_tokens)
+    learned = st.session_state.get(RATES, {}).get((kit.model_key(lm), method))
+    if learned is not None and learned[1] / 2 <= max(PRICED_FROM, n_tokens) <= 2 * learned[1]:
+        rate = learned[0]
     return work(method, n_tokens, steps) * rate
 
 
 def _learn_rate(lm: LanguageModel, result: Saliency) -> None:
-    """Keep the rate a reading ran at, so the next guess is priced on this machine's real speed."""
-    units = work(result.method, result.position + 1, result.steps)
-    st.session_state.setdefault(RATES, {})[(kit.model_key(lm), result.method)] = result.seconds / units
+    """Keep the rate a reading ran at, so the next guess at a like length is priced on this machine's
+    real speed (a short reading is priced as if PRICED_FROM tokens long, as the capture's rate is)."""
+    tokens = max(PRICED_FROM, result.position + 1)
+    rate = result.seconds / work(result.method, tokens, result.steps)
+    st.session_state.setdefault(RATES, {})[(kit.model_key(lm), result.method)] = (rate, tokens)
 
 
 def _cost_note(method: Method, n_tokens: int, steps: int, seconds: float) -> str:
@@ -102,41 +111,56 @@ def _cost_note(method: Method, n_tokens: int, steps: int, seconds: float) -> str
     return f"Reads the {n_tokens:,} tokens up to the position: {runs}, about {max(1, round(seconds))} s here.{cap}"
 
 
-def _compute(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast, method: Method, steps: int) -> Saliency:
-    """The reading, once per prompt, position, target, method and steps; a progress bar while it runs."""
-    key = kit.cache_key(kit.current_key(lm), pos, choice.a, choice.b, method, steps)
+def _compute(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast, method: Method, steps: int,
+             reading: str) -> Saliency:
+    """The reading, once per `reading` (prompt, position, target, method and steps); a progress bar while it runs."""
     bar = st.empty()
 
     def progress(done: int, total: int) -> None:
         bar.progress(done / total, text=f"{draw.METHOD_NAMES[method]}: {done} of {total} batched passes")
 
-    result = kit.derived("saliency", key, lambda: saliency(lm, list(cap.token_ids), pos, choice.a, choice.b,
+    result = kit.derived("saliency", reading, lambda: saliency(lm, list(cap.token_ids), pos, choice.a, choice.b,
                                                            method, steps, progress=progress))
     bar.empty()
     _learn_rate(lm, result)
     return result
 
 
-def _wanted(lm: LanguageModel, cap: Capture, pos: int, choice: Contrast, method: Method, steps: int) -> bool:
+def _wanted(lm: LanguageModel, cap: Capture, pos: int, method: Method, steps: int, reading: str) -> bool:
     """Whether to run now: at once when cheap, else when its button was pressed for these very choices."""
     n_tokens = pos + 1
     seconds = _seconds(lm, cap, method, n_tokens, steps)
     st.caption(_cost_note(method, n_tokens, steps, seconds))
     if seconds <= AT_ONCE_S or (method != "gradient" and n_tokens > MAX_TOKENS):
         return True  # past MAX_TOKENS the analysis says why it refuses
-    key = kit.cache_key(kit.current_key(lm), pos, choice.a, choice.b, method, steps)
     requested = st.session_state.setdefault(REQUESTED, set())
     if st.button(f"Run {draw.METHOD_NAMES[method].lower()} (about {round(seconds)} s)", key="sal_run", type="primary"):
-        requested.add(key)
-    if key not in requested:
+        requested.add(reading)
+    if reading not in requested:
         st.info("This reading takes a while on this prompt: press the button to run it.")
-    return key in requested
+    return reading in requested
 
 
-def _show(result: Saliency, cap: Capture, choice: Contrast, neutral: str) -> None:
+def _chips_window(n: int, reading: str) -> tuple[int, int] | None:
+    """Every chip, or past LONG a window of LONG moved by a slider, which starts on the window that ends
+    at the prediction and goes back there whenever the reading changes (position, target, method, prompt)."""
+    if n <= LONG:
+        return None
+    last = n - LONG
+    if st.session_state.get(CHIPS_FOR) != reading:
+        st.session_state[CHIPS_FOR], st.session_state[CHIPS_FROM] = reading, last
+    kit.bind(CHIPS_FROM, range(last + 1), last)
+    start = int(st.slider("Chips shown from", 0, last, key=CHIPS_FROM,
+                          help=f"{n:,} tokens up to the prediction: the chips show {LONG} at a time, on one colour "
+                               "scale (the largest share of all of them); the bars below show every token."))
+    st.caption(f"{n:,} tokens up to the prediction: the chips show {LONG} at a time, the bars every one.")
+    return start, start + LONG
+
+
+def _show(result: Saliency, cap: Capture, choice: Contrast, neutral: str, reading: str) -> None:
     """The chips, the numbers that matter for the method, the bars and the reading in words."""
     tokens = cap.tokens[:result.position + 1]
-    st.html(draw.chips_html(tokens, result.values))
+    st.html(draw.chips_html(tokens, result.values, _chips_window(len(tokens), reading)))
     cols = st.columns(4)
     cols[0].metric(choice.metric, f"{result.target:+.2f}")
     cols[1].metric("Sum of the shares", f"{result.values.sum():+.2f}")
@@ -174,8 +198,9 @@ if cap is not None and lm is not None:
         neutral = _neutral_name(lm)
         st.caption(f"Neutral token on this model: {neutral}. Integrated gradients start from a prompt of it after "
                    "the first token; occlusion by replacement puts it in place of each token.")
-        if _wanted(lm, cap, pos, choice, method, steps):
-            _show(_compute(lm, cap, pos, choice, method, steps), cap, choice, neutral)
+        reading = kit.cache_key(kit.current_key(lm), pos, choice.a, choice.b, method, steps)
+        if _wanted(lm, cap, pos, method, steps, reading):
+            _show(_compute(lm, cap, pos, choice, method, steps, reading), cap, choice, neutral, reading)
     except XrayError as exc:
         st.warning(str(exc))
 if lm is not None:

@@ -28,13 +28,16 @@ def _background(value: float, scale: float) -> str:
     return "#" + "".join(f"{c:02x}" for c in mixed)
 
 
-def chips_html(tokens: Sequence[str], values: np.ndarray) -> str:
+def chips_html(tokens: Sequence[str], values: np.ndarray, window: tuple[int, int] | None = None) -> str:
     """The tokens up to the target's position as chips whose background shows each one's share (the
-    colour scale is the largest share in either direction); hovering shows the number. The last chip,
-    where the prediction is made, is outlined."""
+    colour scale is the largest share in either direction, over all of them); hovering shows the number.
+    The last chip, where the prediction is made, is outlined. `window` (start, stop) draws only those
+    positions (a long prompt)."""
     scale = float(np.max(np.abs(values))) if len(values) else 0.0
+    start, stop = window if window is not None else (0, len(tokens))
     chips = []
-    for pos, (token, value) in enumerate(zip(tokens, values)):
+    for pos in range(start, stop):
+        token, value = tokens[pos], values[pos]
         ink = "#ffffff" if scale and abs(value) / scale > 0.6 else "#111111"
         outline = ' class="xr-target"' if pos == len(tokens) - 1 else ""
         title = html.escape(f"position {pos} · {token} · {value:+.3f}", quote=True)

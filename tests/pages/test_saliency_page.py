@@ -120,3 +120,51 @@ def test_a_long_prompt_says_the_cost_first_and_refuses_past_the_cap(open_page, m
     _run_if_asked(at)
     assert any(m.label == "Convergence delta (64 steps)" for m in at.metric)
     assert len(_bar_values(at)) == 21
+
+
+def test_a_long_reading_shows_a_window_of_chips_that_follows_the_prediction(open_page):
+    """Past 256 tokens the chips come a window at a time, ending at the prediction; moved back to the
+    start, then another position chosen: the window goes to the new prediction; a short reading again
+    shows every chip and no slider."""
+    text = " ".join(["The clock in the square struck noon and the baker opened his shop."] * 24)
+    at = open_page("pages/saliency.py", prompt=text)
+    _run_if_asked(at)
+    n = at.session_state["position"] + 1  # the last position
+    assert n > 300 and at.slider(key="sal_chips_from").value == n - 256
+    assert any(f"{n:,} tokens up to the prediction" in c.value for c in at.caption)
+    assert f"<sub>{n - 1}</sub>" in _chips(at) and "<sub>0</sub>" not in _chips(at)
+    assert len(_bar_values(at)) == n  # the bars show every token
+
+    at.slider(key="sal_chips_from").set_value(0).run()
+    assert "<sub>0</sub>" in _chips(at) and f"<sub>{n - 1}</sub>" not in _chips(at)
+
+    at.selectbox(key="position").set_value(280).run()
+    _run_if_asked(at)
+    assert at.slider(key="sal_chips_from").value == 281 - 256
+    assert "<sub>280</sub>" in _chips(at) and 'class="xr-target"' in _chips(at)
+
+    at.selectbox(key="position").set_value(100).run()
+    _run_if_asked(at)
+    assert not any(s.key == "sal_chips_from" for s in at.slider)
+    assert "<sub>0</sub>" in _chips(at) and "<sub>100</sub>" in _chips(at)
+
+
+def test_a_rate_learned_at_another_length_does_not_price_this_one(open_page):
+    """The wait said up front: at the rate the method last ran at here when that was at a like length
+    (within 2x), else at this prompt's capture rate (a rate learned on 10 tokens priced 3,500 six times
+    too high)."""
+    from pages.saliency import RATES
+
+    text = " ".join(["The clock in the square struck noon and the baker opened his shop."] * 24)
+    at = open_page("pages/saliency.py", prompt=text)
+    _run_if_asked(at)
+    n = at.session_state["position"] + 1
+    ((model, method),) = at.session_state[RATES]
+    cost = lambda: next(c.value for c in at.caption if c.value.startswith("Reads the"))  # noqa: E731
+
+    at.session_state[RATES] = {(model, method): (1.0, n // 2 + 1)}  # 1 s a unit, learned at about this length
+    at.run()
+    assert f"about {3 * n} s here" in cost() and any(b.key == "sal_run" for b in at.button)
+    at.session_state[RATES] = {(model, method): (1.0, 64)}  # the same rate, learned on a short prompt
+    at.run()
+    assert f"about {3 * n} s here" not in cost()

@@ -20,6 +20,16 @@ def test_chips_escape_token_text_and_colour_by_sign():
     assert 'class="xr-target"' in spans[3] and 'class="xr-target"' not in spans[0]  # the prediction's chip
 
 
+def test_a_window_of_chips_keeps_the_positions_and_the_whole_scale():
+    """A long reading's window: its chips only, numbered by prompt position, coloured on the scale of
+    every share (the strongest, outside the window, still sets it); the prediction's outline only there."""
+    first = chips_html(TOKENS, VALUES, window=(2, 4)).split("<span")[1:]
+    assert len(first) == 2 and "<sub>2</sub>" in first[0] and "<sub>3</sub>" in first[1]
+    assert "background:#a1bedc" in first[1] and 'class="xr-target"' in first[1]  # 1.0 of the whole 2.0
+    start = chips_html(TOKENS, VALUES, window=(0, 2)).split("<span")[1:]
+    assert len(start) == 2 and not any("xr-target" in span for span in start)
+
+
 def test_bars_escape_labels_and_colour_by_sign():
     fig = bars_figure(TOKENS, VALUES, "integrated", "logit(<i>x</i>)")
     bar = fig.data[0]
