@@ -13,7 +13,7 @@ from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit.plotly_chart import plotly_chart
 from pages.kit.session import CHAT_NO_APPEND
-from viz.attention import head_heatmap
+from viz.attention import head_heatmap, query_bars
 from viz.generation import alternatives_rows, history_figure, history_rows
 from viz.next_token import next_token_figure
 
@@ -96,7 +96,13 @@ def _step_attention(lm, step: Step) -> None:
     cols = st.columns(2)
     layer = kit.select_layer(cap, where=cols[0])
     head = kit.select_head(cap, where=cols[1])
-    plotly_chart(head_heatmap(cap, layer, head), key="gen_attention")
+    if not kit.is_long(cap):
+        plotly_chart(head_heatmap(cap, layer, head), key="gen_attention")
+        return
+    plotly_chart(query_bars(cap, layer, head, cap.n_tokens - 1), key="gen_attention")
+    st.caption(f"{cap.n_tokens:,} tokens: too many to draw every token's row here. The bars are the row this step "
+               "chose from: what the last token read. The Attention page draws the whole head, as an overview "
+               "with a window of exact weights.")
 
 
 def _show_step(lm, run: Run, step: Step) -> None:

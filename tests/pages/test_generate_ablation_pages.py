@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from page_charts import chart_json, charts
+from page_charts import chart_json, charts, figures
 
 import model.analyses.ablation
 from model.analyses.ablation import Ablation, ablated_logits
@@ -28,6 +28,28 @@ def test_generate_greedy_then_walk_back(open_page):
     assert not at.exception
     assert at.dataframe[0].value["token"].iloc[0] == "·Paris"  # step 1's alternatives
     assert len(charts(at)) == 3  # history, the step's bars, the step's attention
+
+
+def _step_row(at) -> list:
+    """The keys of the step's attention row (the bar chart titled 'What ... reads in block ...')."""
+    (row,) = [f for f in figures(at) if "reads in block" in f["layout"].get("title", {}).get("text", "")]
+    return row["data"][0]["x"]
+
+
+def test_generate_on_a_long_prompt_shows_the_row_the_step_chose_from(open_page, default_lm):
+    """Past 256 tokens a step's attention is the last token's row (every key), not a T x T heatmap;
+    walking back to a step keeps it that step's row."""
+    text = " ".join(["The clock in the square struck noon and the baker opened his shop."] * 20)
+    at = open_page("pages/generate.py", prompt=text)
+    n = len(default_lm.encode(text))
+    at.number_input(key="gen_steps").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception and n > 256
+    assert len(_step_row(at)) == n + 1  # the context step 2 chose from: the prompt and step 1's token
+    assert any(f"{n + 1:,} tokens: too many to draw" in c.value for c in at.caption)
+    assert not any(trace["type"] == "heatmap" for fig in figures(at) for trace in fig["data"])
+    at.slider(key="gen_step").set_value(1).run()
+    assert len(_step_row(at)) == n
 
 
 def test_generate_sampled_repeats_with_seed(open_page):
