@@ -13,13 +13,12 @@ from pages.kit import links
 from pages.kit.contrast import Contrast
 from pages.kit.plotly_chart import plotly_chart
 from viz import saliency as draw
-from viz.attention import LONG
 
 STEPS = (8, 16, 32, 64, 128)
 DEFAULT_STEPS = 64  # the default prompt's delta: 0.21 of a 7.2 change at 64 steps, 4.4 at 32 (abrupt path)
 AT_ONCE_S = 4.0  # a reading expected to take longer waits for its button, its cost said up front
 METHOD, N_STEPS, LINK_READ, REQUESTED = "sal_method", "sal_steps", "_sal_link_read", "_sal_requested"
-RATES = "_sal_rates"  # (model key, method) -> (seconds per unit of work, tokens), this session's last run
+RATES = "_sal_rates"  # (model key, method) -> (seconds per unit of work, its length), this session's last run
 PRICED_FROM = 64  # a capture shorter than this is priced as if this long: its time is mostly fixed costs
 CHIPS_FROM, CHIPS_FOR = "sal_chips_from", "_sal_chips_for"  # a long reading's chip window, and whose it is
 
@@ -83,22 +82,28 @@ def _choices() -> tuple[Method, int]:
 
 
 def _seconds(lm: LanguageModel, cap: Capture, method: Method, n_tokens: int, steps: int) -> float:
-    """A guess of the wait: at the rate this method last ran at here when that was at a length within
-    a factor of 2 of this one, else at the capture's rate (a pass's cost per token grows with the length:
-    a rate learned at 10 tokens priced 3,500 at 240 s, where it took 40 s)."""
+    """A guess of the wait: at the rate this method last ran at here when that was at a like length
+    (within 2x, lengths under PRICED_FROM alike), else at the capture's rate (a pass's cost per token
+    changes with the length: a rate learned at 10 tokens priced 3,500 at 240 s, where it took 40 s)."""
     rate = cap.seconds / max(PRICED_FROM, cap.n_tokens)
     learned = st.session_state.get(RATES, {}).get((kit.model_key(lm), method))
-    if learned is not None and learned[1] / 2 <= max(PRICED_FROM, n_tokens) <= 2 * learned[1]:
+    if learned is not None and _alike(learned[1], n_tokens):
         rate = learned[0]
     return work(method, n_tokens, steps) * rate
 
 
+def _alike(learned_at: int, n_tokens: int) -> bool:
+    """Whether a rate learned at one length prices another: within a factor of 2, short ones alike."""
+    a, b = max(PRICED_FROM, learned_at), max(PRICED_FROM, n_tokens)
+    return a / 2 <= b <= 2 * a
+
+
 def _learn_rate(lm: LanguageModel, result: Saliency) -> None:
-    """Keep the rate a reading ran at, so the next guess at a like length is priced on this machine's
-    real speed (a short reading is priced as if PRICED_FROM tokens long, as the capture's rate is)."""
-    tokens = max(PRICED_FROM, result.position + 1)
-    rate = result.seconds / work(result.method, tokens, result.steps)
-    st.session_state.setdefault(RATES, {})[(kit.model_key(lm), result.method)] = (rate, tokens)
+    """Keep the rate a reading ran at and its length, so the next guess at a like length is priced on
+    this machine's real speed."""
+    n_tokens = result.position + 1
+    rate = result.seconds / work(result.method, n_tokens, result.steps)
+    st.session_state.setdefault(RATES, {})[(kit.model_key(lm), result.method)] = (rate, n_tokens)
 
 
 def _cost_note(method: Method, n_tokens: int, steps: int, seconds: float) -> str:
@@ -142,19 +147,19 @@ def _wanted(lm: LanguageModel, cap: Capture, pos: int, method: Method, steps: in
 
 
 def _chips_window(n: int, reading: str) -> tuple[int, int] | None:
-    """Every chip, or past LONG a window of LONG moved by a slider, which starts on the window that ends
-    at the prediction and goes back there whenever the reading changes (position, target, method, prompt)."""
-    if n <= LONG:
+    """Every chip, or past draw.CHIPS a window of them moved by a slider, which starts on the window that
+    ends at the prediction and goes back there whenever the reading changes (position, target, method,
+    steps, prompt)."""
+    if n <= draw.CHIPS:
         return None
-    last = n - LONG
+    last = n - draw.CHIPS
     if st.session_state.get(CHIPS_FOR) != reading:
         st.session_state[CHIPS_FOR], st.session_state[CHIPS_FROM] = reading, last
     kit.bind(CHIPS_FROM, range(last + 1), last)
-    start = int(st.slider("Chips shown from", 0, last, key=CHIPS_FROM,
-                          help=f"{n:,} tokens up to the prediction: the chips show {LONG} at a time, on one colour "
-                               "scale (the largest share of all of them); the bars below show every token."))
-    st.caption(f"{n:,} tokens up to the prediction: the chips show {LONG} at a time, the bars every one.")
-    return start, start + LONG
+    start = int(st.slider("Chips shown from", 0, last, key=CHIPS_FROM))
+    st.caption(f"{n:,} tokens up to the prediction: the chips show {draw.CHIPS} at a time, on the colour scale "
+               "of all of them; the bars below show every token.")
+    return start, start + draw.CHIPS
 
 
 def _show(result: Saliency, cap: Capture, choice: Contrast, neutral: str, reading: str) -> None:

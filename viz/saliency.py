@@ -18,6 +18,7 @@ _STYLE = ("<style>.xr-sal{display:flex;flex-wrap:wrap;gap:4px;font-family:ui-mon
           "line-height:1.2}.xr-sal span{border:1px solid #c9ced6;border-radius:6px;padding:3px 6px;white-space:pre}"
           ".xr-sal sub{color:inherit;opacity:0.75;font-size:0.7rem;margin-left:3px}.xr-sal .xr-target{border:2px solid #e0a800}"
           "</style>")
+CHIPS = 256  # a longer reading shows its chips this many at a time (a window the page moves)
 
 
 def _background(value: float, scale: float) -> str:

@@ -113,7 +113,8 @@ def mlp_width(mlp: nn.Module, d_model: int) -> int:
     matrices = [(name, p) for name, p in mlp.named_parameters() if p.ndim >= 2 and not _routing_or_bias(name)]
     if not matrices:
         return d_model
-    down = [p for name, p in matrices if "down" in name] or [matrices[-1][1]]
+    down = sorted((p for name, p in matrices if "down" in name), key=lambda p: p.ndim < 3)  # stacked experts first
+    down = down or [matrices[-1][1]]
     dims = [d for d in down[0].shape[-2:] if d != d_model]
     return int(dims[0]) if dims else d_model
 

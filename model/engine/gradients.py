@@ -82,7 +82,8 @@ def differentiable(model: PreTrainedModel, ids: Sequence[int], target: Target, *
     A pass of more than `kept_rows` rows keeps only what enters each of `blocks` for backward and runs
     the block again there (`_blocks_recomputed`). Every core works until the door
     closes, the caller's backward included: the person only waits (integrated gradients, 64 steps at 13
-    tokens in the app: 5.6-6.4 s on one thread, 4.2-4.5 s on two)."""
+    tokens in the app: 5.6-6.4 s on one thread, 4.2-4.5 s on two). Run backward inside the door: a
+    recomputed block runs again there and must meet the same attention kernel and frozen weights."""
     problem = exactness_problem(model)
     if problem is not None:
         raise NoExactGradients(f"Gradients are not available for {description}: {problem}.")
@@ -101,7 +102,9 @@ def differentiable(model: PreTrainedModel, ids: Sequence[int], target: Target, *
             seen = stack.enter_context(_embeddings_replaced(model, rows))
             if rows.shape[0] > kept_rows:
                 stack.enter_context(_blocks_recomputed(blocks))
-                stack.enter_context(long_pass_buffers(LARGE_STREAM_BYTES))  # saving memory: no heap slack either
+                # The forward keeps each block's input between its own buffers: large ones mapped on their
+                # own leave no holes in the heap (4,096 tokens: 0.56-0.58 GB above the model, 1.75 GB without).
+                stack.enter_context(long_pass_buffers(LARGE_STREAM_BYTES))
             try:
                 logits = model(input_ids=input_ids, use_cache=False, **kwargs).logits[:, -1]
             except torch.OutOfMemoryError as exc:
@@ -126,9 +129,9 @@ def runs_fused(model: PreTrainedModel) -> bool:
 def _blocks_recomputed(modules: Iterable[nn.Module]) -> Iterator[None]:
     """Each block's forward under torch's checkpoint for one pass: backward keeps only what enters each
     block and runs the block again when it gets there, one block's state at a time instead of every
-    block's. The same operations on the same inputs: the same gradients, to the bit. With the pass's
-    large buffers mapped on their own, gradient x input at 4,096 tokens peaked 0.56-0.58 GB above the
-    model against 4.7 GB (bench/HISTORY.md, 2026-12-05). A block's own forward (accelerate's) is kept."""
+    block's. The same operations on the same inputs: the same gradients, to the bit. Gradient x input at
+    4,096 tokens peaked 0.56-0.58 GB above the model against 4.7 GB (bench/HISTORY.md, 2026-12-05). A
+    block's own forward (accelerate's) is kept."""
     blocks = list(modules)
     own = [vars(block).get("forward") for block in blocks]
     for block in blocks:

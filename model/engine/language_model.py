@@ -245,13 +245,14 @@ class LanguageModel:
     def gradients(self, ids: Sequence[int], target: Target) -> Iterator[Differentiable]:
         """The door for methods that differentiate many times from the input embeddings (integrated
         gradients): holds the lock while the caller runs `target(rows)` on rows of embeddings of `ids`
-        (model/engine/gradients.py). Refuses, naming why, a model whose gradients cannot be exact."""
+        (model/engine/gradients.py) and its backward, which must run inside. Refuses, naming why, a model
+        whose gradients cannot be exact."""
         description = f"{self.summary.architecture} ({self.model.config.model_type})"
         row = limits.backward_bytes(self.summary, self.facts.d_mlp, len(ids), eager=not runs_fused(self.model),
                                     experts_per_token=limits.experts_per_token(self.model.config))
         with self.lock, differentiable(self.model, ids, target, keeps_logits=_keeps_logits(type(self.model)),  # type: ignore[arg-type]
                                        description=description, blocks=self.layout.blocks,
-                                       kept_rows=limits.backward_budget() // row) as fn:
+                                       kept_rows=limits.backward_budget() // max(1, row)) as fn:
             yield fn
 
     def capture(self, prompt: str, max_tokens: int | None = None) -> Capture:

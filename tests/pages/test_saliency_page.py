@@ -168,3 +168,21 @@ def test_a_rate_learned_at_another_length_does_not_price_this_one(open_page):
     at.session_state[RATES] = {(model, method): (1.0, 64)}  # the same rate, learned on a short prompt
     at.run()
     assert f"about {3 * n} s here" not in cost()
+
+
+def test_a_short_reading_is_priced_at_its_own_rate(open_page):
+    """A rate learned on a short prompt prices that prompt's next reading at what it took: 10 s for 64
+    steps there, so 128 steps are about twice that, and wait for their button."""
+    from model.analyses.saliency import work
+    from pages.saliency import RATES
+
+    at = open_page("pages/saliency.py", prompt=IOI, method="integrated", steps="64")
+    _run_if_asked(at)
+    n = at.session_state["position"] + 1
+    ((model, method),) = at.session_state[RATES]
+    at.session_state[RATES] = {(model, method): (10.0 / work("integrated", n, 64), n)}
+    at.selectbox(key="sal_steps").set_value(128).run()
+    expected = round(10.0 * work("integrated", n, 128) / work("integrated", n, 64))
+    assert any(c.value.endswith(f"about {expected} s here. Up to 512 tokens; the cost grows with the square of "
+                                "the length.") for c in at.caption)
+    assert any(b.key == "sal_run" for b in at.button)
