@@ -118,7 +118,7 @@ def _values(lm, cap, ablation: Ablation, layers: set[int]) -> Values:
 
 
 def _ablated(lm, cap, heads, ablation: Ablation):
-    """(T, V) logits with the heads ablated, computed once per model, prompt, set of heads and ablation."""
+    """The ablated pass's Predictions (any position's logits), once per model, prompt, set of heads and ablation."""
     key = kit.cache_key(kit.current_key(lm), heads_key(heads), *([ablation.key()] if ablation.key() else []))
     with st.spinner("Running the model with those heads off…"):
         return kit.derived("ablation", key, lambda: ablated_logits(
@@ -141,7 +141,7 @@ def _scan(lm, cap, pos: int, choice: Contrast, ablation: Ablation) -> None:
     bar = st.progress(0.0, text="Switching heads off one by one…")
     rows = []
     for h in range(cap.summary.n_heads):
-        rows.append(_ablated(lm, cap, [(layer, h)], ablation)[pos])  # (V,)
+        rows.append(lm.logits_of(_ablated(lm, cap, [(layer, h)], ablation), pos))  # (V,)
         bar.progress((h + 1) / cap.summary.n_heads, text=f"{head_label(layer, h)} done")
     bar.empty()
     before = lm.logits_at(cap, pos)  # (V,)
@@ -165,7 +165,7 @@ def _metrics(comp, before_top: float, after_top: float, changed: bool) -> None:
 
 
 def _compare(lm, cap, pos: int, after, n: int, choice: Contrast, ablation: Ablation) -> None:
-    before_row, after_row = lm.logits_at(cap, pos), after[pos]  # (V,), (V,)
+    before_row, after_row = lm.logits_at(cap, pos), lm.logits_of(after, pos)  # (V,), (V,)
     comp = top_tokens_compared(before_row, after_row, n)
     _metrics(comp, float(comp.before[0]), float(comp.after[0]), int(after_row.argmax()) != int(before_row.argmax()))
     st.metric(choice.metric, f"{choice.of(after_row):+.3f}", f"{choice.of(after_row) - choice.of(before_row):+.3f}",

@@ -148,7 +148,7 @@ def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: in
     with st.spinner("Running the model with those neurons off…"):
         after = kit.derived("mlp_ablation", kit.cache_key(kit.current_key(lm), neurons_key(neurons)),
                             lambda: ablated_logits(lm, cap.token_ids.tolist(), neurons))
-    before_row, after_row = lm.logits_at(cap, pos), after[pos]  # (V,), (V,)
+    before_row, after_row = lm.logits_at(cap, pos), lm.logits_of(after, pos)  # (V,), (V,)
     cols = st.columns(2)
     cols[0].metric(choice.metric, f"{choice.of(after_row):+.3f}", f"{choice.of(after_row) - choice.of(before_row):+.3f}",
                    help="After switching the neurons off (the change is against the normal pass).")

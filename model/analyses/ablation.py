@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..core.errors import PromptError
+from ..core.logits import Predictions
 from ..engine.layout import Layout
 from ..engine.patch_sites import Edit, Site, editing
 
@@ -164,15 +165,16 @@ def replacement_values(lm: LanguageModel, ids: Sequence[int], ablation: Ablation
 
 
 def ablated_logits(lm: LanguageModel, ids: list[int], heads: Iterable[Head], ablation: Ablation = ZERO,
-                   values: Values | None = None) -> np.ndarray:
-    """Next-token logits (T, V) float32 with the heads ablated; no heads = exactly the capture's
-    logits. `values` (replacement_values) may be passed in to share one recording between runs."""
+                   values: Values | None = None) -> Predictions:
+    """Next-token logits with the heads ablated, readable at any position (`lm.logits_of`); no heads =
+    exactly the capture's logits. `values` (replacement_values) may be passed in to share one
+    recording between runs."""
     chosen = tuple(heads)
     if normalize_positions(ablation.positions, len(ids)) != ablation.positions:
         raise ValueError(f"positions {ablation.positions} are not sorted, unique positions of {len(ids)} tokens")
     if values is None and chosen:
         values = replacement_values(lm, ids, ablation, {layer for layer, _ in chosen})
-    return lm.forward(ids, hooks=lambda layout: heads_replaced(layout, chosen, ablation, values)).logits
+    return lm.predictions(ids, hooks=lambda layout: heads_replaced(layout, chosen, ablation, values))
 
 
 def heads_key(heads: Iterable[Head]) -> str:

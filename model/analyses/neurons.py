@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..core.errors import UnsupportedModelError
+from ..core.logits import Predictions
 from ..engine.language_model import LanguageModel
 from ..engine.linear import bias, matrix
 from ..engine.patch_sites import Edit, Site
@@ -106,12 +107,13 @@ def neurons_off(neurons: Iterable[Neuron]) -> dict[Site, Edit]:
     return {("mlp_hidden", layer): _zero(indices) for layer, indices in by_layer.items()}
 
 
-def ablated_logits(lm: LanguageModel, ids: list[int], neurons: Iterable[Neuron]) -> np.ndarray:
-    """Next-token logits (T, V) float32 with the neurons off; none = exactly the capture's logits."""
+def ablated_logits(lm: LanguageModel, ids: list[int], neurons: Iterable[Neuron]) -> Predictions:
+    """Next-token logits with the neurons off, readable at any position (`lm.logits_of`); none =
+    exactly the capture's logits."""
     chosen = tuple((int(layer), int(n)) for layer, n in neurons)
     for layer in {layer for layer, _ in chosen}:
         normalize_neurons([c for c in chosen if c[0] == layer], lm.summary.n_layers, mlp_parts(lm, layer).width)
-    return lm.forward(ids, sites=neurons_off(chosen)).logits
+    return lm.predictions(ids, sites=neurons_off(chosen))
 
 
 def neurons_key(neurons: Iterable[Neuron]) -> str:

@@ -28,7 +28,7 @@ from torch import nn
 from ..core.capture import KV, Capture
 from ..core.description import ModelFacts
 from ..core.errors import CaptureError, PromptError, UnsupportedModelError
-from ..core.logits import Logits, RowStats, following_ids
+from ..core.logits import Logits, Predictions, RowStats, following_ids
 from ..core.patterns import Patterns
 from ..core.tokens import clean_prompt, readable_tokens
 from . import limits, threads
@@ -43,7 +43,7 @@ from .gradients import Differentiable, Target, differentiable, runs_fused
 from .layout import Layout, find_layout
 from .limits import TokenLimit
 from .linear import weight_of
-from .patch_sites import Edit, Site, editing
+from .patch_sites import Edit, Site, editing, reader
 from .placement import block_devices, dispatched
 from .qk_recording import PatternRecording
 from .recorder import Recorder
@@ -436,17 +436,39 @@ class LanguageModel:
         the pass's rows to float rounding)."""
         if cap.model_name != self.name:
             raise ValueError(f"A capture of {cap.model_name} cannot be read with {self.name}")
+        return self.logits_of(Predictions(cap.logits, cap.residual[-1]), positions)
+
+    def predictions(self, ids: list[int], *, hooks: Hooks | None = None,
+                    sites: dict[Site, Edit] | None = None) -> Predictions:
+        """One pass with the hooks or site edits given, its next-token logits readable at any position
+        (`logits_of`): every row of a short prompt as the pass gave them; from PATTERNS_ON_DEMAND_TOKENS
+        the last KEPT_ROWS and the final stream, as a capture keeps them (a (T, V) array did not fit the
+        results cache at 3,500 tokens: every rerun of the Ablation page ran its pass again, 10 s)."""
+        keep = self._kept_rows(len(ids))
+        final: list[np.ndarray] = []
+        if keep is not None:
+            last: Site = ("residual", self.summary.n_layers)
+            sites = {**(sites or {}), last: _then_read((sites or {}).get(last), final)}
+        result = self.forward(ids, hooks=hooks, sites=sites, keep_rows=keep)
+        return Predictions(self._logits(ids, result.logits, keep), final[0] if final else None)
+
+    def logits_of(self, predictions: Predictions, positions: int | Sequence[int]) -> np.ndarray:
+        """Logits at `positions` (V,) or (n, V) of a pass's Predictions: its own rows where it kept them,
+        else from its final stream through the model's own final norm and unembedding."""
+        logits, stream = predictions.logits, predictions.stream
         single = isinstance(positions, (int, np.integer))
         wanted = np.atleast_1d(np.asarray(positions, dtype=np.int64))
-        if wanted.size and not (-cap.n_tokens <= wanted.min() and wanted.max() < cap.n_tokens):
-            raise IndexError(f"positions must be in 0..{cap.n_tokens - 1}, got {positions}")
-        wanted %= cap.n_tokens
-        kept = np.asarray([cap.logits.kept(int(p)) for p in wanted], dtype=bool)
-        out = np.empty((len(wanted), cap.summary.vocab_size), dtype=np.float32)
+        if wanted.size and not (-logits.n_tokens <= wanted.min() and wanted.max() < logits.n_tokens):
+            raise IndexError(f"positions must be in 0..{logits.n_tokens - 1}, got {positions}")
+        wanted %= logits.n_tokens
+        kept = np.asarray([logits.kept(int(p)) for p in wanted], dtype=bool)
+        out = np.empty((len(wanted), logits.shape[1]), dtype=np.float32)
         if kept.any():
-            out[kept] = cap.logits[wanted[kept]]
+            out[kept] = logits[wanted[kept]]
         if not kept.all():
-            out[~kept] = self._recomputed(cap.residual[-1, wanted[~kept]])
+            if stream is None:
+                raise ValueError("These predictions keep neither those rows nor the final stream to compute them")
+            out[~kept] = self._recomputed(stream[wanted[~kept]])
         out.setflags(write=False)
         return out[0] if single else out
 
@@ -600,6 +622,14 @@ def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, 
     kv = _kv(cache, layout, n_kv) if keep_kv and rows == 1 else None
     row_kv = tuple(_kv(cache, layout, n_kv, row) for row in range(rows)) if keep_kv and rows > 1 else ()
     return Forward(logits=logits, device=device, dtype=dtype, seconds=seconds, kv=kv, objective=value, row_kv=row_kv)
+
+
+def _then_read(edit: Edit | None, kept: list[np.ndarray]) -> Edit:
+    """`edit` (or nothing), then a read of its result into `kept` as float32 numpy (a single row's (T, D))."""
+    def keep(activation: torch.Tensor) -> None:
+        kept.append(activation[0].detach().to(device="cpu", dtype=torch.float32).numpy().copy())
+    read = reader(keep)
+    return read if edit is None else (lambda t: read(edit(t)))
 
 
 def _both(*hooks: Hooks) -> Hooks:

@@ -136,8 +136,8 @@ def test_attribution_sums_to_the_logit(family_lm, family_run):
 def test_ablation_nothing_is_exact_and_one_head_matters(family_lm, family_run):
     cap, _ = family_run
     ids = [int(i) for i in cap.token_ids]
-    np.testing.assert_allclose(ablated_logits(family_lm, ids, []), cap.logits, atol=1e-5)
-    assert np.abs(ablated_logits(family_lm, ids, [(0, 1)]) - cap.logits).max() > 1e-5
+    np.testing.assert_allclose(ablated_logits(family_lm, ids, []).logits.rows, cap.logits, atol=1e-5)
+    assert np.abs(ablated_logits(family_lm, ids, [(0, 1)]).logits.rows - cap.logits).max() > 1e-5
 
 
 def test_head_scores_and_generation_run(family_lm, family_run):

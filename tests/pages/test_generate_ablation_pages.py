@@ -112,7 +112,7 @@ def test_scan_reports_a_minus_b_as_the_heads_own_ablated_logits_give_it(open_pag
     mary, john = (default_lm.tokenizer(t, add_special_tokens=False)["input_ids"][0] for t in (" Mary", " John"))
     clean = default_lm.capture(IOI).logits[-1]
     for h in range(9):
-        row = ablated_logits(default_lm, ids, [(23, h)])[-1]  # (V,)
+        row = ablated_logits(default_lm, ids, [(23, h)]).logits.rows[-1]  # (V,)
         direct = float(row[mary] - row[john]) - float(clean[mary] - clean[john])
         assert table[column].iloc[h] == pytest.approx(direct, abs=1e-3)
     assert table[column].iloc[3] == table[column].min() < -1  # L23 H3 separates Mary from John most
@@ -134,7 +134,7 @@ def test_mean_and_resample_at_chosen_positions(open_page, default_lm):
     assert mean_kl > 0 and mean_kl != zero_kl
     assert "chosen heads at their mean at chosen positions" in chart_json(charts(at)[0])
     ids = default_lm.encode(IOI)
-    direct = ablated_logits(default_lm, ids, [(21, 2), (23, 3)], Ablation("mean", (13,)))[-1]
+    direct = ablated_logits(default_lm, ids, [(21, 2), (23, 3)], Ablation("mean", (13,))).logits.rows[-1]
     shown = next(m for m in at.metric if m.label.startswith("logit("))
     assert float(shown.value) == pytest.approx(float(direct.max()), abs=2e-3)  # A is the top token
 

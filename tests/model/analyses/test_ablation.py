@@ -44,14 +44,14 @@ def zeroed_reference(lm, ids, heads):
 
 def test_no_heads_reproduces_capture_exactly(tiny_lm):
     cap = tiny_lm.capture(PROMPT)
-    logits = ablated_logits(tiny_lm, cap.token_ids.tolist(), [])
+    logits = ablated_logits(tiny_lm, cap.token_ids.tolist(), []).logits.rows
     assert np.array_equal(logits, cap.logits)
 
 
 @pytest.mark.parametrize("heads", [[(0, 1)], [(1, 0), (1, 3), (2, 2)]])
 def test_matches_zeroed_weights(tiny_lm, heads):
     ids = tiny_lm.encode(PROMPT)
-    got = ablated_logits(tiny_lm, ids, heads)
+    got = ablated_logits(tiny_lm, ids, heads).logits.rows
     ref = zeroed_reference(tiny_lm, ids, heads)
     np.testing.assert_allclose(got, ref, atol=1e-5)
     assert np.abs(got - tiny_lm.capture(PROMPT).logits).max() > 1e-4  # it really changed something
@@ -59,12 +59,12 @@ def test_matches_zeroed_weights(tiny_lm, heads):
 
 def test_hooks_removed_even_after_an_error(tiny_lm):
     ids = tiny_lm.encode(PROMPT)
-    before = ablated_logits(tiny_lm, ids, [])
+    before = ablated_logits(tiny_lm, ids, []).logits.rows
     with pytest.raises(RuntimeError):
         with heads_off(tiny_lm.layout, [(0, 0)]):
             raise RuntimeError("boom")
     ablated_logits(tiny_lm, ids, [(2, 1)])
-    assert np.array_equal(ablated_logits(tiny_lm, ids, []), before)
+    assert np.array_equal(ablated_logits(tiny_lm, ids, []).logits.rows, before)
     assert all(not p._forward_pre_hooks for p in tiny_lm.layout.out_projs)
 
 
@@ -77,8 +77,8 @@ def test_bad_heads_are_refused():
 
 def test_real_model_no_ablation_is_exact(default_lm):
     cap = default_lm.capture("The capital of France is")
-    assert np.array_equal(ablated_logits(default_lm, cap.token_ids.tolist(), []), cap.logits)
-    off = ablated_logits(default_lm, cap.token_ids.tolist(), [(0, h) for h in range(9)])
+    assert np.array_equal(ablated_logits(default_lm, cap.token_ids.tolist(), []).logits.rows, cap.logits)
+    off = ablated_logits(default_lm, cap.token_ids.tolist(), [(0, h) for h in range(9)]).logits.rows
     assert not np.array_equal(off, cap.logits)
 
 
@@ -144,9 +144,9 @@ HEADS = [(0, 1), (1, 3), (2, 2)]
 def test_zero_ablation_equals_todays_numbers(tiny_lm):
     ids = tiny_lm.encode(PROMPT)
     old = old_zero_hook_logits(tiny_lm, ids, HEADS)
-    assert np.array_equal(ablated_logits(tiny_lm, ids, HEADS), old)
+    assert np.array_equal(ablated_logits(tiny_lm, ids, HEADS).logits.rows, old)
     every = Ablation("zero", tuple(range(len(ids))))  # chosen positions = all of them: the same numbers
-    assert np.array_equal(ablated_logits(tiny_lm, ids, HEADS, every), old)
+    assert np.array_equal(ablated_logits(tiny_lm, ids, HEADS, every).logits.rows, old)
 
 
 @pytest.mark.parametrize("positions", [None, (2, 5, 9)])
@@ -161,11 +161,11 @@ def test_mean_ablation_matches_a_hand_run(tiny_lm, positions):
             if lay == layer:
                 x[0, rows, h * hd:(h + 1) * hd] = means[layer][h * hd:(h + 1) * hd]
 
-    got = ablated_logits(tiny_lm, ids, HEADS, Ablation("mean", positions))
+    got = ablated_logits(tiny_lm, ids, HEADS, Ablation("mean", positions)).logits.rows
     np.testing.assert_allclose(got, hand_run(tiny_lm, ids, HEADS, replace), atol=1e-5)
-    assert np.abs(got - ablated_logits(tiny_lm, ids, [])).max() > 1e-4  # it really changed something
+    assert np.abs(got - ablated_logits(tiny_lm, ids, []).logits.rows).max() > 1e-4  # it really changed something
     if positions is not None:  # positions before the first chosen one cannot change (causal)
-        np.testing.assert_array_equal(got[:2], ablated_logits(tiny_lm, ids, [])[:2])
+        np.testing.assert_array_equal(got[:2], ablated_logits(tiny_lm, ids, []).logits.rows[:2])
 
 
 def test_mean_of_all_positions_is_the_weights_reference(tiny_lm):
@@ -188,7 +188,7 @@ def test_mean_of_all_positions_is_the_weights_reference(tiny_lm):
         else:
             proj.weight[cols, :] = 0
         ref = twin(torch.tensor([ids]), use_cache=False).logits[0].numpy()
-    got = ablated_logits(tiny_lm, ids, [(layer, head)], Ablation("mean"))
+    got = ablated_logits(tiny_lm, ids, [(layer, head)], Ablation("mean")).logits.rows
     np.testing.assert_allclose(got, ref, atol=1e-5)
 
 
@@ -208,10 +208,10 @@ def test_resample_matches_a_hand_run_and_from_itself_changes_nothing(tiny_lm, po
             if lay == layer:
                 x[0, rows, h * hd:(h + 1) * hd] = theirs[layer][rows, h * hd:(h + 1) * hd]
 
-    got = ablated_logits(tiny_lm, ids, HEADS, Ablation("resample", positions, source))
+    got = ablated_logits(tiny_lm, ids, HEADS, Ablation("resample", positions, source)).logits.rows
     np.testing.assert_allclose(got, hand_run(tiny_lm, ids, HEADS, replace), atol=1e-5)
-    assert np.abs(got - ablated_logits(tiny_lm, ids, [])).max() > 1e-4
-    itself = ablated_logits(tiny_lm, ids, HEADS, Ablation("resample", positions, tuple(ids)))
+    assert np.abs(got - ablated_logits(tiny_lm, ids, []).logits.rows).max() > 1e-4
+    itself = ablated_logits(tiny_lm, ids, HEADS, Ablation("resample", positions, tuple(ids))).logits.rows
     np.testing.assert_array_equal(itself, tiny_lm.capture(PROMPT).logits)
 
 
@@ -225,6 +225,23 @@ def test_resample_needs_the_same_token_count_and_a_source(tiny_lm):
         normalize_positions([0, len(ids)], len(ids))
     with pytest.raises(ValueError, match="not sorted"):
         ablated_logits(tiny_lm, ids, HEADS, Ablation("mean", (3, 1)))
+
+
+def test_a_long_prompt_keeps_its_final_stream_not_every_row(tiny_lm, monkeypatch):
+    """Past the long-prompt length the ablated pass keeps the last rows and the final stream (a capture's
+    way): any position's logits from it equal the pass's own row, and the result grows as T x D, not
+    T x V (at 3,500 tokens of the default model (T, V) was 688 MB, more than the results cache keeps)."""
+    from model.engine import language_model
+
+    monkeypatch.setattr(language_model, "PATTERNS_ON_DEMAND_TOKENS", 8)
+    ids = list(range(3, 3 + 100))  # more than the 64 rows a long pass keeps
+    got = ablated_logits(tiny_lm, ids, HEADS)
+    whole = tiny_lm.forward(ids, hooks=lambda layout: heads_off(layout, HEADS)).logits  # (T, V), every row
+    assert got.stream is not None and not got.logits.complete
+    np.testing.assert_allclose(tiny_lm.logits_of(got, list(range(100))), whole, atol=1e-5)
+    np.testing.assert_array_equal(tiny_lm.logits_of(got, 99), whole[99])  # a kept row: the pass's own
+    T, V, D = 100, tiny_lm.summary.vocab_size, tiny_lm.summary.d_model
+    assert got.logits.nbytes + got.stream.nbytes < T * D * 4 + 64 * V * 4 + T * 64
 
 
 def test_ablation_keys_tell_every_choice_apart():

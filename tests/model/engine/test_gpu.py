@@ -86,4 +86,4 @@ def test_gpu_mlp_neurons_and_heads_add_up_in_bfloat16():
     assert effects.total == pytest.approx(attr.mlp[layer], abs=0.1)
     heads = head_attribution(gpu, head_outputs(gpu, cap, pos), pos, read)
     np.testing.assert_allclose(heads.layers, attr.attn, atol=0.1)
-    assert np.array_equal(ablated_logits(gpu, cap.token_ids.tolist(), []), gpu.forward(cap.token_ids.tolist()).logits)
+    assert np.array_equal(ablated_logits(gpu, cap.token_ids.tolist(), []).logits.rows, gpu.forward(cap.token_ids.tolist()).logits)

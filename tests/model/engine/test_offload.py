@@ -54,7 +54,8 @@ def test_analyses_parity(pair):
     attr = direct_logit_attribution(spread, b, b.n_tokens - 1, token)
     assert attr.total == pytest.approx(float(b.logits[-1, token]), abs=1e-3)
     ids = b.token_ids.tolist()
-    np.testing.assert_allclose(ablated_logits(spread, ids, [(1, 2)]), ablated_logits(whole, ids, [(1, 2)]), atol=1e-5)
+    np.testing.assert_allclose(ablated_logits(spread, ids, [(1, 2)]).logits.rows,
+                               ablated_logits(whole, ids, [(1, 2)]).logits.rows, atol=1e-5)
     np.testing.assert_allclose(head_pipeline(spread, b.token_ids, 2).weights, a.attention[2], atol=1e-6)
     assert spread.facts == whole.facts
 

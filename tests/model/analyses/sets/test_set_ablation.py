@@ -33,7 +33,7 @@ def test_each_head_equals_each_prompt_alone(tiny_lm, how):
         assert results[i]["diff"] == pytest.approx(base, abs=1e-4)
         for head in HEADS:
             values = {head[0]: np.repeat(means[head[0]][None], len(ids), axis=0)} if how == "mean" else None
-            off = ablated_logits(tiny_lm, ids, [head], Ablation(how), values)[-1]
+            off = ablated_logits(tiny_lm, ids, [head], Ablation(how), values).logits.rows[-1]
             assert results[i][effect_name(head)] == pytest.approx(off[row.answer] - off[row.contrast] - base, abs=1e-4)
     assert any(abs(float(results[0][effect_name(h)])) > 1e-4 for h in HEADS)  # a head switched off moves something
 
