@@ -246,10 +246,17 @@ class LanguageModel:
         """The door for methods that differentiate many times from the input embeddings (integrated
         gradients): holds the lock while the caller runs `target(rows)` on rows of embeddings of `ids`
         (model/engine/gradients.py) and its backward, which must run inside. Refuses, naming why, a model
-        whose gradients cannot be exact."""
+        whose gradients cannot be exact, or a prompt whose backward would not fit even a block at a time."""
         description = f"{self.summary.architecture} ({self.model.config.model_type})"
-        row = limits.backward_bytes(self.summary, self.facts.d_mlp, len(ids), eager=not runs_fused(self.model),
+        eager = not runs_fused(self.model)
+        row = limits.backward_bytes(self.summary, self.facts.d_mlp, len(ids), eager=eager,
                                     experts_per_token=limits.experts_per_token(self.model.config))
+        block, free = row // self.summary.n_layers, limits.free_ram()
+        if block > limits.SAFETY * free:
+            why = " (its attention has no fused kernel here: every head's T x T weights are kept)" if eager else ""
+            raise PromptError(f"Gradients through {len(ids):,} tokens need about {block / 2**30:.1f} GB for one block "
+                              f"of {self.summary.architecture}{why}, and {free / 2**30:.1f} GB is free: pick an "
+                              "earlier position.")
         with self.lock, differentiable(self.model, ids, target, keeps_logits=_keeps_logits(type(self.model)),  # type: ignore[arg-type]
                                        description=description, blocks=self.layout.blocks,
                                        kept_rows=limits.backward_budget() // max(1, row)) as fn:

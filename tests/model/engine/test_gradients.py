@@ -119,6 +119,21 @@ def test_blocks_are_recomputed_past_the_share_of_free_memory(tiny_lm, monkeypatc
         assert bool(calls) == recomputed, (free, rows)
 
 
+def test_a_prompt_whose_one_block_would_not_fit_is_refused_with_the_numbers(tiny_lm, monkeypatch):
+    """Recomputing keeps one block's state at a time; when even that would not fit, a message, not an
+    out-of-memory kill of the server."""
+    from model import PromptError
+
+    ids = tiny_lm.encode(PROMPT)
+    block = limits.backward_bytes(tiny_lm.summary, tiny_lm.facts.d_mlp, len(ids), eager=False) // len(tiny_lm.layout.blocks)
+    monkeypatch.setattr(limits, "free_ram", lambda: int(block / limits.SAFETY) - 1)
+    with pytest.raises(PromptError, match=rf"Gradients through {len(ids)} tokens need about .* GB for one block.*"
+                                          "earlier position"):
+        gradient_x_input(tiny_lm, ids, 7, None)
+    monkeypatch.setattr(limits, "free_ram", lambda: int(block / limits.SAFETY) + 10)
+    assert gradient_x_input(tiny_lm, ids, 7, None).values.shape == (len(ids),)
+
+
 def test_every_core_works_until_the_door_closes(tiny_lm):
     """The caller's backward runs after the pass returns, still inside the door: on every core."""
     saved = torch.get_num_threads()
