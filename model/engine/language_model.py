@@ -457,7 +457,7 @@ class LanguageModel:
             last: Site = ("residual", self.summary.n_layers)
             sites = {**(sites or {}), last: _then_read((sites or {}).get(last), final)}
         result = self.forward(ids, hooks=hooks, sites=sites, keep_rows=keep)
-        return Predictions(self._logits(ids, result.logits, keep), final[0] if final else None)
+        return Predictions(self._logits(ids, result.logits, keep), final[-1] if final else None)  # the pass that answered
 
     def logits_of(self, predictions: Predictions, positions: int | Sequence[int]) -> np.ndarray:
         """Logits at `positions` (V,) or (n, V) of a pass's Predictions: its own rows where it kept them,
