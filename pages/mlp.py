@@ -95,17 +95,27 @@ def _steps(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, po
     plotly_chart(draw.stages_figure(steps), key="mlp_stages")
 
 
-def _firing(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, pos: int) -> None:
+def _firing(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, pos: int,
+            window: tuple[int, int]) -> None:
     st.subheader("2 · Neurons that fire")
     hidden = _block(lm, acts, layer)  # (T, d_mlp)
     picks = draw.top_neurons(hidden[pos], N_NEURONS)
-    plotly_chart(draw.neurons_heatmap(hidden, cap.tokens, picks, layer), key="mlp_heat")
+    plotly_chart(draw.neurons_heatmap(hidden, cap.tokens, picks, layer, window), key="mlp_heat")
     st.caption(f"Columns: the {N_NEURONS} neurons of block {layer} with the largest |activation| at position {pos}; "
-               "rows: every token of the prompt. Red fires positive, blue negative.")
+               f"rows: {_rows_shown(cap, window)}. Red fires positive, blue negative.")
     plotly_chart(draw.layers_figure(neurons_at(lm, acts, pos), N_NEURONS, pos), key="mlp_layers")
 
 
-def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, pos: int, choice: Contrast) -> None:
+def _rows_shown(cap: Capture, window: tuple[int, int]) -> str:
+    """Which tokens a chart's rows are: all, or a long prompt's window (the token strip's)."""
+    if window == (0, cap.n_tokens):
+        return "every token of the prompt"
+    return (f"tokens {window[0]}–{window[1] - 1} of {cap.n_tokens:,}, the token strip's window (move it with its "
+            "slider), on the whole prompt's colour scale")
+
+
+def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, pos: int, choice: Contrast,
+            window: tuple[int, int]) -> None:
     st.subheader("3 · What a neuron writes")
     hidden = _block(lm, acts, layer)  # (T, d_mlp)
     eff = neuron_effects(lm, hidden[pos], layer, pos, readout(lm, cap, pos, choice.a, choice.b))
@@ -131,7 +141,10 @@ def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, p
         if eff.activations[neuron] < 0:
             st.caption("This neuron's activation is negative here, so it writes its column reversed: it pushes up "
                        "the tokens its column suppresses.")
-    plotly_chart(draw.neuron_tokens_figure(cap.tokens, hidden[:, neuron], neuron, layer), key="mlp_tokens")
+    plotly_chart(draw.neuron_tokens_figure(cap.tokens, hidden[:, neuron], neuron, layer, window=window),
+                 key="mlp_tokens")
+    if window != (0, cap.n_tokens):
+        st.caption(f"The cells: {_rows_shown(cap, window)}.")
 
 
 def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: int, choice: Contrast) -> None:
@@ -164,7 +177,8 @@ recording = _recording(lm)
 cap = kit.current_capture(also=recording.hooks if recording is not None else None)
 if lm is None or cap is None:
     st.stop()
-kit.token_strip(cap, highlight=kit.position_of(cap))
+window = kit.long.strip_window(cap, kit.position_of(cap))  # one slider moves the strip and the per-token charts
+kit.token_strip(cap, highlight=kit.position_of(cap), window=window)
 cols = st.columns([1, 1, 2])
 pos = kit.select_position(cap, "Position", where=cols[0])
 layer = kit.select_layer(cap, "Block", where=cols[1])
@@ -172,8 +186,8 @@ choice = kit.contrast_token(lm, cap, pos, where=cols[2])
 try:
     acts = _activations(lm, cap, recording)
     _steps(lm, cap, acts, layer, pos)
-    _firing(lm, cap, acts, layer, pos)
-    _neuron(lm, cap, acts, layer, pos, choice)
+    _firing(lm, cap, acts, layer, pos, window)
+    _neuron(lm, cap, acts, layer, pos, choice, window)
     _switch_off(lm, cap, layer, pos, mlp_parts(lm, layer).width, choice)
 except XrayError as exc:
     st.info(str(exc))

@@ -67,16 +67,19 @@ def top_neurons(values: np.ndarray, n: int) -> np.ndarray:
     return order[:n]
 
 
-def neurons_heatmap(hidden: np.ndarray, tokens: list[str], neurons: np.ndarray, layer: int) -> go.Figure:
-    """Positions (rows) x chosen neurons (columns) of one block: hidden (T, d_mlp); hover names all."""
+def neurons_heatmap(hidden: np.ndarray, tokens: list[str], neurons: np.ndarray, layer: int,
+                    window: tuple[int, int] | None = None) -> go.Figure:
+    """Positions (rows) x chosen neurons (columns) of one block: hidden (T, d_mlp); hover names all.
+    `window` (start, stop) draws only those positions (a long prompt), on the whole prompt's colour scale."""
     T = hidden.shape[0]
     if len(tokens) != T:
         raise ValueError(f"{len(tokens)} tokens for {T} positions")
-    z = hidden[:, neurons]  # (T, n)
-    limit = float(np.abs(z).max()) or 1.0
-    rows = axis_labels(tokens)
+    start, stop = window if window is not None else (0, T)
+    limit = float(np.abs(hidden[:, neurons]).max()) or 1.0
+    z = hidden[start:stop, neurons]  # (stop - start, n)
+    rows = axis_labels(tokens)[start:stop]
     cols = [f"N{n}" for n in neurons]
-    custom = np.array([[rows[t] for _ in neurons] for t in range(T)], dtype=object)  # (T, n) escaped labels
+    custom = np.array([[row for _ in neurons] for row in rows], dtype=object)  # (rows, n) escaped labels
     fig = go.Figure(go.Heatmap(
         z=z, x=cols, y=rows, zmid=0.0, zmin=-limit, zmax=limit, colorscale=DIVERGING, customdata=custom,
         colorbar=dict(title="activation", thickness=12),
@@ -84,7 +87,7 @@ def neurons_heatmap(hidden: np.ndarray, tokens: list[str], neurons: np.ndarray, 
     ))
     fig.update_yaxes(autorange="reversed", type="category", tickfont=TICK_FONT)
     fig.update_xaxes(type="category", side="top", tickfont=TICK_FONT)
-    fig.update_layout(height=max(320, 20 * T + 140), margin=dict(l=10, r=10, t=80, b=10),
+    fig.update_layout(height=max(320, 20 * len(rows) + 140), margin=dict(l=10, r=10, t=80, b=10),
                       title=f"Block {layer}: the neurons that fire most at the chosen position, over the prompt")
     return readable(fig)
 
@@ -109,19 +112,22 @@ def layers_figure(hidden_at: np.ndarray, n: int, position: int) -> go.Figure:
 
 
 def neuron_tokens_figure(tokens: list[str], activations: np.ndarray, neuron: int, layer: int,
-                         per_row: int = 12) -> go.Figure:
-    """The prompt's tokens in reading order, each cell coloured by the neuron's activation there."""
+                         per_row: int = 12, window: tuple[int, int] | None = None) -> go.Figure:
+    """The prompt's tokens in reading order, each cell coloured by the neuron's activation there.
+    `window` (start, stop) draws only those positions (a long prompt), on the whole prompt's colour scale."""
     T = len(tokens)
     if activations.shape != (T,):
         raise ValueError(f"{activations.shape} activations for {T} tokens")
-    n_rows = -(-T // per_row)
+    start, stop = window if window is not None else (0, T)
+    n_rows = -(-(stop - start) // per_row)
     z = np.full((n_rows, per_row), np.nan)
     text = np.full((n_rows, per_row), "", dtype=object)
     custom = np.full((n_rows, per_row), "", dtype=object)
-    for t, (tok, value) in enumerate(zip(tokens, activations)):
-        r, c = divmod(t, per_row)
-        z[r, c], text[r, c], custom[r, c] = value, escape(short(tok, 10)), f"{escape(tok)} ({t})"
-    limit = float(np.nanmax(np.abs(z))) or 1.0
+    for t in range(start, stop):
+        r, c = divmod(t - start, per_row)
+        tok = tokens[t]
+        z[r, c], text[r, c], custom[r, c] = activations[t], escape(short(tok, 10)), f"{escape(tok)} ({t})"
+    limit = float(np.abs(activations).max()) or 1.0
     fig = go.Figure(go.Heatmap(
         z=z, text=text, texttemplate="%{text}", textfont=dict(size=12, family="monospace"), customdata=custom,
         zmid=0.0, zmin=-limit, zmax=limit, colorscale=DIVERGING, xgap=2, ygap=2,

@@ -103,6 +103,7 @@ def test_scan_reports_a_minus_b_as_the_heads_own_ablated_logits_give_it(open_pag
     at = open_page("pages/ablation.py", prompt=IOI)
     box = at.selectbox(key="contrast_token")
     box.select_index(next(i for i, label in enumerate(box.options) if label.startswith("·John"))).run()
+    assert any(c.value.startswith("Runs the model 9 times (about ") and " s here" in c.value for c in at.caption)
     at.selectbox(key="abl_scan_layer").set_value(23)
     at.button(key="abl_scan").click().run()
     assert not at.exception

@@ -88,3 +88,20 @@ def test_a_block_and_neuron_chosen_then_a_new_prompt() -> None:
     assert any(option.startswith(f"N{neuron.value} ") for option in neuron.options)
     heat = _specs(at)[1]
     assert "block 5" in heat["layout"]["title"]["text"].lower() and len(heat["data"][0]["y"]) == at.session_state["position"] + 1
+
+
+def test_a_long_prompt_shows_the_strips_window_of_rows() -> None:
+    """Past 256 tokens the per-token charts show the token strip's window (one slider moves all three),
+    not a row per token (51,500 px of page at 2,000 tokens); moving the slider moves their rows."""
+    text = " ".join(["The clock in the square struck noon and the baker opened his shop."] * 20)
+    at = _open("pages/mlp.py", prompt=text)
+    assert not at.exception, at.exception
+    n = at.session_state["position"] + 1
+    start = at.slider(key="strip_start").value
+    heat = _specs(at)[1]
+    assert n > 256 and len(heat["data"][0]["y"]) == 256 and heat["data"][0]["y"][0].endswith(f"({start})")
+    at.slider(key="strip_start").set_value(0).run()
+    heat, cells = _specs(at)[1], _specs(at)[-1]
+    assert heat["data"][0]["y"][0].endswith("(0)") and len(heat["data"][0]["y"]) == 256
+    assert "(0)" in cells["data"][0]["customdata"][0][0]
+    assert any("the token strip's window" in c.value for c in at.caption)

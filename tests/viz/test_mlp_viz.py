@@ -66,6 +66,20 @@ def test_neuron_tokens_wrap_in_reading_order():
     assert text[2, 2] == "&lt;script&gt;"
 
 
+def test_a_window_of_positions_keeps_their_numbers_and_the_whole_scale():
+    """A long prompt's window: only its rows (cells), labelled with prompt positions, coloured on the
+    scale of every position (the strongest, outside the window, still sets it)."""
+    tokens = [f"t{i}" for i in range(10)]
+    hidden = np.zeros((10, d))
+    hidden[1, 3], hidden[7, 3] = -4.0, 1.0
+    heat = neurons_heatmap(hidden, tokens, np.array([3]), layer=2, window=(6, 9)).data[0]
+    assert list(heat.y) == ["t6 (6)", "t7 (7)", "t8 (8)"] and (heat.zmin, heat.zmax) == (-4.0, 4.0)
+    cells = neuron_tokens_figure(tokens, hidden[:, 3], neuron=3, layer=2, per_row=2, window=(6, 9)).data[0]
+    z = np.asarray(cells.z, dtype=float)
+    assert z.shape == (2, 2) and z[0, 1] == 1.0 and np.isnan(z[1, 1]) and cells.zmax == 4.0
+    assert cells.customdata[0][0] == "t6 (6)"
+
+
 def test_head_heatmap_and_rows():
     heads = HeadAttribution(position=5, heads=np.array([[0.5, -2.0], [1.0, 0.1]]), bias=np.zeros(2))
     fig = head_heatmap(heads, "logit(<a>) − logit(b)")
