@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..core.capture import KV
+from ..core.capture import KV, Capture
 from ..core.errors import UnsupportedModelError
 from ..engine.attention import LISTEN, Call, listening
 from ..engine.language_model import Hooks, LanguageModel, fast_for, stacked_kv
@@ -176,10 +176,20 @@ def steering_edit(steering: Steering, rows: Sequence[int], offset: int = 0) -> E
     return edit
 
 
-def steered_logits(lm: LanguageModel, ids: list[int], steering: Steering) -> np.ndarray:
-    """(T, V) logits of one steered pass (the same path as an unsteered `lm.forward(ids)`)."""
+def steered_logits(lm: LanguageModel, ids: list[int], steering: Steering, last_only: bool = False) -> np.ndarray:
+    """(T, V) logits of one steered pass, or (V,) its last row (the same path as an unsteered `lm.forward(ids)`)."""
     check(lm, steering, len(ids))
-    return lm.forward(ids, sites={steering.site: steering_edit(steering, [0])}).logits
+    return lm.forward(ids, sites={steering.site: steering_edit(steering, [0])}, last_only=last_only).logits
+
+
+def next_token_moves(lm: LanguageModel, cap: Capture, steering: Steering) -> tuple[np.ndarray, np.ndarray]:
+    """(V,) next-token probabilities after the captured prompt, unsteered and steered: the capture's own
+    last row, and one steered pass's (none at coefficient 0, where steering adds nothing). At 2,000
+    tokens score()'s two rows of the prompt took 12-14 s a coefficient; this is one row, or none."""
+    before = probabilities(lm.logits_at(cap, -1))
+    if steering.coefficient == 0:
+        return before, before
+    return before, probabilities(steered_logits(lm, cap.token_ids.tolist(), steering, last_only=True))
 
 
 @dataclass(frozen=True)

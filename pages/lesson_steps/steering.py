@@ -3,11 +3,13 @@ talking about", read at the last token) is added to the stream, and the next tok
 prompt moves toward the topic. Widgets and layout only; numbers from model/analyses/steering.py."""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
 from model.analyses import lesson_checks as checks
 from model.analyses import steering as steer
+from model.analyses.sampling import top_tokens
 from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit.plotly_chart import plotly_chart
@@ -37,22 +39,19 @@ def steering(lm: LanguageModel, cap: Capture) -> checks.Check | None:
         st.info("Type a topic (one word, such as weddings or football).")
         return None
     at = block(lm)
-    ids = cap.token_ids.tolist()
-    key = kit.cache_key(kit.model_key(lm), ids, topic, coefficient, "lesson_steer")
+    key = kit.cache_key(kit.model_key(lm), cap.token_ids.tolist(), topic, coefficient, "lesson_steer")
     try:
         direction = kit.derived("steering_direction", kit.cache_key(kit.model_key(lm), topic, at, "lesson"),
                                 lambda: steer.actadd(lm, f"{BASE} {topic}", BASE, at))
         steering_setup = steer.Steering(direction.vector, at, coefficient)
-        empty = steer.Continuations((), (), "", "", True, 0.0)
-        scores = kit.derived("steering_scores", key, lambda: steer.score(lm, ids, empty, steering_setup))
+        before, after = kit.derived("steering_next", key, lambda: steer.next_token_moves(lm, cap, steering_setup))
     except (ValueError, XrayError) as exc:
         st.warning(str(exc))
         return None
     token = _topic_token(lm, topic)
-    moved = [token] + [int(i) for i in scores.moved(7) if int(i) != token][:6]
-    plotly_chart(draw.moved_figure(readable_tokens(lm.tokenizer, moved), scores.next_default[moved],
-                                   scores.next_steered[moved]), key="lesson_steer_bars")
+    moved = [token] + [int(i) for i in top_tokens(np.abs(after - before), 7) if int(i) != token][:6]
+    plotly_chart(draw.moved_figure(readable_tokens(lm.tokenizer, moved), before[moved], after[moved]),
+                 key="lesson_steer_bars")
     st.caption(f"The direction: the stream of '{BASE} {topic}' minus that of '{BASE}' at the last token, entering "
                f"block {at}, added at every position of your prompt. First bar: the topic's own token.")
-    return checks.steered_toward(topic, float(scores.next_default[token]), float(scores.next_steered[token]),
-                                 coefficient)
+    return checks.steered_toward(topic, float(before[token]), float(after[token]), coefficient)

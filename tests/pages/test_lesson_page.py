@@ -130,6 +130,7 @@ def test_previous_and_next_keep_each_steps_own_head(open_page) -> None:
 
 def test_steering_task_follows_the_coefficient(default_lm) -> None:
     from model.analyses import steering as steer
+    from model.analyses.sampling import probabilities
     from pages.lesson_steps.steering import BASE, block
 
     at = open_lesson(step="13")  # arrives at coefficient 0: drawn, not solved
@@ -140,10 +141,10 @@ def test_steering_task_follows_the_coefficient(default_lm) -> None:
     layer = block(default_lm)
     direction = steer.actadd(default_lm, f"{BASE} weddings", BASE, layer)
     ids = default_lm.encode("The capital of France is")
-    empty = steer.Continuations((), (), "", "", True, 0.0)
-    scores = steer.score(default_lm, ids, empty, steer.Steering(direction.vector, layer, 2.0))
+    steered = probabilities(steer.steered_logits(default_lm, ids, steer.Steering(direction.vector, layer, 2.0),
+                                                 last_only=True))  # checked against transformers in test_steering
     token = default_lm.tokenizer(" weddings", add_special_tokens=False)["input_ids"][0]
-    assert f"to {scores.next_steered[token]:.4%}" in passed[0]  # the verdict quotes the model's own numbers
+    assert f"to {steered[token]:.4%}" in passed[0]  # the verdict quotes the model's own numbers
     at.slider(key="lesson_steer_coef").set_value(0.0).run()
     assert any("At coefficient 0 nothing is added" in t for t in verdicts(at)[1])
     assert 13 in at.session_state["lesson_done"]  # progress never goes down

@@ -45,6 +45,26 @@ def test_coefficient_zero_is_the_unsteered_pass_to_the_bit(default_lm, love):
     assert np.array_equal(steered, default_lm.forward(ids).logits)
 
 
+def test_next_token_moves_are_the_captures_row_and_transformers_with_a_hook(default_lm, love):
+    """The Lesson's question (where the next token goes): unsteered, the capture's own last row; steered,
+    transformers' forward with the vector added at block 6; at coefficient 0 no pass at all."""
+    from model.analyses.sampling import probabilities
+
+    cap = default_lm.capture(PROMPT)
+    ids = cap.token_ids.tolist()
+    before, after = S.next_token_moves(default_lm, cap, S.Steering(love.vector, 6, 4.0))
+    assert np.array_equal(before, probabilities(cap.logits[-1]))
+    expected = probabilities(_hf_logits(default_lm, ids, love.vector, 6, 4.0, 0)[-1])
+    np.testing.assert_allclose(after, expected, atol=1e-6)
+    calls: list[int] = []
+    handle = default_lm.model.register_forward_pre_hook(lambda *a: calls.append(1))
+    try:
+        same = S.next_token_moves(default_lm, cap, S.Steering(love.vector, 6, 0.0))
+    finally:
+        handle.remove()
+    assert not calls and np.array_equal(same[0], same[1])
+
+
 @pytest.mark.parametrize(("layer", "start"), [(6, 0), (0, 0), (20, 3)])
 def test_steered_pass_equals_transformers_with_a_hook(default_lm, love, layer, start):
     ids = default_lm.encode(PROMPT)
