@@ -2,6 +2,8 @@
 right and wrong from the learner's own run, progress is kept, and the step survives in the URL."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from apptest_session import open_app_page
 from page_charts import charts
@@ -144,7 +146,8 @@ def test_steering_task_follows_the_coefficient(default_lm) -> None:
     steered = probabilities(steer.steered_logits(default_lm, ids, steer.Steering(direction.vector, layer, 2.0),
                                                  last_only=True))  # checked against transformers in test_steering
     token = default_lm.tokenizer(" weddings", add_special_tokens=False)["input_ids"][0]
-    assert f"to {steered[token]:.4%}" in passed[0]  # the verdict quotes the model's own numbers
+    quoted = float(re.search(r"to ([0-9.]+)% as the next token", passed[0]).group(1)) / 100
+    assert quoted == pytest.approx(steered[token], abs=1e-6)  # the model's own number (to its 4 decimals)
     at.slider(key="lesson_steer_coef").set_value(0.0).run()
     assert any("At coefficient 0 nothing is added" in t for t in verdicts(at)[1])
     assert 13 in at.session_state["lesson_done"]  # progress never goes down
