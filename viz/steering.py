@@ -36,7 +36,8 @@ def token_scores_figure(tokens: Sequence[str], by_default: np.ndarray, by_steere
     return readable(fig)
 
 
-def moved_figure(tokens: Sequence[str], p_default: np.ndarray, p_steered: np.ndarray) -> go.Figure:
+def moved_figure(tokens: Sequence[str], p_default: np.ndarray, p_steered: np.ndarray,
+                 title: str = "Next token after the prompt: the probabilities that moved most") -> go.Figure:
     """The next tokens after the prompt whose probability moved most: before and after, side by side."""
     y = [escape(short(t, 16)) for t in tokens]
     change = [points(float(b - a)) for a, b in zip(p_default, p_steered)]
@@ -47,7 +48,7 @@ def moved_figure(tokens: Sequence[str], p_default: np.ndarray, p_steered: np.nda
                customdata=change, hovertemplate="%{y}: %{x:.2%} (%{customdata})<extra>steered</extra>"),
     ])
     fig.update_layout(
-        title="Next token after the prompt: the probabilities that moved most", barmode="group",
+        title=title, barmode="group",
         height=max(260, 34 * len(y)), margin=dict(l=10, r=10, t=40, b=10),
         xaxis=dict(title="probability", tickformat=".2~%"),  # small moves: 0.05%, not five ticks of 0%
         yaxis=dict(type="category", autorange="reversed", tickfont=TICK_FONT),

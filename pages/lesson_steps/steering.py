@@ -49,9 +49,13 @@ def steering(lm: LanguageModel, cap: Capture) -> checks.Check | None:
         st.warning(str(exc))
         return None
     token = _topic_token(lm, topic)
-    moved = [token] + [int(i) for i in top_tokens(np.abs(after - before), 7) if int(i) != token][:6]
-    plotly_chart(draw.moved_figure(readable_tokens(lm.tokenizer, moved), before[moved], after[moved]),
-                 key="lesson_steer_bars")
+    moves = np.abs(after - before)
+    # Nothing moved (coefficient 0): the likeliest next tokens, not seven that all stay at 0%.
+    ranked, title = ((top_tokens(moves, 7), None) if moves.any() else
+                     (top_tokens(before, 7), "Next token after the prompt: the likeliest tokens"))
+    shown = [token] + [int(i) for i in ranked if int(i) != token][:6]
+    plotly_chart(draw.moved_figure(readable_tokens(lm.tokenizer, shown), before[shown], after[shown],
+                                   **({"title": title} if title else {})), key="lesson_steer_bars")
     st.caption(f"The direction: the stream of '{BASE} {topic}' minus that of '{BASE}' at the last token, entering "
                f"block {at}, added at every position of your prompt. First bar: the topic's own token.")
     return checks.steered_toward(topic, float(before[token]), float(after[token]), coefficient)

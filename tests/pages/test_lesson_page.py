@@ -6,7 +6,7 @@ import re
 
 import pytest
 from apptest_session import open_app_page
-from page_charts import charts
+from page_charts import charts, figures
 from streamlit.testing.v1 import AppTest
 
 from pages.lesson_steps.text import STEPS
@@ -137,6 +137,9 @@ def test_steering_task_follows_the_coefficient(default_lm) -> None:
 
     at = open_lesson(step="13")  # arrives at coefficient 0: drawn, not solved
     assert not verdicts(at)[0] and 13 not in at.session_state["lesson_done"]
+    bars = [f for f in figures(at) if f["layout"]["title"]["text"].startswith("Next token after the prompt")][0]
+    assert bars["layout"]["title"]["text"].endswith("the likeliest tokens")  # nothing moved at coefficient 0
+    assert "·Paris" in bars["data"][0]["y"] and bars["data"][0]["y"][0] == "·weddings"  # the topic's own first
     at.slider(key="lesson_steer_coef").set_value(2.0).run()
     passed = verdicts(at)[0]
     assert passed and "the direction carries the topic" in passed[0] and 13 in at.session_state["lesson_done"]
