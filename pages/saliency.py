@@ -155,11 +155,10 @@ def _chips_window(n: int, reading: str) -> tuple[int, int] | None:
     last = n - draw.CHIPS
     if st.session_state.get(CHIPS_FOR) != reading:
         st.session_state[CHIPS_FOR], st.session_state[CHIPS_FROM] = reading, last
-    kit.bind(CHIPS_FROM, range(last + 1), last)
-    start = int(st.slider("Chips shown from", 0, last, key=CHIPS_FROM))
+    shown = kit.long.window(n, draw.CHIPS, CHIPS_FROM, "Chips shown from", last)
     st.caption(f"{n:,} tokens up to the prediction: the chips show {draw.CHIPS} at a time, on the colour scale "
                "of all of them; the bars below show every token.")
-    return start, start + draw.CHIPS
+    return shown
 
 
 def _show(result: Saliency, cap: Capture, choice: Contrast, neutral: str, reading: str) -> None:

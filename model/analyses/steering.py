@@ -316,7 +316,12 @@ class Scores:
 
     def moved(self, k: int = 10) -> np.ndarray:
         """(k,) ids whose next-token probability moved most (either way), largest move first."""
-        return top_tokens(np.abs(self.next_steered - self.next_default), k)
+        return most_moved(self.next_default, self.next_steered, k)
+
+
+def most_moved(before: np.ndarray, after: np.ndarray, k: int) -> np.ndarray:
+    """(k,) ids whose probability moved most from `before` to `after` (either way), largest move first."""
+    return top_tokens(np.abs(after - before), k)
 
 
 def _log_probs(logits: np.ndarray, ids: Sequence[int], n_prompt: int) -> np.ndarray:

@@ -52,9 +52,16 @@ def strip_window(cap: Capture, highlight: int | None, *, where=st) -> tuple[int,
     T = cap.n_tokens
     if T <= LONG:
         return 0, T
-    last = T - LONG
-    default = min(last, max(0, (highlight if highlight is not None else T - 1) - LONG // 2))
-    pickers.bind("strip_start", range(last + 1), default)
-    start = int(where.slider("Tokens shown from", 0, last, key="strip_start",
-                             help=f"{T:,} tokens: the strip shows {LONG} at a time."))
-    return start, start + LONG
+    default = (highlight if highlight is not None else T - 1) - LONG // 2
+    return window(T, LONG, "strip_start", "Tokens shown from", default,
+                  help=f"{T:,} tokens: the strip shows {LONG} at a time.", where=where)
+
+
+def window(n: int, size: int, key: str, label: str, default: int, *, help: str | None = None,
+           where=st) -> tuple[int, int]:
+    """Positions [start, start + size) of n, start on a slider whose value is re-bound every run: one past
+    a shorter prompt's last window falls back to `default` (clipped to the windows there are)."""
+    last = n - size
+    pickers.bind(key, range(last + 1), min(last, max(0, default)))
+    start = int(where.slider(label, 0, last, key=key, help=help))
+    return start, start + size

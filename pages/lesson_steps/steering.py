@@ -3,7 +3,6 @@ talking about", read at the last token) is added to the stream, and the next tok
 prompt moves toward the topic. Widgets and layout only; numbers from model/analyses/steering.py."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from model import Capture, LanguageModel, XrayError
@@ -49,9 +48,8 @@ def steering(lm: LanguageModel, cap: Capture) -> checks.Check | None:
         st.warning(str(exc))
         return None
     token = _topic_token(lm, topic)
-    moves = np.abs(after - before)
     # Nothing moved (coefficient 0): the likeliest next tokens, not seven that all stay at 0%.
-    ranked, title = ((top_tokens(moves, 7), None) if moves.any() else
+    ranked, title = ((steer.most_moved(before, after, 7), None) if (after != before).any() else
                      (top_tokens(before, 7), "Next token after the prompt: the likeliest tokens"))
     shown = [token] + [int(i) for i in ranked if int(i) != token][:6]
     plotly_chart(draw.moved_figure(readable_tokens(lm.tokenizer, shown), before[shown], after[shown],
