@@ -80,9 +80,10 @@ def differentiable(model: PreTrainedModel, ids: Sequence[int], target: Target, *
     """The functions of Differentiable for `ids` (the caller holds the model's lock); refuses, naming
     why, when gradients cannot be exact. `keeps_logits`: the model can unembed the last position alone.
     A pass of more than `kept_rows` rows keeps only what enters each of `blocks` for backward and runs
-    the block again there (`_blocks_recomputed`). Every core works until the door
-    closes, the caller's backward included: the person only waits (integrated gradients, 64 steps at 13
-    tokens in the app: 5.6-6.4 s on one thread, 4.2-4.5 s on two). Run backward inside the door: a
+    the block again there (`_blocks_recomputed`). From the first pass of LARGE_PASS_TOKENS (rows x
+    positions) every core works until the door closes, the caller's backward included: the person only
+    waits (integrated gradients, 64 steps at 13 tokens in the app: 5.6-6.4 s on one thread, 4.2-4.5 s on
+    two); a small gradient x input stays on the app's one thread, where waking workers cost more. Run backward inside the door: a
     recomputed block runs again there and must meet the same attention kernel and frozen weights."""
     problem = exactness_problem(model)
     if problem is not None:
@@ -90,6 +91,8 @@ def differentiable(model: PreTrainedModel, ids: Sequence[int], target: Target, *
     embedding = model.get_input_embeddings()
     device = compute_device(embedding)
     passes = [0]
+    door = ExitStack()  # every core from the first large pass until the door closes
+    widened: list[None] = []
 
     def embed(sequence: Sequence[int]) -> torch.Tensor:
         with torch.no_grad():
@@ -100,6 +103,8 @@ def differentiable(model: PreTrainedModel, ids: Sequence[int], target: Target, *
         kwargs = {"logits_to_keep": 1} if keeps_logits else {}
         with ExitStack() as stack:
             seen = stack.enter_context(_embeddings_replaced(model, rows))
+            if input_ids.numel() >= threads.LARGE_PASS_TOKENS and not widened:
+                widened.append(door.enter_context(threads.all_cores()))
             if rows.shape[0] > kept_rows:
                 stack.enter_context(_blocks_recomputed(blocks))
                 # The forward keeps each block's input between its own buffers: large ones mapped on their
@@ -116,7 +121,7 @@ def differentiable(model: PreTrainedModel, ids: Sequence[int], target: Target, *
             passes[0] += 1
             return target(logits)
 
-    with swapped(model, "sdpa") if runs_fused(model) else nullcontext(), _weights_frozen(model), threads.all_cores():
+    with swapped(model, "sdpa") if runs_fused(model) else nullcontext(), _weights_frozen(model), door:
         yield Differentiable(embed, run, passes)
 
 

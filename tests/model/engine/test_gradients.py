@@ -135,16 +135,19 @@ def test_a_prompt_whose_one_block_would_not_fit_is_refused_with_the_numbers(tiny
 
 
 def test_every_core_works_until_the_door_closes(tiny_lm):
-    """The caller's backward runs after the pass returns, still inside the door: on every core."""
+    """The caller's backward runs after the pass returns, still inside the door: on every core once a
+    pass had LARGE_PASS_TOKENS rows x positions; a small one stays on the caller's one thread."""
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
+    ids = tiny_lm.encode(PROMPT)
     try:
         wanted = threads.long_work_threads()
-        with tiny_lm.gradients(tiny_lm.encode(PROMPT), lambda logits: logits[:, 5]) as fn:
-            x = fn.embed(tiny_lm.encode(PROMPT)).requires_grad_()
-            target = fn.target(x)
-            inside = torch.get_num_threads()
-            torch.autograd.grad(target.sum(), x)
-        assert (inside, torch.get_num_threads()) == (wanted, 1)
+        for rows, threads_inside in ((1, 1), (-(-threads.LARGE_PASS_TOKENS // len(ids)), wanted)):
+            with tiny_lm.gradients(ids, lambda logits: logits[:, 5]) as fn:
+                x = fn.embed(ids).expand(rows, -1, -1).clone().requires_grad_()
+                target = fn.target(x)
+                inside = torch.get_num_threads()
+                torch.autograd.grad(target.sum(), x)
+            assert (inside, torch.get_num_threads()) == (threads_inside, 1), rows
     finally:
         torch.set_num_threads(saved)
