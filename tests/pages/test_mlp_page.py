@@ -105,3 +105,20 @@ def test_a_long_prompt_shows_the_strips_window_of_rows() -> None:
     assert heat["data"][0]["y"][0].endswith("(0)") and len(heat["data"][0]["y"]) == 256
     assert "(0)" in cells["data"][0]["customdata"][0][0]
     assert any("the token strip's window" in c.value for c in at.caption)
+
+
+def test_a_moved_window_then_a_short_prompt_then_a_long_one_again() -> None:
+    """The strip's window moved on a long prompt, then a short prompt typed: every row again and no
+    slider; then another long prompt: the window is back, within the new prompt, no stale rows."""
+    long_text = " ".join(["The clock in the square struck noon and the baker opened his shop."] * 20)
+    at = _open("pages/mlp.py", prompt=long_text)
+    at.slider(key="strip_start").set_value(10).run()
+    at.sidebar.text_area(key="prompt").set_value("A lighthouse keeper counted the ships").run()
+    assert not at.exception, at.exception
+    n = at.session_state["position"] + 1
+    assert not any(s.key == "strip_start" for s in at.slider) and len(_specs(at)[1]["data"][0]["y"]) == n
+    at.sidebar.text_area(key="prompt").set_value(" ".join(["A ship sailed past the old lighthouse at dawn."] * 30)).run()
+    assert not at.exception, at.exception
+    n, start = at.session_state["position"] + 1, at.slider(key="strip_start").value
+    rows = _specs(at)[1]["data"][0]["y"]
+    assert n > 256 and 0 <= start <= n - 256 and len(rows) == 256 and rows[0].endswith(f"({start})")

@@ -186,3 +186,20 @@ def test_a_short_reading_is_priced_at_its_own_rate(open_page):
     assert any(c.value.endswith(f"about {expected} s here. Up to 512 tokens; the cost grows with the square of "
                                 "the length.") for c in at.caption)
     assert any(b.key == "sal_run" for b in at.button)
+
+
+def test_a_long_reading_then_a_short_prompt_then_a_long_one(open_page):
+    """The chips window moved on a long reading, then a short prompt: every chip, no slider; then a long
+    prompt again: the window ends at its new prediction, never the old start."""
+    long_text = " ".join(["The clock in the square struck noon and the baker opened his shop."] * 24)
+    at = open_page("pages/saliency.py", prompt=long_text)
+    _run_if_asked(at)
+    at.slider(key="sal_chips_from").set_value(3).run()
+    at.sidebar.text_area(key="prompt").set_value(IOI).run()
+    _run_if_asked(at)
+    assert not any(s.key == "sal_chips_from" for s in at.slider) and "<sub>0</sub>" in _chips(at)
+    at.sidebar.text_area(key="prompt").set_value(" ".join(["A ship sailed past the old lighthouse at dawn."] * 30)).run()
+    _run_if_asked(at)
+    n = at.session_state["position"] + 1
+    assert n > 256 and at.slider(key="sal_chips_from").value == n - 256
+    assert f"<sub>{n - 1}</sub>" in _chips(at) and "<sub>3</sub>" not in _chips(at)
