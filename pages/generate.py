@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from model import XrayError
-from model.analyses.generation import MAX_STEPS, Decoding, Step, continuation_text, generate
+from model import Capture, XrayError
+from model.analyses.generation import MAX_STEPS, Decoding, Step, continuation_text, generate, ids_key, step_attention
 from model.analyses.sampling import top_tokens
 from model.core.tokens import readable_tokens
 from pages import kit
 from pages.kit.plotly_chart import plotly_chart
 from pages.kit.session import CHAT_NO_APPEND
-from viz.attention import head_heatmap, query_bars
+from viz.attention import LONG, head_heatmap, query_bars, row_bars
 from viz.generation import alternatives_rows, history_figure, history_rows
 from viz.next_token import next_token_figure
 
@@ -69,11 +69,12 @@ def _form(greedy: bool) -> tuple[int, Decoding] | None:
     return int(n), settings
 
 
-def _generate(lm, ids: list[int], n: int, settings: Decoding) -> list[Step]:
-    """Run the loop with a progress bar that moves after every step."""
+def _generate(lm, cap: Capture, n: int, settings: Decoding) -> list[Step]:
+    """Run the loop with a progress bar that moves after every step; the prompt's capture answers the
+    first step."""
     bar = st.progress(0.0, text=f"Generating {n} tokens…")
-    steps = generate(lm, ids, n, settings, n_alternatives=8, max_tokens=kit.token_limit(),
-                     on_step=lambda i, total: bar.progress(i / total, text=f"Step {i} of {total}"))
+    steps = generate(lm, cap.token_ids.tolist(), n, settings, n_alternatives=8, max_tokens=kit.token_limit(),
+                     on_step=lambda i, total: bar.progress(i / total, text=f"Step {i} of {total}"), start=cap)
     bar.empty()
     return steps
 
@@ -85,27 +86,50 @@ def _use_as_prompt(lm, run: Run, upto: int) -> None:
     kit.forget("position")
 
 
-def _step_attention(lm, step: Step) -> None:
-    """The text as it was at this step, and one head's attention over it (captured once, cached)."""
+def _step_attention(lm, cap: Capture, step: Step) -> None:
+    """The text as it was at this step, and one head's attention over it (captured once, cached); a
+    long one's row that the step chose from, with the prompt's capture lending its queries and keys."""
+    if len(step.context) > LONG and cap.attention.full is None:
+        _long_step_attention(lm, cap, step)
+        return
     try:
-        cap = kit.capture_ids(lm, list(step.context))
+        step_cap = kit.capture_ids(lm, list(step.context))
     except XrayError as exc:
         st.warning(str(exc))
         return
-    kit.token_strip(cap, highlight=cap.n_tokens - 1)
+    kit.token_strip(step_cap, highlight=step_cap.n_tokens - 1)
+    cols = st.columns(2)
+    layer = kit.select_layer(step_cap, where=cols[0])
+    head = kit.select_head(step_cap, where=cols[1])
+    if not kit.is_long(step_cap):
+        plotly_chart(head_heatmap(step_cap, layer, head), key="gen_attention")
+        return
+    plotly_chart(query_bars(step_cap, layer, head, step_cap.n_tokens - 1), key="gen_attention")
+    _row_caption(step_cap.n_tokens)
+
+
+def _long_step_attention(lm, cap: Capture, step: Step) -> None:
+    """Every head's row for the step's last token, from a pass over the generated tokens alone (a
+    capture of the whole context took 10 s and 1 GB at 3,500 tokens), kept for every step opened."""
+    context = list(step.context)
+    rows = kit.derived("gen_step_attention", ids_key(kit.model_key(lm), context),
+                       lambda: step_attention(lm, cap, context))  # (L, H, T)
     cols = st.columns(2)
     layer = kit.select_layer(cap, where=cols[0])
     head = kit.select_head(cap, where=cols[1])
-    if not kit.is_long(cap):
-        plotly_chart(head_heatmap(cap, layer, head), key="gen_attention")
-        return
-    plotly_chart(query_bars(cap, layer, head, cap.n_tokens - 1), key="gen_attention")
-    st.caption(f"{cap.n_tokens:,} tokens: too many to draw every token's row here. The bars are the row this step "
+    last = len(context) - 1
+    plotly_chart(row_bars(rows[layer, head], readable_tokens(lm.tokenizer, context), last, layer, head),
+                 key="gen_attention")
+    _row_caption(len(context))
+
+
+def _row_caption(n_tokens: int) -> None:
+    st.caption(f"{n_tokens:,} tokens: too many to draw every token's row here. The bars are the row this step "
                "chose from: what the last token read. The Attention page draws the whole head, as an overview "
                "with a window of exact weights.")
 
 
-def _show_step(lm, run: Run, step: Step) -> None:
+def _show_step(lm, cap: Capture, run: Run, step: Step) -> None:
     s = run.settings
     t = 1.0 if s.greedy else s.temperature
     labels = readable_tokens(lm.tokenizer, top_tokens(step.logits, 12))
@@ -119,10 +143,10 @@ def _show_step(lm, run: Run, step: Step) -> None:
     chat = kit.chat_on(lm)
     cols[1].button("Use the text up to here as the prompt", key="gen_use", on_click=_use_as_prompt,
                    args=(lm, run, step.index), disabled=chat, help=CHAT_NO_APPEND if chat else None)
-    _step_attention(lm, step)
+    _step_attention(lm, cap, step)
 
 
-def _show(lm, run: Run) -> None:
+def _show(lm, cap: Capture, run: Run) -> None:
     chat = kit.chat_on(lm)  # the model saw the template's text around the prompt: show it
     st.caption("The conversation as the model read it, and its answer:" if chat else "The prompt and its continuation:")
     start = lm.tokenizer.decode(list(run.ids)) if chat else kit.prompt()
@@ -135,7 +159,7 @@ def _show(lm, run: Run) -> None:
     plotly_chart(history_figure(run.steps, selected=idx), key="gen_history")
     with st.expander("Every step as a table"):
         st.dataframe(history_rows(run.steps), hide_index=True)
-    _show_step(lm, run, run.steps[idx])
+    _show_step(lm, cap, run, run.steps[idx])
 
 
 lm, cap = kit.page("Generate: one token at a time")
@@ -146,13 +170,12 @@ key = kit.current_key(lm)
 chosen = _form(_mode())
 if chosen is not None:
     n_steps, settings = chosen
-    ids = cap.token_ids.tolist()
     st.session_state.pop("gen_step", None)
-    st.session_state["gen_run"] = Run(key, tuple(ids), settings, _generate(lm, ids, n_steps, settings))
+    st.session_state["gen_run"] = Run(key, tuple(cap.token_ids.tolist()), settings, _generate(lm, cap, n_steps, settings))
 run = st.session_state.get("gen_run")
 if run is None or run.key != key:
     st.info("Press Generate to continue the prompt in the sidebar.")
 elif not run.steps:
     st.warning("Nothing was generated: the prompt already fills the token limit.")
 else:
-    _show(lm, run)
+    _show(lm, cap, run)

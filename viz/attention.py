@@ -201,17 +201,23 @@ def query_bars(cap: Capture, layer: int, head: int, position: int) -> go.Figure:
     """Bars: the weight query `position` puts on each token up to itself (its row of the heatmap)."""
     _pattern_check(cap, layer, head)
     row = cap.attention.rows(layer, head, position, position + 1)[0, : position + 1]  # (position + 1,)
-    cats = hover_labels(cap.tokens)
+    return row_bars(row, cap.tokens, position, layer, head)
+
+
+def row_bars(row: np.ndarray, tokens: list[str], position: int, layer: int, head: int) -> go.Figure:
+    """Bars: the weights `row` (position + 1,) that the query at `position` of `tokens` puts on each token
+    up to itself."""
+    cats = hover_labels(tokens)
     keys = cats[: position + 1]
     fig = go.Figure(go.Bar(
-        x=keys, y=row.astype(np.float32), marker_color="#2f6db3",
+        x=keys, y=np.asarray(row, dtype=np.float32), marker_color="#2f6db3",
         hovertemplate=f"query {cats[position]} -> key %{{x}}: %{{y:.3f}}<extra></extra>",
     ))
-    ticks = _ticks(cap.tokens[: position + 1], PLOT_WIDTH)
+    ticks = _ticks(tokens[: position + 1], PLOT_WIDTH)
     fig.update_layout(
-        title=f"What {axis_labels(cap.tokens)[position]} reads in block {layer}, head {head}",
-        height=380 + tick_label_px(axis_labels(cap.tokens)[: position + 1]), plot_bgcolor="white", bargap=0.15,
-        margin=_margins(cap.tokens[: position + 1], top=60, right=10) | dict(l=60),
+        title=f"What {axis_labels(tokens)[position]} reads in block {layer}, head {head}",
+        height=380 + tick_label_px(axis_labels(tokens)[: position + 1]), plot_bgcolor="white", bargap=0.15,
+        margin=_margins(tokens[: position + 1], top=60, right=10) | dict(l=60),
     )
     fig.update_xaxes(title="earlier token (key)", tickangle=-90, **ticks)
     fig.update_yaxes(title="attention weight", range=[0, 1], gridcolor="#e6e8eb", automargin=False)

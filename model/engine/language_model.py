@@ -277,17 +277,30 @@ class LanguageModel:
         with self.lock:
             return self._capture_one(ids, prompt, also)
 
-    def patterns(self, ids: list[int], eager: bool = False) -> Patterns:
+    def patterns(self, ids: list[int], eager: bool = False, start: Capture | None = None) -> Patterns:
         """Every layer's queries, keys and recipe for these tokens, from one pass: any head's pattern on
         demand, never all (O(layers x heads x T^2)) at once. The pass runs the fast kernel where the
         family has one (its float32 rounding moves deep layers' patterns by ~1e-6), or with `eager` the
-        family's eager attention (the capture's patterns to the bit)."""
-        recording = PatternRecording(self.summary.n_layers)
-        self.forward(ids, hooks=recording.hooks, attention=LISTEN if eager else listening_kernel, last_only=True)
+        family's eager attention (the capture's patterns to the bit). `start`, a capture that keeps its
+        queries and keys and shares leading tokens with ids, lends them: the pass runs the rest only
+        (a generated step after a 3,500-token prompt: its few tokens, not a capture of the whole)."""
+        shared = self._lendable(start, ids)
+        recording = PatternRecording(self.summary.n_layers, past=shared)
+        past = None if start is None or start.kv is None or not shared else \
+            tuple((k[:, :shared], v[:, :shared]) for k, v in start.kv)
+        self.forward(ids[shared:], hooks=recording.hooks, attention=LISTEN if eager else listening_kernel,
+                     last_only=True, past=past)
         if recording.problem is not None:
             raise UnsupportedModelError(f"Attention patterns on demand are not available for {self.summary.architecture} "
                                         f"({self.model.config.model_type}): {recording.problem}.")
-        return recording.result()
+        return recording.extended(start.attention) if start is not None and shared else recording.result()
+
+    def _lendable(self, start: Capture | None, ids: list[int]) -> int:
+        """How many leading positions of ids `start` can lend to `patterns`: the shared prefix when it keeps
+        queries and keys (not whole patterns), short of the last token (a pass needs one)."""
+        if start is None or start.attention.full is not None:
+            return 0
+        return min(self.shared_prefix(start, ids), len(ids) - 1)
 
     def patterns_rows(self, rows: Sequence[Sequence[int]], eager: bool = False) -> list[Patterns]:
         """`patterns` of several token sequences from one right-padded pass (a causal row's own positions

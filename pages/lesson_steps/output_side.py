@@ -88,8 +88,8 @@ def _generation(lm: LanguageModel, cap: Capture, t: float, seed: int) -> None:
     if st.button(f"Write {GENERATED} tokens with this seed", key="lesson_generate"):
         try:
             with st.spinner("Writing, one token at a time…"):
-                steps = generate(lm, cap.token_ids.tolist(), GENERATED,
-                                 Decoding(greedy=t == 0, temperature=t, seed=seed), max_tokens=kit.token_limit())
+                steps = generate(lm, cap.token_ids.tolist(), GENERATED, Decoding(greedy=t == 0, temperature=t, seed=seed),
+                                 max_tokens=kit.token_limit(), start=cap)
         except XrayError as exc:
             st.info(str(exc))
             return

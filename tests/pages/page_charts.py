@@ -2,8 +2,10 @@
 (pages/plotly_chart), in page order."""
 from __future__ import annotations
 
+import base64
 import json
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from pages.kit.plotly_chart import COMPONENT
@@ -21,3 +23,10 @@ def chart_json(el) -> str:
 
 def figures(at: AppTest) -> list[dict]:
     return [json.loads(chart_json(el)) for el in charts(at)]
+
+
+def values(array) -> np.ndarray:
+    """A plotly array from a chart's JSON: a plain list, or plotly's typed {'dtype', 'bdata'} form."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+    return np.asarray(array)

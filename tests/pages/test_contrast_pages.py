@@ -3,12 +3,9 @@ AppTest: with a rival token B, Attribution, Logit lens, Ablation and the MLP pag
 logit(A) − logit(B), and the top heads open on the Attention page."""
 from __future__ import annotations
 
-import base64
-
-import numpy as np
 import pytest
 from apptest_session import open_app_page
-from page_charts import figures
+from page_charts import figures, values
 from streamlit.testing.v1 import AppTest
 
 IOI = "When Mary and John went to the store, John gave a drink to"
@@ -22,13 +19,6 @@ def _open(page: str, prompt: str | None = IOI) -> AppTest:
     at = open_app_page(page, **({"prompt": prompt} if prompt is not None else {}))
     assert not at.exception
     return at
-
-
-def _values(array) -> np.ndarray:
-    """A plotly array from a chart's JSON: a plain list, or plotly's typed {'dtype', 'bdata'} form."""
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-    return np.asarray(array)
 
 
 def _versus_john(at: AppTest) -> AppTest:
@@ -65,7 +55,7 @@ def test_logit_lens_reads_mary_minus_john_at_every_depth() -> None:
     line = _specs(at)[-1]
     assert "logit(·Mary) − logit(·John)" in line["layout"]["title"]["text"]
     assert len(line["data"][0]["x"]) == 31  # the embedding and after each of the 30 blocks
-    assert 5.5 < _values(line["data"][0]["y"])[-1] < 6.7  # the model's own difference (+6.12 measured)
+    assert 5.5 < values(line["data"][0]["y"])[-1] < 6.7  # the model's own difference (+6.12 measured)
 
 
 def test_ablation_reports_the_difference_before_and_after() -> None:

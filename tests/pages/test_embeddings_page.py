@@ -6,7 +6,7 @@ import re
 
 import pytest
 from apptest_session import open_app_page
-from page_charts import chart_json, charts
+from page_charts import chart_json, charts, values
 from streamlit.testing.v1 import AppTest
 
 MOLES = "The spy was a mole inside the agency. In the garden, a mole dug a tunnel under the"
@@ -35,18 +35,7 @@ def test_page_draws_map_paths_and_table(page: AppTest) -> None:
 
 def _reference_points(spec: str) -> dict[str, tuple[float, float]]:
     trace = next(t for t in json.loads(spec)["data"] if t["name"] == "reference")
-    return {label: (x, y) for label, x, y in zip(trace["text"], _numbers(trace["x"]), _numbers(trace["y"]))}
-
-
-def _numbers(data) -> list[float]:
-    """Plotly's JSON packs numpy arrays as base64 'bdata'; unpack them (plain lists pass through)."""
-    import base64
-
-    import numpy as np
-
-    if isinstance(data, dict) and "bdata" in data:
-        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
-    return list(data)
+    return {label: (x, y) for label, x, y in zip(trace["text"], values(trace["x"]), values(trace["y"]))}
 
 
 def test_changing_layer_changes_the_map_and_keeps_the_reference_words(page: AppTest) -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from page_charts import chart_json, charts, figures
+from page_charts import chart_json, charts, figures, values
 
 import model.analyses.ablation
 from model.analyses.ablation import Ablation, ablated_logits
+from pages import kit
 
 IOI = "When Mary and John went to the store, John gave a drink to"
 
@@ -30,26 +31,30 @@ def test_generate_greedy_then_walk_back(open_page):
     assert len(charts(at)) == 3  # history, the step's bars, the step's attention
 
 
-def _step_row(at) -> list:
-    """The keys of the step's attention row (the bar chart titled 'What ... reads in block ...')."""
+def _step_row(at) -> dict:
+    """The step's attention row: the bars' trace of the chart titled 'What ... reads in block ...'."""
     (row,) = [f for f in figures(at) if "reads in block" in f["layout"].get("title", {}).get("text", "")]
-    return row["data"][0]["x"]
+    return row["data"][0]
 
 
-def test_generate_on_a_long_prompt_shows_the_row_the_step_chose_from(open_page, default_lm):
-    """Past 256 tokens a step's attention is the last token's row (every key), not a T x T heatmap;
-    walking back to a step keeps it that step's row."""
+def test_generate_on_a_long_prompt_shows_the_row_the_step_chose_from(open_page, default_lm, monkeypatch):
+    """Past 256 tokens a step's attention is the last token's row (every key), not a T x T heatmap, read
+    without capturing the step's context (1 GB and 10 s at 3,500 tokens); walking back to a step keeps
+    it that step's row."""
     text = " ".join(["The clock in the square struck noon and the baker opened his shop."] * 20)
     at = open_page("pages/generate.py", prompt=text)
     n = len(default_lm.encode(text))
+    monkeypatch.setattr(kit, "capture_ids", lambda *a: pytest.fail("a step's context was captured"))
     at.number_input(key="gen_steps").set_value(2)
     at.button[0].click().run()
     assert not at.exception and n > 256
-    assert len(_step_row(at)) == n + 1  # the context step 2 chose from: the prompt and step 1's token
+    bars = _step_row(at)
+    assert len(bars["x"]) == n + 1  # the context step 2 chose from: the prompt and step 1's token
+    assert abs(values(bars["y"]).sum() - 1) < 1e-4  # the weights of one softmax row
     assert any(f"{n + 1:,} tokens: too many to draw" in c.value for c in at.caption)
     assert not any(trace["type"] == "heatmap" for fig in figures(at) for trace in fig["data"])
     at.slider(key="gen_step").set_value(1).run()
-    assert len(_step_row(at)) == n
+    assert len(_step_row(at)["x"]) == n
 
 
 def test_generate_sampled_repeats_with_seed(open_page):

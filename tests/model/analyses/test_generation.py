@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from model.analyses.generation import Decoding, continuation_text, generate, ids_key, last_logits
+from model.analyses.generation import Decoding, continuation_text, generate, ids_key, last_logits, step_attention
+from model.engine import language_model
 
 PROMPT = "Once upon a time there was"
 
@@ -61,3 +63,40 @@ def test_continuation_text_round_trips(default_lm):
     text = continuation_text(default_lm, ids, [s.token_id for s in steps])
     assert text and default_lm.tokenizer.decode(ids + [s.token_id for s in steps]).endswith(text)
     assert steps[0].token.replace("·", " ").strip()  # a real, visible word
+
+
+def test_a_capture_answers_the_first_step(tiny_lm, monkeypatch):
+    """With the prompt's capture, no pass runs the whole prompt again; the steps are the plain run's."""
+    ids = tiny_lm.encode(PROMPT)
+    plain = generate(tiny_lm, ids, 4, Decoding())
+    cap = tiny_lm.capture_ids(ids)
+    passes: list[int] = []
+    forward = tiny_lm.forward
+    monkeypatch.setattr(tiny_lm, "forward", lambda run, **kw: passes.append(len(run)) or forward(run, **kw))
+    seeded = generate(tiny_lm, ids, 4, Decoding(), start=cap)
+    assert passes == [1] * (len(seeded) - 1)  # one new token per later step
+    assert [s.token_id for s in seeded] == [s.token_id for s in plain]
+    for got, want in zip(seeded, plain):
+        np.testing.assert_allclose(got.logits, want.logits, atol=1e-5, rtol=0)
+    other = tiny_lm.capture_ids(ids[:-1])  # another prompt's capture is not used
+    passes.clear()
+    assert [s.token_id for s in generate(tiny_lm, ids, 2, Decoding(), start=other)] == [s.token_id for s in plain[:2]]
+    assert passes[0] == len(ids)
+    with pytest.raises(ValueError, match="edited generation"):
+        generate(tiny_lm, ids, 2, Decoding(), start=cap, sites=lambda offset: {})
+
+
+def test_step_attention_is_the_last_row_of_every_head(tiny_lm, monkeypatch):
+    """A step's rows, lent by a long prompt's capture, equal the whole context's own patterns' last rows."""
+    monkeypatch.setattr(language_model, "PATTERNS_ON_DEMAND_TOKENS", 4)
+    ids = tiny_lm.encode(PROMPT)
+    cap = tiny_lm.capture_ids(ids)
+    steps = generate(tiny_lm, ids, 3, Decoding(), start=cap)
+    for step in steps:
+        rows = step_attention(tiny_lm, cap, step.context)
+        T = len(step.context)
+        want = tiny_lm.capture_ids(list(step.context)).attention
+        assert rows.shape == (want.n_layers, want.n_heads(0), T)
+        for layer in range(want.n_layers):
+            np.testing.assert_allclose(rows[layer], want.layer_rows(layer, T - 1, T)[:, 0], atol=1e-5, rtol=0)
+        np.testing.assert_allclose(rows.sum(-1), 1, atol=1e-5)

@@ -84,6 +84,33 @@ def test_an_extension_equals_a_full_capture(tiny_lm, low_threshold, monkeypatch)
     assert_same_patterns(prefix.attention, tiny_lm.capture_ids(ids[:20]).attention, 1e-6)
 
 
+def test_patterns_lent_by_a_capture_run_only_the_tokens_after_it(tiny_lm, low_threshold, monkeypatch):
+    """`patterns(ids, start=capture)`: the shared tokens' queries and keys come from the capture, a pass
+    runs the rest (a Generate step's context after a long prompt), and every head equals transformers'
+    eager attentions over the whole ids."""
+    ids = tiny_lm.encode(PROMPT)
+    ref = eager_reference(tiny_lm, ids)
+    passes: list[int] = []
+    forward = tiny_lm.forward
+    monkeypatch.setattr(tiny_lm, "forward", lambda run, **kw: passes.append(len(run)) or forward(run, **kw))
+    for cut in (12, len(ids)):
+        base = tiny_lm.capture_ids(ids[:cut])
+        passes.clear()
+        got = tiny_lm.patterns(ids, start=base)
+        assert passes == [max(1, len(ids) - cut)]  # the new tokens, or the last one when base holds them all
+        for layer, weights in enumerate(ref.attentions):
+            np.testing.assert_allclose(got.layer_rows(layer, 0, len(ids)), weights[0].numpy(), atol=1e-5,
+                                       err_msg=f"cut {cut} layer {layer}")
+
+
+def test_a_capture_with_whole_patterns_lends_nothing(tiny_lm):
+    ids = tiny_lm.encode(PROMPT)
+    base = tiny_lm.capture_ids(ids[:12])
+    assert base.attention.full is not None  # short: eager's own patterns, no queries to lend
+    got = tiny_lm.patterns(ids, start=base)
+    assert_same_patterns(got, tiny_lm.patterns(ids), 0)
+
+
 def test_whole_patterns_past_the_budget_name_the_view(tiny_lm, low_threshold, monkeypatch):
     from model.core import patterns
 
