@@ -65,13 +65,17 @@ def _continue_buttons(lm, cap, row, t, k, p, is_last: bool) -> None:
     ids = cap.token_ids.tolist()
     cols = st.columns(2)
     chat = kit.chat_on(lm)
-    help_ = CHAT_NO_APPEND if chat else None if is_last else "Choose the last position to continue the text."
-    if cols[0].button("Append the most likely token", key="nt_append_greedy", disabled=chat or not is_last,
-                      on_click=_append, args=(lm, ids, greedy_id), help=help_, width="stretch"):
+    why_not = CHAT_NO_APPEND if chat else None if is_last else (
+        f"Appending continues the text after its last token: choose position {cap.n_tokens - 1} (the last) "
+        "in “Predict the token after” to append.")
+    if cols[0].button("Append the most likely token", key="nt_append_greedy", disabled=why_not is not None,
+                      on_click=_append, args=(lm, ids, greedy_id), help=why_not, width="stretch"):
         st.rerun()
-    if cols[1].button("Append the seeded draw", key="nt_append_sampled", disabled=chat or not is_last,
-                      on_click=_append, args=(lm, ids, drawn), help=help_, width="stretch"):
+    if cols[1].button("Append the seeded draw", key="nt_append_sampled", disabled=why_not is not None,
+                      on_click=_append, args=(lm, ids, drawn), help=why_not, width="stretch"):
         st.rerun()
+    if why_not is not None:  # a disabled button's hover is easy to miss: say it where the buttons are
+        st.caption(why_not)
 
 
 @st.fragment

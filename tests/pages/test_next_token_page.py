@@ -69,12 +69,15 @@ def test_append_greedy_extends_the_prompt():
     assert at.selectbox(key="position").value == 5  # follows the new last token
 
 
-def test_earlier_position_cannot_append():
+def test_earlier_position_cannot_append_and_says_why_on_the_page():
     at = open_page()
     at.selectbox(key="position").set_value(1).run()
     assert not at.exception
     assert at.button(key="nt_append_greedy").disabled and labels(at)[0] != "·Paris"
-
+    assert any("choose position 4 (the last)" in c.value for c in at.caption)  # not only in a hover
+    at.selectbox(key="position").set_value(4).run()
+    assert not at.button(key="nt_append_greedy").disabled
+    assert not any("choose position" in c.value for c in at.caption)
 
 
 def test_settings_survive_a_page_switch():
