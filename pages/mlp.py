@@ -22,6 +22,7 @@ from model.analyses.mlp import (
 from model.analyses.neurons import ablated_logits, neuron_effects, neuron_vocab, neurons_key
 from model.core.tokens import readable_tokens
 from pages import kit
+from pages.kit import links
 from pages.kit.contrast import Contrast
 from pages.kit.plotly_chart import plotly_chart
 from viz import mlp as draw
@@ -129,7 +130,8 @@ def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, p
                     f"from the bias: {eff.total:+.3f}, the block's MLP bar on the Attribution page ({bar:+.3f}).")
     labels = {int(n): f"N{n}  (effect {eff.effects[n]:+.3f})" for n in strongest}
     with cols[1]:
-        neuron = int(kit.picker("Neuron", labels, key="mlp_neuron", default=next(iter(labels))))
+        neuron = int(kit.picker("Neuron", labels, key="mlp_neuron", default=next(iter(labels)), persist_state="session"))
+        links.page_params(neuron=str(neuron))
         st.metric(f"Direct effect on {choice.metric}", f"{eff.effects[neuron]:+.3f}",
                   help="activation × (its output column · the unembedding row(s) × final-norm weight) / the norm's divisor")
         vocab = neuron_vocab(lm, layer, neuron, k=10)
@@ -145,6 +147,19 @@ def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, p
                  key="mlp_tokens")
     if window != (0, cap.n_tokens):
         st.caption(f"The cells: {_rows_shown(cap, window)}.")
+
+
+def _read_link() -> None:
+    """A session's first visit: the neuron from the link (?neuron=1357), chosen if it is among the block's
+    strongest at the linked position (the picker falls back to the strongest otherwise)."""
+    if st.session_state.get("_mlp_link_read"):
+        return
+    st.session_state["_mlp_link_read"] = True
+    raw = st.query_params.get("neuron")
+    if raw is not None and raw.isdigit() and len(raw) <= 9:
+        st.session_state["mlp_neuron"] = int(raw)
+    elif raw is not None:
+        st.warning(f"Ignored neuron '{raw[:20]}' from the link: expected a neuron's number, such as 1357.")
 
 
 def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: int, choice: Contrast) -> None:
@@ -173,6 +188,7 @@ def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: in
 
 lm, _ = kit.page("MLP: the other half of every block", capture=False)  # captured below, with the recording
 kit.explain("What an MLP does, and what a neuron is", EXPLANATION)
+_read_link()
 recording = _recording(lm)
 cap = kit.current_capture(also=recording.hooks if recording is not None else None)
 if lm is None or cap is None:

@@ -96,11 +96,14 @@ def _read_link() -> None:
             st.warning(f"Ignored '{name}' from the link: it was empty or too long.")
 
 
-def _write_link(lm, a: int, b: int) -> None:
-    """The pair and the chosen answers, as text, ride in the page's link."""
-    texts = {"patch_clean": st.session_state["patch_clean"], "patch_corrupted": st.session_state["patch_corrupted"],
-             "patch_a_text": lm.tokenizer.decode([a]), "patch_b_text": lm.tokenizer.decode([b])}
-    links.page_params(**{name: texts[key] for name, key in LINKED.items() if len(texts[key]) <= links.MAX_URL_PROMPT})
+def _write_link(lm, answers: tuple[int, int] | None = None) -> None:
+    """The pair and, once chosen, the answers, as text, ride in the page's link (the pair even when it
+    cannot be compared yet: a reload keeps what was typed)."""
+    texts = {"patch_clean": st.session_state["patch_clean"], "patch_corrupted": st.session_state["patch_corrupted"]}
+    if answers is not None:
+        texts |= {"patch_a_text": lm.tokenizer.decode([answers[0]]), "patch_b_text": lm.tokenizer.decode([answers[1]])}
+    links.page_params(**{name: texts[key] for name, key in LINKED.items()
+                         if key in texts and len(texts[key]) <= links.MAX_URL_PROMPT})
 
 
 def _prompts() -> tuple[str, str]:
@@ -108,10 +111,10 @@ def _prompts() -> tuple[str, str]:
     first = next(iter(PRESETS))
     kit.set_defaults({"patch_preset": first, "patch_clean": PRESETS[first][0], "patch_corrupted": PRESETS[first][1],
                       "patch_a_text": PRESETS[first][2], "patch_b_text": PRESETS[first][3]})
-    st.selectbox("Example pair", list(PRESETS), key="patch_preset", on_change=_apply_preset)
+    st.selectbox("Example pair", list(PRESETS), key="patch_preset", on_change=_apply_preset, persist_state="session")
     cols = st.columns(2)
-    clean = cols[0].text_input("Clean prompt (gives answer A)", key="patch_clean")
-    corrupted = cols[1].text_input("Corrupted prompt (gives answer B)", key="patch_corrupted")
+    clean = cols[0].text_input("Clean prompt (gives answer A)", key="patch_clean", persist_state="session")
+    corrupted = cols[1].text_input("Corrupted prompt (gives answer B)", key="patch_corrupted", persist_state="session")
     return clean, corrupted
 
 
@@ -122,7 +125,8 @@ def _answer(lm, label: str, key: str, options: list[int], pair) -> int:
     names = readable_tokens(lm.tokenizer, options)
     labels = {i: f"{name}  (clean {p[i]:.1%} · corrupted {q[i]:.1%})" for i, name in zip(options, names)}
     wanted = answer_id(lm, st.session_state.get(key + "_text", ""))
-    return int(kit.picker(label, labels, key=key, default=wanted if wanted in options else options[0]))
+    return int(kit.picker(label, labels, key=key, default=wanted if wanted in options else options[0],
+                          persist_state="session"))
 
 
 def _answer_options(lm, pair) -> list[int]:
@@ -287,6 +291,7 @@ kit.explain("What patching measures", EXPLANATION)
 if lm is None:
     st.stop()
 clean, corrupted = _prompts()
+_write_link(lm)
 try:
     pair, pair_key = _pair(lm, clean, corrupted)
     options = _answer_options(lm, pair)
@@ -295,7 +300,7 @@ try:
         a = _answer(lm, "Answer A (the clean prompt's)", "patch_a", options, pair)
     with cols[1]:
         b = _answer(lm, "Answer B (the corrupted prompt's)", "patch_b", options, pair)
-    _write_link(lm, a, b)
+    _write_link(lm, (a, b))
     clean_diff, corrupted_diff = pair.logit_diffs(a, b)
     cols = st.columns(2)
     cols[0].metric("logit(A) − logit(B), clean run", f"{clean_diff:+.2f}", help="This is the metric's 1.")

@@ -71,21 +71,23 @@ def _slots(text: str) -> dict[str, list[str]]:
 def _source_rows(lm: LanguageModel, source: str) -> tuple[str, list[sets.SetRow], list[sets.Rejected]] | None:
     """The chosen source's rows once its button is pressed (None before), or a message on bad input."""
     if source == "Built-in":
-        name = st.selectbox("Set", list(sets.BUILTIN), key="set_builtin", help="Made to teach; see each description.")
+        name = st.selectbox("Set", list(sets.BUILTIN), key="set_builtin", persist_state="session",
+                            help="Made to teach; see each description.")
         st.caption(sets.BUILTIN[name])
-        n = st.number_input("Prompts", 10, sets.MAX_PROMPTS, FIRST_SIZE, step=10, key="set_n")
+        n = st.number_input("Prompts", 10, sets.MAX_PROMPTS, FIRST_SIZE, step=10, key="set_n", persist_state="session")
         if st.button("Build the set", key="set_build_builtin", type="primary"):
             return name, sets.builtin(name, lm, int(n)), []
     elif source == "Template":
         template, answer, contrast, corrupted, slots = DEFAULT_TEMPLATE
         kit.set_defaults({"set_template": template, "set_t_answer": answer, "set_t_contrast": contrast,
                           "set_t_corrupted": corrupted, "set_t_slots": slots})
-        st.text_input("Template ({name} is a slot)", key="set_template")
+        st.text_input("Template ({name} is a slot)", key="set_template", persist_state="session")
         cols = st.columns(3)
-        cols[0].text_input("Answer", key="set_t_answer", help="Filled like the template: ' {A}' gives ' Mary'.")
-        cols[1].text_input("Contrast answer", key="set_t_contrast")
-        cols[2].text_input("Corrupted prompt (optional)", key="set_t_corrupted")
-        st.text_area("Slots, one per line (name: value, value, …)", key="set_t_slots", height=110,
+        cols[0].text_input("Answer", key="set_t_answer", persist_state="session",
+                           help="Filled like the template: ' {A}' gives ' Mary'.")
+        cols[1].text_input("Contrast answer", key="set_t_contrast", persist_state="session")
+        cols[2].text_input("Corrupted prompt (optional)", key="set_t_corrupted", persist_state="session")
+        st.text_area("Slots, one per line (name: value, value, …)", key="set_t_slots", persist_state="session", height=110,
                      help="Two slots with the same values never take the same one in a row (A ≠ B).")
         if st.button("Build the set", key="set_build_template", type="primary"):
             state = st.session_state
@@ -94,6 +96,7 @@ def _source_rows(lm: LanguageModel, source: str) -> tuple[str, list[sets.SetRow]
             return "template", rows, []
     elif source == "Pasted lines":
         st.text_area("One row per line: prompt | answer | contrast | corrupted prompt (optional)", key="set_lines",
+                     persist_state="session",
                      height=150, placeholder="The capital of France is | Paris | Rome | The capital of Italy is")
         st.caption("Fields are separated by | or a tab. An answer keeps the space written before it, which is "
                    "part of its token: '| Paris' gives ' Paris' (a word after a space), '|Paris' gives 'Paris'.")
@@ -113,7 +116,7 @@ def _current_set(lm: LanguageModel) -> sets.PromptSet | None:
     """The session's set, checked against this model's tokenizer (again after a model change); the
     built-in indirect-object set on a first visit."""
     state = st.session_state
-    source = st.radio("Where the set comes from", SOURCES, key="set_source", horizontal=True)
+    source = st.radio("Where the set comes from", SOURCES, key="set_source", persist_state="session", horizontal=True)
     try:
         built = _source_rows(lm, source)
         if built is None and ROWS not in state:
@@ -220,7 +223,7 @@ def _csv(label: str, rows: Callable[[], list[dict]], key: str) -> None:
 
 def _head_grid(values: np.ndarray, title: str, what: str, key: str) -> None:
     """A (prompts, L, H) mean heatmap, its spread on a switch."""
-    spread = st.toggle("Show the spread (standard deviation over prompts)", key=f"{key}_spread")
+    spread = st.toggle("Show the spread (standard deviation over prompts)", key=f"{key}_spread", persist_state="session")
     plotly_chart(draw.mean_heatmap(values, title, what, spread=spread), key=key)
 
 
@@ -249,7 +252,7 @@ def _patching_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
         st.info("Patching needs corrupted prompts: give the rows a corrupted prompt of the same token length "
                 "(the built-in sets have them).")
         return
-    label = st.radio("What to patch", list(PATCH_VIEWS), key="set_patch_view", horizontal=True)
+    label = st.radio("What to patch", list(PATCH_VIEWS), key="set_patch_view", persist_state="session", horizontal=True)
     view = PATCH_VIEWS[label]
     key = _job_key(lm, prompt_set, "attribution")
     estimate = set_jobs.job(key)
@@ -260,7 +263,7 @@ def _patching_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
                                 "Attribution patching")
     set_jobs.stopped_note(estimate)
     if view in ("attn_out", "mlp_out") and st.toggle("Per block: a block's whole output patched at every position at "
-                                                     "once", key="set_patch_per_block"):
+                                                     "once", key="set_patch_per_block", persist_state="session"):
         _per_block(lm, prompt_set, estimate.results, view, n_pairs)
         return
     _patch_grids(lm, estimate.results, f"attribution_{view}", view, "Attribution estimate", "set_patch_est")
@@ -297,7 +300,7 @@ def _per_block(lm: LanguageModel, prompt_set: sets.PromptSet, estimates: Part, v
         set_jobs.stopped_note(exact)
         columns.append(np.stack([exact.results[i][f"exact_block_{view}"] for i in both]))
         labels.append("exact")
-    spread = st.toggle("Show the spread (standard deviation over pairs)", key="set_block_spread")
+    spread = st.toggle("Show the spread (standard deviation over pairs)", key="set_block_spread", persist_state="session")
     plotly_chart(draw.mean_heatmap(np.stack(columns, axis=-1), f"Whole block patched, mean over {len(both)} pairs",
                                    "recovered", cols=labels, spread=spread), key="set_patch_block")
 
@@ -317,7 +320,7 @@ def _patch_grids(lm: LanguageModel, results: Part, name: str, view: str, what: s
         cols = draw.from_end_labels(k)
         rows = ["embedding", *(f"after block {b}" for b in range(values.shape[1] - 1))] if view == "residual" else None
     note = f" ({skipped} pairs left out: their two runs give the same difference)" if skipped else ""
-    spread = st.toggle("Show the spread (standard deviation over pairs)", key=f"{key}_spread")
+    spread = st.toggle("Show the spread (standard deviation over pairs)", key=f"{key}_spread", persist_state="session")
     plotly_chart(draw.mean_heatmap(values, f"{what}, mean over {len(indices)} pairs{note}", "recovered",
                                    cols=cols, rows=rows, spread=spread), key=key)
     if view != "heads" and len({g.shape[-1] for g in grids}) > 1:
@@ -328,10 +331,10 @@ def _ablation_view(lm: LanguageModel, prompt_set: sets.PromptSet, found: set_job
     s = lm.summary
     _, heads = stacked(found.results, "heads")
     cols = st.columns(2)
-    how = cols[0].radio("Switch off by", ["zero", "mean"], key="set_ablate_how", horizontal=True,
+    how = cols[0].radio("Switch off by", ["zero", "mean"], key="set_ablate_how", persist_state="session", horizontal=True,
                         format_func=lambda h: {"zero": "zero (no output)", "mean": "the set's mean output"}[h])
     top = int(cols[1].number_input("Heads (strongest mean direct share first)", 1, s.n_layers * s.n_heads,
-                                   min(10, s.n_layers * s.n_heads), key="set_ablate_n"))
+                                   min(10, s.n_layers * s.n_heads), key="set_ablate_n", persist_state="session"))
     strength = np.abs(heads.mean(axis=0)) if heads.size else np.zeros((s.n_layers, s.n_heads))
     chosen = [(int(i // s.n_heads), int(i % s.n_heads)) for i in np.argsort(-strength, axis=None, kind="stable")[:top]]
     key = _job_key(lm, prompt_set, "ablation", how, tuple(chosen))
@@ -365,7 +368,8 @@ def _types_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
             return
         result = set_jobs.run(key, head_scores.score_parts(lm, prompt_set.items), len(prompt_set.items), "Head types")
     set_jobs.stopped_note(result)
-    kind = st.radio("Kind", head_scores.KINDS, key="set_types_kind", horizontal=True, format_func=KIND_LABELS.get)
+    kind = st.radio("Kind", head_scores.KINDS, key="set_types_kind", persist_state="session", horizontal=True,
+                    format_func=KIND_LABELS.get)
     indices, scores = stacked(result.results, f"score_{kind}")
     tested = int((~np.isnan(scores).all(axis=(1, 2))).sum()) if scores.size else 0
     if not tested:
@@ -382,7 +386,7 @@ def _types_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
 def _views(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
     found, refusal = _direct(lm, prompt_set)
     set_jobs.stopped_note(found)
-    view = st.radio("View", VIEWS, key="set_view", horizontal=True)
+    view = st.radio("View", VIEWS, key="set_view", persist_state="session", horizontal=True)
     draws: dict[str, Callable[[], None]] = {
         "Logit difference": lambda: _diff_view(lm, prompt_set, found),
         "Heads: direct share": lambda: _heads_view(prompt_set, found, refusal),

@@ -90,6 +90,21 @@ def test_a_block_and_neuron_chosen_then_a_new_prompt() -> None:
     assert "block 5" in heat["layout"]["title"]["text"].lower() and len(heat["data"][0]["y"]) == at.session_state["position"] + 1
 
 
+def test_a_chosen_neuron_survives_a_reload() -> None:
+    """The link names the neuron beside the block and position: a reload (a fresh session on that link)
+    shows the same one; a link's neuron outside the block's strongest falls back to the strongest."""
+    at = _open("pages/mlp.py", prompt="Paris is a city in")
+    at.selectbox(key="layer").select_index(23).run()
+    at.selectbox(key="mlp_neuron").select_index(3).run()
+    chosen = at.selectbox(key="mlp_neuron").value
+    assert at.query_params["neuron"] == str(chosen) and at.query_params["layer"] == "23"
+    again = open_app_page("pages/mlp.py", **dict(at.query_params))
+    assert not again.exception and again.selectbox(key="mlp_neuron").value == chosen
+    odd = open_app_page("pages/mlp.py", **(dict(at.query_params) | {"neuron": "abc"}))
+    assert any("Ignored neuron 'abc'" in w.value for w in odd.warning)
+    assert odd.selectbox(key="mlp_neuron").index == 0
+
+
 def test_a_long_prompt_shows_the_strips_window_of_rows() -> None:
     """Past 256 tokens the per-token charts show the token strip's window (one slider moves all three),
     not a row per token (51,500 px of page at 2,000 tokens); moving the slider moves their rows."""

@@ -34,13 +34,18 @@ def test_estimate_then_exact_heads(open_page):
     assert len(at.dataframe[0].value) == 8
 
 
-def test_unequal_lengths_are_refused(open_page):
+def test_unequal_lengths_are_refused_and_the_typed_pair_survives_a_reload(open_page):
     at = open_page("pages/patching.py")
-    at.text_input(key="patch_corrupted").set_value("When Mary went to the store, Mary gave a drink to").run()
+    shorter = "When Mary went to the store, Mary gave a drink to"
+    at.text_input(key="patch_corrupted").set_value(shorter).run()
     assert not at.exception
     assert "same number of tokens" in at.warning[0].value
     assert not charts(at)
     assert any("corrupted" in h.proto.body for h in at.get("html"))  # both rows still shown
+    assert at.query_params["corrupted"] == shorter  # the link holds what was typed, though it cannot run yet
+    again = open_page("pages/patching.py", **dict(at.query_params))  # a reload
+    assert again.text_input(key="patch_corrupted").value == shorter
+    assert again.text_input(key="patch_clean").value == IOI[0]
 
 
 def test_heads_of_one_block_per_position(open_page, default_lm):
