@@ -135,7 +135,8 @@ def _scan(lm, cap, pos: int, choice: Contrast, ablation: Ablation) -> None:
     if cols[0].button("Scan this block", key="abl_scan"):
         st.session_state["abl_scan_done"] = (kit.current_key(lm), layer)
     if st.session_state.get("abl_scan_done") != (kit.current_key(lm), layer):
-        cols[1].caption(f"Runs the model {cap.summary.n_heads} times (about {max(1, round(cap.summary.n_heads * cap.seconds))}"
+        seconds = max(1, round(cap.summary.n_heads * cap.pass_seconds))
+        cols[1].caption(f"Runs the model {cap.summary.n_heads} times (about {seconds}"
                         " s here, a pass as long as this prompt's capture), once per head of the block, and shows how "
                         f"far each switch-off moves the prediction (KL divergence) and how it moves {choice.metric}.")
         return

@@ -21,7 +21,9 @@ from viz.attention import LONG
 from viz.export import file_name, rows_csv
 
 PROGRESS_AFTER_S = 0.3  # a quicker pruning shows no bar (it would only flicker)
-SECONDS_AT_LONG = 0.5  # graph + pruning at kit LONG (256) tokens on the 2-core test machine; grows with T²
+# The graph and its pruning against one whole pass over the same tokens (default model, 2-core machine,
+# 512 to 2,000 tokens: 1.3x to 2.4x): a share that grows with the length, as the graph weighs every pair.
+PASSES_FIXED, PASSES_PER_TOKEN = 0.93, 7.3e-4
 
 EXPLANATION = """
 **Every state of the stream is a sum.** After a block's attention, the vector at a position is what
@@ -151,9 +153,12 @@ def _paths(graph, position: int, threshold: float):
     return paths
 
 
-def _cost_seconds(n_tokens: int) -> float:
-    """About how long the graph and its pruning take: both weigh every pair of positions (T²)."""
-    return max(1.0, SECONDS_AT_LONG * (n_tokens / LONG) ** 2)
+def _cost_seconds(cap, n_tokens: int) -> float:
+    """About how long the graph and its pruning take over the first n_tokens: this machine's whole pass over
+    them (the capture's, scaled) times a share that grows with the length (a fixed T² guess said 30 s at
+    2,000 tokens, where it took 9 s)."""
+    whole_pass = cap.pass_seconds * n_tokens / cap.n_tokens
+    return max(1.0, whole_pass * (PASSES_FIXED + PASSES_PER_TOKEN * n_tokens))
 
 
 def _flow_capture(lm, cap):
@@ -180,14 +185,14 @@ def _offer_window(cap, built: dict, key: str) -> None:
     """The cost of the whole graph, and a cheaper one up to a chosen position: a click records the choice."""
     T = cap.n_tokens
     st.info(f"This prompt has {T:,} tokens. The graph weighs every pair of positions in every block: about "
-            f"{_cost_seconds(T):.0f} s on this machine for the whole prompt (it grows with the square of the "
+            f"{_cost_seconds(cap, T):.0f} s on this machine for the whole prompt (it grows with the square of the "
             "length). A graph of the tokens up to an earlier prediction is exact for it and much cheaper.")
     cols = st.columns([2, 2, 2])
     end = cols[0].number_input("Up to position", min_value=1, max_value=T - 1, value=min(T - 1, LONG - 1), step=1,
                                key="flow_window_end", help="The last prediction the graph covers.")
-    if cols[1].button(f"Build up to position {int(end):,} (~{_cost_seconds(int(end) + 1):.0f} s)", key="flow_build_window"):
+    if cols[1].button(f"Build up to position {int(end):,} (~{_cost_seconds(cap, int(end) + 1):.0f} s)", key="flow_build_window"):
         built[key] = int(end) + 1
-    if cols[2].button(f"Build the whole graph (~{_cost_seconds(T):.0f} s)", key="flow_build", type="primary"):
+    if cols[2].button(f"Build the whole graph (~{_cost_seconds(cap, T):.0f} s)", key="flow_build", type="primary"):
         built[key] = T
 
 

@@ -239,7 +239,7 @@ def _cost(lm, pair, n_runs: int) -> str:
     cap = kit.captures.last_capture(lm)
     if cap is None or not cap.n_tokens:
         return ""
-    return f", about {max(1, round(n_runs * pair.n_tokens * cap.seconds / cap.n_tokens))} s"
+    return f", about {max(1, round(n_runs * pair.n_tokens * cap.pass_seconds / cap.n_tokens))} s"
 
 
 def _views(lm, pair, a: int, b: int, pair_key: str, prompt: str) -> None:

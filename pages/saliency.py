@@ -85,7 +85,7 @@ def _seconds(lm: LanguageModel, cap: Capture, method: Method, n_tokens: int, ste
     """A guess of the wait: at the rate this method last ran at here when that was at a like length
     (within 2x, lengths under PRICED_FROM alike), else at the capture's rate (a pass's cost per token
     changes with the length: a rate learned at 10 tokens priced 3,500 at 240 s, where it took 40 s)."""
-    rate = cap.seconds / max(PRICED_FROM, cap.n_tokens)
+    rate = cap.pass_seconds / max(PRICED_FROM, cap.n_tokens)
     learned = st.session_state.get(RATES, {}).get((kit.model_key(lm), method))
     if learned is not None and _alike(learned[1], n_tokens):
         rate = learned[0]

@@ -39,6 +39,9 @@ class Capture:
     # only its new positions from them (LanguageModel.extend_capture). None where the model's cache
     # is not a plain per-layer one (sliding windows, recurrent layers).
     kv: KV | None = field(default=None, repr=False)
+    # What a whole pass over these tokens took, where `seconds` is less: an extension runs its new
+    # positions only (its base's time scaled to this length). None: `seconds` (the capture ran whole).
+    whole_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.attention, Patterns):  # a plain (L, H, T, T) array (tests, replace())
@@ -68,6 +71,12 @@ class Capture:
     @property
     def n_tokens(self) -> int:
         return len(self.tokens)
+
+    @property
+    def pass_seconds(self) -> float:
+        """What one whole pass over these tokens takes on this machine: the price of work that runs the
+        prompt again (an extension's own `seconds`, its new positions only, priced a scan at 1 s)."""
+        return self.seconds if self.whole_seconds is None else self.whole_seconds
 
     @property
     def nbytes(self) -> int:

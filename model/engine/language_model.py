@@ -415,7 +415,7 @@ class LanguageModel:
             result = Forward(logits=head.rows, device=base.device, dtype=base.dtype,
                              seconds=0.0, kv=kv)  # keeps base's whole arrays alive past its eviction
             patterns = recorder.patterns() if whole else base.attention.prefix(shared)
-            return self._assemble(ids, prompt, recorder, patterns, head, result, time.perf_counter() - start)
+            return self._assemble(ids, prompt, recorder, patterns, head, result, time.perf_counter() - start, base)
         past = tuple((k[:, :shared], v[:, :shared]) for k, v in base.kv)
         recording = PatternRecording(self.summary.n_layers, past=shared)
         hooks = recorder.recording if whole else _both(recorder.recording, recording.hooks)
@@ -428,7 +428,7 @@ class LanguageModel:
         patterns = recorder.patterns() if whole else recording.extended(base.attention)
         new = self._logits(ids[shared:], result.logits, keep)
         logits = head.extended(new, ids[shared], keep)
-        return self._assemble(ids, prompt, recorder, patterns, logits, result, time.perf_counter() - start)
+        return self._assemble(ids, prompt, recorder, patterns, logits, result, time.perf_counter() - start, base)
 
     def shared_prefix(self, base: Capture, ids: list[int]) -> int:
         """How many leading tokens of `ids` a capture can lend (0 when it is of another model or pass)."""
@@ -537,7 +537,8 @@ class LanguageModel:
         return Logits(rows, cut.following, n - want, cut.given)
 
     def _assemble(self, ids: list[int], prompt: str | None, recorder: Recorder, patterns: Patterns,
-                  logits: Logits, result: Forward, seconds: float) -> Capture:
+                  logits: Logits, result: Forward, seconds: float, base: Capture | None = None) -> Capture:
+        """The capture of ids; `base`: the capture it extends (whose whole pass, scaled, prices its reruns)."""
         return Capture(
             prompt=prompt if prompt is not None else self.tokenizer.decode(ids),
             tokens=readable_tokens(self.tokenizer, ids),
@@ -553,6 +554,7 @@ class LanguageModel:
             dtype=result.dtype,
             seconds=seconds,
             kv=result.kv,
+            whole_seconds=None if base is None else base.pass_seconds * len(ids) / base.n_tokens,
         )
 
     def _find_layout(self, model: PreTrainedModel) -> Layout:

@@ -81,6 +81,20 @@ def test_a_shorter_or_diverging_prompt_reuses_the_shared_rows(tiny_lm):
     assert_same_capture(tiny_lm.extend_capture(full, edited), tiny_lm.capture_ids(edited), {})
 
 
+def test_an_extension_prices_reruns_at_its_bases_whole_pass(tiny_lm):
+    """An extension ran its new positions only (a prefix, none): what a whole pass over its tokens takes
+    is its base's, scaled to its length, which the pages' "about N s" multiply (they said 1 s for a
+    scan of 9 passes over 3,500 tokens after a word was appended)."""
+    ids = tiny_lm.encode(PROMPT)
+    base = tiny_lm.capture_ids(ids[:-4])
+    assert base.pass_seconds == base.seconds
+    for wanted in (ids, ids[:6]):
+        extended = tiny_lm.extend_capture(base, wanted)
+        assert extended.pass_seconds == pytest.approx(base.seconds * len(wanted) / base.n_tokens)
+    again = tiny_lm.extend_capture(tiny_lm.extend_capture(base, ids), ids[:6])  # scaled from the scaled
+    assert again.pass_seconds == pytest.approx(base.seconds * 6 / base.n_tokens)
+
+
 def test_a_capture_of_another_model_is_not_reused(tiny_lm, tokenizer):
     other = LanguageModel(tiny("qwen2", len(tokenizer)), tokenizer, "tiny-qwen2", "cpu", torch.float32)
     ids = tiny_lm.encode(PROMPT)
