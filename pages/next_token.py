@@ -43,14 +43,56 @@ def _append(lm, ids: list[int], new_id: int) -> None:
     kit.forget("position")
 
 
+# The page's own settings in its link (?top_k=5&top_p=0.9&bars=50): session key, parse, what is accepted.
+LINKED = {"top_k": ("nt_top_k", int, "a whole number from 0"), "top_p": ("nt_top_p", float, "a number from 0 to 1"),
+          "bars": ("nt_n", int, "a whole number from 1 to 100")}
+DEFAULTS = {"temperature": DEFAULT_TEMPERATURE, "nt_top_k": 0, "nt_top_p": 1.0, "nt_n": 20}  # set in state: these
+# keys persist across pages
+
+
+def _read_link(vocab: int) -> None:
+    """A session's first visit: top-k, top-p and the number of bars from the link; a value out of range
+    is ignored with a warning that says what was expected."""
+    if st.session_state.get("_nt_link_read"):
+        return
+    st.session_state["_nt_link_read"] = True
+    ranges = {"top_k": (0, vocab), "top_p": (0.0, 1.0), "bars": (1, 100)}
+    for name, (key, kind, expected) in LINKED.items():
+        raw = st.query_params.get(name)
+        if raw is None:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        low, high = ranges[name]
+        if value is not None and low <= value <= high:
+            st.session_state[key] = value
+        else:
+            st.warning(f"Ignored {name} '{raw[:20]}' from the link: expected {expected}.")
+
+
+def _link_settings() -> None:
+    """The settings other than the defaults in the page's link; also each widget's on_change, since a change inside the fragment
+    reruns only the fragment, after which the shell does not write the link."""
+    state = st.session_state
+    links.page_params(**{name: str(state[key]) for name, (key, _, _) in LINKED.items() if state[key] != DEFAULTS[key]})
+
+
+def _setting_changed() -> None:
+    _link_settings()
+    links.write_url()
+
+
 def _settings(vocab: int) -> tuple[float, int | None, float | None, int]:
     """Temperature (reported by the bars' own slider), top-k, top-p and the number of bars."""
-    for key, default in (("temperature", DEFAULT_TEMPERATURE), ("nt_top_k", 0), ("nt_top_p", 1.0), ("nt_n", 20)):
-        st.session_state.setdefault(key, default)  # defaults via state: these keys persist across pages
+    kit.set_defaults(DEFAULTS)
     cols = st.columns([1, 2, 1])
-    k = cols[0].number_input("Top-k (0 = off)", 0, vocab, step=1, key="nt_top_k", persist_state="session")
-    p = cols[1].slider("Top-p (1 = off)", 0.0, 1.0, step=0.01, key="nt_top_p", persist_state="session")
-    n = cols[2].number_input("Bars", 1, 100, step=5, key="nt_n", persist_state="session")
+    k = cols[0].number_input("Top-k (0 = off)", 0, vocab, step=1, key="nt_top_k", persist_state="session",
+                             on_change=_setting_changed)
+    p = cols[1].slider("Top-p (1 = off)", 0.0, 1.0, step=0.01, key="nt_top_p", persist_state="session",
+                       on_change=_setting_changed)
+    n = cols[2].number_input("Bars", 1, 100, step=5, key="nt_n", persist_state="session", on_change=_setting_changed)
     return float(st.session_state["temperature"]), int(k) or None, (float(p) if p < 1 else None), int(n)
 
 
@@ -105,6 +147,9 @@ if lm is not None:
     kit.explain("How the next token is chosen", explanation(lm.facts))
 if lm is None or cap is None:
     st.stop()
+_read_link(cap.summary.vocab_size)
+kit.set_defaults(DEFAULTS)
+_link_settings()
 position = kit.select_position(cap, "Predict the token after")
 kit.token_strip(cap, highlight=position)
 live_bars(lm, cap, position)

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 from pages.kit import captures
 
 
-def open_page() -> AppTest:
-    at = open_app_page("pages/next_token.py")
+def open_page(**link: str) -> AppTest:
+    at = open_app_page("pages/next_token.py", **link)
     assert not at.exception
     return at
 
@@ -98,3 +98,20 @@ def test_a_byte_token_on_top_is_explained():
     assert any("is a byte token" in c.value and "UTF-8" in c.value for c in at.caption)
     default = open_page()
     assert not any("byte token" in c.value for c in default.caption)
+
+
+def test_sampling_settings_survive_a_reload():
+    """Top-k, top-p and the number of bars ride in the link beside the temperature: a reload (a fresh
+    session on the link) keeps them; a link's value out of range is ignored with a message."""
+    at = open_page()
+    assert "top_k" not in at.query_params  # defaults stay out of the link
+    at.number_input(key="nt_top_k").set_value(5).run()
+    at.number_input(key="nt_n").set_value(50).run()
+    assert at.query_params["top_k"] == "5" and at.query_params["bars"] == "50"
+    again = open_page(**dict(at.query_params))
+    assert not again.exception
+    assert again.number_input(key="nt_top_k").value == 5 and again.number_input(key="nt_n").value == 50
+    odd = open_page(**(dict(at.query_params) | {"top_p": "7", "bars": "many"}))
+    warnings = " ".join(w.value for w in odd.warning)
+    assert "Ignored top_p '7'" in warnings and "Ignored bars 'many'" in warnings
+    assert odd.number_input(key="nt_n").value == 20 and odd.number_input(key="nt_top_k").value == 5
