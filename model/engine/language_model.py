@@ -32,7 +32,7 @@ from ..core.logits import Logits, Predictions, RowStats, following_ids
 from ..core.patterns import Patterns
 from ..core.tokens import clean_prompt, readable_tokens
 from . import limits, threads
-from .allocator import long_pass_buffers
+from .allocator import LARGE_STREAM_BYTES, long_pass_buffers
 from .attention import LISTEN, direct_attention, listening_kernel, swapped
 from .batching import CaptureQueue, Request
 from .devices import compute_device
@@ -65,6 +65,9 @@ PATTERNS_ON_DEMAND_TOKENS = 256
 # and every position's statistics (Logits): at 4,096 tokens every row would take 0.8 GB of the default
 # model's capture. Any other row is computed again from the final stream (`logits_at`).
 KEPT_ROWS = 64
+# A long capture's pass runs this many positions at a time through one cache (`LanguageModel._chunk`):
+# an activation of a chunk of the default model is at most 3 MB, under the allocator's 4 MB mappings.
+CAPTURE_CHUNK = 512
 _OOM_DEVICE = "cpu (GPU out of memory)"
 
 Hooks = Callable[[Layout], AbstractContextManager]  # installs hooks on a layout's modules for one pass
@@ -194,6 +197,7 @@ class LanguageModel:
         keep_kv: bool = False,
         batch: int = 1,
         objective: Objective | None = None,
+        chunk: int | None = None,
     ) -> Forward:
         """The one way to run the model: `sites` names the patch sites the pass reads or writes, each
         with its edit (model/engine/patch_sites.py), and `hooks(layout)` is entered around the pass after
@@ -208,12 +212,14 @@ class LanguageModel:
         positions' logits only (the model skips the unembedding of the others where it can). `objective` (logits
         (B, T, V) tensor -> scalar) runs the pass with autograd and differentiates the scalar back to
         the input embeddings: tensor hooks the edits put on activations receive their gradients
-        (parameters' .grad are never touched). Failures are CaptureErrors."""
+        (parameters' .grad are never touched). `chunk` runs one sequence (no past, some rows of logits
+        kept) in calls of about that many positions through one cache, each call's hooks hearing its
+        positions only (Recorder and PatternRecording place them). Failures are CaptureErrors."""
         input_ids = _input_ids(ids, batch)
         if sites:
             hooks = _both(functools.partial(editing, edits=sites), *([hooks] if hooks else []))
         run = functools.partial(_run_model, hooks=hooks, attention=attention, last_only=last_only, keep_rows=keep_rows,
-                                past=past, keep_kv=keep_kv, objective=objective)
+                                past=past, keep_kv=keep_kv, objective=objective, chunk=chunk)
         with self.lock:
             try:
                 return run(self.model, self.layout, input_ids.to(self.device), device=self.device, dtype=self.dtype_name)
@@ -347,19 +353,35 @@ class LanguageModel:
         logits = self._logits(ids, result.logits, keep)
         return self._assemble(ids, prompt, recorder, recorder.patterns(), logits, result, result.seconds)
 
+    def _chunk(self, n_tokens: int, keep: int | None) -> int | None:
+        """The positions a long capture's pass runs at a time, or None for one call. Whole, its activations
+        of 4 MB and more are each mapped fresh and faulted in page by page (2.4 M faults at 4,096 tokens:
+        1.16x a bare forward), or, left in the C heap, fragment it past the memory target (allocator.py);
+        in chunks they stay small and are reused. Not where every row of logits is kept."""
+        if keep is None or n_tokens * self.summary.d_model * 4 < LARGE_STREAM_BYTES:
+            return None
+        return CAPTURE_CHUNK
+
     def _on_demand(self, n_tokens: int) -> bool:
         """Whether a capture of n_tokens keeps queries and keys (long, and the family runs transformers'
         attention interface) rather than whole patterns."""
         return n_tokens >= PATTERNS_ON_DEMAND_TOKENS and listening_kernel(self.model, self.layout, _NO_IDS) is not None
 
-    def _capture_listening(self, ids: list[int], prompt: str | None, also: Hooks | None) -> Capture | None:
+    def _capture_listening(self, ids: list[int], prompt: str | None, also: Hooks | None,
+                           chunked: bool = True) -> Capture | None:
         """The capture from one fast pass that keeps queries and keys; None when the family's attention
-        cannot be recomputed from them (the caller records its whole patterns instead)."""
-        recorder = Recorder(self.summary, len(ids), patterns=False)
-        recording = PatternRecording(self.summary.n_layers)
-        hooks = _both(recorder.recording, recording.hooks, *([also] if also else []))
+        cannot be recomputed from them (the caller records its whole patterns instead). A pass whose stream
+        takes LARGE_STREAM_BYTES a layer runs CAPTURE_CHUNK positions at a time (`_chunk`); a family whose
+        chunks do not add up runs it again whole."""
         keep = self._kept_rows(len(ids))
-        result = self.forward(ids, hooks=hooks, attention=listening_kernel, keep_kv=True, keep_rows=keep)
+        chunk = self._chunk(len(ids), keep) if chunked and also is None else None
+        recorder = Recorder(self.summary, len(ids), patterns=False)
+        recording = PatternRecording(self.summary.n_layers, length=len(ids) if chunk else None)
+        hooks = _both(recorder.recording, recording.hooks, *([also] if also else []))
+        result = self.forward(ids, hooks=hooks, attention=listening_kernel, keep_kv=True, keep_rows=keep, chunk=chunk)
+        if recording.problem is not None and chunk is not None:
+            log.info("One pass for %s, not chunks: %s", self.summary.architecture, recording.problem)
+            return self._capture_listening(ids, prompt, also, chunked=False)
         if recording.problem is not None:
             log.info("Whole patterns for %s: %s", self.summary.architecture, recording.problem)
             return None
@@ -600,11 +622,15 @@ _NO_IDS = torch.zeros((1, 1), dtype=torch.long)  # listening_kernel decides by t
 
 def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, *, hooks: Hooks | None,
                attention: str | Attention | None, last_only: bool, past: KV | None, keep_kv: bool,
-               objective: Objective | None, device: str, dtype: str, keep_rows: int | None = None) -> Forward:
+               objective: Objective | None, device: str, dtype: str, keep_rows: int | None = None,
+               chunk: int | None = None) -> Forward:
     """One pass of `model` with the hooks and attention asked for, undone in finally: no-grad, or
     with autograd up to the input embeddings when there is an objective."""
     name = attention(model, layout, input_ids) if callable(attention) else attention
-    cache = _cache(model, layout, past, input_ids.shape[0]) if past is not None or keep_kv else None
+    kept = 1 if last_only else keep_rows
+    spans = _spans(input_ids, chunk, model, kept) if chunk and past is None and objective is None and kept \
+        else [(0, input_ids.shape[-1])]
+    cache = _cache(model, layout, past, input_ids.shape[0]) if past is not None or keep_kv or len(spans) > 1 else None
     kwargs = dict(input_ids=input_ids, use_cache=cache is not None, cache=cache)
     # A class is hashable; mypy checks type[X] against Hashable through X's own __hash__ (python/mypy#11470).
     if last_only and input_ids.shape[0] > 1 and _keeps_logits(type(model)):  # type: ignore[arg-type]
@@ -621,12 +647,16 @@ def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, 
             stack.enter_context(swapped(model, name))
         if input_ids.numel() >= threads.LARGE_PASS_TOKENS:
             stack.enter_context(threads.all_cores())
-        stack.enter_context(long_pass_buffers(input_ids.numel() * layout.summary.d_model * 4))
+        widest = max(hi - lo for lo, hi in spans) * input_ids.shape[0]
+        stack.enter_context(long_pass_buffers(widest * layout.summary.d_model * 4))
         start = time.perf_counter()
         if objective is None:
             stack.enter_context(few_row_products(model, input_ids.numel()))
             with torch.inference_mode():
-                out = model(**kwargs)
+                for lo, hi in spans[:-1]:  # earlier chunks: their keys and values into the cache, one row of logits
+                    model(**{**kwargs, "input_ids": input_ids[:, lo:hi], "logits_to_keep": 1})
+                lo, hi = spans[-1]
+                out = model(**{**kwargs, "input_ids": input_ids[:, lo:hi]})
         else:
             embedded = stack.enter_context(_differentiable_embeddings(model))
             with torch.enable_grad():
@@ -644,6 +674,18 @@ def _run_model(model: PreTrainedModel, layout: Layout, input_ids: torch.Tensor, 
     kv = _kv(cache, layout, n_kv) if keep_kv and rows == 1 else None
     row_kv = tuple(_kv(cache, layout, n_kv, row) for row in range(rows)) if keep_kv and rows > 1 else ()
     return Forward(logits=logits, device=device, dtype=dtype, seconds=seconds, kv=kv, objective=value, row_kv=row_kv)
+
+
+def _spans(input_ids: torch.Tensor, chunk: int, model: PreTrainedModel, kept: int) -> list[tuple[int, int]]:
+    """[lo, hi) calls of about `chunk` positions, as even as can be, none shorter than the `kept` rows
+    of logits the last must give; one call for a batch or a model that computes every position's
+    logits (each chunk's would be kept)."""
+    n = input_ids.shape[-1]
+    if input_ids.shape[0] != 1 or n <= chunk or not _keeps_logits(type(model)):  # type: ignore[arg-type]
+        return [(0, n)]
+    calls = min(-(-n // chunk), max(1, n // kept))
+    bounds = [n * i // calls for i in range(calls + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def _then_read(edit: Edit | None, kept: list[np.ndarray]) -> Edit:

@@ -36,26 +36,34 @@ class PatternRecording:
     row's own positions never see the padding after them); `past` says how many cached positions come
     before the queries (their keys arrive already rotated, in the cache)."""
 
-    def __init__(self, n_layers: int, row: int | None = None, n_tokens: int | None = None, past: int = 0) -> None:
-        self.row, self.n_tokens, self.past = row, n_tokens, past
+    def __init__(self, n_layers: int, row: int | None = None, n_tokens: int | None = None, past: int = 0,
+                 length: int | None = None) -> None:
+        """`length`: the positions a pass that comes in chunks hears in all (each chunk's queries go to their
+        place; each layer's keys are the last chunk's, which cover every position)."""
+        self.row, self.n_tokens, self.past, self.length = row, n_tokens, past, length
         self.queries: list[np.ndarray | None] = [None] * n_layers
         self._block: np.ndarray | None = None  # (L, H, n, hd): every layer's queries in one allocation
+        self._heard = [0] * n_layers  # query positions each layer has heard so far (chunks)
         self.keys: list[np.ndarray | None] = [None] * n_layers
         self.recipes: list[Recipe | None] = [None] * n_layers
         self._problem: str | None = None
         self._masks: dict[int, tuple[torch.Tensor, tuple[bool, int | None]]] = {}  # id -> (mask, reading)
 
-    def _query_slot(self, call: Call, query: np.ndarray) -> np.ndarray:
-        """The layer's queries in their place in one block for all layers, allocated at the first layer:
-        one mapping the allocator returns whole, not one buffer per layer between the pass's own (per-layer
-        buffers kept the freed activations around them from going back: a higher peak)."""
-        if self._block is None or self._block.shape[1:] != query.shape:
-            if self._block is not None:  # layers of different shapes: each keeps its own copy
-                return query.copy()
-            self._block = np.empty((len(self.queries), *query.shape), dtype=np.float32)
+    def _query_slot(self, call: Call, query: np.ndarray, offset: int) -> np.ndarray:
+        """The layer's queries so far (this call's at `offset`) in their place in one block for all layers,
+        allocated at the first layer: one mapping the allocator returns whole, not one buffer per layer
+        between the pass's own (per-layer buffers kept the freed activations around them from going back)."""
+        H, n, hd = query.shape
+        shape = (H, self.length or n, hd)
+        if self._block is None:
+            self._block = np.empty((len(self.queries), *shape), dtype=np.float32)
+        elif self._block.shape[1:] != shape:  # layers of different shapes: each keeps its own
+            if self.length:
+                raise _Refused("its layers' queries differ in shape, which a pass in chunks cannot place")
+            return query.copy()
         slot = self._block[call.layer]
-        slot[...] = query
-        return slot
+        slot[:, offset:offset + n] = query
+        return slot[:, :offset + n]
 
     def hooks(self, layout: Layout) -> AbstractContextManager[None]:
         return listening(layout, self.hear)
@@ -103,41 +111,57 @@ class PatternRecording:
         if self._problem is not None:
             return
         try:
-            recipe = self._recipe(call)
+            offset = self._heard[call.layer]  # a chunk after the first: the positions its layer heard before
+            recipe = self._recipe(call, self.past + offset)
             row, n = self.row or 0, self.n_tokens or call.query.shape[-2]
             # A one-row pass's keys are the very tensor its cache keeps (transformers' cache returns it to the
             # attention function): a view of it, not a copy, so the capture's kv and patterns share 94 MB at 4,096 tokens.
             shared = call.key.shape[0] == 1
-            query = self._query_slot(call, _numpy(call.query[row, :, :n], shared=True))  # (H, n, hd)
-            key = _numpy(call.key[row, :, :self.past + n], shared)  # (KV, past+n, hd)
-            _check(call, recipe, query, key, row, self.past)
+            chunk = _numpy(call.query[row, :, :n], shared=True)  # (H, n, hd)
+            key = _numpy(call.key[row, :, :self.past + offset + n], shared)  # (KV, past+offset+n, hd)
+            if not offset or offset + n == self.length:  # a pass in chunks: its first and its last (8x the
+                _check(call, recipe, chunk, key, row, self.past + offset)  # work of a whole pass's check else)
+            query = self._query_slot(call, chunk, offset)
+            if offset and not _same_recipe(recipe, self.recipes[call.layer]):
+                raise _Refused("its chunks were told of different masks or scalings")
         except _Refused as refused:
             self._problem = f"layer {call.layer}: {refused}"
             return
-        self.queries[call.layer], self.keys[call.layer], self.recipes[call.layer] = query, key, recipe
+        self._heard[call.layer] = offset + n
+        self.queries[call.layer], self.keys[call.layer] = query, key
+        if not offset:
+            self.recipes[call.layer] = recipe
 
-    def _recipe(self, call: Call) -> Recipe:
-        """The recipe the call's own arguments state (scaling, softcap, sinks, what its mask hides)."""
-        if (self.row is None and call.query.shape[0] != 1) or call.query.shape[-2] + self.past != call.key.shape[-2]:
+    def _recipe(self, call: Call, past: int) -> Recipe:
+        """The recipe the call's own arguments state (scaling, softcap, sinks, what its mask hides), its
+        queries coming after `past` cached positions."""
+        if (self.row is None and call.query.shape[0] != 1) or call.query.shape[-2] + past != call.key.shape[-2]:
             raise _Refused("only a single sequence (or a chosen row) with the cached keys it was told of is kept")
         biases = [name for name in SCORE_BIASES if call.kwargs.get(name) is not None]
         if biases:
             raise _Refused(f"its scores carry a bias ({', '.join(biases)}) the patterns would leave out")
-        causal, window = self._read_mask(call)
+        causal, window = self._read_mask(call, past)
         scaling = call.scaling if call.scaling is not None else call.query.shape[-1] ** -0.5
         softcap = call.kwargs.get("softcap")
         return Recipe(scaling=float(scaling), causal=causal, window=window,
                       softcap=None if softcap is None else float(softcap), sinks=_sinks(call))
 
-    def _read_mask(self, call: Call) -> tuple[bool, int | None]:
+    def _read_mask(self, call: Call, past: int) -> tuple[bool, int | None]:
         """(causal, window) of the call's mask, read once per mask tensor (layers of a kind share one)."""
         mask = call.mask
         if mask is None:  # sdpa's own causal flag; eager with no mask hides nothing
             causal = call.kernel == FAST and bool(call.kwargs.get("is_causal", getattr(call.module, "is_causal", True)))
             return causal and call.query.shape[-2] > 1, None
         if id(mask) not in self._masks:
-            self._masks[id(mask)] = mask, _mask_reading(mask, call.query.shape[-2], self.row or 0, self.past)
+            self._masks[id(mask)] = mask, _mask_reading(mask, call.query.shape[-2], self.row or 0, past)
         return self._masks[id(mask)][1]
+
+
+def _same_recipe(a: Recipe, b: Recipe | None) -> bool:
+    """Whether two chunks of one layer were told the same (sinks are the module's own: one array)."""
+    if b is None or (a.scaling, a.causal, a.window, a.softcap) != (b.scaling, b.causal, b.window, b.softcap):
+        return False
+    return a.sinks is b.sinks or (a.sinks is not None and b.sinks is not None and np.array_equal(a.sinks, b.sinks))
 
 
 def _mask_reading(mask: torch.Tensor, n: int, row: int = 0, past: int = 0) -> tuple[bool, int | None]:

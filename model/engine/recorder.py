@@ -58,14 +58,17 @@ class Recorder:
         self.start = start
         self.row, self.rows = row, rows
         self.seen_attention = [not patterns] * L
-        self.stored = 0  # residual, attn_out and mlp_out slots written: 3L + 1 when complete
+        self.stored = 0  # residual, attn_out and mlp_out slots written: 3L + 1 a call when complete
         self.expected = 3 * L + 1
+        self.n_tokens = T
+        self._chunk = slice(start, start)  # the positions the running call computes (a pass in chunks: one chunk)
+        self._calls = 0
 
     @contextmanager
     def recording(self, layout: Layout) -> Iterator[None]:
         """Hook every block of `layout` (and let the direct attention write here) for one pass."""
         self.seen_attention = [self.attention is None] * self.n_layers
-        self.stored = 0
+        self.stored, self._calls, self._chunk = 0, 0, slice(self.start, self.start)
         with ExitStack() as stack:
             for handle in self.hooks(layout):
                 stack.callback(handle.remove)
@@ -74,9 +77,9 @@ class Recorder:
             yield
 
     def check(self) -> None:
-        """A CaptureError unless every slot was written by the pass."""
-        if self.stored != self.expected:
-            raise CaptureError(f"The hooks recorded {self.stored} of {self.expected} activations.")
+        """A CaptureError unless every slot was written by the pass (by each of its calls, when it ran in chunks)."""
+        if self.stored != self.expected * max(1, self._calls):
+            raise CaptureError(f"The hooks recorded {self.stored} of {self.expected * max(1, self._calls)} activations.")
         if not all(self.seen_attention):
             raise CaptureError("The attention modules returned no attention pattern (is attention eager?).")
 
@@ -120,12 +123,16 @@ class Recorder:
         self.mlp_out[:, :P] = prefix.mlp_out[:, :P]
 
     def _embedding(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        """A call begins: its positions follow the last call's (a pass in chunks), to the end at most."""
         hidden = args[0] if args else kwargs["hidden_states"]
-        self._stream(self.residual[0, self.start:], hidden)
+        first = self._chunk.stop
+        self._chunk = slice(first, min(self.n_tokens, first + hidden.shape[1]))
+        self._calls += 1
+        self._stream(self.residual[0, self._chunk], hidden)
 
     def _block(self, i: int):
         def hook(module: nn.Module, args: tuple, output) -> None:
-            self._stream(self.residual[i + 1, self.start:], _first_tensor(output))
+            self._stream(self.residual[i + 1, self._chunk], _first_tensor(output))
         return hook
 
     def _pattern(self, i: int):
@@ -143,5 +150,5 @@ class Recorder:
             tensor = _first_tensor(output)
             if tensor.ndim == 2:  # OPT's fc2 sees the batch's tokens flattened: (B x T, D)
                 tensor = tensor.reshape(self.rows, -1, tensor.shape[-1])
-            self._stream(target[self.start:], tensor * scale if scale != 1.0 else tensor)
+            self._stream(target[self._chunk], tensor * scale if scale != 1.0 else tensor)
         return hook

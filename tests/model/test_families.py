@@ -329,6 +329,40 @@ def test_long_captures_keep_queries_and_keys_or_whole_patterns(family_lm, family
     np.testing.assert_allclose(long.logits, ref.logits[0].numpy(), atol=1e-5)
 
 
+def test_long_captures_in_chunks_equal_one_pass(family_lm, family_run, monkeypatch):
+    """A long capture's pass runs a few positions at a time through one cache (here 4 of the tiny
+    prompt's, as CAPTURE_CHUNK of a 4,096-token one): every field equals the one-pass capture's, and
+    every head transformers' eager attentions. Whole-pattern families and caches that cannot be handed
+    on run whole."""
+    from model.engine import language_model
+
+    cap, ref = family_run
+    ids = cap.token_ids.tolist()
+    monkeypatch.setattr(language_model, "PATTERNS_ON_DEMAND_TOKENS", 4)
+    monkeypatch.setattr(language_model, "KEPT_ROWS", 2)
+    one = family_lm.capture_ids(ids)
+    monkeypatch.setattr(language_model, "LARGE_STREAM_BYTES", 1)
+    monkeypatch.setattr(language_model, "CAPTURE_CHUNK", 4)
+    calls: list[int] = []
+    handle = family_lm.layout.blocks[0].register_forward_pre_hook(lambda _, args: calls.append(1))
+    try:
+        chunked = family_lm.capture_ids(ids)
+    finally:
+        handle.remove()
+    if _family(family_lm) not in NO_ON_DEMAND:
+        assert len(calls) >= len(ids) // 4  # in chunks (a family whose chunks disagree runs once more, whole)
+    for name in ("residual", "attn_out", "mlp_out"):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(one, name), atol=1e-5, rtol=1e-5, err_msg=name)
+    np.testing.assert_allclose(chunked.logits.rows, one.logits.rows, atol=1e-5)
+    assert (chunked.kv is None) == (one.kv is None)
+    for (k, v), (k1, v1) in zip(chunked.kv or (), one.kv or ()):
+        np.testing.assert_allclose(k, k1, atol=1e-5)
+        np.testing.assert_allclose(v, v1, atol=1e-5)
+    for layer, weights in enumerate(ref.attentions):
+        np.testing.assert_allclose(chunked.attention.layer_rows(layer, 0, len(ids)), weights[0].numpy(), atol=1e-5,
+                                   err_msg=f"layer {layer}")
+
+
 def test_prompt_set_rows_equal_each_prompt_alone(family_lm, family_run):
     """A prompt set's padded passes on every family: each row's logit difference equals its prompt run
     alone, and the per-head shares add up to the Attribution page's attention bars or are refused."""

@@ -111,6 +111,50 @@ def test_a_capture_with_whole_patterns_lends_nothing(tiny_lm):
     assert_same_patterns(got, tiny_lm.patterns(ids), 0)
 
 
+@pytest.fixture
+def in_chunks(monkeypatch, low_threshold):
+    """Captures of the tiny models run their pass 5 positions at a time, as a 4,096-token one runs 512."""
+    monkeypatch.setattr(language_model, "LARGE_STREAM_BYTES", 1)
+    monkeypatch.setattr(language_model, "CAPTURE_CHUNK", 5)
+    monkeypatch.setattr(language_model, "KEPT_ROWS", 3)
+
+
+def test_a_capture_in_chunks_equals_transformers(tiny_lm, in_chunks, monkeypatch):
+    ids = tiny_lm.encode(PROMPT)
+    passes: list[int] = []
+    handle = tiny_lm.layout.blocks[0].register_forward_pre_hook(lambda _, args: passes.append(args[0].shape[1]))
+    try:
+        cap = tiny_lm.capture_ids(ids)
+    finally:
+        handle.remove()
+    assert sum(passes) == len(ids) and len(passes) == -(-len(ids) // 5) and min(passes) >= 3  # the kept rows fit the last
+    ref = eager_reference(tiny_lm, ids)
+    for layer, weights in enumerate(ref.attentions):
+        np.testing.assert_allclose(cap.attention.layer_rows(layer, 0, len(ids)), weights[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(cap.residual[:-1], np.stack([h[0].numpy() for h in ref.hidden_states])[:-1], atol=1e-5)
+    np.testing.assert_allclose(cap.logits.rows, ref.logits[0, -3:].numpy(), atol=1e-5)
+    extended = tiny_lm.extend_capture(cap, ids + ids[:4])  # its keys and values lend as a whole pass's do
+    assert_same_patterns(extended.attention, tiny_lm.capture_ids(ids + ids[:4]).attention, 1e-5)
+
+
+def test_chunks_that_disagree_run_the_pass_whole(tiny_lm, in_chunks, monkeypatch):
+    """A family whose chunks are told different masks (or anything else `_same_recipe` refuses) is
+    captured again in one pass, not kept wrong and not with whole patterns."""
+    from model.engine import qk_recording
+
+    ids = tiny_lm.encode(PROMPT)
+    monkeypatch.setattr(qk_recording, "_same_recipe", lambda a, b: False)
+    passes: list[int] = []
+    handle = tiny_lm.layout.blocks[0].register_forward_pre_hook(lambda _, args: passes.append(args[0].shape[1]))
+    try:
+        cap = tiny_lm.capture_ids(ids)
+    finally:
+        handle.remove()
+    assert passes[-1] == len(ids) and cap.attention.full is None
+    ref = eager_reference(tiny_lm, ids)
+    np.testing.assert_allclose(cap.attention.layer_rows(1, 0, len(ids)), ref.attentions[1][0].numpy(), atol=1e-6)
+
+
 def test_whole_patterns_past_the_budget_name_the_view(tiny_lm, low_threshold, monkeypatch):
     from model.core import patterns
 
