@@ -199,7 +199,7 @@ def _texts(lm: LanguageModel, cap: Capture, s: Setup, direction: steer.Direction
     with st.spinner(f"Generating {s.steps} tokens twice (one batch of two rows)…"):
         return kit.derived("steering_texts", key, lambda: steer.generate_pair(lm, ids, steering, s.steps, decoding,
                                                                            max_tokens=kit.token_limit(),
-                                                                           read=not s.frozen))
+                                                                           read=not s.frozen, start=cap))
 
 
 def _show_texts(pair: steer.Continuations, prompt: str) -> None:

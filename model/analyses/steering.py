@@ -217,35 +217,54 @@ class _Drawn:
     kv: KV  # arrays (2, kv heads, positions, head dim)
 
 
-def _batched(lm: LanguageModel, ids: list[int], steering: Steering, n: int, decoding: Decoding) -> _Drawn | None:
+def _batched(lm: LanguageModel, ids: list[int], steering: Steering, n: int, decoding: Decoding,
+             start: Capture | None = None) -> _Drawn | None:
     """Both continuations as two rows of each pass (row 1 steered), each row from its own keys and
-    values; None when the model's cache cannot be carried from pass to pass (the caller runs them one by one)."""
+    values; None when the model's cache cannot be carried from pass to pass (the caller runs them one by one).
+    `start`, the prompt's capture, stands in for the unsteered row's pass over the prompt (`_first_step`)."""
     stop, contexts = stop_ids(lm), [list(ids), list(ids)]
     drawn: _Drawn | None = None
     done = [False, False]
     kv = None
     for i in range(n):
-        offset = 0 if kv is None else len(contexts[0]) - 1
-        rows = [c[offset:] for c in contexts]
-        result = lm.forward(rows, sites={steering.site: steering_edit(steering, [1], offset)}, last_only=True,
-                            past=kv, keep_kv=True)
-        row_kv = [row for row in result.row_kv if row is not None]
-        if len(row_kv) != 2:
-            return None
-        kv = stacked_kv(row_kv)
+        first = _first_step(lm, ids, steering, start) if kv is None else None
+        if first is None:
+            offset = 0 if kv is None else len(contexts[0]) - 1
+            rows = [c[offset:] for c in contexts]
+            result = lm.forward(rows, sites={steering.site: steering_edit(steering, [1], offset)}, last_only=True,
+                                past=kv, keep_kv=True)
+            row_kv = [row for row in result.row_kv if row is not None]
+            if len(row_kv) != 2:
+                return None
+            logits, kv = np.array(result.logits), stacked_kv(row_kv)
+        else:
+            logits, kv = first
         if drawn is None:
-            drawn = _Drawn(([], []), ([], []), np.array(result.logits), kv)
+            drawn = _Drawn(([], []), ([], []), logits, kv)
         drawn.kv = kv
         for r in (0, 1):
-            token = choose(result.logits[r], decoding, i)[0] if not done[r] else contexts[r][-1]
+            token = choose(logits[r], decoding, i)[0] if not done[r] else contexts[r][-1]
             if not done[r]:
                 drawn.new[r].append(token)
-                drawn.own[r].append(float(_log_probs(result.logits[r][None], [token], 0)[0]))
+                drawn.own[r].append(float(_log_probs(logits[r][None], [token], 0)[0]))
                 done[r] = token in stop
             contexts[r].append(token)  # a finished row repeats its last token; its draws are not kept
         if all(done):
             break
     return drawn
+
+
+def _first_step(lm: LanguageModel, ids: list[int], steering: Steering,
+                start: Capture | None) -> tuple[np.ndarray, KV] | None:
+    """The first step's (2, V) logits and both rows' keys and values, the unsteered row's from the
+    prompt's capture and the steered row's from a pass of its own: one row over the prompt, not two (at
+    3,500 tokens the pair's first pass was most of its wait). None where the capture cannot lend."""
+    if start is None or start.n_tokens != len(ids) or lm.shared_prefix(start, ids) != len(ids):
+        return None
+    steered = lm.forward(ids, sites={steering.site: steering_edit(steering, [0], 0)}, last_only=True, keep_kv=True)
+    if steered.kv is None or start.kv is None:
+        return None
+    return np.stack([lm.logits_at(start, len(ids) - 1), steered.logits]), stacked_kv([start.kv, steered.kv])
 
 
 def _crossed(lm: LanguageModel, n: int, steering: Steering, drawn: _Drawn) -> Scores:
@@ -266,15 +285,16 @@ def _crossed(lm: LanguageModel, n: int, steering: Steering, drawn: _Drawn) -> Sc
 
 
 def generate_pair(lm: LanguageModel, ids: list[int], steering: Steering, n_steps: int, decoding: Decoding,
-                  max_tokens: int | None = None, read: bool = True) -> Continuations:
+                  max_tokens: int | None = None, read: bool = True, start: Capture | None = None) -> Continuations:
     """Up to n_steps tokens after ids, default and steered, from the same seed: step i of each row
     draws with seed + i, as the Generate page does, so coefficient 0 gives two identical texts. With
     `read`, a batched pair also reads each text under the other model (`scores`), so the page needs no
-    pass of its own (frozen attention does: it asks for none)."""
+    pass of its own (frozen attention does: it asks for none). `start`, the prompt's capture, answers
+    the unsteered row's first step."""
     check(lm, steering, len(ids))
     n = max(0, min(int(n_steps), MAX_STEPS, (max_tokens - len(ids)) if max_tokens else MAX_STEPS))
-    start = time.perf_counter()
-    drawn = _batched(lm, ids, steering, n, decoding) if n else None
+    began = time.perf_counter()
+    drawn = _batched(lm, ids, steering, n, decoding, start) if n else None
     if drawn is not None:
         pair, scores = drawn.new, (_crossed(lm, len(ids), steering, drawn) if read else None)
     else:
@@ -283,7 +303,7 @@ def generate_pair(lm: LanguageModel, ids: list[int], steering: Steering, n_steps
             steering.site: steering_edit(steering, [0], offset)})]
         pair, scores = (plain, steered), None
     return Continuations(tuple(pair[0]), tuple(pair[1]), continuation_text(lm, ids, pair[0]),
-                         continuation_text(lm, ids, pair[1]), drawn is not None, time.perf_counter() - start, scores)
+                         continuation_text(lm, ids, pair[1]), drawn is not None, time.perf_counter() - began, scores)
 
 
 def _frozen_listener(pairs: Sequence[tuple[int, int]], heard: list[int]) -> Callable[[Call], tuple]:

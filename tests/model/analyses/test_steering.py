@@ -87,6 +87,28 @@ def test_same_seed_same_default_text_alone_or_batched_and_zero_gives_twins(defau
     assert steered.default_ids == alone and steered.steered_ids != alone
 
 
+@pytest.mark.parametrize("coefficient", [0.0, 4.0])
+def test_the_prompts_capture_answers_the_unsteered_rows_first_step(default_lm, love, monkeypatch, coefficient):
+    """With the prompt's capture, one row runs over the prompt (the steered one), not two; the pair,
+    its texts and its scores are the pair's without it."""
+    ids = default_lm.encode(PROMPT)
+    steering = S.Steering(love.vector, 6, coefficient)
+    without = S.generate_pair(default_lm, ids, steering, 8, SEEDED)
+    cap = default_lm.capture_ids(ids)
+    calls: list[tuple[int, int]] = []  # (rows, positions) of each pass
+    forward = default_lm.forward
+    monkeypatch.setattr(default_lm, "forward", lambda run, **kw: calls.append(
+        (len(run), len(run[0])) if isinstance(run[0], list) else (1, len(run))) or forward(run, **kw))
+    seeded = S.generate_pair(default_lm, ids, steering, 8, SEEDED, start=cap)
+    assert calls[0] == (1, len(ids)) and (2, len(ids)) not in calls  # the prompt ran once, as one row
+    assert seeded.default_ids == without.default_ids
+    assert seeded.scores is not None and without.scores is not None
+    np.testing.assert_allclose(seeded.scores.next_default, without.scores.next_default, atol=1e-6)
+    np.testing.assert_allclose(seeded.scores.next_steered, without.scores.next_steered, atol=1e-5)
+    if coefficient == 0:  # twins, as without the capture (a steered draw may round apart at a near tie)
+        assert seeded.steered_ids == seeded.default_ids == without.steered_ids
+
+
 def test_batched_steered_text_equals_one_row_at_a_time(default_lm, love):
     """The fallback (one continuation after the other, each step's pass edited at its own offset)."""
     ids = default_lm.encode(PROMPT)
@@ -103,15 +125,17 @@ def _reference_log_probs(lm, ids: list[int], new: tuple[int, ...], logits: np.nd
     return np.array([x[j - 1, text[j]].item() for j in range(len(ids), len(text))])
 
 
-@pytest.mark.parametrize("read", ["while drawing", "score"])
+@pytest.mark.parametrize("read", ["while drawing", "score", "from the capture"])
 @pytest.mark.parametrize("start", [0, 2])
 def test_scores_equal_single_passes(default_lm, love, read, start):
     """Both ways of reading the texts: the pair's own (its steps, then one crossed pass of two rows from
-    each prompt's keys and values) and score()'s four rows; each equals plain single passes."""
+    each prompt's keys and values, also when the prompt's capture answered its first step) and score()'s
+    four rows; each equals plain single passes."""
     ids = default_lm.encode(PROMPT)
     steering = S.Steering(love.vector, 6, 4.0, start)
-    pair = S.generate_pair(default_lm, ids, steering, 10, SEEDED)
-    scores = pair.scores if read == "while drawing" else S.score(default_lm, ids, pair, steering)
+    cap = default_lm.capture_ids(ids) if read == "from the capture" else None
+    pair = S.generate_pair(default_lm, ids, steering, 10, SEEDED, start=cap)
+    scores = S.score(default_lm, ids, pair, steering) if read == "score" else pair.scores
     assert scores is not None and not scores.frozen
     for new, by_default, by_steered in ((pair.default_ids, scores.default_by_default, scores.default_by_steered),
                                         (pair.steered_ids, scores.steered_by_default, scores.steered_by_steered)):
