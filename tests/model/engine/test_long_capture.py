@@ -119,14 +119,19 @@ def in_chunks(monkeypatch, low_threshold):
     monkeypatch.setattr(language_model, "KEPT_ROWS", 3)
 
 
-def test_a_capture_in_chunks_equals_transformers(tiny_lm, in_chunks, monkeypatch):
-    ids = tiny_lm.encode(PROMPT)
+def _capture_counting_calls(lm, ids: list[int]):
+    """The capture of ids, and the positions each of its model calls ran."""
     passes: list[int] = []
-    handle = tiny_lm.layout.blocks[0].register_forward_pre_hook(lambda _, args: passes.append(args[0].shape[1]))
+    handle = lm.layout.blocks[0].register_forward_pre_hook(lambda _, args: passes.append(args[0].shape[1]))
     try:
-        cap = tiny_lm.capture_ids(ids)
+        return lm.capture_ids(ids), passes
     finally:
         handle.remove()
+
+
+def test_a_capture_in_chunks_equals_transformers(tiny_lm, in_chunks):
+    ids = tiny_lm.encode(PROMPT)
+    cap, passes = _capture_counting_calls(tiny_lm, ids)
     assert sum(passes) == len(ids) and len(passes) == -(-len(ids) // 5) and min(passes) >= 3  # the kept rows fit the last
     ref = eager_reference(tiny_lm, ids)
     for layer, weights in enumerate(ref.attentions):
@@ -144,12 +149,7 @@ def test_chunks_that_disagree_run_the_pass_whole(tiny_lm, in_chunks, monkeypatch
 
     ids = tiny_lm.encode(PROMPT)
     monkeypatch.setattr(qk_recording, "_same_recipe", lambda a, b: False)
-    passes: list[int] = []
-    handle = tiny_lm.layout.blocks[0].register_forward_pre_hook(lambda _, args: passes.append(args[0].shape[1]))
-    try:
-        cap = tiny_lm.capture_ids(ids)
-    finally:
-        handle.remove()
+    cap, passes = _capture_counting_calls(tiny_lm, ids)
     assert passes[-1] == len(ids) and cap.attention.full is None
     ref = eager_reference(tiny_lm, ids)
     np.testing.assert_allclose(cap.attention.layer_rows(1, 0, len(ids)), ref.attentions[1][0].numpy(), atol=1e-6)
