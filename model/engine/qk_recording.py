@@ -74,6 +74,8 @@ class PatternRecording:
         if self._problem is None and any(q is None for q in self.queries):
             return ("this family computes attention inside its own modules instead of through transformers' "
                     "attention interface, so the queries and keys it used cannot be kept")
+        if self._problem is None and self.length and any(heard != self.length for heard in self._heard):
+            return f"a pass in chunks reached its layers' attention for {sorted(set(self._heard))} of {self.length} positions"
         return self._problem
 
     def _kept(self) -> tuple[list[np.ndarray], list[np.ndarray], list[Recipe]]:

@@ -78,8 +78,9 @@ class Recorder:
 
     def check(self) -> None:
         """A CaptureError unless every slot was written by the pass (by each of its calls, when it ran in chunks)."""
-        if self.stored != self.expected * max(1, self._calls):
-            raise CaptureError(f"The hooks recorded {self.stored} of {self.expected * max(1, self._calls)} activations.")
+        if self.stored != self.expected * max(1, self._calls) or self._chunk.stop != self.n_tokens:
+            raise CaptureError(f"The hooks recorded {self.stored} of {self.expected * max(1, self._calls)} activations, "
+                               f"up to position {self._chunk.stop} of {self.n_tokens}.")
         if not all(self.seen_attention):
             raise CaptureError("The attention modules returned no attention pattern (is attention eager?).")
 
