@@ -73,13 +73,14 @@ def _read_link(vocab: int) -> None:
 
 
 def _link_settings() -> None:
-    """The settings other than the defaults in the page's link; also each widget's on_change, since a change inside the fragment
-    reruns only the fragment, after which the shell does not write the link."""
+    """The settings other than their defaults, for the page's link (the shell writes it after a full run)."""
     state = st.session_state
     links.page_params(**{name: str(state[key]) for name, (key, _, _) in LINKED.items() if state[key] != DEFAULTS[key]})
 
 
 def _setting_changed() -> None:
+    """A setting's on_change: a change inside the fragment reruns only the fragment, after which the shell
+    does not write the link, so it is written here."""
     _link_settings()
     links.write_url()
 

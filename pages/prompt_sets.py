@@ -96,8 +96,8 @@ def _source_rows(lm: LanguageModel, source: str) -> tuple[str, list[sets.SetRow]
             return "template", rows, []
     elif source == "Pasted lines":
         st.text_area("One row per line: prompt | answer | contrast | corrupted prompt (optional)", key="set_lines",
-                     persist_state="session",
-                     height=150, placeholder="The capital of France is | Paris | Rome | The capital of Italy is")
+                     persist_state="session", height=150,
+                     placeholder="The capital of France is | Paris | Rome | The capital of Italy is")
         st.caption("Fields are separated by | or a tab. An answer keeps the space written before it, which is "
                    "part of its token: '| Paris' gives ' Paris' (a word after a space), '|Paris' gives 'Paris'.")
         if st.button("Build the set", key="set_build_lines", type="primary"):

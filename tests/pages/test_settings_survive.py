@@ -49,15 +49,18 @@ def _shown(at: AppTest) -> dict[str, object]:
 def test_a_pages_settings_survive_a_visit_to_another_page(open_page, page: str) -> None:
     at = open_page(page, prompt=PROMPT)
     done: set[str] = set()
+    changed: list[str] = []
     while widget := next((w for w in _settings(at) if w.key not in done), None):  # fresh after every run
         done.add(widget.key)
         try:
-            changed = _changed(widget)
-        except (ValueError, StopIteration, TypeError):
-            changed = False
-        if changed:
-            at.run()
-            assert not at.exception, f"{page}: changing {widget.key}: {[e.value for e in at.exception]}"
+            if not _changed(widget):
+                continue
+        except (ValueError, StopIteration, TypeError):  # a value this widget refuses: the next one
+            continue
+        changed.append(widget.key)
+        at.run()
+        assert not at.exception, f"{page}: changing {widget.key}: {[e.value for e in at.exception]}"
+    assert changed, f"{page}: no setting was changed: the test would prove nothing"
     before = _shown(at)
     at.switch_page(ELSEWHERE).run()
     at.switch_page(page).run()
