@@ -87,8 +87,7 @@ def _setting_changed() -> None:
 
 def _settings(vocab: int) -> tuple[float, int | None, float | None, int]:
     """Temperature (reported by the bars' own slider), top-k, top-p and the number of bars."""
-    kit.set_defaults(DEFAULTS)
-    cols = st.columns([1, 2, 1])
+    cols = st.columns([1, 2, 1])  # their defaults are in state already (the page body set them)
     k = cols[0].number_input("Top-k (0 = off)", 0, vocab, step=1, key="nt_top_k", persist_state="session",
                              on_change=_setting_changed)
     p = cols[1].slider("Top-p (1 = off)", 0.0, 1.0, step=0.01, key="nt_top_p", persist_state="session",

@@ -132,11 +132,16 @@ def step_attention(lm: LanguageModel, start: Capture, context: list[int] | tuple
 
 def _seeded(lm: LanguageModel, ids: list[int], start: Capture | None,
             sites: object) -> tuple[np.ndarray, KV] | None:
-    """The first step's logits and keys and values from `start`, or None when the step runs its pass: no
-    start, another prompt's or model's, or a family whose cache cannot be handed on (sliding windows,
-    recurrent state: no keys and values kept)."""
+    """The first step's logits and keys and values from `start` (`lent_by`); an edited run cannot use them."""
     if start is not None and sites is not None:
         raise ValueError("a capture holds the plain pass: an edited generation cannot start from it")
+    return lent_by(lm, start, ids)
+
+
+def lent_by(lm: LanguageModel, start: Capture | None, ids: list[int]) -> tuple[np.ndarray, KV] | None:
+    """The next-token logits after ids and every position's keys and values, from `start`: what a plain
+    pass over ids would give. None when it cannot lend them: no start, another prompt's or model's, or a
+    family whose cache cannot be handed on (sliding windows, recurrent state: no keys and values kept)."""
     if start is None or start.n_tokens != len(ids) or lm.shared_prefix(start, ids) != len(ids):
         return None
     assert start.kv is not None  # shared_prefix lends no position without them

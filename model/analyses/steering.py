@@ -31,7 +31,7 @@ from ..engine.language_model import Hooks, LanguageModel, fast_for, stacked_kv
 from ..engine.linear import matrix, weight_of
 from ..engine.patch_sites import Edit, Site, reader
 from .embeddings import cosine_to_matrix, vector_arithmetic
-from .generation import MAX_STEPS, Decoding, choose, continuation_text, generate, stop_ids
+from .generation import MAX_STEPS, Decoding, choose, continuation_text, generate, lent_by, stop_ids
 from .mlp import mlp_parts
 from .sampling import probabilities, top_tokens
 
@@ -259,12 +259,13 @@ def _first_step(lm: LanguageModel, ids: list[int], steering: Steering,
     """The first step's (2, V) logits and both rows' keys and values, the unsteered row's from the
     prompt's capture and the steered row's from a pass of its own: one row over the prompt, not two (at
     3,500 tokens the pair's first pass was most of its wait). None where the capture cannot lend."""
-    if start is None or start.n_tokens != len(ids) or lm.shared_prefix(start, ids) != len(ids):
+    plain = lent_by(lm, start, ids)
+    if plain is None:
         return None
     steered = lm.forward(ids, sites={steering.site: steering_edit(steering, [0], 0)}, last_only=True, keep_kv=True)
-    if steered.kv is None or start.kv is None:
+    if steered.kv is None:
         return None
-    return np.stack([lm.logits_at(start, len(ids) - 1), steered.logits]), stacked_kv([start.kv, steered.kv])
+    return np.stack([plain[0], steered.logits]), stacked_kv([plain[1], steered.kv])
 
 
 def _crossed(lm: LanguageModel, n: int, steering: Steering, drawn: _Drawn) -> Scores:

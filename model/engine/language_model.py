@@ -292,8 +292,8 @@ class LanguageModel:
         (a generated step after a 3,500-token prompt: its few tokens, not a capture of the whole)."""
         shared = self._lendable(start, ids)
         recording = PatternRecording(self.summary.n_layers, past=shared)
-        past = None if start is None or start.kv is None or not shared else \
-            tuple((k[:, :shared], v[:, :shared]) for k, v in start.kv)
+        lent = start.kv if start is not None and shared else None  # shared_prefix lends nothing without them
+        past = None if lent is None else tuple((k[:, :shared], v[:, :shared]) for k, v in lent)
         self.forward(ids[shared:], hooks=recording.hooks, attention=LISTEN if eager else listening_kernel,
                      last_only=True, past=past)
         if recording.problem is not None:
