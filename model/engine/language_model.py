@@ -134,6 +134,10 @@ class LanguageModel:
         """The longest prompt whose capture fits in the memory free when first asked (model/engine/limits.py)."""
         return limits.fitting_tokens(self)
 
+    def held_bytes(self, n_tokens: int) -> int:
+        """Bytes a capture of n_tokens keeps, at least (model/engine/limits.py)."""
+        return limits.held_bytes(self.summary, n_tokens)
+
     @property
     def token_limit(self) -> TokenLimit:
         """The longest prompt this model may capture here, and why: the operator's setting (read each

@@ -56,6 +56,11 @@ def held_parts(s: ModelSummary) -> dict[str, int]:
     }
 
 
+def held_bytes(s: ModelSummary, n_tokens: int) -> int:
+    """Bytes a capture of n_tokens keeps, at least: a long capture's arrays (a short one keeps more)."""
+    return n_tokens * sum(held_parts(s).values())
+
+
 def peak_bytes_per_token(s: ModelSummary, d_mlp: int, copies_logits: bool) -> int:
     """Bytes per token the pass holds only while it runs: one block's working set (q, k, v, output and
     the MLP's three widths), plus the model's own logits when they are converted to float32 on the CPU
@@ -122,7 +127,7 @@ def free_device(device: str) -> int | None:
 def fitting_tokens(lm: LanguageModel) -> int:
     """Tokens whose capture fits: the arrays and, on the CPU, the pass in what RAM is left after the
     capture cache's budget; on a GPU the pass in its free memory."""
-    held, d_mlp = sum(held_parts(lm.summary).values()), mlp_width(lm.layout.mlps[0], lm.summary.d_model)
+    held, d_mlp = held_bytes(lm.summary, 1), mlp_width(lm.layout.mlps[0], lm.summary.d_model)
     on_cpu, float32 = lm.device == "cpu", lm.dtype == torch.float32
     peak = peak_bytes_per_token(lm.summary, d_mlp, copies_logits=not (on_cpu and float32))
     ram = SAFETY * free_ram() - settings().cache_mb * 2**20
@@ -138,7 +143,7 @@ def token_limit(lm: LanguageModel, fits: int) -> TokenLimit:
     the capture cache can keep (a capture it cannot keep is recomputed on every rerun of a page), capped
     by the model's context."""
     operator = settings().token_limit
-    per_token = sum(held_parts(lm.summary).values())
+    per_token = held_bytes(lm.summary, 1)
     cached = settings().cache_mb * 2**20 // per_token  # a longer capture is not kept: every click would rerun it
     if operator is not None:
         wanted = TokenLimit(operator, "the operator's XRAY_TOKEN_LIMIT")

@@ -66,6 +66,16 @@ class BoundedLRU(Generic[V]):
             except ValueError:  # larger than the whole budget: not kept
                 pass
 
+    def make_room(self, nbytes: int) -> None:
+        """Evict least-recently-used values until `nbytes` more fit, before the value that needs them is
+        computed (they would go after it anyway): its work reuses their memory instead of growing the
+        process. Nothing is evicted for a value larger than the whole budget, which is never kept."""
+        with self._lock:
+            if nbytes > self.budget_bytes:
+                return
+            while self._cache.currsize and self._cache.currsize + nbytes > self.budget_bytes:
+                self._cache.popitem()
+
     def _compute(self, key: Hashable, compute: Callable[[], V]) -> V:
         value = compute()
         with self._lock:

@@ -71,3 +71,23 @@ def test_different_keys_compute_in_parallel():
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda k: cache.get_or_compute(k, compute), ["a", "b"]))
     assert len(cache) == 2
+
+
+def test_make_room_evicts_least_recently_used_before_a_compute():
+    cache = BoundedLRU(budget_bytes=100)
+    for key in "abc":
+        cache.put(key, array(8))  # 32 bytes each: 96 of 100
+    cache.get("a")  # a is now the most recent: b, then c, go first
+    cache.make_room(4)
+    assert len(cache) == 3  # 4 more bytes fit: nothing goes
+    cache.make_room(30)
+    assert cache.nbytes == 64 and cache.get("b") is None  # (get would make c the most recent)
+    cache.make_room(60)
+    assert cache.nbytes == 32 and cache.get("c") is None and cache.get("a") is not None
+
+
+def test_make_room_keeps_everything_for_a_value_never_kept():
+    cache = BoundedLRU(budget_bytes=100)
+    cache.put("a", array(8))
+    cache.make_room(101)  # larger than the budget: the value will not be kept, so nothing makes way
+    assert cache.get("a") is not None
