@@ -4,8 +4,9 @@ settled, against this process's bare sdpa forward over the same tokens after the
 Target: settled <= 1.3x the bare forward + 1 s. `python -m bench.felt_long [--tokens 2000] [--repeats 2]`.
 Each edit is a different window of bench/text.txt (repeated), so no capture is cached.
 `--warm N` first makes N unmeasured edits on the first page: on this VM the first long captures of a fresh
-server process take 1-2 s longer each, while the process's memory grows into pages the host has not backed
-yet (bench/HISTORY.md, 2026-12-05 11:00 UTC); the measured edits then show a server that has run a while.
+server process take 1-2 s longer each, while the process grows into memory it has not used before, at ~10 us
+a page fault here (bench/HISTORY.md, 2026-12-05 11:00 UTC); the measured edits then show a server that has
+run a while.
 """
 from __future__ import annotations
 
