@@ -76,8 +76,9 @@ def _selectors(cap: Capture) -> tuple[int, int]:
 
 def _overview(lm: LanguageModel, cap: Capture, scores: dict[str, np.ndarray], selected: tuple[int, int]) -> None:
     st.subheader("Every head at a glance")
-    source = cap.attention
-    image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(source))
+    source, heads = cap.attention, cap.summary.n_layers * cap.summary.n_heads
+    with st.spinner(f"Drawing all {heads} heads' patterns over {cap.n_tokens:,} tokens…"):  # past 0.5 s: a long prompt
+        image = kit.derived("head_grid_png", kit.current_key(lm), lambda: head_grid.thumbnail_uri(source))
     fig = head_grid.grid_figure(source, scores, selected, cap.summary.group_size, THRESHOLD, labels=KIND_LABELS,
                                 image_uri=image)
     plotly_chart(fig, key="head_grid", on_click=_on_grid_pick, config=DOWNLOADS_ONLY)

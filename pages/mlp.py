@@ -72,7 +72,8 @@ def _activations(lm: LanguageModel, cap: Capture, recording: MlpRecording | None
 
 def _inputs(lm: LanguageModel, cap: Capture) -> MlpActivations:
     layers = range(cap.summary.n_layers)
-    found = inputs_from_capture(lm, cap, layers)
+    with st.spinner(f"Computing every block's MLP input at {cap.n_tokens:,} positions from the stream…"):
+        found = inputs_from_capture(lm, cap, layers)
     if found is not None:
         return found
     with st.spinner("Running the model once more to keep every MLP's input…"):
