@@ -143,5 +143,5 @@ links.clear_page_params()
 try:
     page.run()
     sidebar.render_footer(lm)
-finally:  # also when a page stops or fails: the link keeps the prompt typed just before
+finally:  # also when a page fails: the link keeps the prompt typed just before (a page that stops: kit.stop)
     links.write_url()

@@ -194,7 +194,7 @@ lm, cap = kit.page("Ablation: switch heads off")
 if lm is not None:
     kit.explain("What switching a head off means", explanation(lm.facts))
 if lm is None or cap is None:
-    st.stop()
+    kit.stop()
 pos = kit.select_position(cap, "Predict the token after")
 kit.token_strip(cap, highlight=pos)
 choice = kit.contrast_token(lm, cap, pos)
@@ -206,7 +206,7 @@ with cols[1]:
 try:
     ablation = _ablation(lm, cap)
     if ablation is None:
-        st.stop()
+        kit.stop()
     if heads:
         _compare(lm, cap, pos, _ablated(lm, cap, heads, ablation), n_bars, choice, ablation)
     else:

@@ -165,7 +165,7 @@ def _show(lm, cap: Capture, run: Run) -> None:
 lm, cap = kit.page("Generate: one token at a time")
 kit.explain("What generation does", EXPLANATION)
 if lm is None or cap is None:
-    st.stop()
+    kit.stop()
 key = kit.current_key(lm)
 chosen = _form(_mode())
 if chosen is not None:

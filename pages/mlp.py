@@ -193,7 +193,7 @@ _read_link()
 recording = _recording(lm)
 cap = kit.current_capture(also=recording.hooks if recording is not None else None)
 if lm is None or cap is None:
-    st.stop()
+    kit.stop()
 window = kit.long.strip_window(cap, kit.position_of(cap))  # one slider moves the strip and the per-token charts
 kit.token_strip(cap, highlight=kit.position_of(cap), window=window)
 cols = st.columns([1, 1, 2])

@@ -146,7 +146,7 @@ lm, cap = kit.page("Next token: what comes after")
 if lm is not None:
     kit.explain("How the next token is chosen", explanation(lm.facts))
 if lm is None or cap is None:
-    st.stop()
+    kit.stop()
 _read_link(cap.summary.vocab_size)
 kit.set_defaults(DEFAULTS)
 _link_settings()

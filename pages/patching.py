@@ -289,7 +289,7 @@ def _pair(lm, clean: str, corrupted: str):
 lm, _ = kit.page("Activation patching", capture=False)  # its own two prompts, not the sidebar's
 kit.explain("What patching measures", EXPLANATION)
 if lm is None:
-    st.stop()
+    kit.stop()
 clean, corrupted = _prompts()
 _write_link(lm)
 try:

@@ -277,7 +277,7 @@ def _run(lm: LanguageModel, cap: Capture, s: Setup) -> None:
 lm, cap = kit.page("Steering")
 kit.explain("What steering does", EXPLANATION)
 if lm is None or cap is None:
-    st.stop()
+    kit.stop()
 _read_link()
 kit.set_defaults({_key(k): v for k, v in asdict(DEFAULT).items()})
 source = kit.picker("Where the direction comes from", SOURCES, key=_key("source"), default=DEFAULT.source,
@@ -290,6 +290,6 @@ applied: Setup | None = st.session_state.get("steer_applied")
 if applied is None:
     st.info("Choose where the direction comes from, a block and a coefficient, then press Generate. The prompt "
             "is the sidebar's.")
-    st.stop()
+    kit.stop()
 _write_link(applied)
 _run(lm, cap, applied)

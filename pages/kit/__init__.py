@@ -8,7 +8,7 @@ block, "after block l" is the stream that leaves it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 import streamlit as st
 
@@ -64,6 +64,13 @@ def page(title: str, *, capture: bool = True, where=st) -> Page:
     where.title(title)
     lm = current_model()
     return Page(lm, current_capture() if capture and lm is not None else None)
+
+
+def stop() -> NoReturn:
+    """End the page here with its link written: after st.stop() the shell's own write is lost (Streamlit
+    stops the run again at its first message), so a reload would bring back an older prompt."""
+    links.write_url()
+    st.stop()
 
 
 def position_label(cap: Capture, pos: int) -> str:

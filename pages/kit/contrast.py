@@ -18,6 +18,7 @@ N_CHOICES = 10
 TOKEN_A, TOKEN_B = "attr_token", "contrast_token"  # session keys shared by the pages that explain a logit
 NO_B = -1  # B's "none" option: an int like the others (a None value would show as an empty box)
 _TYPED, _NOTE = "_contrast_typed", "_contrast_note"  # tokens typed in or linked, offered to A and B; why a text was refused
+_DEFAULT_A = "_contrast_default_a"  # A's default where it was last drawn: the top token there
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,18 @@ def offer(token: int, key: str) -> None:
     st.session_state[key] = token
 
 
+def linked() -> dict[str, int]:
+    """Tokens A and B as a link carries them: A only when it is not its default (the top token, which
+    follows each new prompt: a linked A is kept as if typed, so a reload would pin it), B unless none."""
+    state, out = st.session_state, {}
+    a, b = state.get(TOKEN_A), state.get(TOKEN_B)
+    if isinstance(a, int) and a != state.get(_DEFAULT_A):
+        out["a"] = a
+    if isinstance(b, int) and b != NO_B:
+        out["b"] = b
+    return out
+
+
 def _note(key: str, where) -> None:
     """Why a text typed into this box was refused (shown once, under that box)."""
     note = st.session_state.get(_NOTE)
@@ -83,6 +96,7 @@ def contrast_token(lm: LanguageModel, cap: Capture, pos: int, *, where=st, label
     probabilities, drawn fresh every run (pages/kit/pickers.py)."""
     p = probabilities(lm.logits_at(cap, pos), 1.0)
     ids = [int(i) for i in top_tokens(p, N_CHOICES)]
+    st.session_state[_DEFAULT_A] = ids[0]
     typed = [t for t in st.session_state.get(_TYPED, []) if t not in ids and t < len(p)]
     names = dict(zip(ids + typed, readable_tokens(lm.tokenizer, ids + typed)))
     labels: dict[int, str] = {i: f"{names[i]}  ({p[i]:.1%})" for i in ids + typed}

@@ -126,9 +126,7 @@ def write_url() -> None:
     for key in ("layer", "head", "position", "temperature"):
         if key in state and state[key] is not None:
             wanted[key] = str(state[key])
-    for name, key in (("a", contrast.TOKEN_A), ("b", contrast.TOKEN_B)):
-        if isinstance(state.get(key), int) and state[key] != contrast.NO_B:
-            wanted[name] = str(state[key])
+    wanted.update({name: str(token) for name, token in contrast.linked().items()})
     wanted.update(state.get(_PAGE_PARAMS, {}))
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)

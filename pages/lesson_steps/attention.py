@@ -14,6 +14,7 @@ from model.analyses.head_scores import KIND_LABELS, induction_scores
 from pages import kit
 from pages.kit import session
 from pages.kit.plotly_chart import DOWNLOADS_ONLY, plotly_chart
+from pages.lesson_steps import progress
 from viz import head_grid, meaning
 from viz import head_pipeline as pipeline_figures
 
@@ -52,7 +53,8 @@ def _figure(pipe: HeadPipeline, head: int, cap: Capture, step: pipeline_figures.
         st.caption(sink)  # a model with learned attention sinks: its rows add up to less than 1
 
 
-def _position_answer(cap: Capture, label: str, key: str) -> int | None:
+def _position_answer(lm: LanguageModel, cap: Capture, label: str, key: str) -> int | None:
+    progress.answer_for(kit.current_key(lm), key)
     labels = {p: kit.position_label(cap, p) for p in range(cap.n_tokens)}
     return kit.picker(label, labels, key=key, default=None, placeholder="Pick a token…", persist_state="session")
 
@@ -63,7 +65,7 @@ def scores(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     if pipe is None:
         return None
     _figure(pipe, head, cap, "scores", "lesson_scores")
-    picked = _position_answer(cap, "Key with the highest score in the last row", "lesson_top_key")
+    picked = _position_answer(lm, cap, "Key with the highest score in the last row", "lesson_top_key")
     if picked is None:
         return None
     last = pipe.n_tokens - 1
@@ -76,6 +78,7 @@ def mask(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     if pipe is None:
         return None
     _figure(pipe, head, cap, "masked", "lesson_masked")
+    progress.answer_for(kit.current_key(lm), "lesson_hidden_count")
     answer = st.number_input(f"Hidden scores for these {cap.n_tokens} tokens", min_value=0, value=None, step=1,
                              key="lesson_hidden_count", persist_state="session")
     return None if answer is None else checks.count(answer, int(pipe.masked.sum()), "hidden scores")

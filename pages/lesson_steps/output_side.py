@@ -15,6 +15,7 @@ from pages import kit
 from pages.kit import session, surprisal_strip
 from pages.kit.plotly_chart import plotly_chart
 from pages.kit.weights_panel import weights
+from pages.lesson_steps import progress
 from viz import model_text
 from viz.attribution import attribution_figure
 from viz.generation import history_figure
@@ -57,6 +58,7 @@ def mlp(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     fig, shares = drawn
     st.caption(model_text.mlp_shape(lm.facts))  # this model's MLP, in words
     plotly_chart(fig, key="lesson_mlp")
+    progress.answer_for(kit.current_key(lm), "lesson_mlp_block")
     picked = kit.picker("Block whose MLP pushes the top token up the most", {b: str(b) for b in range(len(shares))},
                         key="lesson_mlp_block", default=None, placeholder="Pick a block…", persist_state="session")
     return None if picked is None else checks.strongest_block(shares, int(picked))

@@ -39,6 +39,16 @@ def read_param(raw: str, n_steps: int) -> str | None:
     return None
 
 
+def answer_for(prompt_key: str, key: str) -> None:
+    """Clear the answer under `key` when it was given for another prompt (call before its widget is
+    drawn): the question's numbers are this prompt's, so an old answer would be graded against new ones."""
+    tag = f"_{key}_prompt"
+    if st.session_state.get(tag) != prompt_key:
+        if tag in st.session_state:
+            st.session_state[key] = None
+        st.session_state[tag] = prompt_key
+
+
 def acted(step: int, state: Hashable | None) -> bool:
     """Has the learner acted on this step? `state` is what their action changes (the chosen head, the
     prompt, the temperature); None means the step's own answer box is the action. The state at the

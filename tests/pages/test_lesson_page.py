@@ -58,6 +58,21 @@ def test_mask_task_right_and_wrong_and_progress() -> None:
     assert at.selectbox(key="lesson_step").options[3].startswith("4 ·")
 
 
+def test_an_answer_given_for_another_prompt_is_cleared() -> None:
+    """The task's numbers are the prompt's: after a prompt edit the old answer is not graded against the
+    new ones (a right 10 for five tokens would turn into a wrong answer for four), and the step stays done."""
+    at = open_lesson(step="5")
+    at.number_input(key="lesson_hidden_count").set_value(5 * 4 // 2).run()
+    assert 5 in at.session_state["lesson_done"]
+    at.sidebar.text_area(key="prompt").set_value("one two three four").run()
+    assert not at.exception
+    box = at.number_input(key="lesson_hidden_count")
+    assert box.label == "Hidden scores for these 4 tokens" and box.value is None
+    assert not any("too high" in t for t in verdicts(at)[1]) and 5 in at.session_state["lesson_done"]
+    box.set_value(4 * 3 // 2).run()
+    assert any("Right: 6 hidden scores" in t for t in verdicts(at)[0])
+
+
 def test_a_bad_step_in_the_link_falls_back_with_a_notice() -> None:
     at = open_lesson(step="99")
     assert at.session_state["lesson_step"] == 1

@@ -89,3 +89,20 @@ def test_lesson_progress_survives_a_reload(open_page) -> None:
     assert reloaded.session_state["lesson_step"] == 5
     radio = reloaded.selectbox(key="lesson_step")
     assert [o[:2] for o in radio.options[:5]] == ["✓ ", "✓ ", "3 ", "4 ", "✓ "]
+
+
+def test_a_reload_leaves_the_default_token_following_the_prompt(open_page, default_lm) -> None:
+    """Token A's default (the top token) stays out of the link, so a reload does not pin it: a new
+    prompt then gets its own top token, as it does without the reload. A chosen A is still linked."""
+    at = open_page("pages/logit_lens.py", prompt="The capital of France is")
+    assert at.session_state["attr_token"] == _token(default_lm, " Paris") and _param(at, "a") is None
+    browser = BrowserLike(open_page("pages/logit_lens.py", **{k: _param(at, k) for k in at.query_params}))  # reload
+    browser.prompt = "Dogs bark loudly"
+    again = browser.run()
+    assert not again.exception
+    box = again.selectbox(key="attr_token")
+    assert box.index == 0 and "Paris" not in box.options[0]  # the new prompt's own top token
+    browser.pick(box, box.options[1])
+    browser.run()
+    second = again.session_state["attr_token"]
+    assert second != _token(default_lm, " Paris") and _param(again, "a") == str(second)

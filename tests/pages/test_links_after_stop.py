@@ -1,0 +1,45 @@
+"""A page that stops early (a form not yet submitted, a gate before a long run) still leaves the link
+holding the sidebar's prompt: a reload or a copied address brings back what was typed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from model.core.settings import settings
+
+PAGES = Path(__file__).resolve().parents[2] / "pages"
+
+
+def _param(at, name: str) -> str | None:
+    value = at.query_params.get(name)
+    return value[0] if isinstance(value, list) else value
+
+
+@pytest.mark.parametrize("page", ["pages/steering.py", "pages/ablation.py", "pages/generate.py"])
+def test_a_stopped_page_writes_the_typed_prompt_into_the_link(open_page, page) -> None:
+    at = open_page(page)
+    assert not at.exception, at.exception
+    at.sidebar.text_area(key="prompt").set_value("Dogs bark loudly").run()
+    assert not at.exception, at.exception
+    assert _param(at, "prompt") == "Dogs bark loudly"
+    assert _param(at, "model") is not None
+
+
+def test_a_refused_prompt_stays_in_the_link(open_page, monkeypatch) -> None:
+    """A prompt over the token limit stops the page after its message; the link still holds what was
+    typed, so a reload shows the same message instead of silently bringing back the old prompt."""
+    monkeypatch.setenv("XRAY_TOKEN_LIMIT", "8")
+    settings.cache_clear()
+    at = open_page("pages/generate.py")
+    too_long = "one two three four five six seven eight nine ten eleven twelve"
+    at.sidebar.text_area(key="prompt").set_value(too_long).run()
+    assert not at.exception, at.exception
+    assert any("8" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert _param(at, "prompt") == too_long
+
+
+def test_no_page_stops_without_writing_its_link() -> None:
+    """Pages end early through kit.stop(): after a bare st.stop() the shell's write of the link is lost."""
+    bare = [str(path) for path in PAGES.rglob("*.py") if "st.stop()" in path.read_text() and path.name != "__init__.py"]
+    assert bare == []
