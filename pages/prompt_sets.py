@@ -202,7 +202,7 @@ def _diff_view(lm: LanguageModel, prompt_set: sets.PromptSet, found: set_jobs.Jo
                                  METRIC, corrupted), key="set_strip", on_click=_chosen)
     numbers = {it.number: it for it in items}
     pick = kit.picker("Prompt", {n: f"#{n}: {it.row.prompt}" for n, it in numbers.items()}, key=PICK,
-                      default=items[0].number, help="Click a dot above to choose it.")
+                      default=items[0].number, help="Click a dot above to choose it.", persist_state="session")
     item = numbers[int(pick if pick is not None else items[0].number)]
     st.markdown(f"Answer {_code(item.row.answer)} vs contrast {_code(item.row.contrast)}: difference "
                 f"**{found.results[prompt_set.items.index(item)]['diff']:+.2f}**. Open it in:")

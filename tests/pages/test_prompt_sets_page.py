@@ -73,6 +73,8 @@ def test_first_visit_then_views(open_page, default_lm):
     assert not at.exception
     assert at.session_state["prompt"] == label.split(": ", 1)[1]
     assert any(t.value.startswith("Attribution") for t in at.title)
+    at.switch_page("pages/prompt_sets.py").run()  # back: the prompt chosen is still the one chosen
+    assert not at.exception and at.selectbox(key="set_pick").value == 4
 
 
 def test_bad_input_keeps_the_set(open_page):
