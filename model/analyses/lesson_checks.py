@@ -4,6 +4,7 @@ Pure numpy; the lesson page gathers the inputs from the live model and shows the
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,13 @@ HEAD_THRESHOLD = 0.5  # a head "is" an induction head from this score (the head 
 SHARE_THRESHOLD = 0.5  # a previous-token head gives the token before at least half of a token's attention
 TIE_TOLERANCE = 0.05  # step 4: a key this close to the top score counts as the top (the map cannot tell them apart)
 COUNT_TOLERANCE = 0.01  # a count within 1% passes ("about 28 million")
+
+
+def percent(x: float, decimals: int = 1) -> str:
+    """A probability as a percentage that never reads 0 when it is not: two significant digits where
+    `decimals` would round it away."""
+    shown = f"{x:.{decimals}%}"
+    return f"{100 * x:.2g}%" if x > 0 and float(shown[:-1]) == 0 else shown
 
 
 @dataclass(frozen=True)
@@ -144,12 +152,18 @@ def temperature_below(logits_row: np.ndarray, temperature: float, limit: float =
     return Check(False, f"At T = {temperature:.2f} the top token still has {top:.0%}. Raise the temperature.")
 
 
-def seed_differs(p: np.ndarray, seed: int) -> Check:
-    """Step 12: a seed whose draw from p is not the most likely token."""
+def seed_differs(p: np.ndarray, seed: int, name_of: Callable[[int], str]) -> Check:
+    """Step 12: a seed whose draw from p is not the most likely token (p: the probabilities at the
+    step's temperature; name_of: a token's text as the bars show it)."""
     drawn, best = sample_token(p, seed), int(np.argmax(p))
     if drawn != best:
-        return Check(True, f"Seed {seed} draws a token other than the favourite (it had {p[drawn]:.1%}).")
-    return Check(False, f"Seed {seed} draws the favourite ({p[best]:.0%}). Try other seeds, or raise the temperature.")
+        return Check(True, f"Seed {seed} draws {name_of(drawn)}, not the favourite {name_of(best)}: "
+                           f"it had {percent(float(p[drawn]))}.")
+    if p[best] == 1.0:
+        return Check(False, f"Seed {seed} draws the favourite, {name_of(best)}, as every seed will: at this "
+                            "temperature it has all the probability. Go back a step and raise the temperature.")
+    return Check(False, f"Seed {seed} draws the favourite, {name_of(best)} ({percent(float(p[best]))}). Try other "
+                        "seeds, or raise the temperature.")
 
 
 STEER_FACTOR = 100.0  # step 13: the topic's token at least this many times as likely as without steering
@@ -160,7 +174,7 @@ def steered_toward(topic: str, before: float, after: float, coefficient: float) 
     if coefficient == 0:
         return Check(False, "At coefficient 0 nothing is added: the two runs are the same. Raise it.")
     ratio = after / before if before > 0 else float("inf")
-    said = f"'{topic}' went from {before:.4%} to {after:.4%} as the next token ({ratio:,.1f}×)"
+    said = f"'{topic}' went from {percent(before, 4)} to {percent(after, 4)} as the next token ({ratio:,.1f}×)"
     if ratio >= STEER_FACTOR:
         return Check(True, f"{said} without one word of the prompt changing: the direction carries the topic.")
     return Check(False, f"{said}. Push harder (a larger coefficient) until it is at least {STEER_FACTOR:g}× as likely.")

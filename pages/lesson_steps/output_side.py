@@ -110,8 +110,17 @@ def sampling(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     p = probabilities(cap.logits[-1], t)
     drawn = None if seed is None else sample_token(p, int(seed))
     _bars(lm, cap, t, "lesson_sampling", chosen=drawn)
-    st.caption(f"Temperature {t:.2f} (set in the previous step). The orange bar is the seed's draw.")
+    note = "The orange bar is the seed's draw."
+    if drawn is not None and drawn not in top_tokens(cap.logits[-1], N_BARS):
+        note = (f"The seed's draw, {_name(lm, drawn)} ({checks.percent(float(p[drawn]))}), is not among these "
+                f"{N_BARS} bars.")
+    st.caption(f"Temperature {t:.2f} (set in the previous step). {note}")
     if seed is None:
         return None
     _generation(lm, cap, t, int(seed))
-    return checks.seed_differs(p, int(seed))
+    return checks.seed_differs(p, int(seed), lambda token: _name(lm, token))
+
+
+def _name(lm: LanguageModel, token: int) -> str:
+    """A token as the bars and verdicts show it."""
+    return readable_tokens(lm.tokenizer, [token])[0]

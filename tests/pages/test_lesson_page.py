@@ -169,3 +169,22 @@ def test_steering_task_follows_the_coefficient(default_lm) -> None:
     at.slider(key="lesson_steer_coef").set_value(0.0).run()
     assert any("At coefficient 0 nothing is added" in t for t in verdicts(at)[1])
     assert 13 in at.session_state["lesson_done"]  # progress never goes down
+
+
+def test_a_draw_outside_the_bars_is_named(default_lm) -> None:
+    """Step 12: a seed whose draw is not among the bars drawn says so and names it (no orange bar to
+    point at), and the verdict names both tokens with a probability that never reads 0%."""
+    from model.analyses.sampling import probabilities, sample_token, top_tokens
+    from model.core.tokens import readable_tokens
+    from pages.kit.session import DEFAULT_PROMPT
+
+    logits = default_lm.capture(DEFAULT_PROMPT).logits[-1]
+    p, shown = probabilities(logits, 1.5), set(top_tokens(logits, 10).tolist())
+    seed = next(s for s in range(1000) if sample_token(p, s) not in shown)
+    at = open_lesson(step="12", temperature="1.5")
+    at.number_input(key="lesson_seed").set_value(seed).run()
+    assert not at.exception
+    name = readable_tokens(default_lm.tokenizer, [sample_token(p, seed)])[0]
+    assert any(f"The seed's draw, {name} (" in c.value and "is not among these 10 bars" in c.value for c in at.caption)
+    passed = verdicts(at)[0]
+    assert passed and f"draws {name}, not the favourite ·Paris" in passed[0] and "0.0%" not in passed[0]
