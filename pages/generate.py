@@ -146,9 +146,18 @@ def _show_step(lm, cap: Capture, run: Run, step: Step) -> None:
     _step_attention(lm, cap, step)
 
 
+def _made_with(run: Run) -> str:
+    """The settings this run was made with: the form may show others until Generate is pressed again."""
+    d = run.settings
+    how = "greedy" if d.greedy else (f"sampled at T = {d.temperature:.2f}, top-k {d.top_k or 'off'}, "
+                                     f"top-p {d.top_p if d.top_p is not None else 'off'}, seed {d.seed}")
+    return f"{len(run.steps)} steps, {how}"
+
+
 def _show(lm, cap: Capture, run: Run) -> None:
     chat = kit.chat_on(lm)  # the model saw the template's text around the prompt: show it
-    st.caption("The conversation as the model read it, and its answer:" if chat else "The prompt and its continuation:")
+    what = "The conversation as the model read it, and its answer" if chat else "The prompt and its continuation"
+    st.caption(f"{what} ({_made_with(run)}; changes in the form apply when you press Generate):")
     start = lm.tokenizer.decode(list(run.ids)) if chat else kit.prompt()
     text = start + continuation_text(lm, list(run.ids), [s.token_id for s in run.steps])
     st.code(text, language=None, wrap_lines=True)

@@ -18,7 +18,7 @@ from model.analyses.sets import patching as set_patching
 from model.analyses.sets import prompts as sets
 from model.analyses.sets.batches import Part, stacked
 from pages import kit
-from pages.kit import set_jobs
+from pages.kit import contrast, set_jobs
 from pages.kit.plotly_chart import plotly_chart
 from viz import prompt_sets as draw
 from viz.export import rows_csv
@@ -172,10 +172,13 @@ def _direct(lm: LanguageModel, prompt_set: sets.PromptSet) -> tuple[set_jobs.Job
     return found, refusal
 
 
-def _open_prompt(prompt: str, page: str) -> None:
-    """Callback: the prompt becomes the sidebar's; the run that follows opens the page on it."""
-    st.session_state["prompt"] = prompt
+def _open_prompt(item: sets.Item, page: str) -> None:
+    """Callback: the prompt becomes the sidebar's, its answer and contrast tokens A and B (the set's
+    question on the pages that explain a logit); the run that follows opens the page on it."""
+    st.session_state["prompt"] = item.row.prompt
     kit.forget("position")
+    contrast.offer(item.answer, contrast.TOKEN_A)
+    contrast.offer(item.contrast, contrast.TOKEN_B)
     st.session_state[OPENING] = page
 
 
@@ -207,7 +210,7 @@ def _diff_view(lm: LanguageModel, prompt_set: sets.PromptSet, found: set_jobs.Jo
     st.markdown(f"Answer {_code(item.row.answer)} vs contrast {_code(item.row.contrast)}: difference "
                 f"**{found.results[prompt_set.items.index(item)]['diff']:+.2f}**. Open it in:")
     for col, (label, page) in zip(st.columns(len(OPEN_IN)), OPEN_IN.items()):
-        col.button(label, key=f"set_open_{label}", on_click=_open_prompt, args=(item.row.prompt, page),
+        col.button(label, key=f"set_open_{label}", on_click=_open_prompt, args=(item, page),
                    use_container_width=True)
     table = [{"row": it.number, "prompt": it.row.prompt, "answer": it.row.answer, "contrast": it.row.contrast,
               "difference": float(d), **({"corrupted difference": float(c)} if corrupted is not None else {})}

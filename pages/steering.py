@@ -202,14 +202,17 @@ def _texts(lm: LanguageModel, cap: Capture, s: Setup, direction: steer.Direction
                                                                            read=not s.frozen, start=cap))
 
 
-def _show_texts(pair: steer.Continuations, prompt: str) -> None:
+def _show_texts(pair: steer.Continuations, prompt: str, s: Setup) -> None:
     cols = st.columns(2)
     for col, title, text in ((cols[0], "Default", pair.default_text), (cols[1], "Steered", pair.steered_text)):
         col.markdown(f"**{title}**")
         col.code(prompt + text, language=None, wrap_lines=True)  # user and model text: shown as text
     same = "the same text" if pair.default_ids == pair.steered_ids else "different texts"
     how = "as one batch of two rows" if pair.batched else "one after the other (this model's cache cannot be batched)"
-    st.caption(f"Both drawn with the same seed, {how}, in {pair.seconds:.1f} s: {same}.")
+    frozen = ", attention frozen" if s.frozen else ""
+    st.caption(f"Both drawn with seed {s.seed} at T = {s.temp:.2f}, the steered one with coefficient {s.coef:g} at "
+               f"block {s.block}{frozen}, {how}, in {pair.seconds:.1f} s: {same}. These are the settings of the last "
+               "Generate: what you change in the form applies when you press it.")
 
 
 def _show_scores(lm: LanguageModel, ids: list[int], s: Setup, pair: steer.Continuations,
@@ -266,7 +269,7 @@ def _run(lm: LanguageModel, cap: Capture, s: Setup) -> None:
     except (ValueError, XrayError) as exc:
         st.error(f"{exc} Your other settings are kept; change this one and press Generate.")
         return
-    _show_texts(pair, kit.prompt())
+    _show_texts(pair, kit.prompt(), s)
     _show_direction(lm, cap, s, direction)
     try:
         _show_scores(lm, ids, s, pair, steering)

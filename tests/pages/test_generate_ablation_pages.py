@@ -67,6 +67,7 @@ def test_generate_sampled_repeats_with_seed(open_page):
         at.button[0].click().run()
         assert not at.exception
         texts.append(at.code[0].value)
+        assert any("2 steps, sampled at T = 1.00, top-k off, top-p off, seed 11" in c.value for c in at.caption)
     assert texts[0] == texts[1] and texts[0].startswith("The capital of France is")
 
 

@@ -69,10 +69,13 @@ def test_first_visit_then_views(open_page, default_lm):
     at.selectbox(key="set_pick").set_value(4).run()  # the fourth row of the set
     label = at.selectbox(key="set_pick").format_func(at.selectbox(key="set_pick").value)
     assert label.startswith("#4: ")
+    shown = [m.value for m in at.markdown if m.value.startswith("Answer ")][0]
+    pair = tuple(answer_id(default_lm, t) for t in re.findall(r"`` (.*?) ``", shown))
     at.button(key="set_open_Attribution").click().run()
     assert not at.exception
     assert at.session_state["prompt"] == label.split(": ", 1)[1]
     assert any(t.value.startswith("Attribution") for t in at.title)
+    assert (at.selectbox(key="attr_token").value, at.selectbox(key="contrast_token").value) == pair  # the set's A and B
     at.switch_page("pages/prompt_sets.py").run()  # back: the prompt chosen is still the one chosen
     assert not at.exception and at.selectbox(key="set_pick").value == 4
 

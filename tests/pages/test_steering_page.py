@@ -38,6 +38,8 @@ def test_source_coefficient_generate_then_zero_then_prompt_edit(open_page, defau
     prompt = "The capital of France is"
     assert default.startswith(prompt) and steered.startswith(prompt) and default != steered
     assert any("different texts" in c.value for c in at.caption)
+    assert any("with seed 0 at T = 1.00, the steered one with coefficient 6 at block 8" in c.value
+               for c in at.caption)  # what made the texts, whatever the form shows before the next Generate
     at.number_input(key="steer_coef").set_value(0.0)  # second action: no push, two equal texts
     zero = _texts(_generate(at))
     assert zero[0] == zero[1] == default  # the same seed: the default text does not change
