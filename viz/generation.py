@@ -9,8 +9,10 @@ import plotly.graph_objects as go
 from model.analyses.generation import Step
 
 from .labels import TICK_FONT, escape, readable, short
+from .next_token import percent
 
 _BAR, _SELECTED = "#3b6fd8", "#e8890c"
+TICK_ROW = 80  # characters of step labels that fit upright side by side; more are drawn slanted
 
 
 def step_labels(steps: list[Step], width: int = 14) -> list[str]:
@@ -27,12 +29,12 @@ def history_figure(steps: list[Step], selected: int | None = None) -> go.Figure:
     colors = [_SELECTED if s.index == selected else _BAR for s in steps]
     alt = ["<br>".join(f"{escape(t)}: {p:.3f}" for _, t, p in s.alternatives[:5]) for s in steps]
     fig = go.Figure(go.Bar(
-        x=x, y=probs, marker_color=colors, customdata=alt, text=[f"{p:.0%}" for p in probs], textposition="outside",
+        x=x, y=probs, marker_color=colors, customdata=alt, text=[percent(p) for p in probs], textposition="outside",
         cliponaxis=False, hovertemplate="step %{x}<br>p = %{y:.4f}<br><br>alternatives:<br>%{customdata}<extra></extra>",
     ))
     fig.update_layout(
         height=300, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(title="probability when chosen", range=[0, 1.15]),
-        xaxis=dict(type="category", tickangle=-45 if len(steps) > 8 else 0, tickfont=TICK_FONT),
+        xaxis=dict(type="category", tickangle=-45 if len(steps) * max(map(len, x)) > TICK_ROW else 0, tickfont=TICK_FONT),
         title="Each generated token and how likely it was",
     )
     return readable(fig)

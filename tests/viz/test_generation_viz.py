@@ -26,6 +26,16 @@ def test_history_bars_follow_steps_and_mark_selection():
         history_figure([])
 
 
+def test_a_rare_draw_never_reads_zero_and_long_labels_slant():
+    """A token drawn at high temperature may have had 0.02%: its bar says '<0.1%', not '0%'; long
+    tokens' labels are slanted instead of running into each other."""
+    logits = np.zeros(10, dtype=np.float32)
+    rare = [Step(i, (1,), 5, "·Approximately", 0.0002, (), logits) for i in range(6)]
+    fig = history_figure(rare)
+    assert list(fig.data[0].text) == ["<0.1%"] * 6 and fig.layout.xaxis.tickangle == -45
+    assert history_figure(make_steps()).layout.xaxis.tickangle == 0  # two short labels stay upright
+
+
 def test_tables():
     steps = make_steps()
     rows = history_rows(steps)
