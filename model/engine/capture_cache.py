@@ -2,10 +2,11 @@
 its users type, two sessions asking for the same prompt compute it once, and a prompt that shares
 its first tokens with a cached one runs only the positions after them.
 
-Before a whole capture runs, the captures it will push out go first (at least its long arrays' worth,
-`LanguageModel.held_bytes`), so that its pass reuses their memory: at 2,000 tokens on this 2-core VM the
-process stayed ~230 MB smaller and each capture, once the cache was full, faulted in ~100 K pages instead
-of 100-150 K (bench/HISTORY.md, 2026-12-05 11:00 UTC).
+Before a capture runs, the captures it will push out go first (at least its long arrays' worth,
+`LanguageModel.held_bytes`; an extension keeps its base), so that its pass reuses their memory: their
+large arrays' buffers wait in model/engine/array_pool.py for it. At 2,000 tokens on this 2-core VM a
+capture, once the cache was full, then faulted in no page instead of ~100 K (bench/HISTORY.md,
+2026-12-05).
 """
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ class CaptureCache(BoundedLRU[Capture]):
         def compute() -> Capture:
             token_ids = list(ids) if ids is not None else lm.encode(prompt or "", max_tokens, chat=chat)
             base = self.longest_shared(lm, token_ids)
+            self.make_room(lm.held_bytes(len(token_ids)), keep=base)  # module docstring
             if base is None:
-                self.make_room(lm.held_bytes(len(token_ids)))  # module docstring
                 return lm.capture_ids(token_ids, prompt, also=also)
             return lm.extend_capture(base, token_ids, prompt)
 

@@ -66,15 +66,20 @@ class BoundedLRU(Generic[V]):
             except ValueError:  # larger than the whole budget: not kept
                 pass
 
-    def make_room(self, nbytes: int) -> None:
+    def make_room(self, nbytes: int, keep: V | None = None) -> None:
         """Evict least-recently-used values until `nbytes` more fit, before the value that needs them is
         computed (they would go after it anyway): its work reuses their memory instead of growing the
-        process. Nothing is evicted for a value larger than the whole budget, which is never kept."""
+        process. `keep` (the value that work starts from) stays, now the most recently used. Nothing is
+        evicted for a value larger than the whole budget, which is never kept."""
         with self._lock:
             if nbytes > self.budget_bytes:
                 return
-            while self._cache.currsize and self._cache.currsize + nbytes > self.budget_bytes:
-                self._cache.popitem()
+            while self._cache.currsize + nbytes > self.budget_bytes:
+                if len(self._cache) == 1 and keep is not None and next(iter(self._cache.values())) is keep:
+                    return
+                key, value = self._cache.popitem()
+                if value is keep:
+                    self._cache[key] = value
 
     def _compute(self, key: Hashable, compute: Callable[[], V]) -> V:
         value = compute()

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..core.patterns import Patterns, Recipe
+from . import array_pool
 from .attention import FAST, Call, family_eager, listening
 from .layout import Layout
 
@@ -56,7 +57,7 @@ class PatternRecording:
         H, n, hd = query.shape
         shape = (H, self.length or n, hd)
         if self._block is None:
-            self._block = np.empty((len(self.queries), *shape), dtype=np.float32)
+            self._block = array_pool.empty(len(self.queries), *shape)
         elif self._block.shape[1:] != shape:  # layers of different shapes: each keeps its own
             if self.length:
                 raise _Refused("its layers' queries differ in shape, which a pass in chunks cannot place")

@@ -15,6 +15,7 @@ from ..core.capture import Capture
 from ..core.description import ModelSummary
 from ..core.errors import CaptureError
 from ..core.patterns import Patterns
+from . import array_pool
 from .attention import writing_patterns
 from .layout import Layout
 
@@ -32,11 +33,6 @@ def _attention_weights(output) -> torch.Tensor | None:
     return None
 
 
-def _empty(*shape: int) -> np.ndarray:
-    """An uninitialised float32 array whose memory comes from torch's CPU allocator."""
-    return torch.empty(shape, dtype=torch.float32).numpy()
-
-
 class Recorder:
     """Writes each hooked activation straight into preallocated numpy arrays (no second copy)."""
 
@@ -47,13 +43,13 @@ class Recorder:
         positions may be padding: only the first n_tokens - start positions of the row are kept.
         Without `patterns` no pattern is recorded (a PatternRecording keeps queries and keys instead)."""
         L, H, T, D = summary.n_layers, summary.n_heads, n_tokens, summary.d_model
-        # Uninitialised (every slot is written whole: seen_attention and `stored` check it), and from
-        # torch's allocator: at 1024 tokens its pages take the 1.1 GB of patterns ~15% faster than
-        # fresh numpy pages (3.3 s vs 3.8 s a capture, measured), and np.zeros was slower still.
-        self.attention = _empty(L, H, T, T) if patterns else None
-        self.residual = _empty(L + 1, T, D)
-        self.attn_out = _empty(L, T, D)
-        self.mlp_out = _empty(L, T, D)
+        # Uninitialised (every slot is written whole: seen_attention and `stored` check it), from the
+        # pool: memory an evicted capture held, else torch's allocator (at 1024 tokens its pages took the
+        # 1.1 GB of patterns ~15% faster than fresh numpy pages; np.zeros was slower still).
+        self.attention = array_pool.empty(L, H, T, T) if patterns else None
+        self.residual = array_pool.empty(L + 1, T, D)
+        self.attn_out = array_pool.empty(L, T, D)
+        self.mlp_out = array_pool.empty(L, T, D)
         self.n_layers = L
         self.start = start
         self.row, self.rows = row, rows

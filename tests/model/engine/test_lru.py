@@ -91,3 +91,17 @@ def test_make_room_keeps_everything_for_a_value_never_kept():
     cache.put("a", array(8))
     cache.make_room(101)  # larger than the budget: the value will not be kept, so nothing makes way
     assert cache.get("a") is not None
+
+
+def test_make_room_keeps_the_value_the_work_starts_from():
+    """An extension reads its base while it runs: the base stays (now the most recent), the others go."""
+    cache = BoundedLRU(budget_bytes=100)
+    for key in "abc":
+        cache.put(key, array(8))
+    base = cache.get("a")
+    cache.get("b")
+    cache.get("c")  # a is the least recently used
+    cache.make_room(30, keep=base)  # one must go: b, the least recent but a
+    assert cache.nbytes == 64 and cache.get("b") is None and cache.get("a") is base
+    cache.make_room(90, keep=base)  # room for 90 would need a to go too: it stays alone
+    assert len(cache) == 1 and cache.get("a") is base
