@@ -21,6 +21,7 @@ ARITHMETIC_EXAMPLES = {
     "cats - cat + dog": "dogs",
 }
 WHERE = ["the word itself", "the last token of each context"]
+MAX_CONTEXTS = 6  # lines compared: each is its own capture, and the curves stay legible
 KEPT = {"meaning_contexts": DEFAULT_CONTEXTS, "meaning_word": "mole", "meaning_where": WHERE[0],
         "meaning_normalize": True, "meaning_expr": "king - man + woman", "meaning_expected": "queen"}
 
@@ -28,8 +29,11 @@ KEPT = {"meaning_contexts": DEFAULT_CONTEXTS, "meaning_word": "mole", "meaning_w
 def _contexts(lm: LanguageModel, word: str, at_end: bool) -> list[tuple[str, Capture, int]]:
     """(context, capture, position) for every line where the word was found; others are named."""
     found, missing = [], []
-    lines = [line.strip() for line in st.session_state["meaning_contexts"].splitlines() if line.strip()][:6]
-    for line in lines:
+    lines = [line.strip() for line in st.session_state["meaning_contexts"].splitlines() if line.strip()]
+    if len(lines) > MAX_CONTEXTS:
+        st.warning(f"Only the first {MAX_CONTEXTS} of the {len(lines)} lines are compared: remove lines to "
+                   "compare others.")
+    for line in lines[:MAX_CONTEXTS]:
         try:
             cap = kit.capture_text(lm, line)
         except XrayError as exc:
@@ -64,7 +68,7 @@ def _context_view(lm: LanguageModel) -> None:
         return
     for n, (_line, cap, pos) in enumerate(found):
         st.text(f"Context {n + 1}: token {pos} ({cap.tokens[pos]}) of {cap.n_tokens}")
-        kit.token_strip(cap, highlight=pos)
+        kit.token_strip(cap, highlight=pos, key=f"meaning_strip_{n}")  # one window slider per long context
     result = emb.compare_contexts([cap.residual for _, cap, _ in found], [pos for _, _, pos in found])
     names = {pair: f"sentence {pair[0] + 1} vs sentence {pair[1] + 1}" for pair in result.pairs}
     curves = {names[pair]: values for pair, values in result.pairs.items()}
@@ -84,10 +88,13 @@ def _context_view(lm: LanguageModel) -> None:
 
 
 def _load_arithmetic_example() -> None:
+    """Fill the fields with the chosen example, then empty the box: it loads, it does not name what the
+    fields hold (they may be edited next), and choosing the same example again loads it again."""
     chosen = st.session_state.get("meaning_example")
     if chosen in ARITHMETIC_EXAMPLES:
         st.session_state["meaning_expr"] = chosen
         st.session_state["meaning_expected"] = ARITHMETIC_EXAMPLES[chosen]
+    st.session_state["meaning_example"] = None
 
 
 def _arithmetic(lm: LanguageModel, expr: str, expected: str) -> emb.Arithmetic:
@@ -133,7 +140,10 @@ def _verdict(lm: LanguageModel, arith: emb.Arithmetic) -> None:
         st.text(f"Nearest token (inputs excluded): {best}")
         return
     name, total = arith.expected.word, lm.embedding_matrix.shape[0] - len(arith.excluded)
-    if arith.expected_rank is None:
+    if arith.expected_typed:
+        st.text(f"Nearest: {best}. '{name}' is one of the words you typed (or a spelling of one), which the "
+                f"table leaves out, so it has no rank; cosine of the result with it: {arith.expected_cosine:.3f}.")
+    elif arith.expected_rank is None:
         st.text(f"Nearest: {best}. '{name}' is several tokens ({arith.expected.note}), so it has no rank; "
                 f"cosine of the result with their mean: {arith.expected_cosine:.3f}.")
     elif arith.expected_rank == 1:

@@ -3,6 +3,7 @@ difference. The attribution estimate draws at once; exact patching runs on a but
 bar and a cancel. Widgets and layout only: the math is in model/analyses/patching.py."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from pages.kit import links
 from pages.kit.plotly_chart import plotly_chart
 from viz import patching as draw
 from viz.export import file_name, grid_rows, rows_csv
+from viz.next_token import percent
 
 PRESETS = {  # name -> (clean, corrupted, answer A, answer B); each pair has equal token counts
     "Who gets the drink? (indirect object)": (
@@ -78,9 +80,21 @@ exact patching to check it (one patched run per cell, many at once) and compare.
 
 
 def _apply_preset() -> None:
-    clean, corrupted, a, b = PRESETS[st.session_state["patch_preset"]]
-    st.session_state.update(patch_clean=clean, patch_corrupted=corrupted, patch_a_text=a, patch_b_text=b,
-                            patch_a=None, patch_b=None)  # the example's answers, not the last pair's picks
+    """Fill both prompts and the example's answers (not the last pair's picks), then empty the box: it
+    loads, it does not name what the fields hold (they may be edited next, or come from a link), and
+    choosing the same example again loads it again."""
+    chosen = st.session_state.get("patch_preset")
+    if chosen in PRESETS:
+        clean, corrupted, a, b = PRESETS[chosen]
+        st.session_state.update(patch_clean=clean, patch_corrupted=corrupted, patch_a_text=a, patch_b_text=b,
+                                patch_a=None, patch_b=None)
+    st.session_state["patch_preset"] = None
+
+
+def _pair_edited() -> None:
+    """A prompt typed: a new pair, whose answers start again on its runs' likeliest tokens (those named
+    or picked for the old pair, an example's or a link's, need not even be among its options)."""
+    st.session_state.update(patch_a_text="", patch_b_text="", patch_a=None, patch_b=None)
 
 
 def _read_link() -> None:
@@ -109,35 +123,40 @@ def _write_link(lm, answers: tuple[int, int] | None = None) -> None:
 def _prompts() -> tuple[str, str]:
     _read_link()
     first = next(iter(PRESETS))
-    kit.set_defaults({"patch_preset": first, "patch_clean": PRESETS[first][0], "patch_corrupted": PRESETS[first][1],
+    kit.set_defaults({"patch_clean": PRESETS[first][0], "patch_corrupted": PRESETS[first][1],
                       "patch_a_text": PRESETS[first][2], "patch_b_text": PRESETS[first][3]})
-    st.selectbox("Example pair", list(PRESETS), key="patch_preset", on_change=_apply_preset, persist_state="session")
+    st.selectbox("Example pair", list(PRESETS), index=None, key="patch_preset", on_change=_apply_preset,
+                 placeholder="Load an example pair…")
     cols = st.columns(2)
-    clean = cols[0].text_input("Clean prompt (gives answer A)", key="patch_clean", persist_state="session")
-    corrupted = cols[1].text_input("Corrupted prompt (gives answer B)", key="patch_corrupted", persist_state="session")
+    clean = cols[0].text_input("Clean prompt (gives answer A)", key="patch_clean", persist_state="session",
+                               on_change=_pair_edited)
+    corrupted = cols[1].text_input("Corrupted prompt (gives answer B)", key="patch_corrupted", persist_state="session",
+                                   on_change=_pair_edited)
     return clean, corrupted
 
 
-def _answer(lm, label: str, key: str, options: list[int], pair) -> int:
-    """One answer token among both runs' likeliest next tokens (the example's answer included); a new
-    pair starts on the example's answer, else the top token. Labels carry this pair's probabilities."""
+def _answer(lm, label: str, key: str, options: list[int], pair, top: int) -> int:
+    """One answer token among both runs' likeliest next tokens (the pair's named answer included); a new
+    pair starts on its named answer (an example's, a link's), else on `top`, its run's likeliest token.
+    Labels carry this pair's probabilities."""
     p, q = probabilities(pair.clean.last_logits, 1.0), probabilities(pair.corrupted.last_logits, 1.0)
     names = readable_tokens(lm.tokenizer, options)
-    labels = {i: f"{name}  (clean {p[i]:.1%} · corrupted {q[i]:.1%})" for i, name in zip(options, names)}
+    labels = {i: f"{name}  (clean {percent(p[i])} · corrupted {percent(q[i])})" for i, name in zip(options, names)}
     wanted = answer_id(lm, st.session_state.get(key + "_text", ""))
-    return int(kit.picker(label, labels, key=key, default=wanted if wanted in options else options[0],
+    return int(kit.picker(label, labels, key=key, default=wanted if wanted in options else top,
                           persist_state="session"))
 
 
 def _answer_options(lm, pair) -> list[int]:
-    examples = [answer_id(lm, st.session_state.get(k, "")) for k in ("patch_a_text", "patch_b_text")]
+    """Both runs' likeliest next tokens, and the answers named for this pair (an example's, a link's)."""
+    named = [answer_id(lm, st.session_state.get(k, "")) for k in ("patch_a_text", "patch_b_text")]
     ids = top_tokens(pair.clean, N_CHOICES) + top_tokens(pair.corrupted, N_CHOICES)
-    return list(dict.fromkeys(ids + [i for i in examples if i is not None]))
+    return list(dict.fromkeys(ids + [i for i in named if i is not None]))
 
 
 def _cancel(key: str) -> None:
     st.session_state.get("patch_exact_keys", set()).discard(key)
-    st.session_state["patch_cancelled"] = True
+    st.session_state["patch_cancelled"] = key  # the notice belongs to this view of this pair only
 
 
 def _exact(run: Callable[[Progress], PatchGrid], key: str) -> PatchGrid:
@@ -148,8 +167,12 @@ def _exact(run: Callable[[Progress], PatchGrid], key: str) -> PatchGrid:
         bar = cols[0].progress(0.0, text="Exact patching: starting…")
         cols[1].button("Cancel", key="patch_cancel", on_click=_cancel, args=(key,))
 
+    began = time.perf_counter()
+
     def progress(done: int, total: int) -> None:  # also where a Cancel click stops this script run
-        bar.progress(done / total, text=f"Exact patching: {done} of {total} patched runs")
+        left = (time.perf_counter() - began) * (total - done) / done if done else None
+        bar.progress(done / total, text=f"Exact patching: {done} of {total} patched runs"
+                                        + (f", about {max(1, round(left))} s left" if left is not None and done < total else ""))
 
     grid = kit.derived("patching_exact", key, lambda: run(progress))
     box.empty()
@@ -234,12 +257,17 @@ def _grid_download(grid: _Grid, exact_grid, prompt: str) -> None:
 
 
 def _cost(lm, pair, n_runs: int) -> str:
-    """', about N s' before the exact run: every patched run re-reads the pair's positions, priced at the
-    seconds per position of this machine's last capture of the sidebar prompt ('' before there is one)."""
-    cap = kit.captures.last_capture(lm)
-    if cap is None or not cap.n_tokens:
-        return ""
-    return f", about {max(1, round(n_runs * pair.n_tokens * cap.pass_seconds / cap.n_tokens))} s"
+    """', about N s' before an exact run, at the pace of this session's last exact run on this model (seconds
+    per patched run and position: runs go in batches, so no single pass prices them); '' before one ran."""
+    pace = st.session_state.get("patch_pace", {}).get(kit.model_key(lm))
+    return "" if pace is None else f", about {max(1, round(n_runs * pair.n_tokens * pace))} s"
+
+
+def _remember_pace(lm, pair, grid: PatchGrid) -> None:
+    """The pace of an exact run that just finished, for the next button's price."""
+    runs = int(grid.ran.sum())
+    if runs and grid.seconds > 0:
+        st.session_state.setdefault("patch_pace", {})[kit.model_key(lm)] = grid.seconds / (runs * pair.n_tokens)
 
 
 def _views(lm, pair, a: int, b: int, pair_key: str, prompt: str) -> None:
@@ -254,8 +282,8 @@ def _views(lm, pair, a: int, b: int, pair_key: str, prompt: str) -> None:
     if st.button(f"Run exact patching ({grid.n_runs} patched runs{_cost(lm, pair, grid.n_runs)})", key="patch_run",
                  type="primary"):
         requested.add(grid.key)
-        st.session_state["patch_cancelled"] = False
-    if st.session_state.get("patch_cancelled"):
+        st.session_state["patch_cancelled"] = None
+    if st.session_state.get("patch_cancelled") == grid.key:
         st.info("Exact patching was cancelled. The estimate below is still valid; run the exact one any time.")
     left, right = st.columns(2)
     with right:  # drawn first: the estimate stays in view while the exact run works
@@ -268,6 +296,7 @@ def _views(lm, pair, a: int, b: int, pair_key: str, prompt: str) -> None:
                     "estimate on the right shows where to look.")
         else:
             exact_grid = _exact(grid.run, grid.key)
+            _remember_pace(lm, pair, exact_grid)
             _heatmap(exact_grid, grid.rows, grid.cols, f"Exact: {grid.title}", "patch_exact_chart")
     _grid_download(grid, exact_grid, prompt)
     if exact_grid is not None:
@@ -297,9 +326,9 @@ try:
     options = _answer_options(lm, pair)
     cols = st.columns(2)
     with cols[0]:
-        a = _answer(lm, "Answer A (the clean prompt's)", "patch_a", options, pair)
+        a = _answer(lm, "Answer A (the clean prompt's)", "patch_a", options, pair, top_tokens(pair.clean, 1)[0])
     with cols[1]:
-        b = _answer(lm, "Answer B (the corrupted prompt's)", "patch_b", options, pair)
+        b = _answer(lm, "Answer B (the corrupted prompt's)", "patch_b", options, pair, top_tokens(pair.corrupted, 1)[0])
     _write_link(lm, (a, b))
     clean_diff, corrupted_diff = pair.logit_diffs(a, b)
     cols = st.columns(2)

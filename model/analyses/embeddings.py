@@ -12,6 +12,7 @@ from sklearn.decomposition import PCA
 from ..core.tokens import readable_tokens
 
 _EPS = 1e-12
+CANCELLED = 1e-6  # a result this short, next to its longest term, is the zero vector up to rounding
 MAX_FIT_POINTS = 4096  # a PCA basis is fitted on at most this many vectors (an even sample beyond)
 
 
@@ -167,6 +168,7 @@ class Arithmetic:
     expected: WordVector | None = None
     expected_rank: int | None = None  # 1-based among all tokens except the inputs
     expected_cosine: float | None = None
+    expected_typed: bool = False  # the expected word is an input (or a spelling of one): left out, so no rank
 
 
 def spelling_variants(word: str) -> list[str]:
@@ -192,16 +194,20 @@ def vector_arithmetic(tokenizer, matrix: np.ndarray, expression: str, expected: 
     """Evaluate 'a - b + c' on the embedding matrix (V, D); nearest tokens by cosine, inputs excluded."""
     terms = [(sign, word_vector(tokenizer, matrix, word)) for sign, word in parse_expression(expression)]
     result = np.sum([sign * wv.vector for sign, wv in terms], axis=0)  # (D,)
+    if np.linalg.norm(result) <= CANCELLED * max(float(np.linalg.norm(wv.vector)) for _, wv in terms):
+        raise ValueError("The words cancel out: the result is the zero vector, which points in no direction, "
+                         "so no token is nearer to it than any other.")
     excluded = tuple(sorted({i for _, wv in terms for i in variant_ids(tokenizer, wv)}))
     nearest = nearest_tokens(result, matrix, k, exclude=excluded)
     if not expected.strip():
         return Arithmetic(terms, result, nearest, excluded)
     target = word_vector(tokenizer, matrix, expected)
-    if len(target.token_ids) == 1:
+    typed = len(target.token_ids) == 1 and target.token_ids[0] in excluded
+    if len(target.token_ids) == 1 and not typed:
         rank = rank_of(target.token_ids[0], result, matrix, exclude=excluded)
     else:
-        rank = None  # a multi-token word is no single row of the matrix: no rank, only a cosine
-    return Arithmetic(terms, result, nearest, excluded, target, rank, float(cosine(result, target.vector)))
+        rank = None  # a multi-token word is no single row of the matrix, an input is not ranked: only a cosine
+    return Arithmetic(terms, result, nearest, excluded, target, rank, float(cosine(result, target.vector)), typed)
 
 
 def word_positions(tokenizer, prompt: str, word: str) -> list[int]:

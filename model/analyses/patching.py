@@ -100,7 +100,8 @@ def record(lm: LanguageModel, ids: list[int]) -> Recording:
 
 def record_pair(lm: LanguageModel, clean: str, corrupted: str, max_tokens: int = MAX_TOKENS) -> PatchPair:
     """Both prompts recorded; a PromptError when their token counts differ (cells pair positions)."""
-    clean_ids, corrupted_ids = lm.encode(clean, max_tokens), lm.encode(corrupted, max_tokens)
+    why = "this page's limit: exact patching reruns the pair once per cell, and cells grow with the tokens"
+    clean_ids, corrupted_ids = (lm.encode(text, max_tokens, limit_name=why) for text in (clean, corrupted))
     if len(clean_ids) != len(corrupted_ids):
         raise PromptError(
             f"The clean prompt is {len(clean_ids)} tokens long and the corrupted one {len(corrupted_ids)}: "

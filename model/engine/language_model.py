@@ -149,11 +149,12 @@ class LanguageModel:
         """Whether the tokenizer brings its own chat template (instruct models do, base models often not)."""
         return getattr(self.tokenizer, "chat_template", None) is not None
 
-    def encode(self, prompt: str, max_tokens: int | None = None, *, chat: bool = False) -> list[int]:
+    def encode(self, prompt: str, max_tokens: int | None = None, *, chat: bool = False,
+               limit_name: str = "the sidebar's token limit") -> list[int]:
         """Token ids of a prompt, or a PromptError that says why it cannot be captured. `max_tokens` (the
-        sidebar's limit) may lower the model's own `token_limit`, never raise it. `chat` wraps the prompt
-        as a user message in the model's own chat template, up to the assistant's first token; the
-        limit applies to the wrapped ids."""
+        sidebar's limit, or the `limit_name`d one of a page) may lower the model's own `token_limit`, never
+        raise it. `chat` wraps the prompt as a user message in the model's own chat template, up to the
+        assistant's first token; the limit applies to the wrapped ids."""
         limit = min(max_tokens or self.token_limit.tokens, self.token_limit.tokens)
         if not prompt:
             raise PromptError("The prompt is empty: type some text to see what the model does with it.")
@@ -167,7 +168,7 @@ class LanguageModel:
         if not ids:
             raise PromptError("The prompt produced no tokens: type some visible text.")
         if len(ids) > limit:
-            why = self.token_limit.reason if limit == self.token_limit.tokens else "the sidebar's token limit"
+            why = self.token_limit.reason if limit == self.token_limit.tokens else limit_name
             raise PromptError(
                 f"The prompt is {len(ids):,} tokens long; the limit is {limit:,} tokens ({why}). "
                 "Shorten it (nothing was cut off silently)."

@@ -129,10 +129,12 @@ def temperature_slider(label: str = "Temperature", *, key: str = "temperature", 
                               on_change=callback, help=help))
 
 
-def token_strip(cap: Capture, highlight: int | None = None, *, where=st, window: tuple[int, int] | None = None) -> None:
+def token_strip(cap: Capture, highlight: int | None = None, *, where=st, window: tuple[int, int] | None = None,
+                key: str = "strip_start") -> None:
     """The shared token strip (escaped HTML: tags in a prompt show as characters); a long prompt's is a
-    window moved by a slider (kit/long.py), or the page's own `window` (start, stop) when it has one."""
-    start, stop = window if window is not None else long.strip_window(cap, highlight, where=where)
+    window moved by a slider (kit/long.py) under `key` (one per strip on a page that draws several), or
+    the page's own `window` (start, stop) when it has one."""
+    start, stop = window if window is not None else long.strip_window(cap, highlight, where=where, key=key)
     where.html(token_strip_html(cap.tokens[start:stop], cap.token_ids[start:stop], highlight=highlight, start=start))
 
 

@@ -46,14 +46,14 @@ def stats_note(cap: Capture) -> str:
             f"{STATS_TOKENS} (every head's whole pattern would not fit in memory at once).")
 
 
-def strip_window(cap: Capture, highlight: int | None, *, where=st) -> tuple[int, int]:
+def strip_window(cap: Capture, highlight: int | None, *, where=st, key: str = "strip_start") -> tuple[int, int]:
     """The token strip's positions [start, stop): all of them, or past LONG a window of LONG moved by a
-    slider (it starts on the window holding `highlight`)."""
+    slider under `key` (it starts on the window holding `highlight`)."""
     T = cap.n_tokens
     if T <= LONG:
         return 0, T
     default = (highlight if highlight is not None else T - 1) - LONG // 2
-    return window(T, LONG, "strip_start", "Tokens shown from", default,
+    return window(T, LONG, key, "Tokens shown from", default,
                   help=f"{T:,} tokens: the strip shows {LONG} at a time.", where=where)
 
 

@@ -118,3 +118,43 @@ def test_markdown_in_user_text_is_shown_as_text(page: AppTest) -> None:
     assert any("**king**" in t for t in shown)
     rendered = [m.value for m in page.markdown] + [w.value for w in page.warning] + [c.value for c in page.caption]
     assert not any(bad in r for r in rendered for bad in ("**king**", "**mole**", "http://e.com", "<b>dug"))
+
+
+def test_an_example_loads_again_after_its_fields_were_edited(page: AppTest) -> None:
+    """The examples box loads and then empties: it never names an example the fields no longer hold,
+    and choosing the same example again brings it back."""
+    page.selectbox(key="meaning_example").set_value("cats - cat + dog").run()
+    assert page.text_input(key="meaning_expr").value == "cats - cat + dog"
+    assert page.selectbox(key="meaning_example").value is None
+    page.text_input(key="meaning_expr").set_value("walked - walk + run").run()
+    page.selectbox(key="meaning_example").set_value("cats - cat + dog").run()
+    assert not page.exception
+    assert page.text_input(key="meaning_expr").value == "cats - cat + dog"
+    assert page.text_input(key="meaning_expected").value == "dogs"
+
+
+def test_an_expected_input_word_or_a_zero_result_is_never_called_a_hit(page: AppTest) -> None:
+    page.text_input(key="meaning_expr").set_value("king + queen - queen").run()
+    page.text_input(key="meaning_expected").set_value("king").run()
+    assert not page.exception and not page.success
+    assert any("one of the words you typed" in t.value for t in page.text)
+    page.text_input(key="meaning_expr").set_value("king - king").run()
+    assert not page.exception and not page.success
+    assert any("cannot be computed" in w.value for w in page.warning)
+    assert any("cancel out" in t.value for t in page.text)
+
+
+def test_lines_past_the_compared_ones_are_named(page: AppTest) -> None:
+    lines = [f"Clue number {n} is about the mole." for n in range(8)]
+    page.text_area(key="meaning_contexts").set_value("\n".join(lines)).run()
+    assert not page.exception
+    assert any("first 6 of the 8 lines" in w.value for w in page.warning)
+
+
+def test_two_long_contexts_get_a_window_each() -> None:
+    """Two contexts past the strip's window (300 tokens each) drew one slider key twice: a crash."""
+    at = open_app_page("pages/meaning.py")
+    long_line = "The spy who was called the mole " + "walked along the quiet river at night and " * 35
+    at.text_area(key="meaning_contexts").set_value(f"{long_line}\nA {long_line}").run()
+    assert not at.exception
+    assert {s.key for s in at.slider} >= {"meaning_strip_0", "meaning_strip_1"}

@@ -5,6 +5,7 @@ position."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -72,3 +73,70 @@ def test_heads_of_one_block_per_position(open_page, default_lm):
     whole = exact(default_lm, pair, a, b, "heads").values[21, head]
     assert patch_head(default_lm, pair, a, b, 21, head, list(range(pair.n_tokens))) == pytest.approx(whole, abs=1e-4)
     assert np.isfinite(top["estimate"]).all()
+
+
+CAPITALS = ("The capital of France is", "The capital of Italy is")
+
+
+def _labels(at, key: str) -> list[str]:
+    return list(at.selectbox(key=key).options)  # AppTest holds the labels the browser is sent
+
+
+def test_an_example_loads_again_after_an_edit_and_never_names_a_pair_it_is_not(open_page):
+    """The box loads an example, then empties: after an edit or a reload it names no example the
+    prompts no longer hold, and choosing the same example again loads it again."""
+    at = open_page("pages/patching.py")
+    at.selectbox(key="patch_preset").set_value("Which capital? (factual recall)").run()
+    assert (at.text_input(key="patch_clean").value, at.text_input(key="patch_corrupted").value) == CAPITALS
+    assert at.selectbox(key="patch_preset").value is None
+    again = open_page("pages/patching.py", **dict(at.query_params))  # a reload: the capitals, no example named
+    assert again.text_input(key="patch_clean").value == CAPITALS[0]
+    assert again.selectbox(key="patch_preset").value is None
+    at.text_input(key="patch_clean").set_value("The capital of Spain is").run()
+    at.selectbox(key="patch_preset").set_value("Which capital? (factual recall)").run()
+    assert not at.exception
+    assert at.text_input(key="patch_clean").value == CAPITALS[0]
+    assert at.selectbox(key="patch_a").format_func(at.selectbox(key="patch_a").value).startswith("·Paris")
+
+
+def test_a_typed_pair_starts_on_its_own_likeliest_tokens(open_page, default_lm):
+    """The example's answers (Mary, John) belong to the example: a typed pair starts on each run's own
+    top token, and no answer reads 0.0% when it is not 0."""
+    from model.analyses.patching import record_pair, top_tokens
+
+    at = open_page("pages/patching.py")
+    clean = "When Anna and Peter went to the shop, Peter gave a book to"
+    corrupted = "When Anna and Peter went to the shop, Anna gave a book to"
+    at.text_input(key="patch_clean").set_value(clean).run()
+    at.text_input(key="patch_corrupted").set_value(corrupted).run()
+    assert not at.exception
+    pair = record_pair(default_lm, clean, corrupted)
+    assert at.selectbox(key="patch_a").value == top_tokens(pair.clean, 1)[0]
+    assert at.selectbox(key="patch_b").value == top_tokens(pair.corrupted, 1)[0]
+    labels = _labels(at, "patch_a")
+    assert not any(" 0.0%" in label for label in labels)
+    assert not any(label.startswith("·Mary") for label in labels)
+
+
+def test_a_prompt_over_the_page_limit_names_the_page_limit(open_page):
+    at = open_page("pages/patching.py")
+    at.text_input(key="patch_clean").set_value("word " * 80).run()
+    assert not at.exception
+    warning = at.warning[0].value
+    assert "limit is 64 tokens (this page's limit" in warning and "sidebar" not in warning
+
+
+def test_the_run_is_priced_at_the_pace_of_the_last_run(open_page):
+    """No price before any exact run (batched runs make a single pass a bad yardstick: it said 22 s
+    for 1.5 s); after one, each button is priced at its pace."""
+    at = open_page("pages/patching.py")
+    assert "about" not in at.button(key="patch_run").label
+    at.button(key="patch_run").click().run()  # the residual stream, exactly
+    assert not at.exception
+    took = next(m for c in at.caption if (m := re.search(r"took ([\d.]+) s for (\d+) patched", c.value)))
+    seconds, runs = float(took.group(1)), int(took.group(2))
+    at.radio(key="patch_view").set_value("Attention heads").run()
+    label = at.button(key="patch_run").label
+    n_runs = int(re.search(r"\((\d+) patched runs", label).group(1))
+    price = int(re.search(r"about (\d+) s\)", label).group(1))
+    assert abs(price - max(1, n_runs * seconds / runs)) <= 1 + 0.05 * price  # the caption's seconds are rounded

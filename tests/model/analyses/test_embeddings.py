@@ -123,6 +123,25 @@ def test_expected_rank_reports_a_miss(toy) -> None:
     assert result.expected_rank is not None and result.expected_rank > 1
 
 
+def test_an_expected_word_among_the_inputs_has_no_rank(toy) -> None:
+    """king + queen - queen is king itself: king, typed, is left out of the table, so it is not ranked
+    first (or at all); only its cosine is given."""
+    tok, matrix = toy
+    result = emb.vector_arithmetic(tok, matrix, "king + queen - queen", expected="king")
+    assert result.expected_typed and result.expected_rank is None
+    assert result.expected_cosine == pytest.approx(1.0, abs=1e-6)
+    assert WORDS.index("king") not in {i for i, _ in result.nearest}
+    assert not emb.vector_arithmetic(tok, matrix, "king - man + woman", expected="queen").expected_typed
+
+
+def test_words_that_cancel_out_are_refused(toy) -> None:
+    """king - king is the zero vector: every cosine is 0, so no token is nearest and none is ranked."""
+    tok, matrix = toy
+    with pytest.raises(ValueError, match="cancel out"):
+        emb.vector_arithmetic(tok, matrix, "king - king", expected="queen")
+    assert emb.vector_arithmetic(tok, matrix, "king - man", k=2).nearest  # a short result is no zero
+
+
 def test_split_word_uses_the_mean_and_says_so(toy) -> None:
     tok, matrix = toy
     wv = emb.word_vector(tok, matrix, "ab")
