@@ -57,13 +57,8 @@ class ArrayPool:
         # The buffer's first nbytes, alive while any array over them is (numpy's stubs know neither ctypes
         # array as a buffer).
         exporter = (ctypes.c_char * nbytes).from_buffer(buffer)  # type: ignore[arg-type]
-        weakref.finalize(exporter, self._give_back, buffer)
+        weakref.finalize(exporter, self._give_back, buffer).atexit = False  # at exit, nothing to keep
         return np.frombuffer(exporter, dtype=np.float32).reshape(shape)  # type: ignore[call-overload]
-
-    def clear(self) -> None:
-        """Give every idle buffer back to the C library."""
-        with self._lock:
-            self._idle.clear()
 
     def _take(self, nbytes: int) -> np.ndarray | None:
         """The smallest idle buffer that fits nbytes with little to spare; none fitting, every idle one goes."""
