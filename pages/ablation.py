@@ -25,7 +25,7 @@ from viz.ablation import (
     top_tokens_compared,
 )
 from viz.export import file_name, rows_csv
-from viz.labels import points
+from viz.labels import percent, points
 from viz.token_strip import token_strip_html
 
 HOWS = {"zero": "zero", "mean": "its mean over the prompt", "resample": "resample from another prompt"}
@@ -161,7 +161,7 @@ def _scan(lm, cap, pos: int, choice: Contrast, ablation: Ablation) -> None:
 def _metrics(comp, before_top: float, after_top: float, changed: bool) -> None:
     cols = st.columns(3)
     cols[0].metric("KL divergence", f"{comp.kl_bits:.3f} bits", help="How far the whole distribution moved.")
-    cols[1].metric("Probability of the original favourite", f"{after_top:.1%}", points(after_top - before_top),
+    cols[1].metric("Probability of the original favourite", percent(after_top), points(after_top - before_top),
                    help="The change is in percentage points (pp): 50% to 45% is −5 pp.")
     cols[2].metric("Favourite changed", "yes" if changed else "no")
 

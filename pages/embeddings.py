@@ -104,7 +104,8 @@ def _trajectories(cap: Capture, kept: list[int], three_d: bool, normalize: bool)
             p not in kept for p in st.session_state.get("emb_trace", [])):
         st.session_state["emb_trace"] = _default_trace(cap, kept)
         st.session_state["emb_trace_for"] = tokens
-    chosen = st.multiselect("Tokens to trace", kept, key="emb_trace", format_func=lambda p: _label(cap, p))
+    chosen = st.multiselect("Tokens to trace", kept, key="emb_trace", format_func=lambda p: _label(cap, p),
+                            persist_state="session")
     if not chosen or len(kept) < 2:
         st.info("Pick one or more tokens to draw their paths.")
         return

@@ -15,6 +15,7 @@ from pages.kit.plotly_chart import plotly_chart
 from pages.kit.session import CHAT_NO_APPEND
 from viz.attention import LONG, head_heatmap, query_bars, row_bars
 from viz.generation import alternatives_rows, history_figure, history_rows
+from viz.labels import percent
 from viz.next_token import next_token_figure
 
 EXPLANATION = """
@@ -138,7 +139,7 @@ def _show_step(lm, cap: Capture, run: Run, step: Step) -> None:
     cols = st.columns([3, 2])
     with cols[0]:
         plotly_chart(fig, key="gen_bars")
-    cols[1].caption(f"Step {step.index + 1}: chose this token with probability {step.probability:.1%}.")
+    cols[1].caption(f"Step {step.index + 1}: chose this token with probability {percent(step.probability)}.")
     cols[1].dataframe(alternatives_rows(step), hide_index=True)
     chat = kit.chat_on(lm)
     cols[1].button("Use the text up to here as the prompt", key="gen_use", on_click=_use_as_prompt,

@@ -165,11 +165,12 @@ def _read_link() -> None:
 
 def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: int, choice: Contrast) -> None:
     st.subheader("4 · Switch neurons off")
-    kept = [n for n in st.session_state.get("mlp_off", []) if n in range(width)]
-    st.session_state["mlp_off"] = kept
+    key = f"mlp_off_{layer}"  # each block its own choice: N173 of block 0 is not N173 of block 5
+    st.session_state[key] = [n for n in st.session_state.get(key, []) if n in range(width)]
     chosen = st.multiselect(f"Neurons of block {layer} to switch off (set to zero at every position)",
-                            list(range(width)), key="mlp_off", format_func=lambda n: f"N{n}",
-                            placeholder="e.g. a neuron from the table above")
+                            list(range(width)), key=key, format_func=lambda n: f"N{n}", persist_state="session",
+                            placeholder="e.g. a neuron from the table above",
+                            select_all=False)  # Enter on "N173" picks N173, not every neuron whose name holds it
     if not chosen:
         st.info("Choose one or more neurons: the bars then compare the prediction before and after.")
         return

@@ -35,7 +35,7 @@ from pages.kit import links
 from pages.kit.plotly_chart import plotly_chart
 from viz import patching as draw
 from viz.export import file_name, grid_rows, rows_csv
-from viz.next_token import percent
+from viz.labels import percent
 
 PRESETS = {  # name -> (clean, corrupted, answer A, answer B); each pair has equal token counts
     "Who gets the drink? (indirect object)": (

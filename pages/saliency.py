@@ -174,7 +174,7 @@ def _show(result: Saliency, cap: Capture, choice: Contrast, neutral: str, readin
         cols[3].metric(f"Convergence delta ({result.steps} steps)", f"{result.delta:+.3f}",
                        help="Sum of the shares minus the change along the path: the error of taking the path in "
                             "steps (Captum's convergence delta). More steps make it smaller.")
-    cols[-1 if result.delta is None else 3].caption(f"{result.passes} passes, {result.seconds:.1f} s")
+    cols[-1 if result.delta is None else 3].caption(f"{result.passes} pass{'es' if result.passes != 1 else ''}, {result.seconds:.1f} s")
     if result.delta is not None and result.reference is not None and \
             abs(result.delta) > 0.1 * abs(result.target - result.reference):
         st.warning(f"The shares miss {abs(result.delta):.2f} of the change along the path: the model changes its mind "
@@ -202,7 +202,9 @@ if cap is not None and lm is not None:
         neutral = _neutral_name(lm)
         st.caption(f"Neutral token on this model: {neutral}. Integrated gradients start from a prompt of it after "
                    "the first token; occlusion by replacement puts it in place of each token.")
-        reading = kit.cache_key(kit.current_key(lm), pos, choice.a, choice.b, method, steps)
+        # Steps shape integrated gradients only: another count keeps the other methods' readings.
+        reading = kit.cache_key(kit.current_key(lm), pos, choice.a, choice.b, method,
+                                steps if method == "integrated" else None)
         if _wanted(lm, cap, pos, method, steps, reading):
             _show(_compute(lm, cap, pos, choice, method, steps, reading), cap, choice, neutral, reading)
     except XrayError as exc:

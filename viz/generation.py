@@ -8,8 +8,7 @@ import plotly.graph_objects as go
 
 from model.analyses.generation import Step
 
-from .labels import TICK_FONT, escape, readable, short
-from .next_token import percent
+from .labels import TICK_FONT, escape, percent, readable, short
 
 _BAR, _SELECTED = "#3b6fd8", "#e8890c"
 TICK_ROW = 80  # characters of step labels that fit upright side by side; more are drawn slanted

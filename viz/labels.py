@@ -128,3 +128,9 @@ def blocks_top_down(fig: go.Figure, span: tuple[float, float] | None = None, **a
     else:
         fig.update_yaxes(range=[span[1], span[0]], autorange=False, **axis)
     return fig
+
+
+def percent(p: float) -> str:
+    """A probability as text: '12.3%', '<0.1%' for tiny but non-zero (never a false '0.0%'), '0%' for
+    exactly zero (a token filtered out)."""
+    return f"{p:.1%}" if p >= 0.0005 else ("<0.1%" if p > 0 else "0%")

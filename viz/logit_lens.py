@@ -10,7 +10,18 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from model.core.tokens import character_labels
-from viz.labels import TICK_FONT, blocks_top_down, cell_text, escape, fit_ticks, readable, short, stream_names, tick_label_px
+from viz.labels import (
+    TICK_FONT,
+    blocks_top_down,
+    cell_text,
+    escape,
+    fit_ticks,
+    percent,
+    readable,
+    short,
+    stream_names,
+    tick_label_px,
+)
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.analyses.logit_lens import LogitLens
@@ -42,8 +53,8 @@ def _hovers(lens: LogitLens, tokens: list[str], top_texts: np.ndarray, target_te
     for r, name in enumerate(names):
         for t, p in enumerate(lens.positions):
             out[r, t] = (f"{name} · reading “{escape(labels[p])}” (pos {p})<br>top: {escape(top_texts[r, t])} "
-                         f"{lens.top_probs[r, t]:.1%}<br>model's final choice {escape(target_texts[t])}: "
-                         f"{lens.target_probs[r, t]:.1%}, rank {int(lens.target_ranks[r, t]) + 1}")
+                         f"{percent(lens.top_probs[r, t])}<br>model's final choice {escape(target_texts[t])}: "
+                         f"{percent(lens.target_probs[r, t])}, rank {int(lens.target_ranks[r, t]) + 1}")
     return out
 
 

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from model.analyses.sampling import entropy_bits, probabilities, top_tokens
 
-from .labels import TICK_FONT, escape, is_byte_token, readable
+from .labels import TICK_FONT, escape, is_byte_token, percent, readable
 
 REST_LABEL = "all other tokens"
 _COLOR, _GHOST, _REST, _CHOSEN = "#3b6fd8", "rgba(120,120,120,0.9)", "#b8c0cc", "#e8890c"
@@ -45,11 +45,6 @@ def next_token_bars(
         rest=max(0.0, 1.0 - float(p[ids].sum())), ghost_rest=max(0.0, 1.0 - float(p1[ids].sum())),
         entropy=entropy_bits(p), ghost_entropy=entropy_bits(p1), temperature=float(temperature),
     )
-
-
-def percent(p: float) -> str:
-    """A bar's text: '12.3%', '<0.1%' for tiny but non-zero, '0%' for filtered out."""
-    return f"{p:.1%}" if p >= 0.0005 else ("<0.1%" if p > 0 else "0%")
 
 
 

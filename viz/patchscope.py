@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.labels import TICK_FONT, blocks_top_down, cell_text, escape, readable, stream_name, tick_label_px
+from viz.labels import TICK_FONT, blocks_top_down, cell_text, escape, percent, readable, stream_name, tick_label_px
 
 if TYPE_CHECKING:  # types only: drawing needs no model code at run time
     from model.analyses.patchscope import Patchscope
@@ -26,8 +26,8 @@ def columns(k: int) -> list[str]:
 def _hover(row: str, lens: tuple[str, float], reading: Patchscope, r: int, k: int) -> list[str]:
     """Escaped hover strings of one row's k + 1 cells."""
     more = f"<br>patchscope continues: {escape(reading.continuations[r])}" if reading.continuations[r] else ""
-    cells = [f"{row}<br>logit lens top: {escape(lens[0])} {lens[1]:.1%}"]
-    cells += [f"{row}<br>patchscope #{i + 1}: {escape(reading.top_texts[r][i])} {reading.top_probs[r, i]:.1%}{more}"
+    cells = [f"{row}<br>logit lens top: {escape(lens[0])} {percent(lens[1])}"]
+    cells += [f"{row}<br>patchscope #{i + 1}: {escape(reading.top_texts[r][i])} {percent(reading.top_probs[r, i])}{more}"
               for i in range(k)]
     return cells
 

@@ -45,3 +45,17 @@ def test_typing_a_layer_then_enter_switches_off_one_head(app):
         chip = chips.nth(i).bounding_box()
         assert widget["x"] <= chip["x"] and chip["x"] + chip["width"] <= widget["x"] + widget["width"] + 1
     assert not exception_texts(page)
+
+
+def test_typing_a_neuron_then_enter_switches_off_that_neuron_only(app):
+    """"N173" + Enter picked every neuron whose name holds 173 (N1073, N1173, ...): six at once."""
+    url, browser = app
+    page = open_tab(browser, f"{url}/mlp")
+    box = page.locator('[data-testid="stMultiSelect"] input').first
+    box.click()
+    box.fill("N173")
+    page.keyboard.press("Enter")
+    settle(page)
+    chips = page.locator(CHIPS)
+    assert [chips.nth(i).inner_text().strip() for i in range(chips.count())] == ["N173"]
+    assert not exception_texts(page)

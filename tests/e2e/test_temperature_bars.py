@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from model.analyses.sampling import entropy_bits, probabilities
-from viz.next_token import next_token_bars, percent
+from viz.labels import percent
+from viz.next_token import next_token_bars
 
 from xray_app import exception_texts, open_tab, settle
 

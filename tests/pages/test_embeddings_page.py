@@ -95,3 +95,17 @@ def test_very_short_prompts_explain_instead_of_failing(page: AppTest, prompt: st
     page.select_slider(key="emb_layer").set_value(5).run()
     assert not page.exception
     assert len(page.dataframe) >= 1  # the nearest-token table still works
+
+
+def test_traced_tokens_survive_a_visit_to_another_page(open_page) -> None:
+    """The default trace (three tokens) came back empty after a visit to another page."""
+    at = open_page("pages/embeddings.py")
+    default = at.multiselect(key="emb_trace").value
+    assert len(default) >= 2
+    chosen = default[:1]
+    at.multiselect(key="emb_trace").set_value(chosen).run()
+    at.switch_page("pages/mlp.py").run()
+    at.switch_page("pages/embeddings.py").run()
+    assert not at.exception
+    assert at.multiselect(key="emb_trace").value == chosen
+    assert not any("Pick one or more tokens" in i.value for i in at.info)

@@ -45,7 +45,8 @@ def test_neurons_add_up_to_the_mlp_bar(mlp_page: AppTest) -> None:
 
 def test_switching_a_neuron_off_moves_the_prediction(mlp_page: AppTest) -> None:
     neuron = mlp_page.selectbox(key="mlp_neuron").value
-    mlp_page.multiselect(key="mlp_off").set_value([neuron]).run()
+    layer = mlp_page.selectbox(key="layer").value
+    mlp_page.multiselect(key=f"mlp_off_{layer}").set_value([neuron]).run()
     assert not mlp_page.exception
     bars = _specs(mlp_page)[-1]["data"]
     assert [b["name"] for b in bars] == ["every neuron on", "chosen neurons off"]
@@ -137,3 +138,20 @@ def test_a_moved_window_then_a_short_prompt_then_a_long_one_again() -> None:
     n, start = at.session_state["position"] + 1, at.slider(key="strip_start").value
     rows = _specs(at)[1]["data"][0]["y"]
     assert n > 256 and 0 <= start <= n - 256 and len(rows) == 256 and rows[0].endswith(f"({start})")
+
+
+def test_neurons_switched_off_belong_to_their_block_and_survive_a_page_switch(open_page) -> None:
+    """N7 of block 2 is not N7 of block 5: each block keeps its own choice, and a visit to another page
+    keeps them (the box was emptied by it)."""
+    at = open_page("pages/mlp.py")
+    at.selectbox(key="layer").set_value(2).run()
+    at.multiselect(key="mlp_off_2").set_value([7]).run()
+    at.selectbox(key="layer").set_value(5).run()
+    assert not at.exception
+    assert at.multiselect(key="mlp_off_5").value == []
+    assert any("Choose one or more neurons" in i.value for i in at.info)  # nothing switched off in block 5
+    at.switch_page("pages/ablation.py").run()
+    at.switch_page("pages/mlp.py").run()
+    at.selectbox(key="layer").set_value(2).run()
+    assert not at.exception
+    assert at.multiselect(key="mlp_off_2").value == [7]

@@ -203,3 +203,23 @@ def test_a_long_reading_then_a_short_prompt_then_a_long_one(open_page):
     n = at.session_state["position"] + 1
     assert n > 256 and at.slider(key="sal_chips_from").value == n - 256
     assert f"<sub>{n - 1}</sub>" in _chips(at) and "<sub>3</sub>" not in _chips(at)
+
+
+def test_integrated_gradient_steps_leave_other_readings_kept(open_page):
+    """Occlusion does not read the steps: changing them for integrated gradients kept its result (it
+    was computed again, or on a longer prompt waited for its button again)."""
+    from pages.kit.results import result_cache
+
+    at = open_page("pages/saliency.py", prompt=IOI)
+    at.radio(key="sal_method").set_value("remove").run()
+    _run_if_asked(at)
+    bars = _bar_values(at)
+    at.radio(key="sal_method").set_value("integrated").run()
+    _run_if_asked(at)
+    at.selectbox(key="sal_steps").set_value(8).run()
+    _run_if_asked(at)
+    computed = result_cache().computed
+    at.radio(key="sal_method").set_value("remove").run()
+    assert not at.exception
+    assert result_cache().computed == computed  # read back, not run again
+    assert list(_bar_values(at)) == list(bars)

@@ -106,3 +106,29 @@ def test_a_reload_leaves_the_default_token_following_the_prompt(open_page, defau
     browser.run()
     second = again.session_state["attr_token"]
     assert second != _token(default_lm, " Paris") and _param(again, "a") == str(second)
+
+
+def test_token_a_follows_a_new_position_and_prompt_until_picked(open_page, default_lm) -> None:
+    """A defaulted at one position (·the after "of") stayed ·the on the next prompt, where it was still
+    among the top ten, and the link pinned it (a=...). The default follows; a picked or typed A stays."""
+    browser = BrowserLike(open_page("pages/attribution.py", prompt="The capital of France is"))
+    at = browser.run()
+    browser.pick(at.selectbox(key="position"), at.selectbox(key="position").options[2])  # after "of"
+    browser.run()
+    top_there = at.session_state["attr_token"]
+    browser.prompt = IOI
+    browser.run()
+    assert not at.exception
+    mary = _token(default_lm, " Mary")
+    assert at.session_state["attr_token"] == mary != top_there and _param(at, "a") is None
+    box = at.selectbox(key="attr_token")
+    browser.pick(box, box.options[1])
+    browser.run()
+    picked = at.session_state["attr_token"]
+    browser.prompt = "When Mary and John went to the park, John gave a ball to"
+    browser.run()
+    assert at.session_state["attr_token"] == picked and _param(at, "a") == str(picked)
+    browser.pick(at.selectbox(key="attr_token"), "banana")  # typed: far below 0.05 %
+    browser.run()
+    label = next(o for o in at.selectbox(key="attr_token").options if "banana" in o)
+    assert label.endswith("(<0.1%)"), label  # not a false "0.0%"

@@ -6,6 +6,8 @@ import pytest
 import torch
 from browser_like import BrowserLike
 
+from viz.labels import percent
+
 IOI = "When Mary and John went to the store, John gave a drink to"
 PARK = "When Mary and John went to the park, John gave a ball to"
 
@@ -15,7 +17,7 @@ def _percent(lm, prompt: str, token: int) -> str:
     ids = lm.tokenizer(prompt, return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         p = torch.softmax(lm.model(ids).logits[0, -1].double(), -1)
-    return f"({float(p[token]):.1%})"
+    return f"({percent(float(p[token]))})"
 
 
 def _label(at, key: str) -> str:
