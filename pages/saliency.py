@@ -174,7 +174,8 @@ def _show(result: Saliency, cap: Capture, choice: Contrast, neutral: str, readin
         cols[3].metric(f"Convergence delta ({result.steps} steps)", f"{result.delta:+.3f}",
                        help="Sum of the shares minus the change along the path: the error of taking the path in "
                             "steps (Captum's convergence delta). More steps make it smaller.")
-    cols[-1 if result.delta is None else 3].caption(f"{result.passes} pass{'es' if result.passes != 1 else ''}, {result.seconds:.1f} s")
+    passes = f"{result.passes} pass" + ("es" if result.passes != 1 else "")
+    cols[-1 if result.delta is None else 3].caption(f"{passes}, {result.seconds:.1f} s")
     if result.delta is not None and result.reference is not None and \
             abs(result.delta) > 0.1 * abs(result.target - result.reference):
         st.warning(f"The shares miss {abs(result.delta):.2f} of the change along the path: the model changes its mind "
