@@ -58,6 +58,10 @@ def test_token_a_can_be_typed(open_page, default_lm) -> None:
     browser.run()
     assert any("more than one token" in c.value for c in at.caption)
     assert not at.exception
+    browser.pick(at.selectbox(key="attr_token"), "a pasted paragraph " * 40)
+    browser.run()
+    note = next(c.value for c in at.caption if "more than one token" in c.value)
+    assert len(note) < 120 and "…" in note  # quoted short, not echoed whole
 
 
 def test_patching_answers_follow_an_edited_corrupted_prompt(open_page, default_lm) -> None:
