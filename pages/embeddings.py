@@ -10,6 +10,7 @@ from model.analyses import embeddings as emb
 from model.core.description import ModelFacts
 from model.core.tokens import readable_tokens
 from pages import kit
+from pages.kit import links
 from pages.kit.plotly_chart import plotly_chart
 from viz import embeddings as draw
 from viz import model_text
@@ -23,9 +24,23 @@ def _label(cap: Capture, pos: int) -> str:
     return kit.position_label(cap, pos)
 
 
+def _read_link(n_layers: int) -> None:
+    """A session's first visit: the depth from the link (?depth=12)."""
+    if st.session_state.get("_emb_link_read"):
+        return
+    st.session_state["_emb_link_read"] = True
+    depth = st.query_params.get("depth")
+    if depth is not None and depth.isdigit() and int(depth) <= n_layers:
+        st.session_state["emb_layer"] = int(depth)
+    elif depth is not None:
+        st.warning(f"Ignored depth '{depth[:20]}' from the link (expected 0 to {n_layers}).")
+
+
 def _controls(cap: Capture) -> tuple[int, bool, bool, bool]:
     """Depth (residual index: 0 = embedding, l = after block l-1), 3-D, normalise, skip-first: the
-    choices every view on this page shares."""
+    choices every view on this page shares. The depth rides in the page's link."""
+    n_layers = cap.summary.n_layers
+    st.session_state["emb_layer"] = min(st.session_state["emb_layer"], n_layers)  # a smaller model's last depth
     layer = st.select_slider("Depth", list(range(cap.summary.n_layers + 1)), key="emb_layer", persist_state="session",
                              format_func=kit.stream_name)
     cols = st.columns(3)
@@ -36,6 +51,7 @@ def _controls(cap: Capture) -> tuple[int, bool, bool, bool]:
     skip_first = cols[2].toggle("Leave out the first token", key="emb_skip_first", persist_state="session",
                                 disabled=cap.n_tokens < 3,
                                 help="The first token is an attention sink with a huge norm at most depths.")
+    links.page_params(depth=str(layer))
     return layer, three_d, normalize, skip_first and cap.n_tokens >= 3
 
 
@@ -164,6 +180,7 @@ def explanation(facts: ModelFacts) -> str:
 lm, cap = kit.page("Embeddings: where the vectors sit")
 if cap is not None and lm is not None:
     kit.token_strip(cap, highlight=kit.position_of(cap))
+    _read_link(cap.summary.n_layers)
     kit.set_defaults(KEPT)
     layer, three_d, normalize, skip_first = _controls(cap)
     kept = list(range(1 if skip_first else 0, cap.n_tokens))

@@ -109,3 +109,16 @@ def test_traced_tokens_survive_a_visit_to_another_page(open_page) -> None:
     assert not at.exception
     assert at.multiselect(key="emb_trace").value == chosen
     assert not any("Pick one or more tokens" in i.value for i in at.info)
+
+
+def test_the_depth_rides_in_the_link(open_page) -> None:
+    """A reload kept every toggle but put Depth back at the embedding."""
+    at = open_page("pages/embeddings.py")
+    at.select_slider(key="emb_layer").set_value(12).run()
+    assert at.query_params["depth"] in ("12", ["12"])
+    again = open_page("pages/embeddings.py", **{k: v if isinstance(v, str) else v[0] for k, v in at.query_params.items()})
+    assert not again.exception
+    assert again.select_slider(key="emb_layer").value == 12
+    bad = open_page("pages/embeddings.py", depth="99")
+    assert any("Ignored depth '99'" in w.value for w in bad.warning)
+    assert bad.select_slider(key="emb_layer").value == 0
