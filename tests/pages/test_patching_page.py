@@ -140,3 +140,20 @@ def test_the_run_is_priced_at_the_pace_of_the_last_run(open_page):
     n_runs = int(re.search(r"\((\d+) patched runs", label).group(1))
     price = int(re.search(r"about (\d+) s\)", label).group(1))
     assert abs(price - max(1, n_runs * seconds / runs)) <= 1 + 0.05 * price  # the caption's seconds are rounded
+
+
+def test_a_cancel_notice_stays_with_the_view_it_cancelled(open_page):
+    """"Exact patching was cancelled" stayed on every view and pair until the next run. (The Cancel
+    button lives only while a run does, so its callback's effect is set here as it sets it.)"""
+    at = open_page("pages/patching.py")
+    at.button(key="patch_run").click().run()  # the residual stream's key is now among those requested
+    (key,) = at.session_state["patch_exact_keys"]
+    at.session_state["patch_exact_keys"] = set()
+    at.session_state["patch_cancelled"] = key  # what Cancel leaves behind for this view
+    at.run()
+    notice = "Exact patching was cancelled"
+    assert any(notice in i.value for i in at.info)
+    at.radio(key="patch_view").set_value("MLP output").run()
+    assert not any(notice in i.value for i in at.info)
+    at.radio(key="patch_view").set_value("Residual stream").run()
+    assert any(notice in i.value for i in at.info)
