@@ -179,7 +179,7 @@ def _compare(lm, cap, pos: int, after, n: int, choice: Contrast, ablation: Ablat
     st.subheader("The biggest changes")
     rows = change_rows(moves, readable_tokens(lm.tokenizer, moves.ids))
     st.dataframe(rows, hide_index=True,
-                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in ("before", "after", "change")})
+                 column_config={c: st.column_config.NumberColumn(format=kit.PROBABILITY) for c in ("before", "after", "change")})
     _download("Download the biggest changes (CSV)", rows_csv(rows), f"ablation_changes_pos{pos}", cap.prompt,
               "abl_changes_csv")
 

@@ -3,6 +3,8 @@ compared, and a sortable table of every head. Widgets and layout only; math live
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import streamlit as st
 
@@ -60,9 +62,9 @@ def _on_grid_pick(points: list[dict]) -> None:
         _select(*picked)
 
 
-def _on_table_pick() -> None:
+def _on_table_pick(key: str) -> None:
     """Selecting a table row opens that head."""
-    event = st.session_state.get("head_table")
+    event = st.session_state.get(key)
     rows = event.selection.rows if event is not None else []
     table = st.session_state.get("_head_table_df")
     if rows and table is not None:
@@ -96,7 +98,7 @@ def _window(cap: Capture) -> tuple[int, int]:
     starts = []
     for key, label, where in (("attention_q0", "Window: first query", left), ("attention_k0", "first key", right)):
         kit.bind(key, range(last + 1), last)
-        starts.append(int(where.number_input(label, 0, last, key=key, step=8)))
+        starts.append(int(where.number_input(label, 0, last, key=key, step=8, persist_state="session")))
     return starts[0], starts[1]
 
 
@@ -143,8 +145,9 @@ def _compare(cap: Capture, layer: int, head: int, induction: np.ndarray) -> None
     kit.bind("cmp_layer", range(cap.summary.n_layers), best_layer)
     kit.bind("cmp_head", range(cap.summary.n_heads), best_head)
     left, right, metric = st.columns([1, 1, 2])
-    other = (int(left.selectbox("Compare with block", range(cap.summary.n_layers), key="cmp_layer")),
-             int(right.selectbox("and head", range(cap.summary.n_heads), key="cmp_head")))
+    other = (int(left.selectbox("Compare with block", range(cap.summary.n_layers), key="cmp_layer",
+                                persist_state="session")),
+             int(right.selectbox("and head", range(cap.summary.n_heads), key="cmp_head", persist_state="session")))
     if kit.is_long(cap):
         _compare_window(cap, (layer, head), other, metric)
         return
@@ -169,11 +172,14 @@ def _compare_window(cap: Capture, first: tuple[int, int], second: tuple[int, int
                f"{va.LONG} tokens only: use the One head view's overview and window for each head.")
 
 
-def _table(cap: Capture, stats: dict[str, np.ndarray], induction: np.ndarray) -> None:
+def _table(cap: Capture, stats: dict[str, np.ndarray], induction: np.ndarray, selected: tuple[int, int]) -> None:
+    """Every head's statistics; a row's tick belongs to the head it opened: another head chosen elsewhere
+    (the selectors, the grid) draws a fresh table, no row ticked (a stale tick made the next click clear it)."""
     table = head_table.head_table(stats, cap.summary.group_size, induction)
     st.session_state["_head_table_df"] = table
     st.caption(head_table.gqa_caption(cap.summary.n_heads, cap.summary.n_kv_heads) + kit.long.stats_note(cap))
-    st.dataframe(table, key="head_table", on_select=_on_table_pick, selection_mode="single-row",
+    key = "head_table_{}_{}".format(*selected)
+    st.dataframe(table, key=key, on_select=partial(_on_table_pick, key), selection_mode="single-row",
                  hide_index=True, width="content", height=420, column_config=head_table.column_config(table))
     st.caption("**P, F, S, D, I scores** (the grid's badges) are chance-corrected: 1 = all the weight on that "
                "pattern, 0 = no more than a head spreading its weight evenly over the tokens it may read, "
@@ -199,7 +205,7 @@ def main() -> None:
     st.subheader(f"Block {layer} · head {head}")
     tabs = st.tabs(VIEWS, key="attention_view", on_change="rerun")  # only the open tab is built and sent
     views = (lambda: _one_head(cap, layer, head), lambda: _from_one_token(cap, layer, head),
-             lambda: _compare(cap, layer, head, induction), lambda: _table(cap, stats, induction))
+             lambda: _compare(cap, layer, head, induction), lambda: _table(cap, stats, induction, (layer, head)))
     for tab, draw in zip(tabs, views):
         if tab.open:
             with tab:

@@ -54,7 +54,7 @@ def _one_query(pipe: HeadPipeline, head: int, cap: Capture) -> None:
              "weight": float(weight[k]), "|value|": float(norms[k]), "weight×|value|": float(weight[k] * norms[k])}
             for k in range(cap.n_tokens)]
     st.dataframe(rows, hide_index=True, column_config={
-        "weight": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
+        "weight": st.column_config.ProgressColumn(format=kit.PROBABILITY, min_value=0.0, max_value=1.0)})
     note = draw.sink_row_note(pipe, head, q)
     if note:
         st.caption(note)

@@ -27,14 +27,15 @@ def _lens(lm: LanguageModel, cap: Capture, start: int, end: int) -> LogitLens:
 
 
 def _window(cap: Capture) -> tuple[int, int]:
-    """All positions, or a window of MAX_COLUMNS for long prompts (default: the last ones)."""
+    """All positions, or a window of MAX_COLUMNS for long prompts, which starts on the one ending at the
+    shared position (chosen on another page: opening the lens must not move it to the window's end)."""
     T = cap.n_tokens
     if T <= MAX_COLUMNS:
         return 0, T
-    start = st.slider("First position shown", 0, T - MAX_COLUMNS, T - MAX_COLUMNS, key="lens_window",
-                      help=f"{T} tokens: the lens reads {MAX_COLUMNS} positions at a time (each position costs "
-                      f"{cap.summary.n_layers + 1} full vocabulary scorings).")
-    return start, start + MAX_COLUMNS
+    shared = kit.position_of(cap)
+    return kit.long.window(T, MAX_COLUMNS, "lens_window", "First position shown", shared - MAX_COLUMNS + 1,
+                           help=f"{T} tokens: the lens reads {MAX_COLUMNS} positions at a time (each position "
+                           f"costs {cap.summary.n_layers + 1} full vocabulary scorings).")
 
 
 def _texts(lm: LanguageModel, ids: np.ndarray) -> np.ndarray:
@@ -69,7 +70,7 @@ def _follow(lm: LanguageModel, cap: Capture, lens: LogitLens, targets: np.ndarra
     rows = [{"read at": names[r], "probability": float(lens.target_probs[r, col]),
              "rank": int(lens.target_ranks[r, col]) + 1} for r in range(len(names))]
     st.dataframe(rows, hide_index=True, column_config={
-        "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0, max_value=1.0)})
+        "probability": st.column_config.ProgressColumn(format=kit.PROBABILITY, min_value=0.0, max_value=1.0)})
     _contrast(lm, cap, pos)
     return pos
 
@@ -123,7 +124,7 @@ def _reading_table(lm: LanguageModel, reading: Patchscope, lens_texts: list[str]
               "probability": float(reading.top_probs[r, 0]), "continues": reading.continuations[r]}
              for r in range(len(names))]
     st.dataframe(rows, hide_index=True, column_config={
-        "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0, max_value=1.0)})
+        "probability": st.column_config.ProgressColumn(format=kit.PROBABILITY, min_value=0.0, max_value=1.0)})
     st.caption("The first row is the identity prompt's own guess with nothing written into it: a stream whose reading "
                "is the same guess gave it nothing it could use. \"continues\" is the greedy text after the patched run.")
 

@@ -32,7 +32,7 @@ if lm is not None and cap is not None:
     tokenizer = lm.tokenizer
     rows = [{"next token": readable_tokens(tokenizer, [i])[0], "probability": float(p[i])} for i in top_tokens(p, 5)]
     st.dataframe(rows, hide_index=True, column_config={
-        "probability": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)})
+        "probability": st.column_config.ProgressColumn(format=kit.PROBABILITY, min_value=0.0, max_value=1.0)})
     st.subheader("4 · How surprised it was by each of your tokens")
     surprisal_strip.strip(lm, cap, window)
     with st.expander(f"5 · Weights at a glance: {weights_panel.weights(lm).total:,} numbers learned"):

@@ -48,6 +48,9 @@ picker = pickers.picker  # a selectbox or radio whose labels are never read back
 is_long = long.is_long  # past viz.attention.LONG tokens views read heads blockwise, in windows
 head_stats = long.stats  # per-head numbers, cached per capture (a long prompt's over its start)
 contrast_token = contrast.contrast_token  # token A and optional rival B: figures show logit(A) − logit(B)
+# A table column of probabilities or weights: three significant digits, so a small non-zero one never reads
+# 0.0000 (sprintf's %g: 0.923, 0.0000123; exactly 0 reads 0.00).
+PROBABILITY = "%.3g"
 
 
 class Page(NamedTuple):
@@ -91,11 +94,12 @@ def position_of(cap: Capture, options: Sequence[int] | None = None) -> int:
 
 
 def select_position(cap: Capture, label: str, options: Sequence[int] | None = None, *, where=st) -> int:
-    """The shared position selector (default: the last token)."""
+    """The shared position selector (default: the last token). It rewrites the URL on change: inside a
+    fragment (Attention's "From one token") the shell, which writes it otherwise, does not run."""
     options = list(range(cap.n_tokens)) if options is None else list(options)
     labels = {p: position_label(cap, p) for p in options}
     return int(pickers.picker(label, labels, key="position", default=options[-1], where=where,  # type: ignore[arg-type]
-                              persist_state="session"))
+                              persist_state="session", on_change=links.write_url))
 
 
 def select_layer(cap: Capture, label: str = "Block", *, slider: bool = False, where=st) -> int:

@@ -19,6 +19,7 @@ N_CHOICES = 10
 TOKEN_A, TOKEN_B = "attr_token", "contrast_token"  # session keys shared by the pages that explain a logit
 NO_B = -1  # B's "none" option: an int like the others (a None value would show as an empty box)
 _TYPED, _NOTE = "_contrast_typed", "_contrast_note"  # tokens typed in or linked, offered to A and B; why a text was refused
+_SHOWN = "_contrast_shown"  # A and B as last drawn: what a refused text leaves in place
 _A_PICKED = "_contrast_a_picked"  # A was picked, typed or linked; until then it follows the top token
 
 
@@ -63,7 +64,7 @@ def _changed(tokenizer, key: str) -> None:
     if token is None:
         st.session_state[_NOTE] = (key, f"“{short(value, 40)}” is more than one token for this model: type a "
                                         "single token.")  # quoted short: a pasted paragraph is not echoed whole
-        st.session_state[key] = None
+        st.session_state[key] = st.session_state.get(_SHOWN, {}).get(key)  # the choice before the text stays
     else:
         offer(token, key)
 
@@ -123,5 +124,6 @@ def contrast_token(lm: LanguageModel, cap: Capture, pos: int, *, where=st, label
                        help="Pick a rival token, or type one: every figure then shows logit(A) − logit(B), the "
                             "standard question of interpretability work: why this token and not that one?")
     _note(TOKEN_B, cols[1])
+    st.session_state[_SHOWN] = {TOKEN_A: a, TOKEN_B: b if isinstance(b, int) else NO_B}
     b = b if isinstance(b, int) and b != NO_B else None
     return Contrast(a, names[a], b, names[b] if b is not None else "")

@@ -48,11 +48,17 @@ def stats_note(cap: Capture) -> str:
 
 def strip_window(cap: Capture, highlight: int | None, *, where=st, key: str = "strip_start") -> tuple[int, int]:
     """The token strip's positions [start, stop): all of them, or past LONG a window of LONG moved by a
-    slider under `key` (it starts on the window holding `highlight`)."""
+    slider under `key`. It starts on the window holding `highlight`, and goes to it again when another
+    position is chosen out of view (the slider alone may leave the highlight behind)."""
     T = cap.n_tokens
     if T <= LONG:
         return 0, T
     default = (highlight if highlight is not None else T - 1) - LONG // 2
+    chosen_now = highlight is not None and st.session_state.get(key + "_at") != highlight
+    st.session_state[key + "_at"] = highlight
+    start = st.session_state.get(key)
+    if chosen_now and isinstance(start, int) and not start <= highlight < start + LONG:
+        st.session_state[key] = min(T - LONG, max(0, default))
     return window(T, LONG, key, "Tokens shown from", default,
                   help=f"{T:,} tokens: the strip shows {LONG} at a time.", where=where)
 

@@ -43,9 +43,12 @@ def _switch_model(requested: str) -> None:
 
 
 def _load_example() -> None:
+    """Load the chosen example, then empty the box: it loads, it does not name the prompt (which may be
+    edited next), and choosing the same example again loads it again."""
     chosen = st.session_state.get("example")
     if chosen in session.EXAMPLES:
         st.session_state["prompt"] = session.EXAMPLES[chosen]
+    st.session_state["example"] = None
 
 
 def render() -> None:

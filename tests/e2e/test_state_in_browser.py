@@ -59,3 +59,19 @@ def test_typing_a_neuron_then_enter_switches_off_that_neuron_only(app):
     chips = page.locator(CHIPS)
     assert [chips.nth(i).inner_text().strip() for i in range(chips.count())] == ["N173"]
     assert not exception_texts(page)
+
+
+def test_a_query_token_chosen_in_a_fragment_reaches_the_link(app):
+    """Attention's "From one token" redraws alone (a fragment), so the shell did not write the link: a
+    copied URL opened on the last token instead of the chosen one."""
+    url, browser = app
+    page = open_tab(browser, f"{url}/attention")
+    page.get_by_role("tab", name="From one token").click()
+    settle(page)
+    box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(
+        has=page.locator('input[role="combobox"][aria-label="Query token"]')).first
+    box.click()
+    page.locator('[role="listbox"] [role="option"]').filter(has_text="(1)").first.click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('position') === '1'", timeout=30_000)
+    settle(page)
+    assert not exception_texts(page)

@@ -102,3 +102,21 @@ def test_every_view_sends_under_5_mb_at_256_tokens() -> None:
         sent = _sent_bytes(_show(at, view))
         assert not at.exception
         assert sent < MAX_PAGE_BYTES, f"{view}: {sent / 2**20:.1f} MB"
+
+
+def test_compared_head_and_zoom_window_survive_the_other_tabs() -> None:
+    """The compared head (3/2) went back to the best induction head, and a long prompt's zoom window to
+    the last rows, after a visit to another tab: their widgets were not drawn there."""
+    long = " ".join(["The spy was a mole inside the agency."] * 33)  # > 256 tokens: the zoom window
+    at = _show(_open(long), "Compare two heads")
+    at.selectbox(key="cmp_layer").set_value(3).run()
+    at.selectbox(key="cmp_head").set_value(2).run()
+    _show(at, "One head")
+    at.number_input(key="attention_q0").set_value(100).run()
+    _show(at, "All heads (table)")
+    _show(at, "Compare two heads")
+    assert not at.exception
+    assert (at.selectbox(key="cmp_layer").value, at.selectbox(key="cmp_head").value) == (3, 2)
+    assert any("rows 100–163" in c.value for c in at.caption)  # the One head view's window, as set
+    _show(at, "One head")
+    assert at.number_input(key="attention_q0").value == 100

@@ -88,3 +88,18 @@ def test_long_prompt_reads_a_window_of_positions() -> None:
     heat = _specs(at)[0]
     assert len(heat["data"][0]["x"]) == 64
     assert heat["data"][0]["x"][-1].endswith(f"({int(window.max) + 63})")  # the last position is shown
+
+
+def test_opening_the_lens_keeps_the_shared_position() -> None:
+    """A long prompt's lens window went to the last 64 positions, and so moved the position chosen on
+    Next token (100) to the last token: on the lens and, back there, on Next token."""
+    text = " ".join(f"w{i}" for i in range(150))  # > 64 tokens: the lens reads a window
+    at = open_app_page("pages/next_token.py", prompt=text)
+    at.selectbox(key="position").set_value(100).run()
+    at.switch_page("pages/logit_lens.py").run()
+    assert not at.exception
+    assert at.session_state["position"] == 100
+    start = at.slider(key="lens_window").value
+    assert start <= 100 < start + 64
+    at.switch_page("pages/next_token.py").run()
+    assert at.session_state["position"] == 100

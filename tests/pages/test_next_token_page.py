@@ -115,3 +115,18 @@ def test_sampling_settings_survive_a_reload():
     warnings = " ".join(w.value for w in odd.warning)
     assert "Ignored top_p '7'" in warnings and "Ignored bars 'many'" in warnings
     assert odd.number_input(key="nt_n").value == 20 and odd.number_input(key="nt_top_k").value == 5
+
+
+def test_the_token_strip_follows_a_position_chosen_out_of_view(open_page) -> None:
+    """The strip's window moved to 40 by hand, then position 6 chosen: the strip stayed on 40-295 with
+    no token highlighted. A position chosen out of view brings the strip to it; the slider alone may
+    still leave the highlight behind."""
+    text = " ".join(f"w{i}" for i in range(160))  # > 256 tokens: the strip shows a window
+    at = open_page("pages/next_token.py", prompt=text)
+    at.slider(key="strip_start").set_value(40).run()
+    assert at.slider(key="strip_start").value == 40  # moved by hand, away from the last token: it stays
+    at.selectbox(key="position").set_value(6).run()
+    assert not at.exception
+    assert at.slider(key="strip_start").value <= 6
+    at.slider(key="strip_start").set_value(60).run()
+    assert at.slider(key="strip_start").value == 60

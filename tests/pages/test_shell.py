@@ -43,6 +43,12 @@ def test_example_loads_into_prompt():
     # AppTest drops sidebar elements from its tree after a rerun under st.navigation: read the state.
     assert at.session_state["prompt"].startswith("def add(a, b):")
     assert metric_values(at)[0] != "5 × 576"
+    assert at.session_state["example"] is None  # the box loads, then names no prompt the field may not hold
+    at.session_state["prompt"] = "Something else entirely"
+    at.run()
+    at.sidebar.selectbox(key="example").set_value("A line of code")
+    at.run()
+    assert at.session_state["prompt"].startswith("def add(a, b):")  # the same example loads again
 
 
 def test_link_restores_prompt_and_layer():

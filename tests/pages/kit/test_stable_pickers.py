@@ -131,3 +131,17 @@ def test_lesson_step_12_writes_right_after_the_seed_passes(open_page) -> None:
     browser.run()
     assert not at.exception
     assert any(t.value.startswith("…") for t in at.text)  # the continuation is shown
+
+
+def test_a_refused_text_leaves_the_choice_before_it(open_page, default_lm) -> None:
+    """Typing "<b>" (several tokens) into B explained the refusal but also reset B to none."""
+    browser = BrowserLike(open_page("pages/attribution.py", prompt=IOI))
+    at = browser.run()
+    john = default_lm.tokenizer(" John", add_special_tokens=False)["input_ids"][0]
+    browser.pick(at.selectbox(key="contrast_token"), next(o for o in at.selectbox(key="contrast_token").options
+                                                          if o.startswith("·John")))
+    browser.run()
+    browser.pick(at.selectbox(key="contrast_token"), "the quick brown fox")
+    browser.run()
+    assert any("more than one token" in c.value for c in at.caption)
+    assert at.session_state["contrast_token"] == john
