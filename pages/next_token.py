@@ -145,11 +145,11 @@ def live_bars(lm, cap, pos: int) -> None:
 lm, cap = kit.page("Next token: what comes after")
 if lm is not None:
     kit.explain("How the next token is chosen", explanation(lm.facts))
+    _read_link(lm.summary.vocab_size)
+    kit.set_defaults(DEFAULTS)
+    _link_settings()  # before any stop: while a prompt is refused, the link keeps the settings
 if lm is None or cap is None:
     kit.stop()
-_read_link(cap.summary.vocab_size)
-kit.set_defaults(DEFAULTS)
-_link_settings()
 position = kit.select_position(cap, "Predict the token after")
 kit.token_strip(cap, highlight=position)
 live_bars(lm, cap, position)

@@ -43,3 +43,16 @@ def test_no_page_stops_without_writing_its_link() -> None:
     """Pages end early through kit.stop(): after a bare st.stop() the shell's write of the link is lost."""
     bare = [str(path) for path in PAGES.rglob("*.py") if "st.stop()" in path.read_text() and path.name != "__init__.py"]
     assert bare == []
+
+
+def test_a_refused_prompt_keeps_next_tokens_settings_in_the_link(open_page, monkeypatch) -> None:
+    """While a prompt was refused, Next token's link dropped its top-p and bars (the page stopped before
+    writing them): a reload then lost them too."""
+    monkeypatch.setenv("XRAY_TOKEN_LIMIT", "8")
+    settings.cache_clear()
+    at = open_page("pages/next_token.py", top_p="0.6", bars="7")
+    assert (_param(at, "top_p"), _param(at, "bars")) == ("0.6", "7")
+    at.sidebar.text_area(key="prompt").set_value("one two three four five six seven eight nine ten eleven").run()
+    assert not at.exception, at.exception
+    assert any("8" in w.value for w in at.warning)
+    assert (_param(at, "top_p"), _param(at, "bars")) == ("0.6", "7")
