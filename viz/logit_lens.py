@@ -97,7 +97,8 @@ def tracked_figure(lens: LogitLens, position: int, target_text: str) -> go.Figur
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Scatter(x=names, y=lens.target_probs[:, col], name=f"probability of {label}",
                              mode="lines+markers", line=dict(color="#1f77b4"),
-                             hovertemplate="%{x}: %{y:.2%}<extra>probability</extra>"), secondary_y=False)
+                             customdata=[percent(float(p)) for p in lens.target_probs[:, col]],  # never a false 0.00%
+                             hovertemplate="%{x}: %{customdata}<extra>probability</extra>"), secondary_y=False)
     fig.add_trace(go.Scatter(x=names, y=lens.target_ranks[:, col] + 1, name=f"rank of {label}",
                              mode="lines+markers", line=dict(color="#d62728", dash="dot"),
                              hovertemplate="%{x}: rank %{y}<extra>rank</extra>"), secondary_y=True)

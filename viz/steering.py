@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .labels import TICK_FONT, escape, points, readable, short
+from .labels import TICK_FONT, escape, percent, points, readable, short
 
 DEFAULT_COLOR, STEERED_COLOR = "#3b6fd8", "#e8890c"
 
@@ -41,11 +41,13 @@ def moved_figure(tokens: Sequence[str], p_default: np.ndarray, p_steered: np.nda
     """The next tokens after the prompt whose probability moved most: before and after, side by side."""
     y = [escape(short(t, 16)) for t in tokens]
     change = [points(float(b - a)) for a, b in zip(p_default, p_steered)]
+    before = [percent(float(p)) for p in p_default]  # hover text: a tiny probability reads <0.1%, never 0.00%
+    after = [[percent(float(p)), moved] for p, moved in zip(p_steered, change)]
     fig = go.Figure([
         go.Bar(y=y, x=np.asarray(p_default), orientation="h", name="unsteered", marker_color=DEFAULT_COLOR,
-               hovertemplate="%{y}: %{x:.2%}<extra>unsteered</extra>"),
+               customdata=before, hovertemplate="%{y}: %{customdata}<extra>unsteered</extra>"),
         go.Bar(y=y, x=np.asarray(p_steered), orientation="h", name="steered", marker_color=STEERED_COLOR,
-               customdata=change, hovertemplate="%{y}: %{x:.2%} (%{customdata})<extra>steered</extra>"),
+               customdata=after, hovertemplate="%{y}: %{customdata[0]} (%{customdata[1]})<extra>steered</extra>"),
     ])
     fig.update_layout(
         title=title, barmode="group",

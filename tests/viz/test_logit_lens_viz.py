@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from model.analyses.logit_lens import LogitLens
+from viz.labels import percent
 from viz.logit_lens import MIN_TEXT_CELL_PX, PLOT_PX, lens_heatmap, row_names, tracked_figure
 
 
@@ -86,6 +87,7 @@ def test_tracked_line_follows_one_position():
     assert np.allclose(prob.y, lens.target_probs[:, 2]) and list(prob.x) == row_names(5)
     assert list(rank.y) == list(lens.target_ranks[:, 2] + 1)
     assert "&lt;Paris&gt;" in prob.name and "<Paris>" not in fig.layout.title.text
+    assert list(prob.customdata) == [percent(float(p)) for p in lens.target_probs[:, 2]]  # hovers: never a false 0.00%
     with pytest.raises(ValueError):
         tracked_figure(lens, 4, "x")
 

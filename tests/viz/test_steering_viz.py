@@ -17,7 +17,12 @@ def test_token_scores_figure_escapes_tokens_and_keeps_numbers():
 def test_moved_figure_says_the_change_in_points():
     fig = draw.moved_figure(["·Paris", "<i>"], np.array([0.5, 0.1]), np.array([0.2, 0.3]))
     assert list(fig.data[0].y) == ["·Paris", "&lt;i&gt;"]
-    assert list(fig.data[1].customdata) == ["-30.0 pp", "+20.0 pp"]
+    assert [list(row) for row in fig.data[1].customdata] == [["20.0%", "-30.0 pp"], ["30.0%", "+20.0 pp"]]
+
+
+def test_moved_figure_never_hovers_a_tiny_probability_as_zero():
+    fig = draw.moved_figure(["a"], np.array([0.00002]), np.array([0.4]))
+    assert list(fig.data[0].customdata) == ["<0.1%"] and "%{customdata}" in fig.data[0].hovertemplate
 
 
 def test_reading_rows_and_norm_sentence():
