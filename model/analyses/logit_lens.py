@@ -23,7 +23,8 @@ class LogitLens:
     top_ids: np.ndarray  # (L+1, T) int64 most likely next token read from each layer
     top_probs: np.ndarray  # (L+1, T) float32 its probability
     target_ids: np.ndarray  # (T,) int64 the token tracked per position (default: model's prediction)
-    target_probs: np.ndarray  # (L+1, T) float32 probability of the tracked token at each layer
+    target_probs: np.ndarray  # (L+1, T) float64 probability of the tracked token at each layer (below
+    # float32's range when it is over ~100 logits behind the top, as at the embedding: never a false 0)
     target_ranks: np.ndarray  # (L+1, T) int64 its rank at each layer (0 = top-1)
     positions: np.ndarray  # (T,) int64 the prompt positions the columns stand for (all, or a window)
 
@@ -66,7 +67,8 @@ def _chunk_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
         top_logit, top_id = (t[:, 0] for t in logits.topk(1, dim=-1))  # (N,), (N,)
         rank = (logits > target_logit).sum(dim=-1, dtype=torch.int32)  # (N,) tokens strictly ahead of the target
         total = logits.sub_(top_logit[:, None]).exp_().sum(dim=-1)
-    return top_id, 1.0 / total, torch.exp(target_logit[:, 0] - top_logit) / total, rank
+    target_p = torch.exp((target_logit[:, 0] - top_logit).double()) / total.double()  # float64: no underflow to 0
+    return top_id, 1.0 / total, target_p, rank
 
 
 def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = None,
@@ -86,7 +88,7 @@ def logit_lens(lm: LanguageModel, cap: Capture, target_ids: np.ndarray | None = 
     flat = residual.reshape(n_rows * T, D)  # (R, D) rows in layer-major order
     flat_targets = np.tile(targets, n_rows)  # (R,) the target of every row
     out = {k: np.zeros(n_rows * T, dtype=t) for k, t in
-           (("top_id", np.int64), ("top_p", np.float32), ("target_p", np.float32), ("rank", np.int64))}
+           (("top_id", np.int64), ("top_p", np.float32), ("target_p", np.float64), ("rank", np.int64))}
     unembed = lm.unembedding
     step = max(1, CHUNK_FLOATS // V)
 

@@ -113,3 +113,13 @@ def test_lens_logits_of_two_tokens_match_the_reference(tiny_lm):
     assert got.shape == (cap.summary.n_layers + 1, 2)
     assert np.allclose(got[:, 0] - got[:, 1], ref[:, a] - ref[:, b], atol=1e-4)
     assert got[-1, 0] - got[-1, 1] == pytest.approx(float(cap.logits[pos, a] - cap.logits[pos, b]), abs=1e-4)
+
+
+def test_a_target_far_behind_the_top_keeps_a_nonzero_probability():
+    """200 logits behind the top, float32's exp gives 0 (the lens table read 0 at rank 15,119); the
+    probability is e^-200 / (1 + e^-200), which float64 holds."""
+    logits = torch.tensor([[0.0, -200.0, -1.0]])
+    _, _, target_p, rank = lens_module._chunk_stats(logits.clone(), torch.tensor([1]))
+    expected = np.exp(-200.0) / (1 + np.exp(-1.0) + np.exp(-200.0))
+    assert float(target_p[0]) == pytest.approx(expected, rel=1e-6, abs=0)
+    assert int(rank[0]) == 2
