@@ -77,8 +77,6 @@ def _bars_fn(lm: LanguageModel) -> tuple[Callable[[np.ndarray, float], str], str
 
     try:
         nt = importlib.import_module("viz.next_token")
-        from model.analyses.sampling import top_tokens as ranked
-
         figure = nt.next_token_figure
     except (ImportError, AttributeError):
         import plotly.graph_objects as go
@@ -91,8 +89,7 @@ def _bars_fn(lm: LanguageModel) -> tuple[Callable[[np.ndarray, float], str], str
         return fallback, "model.analyses.sampling.probabilities + plotly Bar of the top 20 + to_json"
 
     def bars(row: np.ndarray, t: float) -> str:
-        labels = readable_tokens(lm.tokenizer, ranked(row, 20))
-        fig, _ = figure(row, labels, n=20, temperature=t)
+        fig, _ = figure(row, lambda ids: readable_tokens(lm.tokenizer, ids), n=20, temperature=t)
         return fig.to_json()
     return bars, "viz.next_token.next_token_figure (20 bars, full vocabulary) + labels + fig.to_json()"
 

@@ -8,14 +8,16 @@ import streamlit as st
 
 from model import Capture, XrayError
 from model.analyses.generation import MAX_STEPS, Decoding, Step, continuation_text, generate, ids_key, step_attention
-from model.analyses.sampling import top_tokens
+from model.analyses.sampling import rank_of
 from model.core.tokens import readable_tokens
 from pages import kit
+from pages.kit import links
 from pages.kit.plotly_chart import plotly_chart
 from pages.kit.session import CHAT_NO_APPEND
+from pages.kit.shared_keys import TEMPERATURE_RANGE
 from viz.attention import LONG, head_heatmap, query_bars, row_bars
 from viz.generation import alternatives_rows, history_figure, history_rows
-from viz.labels import percent
+from viz.labels import literal, percent
 from viz.next_token import next_token_figure
 
 EXPLANATION = """
@@ -39,6 +41,7 @@ class Run:
     key: str  # the capture key of the prompt it continued
     ids: tuple[int, ...]  # the prompt's token ids
     settings: Decoding
+    requested: int  # the steps asked for: fewer are made at end-of-text or at the token limit
     steps: list[Step]
 
 
@@ -49,25 +52,79 @@ def _mode() -> bool:
     return mode == "Greedy"
 
 
+# A run's settings in the link (?g_mode=sampled&g_steps=20&g_t=1.5&g_k=40&g_p=0.9&g_seed=7&g_step=5): the
+# session key each one sets, how it reads, and what is accepted.
+LINKED = {
+    "g_steps": ("gen_steps", int, lambda v: 1 <= v <= MAX_STEPS, f"a whole number from 1 to {MAX_STEPS}"),
+    "g_t": ("gen_temperature", float, lambda v: TEMPERATURE_RANGE[0] <= v <= TEMPERATURE_RANGE[1],
+            f"a number from {TEMPERATURE_RANGE[0]:g} to {TEMPERATURE_RANGE[1]:g}"),
+    "g_k": ("gen_top_k", int, lambda v: 0 <= v <= 100_000, "a whole number from 0"),
+    "g_p": ("gen_top_p", float, lambda v: 0 <= v <= 1, "a number from 0 to 1"),
+    "g_seed": ("gen_seed", int, lambda v: 0 <= v < 2**31, "a whole number from 0"),
+    "g_step": ("gen_step", int, lambda v: v >= 1, "a step number from 1"),
+}
+FROM_LINK = "_gen_from_link"  # the link named a run: generate it on this first visit, without a press
+
+
+def _read_link() -> None:
+    """A session's first visit: a run's settings from the link, generated at once, so a shared link shows
+    the same text (greedy, or sampled with its seed). A value that does not read is ignored, and said."""
+    if st.session_state.get("_gen_link_read"):
+        return
+    st.session_state["_gen_link_read"] = True
+    mode = st.query_params.get("g_mode")
+    if mode is None:
+        return
+    if mode not in ("greedy", "sampled"):
+        st.warning(f"Ignored the run in the link: mode '{mode[:20]}' is neither greedy nor sampled.")
+        return
+    st.session_state.update({"gen_mode": mode.capitalize(), FROM_LINK: True})
+    for name, (key, kind, ok, expected) in LINKED.items():
+        raw = st.query_params.get(name)
+        if raw is None:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        if value is not None and ok(value):
+            st.session_state[key] = value
+        else:
+            st.warning(f"Ignored {name} '{raw[:20]}' from the link: expected {expected}.")
+
+
+def _link(run: Run, step: int) -> None:
+    """The shown run's settings and step in the page's link (the shell writes it after a full run)."""
+    d = run.settings
+    values = {"g_mode": "greedy" if d.greedy else "sampled", "g_steps": str(run.requested), "g_step": str(step)}
+    if not d.greedy:
+        values.update(g_t=f"{d.temperature:g}", g_k=str(d.top_k or 0), g_p=f"{d.top_p if d.top_p is not None else 1:g}",
+                      g_seed=str(d.seed))
+    links.page_params(**values)
+
+
 def _form(greedy: bool) -> tuple[int, Decoding] | None:
-    """The generation settings, or None until the button is pressed. Greedy shows no temperature:
-    it does not use one. Generate keeps its own temperature, first taken from the shared one."""
+    """The generation settings, or None until the button is pressed (or a link names a run). Greedy shows
+    no temperature: it does not use one. Generate keeps its own temperature, first taken from the shared one."""
     st.session_state.setdefault("gen_temperature", st.session_state.get("temperature", 1.0))
-    t, k, p, seed = 1.0, 0, 1.0, 0
     with st.form("gen_form", border=True):
         cols = st.columns([1, 2, 1, 1, 1])
-        n = cols[0].number_input("Steps", 1, MAX_STEPS, value=12, key="gen_steps", persist_state="session")
+        cols[0].number_input("Steps", 1, MAX_STEPS, value=12, key="gen_steps", persist_state="session")
         if not greedy:
-            t = kit.temperature_slider(key="gen_temperature", where=cols[1])
-            k = cols[2].number_input("Top-k (0 = off)", 0, 100_000, value=0, key="gen_top_k", persist_state="session")
-            p = cols[3].number_input("Top-p (1 = off)", 0.0, 1.0, value=1.0, step=0.05, key="gen_top_p",
-                                     persist_state="session")
-            seed = cols[4].number_input("Seed", 0, 2**31 - 1, value=0, key="gen_seed", persist_state="session")
-        if not st.form_submit_button("Generate", type="primary"):
-            return None
-    settings = Decoding(greedy=greedy, temperature=float(t), top_k=int(k) or None,
-                        top_p=float(p) if p < 1 else None, seed=int(seed))
-    return int(n), settings
+            kit.temperature_slider(key="gen_temperature", where=cols[1])
+            cols[2].number_input("Top-k (0 = off)", 0, 100_000, value=0, key="gen_top_k", persist_state="session")
+            cols[3].number_input("Top-p (1 = off)", 0.0, 1.0, value=1.0, step=0.05, key="gen_top_p",
+                                 persist_state="session")
+            cols[4].number_input("Seed", 0, 2**31 - 1, value=0, key="gen_seed", persist_state="session")
+        pressed = st.form_submit_button("Generate", type="primary")
+    if not (pressed or st.session_state.get(FROM_LINK)):
+        return None
+    state = st.session_state
+    k, p = int(state.get("gen_top_k", 0)), float(state.get("gen_top_p", 1.0))
+    settings = Decoding(greedy=greedy, temperature=1.0 if greedy else float(state["gen_temperature"]),
+                        top_k=None if greedy or not k else k, top_p=None if greedy or p >= 1 else p,
+                        seed=0 if greedy else int(state.get("gen_seed", 0)))
+    return int(state.get("gen_steps", 12)), settings
 
 
 def _generate(lm, cap: Capture, n: int, settings: Decoding) -> list[Step]:
@@ -133,13 +190,15 @@ def _row_caption(n_tokens: int) -> None:
 def _show_step(lm, cap: Capture, run: Run, step: Step) -> None:
     s = run.settings
     t = 1.0 if s.greedy else s.temperature
-    labels = readable_tokens(lm.tokenizer, top_tokens(step.logits, 12))
-    fig, _ = next_token_figure(step.logits, labels, n=12, temperature=t, top_k=None if s.greedy else s.top_k,
-                               top_p=None if s.greedy else s.top_p, chosen=step.token_id)
+    fig, _ = next_token_figure(step.logits, lambda ids: readable_tokens(lm.tokenizer, ids), n=12, temperature=t,
+                               top_k=None if s.greedy else s.top_k, top_p=None if s.greedy else s.top_p,
+                               chosen=step.token_id)
     cols = st.columns([3, 2])
     with cols[0]:
         plotly_chart(fig, key="gen_bars")
-    cols[1].caption(f"Step {step.index + 1}: chose this token with probability {percent(step.probability)}.")
+    rank = rank_of(step.logits, step.token_id)
+    cols[1].caption(f"Step {step.index + 1}: chose {literal(step.token)} (the orange bar; rank {rank:,}) with "
+                    f"probability {percent(step.probability)}.")
     cols[1].dataframe(alternatives_rows(step), hide_index=True)
     chat = kit.chat_on(lm)
     cols[1].button("Use the text up to here as the prompt", key="gen_use", on_click=_use_as_prompt,
@@ -159,13 +218,15 @@ def _show(lm, cap: Capture, run: Run) -> None:
     chat = kit.chat_on(lm)  # the model saw the template's text around the prompt: show it
     what = "The conversation as the model read it, and its answer" if chat else "The prompt and its continuation"
     st.caption(f"{what} ({_made_with(run)}; changes in the form apply when you press Generate):")
-    start = lm.tokenizer.decode(list(run.ids)) if chat else kit.prompt()
-    text = start + continuation_text(lm, list(run.ids), [s.token_id for s in run.steps])
-    st.code(text, language=None, wrap_lines=True)
+    kit.continuation_box(lm, run.ids, continuation_text(lm, list(run.ids), [s.token_id for s in run.steps]))
+    if len(run.steps) < run.requested and len(run.ids) + len(run.steps) >= kit.token_limit():
+        st.caption(f"Stopped after {len(run.steps)} of the {run.requested} steps: the text reached the token limit "
+                   f"({kit.token_limit():,}, in the sidebar).")
+    idx = 0
     if len(run.steps) > 1:
-        idx = st.slider("Step", 1, len(run.steps), value=len(run.steps), key="gen_step") - 1
-    else:
-        idx = 0
+        kit.bind("gen_step", range(1, len(run.steps) + 1), len(run.steps))
+        idx = st.slider("Step", 1, len(run.steps), key="gen_step", persist_state="session") - 1
+    _link(run, idx + 1)
     plotly_chart(history_figure(run.steps, selected=idx), key="gen_history")
     with st.expander("Every step as a table"):
         st.dataframe(history_rows(run.steps), hide_index=True)
@@ -177,11 +238,14 @@ kit.explain("What generation does", EXPLANATION)
 if lm is None or cap is None:
     kit.stop()
 key = kit.current_key(lm)
+_read_link()
 chosen = _form(_mode())
 if chosen is not None:
     n_steps, settings = chosen
-    st.session_state.pop("gen_step", None)
-    st.session_state["gen_run"] = Run(key, tuple(cap.token_ids.tolist()), settings, _generate(lm, cap, n_steps, settings))
+    if not st.session_state.pop(FROM_LINK, False):
+        st.session_state.pop("gen_step", None)  # a new run opens on its last step; a link's on the step it names
+    st.session_state["gen_run"] = Run(key, tuple(cap.token_ids.tolist()), settings, n_steps,
+                                      _generate(lm, cap, n_steps, settings))
 run = st.session_state.get("gen_run")
 if run is None or run.key != key:
     st.info("Press Generate to continue the prompt in the sidebar.")

@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from model.analyses.generation import Step
+from model.analyses.sampling import rank_of
 
 from .labels import TICK_FONT, escape, percent, readable, short
 
@@ -26,10 +27,10 @@ def history_figure(steps: list[Step], selected: int | None = None) -> go.Figure:
     x = step_labels(steps)
     probs = np.array([s.probability for s in steps])  # (S,)
     colors = [_SELECTED if s.index == selected else _BAR for s in steps]
-    alt = ["<br>".join(f"{escape(t)}: {p:.3f}" for _, t, p in s.alternatives[:5]) for s in steps]
+    alt = ["<br>".join(f"{escape(t)}: {percent(p)}" for _, t, p in s.alternatives[:5]) for s in steps]
     fig = go.Figure(go.Bar(
         x=x, y=probs, marker_color=colors, customdata=alt, text=[percent(p) for p in probs], textposition="outside",
-        cliponaxis=False, hovertemplate="step %{x}<br>p = %{y:.4f}<br><br>alternatives:<br>%{customdata}<extra></extra>",
+        cliponaxis=False, hovertemplate="step %{x}<br>p = %{y:.3g}<br><br>alternatives:<br>%{customdata}<extra></extra>",
     ))
     fig.update_layout(
         height=300, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(title="probability when chosen", range=[0, 1.15]),
@@ -40,11 +41,14 @@ def history_figure(steps: list[Step], selected: int | None = None) -> go.Figure:
 
 
 def alternatives_rows(step: Step) -> list[dict]:
-    """The top alternatives at a step, with the chosen one marked."""
-    return [
-        {"rank": r + 1, "token": t, "id": i, "probability": p, "chosen": i == step.token_id}
-        for r, (i, t, p) in enumerate(step.alternatives)
-    ]
+    """The top alternatives at a step, with the chosen one marked; a chosen token below them (sampled far
+    down) comes last with its rank (sampling keeps the logits' order)."""
+    rows = [{"rank": r + 1, "token": t, "id": i, "probability": p, "chosen": i == step.token_id}
+            for r, (i, t, p) in enumerate(step.alternatives)]
+    if not any(row["chosen"] for row in rows):
+        rows.append({"rank": rank_of(step.logits, step.token_id), "token": step.token, "id": step.token_id,
+                     "probability": step.probability, "chosen": True})
+    return rows
 
 
 def history_rows(steps: list[Step]) -> list[dict]:

@@ -72,6 +72,14 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+
+
+def literal(text: str) -> str:
+    """Text shown literally inside markdown (no bold, links, LaTeX or emoji codes from user input)."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def short(token: str, width: int = 12) -> str:
     """Trim a token for a tick label."""
     return token if len(token) <= width else token[: width - 1] + "…"

@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 
-from model.analyses.sampling import entropy_bits, probabilities, top_tokens
+from model.analyses.sampling import entropy_bits, probabilities, rank_of, top_tokens
 
 from .labels import TICK_FONT, escape, is_byte_token, percent, readable
 
@@ -34,10 +35,14 @@ class NextTokenBars:
 
 
 def next_token_bars(
-    logits_row: np.ndarray, n: int = 20, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+    logits_row: np.ndarray, n: int = 20, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+    also: int | None = None,
 ) -> NextTokenBars:
-    """Full-vocabulary probabilities (V,) at the settings and at T = 1, cut down to N bars + the rest."""
+    """Full-vocabulary probabilities (V,) at the settings and at T = 1, cut down to N bars + the rest.
+    `also` (a token id) gets a bar after them when it is not among the top N (a sampled token far down)."""
     ids = top_tokens(logits_row, max(1, n))  # (N,) the model's own ranking
+    if also is not None and also not in ids:
+        ids = np.append(ids, also)
     p = probabilities(logits_row, temperature, top_k, top_p)  # (V,)
     p1 = p if (temperature == 1 and not top_k and top_p in (None, 1)) else probabilities(logits_row, 1.0)
     return NextTokenBars(
@@ -93,13 +98,13 @@ def bars_figure(
     probs = np.append(bars.probs, bars.rest)  # (N+1,)
     ghost = np.append(bars.ghost, bars.ghost_rest)  # (N+1,)
     ids = [str(int(i)) for i in bars.ids] + ["—"]
-    custom = np.stack([ids, [f"{g:.4f}" for g in ghost]], axis=-1)  # (N+1, 2)
+    custom = np.stack([ids, [f"{g:.3g}" for g in ghost]], axis=-1)  # (N+1, 2)
     colors = [_CHOSEN if chosen is not None and int(i) == chosen else _COLOR for i in bars.ids] + [_REST]
     data = [  # plain dicts: one validation pass in go.Figure, several times faster than Bar + update_layout
         dict(type="bar", x=probs, y=y, orientation="h", name=_settings_name(bars.temperature), opacity=0.85,
              marker=dict(color=colors), customdata=custom, text=[percent(v) for v in probs], textposition="outside",
              cliponaxis=False,
-             hovertemplate="%{y}<br>id %{customdata[0]}<br>p = %{x:.4f}<br>at T = 1: %{customdata[1]}<extra></extra>"),
+             hovertemplate="%{y}<br>id %{customdata[0]}<br>p = %{x:.3g}<br>at T = 1: %{customdata[1]}<extra></extra>"),
         dict(type="bar", x=ghost, y=y, orientation="h", name="T = 1 (the model's own)", hoverinfo="skip",
              showlegend=not np.array_equal(probs, ghost),  # at the model's own settings one legend entry
              marker=dict(color="rgba(0,0,0,0)", line=dict(color=_GHOST, width=1.5))),
@@ -114,11 +119,15 @@ def bars_figure(
 
 
 def next_token_figure(
-    logits_row: np.ndarray, labels: list[str], n: int = 20, temperature: float = 1.0,
+    logits_row: np.ndarray, label: Callable[[list[int]], list[str]], n: int = 20, temperature: float = 1.0,
     top_k: int | None = None, top_p: float | None = None, chosen: int | None = None, title: str = "",
 ) -> tuple[go.Figure, NextTokenBars]:
-    """Logits row (V,) + options -> the bars figure (labels belong to top_tokens(row, n))."""
-    bars = next_token_bars(logits_row, n, temperature, top_k, top_p)
+    """Logits row (V,) + options -> the bars figure; `label` names token ids (their visible text). A chosen
+    token outside the top N gets a bar of its own after them, its rank beside its name."""
+    bars = next_token_bars(logits_row, n, temperature, top_k, top_p, also=chosen)
+    labels = label([int(i) for i in bars.ids])
+    if chosen is not None and len(bars.ids) > max(1, n):
+        labels[-1] += f" (#{rank_of(logits_row, chosen):,})"
     return bars_figure(bars, labels, title=title, chosen=chosen), bars
 
 

@@ -24,6 +24,12 @@ def top_tokens(scores: np.ndarray, n: int) -> np.ndarray:
     return ids[np.lexsort((ids, -row[ids]))]  # by score, then by id
 
 
+def rank_of(scores: np.ndarray, token: int) -> int:
+    """A token's place in top_tokens' order (1 = the largest score; ties to the lower id)."""
+    row = np.asarray(scores)
+    return 1 + int((row > row[token]).sum()) + int((row[:token] == row[token]).sum())
+
+
 def softmax_with_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     """Numerically stable softmax of logits / temperature; temperature 0 puts all mass on the argmax."""
     x = np.asarray(logits, dtype=np.float64)

@@ -51,6 +51,7 @@ contrast_token = contrast.contrast_token  # token A and optional rival B: figure
 # A table column of probabilities or weights: three significant digits, so a small non-zero one never reads
 # 0.0000 (sprintf's %g: 0.923, 0.0000123; exactly 0 reads 0.00).
 PROBABILITY = "%.3g"
+PROMPT_SHOWN = 400  # characters of a long prompt shown before a continuation, so the continuation is in view
 
 
 class Page(NamedTuple):
@@ -140,6 +141,16 @@ def token_strip(cap: Capture, highlight: int | None = None, *, where=st, window:
     the page's own `window` (start, stop) when it has one."""
     start, stop = window if window is not None else long.strip_window(cap, highlight, where=where, key=key)
     where.html(token_strip_html(cap.tokens[start:stop], cap.token_ids[start:stop], highlight=highlight, start=start))
+
+
+def continuation_box(lm: LanguageModel, ids: Sequence[int], continuation: str, *, where=st) -> None:
+    """A prompt and its continuation as text: the sidebar's prompt, or in the chat template the conversation
+    as the model read it; a long one's last PROMPT_SHOWN characters only, and a line saying so."""
+    start = lm.tokenizer.decode(list(ids)) if chat_on(lm) else prompt()
+    where.code(("…" + start[-PROMPT_SHOWN:] if len(start) > PROMPT_SHOWN else start) + continuation,
+               language=None, wrap_lines=True)  # user and model text: shown as text
+    if len(start) > PROMPT_SHOWN:
+        where.caption(f"The prompt's last {PROMPT_SHOWN} of its {len(start):,} characters, then the continuation.")
 
 
 def set_defaults(defaults: dict[str, object]) -> None:

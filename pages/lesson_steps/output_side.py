@@ -19,7 +19,7 @@ from pages.lesson_steps import progress
 from viz import model_text
 from viz.attribution import attribution_figure
 from viz.generation import history_figure
-from viz.next_token import distinct_labels, next_token_figure
+from viz.next_token import next_token_figure
 
 N_BARS = 10
 TARGET = "Paris"
@@ -32,10 +32,8 @@ def _top(lm: LanguageModel, cap: Capture) -> tuple[int, str]:
 
 
 def _bars(lm: LanguageModel, cap: Capture, temperature: float, key: str, chosen: int | None = None) -> None:
-    row = cap.logits[-1]  # (V,) the last position's logits
-    ids = top_tokens(row, N_BARS)
-    labels = distinct_labels(readable_tokens(lm.tokenizer, ids), ids)
-    fig, _ = next_token_figure(row, labels, N_BARS, temperature, chosen=chosen)
+    fig, _ = next_token_figure(cap.logits[-1], lambda ids: readable_tokens(lm.tokenizer, ids), N_BARS, temperature,
+                               chosen=chosen)
     st.caption(f"The next token after your prompt at T = {temperature:.2f} (outlined: T = 1, the model's own).")
     plotly_chart(fig, key=key)
 
@@ -112,8 +110,8 @@ def sampling(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     _bars(lm, cap, t, "lesson_sampling", chosen=drawn)
     note = "The orange bar is the seed's draw."
     if drawn is not None and drawn not in top_tokens(cap.logits[-1], N_BARS):
-        note = (f"The seed's draw, {_name(lm, drawn)} ({checks.percent(float(p[drawn]))}), is not among these "
-                f"{N_BARS} bars.")
+        note = (f"The seed's draw, {_name(lm, drawn)} ({checks.percent(float(p[drawn]))}), is not among the top "
+                f"{N_BARS}: its orange bar comes after them, with its rank.")
     st.caption(f"Temperature {t:.2f} (set in the previous step). {note}")
     if seed is None:
         return None

@@ -3,24 +3,16 @@ acted on a step yet. Progress lives in the session and in the link (?done=1,2,5)
 it; it only ever grows. A verdict's sentence may quote the learner's own text: it is escaped."""
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable
 
 import streamlit as st
 
 from model.analyses.lesson_checks import Check
+from viz.labels import literal
 
 DONE = "lesson_done"  # session key: the set of step numbers whose task passed
 _ARRIVAL = "_lesson_arrival"  # step -> what the learner's action changes, as it was when they arrived
 _ACTED = "_lesson_acted"  # steps where the learner has acted (a pass counts only there)
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
-
-
-def plain(text: str) -> str:
-    """Text shown literally inside markdown (no bold, links, LaTeX or emoji codes from user input)."""
-    return _MARKDOWN.sub(r"\\\1", text)
-
-
 def done() -> set[int]:
     return st.session_state.setdefault(DONE, set())
 
@@ -70,6 +62,6 @@ def verdict(step: int, check: Check | None) -> None:
         return
     if check.passed:
         done().add(step)
-        st.success(plain(check.message), icon=":material/check_circle:")
+        st.success(literal(check.message), icon=":material/check_circle:")
     else:
-        st.info(plain(check.message), icon=":material/lightbulb:")
+        st.info(literal(check.message), icon=":material/lightbulb:")

@@ -71,6 +71,83 @@ def test_generate_sampled_repeats_with_seed(open_page):
     assert texts[0] == texts[1] and texts[0].startswith("The capital of France is")
 
 
+def _generate(at, **numbers):
+    """Set the form's numbers (steps, seed...) and press Generate."""
+    for key, value in numbers.items():
+        at.number_input(key=f"gen_{key}").set_value(value)
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _link(at) -> dict[str, str]:
+    return {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+def test_a_copied_link_shows_the_same_run_on_the_same_step(open_page):
+    """A sampled run's settings and the step walked back to ride in the link; a fresh session from it
+    generates the same text at once and opens on that step; a bad value is named and the rest kept."""
+    at = open_page("pages/generate.py")
+    at.radio(key="gen_mode").set_value("Sampled").run()
+    at.slider(key="gen_temperature").set_value(1.5)
+    at.number_input(key="gen_top_k").set_value(40)
+    at.number_input(key="gen_top_p").set_value(0.9)
+    _generate(at, steps=6, seed=7)
+    at.slider(key="gen_step").set_value(3).run()
+    link = _link(at)
+    assert {k: link[k] for k in link if k.startswith("g_")} == {
+        "g_mode": "sampled", "g_steps": "6", "g_step": "3", "g_t": "1.5", "g_k": "40", "g_p": "0.9", "g_seed": "7"}
+    text, caption = at.code[0].value, "6 steps, sampled at T = 1.50, top-k 40, top-p 0.9, seed 7"
+    again = open_page("pages/generate.py", **link)
+    assert not again.exception and again.code[0].value == text
+    assert again.slider(key="gen_step").value == 3 and any(caption in c.value for c in again.caption)
+    bad = open_page("pages/generate.py", **{**link, "g_t": "9"})
+    assert any("Ignored g_t '9'" in w.value for w in bad.warning)
+    assert any("6 steps, sampled at T = " in c.value and "seed 7" in c.value for c in bad.caption)
+
+
+def test_the_step_survives_a_page_switch(open_page):
+    at = _generate(open_page("pages/generate.py"), steps=4)
+    at.slider(key="gen_step").set_value(2).run()
+    at.switch_page("pages/next_token.py").run()
+    at.switch_page("pages/generate.py").run()
+    assert not at.exception and at.slider(key="gen_step").value == 2
+
+
+def test_a_draw_far_down_is_named_drawn_and_listed(open_page, default_lm):
+    """A sampled token outside the top 12 bars: the caption names it with its rank, it has the orange bar
+    (after the 12), and the alternatives table lists it ticked."""
+    from model.analyses.sampling import rank_of
+
+    at = open_page("pages/generate.py")
+    at.radio(key="gen_mode").set_value("Sampled").run()
+    at.slider(key="gen_temperature").set_value(2.0)
+    _generate(at, steps=8, seed=0)
+    run = at.session_state["gen_run"]
+    far = next(s for s in run.steps if rank_of(s.logits, s.token_id) > 12)
+    at.slider(key="gen_step").set_value(far.index + 1).run()
+    rank = rank_of(far.logits, far.token_id)
+    assert any(f"chose {far.token} (the orange bar; rank {rank:,})" in c.value.replace("\\", "") for c in at.caption)
+    bars = next(f for f in figures(at) if f["data"][0].get("orientation") == "h")["data"][0]
+    assert len(bars["y"]) == 14 and bars["y"][12].endswith(f"(#{rank:,})")
+    assert bars["marker"]["color"][12] == "#e8890c"
+    table = next(d.value for d in at.dataframe if "chosen" in d.value)
+    assert table["chosen"].iloc[-1] and table["rank"].iloc[-1] == rank and table["token"].iloc[-1] == far.token
+
+
+def test_the_token_limit_cut_is_said_and_a_long_prompt_keeps_the_continuation_in_view(open_page, default_lm):
+    prompt = "The capital of France is"
+    at = open_page("pages/generate.py")
+    at.number_input(key="token_limit").set_value(len(default_lm.encode(prompt)) + 2).run()
+    _generate(at, steps=12)
+    assert any("Stopped after 2 of the 12 steps: the text reached the token limit" in c.value for c in at.caption)
+    long = " ".join(["The clock in the square struck noon and the baker opened his shop."] * 8)
+    at = _generate(open_page("pages/generate.py", prompt=long), steps=3)
+    shown = at.code[0].value
+    assert shown.startswith("…" + long[-kit.PROMPT_SHOWN:]) and len(shown) < kit.PROMPT_SHOWN + 200
+    assert any(f"last {kit.PROMPT_SHOWN} of its {len(long):,} characters" in c.value for c in at.caption)
+
+
 def test_ablation_changes_bars_and_is_cached(monkeypatch, open_page):
     calls = []
     real = model.analyses.ablation.ablated_logits

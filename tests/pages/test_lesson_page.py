@@ -10,6 +10,7 @@ from page_charts import charts, figures
 from streamlit.testing.v1 import AppTest
 
 from pages.lesson_steps.text import STEPS
+from viz.labels import escape
 
 FIGURE_FREE = {1}  # step 1 draws the token strip (HTML), not a chart
 
@@ -172,8 +173,8 @@ def test_steering_task_follows_the_coefficient(default_lm) -> None:
 
 
 def test_a_draw_outside_the_bars_is_named(default_lm) -> None:
-    """Step 12: a seed whose draw is not among the bars drawn says so and names it (no orange bar to
-    point at), and the verdict names both tokens with a probability that never reads 0%."""
+    """Step 12: a seed whose draw is not among the top bars gets an orange bar of its own after them, with
+    its rank; the caption names it, and the verdict names both tokens with a probability that never reads 0%."""
     from model.analyses.sampling import probabilities, sample_token, top_tokens
     from model.core.tokens import readable_tokens
     from pages.kit.session import DEFAULT_PROMPT
@@ -185,6 +186,10 @@ def test_a_draw_outside_the_bars_is_named(default_lm) -> None:
     at.number_input(key="lesson_seed").set_value(seed).run()
     assert not at.exception
     name = readable_tokens(default_lm.tokenizer, [sample_token(p, seed)])[0]
-    assert any(f"The seed's draw, {name} (" in c.value and "is not among these 10 bars" in c.value for c in at.caption)
+    assert any(f"The seed's draw, {name} (" in c.value and "is not among the top 10" in c.value for c in at.caption)
+    bars = next(f for f in figures(at) if f["data"][0].get("orientation") == "h")["data"][0]
+    rank = 1 + int((logits > logits[sample_token(p, seed)]).sum())
+    assert len(bars["y"]) == 12 and bars["y"][10] == f"{escape(name)} (#{rank:,})"  # 10 bars, the draw, the rest
+    assert bars["marker"]["color"][10] == "#e8890c" and "#e8890c" not in bars["marker"]["color"][:10]
     passed = verdicts(at)[0]
     assert passed and f"draws {name}, not the favourite ·Paris" in passed[0] and "0.0%" not in passed[0]

@@ -43,3 +43,23 @@ def test_tables():
     alts = alternatives_rows(steps[1])
     assert [a["chosen"] for a in alts] == [False, True]
     assert step_labels([Step(0, (1,), 3, "<x>", 1.0, (), np.zeros(2))]) == ["1: &lt;x&gt;"]
+
+
+def test_a_draw_below_the_alternatives_is_listed_with_its_rank_and_hovers_never_read_zero():
+    """A token sampled far down the ranking is a row of its own (ticked, its rank among the logits);
+    the history's hovers give tiny probabilities as '<0.1%' or in 3 significant digits, never 0.000."""
+    logits = np.array([5, 4, 3, 2, 1, 0, -1, -2], dtype=np.float32)
+    step = Step(0, (1,), 6, "·far", 2e-6, ((0, "·a", 0.6), (1, "·b", 0.3)), logits)
+    rows = alternatives_rows(step)
+    assert [r["chosen"] for r in rows] == [False, False, True] and rows[-1]["rank"] == 7
+    assert rows[-1]["probability"] == 2e-6 and rows[-1]["token"] == "·far"
+    bar = history_figure([Step(0, (1,), 0, "·a", 0.6, ((0, "·a", 0.6), (1, "·b", 0.00002)), logits)]).data[0]
+    assert "·b: <0.1%" in bar.customdata[0] and ".3g" in bar.hovertemplate
+
+
+def test_rank_of_follows_top_tokens_with_ties():
+    from model.analyses.sampling import rank_of, top_tokens
+
+    row = np.array([1.0, 3.0, 3.0, 0.5, 3.0, 2.0], dtype=np.float32)
+    order = top_tokens(row, row.size)
+    assert [rank_of(row, int(t)) for t in order] == list(range(1, row.size + 1))

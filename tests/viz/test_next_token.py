@@ -33,7 +33,7 @@ def traces(fig):
 
 @pytest.mark.parametrize("n", [1, 5, 20])
 def test_n_bars_plus_the_rest_sum_to_one(n):
-    fig, bars = next_token_figure(ROW, labels_for(top_tokens(ROW, n)), n=n, temperature=0.7)
+    fig, bars = next_token_figure(ROW, labels_for, n=n, temperature=0.7)
     main, ghost = traces(fig)
     assert len(main.y) == n + 1 and main.y[-1] == REST_LABEL
     assert abs(sum(main.x) - 1) < 1e-9 and abs(sum(ghost.x) - 1) < 1e-9
@@ -41,7 +41,7 @@ def test_n_bars_plus_the_rest_sum_to_one(n):
 
 
 def test_ghost_keeps_the_model_own_bars():
-    fig, bars = next_token_figure(ROW, labels_for(top_tokens(ROW, 10)), n=10, temperature=2.5)
+    fig, bars = next_token_figure(ROW, labels_for, n=10, temperature=2.5)
     main, ghost = traces(fig)
     np.testing.assert_allclose(ghost.x[:-1], probabilities(ROW, 1.0)[top_tokens(ROW, 10)], atol=1e-12)
     assert main.x[0] < ghost.x[0]  # hotter = flatter: the favourite loses mass
@@ -49,7 +49,7 @@ def test_ghost_keeps_the_model_own_bars():
 
 
 def test_temperature_zero_is_one_bar_at_one():
-    fig, bars = next_token_figure(ROW, labels_for(top_tokens(ROW, 20)), n=20, temperature=0)
+    fig, bars = next_token_figure(ROW, labels_for, n=20, temperature=0)
     main, _ = traces(fig)
     nonzero = [x for x in main.x if x > 0]
     assert nonzero == [1.0] and main.x[0] == 1.0 and bars.entropy == 0.0
@@ -57,7 +57,7 @@ def test_temperature_zero_is_one_bar_at_one():
 
 
 def test_top_k_zeroes_the_tail():
-    _, bars = next_token_figure(ROW, labels_for(top_tokens(ROW, 8)), n=8, top_k=3)
+    _, bars = next_token_figure(ROW, labels_for, n=8, top_k=3)
     assert (bars.probs[:3] > 0).all() and (bars.probs[3:] == 0).all() and bars.rest < 1e-12
 
 
@@ -102,3 +102,18 @@ def test_a_byte_token_among_the_bars_gets_a_caption():
     assert note.startswith("`<0xF0><0x9F>` (#2) is a byte token") and "UTF-8 bytes" in note
     odd = byte_token_note(["a`<0xF0>*b*"])  # not bytes alone: never quoted into markdown
     assert odd.startswith("The token at #1") and "*b*" not in odd
+
+
+def test_a_chosen_token_outside_the_top_gets_its_own_bar_with_its_rank():
+    """A sampled token far down the ranking is drawn after the top N (orange, its rank named), and the
+    rest bar is what neither holds; a chosen token inside the top N adds no bar."""
+    far = int(top_tokens(ROW, 500)[-1])  # rank 500
+    fig, bars = next_token_figure(ROW, labels_for, n=5, temperature=1.3, chosen=far)
+    main, _ = traces(fig)
+    p = probabilities(ROW, 1.3)
+    assert list(main.y) == [*labels_for(top_tokens(ROW, 5)), f"tok{far} (#500)", REST_LABEL]
+    assert list(main.marker.color[:5]) == ["#3b6fd8"] * 5 and main.marker.color[5] == "#e8890c"
+    assert main.x[5] == pytest.approx(p[far], rel=1e-6, abs=0) and abs(sum(main.x) - 1) < 1e-9
+    near = int(top_tokens(ROW, 5)[2])
+    fig, bars = next_token_figure(ROW, labels_for, n=5, chosen=near)
+    assert len(bars.ids) == 5 and traces(fig)[0].marker.color[2] == "#e8890c"
