@@ -17,6 +17,7 @@ from pages.kit import links
 from pages.kit.plotly_chart import plotly_chart
 from pages.kit.shared_keys import TEMPERATURE_RANGE
 from viz import steering as draw
+from viz.labels import literal, short
 
 SOURCES = {
     "actadd": "Two prompts (ActAdd)",
@@ -86,6 +87,9 @@ _RANGES = {"temp": TEMPERATURE_RANGE, "steps": (1, MAX_STEPS), "seed": (0, 2**31
            "start": (0, None), "neuron_block": (0, None), "neuron": (0, None)}  # what the widgets accept
 
 
+_BOOLS = {"1": True, "true": True, "0": False, "false": False}  # what a link's on/off reads as
+
+
 def _key(name: str) -> str:
     return f"steer_{name}"
 
@@ -94,8 +98,8 @@ def _from_text(name: str, raw: str):
     """One link value as its field's type; None when it does not parse (the link names it)."""
     kind = _KINDS[name]
     try:
-        value = raw in ("1", "true", "True") if kind is bool else kind(raw)
-    except (TypeError, ValueError):
+        value = _BOOLS[raw.lower()] if kind is bool else kind(raw)
+    except (KeyError, TypeError, ValueError):
         return None
     low, high = _RANGES.get(name, (None, None))
     outside = (low is not None and value < low) or (high is not None and value > high)
@@ -202,25 +206,37 @@ def _texts(lm: LanguageModel, cap: Capture, s: Setup, direction: steer.Direction
                                                                            read=not s.frozen, start=cap))
 
 
-def _show_texts(pair: steer.Continuations, prompt: str, s: Setup) -> None:
+def _show_texts(lm: LanguageModel, ids: list[int], pair: steer.Continuations, s: Setup) -> None:
     cols = st.columns(2)
     for col, title, text in ((cols[0], "Default", pair.default_text), (cols[1], "Steered", pair.steered_text)):
         col.markdown(f"**{title}**")
-        col.code(prompt + text, language=None, wrap_lines=True)  # user and model text: shown as text
+        kit.continuation_box(lm, ids, text, where=col)
+    if not (pair.default_ids or pair.steered_ids) and len(ids) >= kit.token_limit():
+        st.warning(f"Nothing was generated: the prompt already fills the token limit ({kit.token_limit():,}, in the "
+                   "sidebar). Raise it, or shorten the prompt.")
+        return
     same = "the same text" if pair.default_ids == pair.steered_ids else "different texts"
     how = "as one batch of two rows" if pair.batched else "one after the other (this model's cache cannot be batched)"
     frozen = ", attention frozen" if s.frozen else ""
+    drawn = max(len(pair.default_ids), len(pair.steered_ids))
+    cut = (f" The token limit ({kit.token_limit():,}, in the sidebar) left room for {drawn} of the {s.steps} tokens."
+           if drawn < s.steps and len(ids) + drawn >= kit.token_limit() else "")
     st.caption(f"Both drawn with seed {s.seed} at T = {s.temp:.2f}, the steered one with coefficient {s.coef:g} at "
-               f"block {s.block}{frozen}, {how}, in {pair.seconds:.1f} s: {same}. These are the settings of the last "
-               "Generate: what you change in the form applies when you press it.")
+               f"block {s.block}{frozen}, {how}, in {pair.seconds:.1f} s: {same}.{cut} These are the settings of the "
+               "last Generate: what you change in the form applies when you press it.")
 
 
-def _show_scores(lm: LanguageModel, ids: list[int], s: Setup, pair: steer.Continuations,
+def _show_scores(lm: LanguageModel, cap: Capture, s: Setup, pair: steer.Continuations,
                  steering: steer.Steering) -> None:
+    ids = cap.token_ids.tolist()
     scores = pair.scores  # read while the texts were drawn; frozen attention needs a pass of its own
     if scores is None or s.frozen:
         key = kit.cache_key(kit.model_key(lm), ids, repr(s), "scores")
-        scores = kit.derived("steering_scores", key, lambda: steer.score(lm, ids, pair, steering, s.frozen))
+        guess = 4 * cap.pass_seconds  # four rows of the prompt and a text: each about the prompt's own pass
+        about = f", about {round(guess)} s" if guess >= 2 else ""
+        rows = f"four rows, each the {len(ids):,}-token prompt and a text{about}"
+        with st.spinner(f"Reading both texts under both models: {rows}…"):
+            scores = kit.derived("steering_scores", key, lambda: steer.score(lm, ids, pair, steering, s.frozen))
     note = " (frozen attention: the steered model reuses the unsteered patterns)" if s.frozen else ""
     st.subheader("How each model reads each text" + note)
     cols = st.columns(2)
@@ -249,7 +265,7 @@ def _show_direction(lm: LanguageModel, cap: Capture, s: Setup, direction: steer.
 
     def names(ids: np.ndarray) -> list[str]:
         return readable_tokens(lm.tokenizer, ids.tolist())
-    st.caption(f"The direction ({direction.label}) on its own, through the final norm and the unembedding "
+    st.caption(f"The direction ({literal(short(direction.label, 120))}) on its own, through the final norm and the unembedding "
                "(logit change), and the input embeddings it points along most (cosine). A direction taken from "
                "an early block is written in the model's inner code: read directly as tokens it can look like "
                "noise even when it steers the text well; blocks near the end read more plainly.")
@@ -269,10 +285,10 @@ def _run(lm: LanguageModel, cap: Capture, s: Setup) -> None:
     except (ValueError, XrayError) as exc:
         st.error(f"{exc} Your other settings are kept; change this one and press Generate.")
         return
-    _show_texts(pair, kit.prompt(), s)
+    _show_texts(lm, ids, pair, s)
     _show_direction(lm, cap, s, direction)
     try:
-        _show_scores(lm, ids, s, pair, steering)
+        _show_scores(lm, cap, s, pair, steering)
     except XrayError as exc:
         st.warning(str(exc))
 

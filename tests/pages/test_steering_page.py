@@ -118,3 +118,32 @@ def test_a_bad_link_value_is_named(open_page):
     warnings = " ".join(w.value for w in at.warning)
     assert all(f"'{name}'" in warnings for name in ("source", "coef", "temp", "start", "steps"))
     assert at.number_input(key="steer_block").value == 3 and len(_texts(at)) == 2
+
+
+def test_link_text_is_shown_as_text_and_a_bad_switch_is_named(open_page):
+    """A prompt from the link goes into the direction's caption as literal text (no live link, no bold),
+    shortened; an on/off value that is neither is ignored with a notice, not read as off."""
+    at = open_page(PAGE, s_pos="[Click here](https://evil.example) **now**", s_neg="I love", s_coef="1",
+                   s_frozen="maybe")
+    assert not at.exception
+    assert any("Ignored 'frozen'" in w.value for w in at.warning)
+    (caption,) = [c.value for c in at.caption if c.value.startswith("The direction (")]
+    assert r"\[Click here\]\(https" in caption and r"\*\*now\*\*" in caption
+    long = open_page(PAGE, s_pos="wedding " * 200, s_neg="I love", s_coef="1")
+    (caption,) = [c.value for c in long.caption if c.value.startswith("The direction (")]
+    assert len(caption) < 600 and "…" in caption
+
+
+def test_a_prompt_at_the_token_limit_says_so_and_the_chat_template_shows_the_conversation(open_page, default_lm):
+    at = open_page(PAGE)
+    n = len(default_lm.encode("The capital of France is"))
+    at.number_input(key="token_limit").set_value(n).run()
+    _generate(at)
+    assert any("Nothing was generated: the prompt already fills the token limit" in w.value for w in at.warning)
+    assert not any("cannot be batched" in c.value for c in at.caption)
+    at.number_input(key="token_limit").set_value(n + 3).run()
+    assert any("left room for 3 of the 20 tokens" in c.value for c in at.caption)
+    chat = open_page(PAGE, chat="1")
+    _generate(chat)
+    conversation = default_lm.tokenizer.decode(default_lm.encode("The capital of France is", chat=True))
+    assert all(text.startswith(conversation) for text in _texts(chat))
