@@ -33,7 +33,7 @@ def _read_link(n_layers: int) -> None:
     if depth is not None and depth.isdigit() and int(depth) <= n_layers:
         st.session_state["emb_layer"] = int(depth)
     elif depth is not None:
-        st.warning(f"Ignored depth '{depth[:20]}' from the link (expected 0 to {n_layers}).")
+        st.warning(f"Ignored depth '{links.quoted(depth)}' from the link (expected 0 to {n_layers}).")
 
 
 def _controls(cap: Capture) -> tuple[int, bool, bool, bool]:

@@ -76,7 +76,7 @@ def _read_link() -> None:
     if mode is None:
         return
     if mode not in ("greedy", "sampled"):
-        st.warning(f"Ignored the run in the link: mode '{mode[:20]}' is neither greedy nor sampled.")
+        st.warning(f"Ignored the run in the link: mode '{links.quoted(mode)}' is neither greedy nor sampled.")
         return
     st.session_state.update({"gen_mode": mode.capitalize(), FROM_LINK: True})
     for name, (key, kind, ok, expected) in LINKED.items():
@@ -90,7 +90,7 @@ def _read_link() -> None:
         if value is not None and ok(value):
             st.session_state[key] = value
         else:
-            st.warning(f"Ignored {name} '{raw[:20]}' from the link: expected {expected}.")
+            st.warning(f"Ignored {name} '{links.quoted(raw)}' from the link: expected {expected}.")
 
 
 def _link(run: Run, step: int) -> None:

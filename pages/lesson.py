@@ -57,7 +57,7 @@ def _read_url() -> None:
     if raw is not None and raw.isdigit() and 1 <= int(raw) <= len(STEPS):
         st.session_state[STEP] = st.session_state[_SEEN] = int(raw)  # a link's own layer/head stay
     elif raw is not None:
-        st.warning(f"Ignored step '{raw[:20]}' from the link (the lesson has steps 1-{len(STEPS)}).")
+        st.warning(f"Ignored step '{links.quoted(raw)}' from the link (the lesson has steps 1-{len(STEPS)}).")
     finished = st.query_params.get("done")
     if finished is not None and (notice := lesson_progress.read_param(finished, len(STEPS))):
         st.warning(notice)

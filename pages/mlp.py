@@ -160,7 +160,7 @@ def _read_link() -> None:
     if raw is not None and raw.isdigit() and len(raw) <= 9:
         st.session_state["mlp_neuron"] = int(raw)
     elif raw is not None:
-        st.warning(f"Ignored neuron '{raw[:20]}' from the link: expected a neuron's number, such as 1357.")
+        st.warning(f"Ignored neuron '{links.quoted(raw)}' from the link: expected a neuron's number, such as 1357.")
 
 
 def _switch_off(lm: LanguageModel, cap: Capture, layer: int, pos: int, width: int, choice: Contrast) -> None:

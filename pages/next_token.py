@@ -69,7 +69,7 @@ def _read_link(vocab: int) -> None:
         if value is not None and low <= value <= high:
             st.session_state[key] = value
         else:
-            st.warning(f"Ignored {name} '{raw[:20]}' from the link: expected {expected}.")
+            st.warning(f"Ignored {name} '{links.quoted(raw)}' from the link: expected {expected}.")
 
 
 def _link_settings() -> None:

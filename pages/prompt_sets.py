@@ -22,6 +22,7 @@ from pages.kit import contrast, set_jobs
 from pages.kit.plotly_chart import plotly_chart
 from viz import prompt_sets as draw
 from viz.export import rows_csv
+from viz.labels import literal
 
 METRIC = "logit(answer) − logit(contrast)"  # every set view's metric, at each prompt's last token
 FIRST_SIZE = 50  # prompts of the set a first visit opens on: its read takes ~1.5 s on 2 cores; up to 500 on request
@@ -123,7 +124,7 @@ def _current_set(lm: LanguageModel) -> sets.PromptSet | None:
             first = next(iter(sets.BUILTIN))
             built = first, sets.builtin(first, lm, FIRST_SIZE), []
     except XrayError as exc:
-        st.error(str(exc))
+        st.error(literal(str(exc)))
         built = None
     if built is not None:
         state[ROWS] = built
@@ -411,4 +412,4 @@ if lm is not None:
             try:
                 _views(lm, prompt_set)
             except XrayError as exc:
-                st.error(str(exc))
+                st.error(literal(str(exc)))

@@ -60,12 +60,12 @@ def _read_link() -> None:
         if method in METHODS:
             st.session_state[METHOD] = method
         else:
-            st.warning(f"Ignored method '{method[:20]}' from the link (expected one of {', '.join(METHODS)}).")
+            st.warning(f"Ignored method '{links.quoted(method)}' from the link (expected one of {', '.join(METHODS)}).")
     if steps is not None:
         if steps.isdigit() and int(steps) in STEPS:
             st.session_state[N_STEPS] = int(steps)
         else:
-            st.warning(f"Ignored steps '{steps[:20]}' from the link (expected one of {', '.join(map(str, STEPS))}).")
+            st.warning(f"Ignored steps '{links.quoted(steps)}' from the link (expected one of {', '.join(map(str, STEPS))}).")
 
 
 def _choices() -> tuple[Method, int]:

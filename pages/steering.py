@@ -118,7 +118,7 @@ def _read_link() -> None:
             continue
         value = _from_text(name, raw)
         if value is None or (name == "source" and value not in SOURCES) or len(raw) > links.MAX_URL_PROMPT:
-            st.warning(f"Ignored '{name}' from the link: '{raw[:40]}' is not a valid value.")
+            st.warning(f"Ignored '{name}' from the link: '{links.quoted(raw, 40)}' is not a valid value.")
         else:
             found[name] = value
     if found:
@@ -283,14 +283,14 @@ def _run(lm: LanguageModel, cap: Capture, s: Setup) -> None:
         steer.check(lm, steering, len(ids))
         pair = _texts(lm, cap, s, direction)
     except (ValueError, XrayError) as exc:
-        st.error(f"{exc} Your other settings are kept; change this one and press Generate.")
+        st.error(f"{literal(str(exc))} Your other settings are kept; change this one and press Generate.")
         return
     _show_texts(lm, ids, pair, s)
     _show_direction(lm, cap, s, direction)
     try:
         _show_scores(lm, cap, s, pair, steering)
     except XrayError as exc:
-        st.warning(str(exc))
+        st.warning(literal(str(exc)))
 
 
 lm, cap = kit.page("Steering")

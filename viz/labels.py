@@ -72,12 +72,15 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>$:~#|])")  # emphasis, code, links, HTML, LaTeX, Streamlit's :codes:, headings
+_LIST = re.compile(r"^(\s*)([-+]|\d+(?=[.)]))", re.MULTILINE)  # a line that would start a list
 
 
 def literal(text: str) -> str:
-    """Text shown literally inside markdown (no bold, links, LaTeX or emoji codes from user input)."""
-    return _MARKDOWN.sub(r"\\\1", text)
+    """Text shown literally inside markdown (no bold, links, LaTeX or emoji codes from user input); the
+    punctuation of plain sentences stays as it is."""
+    escaped = _MARKDOWN.sub(r"\\\1", text)
+    return _LIST.sub(lambda m: m[1] + ("\\" + m[2] if m[2] in "-+" else m[2] + "\\"), escaped)
 
 
 def short(token: str, width: int = 12) -> str:

@@ -13,6 +13,7 @@ from model.core.settings import settings
 from model.engine.capture_cache import CaptureCache
 from model.engine.language_model import Hooks
 from pages.kit import models, session
+from viz.labels import literal
 
 
 @st.cache_resource(show_spinner=False)
@@ -65,5 +66,5 @@ def current_capture(also: Hooks | None = None) -> Capture | None:
         with st.spinner("Running the model…"):
             return capture_text(lm, session.prompt(), also, chat=chat_on(lm))
     except XrayError as exc:
-        st.warning(str(exc))
+        st.warning(literal(str(exc)))
         return None

@@ -13,7 +13,7 @@ from model import Capture, LanguageModel
 from model.analyses.sampling import probabilities, top_tokens
 from model.core.tokens import readable_tokens
 from pages.kit import pickers
-from viz.labels import percent, short
+from viz.labels import literal, percent, short
 
 N_CHOICES = 10
 TOKEN_A, TOKEN_B = "attr_token", "contrast_token"  # session keys shared by the pages that explain a logit
@@ -62,7 +62,7 @@ def _changed(tokenizer, key: str) -> None:
         return
     token = single_token(tokenizer, value)
     if token is None:
-        st.session_state[_NOTE] = (key, f"“{short(value, 40)}” is more than one token for this model: type a "
+        st.session_state[_NOTE] = (key, f"“{literal(short(value, 40))}” is more than one token for this model: type a "
                                         "single token.")  # quoted short: a pasted paragraph is not echoed whole
         st.session_state[key] = st.session_state.get(_SHOWN, {}).get(key)  # the choice before the text stays
     else:

@@ -10,11 +10,17 @@ from model.core.description import ModelSummary
 from model.core.settings import DEFAULT_MODEL, settings
 from pages.kit import contrast, models, session, shared_keys
 from pages.kit.shared_keys import TEMPERATURE_RANGE
+from viz.labels import literal, short
 
 MAX_URL_PROMPT = 4000  # characters; longer prompts are left out of links
 _PENDING = "_url_pending"
 _PAGE_PARAMS = "_url_page_params"  # a page's own values for its link (the lesson's step)
 _CHECKED = {"layer": "layer", "head": "head", "position": "position", "a": "token A", "b": "token B"}  # URL -> words
+
+
+def quoted(raw: str, width: int = 20) -> str:
+    """A link's value inside a notice: shortened, and literal (notices are markdown; a link is anyone's text)."""
+    return literal(short(raw, width))
 
 
 def share_note(prompt: str) -> str:
@@ -37,7 +43,7 @@ def _read_model(raw: str, notices: list[str]) -> None:
     if raw == DEFAULT_MODEL:
         return
     if allowed and raw not in allowed:
-        notices.append(f"The link asks for model '{raw}', which this server does not offer; using the default.")
+        notices.append(f"The link asks for model '{quoted(raw, 60)}', which this server does not offer; using the default.")
     elif allowed:
         st.session_state["model_choice"] = raw
     else:
@@ -49,7 +55,7 @@ def _read_temperature(raw: str, notices: list[str]) -> None:
     value = _parse(float, raw)
     low, high = TEMPERATURE_RANGE
     if value is None or not low <= value <= high:
-        notices.append(f"Ignored temperature '{raw}' from the link (expected a number from {low} to {high}).")
+        notices.append(f"Ignored temperature '{quoted(raw)}' from the link (expected a number from {low} to {high}).")
     else:
         st.session_state["temperature"] = round(value, 2)
 
@@ -58,7 +64,7 @@ def _read_chat(raw: str, notices: list[str]) -> None:
     if raw in ("0", "1"):
         st.session_state[session.CHAT_TEMPLATE] = raw == "1"
     else:
-        notices.append(f"Ignored chat '{raw[:20]}' from the link (expected 1 for the chat template, 0 for none).")
+        notices.append(f"Ignored chat '{quoted(raw)}' from the link (expected 1 for the chat template, 0 for none).")
 
 
 def read_url_once() -> list[str]:
@@ -94,7 +100,7 @@ def apply_geometry(summary: ModelSummary) -> list[str]:
     for name, raw in pending.items():
         value, limit = _parse(int, raw), limits[name]
         if value is None or value < 0 or (limit is not None and value >= limit):
-            notices.append(f"Ignored {_CHECKED[name]} '{raw[:20]}' from the link" +
+            notices.append(f"Ignored {_CHECKED[name]} '{quoted(raw)}' from the link" +
                            (f" (this model has {limit:,}: 0-{limit - 1:,})." if limit is not None else "."))
         elif name in ("a", "b"):
             contrast.offer(value, contrast.TOKEN_A if name == "a" else contrast.TOKEN_B)

@@ -8,6 +8,7 @@ from model import LanguageModel, XrayError, load_model
 from model.core.settings import DEFAULT_MODEL, settings
 from model.engine import default_model
 from pages.kit import session
+from viz.labels import literal
 
 OTHER_MODEL = "Other (hub id or local folder)…"  # the sidebar's choice for a typed hub id or folder
 
@@ -39,9 +40,9 @@ def get_model(name: str) -> LanguageModel | None:
         with st.spinner(f"Loading {name if name != DEFAULT_MODEL else 'the embedded model'}…"):
             return _load(name)
     except XrayError as exc:
-        st.error(str(exc))
+        st.error(literal(str(exc)))
     except Exception as exc:  # an unexpected loader failure still gets a message, not a traceback
-        st.error(f"Could not load '{name}': {type(exc).__name__}: {exc}")
+        st.error(literal(f"Could not load '{name}': {type(exc).__name__}: {exc}"))
     return None
 
 

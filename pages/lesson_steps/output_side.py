@@ -19,6 +19,7 @@ from pages.lesson_steps import progress
 from viz import model_text
 from viz.attribution import attribution_figure
 from viz.generation import history_figure
+from viz.labels import literal
 from viz.next_token import next_token_figure
 
 N_BARS = 10
@@ -110,7 +111,7 @@ def sampling(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     _bars(lm, cap, t, "lesson_sampling", chosen=drawn)
     note = "The orange bar is the seed's draw."
     if drawn is not None and drawn not in top_tokens(cap.logits[-1], N_BARS):
-        note = (f"The seed's draw, {_name(lm, drawn)} ({checks.percent(float(p[drawn]))}), is not among the top "
+        note = (f"The seed's draw, {literal(_name(lm, drawn))} ({checks.percent(float(p[drawn]))}), is not among the top "
                 f"{N_BARS}: its orange bar comes after them, with its rank.")
     st.caption(f"Temperature {t:.2f} (set in the previous step). {note}")
     if seed is None:

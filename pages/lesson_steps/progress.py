@@ -8,7 +8,7 @@ from collections.abc import Hashable
 import streamlit as st
 
 from model.analyses.lesson_checks import Check
-from viz.labels import literal
+from viz.labels import literal, short
 
 DONE = "lesson_done"  # session key: the set of step numbers whose task passed
 _ARRIVAL = "_lesson_arrival"  # step -> what the learner's action changes, as it was when they arrived
@@ -26,7 +26,7 @@ def read_param(raw: str, n_steps: int) -> str | None:
     """Add the link's finished steps to the session's; a notice when the value is not a list of steps."""
     parts = [p for p in raw.split(",") if p]
     if not all(p.isdigit() and 1 <= int(p) <= n_steps for p in parts):
-        return f"Ignored the finished steps '{raw[:20]}' from the link (expected steps 1-{n_steps}, e.g. 1,2,5)."
+        return f"Ignored the finished steps '{literal(short(raw, 20))}' from the link (expected steps 1-{n_steps}, e.g. 1,2,5)."
     done().update(int(p) for p in parts)
     return None
 

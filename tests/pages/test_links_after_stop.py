@@ -2,6 +2,7 @@
 holding the sidebar's prompt: a reload or a copied address brings back what was typed."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,15 @@ def test_a_refused_prompt_keeps_next_tokens_settings_in_the_link(open_page, monk
     assert not at.exception, at.exception
     assert any("8" in w.value for w in at.warning)
     assert (_param(at, "top_p"), _param(at, "bars")) == ("0.6", "7")
+
+
+@pytest.mark.parametrize(("page", "param"), [(None, "layer"), (None, "temperature"), ("pages/lesson.py", "step"),
+                                            ("pages/generate.py", "g_steps"), ("pages/mlp.py", "neuron")])
+def test_a_link_value_in_a_notice_is_text_not_markdown(open_page, page, param):
+    """Anyone can write a link: the value a notice quotes is literal (no live link, no bold) and short."""
+    extra = {"g_mode": "greedy"} if param == "g_steps" else {}
+    at = open_page(page, **{param: "[x](http://e.co) **b**", **extra})
+    quoted = [w.value for w in at.warning if "Ignored" in w.value]
+    bare = [re.sub(r"\\.", "", w) for w in quoted]  # what markdown could read: escaped characters taken out
+    assert quoted and all("](" not in w and "**" not in w for w in bare), quoted
+    assert any(r"\[x\](http" in w for w in quoted)

@@ -128,7 +128,7 @@ def test_link_text_is_shown_as_text_and_a_bad_switch_is_named(open_page):
     assert not at.exception
     assert any("Ignored 'frozen'" in w.value for w in at.warning)
     (caption,) = [c.value for c in at.caption if c.value.startswith("The direction (")]
-    assert r"\[Click here\]\(https" in caption and r"\*\*now\*\*" in caption
+    assert r"\[Click here\](https" in caption and r"\*\*now\*\*" in caption
     long = open_page(PAGE, s_pos="wedding " * 200, s_neg="I love", s_coef="1")
     (caption,) = [c.value for c in long.caption if c.value.startswith("The direction (")]
     assert len(caption) < 600 and "…" in caption

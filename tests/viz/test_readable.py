@@ -59,3 +59,20 @@ def test_a_token_heatmap_draws_dark_12_px_labels(synthetic_capture) -> None:
     assert all(a.tickfont.size >= 12 and a.tickfont.color == labels.INK for a in _axes(fig))
     assert labels.TICK_FONT["size"] >= 12 and labels.TICK_CHAR_PX >= 0.6 * labels.TICK_FONT["size"]
     assert np.isclose(labels.tick_label_px(["abcd"]), int(4 * labels.TICK_CHAR_PX) + 1)
+
+
+def test_literal_text_renders_as_typed_in_markdown():
+    """Markdown (as Streamlit renders it) shows literal()'s output as the text typed: every construct is
+    escaped, plain sentences keep their punctuation."""
+    import markdown_it
+
+    from viz.labels import literal
+
+    md = markdown_it.MarkdownIt("commonmark").enable("strikethrough").enable("table")
+    for text in ["[x](http://e.co) **b** _i_ `c` $x^2$ <b>t</b> ~~s~~ :red[r] :material/home:",
+                 "# Title\n- item\n+ item\n1. first\n2) second\n> quote", "a | b\n--|--\n1 | 2"]:
+        html = md.render(literal(text))
+        assert not any(tag in html for tag in ("<a", "<strong", "<em", "<code", "<b>", "<s>", "<del", "<h1", "<li",
+                                                "<table")), html
+    plain = "The prompt is 35 tokens long; the limit is 20 (the sidebar's). Shorten it - or not!"
+    assert literal(plain) == plain
