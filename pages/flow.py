@@ -14,12 +14,14 @@ from model.analyses.flow_graph import DEFAULT_THRESHOLD, EdgeReading, FlowGraph,
 from model.analyses.sampling import probabilities
 from model.core.tokens import readable_tokens
 from pages import kit
+from pages.kit import links
 from pages.kit.contrast import Contrast
 from pages.kit.plotly_chart import DOWNLOADS_ONLY, plotly_chart
 from viz import flow as draw
 from viz.attention import LONG
 from viz.export import file_name, rows_csv
 
+THRESHOLDS = (0.01, 0.5)  # the threshold slider's range, and what a link may ask for
 PROGRESS_AFTER_S = 0.3  # a quicker pruning shows no bar (it would only flicker)
 # The graph and its pruning against one whole pass over the same tokens (default model, 2-core machine,
 # 512 to 2,000 tokens: 1.3x to 2.4x): a share that grows with the length, as the graph weighs every pair.
@@ -174,38 +176,69 @@ def _flow_capture(lm, cap):
     if key not in built:
         return None
     n = built[key]
+    cols = st.columns([5, 1])
+    cols[1].button("Another window", key="flow_rewindow", on_click=built.pop, args=(key, None),
+                   help="Choose again how much of the prompt the graph covers.")
     if n == cap.n_tokens:
+        cols[0].caption(f"The graph covers all {n:,} tokens.")
         return cap
-    st.caption(f"The graph covers tokens 0 to {n - 1:,} of {cap.n_tokens:,}: exact for every prediction up to "
-               "there, since no position sees the tokens after it.")
+    cols[0].caption(f"The graph covers tokens 0 to {n - 1:,} of {cap.n_tokens:,}: exact for every prediction up to "
+                    "there, since no position sees the tokens after it.")
     return kit.derived("flow_prefix", kit.cache_key(key, n), lambda: lm.extend_capture(cap, cap.token_ids[:n].tolist()))
 
 
 def _offer_window(cap, built: dict, key: str) -> None:
-    """The cost of the whole graph, and a cheaper one up to a chosen position: a click records the choice."""
+    """The cost of the whole graph, and a cheaper one up to a chosen position: a click records the choice
+    (and the offer leaves the page while the graph is built)."""
     T = cap.n_tokens
-    st.info(f"This prompt has {T:,} tokens. The graph weighs every pair of positions in every block: about "
-            f"{_cost_seconds(cap, T):.0f} s on this machine for the whole prompt (it grows with the square of the "
-            "length). A graph of the tokens up to an earlier prediction is exact for it and much cheaper.")
-    cols = st.columns([2, 2, 2])
+    slot = st.empty()
+    offer = slot.container()
+    offer.info(f"This prompt has {T:,} tokens. The graph weighs every pair of positions in every block: about "
+               f"{_cost_seconds(cap, T):.0f} s on this machine for the whole prompt (it grows with the square of the "
+               "length). A graph of the tokens up to an earlier prediction is exact for it and much cheaper.")
+    cols = offer.columns([2, 2, 2])
     end = cols[0].number_input("Up to position", min_value=1, max_value=T - 1, value=min(T - 1, LONG - 1), step=1,
                                key="flow_window_end", help="The last prediction the graph covers.")
     if cols[1].button(f"Build up to position {int(end):,} (~{_cost_seconds(cap, int(end) + 1):.0f} s)", key="flow_build_window"):
         built[key] = int(end) + 1
     if cols[2].button(f"Build the whole graph (~{_cost_seconds(cap, T):.0f} s)", key="flow_build", type="primary"):
         built[key] = T
+    if key in built:
+        slot.empty()
+
+
+def _read_link() -> None:
+    """A session's first visit: the threshold from the link (?threshold=0.07)."""
+    if st.session_state.get("_flow_link_read"):
+        return
+    st.session_state["_flow_link_read"] = True
+    raw = st.query_params.get("threshold")
+    if raw is None:
+        return
+    try:
+        value = round(float(raw), 2)
+    except ValueError:
+        value = None
+    if value is not None and THRESHOLDS[0] <= value <= THRESHOLDS[1]:
+        st.session_state["flow_threshold"] = value
+    else:
+        st.warning(f"Ignored threshold '{links.quoted(raw)}' from the link: expected a number from "
+                   f"{THRESHOLDS[0]} to {THRESHOLDS[1]}.")
 
 
 lm, cap = kit.page("Information flow: what fed this prediction")
 _open_picked_head()
+_read_link()
 kit.explain("How the graph is built", EXPLANATION)
 cap = _flow_capture(lm, cap) if cap is not None and lm is not None else None
 if cap is not None and lm is not None:
     cols = st.columns([2, 2, 2, 1])
     position = kit.select_position(cap, "Prediction at position", where=cols[0])
-    threshold = cols[1].slider("Threshold", 0.01, 0.5, DEFAULT_THRESHOLD, step=0.01, key="flow_threshold",
+    threshold = cols[1].slider("Threshold", *THRESHOLDS, DEFAULT_THRESHOLD, step=0.01, key="flow_threshold",
                                persist_state="session",
                                help="Edges with a smaller share than this are dropped (default 0.04).")
+    if threshold != DEFAULT_THRESHOLD:
+        links.page_params(threshold=f"{threshold:g}")
     choice = kit.contrast_token(lm, cap, position, where=st.columns([2, 1])[0],
                                 label_a="Token A (read through the edges into the prediction)")
     try:

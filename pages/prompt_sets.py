@@ -22,7 +22,7 @@ from pages.kit import contrast, set_jobs
 from pages.kit.plotly_chart import plotly_chart
 from viz import prompt_sets as draw
 from viz.export import rows_csv
-from viz.labels import literal
+from viz.labels import count, literal
 
 METRIC = "logit(answer) − logit(contrast)"  # every set view's metric, at each prompt's last token
 FIRST_SIZE = 50  # prompts of the set a first visit opens on: its read takes ~1.5 s on 2 cores; up to 500 on request
@@ -102,7 +102,11 @@ def _source_rows(lm: LanguageModel, source: str) -> tuple[str, list[sets.SetRow]
         st.caption("Fields are separated by | or a tab. An answer keeps the space written before it, which is "
                    "part of its token: '| Paris' gives ' Paris' (a word after a space), '|Paris' gives 'Paris'.")
         if st.button("Build the set", key="set_build_lines", type="primary"):
-            rows, rejected = sets.from_lines(st.session_state.get("set_lines", ""))
+            text = st.session_state.get("set_lines", "")
+            if not text.strip():
+                st.warning("Nothing is pasted yet: write one row per line above. The set below is kept.")
+                return None
+            rows, rejected = sets.from_lines(text)
             return "pasted", rows, rejected
     else:
         upload = st.file_uploader("CSV with columns prompt, answer, contrast and optionally corrupted", type=["csv"],
@@ -143,10 +147,11 @@ def _summary(prompt_set: sets.PromptSet) -> None:
     """How many rows run, every left-out row with its reason, and the set as CSV."""
     kept, left = len(prompt_set.items), len(prompt_set.rejected)
     pairs = sum(item.corrupted_ids is not None for item in prompt_set.items)
-    st.markdown(f"{_code(prompt_set.name)}: {kept:,} prompts run" + (f", {pairs:,} with a corrupted prompt" if pairs else "")
+    with_pairs = f", {pairs:,} with a corrupted prompt" if pairs else ""
+    st.markdown(f"{_code(prompt_set.name)}: {count(kept, 'prompt')} run{with_pairs}"
                 + (f"; {left:,} left out (below)" if left else "."))
     if left:
-        with st.expander(f"{left:,} rows left out, and why", expanded=kept == 0):
+        with st.expander(f"{count(left, 'row')} left out, and why", expanded=kept == 0):
             st.dataframe([{"row": r.number, "prompt": r.row.prompt if r.row else "", "reason": r.reason}
                           for r in prompt_set.rejected], hide_index=True, use_container_width=True)
     st.download_button("Download the set (CSV)", lambda: sets.to_csv(prompt_set), file_name="prompt_set.csv", mime="text/csv",
@@ -261,7 +266,7 @@ def _patching_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
     key = _job_key(lm, prompt_set, "attribution")
     estimate = set_jobs.job(key)
     if estimate is None:
-        if not st.button(f"Run the attribution estimate over {n_pairs} pairs", key="set_run_estimate", type="primary"):
+        if not set_jobs.pressed(f"Run the attribution estimate over {n_pairs} pairs", key="set_run_estimate", type="primary"):
             return
         estimate = set_jobs.run(key, set_patching.attribution_parts(lm, prompt_set.items), n_pairs,
                                 "Attribution patching")
@@ -274,8 +279,8 @@ def _patching_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
     exact_key = _job_key(lm, prompt_set, "exact", view)
     exact = set_jobs.job(exact_key)
     if exact is None:
-        if st.button(f"Run exact patching over {n_pairs} pairs (one pair at a time; Stop keeps what is done)",
-                     key="set_run_exact"):
+        if set_jobs.pressed(f"Run exact patching over {n_pairs} pairs (one pair at a time; Stop keeps what is done)",
+                            key="set_run_exact"):
             exact = set_jobs.run(exact_key, set_patching.exact_parts(lm, prompt_set.items, view), n_pairs,
                                  "Exact patching")
     if exact is not None:
@@ -288,8 +293,8 @@ def _per_block(lm: LanguageModel, prompt_set: sets.PromptSet, estimates: Part, v
     the exact runs (one pass of L rows per pair), mean or spread over the pairs."""
     key = _job_key(lm, prompt_set, "exact_block", view)
     exact = set_jobs.job(key)
-    if exact is None and st.button(f"Run exact per-block patching over {n_pairs} pairs (one pass per pair)",
-                                   key="set_run_exact_block"):
+    if exact is None and set_jobs.pressed(f"Run exact per-block patching over {n_pairs} pairs (one pass per pair)",
+                                          key="set_run_exact_block"):
         exact = set_jobs.run(key, set_patching.exact_block_parts(lm, prompt_set.items, view), n_pairs,
                              "Exact per-block patching")
     name = f"attribution_{view}"
@@ -344,8 +349,8 @@ def _ablation_view(lm: LanguageModel, prompt_set: sets.PromptSet, found: set_job
     key = _job_key(lm, prompt_set, "ablation", how, tuple(chosen))
     result = set_jobs.job(key)
     if result is None:
-        if not st.button(f"Switch off {len(chosen)} heads, one at a time, over {len(prompt_set.items)} prompts",
-                         key="set_run_ablation", type="primary"):
+        if not set_jobs.pressed(f"Switch off {len(chosen)} heads, one at a time, over {len(prompt_set.items)} prompts",
+                                key="set_run_ablation", type="primary"):
             return
         result = set_jobs.run(key, set_ablation.ablation_parts(lm, prompt_set.items, chosen, how), len(chosen),
                               "Head ablation", count=lambda part: int("diff" not in next(iter(part.values()), {})))
@@ -368,7 +373,7 @@ def _types_view(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
     key = _job_key(lm, prompt_set, "types")
     result = set_jobs.job(key)
     if result is None:
-        if not st.button(f"Score every head on {len(prompt_set.items)} prompts", key="set_run_types", type="primary"):
+        if not set_jobs.pressed(f"Score every head on {len(prompt_set.items)} prompts", key="set_run_types", type="primary"):
             return
         result = set_jobs.run(key, head_scores.score_parts(lm, prompt_set.items), len(prompt_set.items), "Head types")
     set_jobs.stopped_note(result)

@@ -83,6 +83,11 @@ def literal(text: str) -> str:
     return _LIST.sub(lambda m: m[1] + ("\\" + m[2] if m[2] in "-+" else m[2] + "\\"), escaped)
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 prompt', '1,204 prompts': a number and its noun, singular for one."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def short(token: str, width: int = 12) -> str:
     """Trim a token for a tick label."""
     return token if len(token) <= width else token[: width - 1] + "…"

@@ -37,9 +37,10 @@ def split_word(word: str, n_tokens: int, at_least: int = 3) -> Check:
     """Step 1: a word the tokenizer cuts into at least `at_least` tokens."""
     if not word.strip():
         return Check(False, "Type a word first.")
+    word = word.strip() if len(word.strip()) <= 40 else word.strip()[:39] + "…"  # a pasted paragraph is not echoed
     if n_tokens >= at_least:
-        return Check(True, f"'{word.strip()}' becomes {n_tokens} tokens: the model never sees it whole.")
-    return Check(False, f"'{word.strip()}' is only {n_tokens} token{'s' * (n_tokens != 1)}: try a rarer or longer "
+        return Check(True, f"'{word}' becomes {n_tokens} tokens: the model never sees it whole.")
+    return Check(False, f"'{word}' is only {n_tokens} token{'s' * (n_tokens != 1)}: try a rarer or longer "
                         f"word (at least {at_least} pieces).")
 
 
@@ -137,19 +138,19 @@ def says(top_token: str, target: str, prompt: str, example: str) -> Check:
         return Check(False, "That is the example prompt: write one of your own.")
     if top_token.strip() == target.strip():
         return Check(True, f"The most likely next token is '{top_token.strip()}'.")
-    return Check(False, f"The most likely next token is '{top_token.strip()}', not '{target.strip()}'. "
-                        "Give the model a stronger clue.")
+    shown = f"'{top_token.strip()}'" if top_token.strip() else f"whitespace alone ({top_token!r})"  # e.g. a line break
+    return Check(False, f"The most likely next token is {shown}, not '{target.strip()}'. Give the model a stronger clue.")
 
 
 def temperature_below(logits_row: np.ndarray, temperature: float, limit: float = 0.5) -> Check:
     """Step 11: a temperature above the model's own (T = 1) at which the top token falls below `limit`."""
     top = float(probabilities(logits_row, temperature).max())
     if temperature > 1 and top < limit:
-        return Check(True, f"At T = {temperature:.2f} the top token has {top:.0%}: the choice is open.")
+        return Check(True, f"At T = {temperature:.2f} the top token has {percent(top)}: the choice is open.")
     if top < limit:
-        return Check(False, f"At T = {temperature:.2f} the top token has {top:.0%} already: raise the temperature "
+        return Check(False, f"At T = {temperature:.2f} the top token has {percent(top)} already: raise the temperature "
                             "above 1 and watch it fall further.")
-    return Check(False, f"At T = {temperature:.2f} the top token still has {top:.0%}. Raise the temperature.")
+    return Check(False, f"At T = {temperature:.2f} the top token still has {percent(top)}. Raise the temperature.")
 
 
 def seed_differs(p: np.ndarray, seed: int, name_of: Callable[[int], str]) -> Check:

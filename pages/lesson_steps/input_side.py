@@ -13,8 +13,10 @@ from pages import kit
 from pages.kit import weights_panel
 from pages.kit.plotly_chart import plotly_chart
 from viz import meaning
+from viz.labels import short
 
 EXAMPLE_ANALOGY = ("king - man + woman", "queen")
+SHOWN_PIECES = 40  # a pasted paragraph's tokens are not all listed
 KEPT = {"lesson_word": "", "lesson_expr": EXAMPLE_ANALOGY[0], "lesson_expected": EXAMPLE_ANALOGY[1]}
 
 
@@ -27,7 +29,8 @@ def tokens(lm: LanguageModel, cap: Capture) -> checks.Check | None:
     if not word:
         return None
     ids = emb.word_ids(lm.tokenizer, word)
-    st.text(f"{word!r} → {len(ids)} token(s): " + " | ".join(readable_tokens(lm.tokenizer, ids)))
+    pieces = readable_tokens(lm.tokenizer, ids[:SHOWN_PIECES]) + (["…"] if len(ids) > SHOWN_PIECES else [])
+    st.text(f"{short(word, 60)!r} → {len(ids)} token(s): " + " | ".join(pieces))
     return checks.split_word(word, len(ids))
 
 

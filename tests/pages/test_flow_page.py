@@ -101,3 +101,15 @@ def test_a_picked_head_opens_on_the_attention_page(flow_page: AppTest) -> None:
     flow_page.run()
     assert not flow_page.exception
     assert any("Block 5 · head 2" in h.value for h in flow_page.subheader)
+
+
+def test_the_threshold_rides_in_the_link(open_page) -> None:
+    at = open_page("pages/flow.py")
+    at.slider(key="flow_threshold").set_value(0.07).run()
+    link = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert link["threshold"] == "0.07"
+    again = open_page("pages/flow.py", **link)
+    assert not again.exception and again.slider(key="flow_threshold").value == 0.07
+    assert _edges(again) == _edges(at)
+    bad = open_page("pages/flow.py", **{**link, "threshold": "2"})
+    assert any("Ignored threshold '2'" in w.value for w in bad.warning)

@@ -90,7 +90,7 @@ def test_tokens_task_right_and_wrong() -> None:
 
 def test_temperature_task_follows_the_slider() -> None:
     at = open_lesson(step="11")  # the default prompt: " Paris" at 77% at T = 1
-    assert any("still has 77%" in t for t in verdicts(at)[1])
+    assert any("still has 77.3%" in t for t in verdicts(at)[1])
     at.slider(key="temperature").set_value(2.0).run()
     assert any("At T = 2.00 the top token has" in t for t in verdicts(at)[0])
 
@@ -170,6 +170,19 @@ def test_steering_task_follows_the_coefficient(default_lm) -> None:
     at.slider(key="lesson_steer_coef").set_value(0.0).run()
     assert any("At coefficient 0 nothing is added" in t for t in verdicts(at)[1])
     assert 13 in at.session_state["lesson_done"]  # progress never goes down
+
+
+def test_a_topic_of_several_tokens_is_refused_and_a_topic_is_shown_as_text() -> None:
+    """Step 13 checks one token's probability: a topic of several tokens is refused, saying why (it was
+    graded on its first piece); a one-token topic with markdown in it is quoted as typed."""
+    at = open_lesson(step="13")
+    at.slider(key="lesson_steer_coef").set_value(4.0)
+    at.text_input(key="lesson_topic").set_value("space travel").run()
+    assert not at.exception and not verdicts(at)[0] and 13 not in at.session_state["lesson_done"]
+    assert any("is 2 tokens for this model" in i.value.replace("\\", "") for i in at.info)
+    at.text_input(key="lesson_topic").set_value("**").run()  # one token: ' **'
+    (caption,) = [c.value for c in at.caption if c.value.startswith("The direction:")]
+    assert r"'I love talking about \*\*'" in caption
 
 
 def test_a_draw_outside_the_bars_is_named(default_lm) -> None:

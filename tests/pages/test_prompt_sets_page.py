@@ -99,7 +99,11 @@ def test_bad_input_keeps_the_set(open_page):
     at.button(key="set_build_lines").click().run()
     assert not at.exception
     summary = " ".join(m.value for m in at.markdown)
-    assert "1 prompts run" in summary or "1 prompt" in summary
+    assert "1 prompt run" in summary and any(e.label == "3 rows left out, and why" for e in at.expander)
     reasons = at.dataframe[0].value
     assert list(reasons["row"]) == [2, 3, 4]
     assert "token" in reasons["reason"][1] or "token" in " ".join(reasons["reason"])
+    at.text_area(key="set_lines").set_value("  \n ").run()  # an empty box: said, and the set stays
+    at.button(key="set_build_lines").click().run()
+    assert any("Nothing is pasted yet" in w.value for w in at.warning)
+    assert "1 prompt run" in " ".join(m.value for m in at.markdown)

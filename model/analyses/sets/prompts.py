@@ -125,7 +125,7 @@ def _parse(text: str) -> list[tuple[str, str | None]]:
         pieces = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise PromptError(f"The template {text!r} has an unbalanced brace: write a slot as {{name}} and a "
-                          "literal brace as {{{{ or }}}}.") from exc
+                          "literal brace as {{ or }}.") from exc
     for _, field, spec, conversion in pieces:
         if field is not None and (not field.isidentifier() or spec or conversion):
             raise PromptError(f"The template {text!r} has the slot {{{field}{'!' + conversion if conversion else ''}"

@@ -84,10 +84,17 @@ def test_strongest_block():
     assert not checks.strongest_block(shares, 1).passed
 
 
+def test_a_long_word_is_not_echoed_whole():
+    verdict = checks.split_word("x" * 2000, 500)
+    assert verdict.passed and len(verdict.message) < 120 and "xxx…'" in verdict.message
+
+
 def test_says():
     assert checks.says(" Paris", "Paris", "The Eiffel Tower is in", "The capital of France is").passed
     assert not checks.says(" Paris", "Paris", "The capital of France is", "The capital of France is").passed
     assert not checks.says(" London", "Paris", "The capital of England is", "The capital of France is").passed
+    newline = checks.says("\n", "Paris", "A list:", "The capital of France is")  # a line break is named, not ''
+    assert not newline.passed and "is whitespace alone ('\\n'), not 'Paris'" in newline.message
 
 
 def test_temperature_below():

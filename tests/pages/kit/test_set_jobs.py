@@ -38,3 +38,35 @@ def test_a_whole_run_finishes_without_a_note():
     assert "done 5 finished True kept [0, 1, 2, 3, 4]" in at.markdown[-1].value
     assert not at.warning
     assert not at.button  # the Stop button left with the bar
+
+
+def _stopped_mid_part() -> None:
+    import numpy as np
+    import streamlit as st
+
+    from pages.kit import set_jobs
+
+    def parts():
+        for i in range(4):
+            if i == 2:  # Stop pressed while part 2 is computed: its callback runs in the new run, this one goes on
+                set_jobs._stop(st.session_state[set_jobs.JOBS]["stopped_job"])
+            yield {i: {"diff": np.array(float(i))}}
+
+    if set_jobs.job("stopped_job") is None:
+        set_jobs.run("stopped_job", parts(), 4, "Reading")
+    found = set_jobs.job("stopped_job")
+    set_jobs.stopped_note(found)
+    st.write(f"done {found.done} finished {found.finished} kept {sorted(found.results)}")
+
+
+def test_a_part_that_arrives_after_stop_is_dropped_and_the_run_can_be_run_again():
+    """What a stopped run shows never changes later (the stopped run may still finish computing a part),
+    and the note's button runs the job again from the start."""
+    at = AppTest.from_function(_stopped_mid_part).run()
+    assert not at.exception
+    assert "done 2 finished False kept [0, 1]" in at.markdown[-1].value
+    at.run()
+    assert "done 2 finished False kept [0, 1]" in at.markdown[-1].value  # still the stopped run, unchanged
+    at.button(key="again_stopped_job").click().run()
+    assert not at.exception and "done 2 finished False" in at.markdown[-1].value  # ran again, stopped again at 2
+    assert at.session_state["_set_jobs"]["stopped_job"].stopped
