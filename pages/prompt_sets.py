@@ -18,7 +18,7 @@ from model.analyses.sets import patching as set_patching
 from model.analyses.sets import prompts as sets
 from model.analyses.sets.batches import Part, stacked
 from pages import kit
-from pages.kit import contrast, set_jobs
+from pages.kit import contrast, links, set_jobs
 from pages.kit.plotly_chart import plotly_chart
 from viz import prompt_sets as draw
 from viz.export import rows_csv
@@ -30,6 +30,9 @@ SOURCES = ("Built-in", "Template", "Pasted lines", "CSV file")
 ROWS, CURRENT, PICK = "_set_rows", "_set_current", "set_pick"  # raw rows, the checked set, the chosen prompt
 OPENING = "_set_opening"  # the one-prompt page a button asked to open
 VIEWS = ("Logit difference", "Heads: direct share", "Patching", "Head ablation", "Head types")
+VIEW_NAMES = dict(zip(("diff", "heads", "patching", "ablation", "types"), VIEWS))  # ?set_view= in the link
+Built = tuple[str, list[sets.SetRow], list[sets.Rejected]]  # a set's name, its rows and the rows left out
+LINKED_SET = "_set_linked"  # (built-in name, size) of the set shown, when it is a built-in one: the link's
 PATCH_VIEWS = {"Residual stream": "residual", "Attention output": "attn_out", "MLP output": "mlp_out",
                "Attention heads": "heads"}
 OPEN_IN = {"Next token": "pages/next_token.py", "Attribution": "pages/attribution.py",
@@ -69,7 +72,7 @@ def _slots(text: str) -> dict[str, list[str]]:
     return slots
 
 
-def _source_rows(lm: LanguageModel, source: str) -> tuple[str, list[sets.SetRow], list[sets.Rejected]] | None:
+def _source_rows(lm: LanguageModel, source: str) -> Built | None:
     """The chosen source's rows once its button is pressed (None before), or a message on bad input."""
     if source == "Built-in":
         name = st.selectbox("Set", list(sets.BUILTIN), key="set_builtin", persist_state="session",
@@ -77,7 +80,7 @@ def _source_rows(lm: LanguageModel, source: str) -> tuple[str, list[sets.SetRow]
         st.caption(sets.BUILTIN[name])
         n = st.number_input("Prompts", 10, sets.MAX_PROMPTS, FIRST_SIZE, step=10, key="set_n", persist_state="session")
         if st.button("Build the set", key="set_build_builtin", type="primary"):
-            return name, sets.builtin(name, lm, int(n)), []
+            return _builtin(lm, name, int(n))
     elif source == "Template":
         template, answer, contrast, corrupted, slots = DEFAULT_TEMPLATE
         kit.set_defaults({"set_template": template, "set_t_answer": answer, "set_t_contrast": contrast,
@@ -94,7 +97,7 @@ def _source_rows(lm: LanguageModel, source: str) -> tuple[str, list[sets.SetRow]
             state = st.session_state
             rows = sets.from_template(state["set_template"], state["set_t_answer"], state["set_t_contrast"],
                                       _slots(state["set_t_slots"]), state["set_t_corrupted"])
-            return "template", rows, []
+            return _unlinked("template", rows, [])
     elif source == "Pasted lines":
         st.text_area("One row per line: prompt | answer | contrast | corrupted prompt (optional)", key="set_lines",
                      persist_state="session", height=150,
@@ -107,14 +110,57 @@ def _source_rows(lm: LanguageModel, source: str) -> tuple[str, list[sets.SetRow]
                 st.warning("Nothing is pasted yet: write one row per line above. The set below is kept.")
                 return None
             rows, rejected = sets.from_lines(text)
-            return "pasted", rows, rejected
+            return _unlinked("pasted", rows, rejected)
     else:
         upload = st.file_uploader("CSV with columns prompt, answer, contrast and optionally corrupted", type=["csv"],
                                   key="set_csv")
         if upload is not None and st.button("Build the set", key="set_build_csv", type="primary"):
             rows, rejected = sets.from_csv(upload.getvalue())
-            return upload.name.removesuffix(".csv"), rows, rejected
+            return _unlinked(upload.name.removesuffix(".csv"), rows, rejected)
     return None
+
+
+def _builtin(lm: LanguageModel, name: str, n: int) -> Built:
+    """A built-in set's first n rows; the link names it (another source's rows cannot ride in a link)."""
+    st.session_state[LINKED_SET] = (name, n)
+    return name, sets.builtin(name, lm, n), []
+
+
+def _unlinked(name: str, rows: list[sets.SetRow], rejected: list[sets.Rejected]) -> Built:
+    """A set of one's own (a template, pasted lines, a file): the link cannot carry its rows."""
+    st.session_state.pop(LINKED_SET, None)
+    return name, rows, rejected
+
+
+def _read_link(lm: LanguageModel) -> None:
+    """A session's first visit: the built-in set, its size and the view from the link (?set=...&set_n=300
+    &set_view=patching); the set is built at once. A value that does not read is ignored, and said."""
+    if st.session_state.get("_set_link_read"):
+        return
+    st.session_state["_set_link_read"] = True
+    name, size, view = (st.query_params.get(k) for k in ("set", "set_n", "set_view"))
+    if view is not None:
+        if view in VIEW_NAMES:
+            st.session_state["set_view"] = VIEW_NAMES[view]
+        else:
+            st.warning(f"Ignored set_view '{links.quoted(view)}' from the link (expected one of "
+                       f"{', '.join(VIEW_NAMES)}).")
+    if name is None:
+        return
+    n = int(size) if size is not None and size.isdigit() else FIRST_SIZE
+    if name not in sets.BUILTIN or not 10 <= n <= sets.MAX_PROMPTS:
+        st.warning(f"Ignored the set '{links.quoted(name, 40)}' of {links.quoted(str(size))} prompts from the link "
+                   f"(built-in sets: {', '.join(sets.BUILTIN)}; 10 to {sets.MAX_PROMPTS} prompts).")
+        return
+    st.session_state.update({"set_source": "Built-in", "set_builtin": name, "set_n": n})
+    st.session_state[ROWS] = _builtin(lm, name, n)
+
+
+def _link(view: str) -> None:
+    """The shown set (a built-in one) and the view in the page's link; the shell writes it after a full run."""
+    linked = st.session_state.get(LINKED_SET)
+    params = {"set": linked[0], "set_n": str(linked[1])} if linked else {}
+    links.page_params(**params, set_view=next(slug for slug, v in VIEW_NAMES.items() if v == view))
 
 
 def _current_set(lm: LanguageModel) -> sets.PromptSet | None:
@@ -125,8 +171,7 @@ def _current_set(lm: LanguageModel) -> sets.PromptSet | None:
     try:
         built = _source_rows(lm, source)
         if built is None and ROWS not in state:
-            first = next(iter(sets.BUILTIN))
-            built = first, sets.builtin(first, lm, FIRST_SIZE), []
+            built = _builtin(lm, next(iter(sets.BUILTIN)), FIRST_SIZE)
     except XrayError as exc:
         st.error(literal(str(exc)))
         built = None
@@ -396,6 +441,7 @@ def _views(lm: LanguageModel, prompt_set: sets.PromptSet) -> None:
     found, refusal = _direct(lm, prompt_set)
     set_jobs.stopped_note(found)
     view = st.radio("View", VIEWS, key="set_view", persist_state="session", horizontal=True)
+    _link(view)
     draws: dict[str, Callable[[], None]] = {
         "Logit difference": lambda: _diff_view(lm, prompt_set, found),
         "Heads: direct share": lambda: _heads_view(prompt_set, found, refusal),
@@ -410,6 +456,7 @@ _open_requested()
 lm, _ = kit.page("Prompt sets", capture=False)  # its own prompts, not the sidebar's
 kit.explain("Why a set, and how it runs", EXPLANATION)
 if lm is not None:
+    _read_link(lm)
     prompt_set = _current_set(lm)
     if prompt_set is not None:
         _summary(prompt_set)

@@ -107,3 +107,24 @@ def test_bad_input_keeps_the_set(open_page):
     at.button(key="set_build_lines").click().run()
     assert any("Nothing is pasted yet" in w.value for w in at.warning)
     assert "1 prompt run" in " ".join(m.value for m in at.markdown)
+
+
+def test_a_copied_link_opens_the_same_built_in_set_and_view(open_page):
+    """A built-in set, its size and the view ride in the link; a fresh session from it builds the same set
+    and opens the view; a set of one's own leaves the set out of the link (its rows cannot ride in it)."""
+    at = open_page("pages/prompt_sets.py")
+    at.selectbox(key="set_builtin").set_value("Capital cities")
+    _built(at, 20)
+    at.radio(key="set_view").set_value("Heads: direct share").run()
+    link = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert (link["set"], link["set_n"], link["set_view"]) == ("Capital cities", "20", "heads")
+    summary = " ".join(m.value for m in at.markdown)
+    again = open_page("pages/prompt_sets.py", **link)
+    assert not again.exception and again.radio(key="set_view").value == "Heads: direct share"
+    assert " ".join(m.value for m in again.markdown) == summary
+    at.radio(key="set_source").set_value("Pasted lines").run()
+    at.text_area(key="set_lines").set_value("The capital of France is | Paris | Rome").run()
+    at.button(key="set_build_lines").click().run()
+    assert "set" not in at.query_params and at.query_params["set_view"] in ("heads", ["heads"])
+    bad = open_page("pages/prompt_sets.py", set="No such set", set_view="nope")
+    assert sum("Ignored" in w.value for w in bad.warning) == 2 and not bad.exception
