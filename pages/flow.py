@@ -20,6 +20,7 @@ from pages.kit.plotly_chart import DOWNLOADS_ONLY, plotly_chart
 from viz import flow as draw
 from viz.attention import LONG
 from viz.export import file_name, rows_csv
+from viz.labels import percent, short
 
 THRESHOLDS = (0.01, 0.5)  # the threshold slider's range, and what a link may ask for
 PROGRESS_AFTER_S = 0.3  # a quicker pruning shows no bar (it would only flicker)
@@ -86,10 +87,11 @@ def _open_picked_head() -> None:
 
 
 def _prediction(lm, cap, position: int) -> str:
-    """The model's top next token at this position, as text with its probability."""
+    """The model's top next token at this position, as text with its probability (a long token shortened:
+    the metric cuts what does not fit, the probability first)."""
     p = probabilities(lm.logits_at(cap, position), 1.0)
     top = int(p.argmax())
-    return f"{readable_tokens(lm.tokenizer, [top])[0]} ({p[top]:.0%})"
+    return f"{short(readable_tokens(lm.tokenizer, [top])[0], 14)} ({percent(float(p[top]))})"
 
 
 def _late_bar(text: str):
