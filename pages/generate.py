@@ -109,7 +109,8 @@ def _form(greedy: bool) -> tuple[int, Decoding] | None:
     st.session_state.setdefault("gen_temperature", st.session_state.get("temperature", 1.0))
     with st.form("gen_form", border=True):
         cols = st.columns([1, 2, 1, 1, 1])
-        cols[0].number_input("Steps", 1, MAX_STEPS, value=12, key="gen_steps", persist_state="session")
+        cols[0].number_input("Steps", 1, MAX_STEPS, value=12, key="gen_steps", persist_state="session",
+                             help=f"Tokens to write: 1 to {MAX_STEPS}.")
         if not greedy:
             kit.temperature_slider(key="gen_temperature", where=cols[1])
             cols[2].number_input("Top-k (0 = off)", 0, 100_000, value=0, key="gen_top_k", persist_state="session")
