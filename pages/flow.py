@@ -209,6 +209,13 @@ def _offer_window(cap, built: dict, key: str) -> None:
         slot.empty()
 
 
+def _link() -> None:
+    """The threshold in the page's link, also while a long prompt's window is being chosen (no slider drawn)."""
+    threshold = st.session_state.get("flow_threshold", DEFAULT_THRESHOLD)
+    if threshold != DEFAULT_THRESHOLD:
+        links.page_params(threshold=f"{threshold:g}")
+
+
 def _read_link() -> None:
     """A session's first visit: the threshold from the link (?threshold=0.07)."""
     if st.session_state.get("_flow_link_read"):
@@ -231,6 +238,7 @@ def _read_link() -> None:
 lm, cap = kit.page("Information flow: what fed this prediction")
 _open_picked_head()
 _read_link()
+_link()
 kit.explain("How the graph is built", EXPLANATION)
 cap = _flow_capture(lm, cap) if cap is not None and lm is not None else None
 if cap is not None and lm is not None:
@@ -239,8 +247,7 @@ if cap is not None and lm is not None:
     threshold = cols[1].slider("Threshold", *THRESHOLDS, DEFAULT_THRESHOLD, step=0.01, key="flow_threshold",
                                persist_state="session",
                                help="Edges with a smaller share than this are dropped (default 0.04).")
-    if threshold != DEFAULT_THRESHOLD:
-        links.page_params(threshold=f"{threshold:g}")
+
     choice = kit.contrast_token(lm, cap, position, where=st.columns([2, 1])[0],
                                 label_a="Token A (read through the edges into the prediction)")
     try:

@@ -106,26 +106,26 @@ def _link(run: Run, step: int) -> None:
 def _form(greedy: bool) -> tuple[int, Decoding] | None:
     """The generation settings, or None until the button is pressed (or a link names a run). Greedy shows
     no temperature: it does not use one. Generate keeps its own temperature, first taken from the shared one."""
-    st.session_state.setdefault("gen_temperature", st.session_state.get("temperature", 1.0))
+    kit.set_defaults({"gen_temperature": st.session_state.get("temperature", 1.0), "gen_steps": 12, "gen_top_k": 0,
+                      "gen_top_p": 1.0, "gen_seed": 0})  # first values in the state: a link may have set others
     with st.form("gen_form", border=True):
         cols = st.columns([1, 2, 1, 1, 1])
-        cols[0].number_input("Steps", 1, MAX_STEPS, value=12, key="gen_steps", persist_state="session",
+        cols[0].number_input("Steps", 1, MAX_STEPS, key="gen_steps", persist_state="session",
                              help=f"Tokens to write: 1 to {MAX_STEPS}.")
         if not greedy:
             kit.temperature_slider(key="gen_temperature", where=cols[1])
-            cols[2].number_input("Top-k (0 = off)", 0, 100_000, value=0, key="gen_top_k", persist_state="session")
-            cols[3].number_input("Top-p (1 = off)", 0.0, 1.0, value=1.0, step=0.05, key="gen_top_p",
-                                 persist_state="session")
-            cols[4].number_input("Seed", 0, 2**31 - 1, value=0, key="gen_seed", persist_state="session")
+            cols[2].number_input("Top-k (0 = off)", 0, 100_000, key="gen_top_k", persist_state="session")
+            cols[3].number_input("Top-p (1 = off)", 0.0, 1.0, step=0.05, key="gen_top_p", persist_state="session")
+            cols[4].number_input("Seed", 0, 2**31 - 1, key="gen_seed", persist_state="session")
         pressed = st.form_submit_button("Generate", type="primary")
     if not (pressed or st.session_state.get(FROM_LINK)):
         return None
     state = st.session_state
-    k, p = int(state.get("gen_top_k", 0)), float(state.get("gen_top_p", 1.0))
+    k, p = int(state["gen_top_k"]), float(state["gen_top_p"])
     settings = Decoding(greedy=greedy, temperature=1.0 if greedy else float(state["gen_temperature"]),
                         top_k=None if greedy or not k else k, top_p=None if greedy or p >= 1 else p,
-                        seed=0 if greedy else int(state.get("gen_seed", 0)))
-    return int(state.get("gen_steps", 12)), settings
+                        seed=0 if greedy else int(state["gen_seed"]))
+    return int(state["gen_steps"]), settings
 
 
 def _generate(lm, cap: Capture, n: int, settings: Decoding) -> list[Step]:

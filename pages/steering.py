@@ -206,7 +206,8 @@ def _texts(lm: LanguageModel, cap: Capture, s: Setup, direction: steer.Direction
                                                                            read=not s.frozen, start=cap))
 
 
-def _show_texts(lm: LanguageModel, ids: list[int], pair: steer.Continuations, s: Setup) -> None:
+def _show_texts(lm: LanguageModel, ids: list[int], pair: steer.Continuations, s: Setup) -> bool:
+    """The two texts and how they were drawn; False when nothing was drawn (the prompt fills the limit)."""
     cols = st.columns(2)
     for col, title, text in ((cols[0], "Default", pair.default_text), (cols[1], "Steered", pair.steered_text)):
         col.markdown(f"**{title}**")
@@ -214,7 +215,7 @@ def _show_texts(lm: LanguageModel, ids: list[int], pair: steer.Continuations, s:
     if not (pair.default_ids or pair.steered_ids) and len(ids) >= kit.token_limit():
         st.warning(f"Nothing was generated: the prompt already fills the token limit ({kit.token_limit():,}, in the "
                    "sidebar). Raise it, or shorten the prompt.")
-        return
+        return False
     same = "the same text" if pair.default_ids == pair.steered_ids else "different texts"
     how = "as one batch of two rows" if pair.batched else "one after the other (this model's cache cannot be batched)"
     frozen = ", attention frozen" if s.frozen else ""
@@ -224,6 +225,7 @@ def _show_texts(lm: LanguageModel, ids: list[int], pair: steer.Continuations, s:
     st.caption(f"Both drawn with seed {s.seed} at T = {s.temp:.2f}, the steered one with coefficient {s.coef:g} at "
                f"block {s.block}{frozen}, {how}, in {pair.seconds:.1f} s: {same}.{cut} These are the settings of the "
                "last Generate: what you change in the form applies when you press it.")
+    return True
 
 
 def _show_scores(lm: LanguageModel, cap: Capture, s: Setup, pair: steer.Continuations,
@@ -285,7 +287,8 @@ def _run(lm: LanguageModel, cap: Capture, s: Setup) -> None:
     except (ValueError, XrayError) as exc:
         st.error(f"{literal(str(exc))} Your other settings are kept; change this one and press Generate.")
         return
-    _show_texts(lm, ids, pair, s)
+    if not _show_texts(lm, ids, pair, s):
+        return
     _show_direction(lm, cap, s, direction)
     try:
         _show_scores(lm, cap, s, pair, steering)

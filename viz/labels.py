@@ -74,12 +74,16 @@ def escape(text: str) -> str:
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>$:~#|])")  # emphasis, code, links, HTML, LaTeX, Streamlit's :codes:, headings
 _LIST = re.compile(r"^(\s*)([-+]|\d+(?=[.)]))", re.MULTILINE)  # a line that would start a list
+# What GitHub-flavoured markdown turns into a link by itself, escaped or not (https://, www., a@b.c):
+# a zero-width space after it leaves the text as it reads.
+_AUTOLINK = re.compile(r"(?i)(?<![a-z0-9])(https?|ftp|www)(?=\\?[:.])|@")
 
 
 def literal(text: str) -> str:
     """Text shown literally inside markdown (no bold, links, LaTeX or emoji codes from user input); the
-    punctuation of plain sentences stays as it is."""
-    escaped = _MARKDOWN.sub(r"\\\1", text)
+    punctuation of plain sentences stays as it is. Addresses stay text: a zero-width space follows the
+    scheme, 'www' and '@'."""
+    escaped = _AUTOLINK.sub(lambda m: m[0] + "\u200b", _MARKDOWN.sub(r"\\\1", text))
     return _LIST.sub(lambda m: m[1] + ("\\" + m[2] if m[2] in "-+" else m[2] + "\\"), escaped)
 
 

@@ -4,6 +4,7 @@ Pure numpy; the lesson page gathers the inputs from the live model and shows the
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,9 +21,12 @@ COUNT_TOLERANCE = 0.01  # a count within 1% passes ("about 28 million")
 
 def percent(x: float, decimals: int = 1) -> str:
     """A probability as a percentage that never reads 0 when it is not: two significant digits where
-    `decimals` would round it away."""
+    `decimals` would round it away, written out (0.0000018%, not 1.8e-06%)."""
     shown = f"{x:.{decimals}%}"
-    return f"{100 * x:.2g}%" if x > 0 and float(shown[:-1]) == 0 else shown
+    if x > 0 and float(shown[:-1]) == 0:
+        digits = 1 - math.floor(math.log10(100 * x))  # decimals that keep two significant digits
+        return f"{100 * x:.{digits}f}%"
+    return shown
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,8 @@ def steered_toward(topic: str, before: float, after: float, coefficient: float) 
     if coefficient == 0:
         return Check(False, "At coefficient 0 nothing is added: the two runs are the same. Raise it.")
     ratio = after / before if before > 0 else float("inf")
-    said = f"'{topic}' went from {percent(before, 4)} to {percent(after, 4)} as the next token ({ratio:,.1f}×)"
+    times = f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.1f}"
+    said = f"'{topic}' went from {percent(before, 4)} to {percent(after, 4)} as the next token ({times}×)"
     if ratio >= STEER_FACTOR:
         return Check(True, f"{said} without one word of the prompt changing: the direction carries the topic.")
     return Check(False, f"{said}. Push harder (a larger coefficient) until it is at least {STEER_FACTOR:g}× as likely.")

@@ -54,8 +54,14 @@ def _bytes_to_text(data: bytes) -> str:
     return "".join(out)
 
 
+_UNSEEN = ("Cf", "Mn", "Me")  # format characters and marks: nothing of their own on screen (U+FE0F, U+200D)
+
+
 def make_visible(text: str) -> str:
-    """Show spaces, newlines, tabs and other control characters as visible marks."""
+    """Show spaces, newlines, tabs and other control characters as visible marks; a token made only of
+    characters that draw nothing alone (a variation selector, a joiner) as their code points."""
+    if text and all(unicodedata.category(ch) in _UNSEEN for ch in text):
+        return "".join(f"<U+{ord(ch):04X}>" for ch in text)
     out = []
     for ch in text:
         if ch in VISIBLE:

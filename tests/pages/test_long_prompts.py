@@ -135,8 +135,10 @@ def test_flow_builds_an_exact_graph_up_to_a_position(captured, default_lm) -> No
     assert edges == len(flow_paths(flow_graph(default_lm, own), 40, DEFAULT_THRESHOLD).edges)
     at.run()  # a second run keeps the choice: no offer, the same graph
     assert not at.info and figures(at)
+    at.slider(key="flow_threshold").set_value(0.07).run()
     at.button(key="flow_rewindow").click().run()  # the window can be chosen again, the cost said again
     assert not at.exception and at.button(key="flow_build_window") and not figures(at)
+    assert at.query_params["threshold"] in ("0.07", ["0.07"])  # kept in the link while no slider is drawn
     at.number_input(key="flow_window_end").set_value(20)
     at.button(key="flow_build_window").click().run()
     assert any("tokens 0 to 20 of" in c.value for c in at.caption) and not at.info

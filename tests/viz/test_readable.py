@@ -76,3 +76,7 @@ def test_literal_text_renders_as_typed_in_markdown():
                                                 "<table")), html
     plain = "The prompt is 35 tokens long; the limit is 20 (the sidebar's). Shorten it - or not!"
     assert literal(plain) == plain
+    # GitHub-flavoured markdown links a bare address by itself (checked in Chromium): those are broken up
+    bare = literal("https://evil.example www.evil.com a@b.com").replace("\\", "")
+    assert "https://" not in bare and "www." not in bare and "@b" not in bare
+    assert bare.replace("\u200b", "") == "https://evil.example www.evil.com a@b.com"

@@ -115,8 +115,8 @@ def test_seed_differs():
     passed = checks.seed_differs(p, other, names)
     assert passed.passed and f"draws {names(seeds[other])}, not the favourite a" in passed.message
     assert not checks.seed_differs(p, same, names).passed
-    assert checks.percent(3e-7) == "3e-05%" and checks.percent(0.00042) == "0.042%" and checks.percent(0.5) == "50.0%"
-    assert checks.percent(0.0) == "0.0%" and checks.percent(3e-9, 4) == "3e-07%" and checks.percent(0.009051, 4) == "0.9051%"
+    assert checks.percent(3e-7) == "0.000030%" and checks.percent(0.00042) == "0.042%" and checks.percent(0.5) == "50.0%"
+    assert checks.percent(0.0) == "0.0%" and checks.percent(3e-9, 4) == "0.00000030%" and checks.percent(0.009051, 4) == "0.9051%"
     greedy = checks.seed_differs(np.array([1.0, 0.0]), 5, names)
     assert not greedy.passed and "raise the temperature" in greedy.message and "Try other seeds" not in greedy.message
 
@@ -131,4 +131,4 @@ def test_steered_toward():
     strong = steered_toward("weddings", 1e-6, STEER_FACTOR * 1e-6, 2.0)
     assert strong.passed and "from 0.0001% to 0.0100%" in strong.message
     tiny = steered_toward("weddings", 3e-9, 1e-6, 2.0)
-    assert "from 3e-07% to 0.0001%" in tiny.message  # never "0.0000%" before a ratio
+    assert "from 0.00000030% to 0.0001%" in tiny.message  # never "0.0000%" before a ratio

@@ -6,6 +6,8 @@ from model.core.tokens import character_labels, clean_prompt, make_visible, read
 
 def test_whitespace_and_controls_visible():
     assert make_visible(" a\n\tb\x00") == "·a↵⇥b<0x00>"
+    assert make_visible("\ufe0f") == "<U+FE0F>" and make_visible("\u200d\ufe0f") == "<U+200D><U+FE0F>"  # no blank cell
+    assert make_visible("\u2764\ufe0f") == "\u2764\ufe0f"  # a selector after its character stays with it
 
 
 def test_partial_utf8_tokens_show_bytes(tokenizer):
