@@ -221,18 +221,9 @@ def _read_link() -> None:
     if st.session_state.get("_flow_link_read"):
         return
     st.session_state["_flow_link_read"] = True
-    raw = st.query_params.get("threshold")
-    if raw is None:
-        return
-    try:
-        value = round(float(raw), 2)
-    except ValueError:
-        value = None
-    if value is not None and THRESHOLDS[0] <= value <= THRESHOLDS[1]:
-        st.session_state["flow_threshold"] = value
-    else:
-        st.warning(f"Ignored threshold '{links.quoted(raw)}' from the link: expected a number from "
-                   f"{THRESHOLDS[0]} to {THRESHOLDS[1]}.")
+    links.read_linked({"threshold": links.Linked(
+        "flow_threshold", lambda raw: round(float(raw), 2), lambda v: THRESHOLDS[0] <= v <= THRESHOLDS[1],
+        f"a number from {THRESHOLDS[0]} to {THRESHOLDS[1]}")})
 
 
 lm, cap = kit.page("Information flow: what fed this prediction")

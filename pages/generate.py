@@ -55,13 +55,13 @@ def _mode() -> bool:
 # A run's settings in the link (?g_mode=sampled&g_steps=20&g_t=1.5&g_k=40&g_p=0.9&g_seed=7&g_step=5): the
 # session key each one sets, how it reads, and what is accepted.
 LINKED = {
-    "g_steps": ("gen_steps", int, lambda v: 1 <= v <= MAX_STEPS, f"a whole number from 1 to {MAX_STEPS}"),
-    "g_t": ("gen_temperature", float, lambda v: TEMPERATURE_RANGE[0] <= v <= TEMPERATURE_RANGE[1],
-            f"a number from {TEMPERATURE_RANGE[0]:g} to {TEMPERATURE_RANGE[1]:g}"),
-    "g_k": ("gen_top_k", int, lambda v: 0 <= v <= 100_000, "a whole number from 0"),
-    "g_p": ("gen_top_p", float, lambda v: 0 <= v <= 1, "a number from 0 to 1"),
-    "g_seed": ("gen_seed", int, lambda v: 0 <= v < 2**31, "a whole number from 0"),
-    "g_step": ("gen_step", int, lambda v: v >= 1, "a step number from 1"),
+    "g_steps": links.Linked("gen_steps", int, lambda v: 1 <= v <= MAX_STEPS, f"a whole number from 1 to {MAX_STEPS}"),
+    "g_t": links.Linked("gen_temperature", float, lambda v: TEMPERATURE_RANGE[0] <= v <= TEMPERATURE_RANGE[1],
+                        f"a number from {TEMPERATURE_RANGE[0]:g} to {TEMPERATURE_RANGE[1]:g}"),
+    "g_k": links.Linked("gen_top_k", int, lambda v: 0 <= v <= 100_000, "a whole number from 0"),
+    "g_p": links.Linked("gen_top_p", float, lambda v: 0 <= v <= 1, "a number from 0 to 1"),
+    "g_seed": links.Linked("gen_seed", int, lambda v: 0 <= v < 2**31, "a whole number from 0"),
+    "g_step": links.Linked("gen_step", int, lambda v: v >= 1, "a step number from 1"),
 }
 FROM_LINK = "_gen_from_link"  # the link named a run: generate it on this first visit, without a press
 
@@ -79,18 +79,7 @@ def _read_link() -> None:
         st.warning(f"Ignored the run in the link: mode '{links.quoted(mode)}' is neither greedy nor sampled.")
         return
     st.session_state.update({"gen_mode": mode.capitalize(), FROM_LINK: True})
-    for name, (key, kind, ok, expected) in LINKED.items():
-        raw = st.query_params.get(name)
-        if raw is None:
-            continue
-        try:
-            value = kind(raw)
-        except ValueError:
-            value = None
-        if value is not None and ok(value):
-            st.session_state[key] = value
-        else:
-            st.warning(f"Ignored {name} '{links.quoted(raw)}' from the link: expected {expected}.")
+    links.read_linked(LINKED)
 
 
 def _link(run: Run, step: int) -> None:

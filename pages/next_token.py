@@ -57,19 +57,8 @@ def _read_link(vocab: int) -> None:
         return
     st.session_state["_nt_link_read"] = True
     ranges = {"top_k": (0, vocab), "top_p": (0.0, 1.0), "bars": (1, 100)}
-    for name, (key, kind, expected) in LINKED.items():
-        raw = st.query_params.get(name)
-        if raw is None:
-            continue
-        try:
-            value = kind(raw)
-        except ValueError:
-            value = None
-        low, high = ranges[name]
-        if value is not None and low <= value <= high:
-            st.session_state[key] = value
-        else:
-            st.warning(f"Ignored {name} '{links.quoted(raw)}' from the link: expected {expected}.")
+    links.read_linked({name: links.Linked(key, kind, lambda v, r=ranges[name]: r[0] <= v <= r[1], expected)
+                       for name, (key, kind, expected) in LINKED.items()})
 
 
 def _link_settings() -> None:

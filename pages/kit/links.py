@@ -4,6 +4,10 @@ lesson's step, the patching pair). Bad or stale values fall back to defaults wit
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import streamlit as st
 
 from model.core.description import ModelSummary
@@ -21,6 +25,34 @@ _CHECKED = {"layer": "layer", "head": "head", "position": "position", "a": "toke
 def quoted(raw: str, width: int = 20) -> str:
     """A link's value inside a notice: shortened, and literal (notices are markdown; a link is anyone's text)."""
     return literal(short(raw, width))
+
+
+@dataclass(frozen=True)
+class Linked:
+    """One of a page's own values in its link: the session key it sets, how its text reads (a ValueError
+    when it does not), which values are accepted, and what to say is expected."""
+
+    key: str
+    read: Callable[[str], Any]
+    accepted: Callable[[Any], bool]
+    expected: str
+
+
+def read_linked(linked: dict[str, Linked]) -> None:
+    """Each of a page's values present in the link into the session state; a notice names each one
+    ignored and what was expected (the page calls it on the session's first visit)."""
+    for name, spec in linked.items():
+        raw = st.query_params.get(name)
+        if raw is None:
+            continue
+        try:
+            value = spec.read(raw)
+        except ValueError:
+            value = None
+        if value is not None and spec.accepted(value):
+            st.session_state[spec.key] = value
+        else:
+            st.warning(f"Ignored {name} '{quoted(raw)}' from the link: expected {spec.expected}.")
 
 
 def share_note(prompt: str) -> str:

@@ -1,6 +1,7 @@
 """AppTest helpers for the reliability tests: run the real app script and read what a user sees."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -44,4 +45,6 @@ def ask_for_model(typed: str, **params: str) -> AppTest:
 
 
 def sidebar_errors(at: AppTest) -> str:
-    return " ".join(e.value for e in at.sidebar.error) + " " + " ".join(e.value for e in at.error)
+    """The error boxes' text as shown: markdown's backslash escapes read as the character."""
+    text = " ".join(e.value for e in at.sidebar.error) + " " + " ".join(e.value for e in at.error)
+    return re.sub(r"\\(.)", r"\1", text)

@@ -7,7 +7,7 @@ import pytest
 
 from model.analyses.sampling import entropy_bits, probabilities
 
-from apptest_helpers import ask_for_model, run_app, shown_text, vectors_metric
+from apptest_helpers import ask_for_model, run_app, shown_text, sidebar_errors, vectors_metric
 from test_hostile_prompts import chip_texts
 
 
@@ -141,7 +141,7 @@ def test_remote_code_cannot_be_turned_on_from_the_page(operator_env, tmp_path):
     assert not at.exception
     labels = " ".join(str(getattr(w, "label", "")) for w in at.sidebar)
     assert "remote" not in labels.lower()  # no widget offers it
-    assert "trust_remote_code" in " ".join(e.value for e in at.sidebar.error)
+    assert "trust_remote_code" in sidebar_errors(at)
     from model.core.settings import settings
 
     assert settings().trust_remote_code is False
