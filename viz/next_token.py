@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from model.analyses.sampling import entropy_bits, probabilities, rank_of, top_tokens
 
-from .labels import TICK_FONT, escape, is_byte_token, percent, readable
+from .labels import INK, TICK_FONT, escape, is_byte_token, percent, readable
 
 REST_LABEL = "all other tokens"
 _COLOR, _GHOST, _REST, _CHOSEN = "#3b6fd8", "rgba(120,120,120,0.9)", "#b8c0cc", "#e8890c"
@@ -103,6 +103,7 @@ def bars_figure(
     data = [  # plain dicts: one validation pass in go.Figure, several times faster than Bar + update_layout
         dict(type="bar", x=probs, y=y, orientation="h", name=_settings_name(bars.temperature), opacity=0.85,
              marker=dict(color=colors), customdata=custom, text=[percent(v) for v in probs], textposition="outside",
+             textfont=dict(color=[c if c == _CHOSEN else INK for c in colors]),  # a chosen hairline bar: its number
              cliponaxis=False,
              hovertemplate="%{y}<br>id %{customdata[0]}<br>p = %{x:.3g}<br>at T = 1: %{customdata[1]}<extra></extra>"),
         dict(type="bar", x=ghost, y=y, orientation="h", name="T = 1 (the model's own)", hoverinfo="skip",

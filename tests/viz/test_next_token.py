@@ -113,6 +113,7 @@ def test_a_chosen_token_outside_the_top_gets_its_own_bar_with_its_rank():
     p = probabilities(ROW, 1.3)
     assert list(main.y) == [*labels_for(top_tokens(ROW, 5)), f"tok{far} (#500)", REST_LABEL]
     assert list(main.marker.color[:5]) == ["#3b6fd8"] * 5 and main.marker.color[5] == "#e8890c"
+    assert main.textfont.color[5] == "#e8890c" and main.textfont.color[0] != "#e8890c"  # a hairline bar's number shows it
     assert main.x[5] == pytest.approx(p[far], rel=1e-6, abs=0) and abs(sum(main.x) - 1) < 1e-9
     near = int(top_tokens(ROW, 5)[2])
     fig, bars = next_token_figure(ROW, labels_for, n=5, chosen=near)
