@@ -140,8 +140,9 @@ if lm is not None:
 for notice in notices:
     st.warning(notice)
 links.clear_page_params()
+sidebar.footer_for(lm)
 try:
     page.run()
-    sidebar.render_footer(lm)
+    sidebar.render_footer()
 finally:  # also when a page fails: the link keeps the prompt typed just before (a page that stops: kit.stop)
     links.write_url()

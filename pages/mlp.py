@@ -130,6 +130,10 @@ def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, p
     cols[0].caption(f"All {eff.effects.size:,} neurons add up to {eff.effects.sum():+.3f}, plus {eff.bias:+.3f} "
                     f"from the bias: {eff.total:+.3f}, the block's MLP bar on the Attribution page ({bar:+.3f}).")
     labels = {int(n): f"N{n}  (effect {eff.effects[n]:+.3f})" for n in strongest}
+    linked = st.session_state.pop(LINKED_NEURON, None)
+    if linked is not None and linked not in labels:
+        st.warning(f"Neuron {linked:,} from the link is not among the {len(labels)} strongest of block {layer} at "
+                   f"this position (the picker offers those): showing N{next(iter(labels))}.")
     with cols[1]:
         neuron = int(kit.picker("Neuron", labels, key="mlp_neuron", default=next(iter(labels)), persist_state="session"))
         links.page_params(neuron=str(neuron))
@@ -150,6 +154,9 @@ def _neuron(lm: LanguageModel, cap: Capture, acts: MlpActivations, layer: int, p
         st.caption(f"The cells: {_rows_shown(cap, window)}.")
 
 
+LINKED_NEURON = "_mlp_linked_neuron"  # the link's neuron, until the picker has been drawn once
+
+
 def _read_link() -> None:
     """A session's first visit: the neuron from the link (?neuron=1357), chosen if it is among the block's
     strongest at the linked position (the picker falls back to the strongest otherwise)."""
@@ -158,7 +165,7 @@ def _read_link() -> None:
     st.session_state["_mlp_link_read"] = True
     raw = st.query_params.get("neuron")
     if raw is not None and raw.isdigit() and len(raw) <= 9:
-        st.session_state["mlp_neuron"] = int(raw)
+        st.session_state["mlp_neuron"] = st.session_state[LINKED_NEURON] = int(raw)
     elif raw is not None:
         st.warning(f"Ignored neuron '{links.quoted(raw)}' from the link: expected a neuron's number, such as 1357.")
 

@@ -78,7 +78,8 @@ def _source_rows(lm: LanguageModel, source: str) -> Built | None:
         name = st.selectbox("Set", list(sets.BUILTIN), key="set_builtin", persist_state="session",
                             help="Made to teach; see each description.")
         st.caption(sets.BUILTIN[name])
-        n = st.number_input("Prompts", 10, sets.MAX_PROMPTS, FIRST_SIZE, step=10, key="set_n", persist_state="session")
+        kit.set_defaults({"set_n": FIRST_SIZE})  # in the state, not the widget: a link may have set another
+        n = st.number_input("Prompts", 10, sets.MAX_PROMPTS, step=10, key="set_n", persist_state="session")
         if st.button("Build the set", key="set_build_builtin", type="primary"):
             return _builtin(lm, name, int(n))
     elif source == "Template":

@@ -70,6 +70,8 @@ def _source(name_or_path: str) -> tuple[str, dict]:
                 "or a .gguf file."
             )
         return str(path), {}
+    if path.exists():
+        raise ModelLoadError(f"'{name_or_path}' is a file, not a model: give its folder, or a .gguf file.")
     if name_or_path.startswith(("/", "./", "../", "~")):
         raise ModelLoadError(f"No such file or folder: '{name_or_path}'.")
     return name_or_path, {}

@@ -25,6 +25,7 @@ from pages.kit import (
     results,
     session,
     shared_keys,
+    sidebar,
 )
 from pages.kit.shared_keys import TEMPERATURE_RANGE, TEMPERATURE_STEP
 from viz.labels import short, stream_name  # noqa: F401  (stream_name: the one layer vocabulary, for pages)
@@ -71,8 +72,10 @@ def page(title: str, *, capture: bool = True, where=st) -> Page:
 
 
 def stop() -> NoReturn:
-    """End the page here with its link written: after st.stop() the shell's own write is lost (Streamlit
-    stops the run again at its first message), so a reload would bring back an older prompt."""
+    """End the page here with the sidebar's footer drawn and its link written: after st.stop() the shell's
+    own are lost (Streamlit stops the run again at its first message), so a reload would bring back an older
+    prompt, and the footer's share note would be missing."""
+    sidebar.render_footer()
     links.write_url()
     st.stop()
 

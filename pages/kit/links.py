@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -71,16 +72,28 @@ def _parse(kind: type, raw: str):
 
 
 def _read_model(raw: str, notices: list[str]) -> None:
+    """The link's model: one the server offers; with no list of offered models, a hub id, never a folder
+    or file of the server's (a link is anyone's: it must not load or probe the server's disk)."""
     allowed = settings().allowed_models
     if raw == DEFAULT_MODEL:
         return
-    if allowed and raw not in allowed:
+    if not allowed and _local(raw):
+        notices.append(f"The link asks for the server's folder or file '{quoted(raw, 60)}': a link may name a hub "
+                       "model only; using the default. Type a folder into the sidebar's model box to load it.")
+    elif allowed and raw not in allowed:
         notices.append(f"The link asks for model '{quoted(raw, 60)}', which this server does not offer; using the default.")
     elif allowed:
         st.session_state["model_choice"] = raw
     else:
         st.session_state["model_choice"] = models.OTHER_MODEL
         st.session_state["model_custom"] = raw
+
+
+def _local(name: str) -> bool:
+    """Whether a model name is a path on the server: reads as one (absolute, relative, home, a drive), or is
+    one (a relative folder that looks like a hub id)."""
+    looks = name.startswith(("/", ".", "~", "\\")) or (len(name) > 1 and name[1] == ":") or name.count("/") > 1
+    return looks or Path(name).expanduser().exists()
 
 
 def _read_temperature(raw: str, notices: list[str]) -> None:

@@ -36,9 +36,10 @@ class Job:
 
 def job(key: str) -> Job | None:
     """The job stored under key: this session's, finished or stopped, else one any session finished
-    (the process's derived-result cache: a class opening the same set runs it once); None if neither."""
+    (the process's derived-result cache: a class opening the same set runs it once); None if neither. A run
+    cut off without Stop (the person left the page) counts as not run: its view runs it again."""
     mine = st.session_state.get(JOBS, {}).get(key)
-    if mine is not None:
+    if mine is not None and (mine.finished or mine.stopped):
         return mine
     return results.result_cache().get(_shared(key))
 

@@ -9,6 +9,7 @@ from model.core.settings import DEFAULT_MODEL, settings
 from pages.kit import captures, links, models, session, shared_keys
 from viz import model_text
 from viz.export import file_name
+from viz.labels import literal
 
 DEFAULT_LABEL = "SmolLM2-135M-Instruct (embedded)"
 
@@ -39,7 +40,8 @@ def _switch_model(requested: str) -> None:
     if models.get_model(requested) is not None:
         st.session_state["active_model"] = requested
     else:
-        st.caption(f"Still using: {session.model_name()}")
+        name = session.model_name()
+        st.caption(f"Still using: {DEFAULT_LABEL if name == DEFAULT_MODEL else literal(name)}")
 
 
 def _load_example() -> None:
@@ -87,9 +89,20 @@ def render_chat(lm: LanguageModel | None) -> None:
         st.sidebar.warning(f"{lm.name} has no chat template, so the prompt runs as typed.")
 
 
-def render_footer(lm: LanguageModel | None) -> None:
-    """After the page ran: the facts of the pass it used on lm (the shell's model, None when it could not
-    load), the capture download, and what a link shares."""
+_FOOTER = "_sidebar_footer"  # the shell's model for this run's footer, until it is drawn
+
+
+def footer_for(lm: LanguageModel | None) -> None:
+    """Before the page runs: the model the footer describes (the shell's; None when it could not load)."""
+    st.session_state[_FOOTER] = (lm,)
+
+
+def render_footer() -> None:
+    """After the page ran, or where it stops early (kit.stop): the facts of the pass it used on the shell's
+    model, the capture download, and what a link shares; drawn once per run."""
+    if _FOOTER not in st.session_state:
+        return
+    (lm,) = st.session_state.pop(_FOOTER)
     cap = captures.last_capture(lm) if lm is not None else None
     if cap is None:
         st.sidebar.caption(links.share_note(session.prompt()))

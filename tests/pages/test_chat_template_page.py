@@ -130,8 +130,15 @@ def base_model(tokenizer, tmp_path_factory) -> str:
     return str(path)
 
 
+def _typed(folder: str) -> dict[str, str]:
+    """A local folder typed into the sidebar's model box (a link may not name the server's folders)."""
+    from pages.kit.models import OTHER_MODEL
+
+    return {"model_choice": OTHER_MODEL, "model_custom": folder}
+
+
 def test_a_model_without_a_template_runs_the_prompt_as_typed(open_page, base_model, tokenizer) -> None:
-    at = open_page("pages/next_token.py", model=base_model, prompt=ITALY, temperature="0.5")
+    at = open_page("pages/next_token.py", prompt=ITALY, temperature="0.5", state=_typed(base_model))
     at.toggle(key="chat_template").set_value(True).run()
     assert not at.exception and at.toggle(key="chat_template").value
     assert [w.value for w in at.sidebar.warning] == [f"{base_model} has no chat template, so the prompt runs as typed."]

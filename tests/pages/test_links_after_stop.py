@@ -69,3 +69,33 @@ def test_a_link_value_in_a_notice_is_text_not_markdown(open_page, page, param):
     bare = [re.sub(r"\\.", "", w) for w in quoted]  # what markdown could read: escaped characters taken out
     assert quoted and all("](" not in w and "**" not in w for w in bare), quoted
     assert any(r"\[x\](http" in w for w in quoted)
+
+
+def test_a_link_may_not_name_the_servers_folders(open_page, tmp_path):
+    """A link is anyone's: it may not load a folder of the server's, nor tell whether one exists (the same
+    notice for a folder, a file and a missing path), and the default model answers."""
+    from pages.kit.models import OTHER_MODEL
+
+    (tmp_path / "file.txt").write_text("x")
+    endings = set()
+    for target in (str(tmp_path), str(tmp_path / "file.txt"), str(tmp_path / "missing"), "/etc"):
+        at = open_page(None, model=target)
+        assert not at.exception and not at.error and not at.sidebar.error
+        (notice,) = [w.value for w in at.warning if "a link may name a hub model only" in w.value]
+        endings.add(notice.rsplit("'", 1)[1])
+        assert at.session_state["model_choice"] != OTHER_MODEL  # the embedded model answers
+    assert len(endings) == 1  # the same words whatever the path is
+
+
+def test_a_page_that_stops_still_draws_the_sidebar_footer(open_page):
+    """A refused prompt ends Next token early (kit.stop): the sidebar still says what a link shares."""
+    at = open_page("pages/next_token.py")
+    at.number_input(key="token_limit").set_value(2).run()
+    assert not at.exception and any("too long" in w.value or "limit" in w.value for w in at.warning)
+    assert any("Copy the address bar" in c.value for c in at.sidebar.caption)
+
+
+def test_a_linked_neuron_outside_the_picker_is_named(open_page):
+    at = open_page("pages/mlp.py", neuron="999999")
+    assert not at.exception
+    assert any("Neuron 999,999 from the link is not among the" in w.value for w in at.warning)

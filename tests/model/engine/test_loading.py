@@ -83,3 +83,15 @@ def test_too_big_for_memory(tmp_path, monkeypatch):
     big.save_pretrained(tmp_path)
     with pytest.raises(ModelLoadError, match="GiB"):
         load_model(str(tmp_path))
+
+
+def test_a_file_that_is_not_a_model_is_named_as_such(tmp_path):
+    """An existing file that is no model is not reported as missing."""
+    from model.core.errors import ModelLoadError
+    from model.engine.loading import _source
+
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ModelLoadError, match="is a file, not a model"):
+        _source(str(tmp_path / "notes.txt"))
+    with pytest.raises(ModelLoadError, match="No such file or folder"):
+        _source(str(tmp_path / "missing"))

@@ -5,23 +5,29 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 
-def _script(stop_after: int) -> None:
+def _script(stop_after: int, pressed: bool = True) -> None:
     import numpy as np
     import streamlit as st
 
     from pages.kit import set_jobs
 
+    key = f"job_{stop_after}_{pressed}"  # finished jobs are kept for the process: one key per case
     def parts():
         for i in range(5):
             if i == stop_after:
-                raise KeyboardInterrupt  # stands in for the rerun a Stop click starts
+                if pressed:  # Stop's callback marks the run; without it the person left the page
+                    set_jobs._stop(st.session_state[set_jobs.JOBS][key])
+                raise KeyboardInterrupt  # stands in for the rerun that ends this run
             yield {i: {"diff": np.array(float(i))}}
 
     try:
-        set_jobs.run("job", parts(), 5, "Reading")
+        set_jobs.run(key, parts(), 5, "Reading")
     except KeyboardInterrupt:
         pass
-    found = set_jobs.job("job")
+    found = set_jobs.job(key)
+    if found is None:
+        st.write("not run")
+        return
     set_jobs.stopped_note(found)
     st.write(f"done {found.done} finished {found.finished} kept {sorted(found.results)}")
 
@@ -31,6 +37,12 @@ def test_a_stopped_run_keeps_what_is_done():
     assert not at.exception
     assert "done 2 finished False kept [0, 1]" in at.markdown[-1].value
     assert "Stopped after 2 of 5" in at.warning[0].value
+
+
+def test_a_run_cut_off_without_stop_counts_as_not_run():
+    """Leaving the page ends a run too, without Stop: the view must not call it stopped (it runs it again)."""
+    at = AppTest.from_function(_script, kwargs={"stop_after": 2, "pressed": False}).run()
+    assert not at.exception and not at.warning and at.markdown[-1].value == "not run"
 
 
 def test_a_whole_run_finishes_without_a_note():
