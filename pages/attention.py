@@ -42,6 +42,7 @@ that. {model_text.kv_sharing(facts)}
   they have nothing better to do; early blocks have heads that read the previous token (**P**).
 """
 VIEWS = ["One head", "From one token", "Compare two heads", "All heads (table)"]
+VIEW_KEPT = "_attention_view_kept"  # the open tab, kept while another page runs
 THRESHOLD = 0.5  # a badge needs a head-type score at least this high
 
 
@@ -203,7 +204,11 @@ def main() -> None:
     layer, head = _selectors(cap)
     _overview(lm, cap, scores, (layer, head))
     st.subheader(f"Block {layer} · head {head}")
+    state = st.session_state
+    if "attention_view" not in state and VIEW_KEPT in state:  # Streamlit drops a widget's key on another page
+        state["attention_view"] = state[VIEW_KEPT]
     tabs = st.tabs(VIEWS, key="attention_view", on_change="rerun")  # only the open tab is built and sent
+    state[VIEW_KEPT] = state.get("attention_view")
     views = (lambda: _one_head(cap, layer, head), lambda: _from_one_token(cap, layer, head),
              lambda: _compare(cap, layer, head, induction), lambda: _table(cap, stats, induction, (layer, head)))
     for tab, draw in zip(tabs, views):

@@ -120,3 +120,11 @@ def test_compared_head_and_zoom_window_survive_the_other_tabs() -> None:
     assert any("rows 100–163" in c.value for c in at.caption)  # the One head view's window, as set
     _show(at, "One head")
     assert at.number_input(key="attention_q0").value == 100
+
+
+def test_the_open_tab_survives_another_page() -> None:
+    at = _show(_open("The capital of France is"), "Compare two heads")
+    at.switch_page("pages/saliency.py").run()
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception and at.session_state["attention_view"] == "Compare two heads"
+    assert at.metric and at.metric[0].value.endswith("bits")  # the compare view is what was built
