@@ -105,6 +105,15 @@ def _read_temperature(raw: str, notices: list[str]) -> None:
         st.session_state["temperature"] = round(value, 2)
 
 
+def _read_limit(raw: str, notices: list[str]) -> None:
+    """A token limit from the link (the sidebar brings one above what the model allows here down to it)."""
+    value = _parse(int, raw)
+    if value is None or value < 1:
+        notices.append(f"Ignored limit '{quoted(raw)}' from the link (expected a whole number of tokens from 1).")
+    else:
+        st.session_state["token_limit"] = value
+
+
 def _read_chat(raw: str, notices: list[str]) -> None:
     if raw in ("0", "1"):
         st.session_state[session.CHAT_TEMPLATE] = raw == "1"
@@ -130,6 +139,8 @@ def read_url_once() -> list[str]:
         _read_temperature(params["temperature"], notices)
     if "chat" in params:
         _read_chat(params["chat"], notices)
+    if "limit" in params:
+        _read_limit(params["limit"], notices)
     st.session_state[_PENDING] = {k: params[k] for k in _CHECKED if k in params}
     if "position" in params:  # the link's position belongs to the link's prompt: a new prompt moves it
         shared_keys.follow_prompt(session.prompt())
@@ -174,6 +185,9 @@ def write_url() -> None:
         wanted["prompt"] = text
     if session.chat_template():
         wanted["chat"] = "1"
+    limit, most = state.get("token_limit"), state.get(session.LIMIT_MOST)
+    if limit is not None and most is not None and limit < most:
+        wanted["limit"] = str(limit)  # a lower limit refuses prompts: the link must say so
     for key in ("layer", "head", "position", "temperature"):
         if key in state and state[key] is not None:
             wanted[key] = str(state[key])

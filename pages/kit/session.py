@@ -21,6 +21,7 @@ CHAT_TEMPLATE = "chat_template"  # the sidebar's switch: wrap the prompt in the 
 CHAT_NO_APPEND = ("The chat template is on: the prompt is the user's message and this text is the assistant's, "
                   "which the prompt cannot hold. Switch the template off to continue the text itself.")
 LIMIT_SHOWN = "_token_limit_shown"  # the value the sidebar's token limit widget returned this run
+LIMIT_MOST = "_token_limit_most"  # the largest limit the loaded model allows here (a lower one rides in links)
 # One word in several senses, each clue BEFORE the word: a left-to-right model cannot use what
 # follows it. Meaning page and lesson; tests/pages/test_presets.py measures that they separate.
 MOLE_CONTEXTS = (

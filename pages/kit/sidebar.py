@@ -71,6 +71,7 @@ def render_limit(lm: LanguageModel | None) -> None:
     most = limit.tokens if limit is not None else session.token_limit()
     if st.session_state.setdefault("token_limit", most) > most:
         st.session_state["token_limit"] = most
+    st.session_state[session.LIMIT_MOST] = most
     why = f": {limit.reason}" if limit is not None else ""
     st.session_state[session.LIMIT_SHOWN] = st.sidebar.number_input(
         "Token limit", min_value=1, max_value=most, step=16, key="token_limit",

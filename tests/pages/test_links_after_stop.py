@@ -99,3 +99,18 @@ def test_a_linked_neuron_outside_the_picker_is_named(open_page):
     at = open_page("pages/mlp.py", neuron="999999")
     assert not at.exception
     assert any("Neuron 999,999 from the link is not among the" in w.value for w in at.warning)
+
+
+def test_a_lowered_token_limit_rides_in_the_link(open_page):
+    """A prompt refused under a lowered limit is refused the same way from the copied link."""
+    at = open_page("pages/overview.py")
+    at.number_input(key="token_limit").set_value(3).run()
+    link = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert link["limit"] == "3"
+    again = open_page("pages/overview.py", **link)
+    assert not again.exception and again.number_input(key="token_limit").value == 3
+    assert [w.value for w in again.warning] == [w.value for w in at.warning] and again.warning
+    at.number_input(key="token_limit").set_value(again.session_state["_token_limit_most"]).run()
+    assert "limit" not in at.query_params  # back at the most: nothing to say
+    bad = open_page(None, limit="abc")
+    assert any("Ignored limit 'abc'" in w.value for w in bad.warning)
