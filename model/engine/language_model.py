@@ -169,9 +169,12 @@ class LanguageModel:
             raise PromptError("The prompt produced no tokens: type some visible text.")
         if len(ids) > limit:
             why = self.token_limit.reason if limit == self.token_limit.tokens else limit_name
+            own = len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if chat else 0
+            template = f", {len(ids) - own:,} of them the chat template's" if chat and own < len(ids) else ""
             raise PromptError(
-                f"The prompt is {len(ids):,} tokens long; the limit is {limit:,} tokens ({why}). "
-                "Shorten it (nothing was cut off silently)."
+                f"The prompt is {len(ids):,} tokens long{template}; the limit is {limit:,} tokens ({why}). "
+                + ("Shorten it, raise the limit, or switch the chat template off" if template else "Shorten it")
+                + " (nothing was cut off silently)."
             )
         return ids
 

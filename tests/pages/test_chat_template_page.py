@@ -62,10 +62,11 @@ def test_the_token_limit_counts_the_templates_tokens(open_page, default_lm) -> N
     at.number_input(key="token_limit").set_value(20).run()
     assert not at.warning and labels(at)[0] == "·Paris"
     at.toggle(key="chat_template").set_value(True).run()
-    n = len(default_lm.encode(FRANCE, chat=True))
+    n, own = len(default_lm.encode(FRANCE, chat=True)), len(default_lm.encode(FRANCE))
     assert not at.exception and [w.value for w in at.warning] == [
-        f"The prompt is {n} tokens long; the limit is 20 tokens (the sidebar's token limit). "
-        "Shorten it (nothing was cut off silently)."]
+        f"The prompt is {n} tokens long, {n - own} of them the chat template's; the limit is 20 tokens (the "
+        "sidebar's token limit). Shorten it, raise the limit, or switch the chat template off (nothing was cut "
+        "off silently)."]
     assert (at.session_state["prompt"], at.number_input(key="token_limit").value) == (FRANCE, 20)
     at.toggle(key="chat_template").set_value(False).run()
     assert not at.warning and labels(at)[0] == "·Paris"

@@ -38,7 +38,9 @@ def test_wrapped_ids_are_the_templates_own(default_lm) -> None:
 def test_the_limit_counts_the_wrapped_tokens(default_lm) -> None:
     n = len(default_lm.encode(PROMPT, chat=True))
     assert len(default_lm.encode(PROMPT, max_tokens=n, chat=True)) == n
-    with pytest.raises(PromptError, match=f"The prompt is {n:,} tokens long; the limit is {n - 1:,} tokens"):
+    own = len(default_lm.encode(PROMPT))
+    with pytest.raises(PromptError, match=f"The prompt is {n:,} tokens long, {n - own} of them the chat template's; "
+                                          f"the limit is {n - 1:,} tokens"):
         default_lm.encode(PROMPT, max_tokens=n - 1, chat=True)  # the plain prompt (5 tokens) would fit
 
 
