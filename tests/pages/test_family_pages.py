@@ -21,7 +21,10 @@ def folders(tokenizer, tmp_path_factory) -> dict[str, str]:
 
 
 def _page(model: str, page: str) -> AppTest:
-    at = open_app_page(page, model=model, prompt="The cat sat on the mat")
+    """The page on a local folder typed into the sidebar's model box (a link may not name the server's folders)."""
+    from pages.kit.models import OTHER_MODEL
+
+    at = open_app_page(page, prompt="The cat sat on the mat", state={"model_choice": OTHER_MODEL, "model_custom": model})
     assert not at.exception
     return at
 
