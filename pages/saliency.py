@@ -13,6 +13,7 @@ from pages.kit import links
 from pages.kit.contrast import Contrast
 from pages.kit.plotly_chart import plotly_chart
 from viz import saliency as draw
+from viz.labels import count
 
 STEPS = (8, 16, 32, 64, 128)
 DEFAULT_STEPS = 64  # the default prompt's delta: 0.21 of a 7.2 change at 64 steps, 4.4 at 32 (abrupt path)
@@ -174,7 +175,7 @@ def _show(result: Saliency, cap: Capture, choice: Contrast, neutral: str, readin
         cols[3].metric(f"Convergence delta ({result.steps} steps)", f"{result.delta:+.3f}",
                        help="Sum of the shares minus the change along the path: the error of taking the path in "
                             "steps (Captum's convergence delta). More steps make it smaller.")
-    passes = f"{result.passes} pass" + ("es" if result.passes != 1 else "")
+    passes = count(result.passes, "pass", "passes")
     cols[-1 if result.delta is None else 3].caption(f"{passes}, {result.seconds:.1f} s")
     if result.delta is not None and result.reference is not None and \
             abs(result.delta) > 0.1 * abs(result.target - result.reference):

@@ -25,3 +25,8 @@ def open_app_page(page: str | None = None, *, timeout: float = 300, state: Mappi
         at.query_params.update(params)  # the page reads its own values (?step=, ?clean=) from the same link
         at.switch_page(page).run()
     return at
+
+
+def link_of(at: AppTest) -> dict[str, str]:
+    """The address a person would copy now: the session's query parameters, one value each."""
+    return {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}

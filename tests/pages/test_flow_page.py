@@ -9,7 +9,7 @@ import io
 import json
 
 import pytest
-from apptest_session import open_app_page
+from apptest_session import link_of, open_app_page
 from page_charts import chart_json, charts
 from streamlit.testing.v1 import AppTest
 
@@ -106,7 +106,7 @@ def test_a_picked_head_opens_on_the_attention_page(flow_page: AppTest) -> None:
 def test_the_threshold_rides_in_the_link(open_page) -> None:
     at = open_page("pages/flow.py")
     at.slider(key="flow_threshold").set_value(0.07).run()
-    link = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    link = link_of(at)
     assert link["threshold"] == "0.07"
     again = open_page("pages/flow.py", **link)
     assert not again.exception and again.slider(key="flow_threshold").value == 0.07

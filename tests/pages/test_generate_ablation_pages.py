@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from apptest_session import link_of
 from page_charts import chart_json, charts, figures, values
 
 import model.analyses.ablation
@@ -80,9 +81,6 @@ def _generate(at, **numbers):
     return at
 
 
-def _link(at) -> dict[str, str]:
-    return {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
-
 
 def test_a_copied_link_shows_the_same_run_on_the_same_step(open_page):
     """A sampled run's settings and the step walked back to ride in the link; a fresh session from it
@@ -94,7 +92,7 @@ def test_a_copied_link_shows_the_same_run_on_the_same_step(open_page):
     at.number_input(key="gen_top_p").set_value(0.9)
     _generate(at, steps=6, seed=7)
     at.slider(key="gen_step").set_value(3).run()
-    link = _link(at)
+    link = link_of(at)
     assert {k: link[k] for k in link if k.startswith("g_")} == {
         "g_mode": "sampled", "g_steps": "6", "g_step": "3", "g_t": "1.5", "g_k": "40", "g_p": "0.9", "g_seed": "7"}
     text, caption = at.code[0].value, "6 steps, sampled at T = 1.50, top-k 40, top-p 0.9, seed 7"

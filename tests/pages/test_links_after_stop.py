@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from apptest_session import link_of
 
 from model.core.settings import settings
 
@@ -105,7 +106,7 @@ def test_a_lowered_token_limit_rides_in_the_link(open_page):
     """A prompt refused under a lowered limit is refused the same way from the copied link."""
     at = open_page("pages/overview.py")
     at.number_input(key="token_limit").set_value(3).run()
-    link = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    link = link_of(at)
     assert link["limit"] == "3"
     again = open_page("pages/overview.py", **link)
     assert not again.exception and again.number_input(key="token_limit").value == 3

@@ -9,6 +9,7 @@ import json
 import re
 
 import numpy as np
+from apptest_session import link_of
 from page_charts import chart_json, charts
 
 from model.analyses.patching import answer_id
@@ -116,7 +117,7 @@ def test_a_copied_link_opens_the_same_built_in_set_and_view(open_page):
     at.selectbox(key="set_builtin").set_value("Capital cities")
     _built(at, 20)
     at.radio(key="set_view").set_value("Heads: direct share").run()
-    link = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    link = link_of(at)
     assert (link["set"], link["set_n"], link["set_view"]) == ("Capital cities", "20", "heads")
     summary = " ".join(m.value for m in at.markdown)
     again = open_page("pages/prompt_sets.py", **link)

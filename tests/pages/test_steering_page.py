@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from apptest_session import link_of
 from streamlit.testing.v1 import AppTest
 
 from model.analyses import steering as steer
@@ -21,9 +22,6 @@ def _generate(at: AppTest) -> AppTest:
 def _texts(at: AppTest) -> list[str]:
     return [c.value for c in at.code]
 
-
-def _link(at: AppTest) -> dict[str, str]:
-    return {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
 
 
 def test_source_coefficient_generate_then_zero_then_prompt_edit(open_page, default_lm):
@@ -103,7 +101,7 @@ def test_a_link_reproduces_the_texts(open_page):
     at.number_input(key="steer_coef").set_value(3.0)
     at.number_input(key="steer_seed").set_value(11)
     texts = _texts(_generate(at))
-    link = _link(at)
+    link = link_of(at)
     assert link["s_source"] == "caa" and link["s_coef"] == "3.0" and link["s_seed"] == "11"
     assert "s_pos_list" in link and "s_expr" not in link
     again = open_page(PAGE, **link)
